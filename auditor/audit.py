@@ -1,0 +1,112 @@
+"""One audit: plan -> probe -> locate -> evaluate, against the resolver and geolocator interfaces."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from auditor.model import Finding, Integration, Location, Observation, PlaceCheck, Resolution
+from auditor.policies import PolicyData
+from auditor.ports import Clock, DataSet, GeoLocator, Resolver
+from auditor.rules import AuditContext, evaluate
+from auditor.rules.transfer import place_checks
+
+Progress = Callable[[str, int, int], None]
+"""Called with (phase, done, total) during long work."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditResult:
+    """Everything one audit found, in a stable order."""
+
+    as_of: date
+    started_at: datetime
+    finished_at: datetime
+    integrations: tuple[Integration, ...]
+    observations: tuple[Observation, ...]
+    places: tuple[PlaceCheck, ...]
+    findings: tuple[Finding, ...]
+    policy_digest: str
+    datasets: tuple[DataSet, ...] = field(default=())
+
+    @property
+    def duration_seconds(self) -> float:
+        return (self.finished_at - self.started_at).total_seconds()
+
+    @property
+    def hostnames(self) -> int:
+        return len({observation.hostname for observation in self.observations})
+
+
+def edge_reason(
+    resolution: Resolution, locations: Sequence[Location], policies: PolicyData
+) -> str | None:
+    """Say why an endpoint is a CDN/anycast edge (by CNAME, range or ASN), or return None."""
+    for name in (resolution.hostname, *resolution.cname_chain):
+        for suffix, provider in policies.edges.cname_suffixes.items():
+            if name == suffix or name.endswith("." + suffix):
+                return f"CNAME {name} is a {provider} edge"
+    if locations and all(location.edge for location in locations):
+        first = locations[0]
+        if first.provider is not None:
+            return f"address in {first.provider} edge ranges"
+        return f"address in an edge network (AS{first.asn} {first.asn_org or ''})".rstrip()
+    return None
+
+
+def finding_order(finding: Finding) -> tuple[int, str, str, str, str]:
+    """Worst first, then by integration, rule, facet and place."""
+    return (-finding.severity.rank, finding.integration, finding.rule, finding.facet or "",
+            finding.place or "")  # fmt: skip
+
+
+def run_audit(
+    integrations: Sequence[Integration],
+    policies: PolicyData,
+    resolver: Resolver,
+    locator: GeoLocator,
+    as_of: date,
+    clock: Clock,
+    progress: Progress | None = None,
+) -> AuditResult:
+    """Resolve and locate every endpoint, then run every rule; compliance problems are findings."""
+    started = clock()
+    hostnames = list(dict.fromkeys(h for i in integrations for h in i.endpoints))
+    resolutions = resolver.resolve_many(
+        hostnames, progress=(lambda done, total: progress("resolve", done, total)) if progress else None
+    )
+    located: dict[str, Observation] = {}
+    for hostname in hostnames:
+        resolution = resolutions[hostname]
+        locations = tuple(locator.locate(address) for address in resolution.addresses)
+        reason = edge_reason(resolution, locations, policies) if resolution.ok else None
+        located[hostname] = Observation("", hostname, resolution, locations, reason)
+    observations: dict[str, tuple[Observation, ...]] = {}
+    flat: list[Observation] = []
+    for integration in integrations:
+        mine = tuple(
+            Observation(integration.id, h, located[h].resolution, located[h].locations,
+                        located[h].edge_reason)  # fmt: skip
+            for h in integration.endpoints
+        )
+        observations[integration.id] = mine
+        flat.extend(mine)
+    context = AuditContext(
+        integrations={integration.id: integration for integration in integrations},
+        observations=observations,
+        policies=policies,
+        as_of=as_of,
+    )
+    findings = sorted(evaluate(context), key=finding_order)
+    return AuditResult(
+        as_of=as_of,
+        started_at=started,
+        finished_at=clock(),
+        integrations=tuple(integrations),
+        observations=tuple(flat),
+        places=place_checks(context),
+        findings=tuple(findings),
+        policy_digest=policies.digest,
+        datasets=tuple(locator.datasets()),
+    )

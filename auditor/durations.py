@@ -1,0 +1,79 @@
+"""ISO 8601 durations (`P2Y`, `P14M`, `P30D`, `PT1H`) as calendar-aware values."""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+_PATTERN = re.compile(
+    r"P(?!$)(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
+    r"(?:T(?=\d)(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?"
+)
+
+
+@dataclass(frozen=True, slots=True, order=False)
+class Duration:
+    """A duration in calendar units; months and years are added to dates, not counted in days."""
+
+    years: int = 0
+    months: int = 0
+    days: int = 0
+    seconds: int = 0
+    text: str = ""
+
+    def __str__(self) -> str:
+        return self.text
+
+    @property
+    def total_months(self) -> int:
+        return self.years * 12 + self.months
+
+    def after(self, start: date) -> date:
+        """Return the date this duration after `start` (month ends clamp: 31 Jan + P1M = 28/29 Feb)."""
+        month_index = start.month - 1 + self.total_months
+        year = start.year + month_index // 12
+        month = month_index % 12 + 1
+        day = min(start.day, calendar.monthrange(year, month)[1])
+        return date(year, month, day) + timedelta(days=self.days, seconds=self.seconds)
+
+    def before(self, end: date) -> date:
+        """Return the date this duration before `end`, clamping month ends the same way."""
+        month_index = end.month - 1 - self.total_months
+        year = end.year + month_index // 12
+        month = month_index % 12 + 1
+        day = min(end.day, calendar.monthrange(year, month)[1])
+        return date(year, month, day) - timedelta(days=self.days, seconds=self.seconds)
+
+    def exceeds(self, other: Duration, anchor: date) -> bool:
+        """Whether this duration reaches past `other` when both start at `anchor`."""
+        return self.after(anchor) > other.after(anchor)
+
+    def approx_seconds(self) -> float:
+        """Seconds, counting a month as 30.44 days: for schedules, never for deadlines."""
+        return (self.total_months * 30.436875 + self.days) * 86400 + self.seconds
+
+
+def parse_duration(text: str) -> Duration:
+    """Parse an ISO 8601 duration such as `P2Y`, `P1Y6M`, `P30D`, `P2W` or `PT1H30M`.
+
+    Raises:
+        ValueError: the text is not such a duration, or it is zero.
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"expected an ISO 8601 duration such as P2Y or P30D, got {text!r}")
+    match = _PATTERN.fullmatch(text.strip().upper())
+    if match is None:
+        raise ValueError(f"not an ISO 8601 duration (such as P2Y, P14M, P30D, PT1H): {text!r}")
+    parts = {name: int(value) for name, value in match.groupdict().items() if value is not None}
+    duration = Duration(
+        years=parts.get("years", 0),
+        months=parts.get("months", 0),
+        days=parts.get("weeks", 0) * 7 + parts.get("days", 0),
+        seconds=parts.get("hours", 0) * 3600 + parts.get("minutes", 0) * 60 + parts.get("seconds", 0),
+        text=text.strip().upper(),
+    )
+    if duration.total_months == 0 and duration.days == 0 and duration.seconds == 0:
+        raise ValueError(f"duration must be longer than zero: {text!r}")
+    return duration

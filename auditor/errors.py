@@ -1,0 +1,72 @@
+"""The project's exception tree; compliance problems are findings, never exceptions.
+
+    AuditorError
+    ├── InvalidInputError        config, inventory or policy data that cannot be used (exit 2)
+    │                            carries every Issue found, each naming file, entry, field, line
+    └── AuditUnavailableError    the audit could not run at all (exit 3)
+        ├── GeoDataError         a GeoIP database or IP-range file is missing or corrupt
+        └── ResolverError        the DNS resolver could not be set up
+
+A failing DNS lookup is not an exception: it becomes an observation with a reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+
+class AuditorError(Exception):
+    """Base class of every error the project raises on purpose."""
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """One problem in one input: where it is and what is wrong."""
+
+    source: str
+    message: str
+    entry: str | None = None
+    field: str | None = None
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = self.source + (f":{self.line}" if self.line is not None else "")
+        parts = [where]
+        if self.entry is not None:
+            parts.append(self.entry)
+        if self.field is not None:
+            parts.append(self.field)
+        return f"{': '.join(parts)}: {self.message}"
+
+
+class InvalidInputError(AuditorError):
+    """Configuration, inventory or policy data is invalid; `issues` lists every problem found."""
+
+    def __init__(self, issues: Iterable[Issue]) -> None:
+        self.issues: Sequence[Issue] = tuple(issues)
+        count = len(self.issues)
+        head = f"{count} problem{'s' if count != 1 else ''} found"
+        super().__init__(head + "".join(f"\n  {issue}" for issue in self.issues))
+
+
+class AuditUnavailableError(AuditorError):
+    """The audit could not run at all (missing data, unusable resolver)."""
+
+
+class GeoDataError(AuditUnavailableError):
+    """A GeoIP database or IP-range file is missing, unreadable or not what it claims to be."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+class ResolverError(AuditUnavailableError):
+    """The DNS resolver could not be set up (bad nameserver, unreadable zone file)."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        self.source = source
+        self.reason = reason
+        super().__init__(f"{source}: {reason}")

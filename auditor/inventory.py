@@ -1,0 +1,285 @@
+"""Inventory YAML documents -> validated Integration objects, with errors naming file, entry, key, line."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
+
+from auditor.durations import Duration, parse_duration
+from auditor.errors import InvalidInputError, Issue
+from auditor.model import Backups, Contract, Integration, Place, Transfer
+from auditor.places import parse_place
+from auditor.policies import PolicyData
+from auditor.validation import Strict, entries_by_id, issues_from_validation
+from auditor.yamlsource import YamlDocument, load_yaml
+
+CATEGORIES = (
+    "crm", "cdp", "email-marketing", "analytics", "support", "cms", "webshop", "backup",
+    "infrastructure", "payment", "other",
+)  # fmt: skip
+DATA_CATEGORIES = (
+    "contact", "identity", "behavioural", "payment", "financial", "location", "communications",
+    "device", "employment", "health", "special", "criminal",
+)  # fmt: skip
+"""The data-category vocabulary; `health` and `special` are Art. 9 data, `criminal` Art. 10."""
+
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+def _hostname(value: str) -> str:
+    name = value.strip().lower().rstrip(".")
+    labels = name.split(".")
+    if len(name) > 253 or len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
+        raise ValueError(f"not a valid hostname: {value!r}")
+    return name
+
+
+def _duration(value: Any) -> Duration | None:
+    if value is None:
+        return None
+    return parse_duration(value)
+
+
+def _places(values: list[str], info: ValidationInfo) -> tuple[Place, ...]:
+    policies: PolicyData = info.context["policies"] if info.context else None  # type: ignore[assignment]
+    places: list[Place] = []
+    errors = []
+    for index, spec in enumerate(values):
+        try:
+            place = parse_place(spec, policies)
+        except ValueError as exc:
+            errors.append(f"[{index}] {exc}")
+            continue
+        if place not in places:
+            places.append(place)
+    if errors:
+        raise ValueError("; ".join(errors))
+    return tuple(places)
+
+
+class _Backups(Strict):
+    regions: list[str] = []
+    retention: str | None = None
+
+    @field_validator("regions")
+    @classmethod
+    def _regions(cls, values: list[str], info: ValidationInfo) -> list[str]:
+        _places(values, info)
+        return values
+
+    @field_validator("retention")
+    @classmethod
+    def _retention(cls, value: str | None) -> str | None:
+        _duration(value)
+        return value
+
+
+class _Transfer(Strict):
+    safeguards: list[Literal["scc", "bcr"]] = []
+    dpf_certified: bool = False
+    consent_purpose: str | None = Field(default=None, min_length=1)
+
+
+class _Contract(Strict):
+    dpa_signed: date | None = None
+    vendor_may_use_data: bool = False
+    data_ownership: Literal["customer", "shared", "vendor"] = "customer"
+
+
+class _Integration(Strict):
+    id: str
+    name: str = Field(min_length=1)
+    vendor: str | None = None
+    category: Literal[CATEGORIES]  # type: ignore[valid-type]
+    role: Literal["processor", "controller", "joint-controller"]
+    data_categories: list[Literal[DATA_CATEGORIES]]  # type: ignore[valid-type]
+    endpoints: list[str] = []
+    hosting: list[str] = []
+    support: list[str] = []
+    backups: _Backups | None = None
+    retention: str | None = None
+    subprocessors: list[str] = []
+    transfer: _Transfer = _Transfer()
+    contract: _Contract = _Contract()
+
+    @field_validator("id")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not _SLUG.match(value):
+            raise ValueError(f"id must be a lower-case slug (a-z, 0-9, -): {value!r}")
+        return value
+
+    @field_validator("endpoints")
+    @classmethod
+    def _endpoints(cls, values: list[str]) -> list[str]:
+        return [_hostname(value) for value in values]
+
+    @field_validator("hosting", "support")
+    @classmethod
+    def _check_places(cls, values: list[str], info: ValidationInfo) -> list[str]:
+        _places(values, info)
+        return values
+
+    @field_validator("retention")
+    @classmethod
+    def _retention(cls, value: str | None) -> str | None:
+        _duration(value)
+        return value
+
+
+def _build(entry: _Integration, source: str, policies: PolicyData) -> Integration:
+    def places(values: Iterable[str]) -> tuple[Place, ...]:
+        result: list[Place] = []
+        for value in values:
+            place = parse_place(value, policies)
+            if place not in result:
+                result.append(place)
+        return tuple(result)
+
+    backups = None
+    if entry.backups is not None:
+        backups = Backups(places(entry.backups.regions), _duration(entry.backups.retention))
+    return Integration(
+        id=entry.id,
+        name=entry.name,
+        vendor=entry.vendor or entry.name,
+        category=entry.category,
+        role=entry.role,
+        data_categories=tuple(entry.data_categories),
+        endpoints=tuple(dict.fromkeys(entry.endpoints)),
+        hosting=places(entry.hosting),
+        support=places(entry.support),
+        backups=backups,
+        retention=_duration(entry.retention),
+        subprocessors=tuple(dict.fromkeys(entry.subprocessors)),
+        transfer=Transfer(
+            safeguards=frozenset(entry.transfer.safeguards),
+            dpf_certified=entry.transfer.dpf_certified,
+            consent_purpose=entry.transfer.consent_purpose,
+        ),
+        contract=Contract(
+            dpa_signed=entry.contract.dpa_signed,
+            vendor_may_use_data=entry.contract.vendor_may_use_data,
+            data_ownership=entry.contract.data_ownership,
+        ),
+        source=source,
+    )
+
+
+def parse_inventory(doc: YamlDocument, policies: PolicyData) -> tuple[list[Integration], list[Issue]]:
+    """Validate one inventory document; return the valid integrations and every problem found."""
+    namer = entries_by_id(doc, "integrations", "integration")
+    if not isinstance(doc.data, dict) or "integrations" not in doc.data:
+        return [], [Issue(doc.source, "expected a mapping with an 'integrations' list", line=1)]
+    context = {"policies": policies}
+    issues: list[Issue] = []
+    integrations: list[Integration] = []
+    raw = doc.data["integrations"]
+    if not isinstance(raw, list):
+        line = doc.line_of(("integrations",))
+        return [], [Issue(doc.source, "'integrations' must be a list", line=line)]
+    unknown = sorted(str(key) for key in doc.data if key != "integrations")
+    for key in unknown:
+        issues.append(Issue(doc.source, "unknown key", field=key, line=doc.line_of((key,))))
+    # Validate entry by entry, so one bad integration does not hide the others' problems.
+    for index, item in enumerate(raw):
+        loc = ("integrations", index)
+        try:
+            entry = _Integration.model_validate(item, context=context)
+        except ValidationError as exc:
+            issues.extend(issues_from_validation(exc, doc, namer, base=loc))
+            continue
+        integrations.append(_build(entry, doc.source, policies))
+    return integrations, issues
+
+
+def inventory_files(paths: Sequence[Path]) -> tuple[list[Path], list[Issue]]:
+    """Expand files and directories into the inventory files they hold, sorted."""
+    files: list[Path] = []
+    issues: list[Issue] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix in {".yaml", ".yml"} and p.is_file())
+            if not found:
+                issues.append(Issue(str(path), "directory holds no .yaml inventory files"))
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            issues.append(Issue(str(path), "inventory file or directory does not exist"))
+    return files, issues
+
+
+def check_references(integrations: Sequence[Integration]) -> list[Issue]:
+    """Check ids are unique across files and every sub-processor names an integration."""
+    issues: list[Issue] = []
+    seen: dict[str, Integration] = {}
+    for integration in integrations:
+        first = seen.setdefault(integration.id, integration)
+        if first is not integration:
+            issues.append(
+                Issue(
+                    integration.source,
+                    f"duplicate id, first declared in {first.source}",
+                    entry=f"integration {integration.id!r}",
+                    field="id",
+                )
+            )
+    for integration in integrations:
+        for index, sub in enumerate(integration.subprocessors):
+            if sub == integration.id:
+                message = "an integration cannot be its own sub-processor"
+            elif sub not in seen:
+                message = f"unknown integration {sub!r}"
+            else:
+                continue
+            issues.append(
+                Issue(
+                    integration.source,
+                    message,
+                    entry=f"integration {integration.id!r}",
+                    field=f"subprocessors[{index}]",
+                )
+            )
+    return issues
+
+
+def load_inventory(
+    paths: Sequence[Path], policies: PolicyData, display: Path | None = None
+) -> list[Integration]:
+    """Load every inventory file under `paths` and validate them together.
+
+    Raises:
+        InvalidInputError: with every problem in every file.
+    """
+    files, issues = inventory_files(paths)
+    integrations: list[Integration] = []
+    for path in files:
+        name = _display(path, display)
+        try:
+            doc = load_yaml(path, source=name)
+        except InvalidInputError as exc:
+            issues.extend(exc.issues)
+            continue
+        found, problems = parse_inventory(doc, policies)
+        integrations.extend(found)
+        issues.extend(problems)
+    issues.extend(check_references(integrations))
+    if issues:
+        raise InvalidInputError(issues)
+    return integrations
+
+
+def _display(path: Path, base: Path | None) -> str:
+    if base is not None:
+        try:
+            return str(path.resolve().relative_to(base.resolve()))
+        except ValueError:
+            pass
+    return str(path)

@@ -1,0 +1,125 @@
+"""Renders an audit result for people (a table grouped by integration) and for tools (JSON)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+from auditor import __version__
+from auditor.audit import AuditResult
+from auditor.model import Finding, PlaceCheck, Verdict
+
+_VERDICT_ORDER = [Verdict.UNSAFEGUARDED, Verdict.UNKNOWN, Verdict.CONSENT, Verdict.SAFEGUARDED,
+                  Verdict.ADEQUATE, Verdict.EDGE, Verdict.EEA]  # fmt: skip
+
+
+def _utc(moment: Any) -> str:
+    return str(moment.isoformat(timespec="seconds").replace("+00:00", "Z"))
+
+
+def finding_json(finding: Finding) -> dict[str, Any]:
+    return {
+        "rule": finding.rule,
+        "integration": finding.integration,
+        "facet": finding.facet.value if finding.facet else None,
+        "place": finding.place,
+        "country": finding.country,
+        "severity": finding.severity.value,
+        "article": finding.article,
+        "message": finding.message,
+        "evidence": finding.evidence,
+    }
+
+
+def place_json(check: PlaceCheck) -> dict[str, Any]:
+    return {
+        "integration": check.integration,
+        "facet": check.facet.value,
+        "place": check.place,
+        "country": check.country,
+        "verdict": check.verdict.value,
+        "basis": check.basis,
+        "via": check.via,
+    }
+
+
+def result_json(result: AuditResult) -> dict[str, Any]:
+    """The `check --format json` document (DESIGN §3; keys are stable, more may be added)."""
+    severities = Counter(finding.severity.value for finding in result.findings)
+    return {
+        "as_of": result.as_of.isoformat(),
+        "audited_at": _utc(result.started_at),
+        "integrations": len(result.integrations),
+        "hostnames": result.hostnames,
+        "summary": {name: severities.get(name, 0) for name in ("critical", "warning", "info")},
+        "findings": [finding_json(finding) for finding in result.findings],
+        "places": [place_json(check) for check in result.places],
+        "data": {
+            "tool_version": __version__,
+            "policy_digest": result.policy_digest,
+            "datasets": [
+                {
+                    "kind": dataset.kind,
+                    "name": dataset.name,
+                    "built": _utc(dataset.built) if dataset.built else None,
+                    "entries": dataset.entries,
+                }
+                for dataset in result.datasets
+            ],
+        },
+    }
+
+
+def render_json(result: AuditResult) -> str:
+    return json.dumps(result_json(result), indent=2, sort_keys=False, ensure_ascii=False) + "\n"
+
+
+def _places_line(checks: list[PlaceCheck]) -> str:
+    by_verdict: dict[Verdict, list[str]] = {}
+    for check in checks:
+        label = f"{check.facet.value} {check.place}"
+        if check.country and check.country not in check.place:
+            label += f" ({check.country})"
+        by_verdict.setdefault(check.verdict, []).append(label)
+    parts = []
+    for verdict in _VERDICT_ORDER:
+        if verdict in by_verdict:
+            parts.append(f"{verdict.value}: {', '.join(by_verdict[verdict])}")
+    return "; ".join(parts)
+
+
+def render_table(result: AuditResult) -> str:
+    """Findings grouped by integration, the integration with the worst findings first."""
+    by_integration: dict[str, list[Finding]] = {i.id: [] for i in result.integrations}
+    for finding in result.findings:
+        by_integration[finding.integration].append(finding)
+    places: dict[str, list[PlaceCheck]] = {}
+    for check in result.places:
+        places.setdefault(check.integration, []).append(check)
+    names = {integration.id: integration.name for integration in result.integrations}
+
+    def worst(ident: str) -> tuple[int, int, int, str]:
+        findings = by_integration[ident]
+        ranks = [f.severity.rank for f in findings]
+        return (-max(ranks, default=0), -ranks.count(3), -len(findings), ident)
+
+    lines = [f"gdpr-auditor check — as of {result.as_of}, {len(result.integrations)} integrations, "
+             f"{result.hostnames} hostnames"]  # fmt: skip
+    for ident in sorted(by_integration, key=worst):
+        findings = by_integration[ident]
+        counts = Counter(f.severity.value for f in findings)
+        tally = ", ".join(f"{counts[s]} {s}" for s in ("critical", "warning", "info") if counts[s])
+        lines.append("")
+        lines.append(f"{ident} ({names[ident]}) — {tally or 'no findings'}")
+        if ident in places:
+            lines.append(f"  places  {_places_line(places[ident])}")
+        for finding in findings:
+            lines.append(f"  {finding.severity.value.upper():<8} {finding.rule:<30} {finding.message}")
+    counts = Counter(f.severity.value for f in result.findings)
+    lines.append("")
+    lines.append(
+        f"{len(result.findings)} findings: {counts['critical']} critical, {counts['warning']} "
+        f"warning, {counts['info']} info"
+    )
+    return "\n".join(lines) + "\n"

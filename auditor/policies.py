@@ -1,0 +1,276 @@
+"""Loads and validates the policy data: EEA, adequacy decisions, cloud regions, edges, rules."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from importlib import resources
+from pathlib import Path
+from typing import Literal, TypeVar
+
+from pydantic import ValidationError, field_validator, model_validator
+
+from auditor.errors import InvalidInputError, Issue
+from auditor.iso3166 import COUNTRY_CODES
+from auditor.model import Severity
+from auditor.validation import Strict, issues_from_validation
+from auditor.yamlsource import YamlDocument, load_yaml
+
+_T = TypeVar("_T", bound=Strict)
+
+PROVIDERS = ("aws", "gcp", "azure", "oci", "do", "hetzner", "ovh")
+
+
+def _country(value: str) -> str:
+    if value not in COUNTRY_CODES:
+        raise ValueError(f"not an ISO 3166-1 alpha-2 country code: {value!r}")
+    return value
+
+
+class _Document(Strict):
+    title: str
+    updated: date
+    sources: list[str]
+
+
+class _Membership(Strict):
+    name: str
+    since: date | None = None
+    until: date | None = None
+    note: str | None = None
+
+
+class _Territory(Strict):
+    part_of: str
+    name: str
+
+
+class EeaDocument(_Document):
+    members: dict[str, _Membership]
+    territories: dict[str, _Territory] = {}
+    aliases: dict[str, str] = {}
+
+    @field_validator("members", "territories")
+    @classmethod
+    def _iso_keys(cls, value: dict[str, object]) -> dict[str, object]:
+        for code in value:
+            _country(code)
+        return value
+
+
+class Decision(Strict):
+    """One adequacy decision (or interim arrangement) with the days it applies and its scope."""
+
+    id: str
+    country: str | None = None
+    organisation: str | None = None
+    name: str
+    instrument: str
+    adopted: date
+    ended: date | None = None  # first day it no longer applies
+    expires: date | None = None  # last day it applies
+    scope: Literal["whole", "certified", "limited"]
+    scope_note: str | None = None
+    source: str | None = None
+
+    @field_validator("country")
+    @classmethod
+    def _iso(cls, value: str | None) -> str | None:
+        return None if value is None else _country(value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Decision:
+        if (self.country is None) == (self.organisation is None):
+            raise ValueError("exactly one of country and organisation must be set")
+        if self.ended is not None and self.ended <= self.adopted:
+            raise ValueError("ended must be after adopted")
+        if self.expires is not None and self.expires < self.adopted:
+            raise ValueError("expires must not be before adopted")
+        return self
+
+    def in_force(self, on: date) -> bool:
+        """Whether the decision applies on the given day."""
+        if on < self.adopted:
+            return False
+        if self.ended is not None and on >= self.ended:
+            return False
+        return self.expires is None or on <= self.expires
+
+    def citation(self) -> str:
+        return f"{self.instrument} of {self.adopted.isoformat()}"
+
+
+class _Organisation(Strict):
+    name: str
+
+
+class AdequacyDocument(_Document):
+    organisations: dict[str, _Organisation] = {}
+    decisions: list[Decision]
+
+    @model_validator(mode="after")
+    def _references(self) -> AdequacyDocument:
+        ids = [decision.id for decision in self.decisions]
+        duplicates = sorted({ident for ident in ids if ids.count(ident) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate decision ids: {', '.join(duplicates)}")
+        for decision in self.decisions:
+            if decision.organisation is not None and decision.organisation not in self.organisations:
+                raise ValueError(f"decision {decision.id!r} names unknown organisation")
+        return self
+
+
+class _Region(Strict):
+    country: str
+    location: str
+    aliases: list[str] = []
+
+    @field_validator("country")
+    @classmethod
+    def _iso(cls, value: str) -> str:
+        return _country(value)
+
+
+class RegionDocument(_Document):
+    provider: str
+    name: str
+    regions: dict[str, _Region]
+
+
+class EdgeDocument(_Document):
+    cname_suffixes: dict[str, str]
+    range_services: dict[str, list[str]] = {}
+    asns: dict[int, str] = {}
+
+
+class _Rule(Strict):
+    severity: Severity
+    article: str
+    title: str
+    remedy: str
+
+
+class RuleDocument(_Document):
+    rules: dict[str, _Rule]
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    provider: str
+    name: str  # the canonical (long) name
+    country: str
+    location: str
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyData:
+    """Everything the rules need to know about the world, with the digest of the files it came from."""
+
+    eea: EeaDocument
+    adequacy: AdequacyDocument
+    regions: Mapping[str, Mapping[str, Region]]  # provider -> name or alias -> Region
+    edges: EdgeDocument
+    rules: Mapping[str, _Rule]
+    digest: str
+    directory: str
+
+    @property
+    def known_countries(self) -> frozenset[str]:
+        return COUNTRY_CODES
+
+    def canonical_country(self, code: str) -> str:
+        """Map EU document codes (EL, UK) to ISO codes; other codes pass unchanged."""
+        return self.eea.aliases.get(code, code)
+
+    def in_eea(self, country: str, on: date) -> bool:
+        """Whether the country (or territory of a member) is in the EEA on the given day."""
+        country = self.canonical_country(country)
+        territory = self.eea.territories.get(country)
+        if territory is not None:
+            country = territory.part_of
+        member = self.eea.members.get(country)
+        if member is None:
+            return False
+        return (member.since is None or member.since <= on) and (
+            member.until is None or on <= member.until
+        )
+
+    def region(self, provider: str, name: str) -> Region | None:
+        """Return the cloud region by its name or alias, or None if it is not known."""
+        return self.regions.get(provider, {}).get(name.lower())
+
+    def region_country(self, provider: str, name: str) -> str | None:
+        region = self.region(provider, name)
+        return region.country if region is not None else None
+
+
+def shipped_policies() -> Path:
+    """Return the directory of the policy data shipped with the package."""
+    packaged = resources.files("auditor") / "_policies"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parent.parent / "policies"
+
+
+def _parse(model: type[_T], doc: YamlDocument, issues: list[Issue]) -> _T | None:
+    try:
+        return model.model_validate(doc.data)
+    except ValidationError as exc:
+        issues.extend(issues_from_validation(exc, doc))
+        return None
+
+
+def load_policies(directory: Path | None = None) -> PolicyData:
+    """Load and validate the policy data in `directory` (None: the shipped policies).
+
+    Raises:
+        InvalidInputError: a file is missing, unreadable or invalid (every problem is listed).
+    """
+    root = directory or shipped_policies()
+    issues: list[Issue] = []
+    digest = hashlib.sha256()
+    docs: dict[str, YamlDocument] = {}
+    names = ["eea.yaml", "adequacy.yaml", "edges.yaml", "rules.yaml"]
+    names += [f"regions/{provider}.yaml" for provider in PROVIDERS]
+    for name in names:
+        path = root / name
+        try:
+            doc = load_yaml(path, source=str(path))
+        except InvalidInputError as exc:
+            issues.extend(exc.issues)
+            continue
+        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+        docs[name] = doc
+    if issues:
+        raise InvalidInputError(issues)
+    eea = _parse(EeaDocument, docs["eea.yaml"], issues)
+    adequacy = _parse(AdequacyDocument, docs["adequacy.yaml"], issues)
+    edges = _parse(EdgeDocument, docs["edges.yaml"], issues)
+    rules = _parse(RuleDocument, docs["rules.yaml"], issues)
+    regions: dict[str, dict[str, Region]] = {}
+    for provider in PROVIDERS:
+        doc = docs[f"regions/{provider}.yaml"]
+        parsed = _parse(RegionDocument, doc, issues)
+        if parsed is None:
+            continue
+        table: dict[str, Region] = {}
+        for name, entry in parsed.regions.items():
+            region = Region(provider, name.lower(), entry.country, entry.location)
+            for key in (name, *entry.aliases):
+                if key.lower() in table:
+                    issues.append(Issue(doc.source, "region name used twice", entry=key.lower()))
+                table[key.lower()] = region
+        regions[provider] = table
+    if issues or eea is None or adequacy is None or edges is None or rules is None:
+        raise InvalidInputError(issues)
+    return PolicyData(
+        eea=eea,
+        adequacy=adequacy,
+        regions=regions,
+        edges=edges,
+        rules=rules.rules,
+        digest=digest.hexdigest(),
+        directory=str(root),
+    )

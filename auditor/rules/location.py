@@ -1,0 +1,60 @@
+"""Location rules: endpoints observed outside the declared places, or not located at all."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from auditor.model import Facet, Finding
+from auditor.rules import AuditContext, rule
+
+
+@rule("location-drift", "location-unverified")
+def location_rules(context: AuditContext) -> Iterator[Finding]:
+    """Compare what DNS and geolocation observed with what the inventory declares."""
+    for integration_id, observations in context.observations.items():
+        integration = context.integrations[integration_id]
+        declared = {place.country for place in integration.hosting if place.country is not None}
+        drift: dict[str, list[str]] = {}
+        for observation in observations:
+            resolution = observation.resolution
+            if not resolution.ok:
+                yield context.finding(
+                    "location-unverified",
+                    integration,
+                    f"endpoint {observation.hostname} could not be resolved ({resolution.status}: "
+                    f"{resolution.reason or 'no reason given'}); its location is unverified",
+                    facet=Facet.ENDPOINT,
+                    place=observation.hostname,
+                    evidence={"status": resolution.status, "reason": resolution.reason},
+                )
+                continue
+            if observation.edge:
+                continue  # a CDN edge's location says nothing about where the data rests
+            unlocated = [loc.address for loc in observation.locations if loc.country is None]
+            if unlocated:
+                yield context.finding(
+                    "location-unverified",
+                    integration,
+                    f"endpoint {observation.hostname} resolves to {len(unlocated)} address(es) "
+                    "that no IP-range file or GeoIP database locates",
+                    facet=Facet.ENDPOINT,
+                    place=observation.hostname,
+                    evidence={"addresses": unlocated},
+                )
+            if not declared:
+                continue  # contract-location-undisclosed covers an integration declaring nothing
+            for location in observation.locations:
+                if location.country is not None and location.country not in declared:
+                    drift.setdefault(location.country, []).append(observation.hostname)
+        for country, hostnames in sorted(drift.items()):
+            names = sorted(set(hostnames))
+            yield context.finding(
+                "location-drift",
+                integration,
+                f"endpoint {', '.join(names)} is served from {country}, which is not among the "
+                f"declared hosting places ({', '.join(sorted(declared))})",
+                facet=Facet.ENDPOINT,
+                place=country,
+                country=country,
+                evidence={"hostnames": names, "declared": sorted(declared)},
+            )

@@ -1,0 +1,94 @@
+"""Safe YAML loading that remembers the line of every value, so errors can point at it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from auditor.errors import InvalidInputError, Issue
+
+Loc = tuple[str | int, ...]
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2 booleans: only true/false, so Norway's `NO` stays a string."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool",
+    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class YamlDocument:
+    """A parsed YAML file and the line (1-based) where each value starts."""
+
+    source: str
+    data: Any
+    lines: dict[Loc, int] = field(default_factory=dict)
+
+    def line_of(self, loc: Loc) -> int | None:
+        """Return the line of the value at `loc`, or of its nearest enclosing value."""
+        for end in range(len(loc), -1, -1):
+            line = self.lines.get(tuple(loc[:end]))
+            if line is not None:
+                return line
+        return None
+
+
+def _record(node: yaml.Node, loc: Loc, lines: dict[Loc, int]) -> None:
+    lines[loc] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                _record(value_node, (*loc, key_node.value), lines)
+                # An error about a key points at the key, not at a value on the next line.
+                lines[(*loc, key_node.value)] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _record(item, (*loc, index), lines)
+
+
+def parse_yaml(text: str, source: str) -> YamlDocument:
+    """Parse YAML text with `yaml.safe_load` semantics and YAML 1.2 booleans.
+
+    Raises:
+        InvalidInputError: the text is not well-formed YAML (naming the line).
+    """
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise InvalidInputError([Issue(source, f"not valid YAML: {problem}", line=line)]) from exc
+    lines: dict[Loc, int] = {}
+    if node is not None:
+        _record(node, (), lines)
+    return YamlDocument(source=source, data=data, lines=lines)
+
+
+def load_yaml(path: Path, source: str | None = None) -> YamlDocument:
+    """Read and parse a YAML file.
+
+    Raises:
+        InvalidInputError: the file cannot be read or is not well-formed YAML.
+    """
+    name = source or str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise InvalidInputError([Issue(name, f"cannot read: {reason}")]) from exc
+    return parse_yaml(text, name)

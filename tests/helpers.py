@@ -1,0 +1,39 @@
+"""Test helpers: inventories from YAML text, the shipped policy data loaded once."""
+
+from __future__ import annotations
+
+import functools
+import textwrap
+
+from auditor.inventory import check_references, parse_inventory
+from auditor.model import Integration
+from auditor.policies import PolicyData, load_policies
+from auditor.yamlsource import parse_yaml
+
+shipped_policies = functools.cache(load_policies)
+
+
+def integrations_from(text: str, policies: PolicyData | None = None) -> list[Integration]:
+    """Parse inventory YAML text that must be valid."""
+    doc = parse_yaml(textwrap.dedent(text), "inventory.yaml")
+    found, issues = parse_inventory(doc, policies or shipped_policies())
+    issues += check_references(found)
+    assert not issues, "\n".join(map(str, issues))
+    return found
+
+
+def minimal(ident: str = "vendor", **overrides: object) -> dict[str, object]:
+    """A valid integration entry as a dict, with keys overridden."""
+    entry: dict[str, object] = {
+        "id": ident,
+        "name": ident.title(),
+        "category": "crm",
+        "role": "processor",
+        "data_categories": ["contact"],
+        "hosting": ["DE"],
+        "backups": {"regions": ["aws:eu-west-1"], "retention": "P30D"},
+        "retention": "P1Y",
+        "contract": {"dpa_signed": "2024-01-01"},
+    }
+    entry.update(overrides)
+    return entry

@@ -1,0 +1,132 @@
+"""Adequacy as of a date: the EEA, decisions in force and in scope, safeguards and consent."""
+
+from __future__ import annotations
+
+import functools
+from datetime import date, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from auditor.adequacy import assess
+from auditor.model import Transfer, Verdict
+from auditor.policies import PolicyData, load_policies
+
+cached_policies = functools.cache(load_policies)
+NONE = Transfer()
+DPF = Transfer(dpf_certified=True)
+
+
+@pytest.fixture(scope="module", name="policies")
+def _policies() -> PolicyData:
+    return cached_policies()
+
+
+class TestUnitedStates:
+    @pytest.mark.parametrize(
+        ("day", "verdict"),
+        [
+            (date(2015, 10, 5), Verdict.ADEQUATE),  # Safe Harbour, its last day
+            (date(2015, 10, 6), Verdict.UNSAFEGUARDED),  # Schrems I
+            (date(2016, 7, 12), Verdict.ADEQUATE),  # Privacy Shield adopted
+            (date(2020, 7, 15), Verdict.ADEQUATE),
+            (date(2020, 7, 16), Verdict.UNSAFEGUARDED),  # Schrems II
+            (date(2023, 7, 9), Verdict.UNSAFEGUARDED),
+            (date(2023, 7, 10), Verdict.ADEQUATE),  # DPF
+            (date(2026, 11, 22), Verdict.ADEQUATE),
+        ],
+    )
+    def test_certified_organisation_across_decision_dates(self, policies: PolicyData, day: date, verdict: Verdict) -> None:
+        """A certified US organisation is covered only while a US framework is in force."""
+        assert verdict == assess("US", DPF, policies, day).verdict
+
+    def test_uncertified_organisation_is_never_covered_by_the_dpf(self, policies: PolicyData) -> None:
+        """The DPF covers only certified organisations; the reason says what would cover the transfer."""
+        assessment = assess("US", NONE, policies, date(2026, 11, 22))
+
+        assert Verdict.UNSAFEGUARDED == assessment.verdict
+        assert assessment.reason is not None
+        assert "certif" in assessment.reason
+        assert "SCC" in assessment.reason
+
+    @given(st.dates(date(2020, 7, 16), date(2023, 7, 9)))
+    def test_nothing_covers_the_us_between_schrems_ii_and_the_dpf(self, day: date) -> None:
+        """From 16 July 2020 to 9 July 2023 a US place needs a safeguard, certified or not."""
+        policies = cached_policies()
+
+        assert Verdict.UNSAFEGUARDED == assess("US", DPF, policies, day).verdict
+        assert Verdict.SAFEGUARDED == assess("US", Transfer(safeguards=frozenset({"scc"})), policies, day).verdict
+
+
+class TestOtherDecisions:
+    def test_brazil_from_26_january_2026(self, policies: PolicyData) -> None:
+        """Brazil's decision applies from its adoption day, not before."""
+        assert Verdict.UNSAFEGUARDED == assess("BR", NONE, policies, date(2026, 1, 25)).verdict
+        assert Verdict.ADEQUATE == assess("BR", NONE, policies, date(2026, 1, 26)).verdict
+
+    def test_united_kingdom_renewal_and_expiry(self, policies: PolicyData) -> None:
+        """The UK is covered through the renewal and until 27 December 2031, not after."""
+        assert Verdict.ADEQUATE == assess("GB", NONE, policies, date(2025, 12, 20)).verdict
+        assert Verdict.ADEQUATE == assess("GB", NONE, policies, date(2031, 12, 27)).verdict
+        assert Verdict.UNSAFEGUARDED == assess("GB", NONE, policies, date(2031, 12, 28)).verdict
+
+    def test_uk_alias_and_greek_alias(self, policies: PolicyData) -> None:
+        """EU documents' UK and EL mean GB and GR."""
+        assert Verdict.ADEQUATE == assess("UK", NONE, policies, date(2026, 1, 1)).verdict
+        assert Verdict.EEA == assess("EL", NONE, policies, date(2026, 1, 1)).verdict
+
+    def test_european_patent_organisation_is_an_organisation(self, policies: PolicyData) -> None:
+        """The EPO is covered from 15 July 2025 as an organisation."""
+        org = "european-patent-organisation"
+
+        assert Verdict.ADEQUATE == assess(None, NONE, policies, date(2025, 7, 15), organisation=org).verdict
+        assert Verdict.UNSAFEGUARDED == assess(None, NONE, policies, date(2025, 7, 14), organisation=org).verdict
+
+    @pytest.mark.parametrize("country", ["RS", "IN", "CN", "SG", "AU"])
+    def test_countries_without_a_decision(self, policies: PolicyData, country: str) -> None:
+        """Serbia, India, China, Singapore and Australia have no adequacy decision."""
+        assert Verdict.UNSAFEGUARDED == assess(country, NONE, policies, date(2026, 11, 22)).verdict
+
+    @pytest.mark.parametrize("country", ["RE", "GF", "AX"])
+    def test_outermost_regions_are_in_the_eea(self, policies: PolicyData, country: str) -> None:
+        """French outermost regions and Åland are parts of member states."""
+        assert Verdict.EEA == assess(country, NONE, policies, date(2026, 11, 22)).verdict
+
+    def test_switzerland_is_adequate_not_eea(self, policies: PolicyData) -> None:
+        """Switzerland is outside the EEA with its own decision."""
+        assert Verdict.ADEQUATE == assess("CH", NONE, policies, date(2026, 11, 22)).verdict
+
+
+class TestSafeguardsAndConsent:
+    def test_scc_covers_a_country_without_decision(self, policies: PolicyData) -> None:
+        """A recorded safeguard makes the transfer safeguarded and names it."""
+        assessment = assess("IN", Transfer(safeguards=frozenset({"scc"})), policies, date(2026, 11, 22))
+
+        assert Verdict.SAFEGUARDED == assessment.verdict
+        assert "standard contractual clauses" in assessment.basis
+
+    def test_consent_is_recognised_as_the_basis(self, policies: PolicyData) -> None:
+        """A transfer relying on consent is not reported as unsafeguarded."""
+        assessment = assess("SG", Transfer(consent_purpose="survey"), policies, date(2026, 11, 22))
+
+        assert Verdict.CONSENT == assessment.verdict
+        assert "Art. 49(1)(a)" in assessment.basis
+
+    def test_adequacy_wins_over_safeguard(self, policies: PolicyData) -> None:
+        """Where a decision applies, it is the basis even if SCCs are recorded."""
+        assessment = assess("JP", Transfer(safeguards=frozenset({"scc"})), policies, date(2026, 11, 22))
+
+        assert Verdict.ADEQUATE == assessment.verdict
+
+
+@given(st.dates(date(2019, 1, 1), date(2040, 1, 1)), st.sampled_from(["DE", "FR", "IE", "NO", "IS", "LI", "GR"]))
+def test_eea_members_are_never_a_transfer(day: date, country: str) -> None:
+    """Data in an EEA member state is never a transfer, whatever the date."""
+    assert Verdict.EEA == assess(country, NONE, cached_policies(), day).verdict
+
+
+def test_great_britain_was_eea_until_the_end_of_the_transition(policies: PolicyData) -> None:
+    """The UK counts as EEA until 31 December 2020, then the bridge, then adequacy."""
+    assert Verdict.EEA == assess("GB", NONE, policies, date(2020, 12, 31)).verdict
+    assert Verdict.ADEQUATE == assess("GB", NONE, policies, date(2020, 12, 31) + timedelta(days=1)).verdict
