@@ -36,6 +36,9 @@ def parse_place(spec: str, policies: PolicyData) -> Place:
             f"unknown cloud provider {prefix!r} in {text!r} (known: {', '.join(PROVIDERS)})"
         )
     region = policies.region(prefix, name)
+    if region is None and prefix == "ovh":
+        # OVHcloud names data centres by site and number (gra11, de1); the site decides the country.
+        region = policies.region(prefix, name.rstrip("0123456789"))
     if region is None:
         raise ValueError(f"unknown {prefix} region {name!r}")
     return Place(

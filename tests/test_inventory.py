@@ -81,6 +81,7 @@ class TestValid:
             ("do:fra1", "do:fra1", "DE"),
             ("hetzner:hel1", "hetzner:hel1", "FI"),
             ("ovh:gra", "ovh:gra", "FR"),
+            ("ovh:gra11", "ovh:gra", "FR"),
             ("UK", "GB", "GB"),
             ("EL", "GR", "GR"),
         ],

@@ -1,0 +1,53 @@
+"""The functional core imports no adapter library, and only the composition root names adapters."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "auditor"
+CORE = ["model", "errors", "durations", "ports", "policies", "places", "adequacy", "inventory",
+        "validation", "yamlsource", "iso3166", "audit", "rules"]  # fmt: skip
+FORBIDDEN = {"sqlalchemy", "dns", "geoip2", "maxminddb", "prometheus_client", "apscheduler",
+             "structlog", "requests", "auditor.probes", "auditor.store", "auditor.daemon",
+             "auditor.cli", "auditor.wiring"}  # fmt: skip
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def core_files() -> list[Path]:
+    files = []
+    for name in CORE:
+        package = PACKAGE / name
+        files.extend(sorted(package.rglob("*.py")) if package.is_dir() else [PACKAGE / f"{name}.py"])
+    return files
+
+
+@pytest.mark.parametrize("path", core_files(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_core_module_imports_no_adapter(path: Path) -> None:
+    """Core modules stay pure: no DNS, GeoIP, SQL, metrics, scheduler, logging or HTTP library."""
+    bad = {m for m in imported_modules(path) if any(m == f or m.startswith(f + ".") for f in FORBIDDEN)}
+
+    assert set() == bad
+
+
+def test_datetime_now_appears_only_in_the_shell() -> None:
+    """Nothing but the command line and the daemon reads the clock."""
+    readers = sorted(
+        str(path.relative_to(PACKAGE))
+        for path in PACKAGE.rglob("*.py")
+        if "datetime.now(" in path.read_text() or "date.today(" in path.read_text()
+    )
+
+    assert readers == [p for p in readers if p in {"cli.py", "daemon.py"}]

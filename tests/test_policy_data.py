@@ -1,0 +1,450 @@
+"""The shipped policy data is well-formed, uses only ISO codes, and pins the facts that matter."""
+
+from __future__ import annotations
+
+from datetime import date
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from auditor.iso3166 import COUNTRY_CODES
+
+POLICIES = Path(__file__).resolve().parent.parent / "policies"
+PROVIDERS = ("aws", "gcp", "azure", "oci", "do", "hetzner", "ovh")
+UPDATED = date(2026, 11, 22)
+EU27 = ("AT BE BG HR CY CZ DK EE FI FR DE GR HU IE", "IT LV LT LU MT NL PL PT RO SK SI ES SE")
+# The Commission's list as at the update date: 16 countries (and one organisation).
+ADEQUATE_2026 = ("AD AR BR CA CH FO GB GG", "IL IM JE JP KR NZ US UY")
+
+
+@cache
+def load(name: str) -> Any:
+    """Return the parsed YAML file `name` under policies/, the way the auditor reads it."""
+    return yaml.safe_load((POLICIES / name).read_text(encoding="utf-8"))
+
+
+def region_file(provider: str) -> Any:
+    return load(f"regions/{provider}.yaml")
+
+
+def all_files() -> list[str]:
+    return sorted(str(p.relative_to(POLICIES)) for p in POLICIES.rglob("*.yaml"))
+
+
+def in_force(decision: dict[str, Any], day: date) -> bool:
+    """Apply the documented semantics: adopted inclusive, ended exclusive, expires inclusive."""
+    if day < decision["adopted"]:
+        return False
+    if decision["ended"] is not None and day >= decision["ended"]:
+        return False
+    return decision["expires"] is None or day <= decision["expires"]
+
+
+def decisions_for(country: str, day: date) -> list[str]:
+    return [
+        d["id"]
+        for d in load("adequacy.yaml")["decisions"]
+        if d.get("country") == country and in_force(d, day)
+    ]
+
+
+def eea_members_on(day: date) -> set[str]:
+    members = load("eea.yaml")["members"]
+    return {
+        code
+        for code, m in members.items()
+        if m.get("since", date.min) <= day <= m.get("until", date.max)
+    }
+
+
+def country_mentions() -> list[tuple[str, Any]]:
+    """Every value the files use as a country code, with where it was found."""
+    eea = load("eea.yaml")
+    found: list[tuple[str, Any]] = [(f"eea members {c!r}", c) for c in eea["members"]]
+    for code, territory in eea["territories"].items():
+        found += [
+            (f"eea territory {code!r}", code),
+            (f"eea part_of {code!r}", territory["part_of"]),
+        ]
+    found += [(f"eea alias {alias!r}", target) for alias, target in eea["aliases"].items()]
+    for d in load("adequacy.yaml")["decisions"]:
+        if "country" in d:
+            found.append((f"decision {d['id']}", d["country"]))
+    for provider in PROVIDERS:
+        for key, region in region_file(provider)["regions"].items():
+            found.append((f"{provider}:{key}", region["country"]))
+    return found
+
+
+# ------------------------------------------------------------------ every file
+
+
+def test_policy_directory_holds_the_expected_files() -> None:
+    """policies/ ships the EEA, adequacy and edge files and one region file per provider."""
+    expected = {"eea.yaml", "adequacy.yaml", "edges.yaml"} | {
+        f"regions/{p}.yaml" for p in PROVIDERS
+    }
+    assert expected <= set(all_files())
+
+
+@pytest.mark.parametrize("name", all_files())
+def test_every_file_names_its_title_date_and_sources(name: str) -> None:
+    """Each policy file carries a title, the date it was last checked, and its sources."""
+    doc = load(name)
+    assert isinstance(doc.get("title"), str) and doc["title"].strip()
+    assert isinstance(doc.get("updated"), date)
+    sources = doc.get("sources")
+    assert isinstance(sources, list) and sources
+    assert all(isinstance(s, str) and s.strip() for s in sources)
+
+
+@pytest.mark.parametrize(
+    "name", ["eea.yaml", "adequacy.yaml", "edges.yaml", *(f"regions/{p}.yaml" for p in PROVIDERS)]
+)
+def test_transfer_data_was_checked_on_the_update_date(name: str) -> None:
+    """The EEA, adequacy, region and edge files were all last checked on 2026-11-22."""
+    assert load(name)["updated"] == UPDATED
+
+
+def test_every_country_code_is_an_official_iso_code() -> None:
+    """No file uses a non-ISO code such as EL, UK or EU, or a YAML-mangled one (NO -> false)."""
+    bad = [(where, code) for where, code in country_mentions() if code not in COUNTRY_CODES]
+    assert bad == []
+
+
+def test_iso_code_list_has_the_249_official_codes() -> None:
+    """The code list is complete and holds only two-letter upper-case codes."""
+    assert len(COUNTRY_CODES) == 249
+    assert all(len(c) == 2 and c.isascii() and c.isupper() for c in COUNTRY_CODES)
+    assert {"GB", "GR", "NO", "RS", "SJ", "AX"} <= COUNTRY_CODES
+    assert not {"UK", "EL", "EU", "XK", "AN"} & COUNTRY_CODES
+
+
+# ------------------------------------------------------------------ EEA
+
+
+def test_eea_has_thirty_members_on_the_update_date() -> None:
+    """On 2026-11-22 the EEA is the EU-27 plus Iceland, Liechtenstein and Norway."""
+    eu27 = {code for row in EU27 for code in row.split()}
+    assert eea_members_on(UPDATED) == eu27 | {"IS", "LI", "NO"}
+
+
+def test_switzerland_is_not_in_the_eea() -> None:
+    """Switzerland is in EFTA but not the EEA; it relies on an adequacy decision instead."""
+    assert "CH" not in load("eea.yaml")["members"]
+
+
+def test_united_kingdom_left_at_the_end_of_the_transition_period() -> None:
+    """GB counts as EEA up to 2020-12-31 inclusive and not from 2021-01-01."""
+    assert "GB" in eea_members_on(date(2020, 12, 31))
+    assert "GB" not in eea_members_on(date(2021, 1, 1))
+
+
+def test_croatia_counts_from_its_accession() -> None:
+    """HR joined on 2013-07-01, and not a day earlier."""
+    assert "HR" not in eea_members_on(date(2013, 6, 30))
+    assert "HR" in eea_members_on(date(2013, 7, 1))
+
+
+def test_membership_dates_are_dates_in_order() -> None:
+    """since/until are YAML dates (not strings), and since precedes until."""
+    for code, member in load("eea.yaml")["members"].items():
+        assert set(member) <= {"name", "since", "until", "note"}, code
+        for key in ("since", "until"):
+            assert isinstance(member.get(key, date.min), date), (code, key)
+        assert member.get("since", date.min) < member.get("until", date.max), code
+
+
+def test_territories_belong_to_members_in_force() -> None:
+    """Each territory is part of a current member state, and maps AX and the French regions."""
+    eea = load("eea.yaml")
+    territories = eea["territories"]
+    assert {"AX", "GF", "GP", "MQ", "RE", "YT", "MF"} <= set(territories)
+    assert territories["AX"]["part_of"] == "FI"
+    assert all(territories[c]["part_of"] == "FR" for c in ("GF", "GP", "MQ", "RE", "YT", "MF"))
+    current = eea_members_on(UPDATED)
+    assert all(t["part_of"] in current for t in territories.values())
+    assert not set(territories) & set(eea["members"])
+
+
+def test_non_eu_territories_are_neither_members_nor_territories() -> None:
+    """Greenland, the Faroes, Gibraltar, French OCTs and Svalbard are outside the EEA."""
+    eea = load("eea.yaml")
+    inside = set(eea["members"]) | set(eea["territories"])
+    assert not {"GL", "FO", "GI", "PM", "BL", "NC", "PF", "WF", "TF", "SJ"} & inside
+
+
+def test_eu_document_codes_alias_to_iso() -> None:
+    """EL means Greece and UK means the United Kingdom."""
+    assert load("eea.yaml")["aliases"] == {"EL": "GR", "UK": "GB"}
+
+
+# ------------------------------------------------------------------ adequacy
+
+
+def decisions() -> list[dict[str, Any]]:
+    return list(load("adequacy.yaml")["decisions"])
+
+
+def test_decision_ids_are_unique() -> None:
+    """Findings cite decisions by id, so no id appears twice."""
+    ids = [d["id"] for d in decisions()]
+    assert len(ids) == len(set(ids))
+
+
+def test_each_decision_names_exactly_one_country_or_organisation() -> None:
+    """A decision covers a country or an international organisation, never both or neither."""
+    organisations = load("adequacy.yaml")["organisations"]
+    for d in decisions():
+        assert ("country" in d) != ("organisation" in d), d["id"]
+        if "organisation" in d:
+            assert d["organisation"] in organisations, d["id"]
+
+
+def test_each_decision_has_the_documented_fields() -> None:
+    """Every decision has the same keys, dated with YAML dates and a known scope."""
+    required = {"id", "name", "instrument", "adopted", "ended", "expires", "scope", "source"}
+    for d in decisions():
+        assert required <= set(d), d["id"]
+        assert set(d) - required <= {"country", "organisation", "scope_note"}, d["id"]
+        assert isinstance(d["adopted"], date), d["id"]
+        assert d["scope"] in {"whole", "certified", "limited"}, d["id"]
+        if d["scope"] != "whole":
+            assert isinstance(d.get("scope_note"), str) and d["scope_note"], d["id"]
+        assert str(d["source"]).startswith("https://"), d["id"]
+
+
+def test_end_and_expiry_follow_adoption() -> None:
+    """A decision ends (exclusive) after its adoption, and expires on or after it."""
+    for d in decisions():
+        if d["ended"] is not None:
+            assert isinstance(d["ended"], date) and d["adopted"] < d["ended"], d["id"]
+        if d["expires"] is not None:
+            assert isinstance(d["expires"], date) and d["adopted"] <= d["expires"], d["id"]
+
+
+def test_adequate_places_on_the_update_date_match_the_commission_list() -> None:
+    """16 countries and the European Patent Organisation are adequate on 2026-11-22."""
+    current = [d for d in decisions() if in_force(d, UPDATED)]
+    countries = {d["country"] for d in current if "country" in d}
+    organisations = {d["organisation"] for d in current if "organisation" in d}
+    assert countries == {code for row in ADEQUATE_2026 for code in row.split()}
+    assert organisations == {"european-patent-organisation"}
+
+
+def test_adoption_dates_are_those_of_the_instruments() -> None:
+    """Adoption dates are the dates of the decisions, not of publication or announcement."""
+    adopted = {d["country"]: d["adopted"] for d in decisions() if "country" in d}
+    assert adopted["CA"] == date(2001, 12, 20)
+    assert adopted["NZ"] == date(2012, 12, 19)
+    assert adopted["JP"] == date(2019, 1, 23)
+    assert adopted["KR"] == date(2021, 12, 17)
+    assert adopted["IL"] == date(2011, 1, 31)
+    assert adopted["AR"] == date(2003, 6, 30)
+    assert adopted["GG"] == date(2003, 11, 21)
+    assert adopted["IM"] == date(2004, 4, 28)
+    assert adopted["JE"] == date(2008, 5, 8)
+    assert adopted["FO"] == date(2010, 3, 5)
+    assert adopted["AD"] == date(2010, 10, 19)
+    assert adopted["CH"] == date(2000, 7, 26)
+    assert adopted["UY"] == date(2012, 8, 21)
+
+
+def test_us_frameworks_cover_only_certified_organisations() -> None:
+    """Safe Harbour, Privacy Shield and the DPF all have scope `certified`."""
+    us = [d for d in decisions() if d.get("country") == "US"]
+    assert {d["id"] for d in us} == {"us-safe-harbour", "us-privacy-shield", "us-dpf"}
+    assert all(d["scope"] == "certified" for d in us)
+
+
+@pytest.mark.parametrize(
+    "day",
+    [date(2015, 10, 6), date(2016, 7, 11), date(2020, 7, 16), date(2022, 1, 1), date(2023, 7, 9)],
+)
+def test_no_us_decision_in_force_between_the_frameworks(day: date) -> None:
+    """After Schrems I until Privacy Shield, and after Schrems II until the DPF, the US is uncovered."""
+    assert decisions_for("US", day) == []
+
+
+@pytest.mark.parametrize(
+    ("day", "expected"),
+    [
+        (date(2015, 10, 5), "us-safe-harbour"),
+        (date(2016, 7, 12), "us-privacy-shield"),
+        (date(2020, 7, 15), "us-privacy-shield"),
+        (date(2023, 7, 10), "us-dpf"),
+        (UPDATED, "us-dpf"),
+    ],
+)
+def test_us_framework_in_force_at_each_edge(day: date, expected: str) -> None:
+    """Each US framework applies from its adoption up to the day before its invalidation."""
+    assert decisions_for("US", day) == [expected]
+
+
+def test_brazil_is_adequate_from_26_january_2026() -> None:
+    """Brazil's decision applies from 2026-01-26, not the day before; scope limited to the LGPD."""
+    assert decisions_for("BR", date(2026, 1, 25)) == []
+    assert decisions_for("BR", date(2026, 1, 26)) == ["br-2026"]
+    (brazil,) = [d for d in decisions() if d["id"] == "br-2026"]
+    assert brazil["scope"] == "limited"
+
+
+@pytest.mark.parametrize("country", ["CA", "JP", "IL", "KR", "BR"])
+def test_partial_decisions_are_limited_in_scope(country: str) -> None:
+    """Canada, Japan, Israel, Korea and Brazil are adequate only for some recipients."""
+    scopes = {d["scope"] for d in decisions() if d.get("country") == country}
+    assert scopes == {"limited"}
+
+
+def test_united_kingdom_has_no_gap_after_brexit() -> None:
+    """From 2021 the TCA bridge, the 2021 decision and its renewal cover the UK without a gap."""
+    for day in (date(2021, 1, 1), date(2021, 6, 27)):
+        assert decisions_for("GB", day) == ["uk-tca-bridge"]
+    assert decisions_for("GB", date(2021, 6, 28)) == ["uk-2021"]
+    assert decisions_for("GB", date(2025, 12, 20)) == ["uk-2021", "uk-2025"]
+    assert decisions_for("GB", date(2025, 12, 28)) == ["uk-2025"]
+
+
+def test_united_kingdom_renewal_expires_after_27_december_2031() -> None:
+    """The renewed UK decision is in force on 2031-12-27 (inclusive) and not on 2031-12-28."""
+    assert decisions_for("GB", date(2031, 12, 27)) == ["uk-2025"]
+    assert decisions_for("GB", date(2031, 12, 28)) == []
+
+
+def test_european_patent_organisation_from_15_july_2025() -> None:
+    """The EPO decision is an organisation's, in force from 2025-07-15."""
+    (epo,) = [d for d in decisions() if d.get("organisation") == "european-patent-organisation"]
+    assert epo["adopted"] == date(2025, 7, 15)
+    assert not in_force(epo, date(2025, 7, 14))
+    assert in_force(epo, UPDATED)
+
+
+# ------------------------------------------------------------------ cloud regions
+
+
+@pytest.mark.parametrize(
+    ("provider", "region", "country"),
+    [
+        ("aws", "eu-central-2", "CH"),
+        ("aws", "eu-west-2", "GB"),
+        ("aws", "eu-central-1", "DE"),
+        ("aws", "eusc-de-east-1", "DE"),
+        ("gcp", "europe-west2", "GB"),
+        ("gcp", "europe-west6", "CH"),
+        ("gcp", "europe-west3", "DE"),
+        ("oci", "eu-jovanovac-1", "RS"),
+        ("oci", "eu-zurich-1", "CH"),
+        ("oci", "uk-london-1", "GB"),
+        ("azure", "uksouth", "GB"),
+        ("azure", "switzerlandnorth", "CH"),
+        ("azure", "norwayeast", "NO"),
+        ("azure", "westeurope", "NL"),
+        ("do", "lon1", "GB"),
+        ("hetzner", "hel1", "FI"),
+        ("ovh", "uk", "GB"),
+    ],
+)
+def test_region_names_do_not_reveal_the_jurisdiction(
+    provider: str, region: str, country: str
+) -> None:
+    """Regions whose prefix suggests the EU (eu-, europe-) can be in CH, GB or RS."""
+    assert region_file(provider)["regions"][region]["country"] == country
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_region_files_are_keyed_by_provider_and_lower_case_names(provider: str) -> None:
+    """Each region file names its provider, and every region has a country and a location."""
+    doc = region_file(provider)
+    assert doc["provider"] == provider
+    assert isinstance(doc["name"], str) and doc["name"]
+    for key, region in doc["regions"].items():
+        assert key == key.lower() and key.strip() == key and " " not in key, key
+        assert set(region) <= {"country", "location", "aliases"}, key
+        assert isinstance(region["location"], str) and region["location"], key
+
+
+@pytest.mark.parametrize(
+    ("provider", "region"),
+    [
+        ("gcp", "europe-west15"),
+        ("aws", "sa-west-1"),
+        ("aws", "me-west-1"),
+        ("aws", "us-south-1"),
+    ],
+)
+def test_regions_of_unknown_location_are_left_out(provider: str, region: str) -> None:
+    """A region whose country is not published is absent rather than guessed."""
+    assert region not in region_file(provider)["regions"]
+
+
+def test_oci_lists_every_region_of_its_range_file() -> None:
+    """OCI's file has the 56 region keys of its public range file."""
+    assert len(region_file("oci")["regions"]) == 56
+
+
+def test_gcp_restricted_us_regions_are_in_the_us() -> None:
+    """us-central2, us-east7 and us-west8 appear in cloud.json and are mapped to the US."""
+    regions = region_file("gcp")["regions"]
+    assert {regions[r]["country"] for r in ("us-central2", "us-east7", "us-west8")} == {"US"}
+
+
+def test_azure_aliases_are_unique_and_distinct_from_region_names() -> None:
+    """A Service Tags short form maps to one region and never shadows a programmatic name."""
+    regions = region_file("azure")["regions"]
+    aliases = [a for region in regions.values() for a in region.get("aliases", [])]
+    assert len(aliases) == len(set(aliases))
+    assert not set(aliases) & set(regions)
+    assert all(a == a.lower() for a in aliases)
+
+
+def test_azure_service_tag_short_forms_point_at_the_right_regions() -> None:
+    """germanywc is germanywestcentral, centralfrance is francecentral, and so on."""
+    by_alias = {
+        alias: key
+        for key, region in region_file("azure")["regions"].items()
+        for alias in region.get("aliases", [])
+    }
+    assert by_alias["germanywc"] == "germanywestcentral"
+    assert by_alias["germanyn"] == "germanynorth"
+    assert by_alias["norwaye"] == "norwayeast"
+    assert by_alias["norwayw"] == "norwaywest"
+    assert by_alias["switzerlandn"] == "switzerlandnorth"
+    assert by_alias["switzerlandw"] == "switzerlandwest"
+    assert by_alias["centralfrance"] == "francecentral"
+    assert by_alias["southfrance"] == "francesouth"
+    assert by_alias["brazilse"] == "brazilsoutheast"
+    assert by_alias["chilec"] == "chilecentral"
+
+
+# ------------------------------------------------------------------ edges
+
+
+def test_edge_cname_suffixes_are_bare_lower_case_domains() -> None:
+    """Suffixes are lower case, without dots at either end, and name a network."""
+    suffixes = load("edges.yaml")["cname_suffixes"]
+    assert {"cloudfront.net", "akamaiedge.net", "fastly.net", "cdn.cloudflare.net"} <= set(suffixes)
+    for suffix, network in suffixes.items():
+        assert suffix == suffix.lower() and not suffix.startswith(".") and "." in suffix
+        assert not suffix.endswith("."), suffix
+        assert isinstance(network, str) and network, suffix
+
+
+def test_edge_range_services_exclude_cloudfront_origin_facing() -> None:
+    """Cloudflare ranges are all edges; of AWS only CloudFront and Global Accelerator are."""
+    services = load("edges.yaml")["range_services"]
+    assert services["cloudflare"] == ["*"]
+    assert sorted(services["aws"]) == ["CLOUDFRONT", "GLOBALACCELERATOR"]
+    assert all(isinstance(s, str) for listed in services.values() for s in listed)
+
+
+def test_edge_asns_are_integers_naming_a_network() -> None:
+    """ASNs are YAML integers in the 32-bit range, and the big CDNs are present."""
+    asns = load("edges.yaml")["asns"]
+    assert {13335, 54113, 20940, 16625} <= set(asns)
+    for asn, network in asns.items():
+        assert isinstance(asn, int) and 0 < asn < 2**32
+        assert isinstance(network, str) and network
+    # Networks that carry ordinary hosting as well must not be treated as edges.
+    assert not {16509, 15169, 8075} & set(asns)
