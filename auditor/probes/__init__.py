@@ -1,0 +1,1 @@
+"""Adapters that look at the world: DNS resolution and geolocation of addresses."""

@@ -1,0 +1,255 @@
+"""Locates addresses with the providers' IP-range files first, then GeoIP2-format mmdb files."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from types import MappingProxyType, TracebackType
+from typing import Self
+
+import geoip2.database
+import geoip2.errors
+import geoip2.models
+import maxminddb
+
+from auditor.errors import GeoDataError
+from auditor.model import Location
+from auditor.ports import DataSet
+from auditor.probes.ipranges import (
+    IpAddress,
+    IpRangeTable,
+    RangeEntry,
+    RangeFile,
+    load_range_directory,
+    load_range_file,
+    parse_address,
+)
+
+RegionCountry = Callable[[str, str], str | None]
+"""Maps (provider, region as published) to an ISO 3166-1 alpha-2 code, or None if unknown."""
+
+# Codes some databases give for space that is not in one country (RIR pools, anycast, unknown).
+_PSEUDO_COUNTRIES = frozenset({"EU", "AP", "A1", "A2", "O1", "ZZ"})
+
+_NO_EDGE_SERVICES: Mapping[str, frozenset[str]] = MappingProxyType({})
+_NO_EDGE_ASNS: Mapping[int, str] = MappingProxyType({})
+
+
+def _no_region_country(provider: str, region: str) -> str | None:
+    return None
+
+
+class _Mmdb:
+    """One open mmdb file with the geoip2 method that suits its database type."""
+
+    def __init__(self, path: Path, kind: str, label: str, methods: Mapping[str, str]) -> None:
+        self.path = path
+        self.kind = kind
+        if not path.is_file():
+            raise GeoDataError(str(path), "not a file" if path.exists() else "no such file")
+        try:
+            self.reader = geoip2.database.Reader(str(path))
+        except maxminddb.InvalidDatabaseError as exc:
+            # The library's usual message repeats the path and asks a question; say it plainly.
+            detail = "no readable metadata" if str(path) in str(exc) else str(exc)
+            raise GeoDataError(str(path), f"not a valid MaxMind DB file ({detail})") from None
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            # Unreadable files, and metadata missing keys or holding values of the wrong type.
+            raise GeoDataError(str(path), f"cannot open: {exc}") from None
+        metadata = self.reader.metadata()
+        self.database_type: str = metadata.database_type
+        self.build_epoch: int = metadata.build_epoch
+        # Type names are matched by substring, as geoip2 does ("DBIP-City-Lite", "GeoIP2-City").
+        method = next((m for marker, m in methods.items() if marker in self.database_type), None)
+        if method is None:
+            self.reader.close()
+            expected = " or ".join(repr(marker) for marker in methods)
+            raise GeoDataError(
+                str(path),
+                f"database type {self.database_type!r} is not {label} database "
+                f"(expected a type containing {expected})",
+            )
+        self.method: str = method
+
+    def record(self, ip: IpAddress) -> object | None:
+        """Return the geoip2 model for the address, or None when the database lacks it."""
+        lookup: Callable[[IpAddress], object] = getattr(self.reader, self.method)
+        try:
+            return lookup(ip)
+        except geoip2.errors.AddressNotFoundError:
+            return None
+        except maxminddb.InvalidDatabaseError as exc:
+            raise GeoDataError(str(self.path), f"corrupt database: {exc}") from None
+        except ValueError:
+            # An IPv6 address asked of an IPv4-only database is simply not in it.
+            return None
+
+    def dataset(self) -> DataSet:
+        built = datetime.fromtimestamp(self.build_epoch, tz=UTC) if self.build_epoch else None
+        return DataSet(self.kind, self.database_type, str(self.path), built)
+
+    def close(self) -> None:
+        self.reader.close()
+
+
+class MmdbGeoLocator:
+    """A GeoLocator reading cloud IP-range files and GeoIP2/GeoLite2/DB-IP mmdb files.
+
+    An address in a published cloud range is located by its provider's region (the region is
+    where the data is; GeoIP data often gives the provider's registration country instead).
+    Other addresses, and range entries without a known region, are located by the country
+    database. The ASN database, when given, adds the autonomous system to every location.
+    """
+
+    def __init__(
+        self,
+        country_db: Path,
+        asn_db: Path | None = None,
+        ip_ranges: Path | None = None,
+        region_country: RegionCountry = _no_region_country,
+        edge_services: Mapping[str, frozenset[str]] = _NO_EDGE_SERVICES,
+        edge_asns: Mapping[int, str] = _NO_EDGE_ASNS,
+        cache_size: int = 65536,
+    ) -> None:
+        """Open the databases and load the range files.
+
+        `ip_ranges` is a directory of published range files or one such file. `edge_services`
+        maps a provider to the services whose ranges are CDN/anycast edges ("*" for all);
+        `edge_asns` maps edge autonomous systems to a name.
+
+        Raises:
+            GeoDataError: a database or range file is missing, corrupt, or of the wrong type.
+        """
+        self._country = _Mmdb(
+            country_db, "geoip-country", "a country", {"Country": "country", "City": "city"}
+        )
+        self._asn: _Mmdb | None = None
+        try:
+            if asn_db is not None:
+                methods = {"GeoLite2-ASN": "asn", "GeoIP2-ISP": "isp"}
+                self._asn = _Mmdb(asn_db, "geoip-asn", "an ASN", methods)
+            self._range_files = _load_ranges(ip_ranges)
+        except BaseException:
+            self.close()
+            raise
+        self._ranges = IpRangeTable.from_files(self._range_files)
+        self._region_country = region_country
+        self._edge_services = edge_services
+        self._edge_asns = edge_asns
+        self._cached = functools.lru_cache(maxsize=cache_size)(self._locate)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the mmdb files."""
+        self._country.close()
+        if self._asn is not None:
+            self._asn.close()
+
+    def locate(self, address: str) -> Location:
+        """Return where the address is; an unknown or malformed address has `country=None`.
+
+        Raises:
+            GeoDataError: a database turned out to be corrupt while reading it.
+        """
+        return self._cached(address)
+
+    def datasets(self) -> list[DataSet]:
+        """Return the loaded databases and range files with their build times."""
+        sets = [self._country.dataset()]
+        if self._asn is not None:
+            sets.append(self._asn.dataset())
+        sets.extend(
+            DataSet("ip-ranges", f.provider, f.path, f.built, len(f.entries))
+            for f in self._range_files
+        )
+        return sets
+
+    def _locate(self, address: str) -> Location:
+        ip = parse_address(address.strip())
+        if ip is None:
+            return Location(address=address, country=None, source="none")
+        asn, asn_org = self._lookup_asn(ip)
+        entry = self._ranges.lookup(ip)
+        if entry is not None:
+            return self._from_range(address, ip, entry, asn, asn_org)
+        country, network = self._lookup_country(ip)
+        return Location(
+            address=address,
+            country=country,
+            source="geoip" if country is not None else "none",
+            network=network,
+            asn=asn,
+            asn_org=asn_org,
+            edge=asn is not None and asn in self._edge_asns,
+        )
+
+    def _from_range(
+        self, address: str, ip: IpAddress, entry: RangeEntry, asn: int | None, asn_org: str | None
+    ) -> Location:
+        source = f"ip-ranges:{entry.provider}"
+        country = entry.country
+        if country is None and entry.region is not None:
+            country = self._region_country(entry.provider, entry.region)
+        if country is None:
+            # A global or unknown region: the provider is known, the country is GeoIP's guess.
+            country, _ = self._lookup_country(ip)
+            if country is not None:
+                source = "geoip"
+        return Location(
+            address=address,
+            country=country,
+            source=source,
+            provider=entry.provider,
+            region=entry.region,
+            service=entry.service,
+            network=entry.network,
+            asn=asn,
+            asn_org=asn_org,
+            edge=self._is_edge(entry, asn),
+        )
+
+    def _is_edge(self, entry: RangeEntry, asn: int | None) -> bool:
+        services = self._edge_services.get(entry.provider, frozenset())
+        if "*" in services or (entry.service is not None and entry.service in services):
+            return True
+        return asn is not None and asn in self._edge_asns
+
+    def _lookup_country(self, ip: IpAddress) -> tuple[str | None, str | None]:
+        record = self._country.record(ip)
+        if not isinstance(record, geoip2.models.Country):  # City records are Country records
+            return None, None
+        iso = record.country.iso_code
+        network = record.traits.network
+        if iso is None or iso.upper() in _PSEUDO_COUNTRIES:
+            iso = None
+        return (iso.upper() if iso else None), (str(network) if network is not None else None)
+
+    def _lookup_asn(self, ip: IpAddress) -> tuple[int | None, str | None]:
+        if self._asn is None:
+            return None, None
+        record = self._asn.record(ip)
+        if not isinstance(record, geoip2.models.ASN):  # ISP records are ASN records
+            return None, None
+        return record.autonomous_system_number, record.autonomous_system_organization
+
+
+def _load_ranges(path: Path | None) -> list[RangeFile]:
+    if path is None:
+        return []
+    if path.is_dir():
+        return load_range_directory(path)
+    if not path.exists():
+        raise GeoDataError(str(path), "no such file or directory")
+    return [load_range_file(path)]

@@ -1,0 +1,640 @@
+"""Cloud providers' published IP-range files: parsing, a longest-prefix lookup table, and download."""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import io
+import ipaddress
+import json
+import os
+import re
+import socket
+import tempfile
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from auditor.errors import GeoDataError, InvalidInputError, Issue
+
+PROVIDERS = ("aws", "gcp", "azure", "oci", "cloudflare", "do")
+"""Every provider whose published range files are understood."""
+
+AZURE_DOWNLOAD_PAGE = "https://www.microsoft.com/en-us/download/details.aspx?id=56519"
+"""Microsoft's page for the weekly Service Tags file, whose direct URL changes every week."""
+
+# Services that repeat every prefix of a provider under a catch-all name; a specific service
+# listing the same prefix says more (AWS lists each EC2 prefix under AMAZON as well).
+_GENERIC_SERVICES = frozenset({"AMAZON", "AzureCloud"})
+
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@dataclass(frozen=True, slots=True)
+class RangeEntry:
+    """One published network of a provider, with its region and service as published."""
+
+    provider: str  # one of PROVIDERS
+    network: str  # CIDR text, normalised
+    region: str | None = None  # as published (Azure short forms stay short); None when global
+    service: str | None = None
+    country: str | None = None  # only geofeeds publish a country
+
+
+@dataclass(frozen=True, slots=True)
+class RangeFile:
+    """One parsed range file: its provider, when the provider built it, and its networks."""
+
+    provider: str
+    path: str
+    built: datetime | None  # UTC; from the file, its name, or its modification time
+    entries: tuple[RangeEntry, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    built: datetime | None
+    entries: list[RangeEntry]
+
+
+_Parser = Callable[[str, str], _Parsed]
+
+
+# --- small validation helpers ---------------------------------------------------------------
+
+
+def _fail(source: str, where: str, reason: str) -> GeoDataError:
+    return GeoDataError(source, f"{where}: {reason}" if where else reason)
+
+
+def _get(obj: Any, key: str, kind: type | tuple[type, ...], source: str, where: str) -> Any:
+    """Return `obj[key]`, raising GeoDataError naming the field when absent or mistyped."""
+    if not isinstance(obj, dict):
+        raise _fail(source, where, f"expected an object, found {type(obj).__name__}")
+    path = f"{where}.{key}" if where else key
+    if key not in obj:
+        raise _fail(source, path, "required key is missing")
+    value = obj[key]
+    if not isinstance(value, kind):
+        raise _fail(source, path, f"unexpected {type(value).__name__} value {_short(value)}")
+    return value
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _network(text: Any, source: str, where: str) -> str:
+    if not isinstance(text, str):
+        raise _fail(source, where, f"expected a network, found {_short(text)}")
+    try:
+        # Not strict: a published prefix with host bits set still names its network.
+        return str(ipaddress.ip_network(text.strip(), strict=False))
+    except ValueError:
+        raise _fail(source, where, f"{_short(text)} is not a network") from None
+
+
+def _timestamp(text: Any, source: str, where: str) -> datetime:
+    if not isinstance(text, str):
+        raise _fail(source, where, f"expected a timestamp, found {text!r}")
+    try:
+        stamp = datetime.fromisoformat(text)
+    except ValueError:
+        raise _fail(source, where, f"{text!r} is not an ISO 8601 timestamp") from None
+    # The providers publish UTC without saying so.
+    return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
+
+
+def _json(text: str, source: str, expected: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        reason = f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+        raise GeoDataError(source, reason) from None
+    if not isinstance(data, dict):
+        raise GeoDataError(source, f"not {expected}: the top level is not an object")
+    guess = _sniff(data)
+    if guess is not None and guess != expected:
+        raise GeoDataError(source, f"not {expected}: it looks like {guess}")
+    return data
+
+
+def _sniff(data: dict[str, Any]) -> str | None:
+    """Name the published format a JSON document looks like, to explain a mix-up."""
+    signatures = (
+        ("createDate", "an AWS ip-ranges.json"),
+        ("creationTime", "a GCP cloud.json"),
+        ("values", "an Azure Service Tags file"),
+        ("last_updated_timestamp", "an OCI public_ip_ranges.json"),
+        ("result", "a Cloudflare API response"),
+    )
+    return next((name for key, name in signatures if key in data), None)
+
+
+def _nonempty(entries: list[RangeEntry], source: str) -> list[RangeEntry]:
+    # A published range file is never empty; an empty one is a truncated or wrong download.
+    if not entries:
+        raise GeoDataError(source, "contains no networks")
+    return entries
+
+
+def _region(value: Any, *, global_names: frozenset[str]) -> str | None:
+    if not isinstance(value, str) or not value.strip() or value.strip() in global_names:
+        return None
+    return value.strip()
+
+
+# --- the published formats ------------------------------------------------------------------
+
+
+def _parse_aws(text: str, source: str) -> _Parsed:
+    """Parse AWS `ip-ranges.json` (prefixes and ipv6_prefixes; createDate)."""
+    data = _json(text, source, "an AWS ip-ranges.json")
+    created = _get(data, "createDate", str, source, "")
+    try:
+        built = datetime.strptime(created, "%Y-%m-%d-%H-%M-%S").replace(tzinfo=UTC)
+    except ValueError:
+        raise _fail(source, "createDate", f"{created!r} is not YYYY-MM-DD-hh-mm-ss") from None
+    entries: list[RangeEntry] = []
+    for list_key, prefix_key in (("prefixes", "ip_prefix"), ("ipv6_prefixes", "ipv6_prefix")):
+        for index, item in enumerate(_get(data, list_key, list, source, "")):
+            where = f"{list_key}[{index}]"
+            prefix = _get(item, prefix_key, str, source, where)
+            network = _network(prefix, source, f"{where}.{prefix_key}")
+            region = _get(item, "region", str, source, where)
+            service = _get(item, "service", str, source, where)
+            entries.append(
+                RangeEntry(
+                    "aws", network, _region(region, global_names=frozenset({"GLOBAL"})), service
+                )
+            )
+    return _Parsed(built, _nonempty(entries, source))
+
+
+def _parse_gcp(text: str, source: str) -> _Parsed:
+    """Parse Google Cloud `cloud.json` (ipv4Prefix/ipv6Prefix, service, scope; creationTime)."""
+    data = _json(text, source, "a GCP cloud.json")
+    built = _timestamp(_get(data, "creationTime", str, source, ""), source, "creationTime")
+    entries: list[RangeEntry] = []
+    for index, item in enumerate(_get(data, "prefixes", list, source, "")):
+        where = f"prefixes[{index}]"
+        if not isinstance(item, dict):
+            raise _fail(source, where, "expected an object")
+        key = "ipv4Prefix" if "ipv4Prefix" in item else "ipv6Prefix"
+        network = _network(_get(item, key, str, source, where), source, f"{where}.{key}")
+        scope = item.get("scope")
+        service = item.get("service")
+        entries.append(
+            RangeEntry(
+                "gcp",
+                network,
+                _region(scope, global_names=frozenset({"global"})),
+                service if isinstance(service, str) and service else None,
+            )
+        )
+    return _Parsed(built, _nonempty(entries, source))
+
+
+def _parse_azure(text: str, source: str) -> _Parsed:
+    """Parse an Azure Service Tags file (values[].properties: region, addressPrefixes)."""
+    data = _json(text, source, "an Azure Service Tags file")
+    entries: list[RangeEntry] = []
+    for index, tag in enumerate(_get(data, "values", list, source, "")):
+        where = f"values[{index}]"
+        name = _get(tag, "name", str, source, where)
+        props = _get(tag, "properties", dict, source, where)
+        where = f"{where}({name}).properties"
+        region = _region(props.get("region"), global_names=frozenset())
+        # Regional AzureCloud.* tags have an empty systemService; the tag name says it instead.
+        system = props.get("systemService")
+        service = system if isinstance(system, str) and system else name.split(".", 1)[0]
+        for offset, prefix in enumerate(_get(props, "addressPrefixes", list, source, where)):
+            network = _network(prefix, source, f"{where}.addressPrefixes[{offset}]")
+            entries.append(RangeEntry("azure", network, region, service))
+    # Service Tags files carry no build time; the loader takes it from the file name.
+    return _Parsed(None, _nonempty(entries, source))
+
+
+def _parse_oci(text: str, source: str) -> _Parsed:
+    """Parse Oracle Cloud `public_ip_ranges.json` (regions[].cidrs[]; last_updated_timestamp)."""
+    data = _json(text, source, "an OCI public_ip_ranges.json")
+    stamp = _get(data, "last_updated_timestamp", str, source, "")
+    built = _timestamp(stamp, source, "last_updated_timestamp")
+    entries: list[RangeEntry] = []
+    for index, block in enumerate(_get(data, "regions", list, source, "")):
+        where = f"regions[{index}]"
+        region = _get(block, "region", str, source, where)
+        for offset, item in enumerate(_get(block, "cidrs", list, source, where)):
+            item_where = f"{where}.cidrs[{offset}]"
+            cidr = _get(item, "cidr", str, source, item_where)
+            network = _network(cidr, source, f"{item_where}.cidr")
+            tags = item.get("tags") if isinstance(item, dict) else None
+            service = ",".join(tags) if isinstance(tags, list) and tags else None
+            entries.append(RangeEntry("oci", network, region or None, service))
+    return _Parsed(built, _nonempty(entries, source))
+
+
+def _parse_cloudflare_text(text: str, source: str) -> _Parsed:
+    """Parse Cloudflare's `ips-v4` / `ips-v6` lists: one network per line."""
+    entries: list[RangeEntry] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip() and not line.lstrip().startswith("#"):
+            entries.append(RangeEntry("cloudflare", _network(line, source, f"line {number}")))
+    return _Parsed(None, _nonempty(entries, source))
+
+
+def _parse_cloudflare_json(text: str, source: str) -> _Parsed:
+    """Parse Cloudflare's API answer (`result.ipv4_cidrs`, `result.ipv6_cidrs`)."""
+    data = _json(text, source, "a Cloudflare API response")
+    result = _get(data, "result", dict, source, "")
+    entries: list[RangeEntry] = []
+    for key in ("ipv4_cidrs", "ipv6_cidrs"):
+        for index, prefix in enumerate(_get(result, key, list, source, "result")):
+            entries.append(
+                RangeEntry("cloudflare", _network(prefix, source, f"result.{key}[{index}]"))
+            )
+    return _Parsed(None, _nonempty(entries, source))
+
+
+_COUNTRY = re.compile(r"[A-Z]{2}")
+
+
+def _parse_geofeed(text: str, source: str) -> _Parsed:
+    """Parse an RFC 8805 geofeed (prefix,country,region,city,postal), as DigitalOcean publishes."""
+    rows = csv.reader(io.StringIO(text), strict=True)
+    try:
+        entries = [
+            _geofeed_entry(row, source, f"line {rows.line_num}")
+            for row in rows
+            if row and "".join(row).strip() and not row[0].lstrip().startswith("#")
+        ]
+    except csv.Error as exc:
+        raise _fail(source, f"line {rows.line_num}", f"not CSV: {exc}") from None
+    return _Parsed(None, _nonempty(entries, source))
+
+
+def _geofeed_entry(row: list[str], source: str, where: str) -> RangeEntry:
+    network = _network(row[0], source, where)
+    country = row[1].strip().upper() if len(row) > 1 else ""
+    if country and not _COUNTRY.fullmatch(country):
+        raise _fail(source, where, f"{row[1]!r} is not an ISO 3166-1 alpha-2 country code")
+    region = row[2].strip() if len(row) > 2 and row[2].strip() else None
+    return RangeEntry("do", network, region, None, country or None)
+
+
+@dataclass(frozen=True, slots=True)
+class _Format:
+    provider: str
+    pattern: re.Pattern[str]  # matched against the lower-cased file name
+    parse: _Parser
+
+
+_FORMATS = (
+    _Format("aws", re.compile(r"ip-ranges\.json"), _parse_aws),
+    _Format("gcp", re.compile(r"cloud\.json"), _parse_gcp),
+    _Format("azure", re.compile(r"servicetags_[a-z0-9_]*\.json"), _parse_azure),
+    _Format("oci", re.compile(r"public_ip_ranges\.json"), _parse_oci),
+    _Format("cloudflare", re.compile(r"ips-v[46](\.txt)?"), _parse_cloudflare_text),
+    _Format("cloudflare", re.compile(r"cloudflare\.json"), _parse_cloudflare_json),
+    _Format("do", re.compile(r"(google|digitalocean)\.csv"), _parse_geofeed),
+)
+
+_NAME_DATE = re.compile(r"(20\d{2})(\d{2})(\d{2})")
+
+
+def _format_for(name: str) -> _Format | None:
+    return next((f for f in _FORMATS if f.pattern.fullmatch(name.lower())), None)
+
+
+def is_range_file_name(name: str) -> bool:
+    """Return whether a file name is one of the published range files understood here."""
+    return _format_for(name) is not None
+
+
+def _date_in_name(name: str) -> datetime | None:
+    match = _NAME_DATE.search(name)
+    if match is None:
+        return None
+    try:
+        day = date(int(match[1]), int(match[2]), int(match[3]))
+    except ValueError:
+        return None
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def parse_range_bytes(
+    content: bytes, name: str, source: str, modified: datetime | None = None
+) -> RangeFile:
+    """Parse the content of a range file, choosing the format by its file name.
+
+    `modified` is the build time for formats that carry none in their content or name.
+
+    Raises:
+        GeoDataError: the name is not a known range file, or the content is malformed.
+    """
+    fmt = _format_for(name)
+    if fmt is None:
+        raise GeoDataError(source, f"{name!r} is not the name of a known IP-range file")
+    try:
+        text = content.decode("utf-8-sig")  # Microsoft's files may start with a BOM
+    except UnicodeDecodeError as exc:
+        raise GeoDataError(source, f"not UTF-8 text (byte {exc.start})") from None
+    parsed = fmt.parse(text, source)
+    built = parsed.built or _date_in_name(name) or modified
+    return RangeFile(fmt.provider, source, built, tuple(parsed.entries))
+
+
+def load_range_file(path: Path) -> RangeFile:
+    """Read and parse one published range file.
+
+    Raises:
+        GeoDataError: the file is missing, unreadable, of an unknown name, or malformed.
+    """
+    try:
+        content = path.read_bytes()
+        modified = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
+    except OSError as exc:
+        raise GeoDataError(str(path), f"cannot read: {exc.strerror or exc}") from None
+    return parse_range_bytes(content, path.name, str(path), modified)
+
+
+def load_range_directory(directory: Path) -> list[RangeFile]:
+    """Parse every known range file in a directory, ignoring files of other names.
+
+    Of several dated files of one series (last week's and this week's Azure Service Tags), only
+    the newest is loaded, so a forgotten old file cannot bring back networks that have moved.
+
+    Raises:
+        GeoDataError: the directory is missing, or a known file in it is malformed.
+    """
+    if not directory.is_dir():
+        raise GeoDataError(str(directory), "no such directory")
+    try:
+        paths = [p for p in directory.iterdir() if p.is_file() and is_range_file_name(p.name)]
+    except OSError as exc:
+        raise GeoDataError(str(directory), f"cannot list: {exc.strerror or exc}") from None
+    newest: dict[str, Path] = {}
+    for path in sorted(paths):  # dates are YYYYMMDD, so the last of a series is the newest
+        newest[_NAME_DATE.sub("", path.name.lower())] = path
+    return [load_range_file(path) for path in sorted(newest.values())]
+
+
+# --- lookup ---------------------------------------------------------------------------------
+
+
+def _preference(entry: RangeEntry) -> tuple[bool, bool]:
+    """Sort key among entries for one network: regional first, then specific services."""
+    return (entry.region is None, entry.service in _GENERIC_SERVICES)
+
+
+def parse_address(text: str) -> IpAddress | None:
+    """Return the address in `text` (an IPv4-mapped IPv6 address as IPv4), or None if invalid.
+
+    Parsed with inet_pton, several times faster than the ipaddress module's text parser.
+    """
+    try:
+        return ipaddress.IPv4Address(int.from_bytes(socket.inet_pton(socket.AF_INET, text)))
+    except (OSError, ValueError, TypeError):
+        pass
+    try:
+        number = int.from_bytes(socket.inet_pton(socket.AF_INET6, text))
+    except (OSError, ValueError, TypeError):
+        return None
+    if number >> 32 == 0xFFFF:  # ::ffff:a.b.c.d
+        return ipaddress.IPv4Address(number & 0xFFFFFFFF)
+    return ipaddress.IPv6Address(number)
+
+
+class IpRangeTable:
+    """Finds the most specific published network holding an address.
+
+    The nested networks of each address family are flattened once into sorted, disjoint
+    intervals, each carrying the most specific entry covering it, so a lookup is one binary
+    search however many networks there are.
+    """
+
+    def __init__(self, entries: Iterable[RangeEntry]) -> None:
+        networks: dict[int, dict[tuple[int, int], RangeEntry]] = {4: {}, 6: {}}
+        count = 0
+        for entry in entries:
+            net = ipaddress.ip_network(entry.network)
+            span = (int(net.network_address), int(net.broadcast_address))
+            current = networks[net.version].get(span)
+            if current is None or _preference(entry) < _preference(current):
+                networks[net.version][span] = entry
+            count += 1
+        self._count = count
+        self._intervals = {version: _flatten(spans) for version, spans in networks.items()}
+
+    @classmethod
+    def from_files(cls, files: Iterable[RangeFile]) -> IpRangeTable:
+        """Build a table from every entry of the given range files."""
+        return cls(entry for file in files for entry in file.entries)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def lookup(self, address: str | IpAddress) -> RangeEntry | None:
+        """Return the entry of the longest published prefix holding the address, or None.
+
+        Among entries for the same network, one with a region wins over one without, and a
+        specific service over a catch-all one (EC2 over AMAZON).
+
+        Raises:
+            ValueError: `address` is not an IP address.
+        """
+        ip = parse_address(address) if isinstance(address, str) else address
+        if ip is None:
+            raise ValueError(f"{address!r} is not an IP address")
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        starts, found = self._intervals[ip.version]
+        index = bisect.bisect_right(starts, int(ip)) - 1
+        return found[index] if index >= 0 else None
+
+
+def _flatten(
+    spans: Mapping[tuple[int, int], RangeEntry],
+) -> tuple[list[int], list[RangeEntry | None]]:
+    """Turn nested networks (first, last address) into disjoint intervals given by their starts.
+
+    CIDR networks either nest or are disjoint, so a sweep in address order with a stack of the
+    networks around the cursor finds, for every interval, the innermost network covering it.
+    """
+    starts: list[int] = []
+    found: list[RangeEntry | None] = []
+
+    def begin(start: int, entry: RangeEntry | None) -> None:
+        if starts and starts[-1] == start:
+            found[-1] = entry  # an inner network starting where its outer one does
+        else:
+            starts.append(start)
+            found.append(entry)
+
+    around: list[tuple[int, RangeEntry]] = []  # (last address, entry), outermost first
+
+    def close_until(start: int) -> None:
+        while around and around[-1][0] < start:
+            last, _ = around.pop()
+            begin(last + 1, around[-1][1] if around else None)
+
+    # Outer networks before the inner ones starting at the same address.
+    for (first, last), entry in sorted(spans.items(), key=lambda item: (item[0][0], -item[0][1])):
+        close_until(first)
+        begin(first, entry)
+        around.append((last, entry))
+    close_until(1 << 128)
+    return starts, found
+
+
+# --- download -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RangeSource:
+    """Where one provider publishes one range file, and the name it is saved under."""
+
+    provider: str
+    filename: str
+    url: str
+
+
+SOURCES: tuple[RangeSource, ...] = (
+    RangeSource("aws", "ip-ranges.json", "https://ip-ranges.amazonaws.com/ip-ranges.json"),
+    RangeSource("gcp", "cloud.json", "https://www.gstatic.com/ipranges/cloud.json"),
+    RangeSource(
+        "oci", "public_ip_ranges.json", "https://docs.oracle.com/iaas/tools/public_ip_ranges.json"
+    ),
+    RangeSource("cloudflare", "ips-v4", "https://www.cloudflare.com/ips-v4"),
+    RangeSource("cloudflare", "ips-v6", "https://www.cloudflare.com/ips-v6"),
+    RangeSource("do", "digitalocean.csv", "https://www.digitalocean.com/geo/google.csv"),
+)
+"""The files `fetch_ip_ranges` downloads; Azure's is not here (see AZURE_DOWNLOAD_PAGE)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """The outcome of downloading one range file; a failure leaves the previous file in place."""
+
+    provider: str
+    path: str
+    url: str | None
+    ok: bool
+    entries: int | None = None
+    built: datetime | None = None
+    error: str | None = None
+
+
+def _check_providers(providers: Iterable[str] | None) -> list[str]:
+    chosen = [s.provider for s in SOURCES] if providers is None else list(providers)
+    unknown = sorted(set(chosen) - set(PROVIDERS))
+    if unknown:
+        known = ", ".join(PROVIDERS)
+        raise InvalidInputError(
+            [Issue("providers", f"unknown provider {name!r}; known: {known}") for name in unknown]
+        )
+    return chosen
+
+
+def fetch_ip_ranges(
+    session: requests.Session,
+    directory: Path,
+    providers: Iterable[str] | None = None,
+    timeout: float = 30,
+    urls: Mapping[str, str] | None = None,
+) -> list[FetchResult]:
+    """Download the providers' current range files into `directory`, one result per file.
+
+    Each file is parsed before it replaces the previous one, and replaced atomically; a failed
+    or malformed download is reported in its result and leaves the old file untouched. `urls`
+    overrides download addresses by file name (`{"ip-ranges.json": "http://..."}`). Azure,
+    when asked for, is reported as needing a manual download.
+
+    Raises:
+        InvalidInputError: an unknown provider name was given.
+        GeoDataError: the directory cannot be created.
+    """
+    chosen = _check_providers(providers)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise GeoDataError(str(directory), f"cannot create: {exc.strerror or exc}") from None
+    overrides = urls or {}
+    results: list[FetchResult] = []
+    for source in SOURCES:
+        if source.provider in chosen:
+            url = overrides.get(source.filename, source.url)
+            results.append(
+                _fetch_one(session, source.provider, url, directory / source.filename, timeout)
+            )
+    if "azure" in chosen:
+        results.append(
+            FetchResult(
+                "azure",
+                str(directory),
+                None,
+                ok=False,
+                error="Microsoft publishes Service Tags under a URL that changes weekly: download "
+                f"ServiceTags_Public_YYYYMMDD.json from {AZURE_DOWNLOAD_PAGE} into this directory",
+            )
+        )
+    return results
+
+
+def _fetch_one(
+    session: requests.Session, provider: str, url: str, path: Path, timeout: float
+) -> FetchResult:
+    def failed(reason: str) -> FetchResult:
+        return FetchResult(provider, str(path), url, ok=False, error=reason)
+
+    try:
+        with session.get(url, timeout=timeout) as response:
+            if response.status_code != 200:
+                return failed(f"HTTP {response.status_code} {response.reason or ''}".rstrip())
+            content = response.content
+            modified = _http_date(response.headers.get("Last-Modified"))
+    except requests.RequestException as exc:
+        return failed(f"download failed: {exc}")
+    try:
+        parsed = parse_range_bytes(content, path.name, url, modified)
+        _replace_atomically(path, content, modified)
+    except GeoDataError as exc:
+        return failed(f"downloaded file is not usable: {exc.reason}")
+    except OSError as exc:
+        return failed(f"cannot write: {exc.strerror or exc}")
+    built = parsed.built or datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
+    return FetchResult(provider, str(path), url, ok=True, entries=len(parsed.entries), built=built)
+
+
+def _http_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        stamp = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
+
+
+def _replace_atomically(path: Path, content: bytes, modified: datetime | None) -> None:
+    """Write `content` to a temporary file beside `path`, then rename it over `path`."""
+    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as temp:
+            temp.write(content)
+            temp.flush()
+            os.fsync(temp.fileno())
+        if modified is not None:
+            # For formats without a build time inside, the file's time is the publisher's.
+            stamp = modified.timestamp()
+            os.utime(temp_name, (stamp, stamp))
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise

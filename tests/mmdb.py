@@ -1,0 +1,56 @@
+"""Test helper that builds real mmdb files with mmdb-writer, reusing the example builder in geodb/."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Mapping
+from pathlib import Path
+from types import ModuleType
+
+_BUILDER = Path(__file__).resolve().parent.parent / "geodb" / "build_example_mmdb.py"
+
+
+def _load_builder() -> ModuleType:
+    # geodb/ is a directory of tools, not a package, so the script is loaded by its path.
+    spec = importlib.util.spec_from_file_location("build_example_mmdb", _BUILDER)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_builder = _load_builder()
+
+EXAMPLE_BUILD_EPOCH: int = _builder.EXAMPLE_BUILD_EPOCH
+EXAMPLE_COUNTRIES: Mapping[str, str] = _builder.EXAMPLE_COUNTRIES
+EXAMPLE_ASNS: Mapping[str, tuple[int, str]] = _builder.EXAMPLE_ASNS
+
+
+def build_country_db(
+    path: Path,
+    networks: Mapping[str, str],
+    database_type: str = "GeoLite2-Country",
+    build_epoch: int = EXAMPLE_BUILD_EPOCH,
+) -> Path:
+    """Write a Country-format (or, by `database_type`, City-format) mmdb; return its path."""
+    result: Path = _builder.build_country_db(path, networks, database_type, build_epoch)
+    return result
+
+
+def build_asn_db(
+    path: Path,
+    networks: Mapping[str, tuple[int, str]],
+    database_type: str = "GeoLite2-ASN",
+    build_epoch: int = EXAMPLE_BUILD_EPOCH,
+) -> Path:
+    """Write an ASN-format mmdb mapping networks to (AS number, organisation); return its path."""
+    result: Path = _builder.build_asn_db(path, networks, database_type, build_epoch)
+    return result
+
+
+def build_example_dbs(directory: Path) -> tuple[Path, Path]:
+    """Write the offline example's country and ASN databases; return their paths."""
+    return (
+        build_country_db(directory / "example-country.mmdb", EXAMPLE_COUNTRIES),
+        build_asn_db(directory / "example-asn.mmdb", EXAMPLE_ASNS),
+    )
