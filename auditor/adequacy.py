@@ -8,7 +8,10 @@ from datetime import date
 from auditor.model import Transfer, Verdict
 from auditor.policies import Decision, PolicyData
 
-SAFEGUARD_NAMES = {"scc": "standard contractual clauses (Art. 46(2)(c))", "bcr": "binding corporate rules (Art. 47)"}
+SAFEGUARD_NAMES = {
+    "scc": "standard contractual clauses (Art. 46(2)(c))",
+    "bcr": "binding corporate rules (Art. 47)",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +56,9 @@ def assess(
     if organisation is not None:
         for decision in decisions_in_force(policies, on, organisation=organisation):
             return Assessment(Verdict.ADEQUATE, decision.citation(), decision)
-        return _without_adequacy(transfer, f"no adequacy decision for {organisation} in force on {on}")
+        return _without_adequacy(
+            transfer, f"no adequacy decision for {organisation} in force on {on}"
+        )
     if country is None:
         return Assessment(Verdict.UNKNOWN, "location unknown")
     country = policies.canonical_country(country)
@@ -68,8 +73,8 @@ def assess(
         return Assessment(Verdict.ADEQUATE, decision.citation(), decision)
     if out_of_scope is not None:
         reason = (
-            f"{out_of_scope.name} covers only certified organisations and this integration is not "
-            "recorded as certified; certification under it or SCCs would cover the transfer"
+            f"not certified under the {out_of_scope.name}, which covers only certified "
+            "organisations; certification or SCCs would cover it"
         )
     else:
         reason = f"no adequacy decision for {country} in force on {on}"

@@ -57,8 +57,13 @@ def edge_reason(
 
 def finding_order(finding: Finding) -> tuple[int, str, str, str, str]:
     """Worst first, then by integration, rule, facet and place."""
-    return (-finding.severity.rank, finding.integration, finding.rule, finding.facet or "",
-            finding.place or "")  # fmt: skip
+    return (
+        -finding.severity.rank,
+        finding.integration,
+        finding.rule,
+        finding.facet or "",
+        finding.place or "",
+    )
 
 
 def run_audit(
@@ -74,7 +79,8 @@ def run_audit(
     started = clock()
     hostnames = list(dict.fromkeys(h for i in integrations for h in i.endpoints))
     resolutions = resolver.resolve_many(
-        hostnames, progress=(lambda done, total: progress("resolve", done, total)) if progress else None
+        hostnames,
+        progress=(lambda done, total: progress("resolve", done, total)) if progress else None,
     )
     located: dict[str, Observation] = {}
     for hostname in hostnames:
@@ -86,8 +92,13 @@ def run_audit(
     flat: list[Observation] = []
     for integration in integrations:
         mine = tuple(
-            Observation(integration.id, h, located[h].resolution, located[h].locations,
-                        located[h].edge_reason)  # fmt: skip
+            Observation(
+                integration.id,
+                h,
+                located[h].resolution,
+                located[h].locations,
+                located[h].edge_reason,
+            )
             for h in integration.endpoints
         )
         observations[integration.id] = mine

@@ -60,9 +60,13 @@ config_option = click.option(
     help="The configuration file (YAML).",
 )
 format_option = click.option(
-    "--format", "output_format", type=click.Choice(["table", "json"]), default="table",
-    show_default=True, help="Output for people (table) or tools (json).",
-)  # fmt: skip
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="Output for people (table) or tools (json).",
+)
 
 
 def _as_of(value: str | None) -> date:
@@ -71,7 +75,9 @@ def _as_of(value: str | None) -> date:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise click.BadParameter(f"expected YYYY-MM-DD, got {value!r}", param_hint="--as-of") from None
+        raise click.BadParameter(
+            f"expected YYYY-MM-DD, got {value!r}", param_hint="--as-of"
+        ) from None
 
 
 def load_all(config: Config) -> tuple[PolicyData, list[Integration]]:
@@ -92,12 +98,20 @@ def cli() -> None:
 
 @cli.command()
 @config_option
-@click.option("--as-of", "as_of", metavar="YYYY-MM-DD", help="Evaluate the rules in force that day (default: today, UTC).")
+@click.option(
+    "--as-of",
+    "as_of",
+    metavar="YYYY-MM-DD",
+    help="Evaluate the rules in force that day (default: today, UTC).",
+)
 @format_option
 @click.option(
-    "--fail-on", type=click.Choice([s.value for s in Severity]), default="critical", show_default=True,
+    "--fail-on",
+    type=click.Choice([s.value for s in Severity]),
+    default="critical",
+    show_default=True,
     help="Exit 1 when a finding at or above this severity exists.",
-)  # fmt: skip
+)
 @handles_errors
 def check(config_path: Path, as_of: str | None, output_format: str, fail_on: str) -> None:
     """Run one complete audit and print the findings.
@@ -153,12 +167,9 @@ def validate(config_path: Path, output_format: str) -> None:
     count = 0
     try:
         config = load_config(config_path)
-        policies, integrations = load_all(config)
+        issues.extend(_missing_files(config))
+        _, integrations = load_all(config)
         count = len(integrations)
-        for label, path in (("geoip.country_db", config.country_db), ("geoip.asn_db", config.asn_db),
-                            ("ip_ranges", config.ip_ranges), *(("dns.zone_files", p) for p in config.dns.zone_files)):  # fmt: skip
-            if path is not None and not path.exists():
-                issues.append(Issue(str(config.path), f"{path} does not exist", field=label))
     except InvalidInputError as exc:
         issues.extend(exc.issues)
     if output_format == "json":
@@ -173,9 +184,28 @@ def validate(config_path: Path, output_format: str) -> None:
     sys.exit(EXIT_INVALID if issues else EXIT_OK)
 
 
+def _missing_files(config: Config) -> list[Issue]:
+    named = [
+        ("geoip.country_db", config.country_db),
+        ("geoip.asn_db", config.asn_db),
+        ("ip_ranges", config.ip_ranges),
+    ]
+    named += [(f"dns.zone_files[{i}]", path) for i, path in enumerate(config.dns.zone_files)]
+    return [
+        Issue(str(config.path), f"{path} does not exist", field=label)
+        for label, path in named
+        if path is not None and not path.exists()
+    ]
+
+
 def vars_of(issue: Issue) -> dict[str, Any]:
-    return {"source": issue.source, "line": issue.line, "entry": issue.entry, "field": issue.field,
-            "message": issue.message}  # fmt: skip
+    return {
+        "source": issue.source,
+        "line": issue.line,
+        "entry": issue.entry,
+        "field": issue.field,
+        "message": issue.message,
+    }
 
 
 @cli.group()
@@ -193,21 +223,29 @@ def geodb_info(config_path: Path, output_format: str) -> None:
     policies = load_policies(config.policies)
     locator = build_locator(config, policies, needed=True)
     now = _utcnow()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for dataset in locator.datasets():
         age = (now - dataset.built).total_seconds() / 86400 if dataset.built else None
-        rows.append({
-            "kind": dataset.kind, "name": dataset.name, "path": dataset.path,
-            "built": dataset.built.isoformat().replace("+00:00", "Z") if dataset.built else None,
-            "age_days": round(age, 1) if age is not None else None, "entries": dataset.entries,
-        })  # fmt: skip
+        rows.append(
+            {
+                "kind": dataset.kind,
+                "name": dataset.name,
+                "path": dataset.path,
+                "built": dataset.built.isoformat().replace("+00:00", "Z")
+                if dataset.built
+                else None,
+                "age_days": round(age, 1) if age is not None else None,
+                "entries": dataset.entries,
+            }
+        )
     if output_format == "json":
         click.echo(json.dumps({"datasets": rows}, indent=2))
         return
     for row in rows:
-        age = f"{row['age_days']} days old" if row["age_days"] is not None else "build date unknown"
+        known = row["age_days"] is not None
+        age_text = f"{row['age_days']} days old" if known else "build date unknown"
         entries = f", {row['entries']} entries" if row["entries"] is not None else ""
-        click.echo(f"{row['kind']:<14} {row['name']:<22} {age}{entries}  {row['path']}")
+        click.echo(f"{row['kind']:<14} {row['name']:<22} {age_text}{entries}  {row['path']}")
 
 
 @geodb.command("update")
@@ -227,7 +265,9 @@ def geodb_update(config_path: Path, providers: tuple[str, ...], timeout: float) 
 
     config = load_config(config_path)
     if config.ip_ranges is None:
-        raise InvalidInputError([Issue(str(config.path), "set ip_ranges to a directory first", field="ip_ranges")])
+        raise InvalidInputError(
+            [Issue(str(config.path), "set ip_ranges to a directory first", field="ip_ranges")]
+        )
     config.ip_ranges.mkdir(parents=True, exist_ok=True)
     with requests.Session() as session:
         results = fetch_ip_ranges(session, config.ip_ranges, providers or None, timeout=timeout)

@@ -19,13 +19,32 @@ from auditor.validation import Strict, entries_by_id, issues_from_validation
 from auditor.yamlsource import YamlDocument, load_yaml
 
 CATEGORIES = (
-    "crm", "cdp", "email-marketing", "analytics", "support", "cms", "webshop", "backup",
-    "infrastructure", "payment", "other",
-)  # fmt: skip
+    "crm",
+    "cdp",
+    "email-marketing",
+    "analytics",
+    "support",
+    "cms",
+    "webshop",
+    "backup",
+    "infrastructure",
+    "payment",
+    "other",
+)
 DATA_CATEGORIES = (
-    "contact", "identity", "behavioural", "payment", "financial", "location", "communications",
-    "device", "employment", "health", "special", "criminal",
-)  # fmt: skip
+    "contact",
+    "identity",
+    "behavioural",
+    "payment",
+    "financial",
+    "location",
+    "communications",
+    "device",
+    "employment",
+    "health",
+    "special",
+    "criminal",
+)
 """The data-category vocabulary; `health` and `special` are Art. 9 data, `criminal` Art. 10."""
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -172,7 +191,9 @@ def _build(entry: _Integration, source: str, policies: PolicyData) -> Integratio
     )
 
 
-def parse_inventory(doc: YamlDocument, policies: PolicyData) -> tuple[list[Integration], list[Issue]]:
+def parse_inventory(
+    doc: YamlDocument, policies: PolicyData
+) -> tuple[list[Integration], list[Issue]]:
     """Validate one inventory document; return the valid integrations and every problem found."""
     namer = entries_by_id(doc, "integrations", "integration")
     if not isinstance(doc.data, dict) or "integrations" not in doc.data:
@@ -185,8 +206,9 @@ def parse_inventory(doc: YamlDocument, policies: PolicyData) -> tuple[list[Integ
         line = doc.line_of(("integrations",))
         return [], [Issue(doc.source, "'integrations' must be a list", line=line)]
     unknown = sorted(str(key) for key in doc.data if key != "integrations")
-    for key in unknown:
-        issues.append(Issue(doc.source, "unknown key", field=key, line=doc.line_of((key,))))
+    issues.extend(
+        Issue(doc.source, "unknown key", field=key, line=doc.line_of((key,))) for key in unknown
+    )
     # Validate entry by entry, so one bad integration does not hide the others' problems.
     for index, item in enumerate(raw):
         loc = ("integrations", index)
@@ -205,7 +227,9 @@ def inventory_files(paths: Sequence[Path]) -> tuple[list[Path], list[Issue]]:
     issues: list[Issue] = []
     for path in paths:
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix in {".yaml", ".yml"} and p.is_file())
+            found = sorted(
+                p for p in path.rglob("*") if p.suffix in {".yaml", ".yml"} and p.is_file()
+            )
             if not found:
                 issues.append(Issue(str(path), "directory holds no .yaml inventory files"))
             files.extend(found)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from collections import Counter
 from typing import Any
 
@@ -10,8 +11,15 @@ from auditor import __version__
 from auditor.audit import AuditResult
 from auditor.model import Finding, PlaceCheck, Verdict
 
-_VERDICT_ORDER = [Verdict.UNSAFEGUARDED, Verdict.UNKNOWN, Verdict.CONSENT, Verdict.SAFEGUARDED,
-                  Verdict.ADEQUATE, Verdict.EDGE, Verdict.EEA]  # fmt: skip
+_VERDICT_ORDER = [
+    Verdict.UNSAFEGUARDED,
+    Verdict.UNKNOWN,
+    Verdict.CONSENT,
+    Verdict.SAFEGUARDED,
+    Verdict.ADEQUATE,
+    Verdict.EDGE,
+    Verdict.EEA,
+]
 
 
 def _utc(moment: Any) -> str:
@@ -82,11 +90,15 @@ def _places_line(checks: list[PlaceCheck]) -> str:
         if check.country and check.country not in check.place:
             label += f" ({check.country})"
         by_verdict.setdefault(check.verdict, []).append(label)
-    parts = []
-    for verdict in _VERDICT_ORDER:
-        if verdict in by_verdict:
-            parts.append(f"{verdict.value}: {', '.join(by_verdict[verdict])}")
-    return "; ".join(parts)
+    return "; ".join(
+        f"{verdict.value}: {', '.join(by_verdict[verdict])}"
+        for verdict in _VERDICT_ORDER
+        if verdict in by_verdict
+    )
+
+
+def _wrap(text: str, indent: int, width: int = 110) -> list[str]:
+    return textwrap.wrap(text, width=width, subsequent_indent=" " * indent, break_on_hyphens=False)
 
 
 def render_table(result: AuditResult) -> str:
@@ -104,8 +116,11 @@ def render_table(result: AuditResult) -> str:
         ranks = [f.severity.rank for f in findings]
         return (-max(ranks, default=0), -ranks.count(3), -len(findings), ident)
 
-    lines = [f"gdpr-auditor check — as of {result.as_of}, {len(result.integrations)} integrations, "
-             f"{result.hostnames} hostnames"]  # fmt: skip
+    title = (
+        f"gdpr-auditor check — as of {result.as_of}, {len(result.integrations)} integrations, "
+        f"{result.hostnames} hostnames"
+    )
+    lines = [title]
     for ident in sorted(by_integration, key=worst):
         findings = by_integration[ident]
         counts = Counter(f.severity.value for f in findings)
@@ -113,9 +128,10 @@ def render_table(result: AuditResult) -> str:
         lines.append("")
         lines.append(f"{ident} ({names[ident]}) — {tally or 'no findings'}")
         if ident in places:
-            lines.append(f"  places  {_places_line(places[ident])}")
+            lines.extend(_wrap(f"  places  {_places_line(places[ident])}", indent=10))
         for finding in findings:
-            lines.append(f"  {finding.severity.value.upper():<8} {finding.rule:<30} {finding.message}")
+            head = f"  {finding.severity.value.upper():<8} {finding.rule:<30} "
+            lines.extend(_wrap(head + finding.message, indent=len(head)))
     counts = Counter(f.severity.value for f in result.findings)
     lines.append("")
     lines.append(

@@ -117,7 +117,10 @@ class AdequacyDocument(_Document):
         if duplicates:
             raise ValueError(f"duplicate decision ids: {', '.join(duplicates)}")
         for decision in self.decisions:
-            if decision.organisation is not None and decision.organisation not in self.organisations:
+            if (
+                decision.organisation is not None
+                and decision.organisation not in self.organisations
+            ):
                 raise ValueError(f"decision {decision.id!r} names unknown organisation")
         return self
 

@@ -42,7 +42,15 @@ def _message(error: Any) -> str:
 
 def _clean_loc(loc: tuple[Any, ...]) -> Loc:
     # pydantic inserts the names of union members and function validators into locations.
-    return tuple(part for part in loc if isinstance(part, int) or not str(part).startswith(("function-", "tagged-union[")) and part not in {"str", "list[str]", "date", "bool", "int", "float", "dict[str,any]"})
+    return tuple(
+        part
+        for part in loc
+        if isinstance(part, int)
+        or (
+            not str(part).startswith(("function-", "tagged-union["))
+            and part not in {"str", "list[str]", "date", "bool", "int", "float", "dict[str,any]"}
+        )
+    )
 
 
 def issues_from_validation(

@@ -49,7 +49,8 @@ def build_locator(config: Config, policies: PolicyData, needed: bool = True) -> 
             )
         return _NoGeoData()
     edge_services = {
-        provider: frozenset(services) for provider, services in policies.edges.range_services.items()
+        provider: frozenset(services)
+        for provider, services in policies.edges.range_services.items()
     }
     return MmdbGeoLocator(
         country_db=config.country_db,

@@ -37,11 +37,15 @@ class TestUnitedStates:
             (date(2026, 11, 22), Verdict.ADEQUATE),
         ],
     )
-    def test_certified_organisation_across_decision_dates(self, policies: PolicyData, day: date, verdict: Verdict) -> None:
+    def test_certified_organisation_across_decision_dates(
+        self, policies: PolicyData, day: date, verdict: Verdict
+    ) -> None:
         """A certified US organisation is covered only while a US framework is in force."""
         assert verdict == assess("US", DPF, policies, day).verdict
 
-    def test_uncertified_organisation_is_never_covered_by_the_dpf(self, policies: PolicyData) -> None:
+    def test_uncertified_organisation_is_never_covered_by_the_dpf(
+        self, policies: PolicyData
+    ) -> None:
         """The DPF covers only certified organisations; the reason says what would cover the transfer."""
         assessment = assess("US", NONE, policies, date(2026, 11, 22))
 
@@ -56,7 +60,10 @@ class TestUnitedStates:
         policies = cached_policies()
 
         assert Verdict.UNSAFEGUARDED == assess("US", DPF, policies, day).verdict
-        assert Verdict.SAFEGUARDED == assess("US", Transfer(safeguards=frozenset({"scc"})), policies, day).verdict
+        assert (
+            Verdict.SAFEGUARDED
+            == assess("US", Transfer(safeguards=frozenset({"scc"})), policies, day).verdict
+        )
 
 
 class TestOtherDecisions:
@@ -80,8 +87,14 @@ class TestOtherDecisions:
         """The EPO is covered from 15 July 2025 as an organisation."""
         org = "european-patent-organisation"
 
-        assert Verdict.ADEQUATE == assess(None, NONE, policies, date(2025, 7, 15), organisation=org).verdict
-        assert Verdict.UNSAFEGUARDED == assess(None, NONE, policies, date(2025, 7, 14), organisation=org).verdict
+        assert (
+            Verdict.ADEQUATE
+            == assess(None, NONE, policies, date(2025, 7, 15), organisation=org).verdict
+        )
+        assert (
+            Verdict.UNSAFEGUARDED
+            == assess(None, NONE, policies, date(2025, 7, 14), organisation=org).verdict
+        )
 
     @pytest.mark.parametrize("country", ["RS", "IN", "CN", "SG", "AU"])
     def test_countries_without_a_decision(self, policies: PolicyData, country: str) -> None:
@@ -101,7 +114,9 @@ class TestOtherDecisions:
 class TestSafeguardsAndConsent:
     def test_scc_covers_a_country_without_decision(self, policies: PolicyData) -> None:
         """A recorded safeguard makes the transfer safeguarded and names it."""
-        assessment = assess("IN", Transfer(safeguards=frozenset({"scc"})), policies, date(2026, 11, 22))
+        assessment = assess(
+            "IN", Transfer(safeguards=frozenset({"scc"})), policies, date(2026, 11, 22)
+        )
 
         assert Verdict.SAFEGUARDED == assessment.verdict
         assert "standard contractual clauses" in assessment.basis
@@ -115,12 +130,17 @@ class TestSafeguardsAndConsent:
 
     def test_adequacy_wins_over_safeguard(self, policies: PolicyData) -> None:
         """Where a decision applies, it is the basis even if SCCs are recorded."""
-        assessment = assess("JP", Transfer(safeguards=frozenset({"scc"})), policies, date(2026, 11, 22))
+        assessment = assess(
+            "JP", Transfer(safeguards=frozenset({"scc"})), policies, date(2026, 11, 22)
+        )
 
         assert Verdict.ADEQUATE == assessment.verdict
 
 
-@given(st.dates(date(2019, 1, 1), date(2040, 1, 1)), st.sampled_from(["DE", "FR", "IE", "NO", "IS", "LI", "GR"]))
+@given(
+    st.dates(date(2019, 1, 1), date(2040, 1, 1)),
+    st.sampled_from(["DE", "FR", "IE", "NO", "IS", "LI", "GR"]),
+)
 def test_eea_members_are_never_a_transfer(day: date, country: str) -> None:
     """Data in an EEA member state is never a transfer, whatever the date."""
     assert Verdict.EEA == assess(country, NONE, cached_policies(), day).verdict
@@ -129,4 +149,7 @@ def test_eea_members_are_never_a_transfer(day: date, country: str) -> None:
 def test_great_britain_was_eea_until_the_end_of_the_transition(policies: PolicyData) -> None:
     """The UK counts as EEA until 31 December 2020, then the bridge, then adequacy."""
     assert Verdict.EEA == assess("GB", NONE, policies, date(2020, 12, 31)).verdict
-    assert Verdict.ADEQUATE == assess("GB", NONE, policies, date(2020, 12, 31) + timedelta(days=1)).verdict
+    assert (
+        Verdict.ADEQUATE
+        == assess("GB", NONE, policies, date(2020, 12, 31) + timedelta(days=1)).verdict
+    )

@@ -8,11 +8,36 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "auditor"
-CORE = ["model", "errors", "durations", "ports", "policies", "places", "adequacy", "inventory",
-        "validation", "yamlsource", "iso3166", "audit", "rules"]  # fmt: skip
-FORBIDDEN = {"sqlalchemy", "dns", "geoip2", "maxminddb", "prometheus_client", "apscheduler",
-             "structlog", "requests", "auditor.probes", "auditor.store", "auditor.daemon",
-             "auditor.cli", "auditor.wiring"}  # fmt: skip
+CORE = [
+    "model",
+    "errors",
+    "durations",
+    "ports",
+    "policies",
+    "places",
+    "adequacy",
+    "inventory",
+    "validation",
+    "yamlsource",
+    "iso3166",
+    "audit",
+    "rules",
+]
+FORBIDDEN = {
+    "sqlalchemy",
+    "dns",
+    "geoip2",
+    "maxminddb",
+    "prometheus_client",
+    "apscheduler",
+    "structlog",
+    "requests",
+    "auditor.probes",
+    "auditor.store",
+    "auditor.daemon",
+    "auditor.cli",
+    "auditor.wiring",
+}
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -30,14 +55,18 @@ def core_files() -> list[Path]:
     files = []
     for name in CORE:
         package = PACKAGE / name
-        files.extend(sorted(package.rglob("*.py")) if package.is_dir() else [PACKAGE / f"{name}.py"])
+        files.extend(
+            sorted(package.rglob("*.py")) if package.is_dir() else [PACKAGE / f"{name}.py"]
+        )
     return files
 
 
 @pytest.mark.parametrize("path", core_files(), ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_core_module_imports_no_adapter(path: Path) -> None:
     """Core modules stay pure: no DNS, GeoIP, SQL, metrics, scheduler, logging or HTTP library."""
-    bad = {m for m in imported_modules(path) if any(m == f or m.startswith(f + ".") for f in FORBIDDEN)}
+    bad = {
+        m for m in imported_modules(path) if any(m == f or m.startswith(f + ".") for f in FORBIDDEN)
+    }
 
     assert set() == bad
 

@@ -14,16 +14,28 @@ from auditor.durations import parse_duration
 class TestParse:
     @pytest.mark.parametrize(
         ("text", "months", "days", "seconds"),
-        [("P2Y", 24, 0, 0), ("P14M", 14, 0, 0), ("P30D", 0, 30, 0), ("P2W", 0, 14, 0),
-         ("P1Y6M", 18, 0, 0), ("PT1H", 0, 0, 3600), ("PT1H30M", 0, 0, 5400), ("p3d", 0, 3, 0)],
-    )  # fmt: skip
-    def test_parses_calendar_and_clock_units(self, text: str, months: int, days: int, seconds: int) -> None:
+        [
+            ("P2Y", 24, 0, 0),
+            ("P14M", 14, 0, 0),
+            ("P30D", 0, 30, 0),
+            ("P2W", 0, 14, 0),
+            ("P1Y6M", 18, 0, 0),
+            ("PT1H", 0, 0, 3600),
+            ("PT1H30M", 0, 0, 5400),
+            ("p3d", 0, 3, 0),
+        ],
+    )
+    def test_parses_calendar_and_clock_units(
+        self, text: str, months: int, days: int, seconds: int
+    ) -> None:
         """Years and months stay calendar units; weeks become days; clock units become seconds."""
         duration = parse_duration(text)
 
         assert (months, days, seconds) == (duration.total_months, duration.days, duration.seconds)
 
-    @pytest.mark.parametrize("text", ["", "P", "2Y", "P2", "PT", "P0D", "P1.5Y", "P-1D", "P1DT", "forever"])
+    @pytest.mark.parametrize(
+        "text", ["", "P", "2Y", "P2", "PT", "P0D", "P1.5Y", "P-1D", "P1DT", "forever"]
+    )
     def test_rejects_malformed_and_zero(self, text: str) -> None:
         """Anything that is not a positive ISO 8601 duration is a ValueError naming the text."""
         with pytest.raises(ValueError, match="duration"):
@@ -49,8 +61,15 @@ class TestArithmetic:
         assert not parse_duration("P30D").exceeds(parse_duration("P1M"), anchor)
         assert not parse_duration("P2Y").exceeds(parse_duration("P2Y"), anchor)
 
-    @given(st.integers(0, 50), st.integers(0, 30), st.integers(0, 400), st.dates(date(1990, 1, 1), date(2090, 1, 1)))
-    def test_after_never_goes_backwards(self, years: int, months: int, days: int, start: date) -> None:
+    @given(
+        st.integers(0, 50),
+        st.integers(0, 30),
+        st.integers(0, 400),
+        st.dates(date(1990, 1, 1), date(2090, 1, 1)),
+    )
+    def test_after_never_goes_backwards(
+        self, years: int, months: int, days: int, start: date
+    ) -> None:
         """Adding a positive duration always moves forward in time."""
         if years == months == days == 0:
             days = 1

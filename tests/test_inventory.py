@@ -62,7 +62,10 @@ class TestValid:
 
         assert ("US",) == tuple(p.country for p in mailchimp.hosting)
         assert mailchimp.backups is not None
-        assert ("aws:us-west-2", "US") == (mailchimp.backups.regions[0].spec, mailchimp.backups.regions[0].country)
+        assert ("aws:us-west-2", "US") == (
+            mailchimp.backups.regions[0].spec,
+            mailchimp.backups.regions[0].country,
+        )
         assert 120 == mailchimp.backups.retention.total_months  # type: ignore[union-attr]
         assert frozenset({"scc"}) == mailchimp.transfer.safeguards
         assert "2024-03-01" == str(mailchimp.contract.dpa_signed)
@@ -90,7 +93,10 @@ class TestValid:
         """Countries, both Azure name forms and every provider prefix resolve, with the traps right."""
         [integration] = integrations_from(dump(minimal(hosting=[spec])))
 
-        assert (normalised, country) == (integration.hosting[0].spec, integration.hosting[0].country)
+        assert (normalised, country) == (
+            integration.hosting[0].spec,
+            integration.hosting[0].country,
+        )
 
     def test_directory_of_files_loads_together(self, tmp_path: Path) -> None:
         """Sub-processor references may point into another file of the inventory."""
@@ -111,7 +117,11 @@ class TestInvalid:
         [issue] = issues_for(text)
 
         assert ("inv.yaml", "integration 'mail'", "hostng", "unknown key") == (
-            issue.source, issue.entry, issue.field, issue.message)  # fmt: skip
+            issue.source,
+            issue.entry,
+            issue.field,
+            issue.message,
+        )
         assert issue.line is not None
         assert "hostng" in text.splitlines()[issue.line - 1]
 
@@ -129,12 +139,18 @@ class TestInvalid:
             ({"contract": {"dpa_signed": "2024-13-01"}}, "contract.dpa_signed", "date"),
             ({"category": "crm-ish"}, "category", "Input should be"),
             ({"data_categories": ["gossip"]}, "data_categories[0]", "Input should be"),
-            ({"transfer": {"safeguards": ["pinky-promise"]}}, "transfer.safeguards[0]", "Input should be"),
+            (
+                {"transfer": {"safeguards": ["pinky-promise"]}},
+                "transfer.safeguards[0]",
+                "Input should be",
+            ),
             ({"endpoints": ["not a host"]}, "endpoints", "not a valid hostname"),
             ({"id": "Has Spaces"}, "id", "slug"),
         ],
     )
-    def test_bad_values_are_named(self, override: dict[str, object], field: str, fragment: str) -> None:
+    def test_bad_values_are_named(
+        self, override: dict[str, object], field: str, fragment: str
+    ) -> None:
         """Bad countries, regions, durations, dates and vocabulary are errors naming the key."""
         [issue] = issues_for(dump(minimal("crm", **override)))
 
@@ -152,7 +168,9 @@ class TestInvalid:
 
     def test_every_error_in_every_file_is_reported(self, tmp_path: Path) -> None:
         """Problems in several files and integrations come back together, with references checked."""
-        (tmp_path / "a.yaml").write_text(dump(minimal("crm", subprocessors=["ghost"]), minimal("crm")))
+        (tmp_path / "a.yaml").write_text(
+            dump(minimal("crm", subprocessors=["ghost"]), minimal("crm"))
+        )
         (tmp_path / "b.yaml").write_text(dump(minimal("mail", hosting=["ZZ"])))
         (tmp_path / "c.yaml").write_text("integrations: [\n")
 
@@ -173,14 +191,26 @@ class TestInvalid:
 
 junk = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=8) | st.dates(),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=20,
 )
 
 
 @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
-@given(st.one_of(junk, st.fixed_dictionaries({"integrations": st.lists(
-    st.fixed_dictionaries({}, optional={k: junk for k in minimal()}), max_size=3)})))  # fmt: skip
+@given(
+    st.one_of(
+        junk,
+        st.fixed_dictionaries(
+            {
+                "integrations": st.lists(
+                    st.fixed_dictionaries({}, optional=dict.fromkeys(minimal(), junk)), max_size=3
+                )
+            }
+        ),
+    )
+)
 def test_junk_only_ever_produces_validation_issues(data: object) -> None:
     """Whatever a YAML file holds, loading it yields Issues, never another exception."""
     text = yaml.safe_dump(data)

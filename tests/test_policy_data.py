@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from auditor.iso3166 import COUNTRY_CODES
 
 POLICIES = Path(__file__).resolve().parent.parent / "policies"

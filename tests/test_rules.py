@@ -34,8 +34,13 @@ def rules_of(findings: list[Finding]) -> list[tuple[str, str | None, str | None]
     return sorted((f.rule, f.facet.value if f.facet else None, f.place) for f in findings)
 
 
-def seen(integration: str, hostname: str, *locations: Location, chain: tuple[str, ...] = (),
-         status: str = "ok") -> Observation:  # fmt: skip
+def seen(
+    integration: str,
+    hostname: str,
+    *locations: Location,
+    chain: tuple[str, ...] = (),
+    status: str = "ok",
+) -> Observation:
     addresses = tuple(loc.address for loc in locations)
     resolution = Resolution(hostname, status, addresses, chain, None if status == "ok" else "why")
     reason = edge_reason(resolution, locations, shipped_policies()) if status == "ok" else None
@@ -49,10 +54,16 @@ def geo(address: str, country: str | None, **kwargs: object) -> Location:
 def test_every_design_rule_with_a_place_or_contract_is_registered() -> None:
     """The rule identifiers of the design's minimum set that this pipeline raises are registered."""
     expected = {
-        "transfer-unsafeguarded", "location-drift", "location-unverified", "backup-undocumented",
-        "backup-not-offsite", "backup-retention-exceeds", "contract-dpa-missing",
-        "contract-vendor-data-use", "contract-location-undisclosed",
-    }  # fmt: skip
+        "transfer-unsafeguarded",
+        "location-drift",
+        "location-unverified",
+        "backup-undocumented",
+        "backup-not-offsite",
+        "backup-retention-exceeds",
+        "contract-dpa-missing",
+        "contract-vendor-data-use",
+        "contract-location-undisclosed",
+    }
 
     assert expected <= set(registered())
     assert set(registered()) <= set(shipped_policies().rules)
@@ -66,22 +77,35 @@ def test_a_clean_eu_integration_has_no_findings() -> None:
 class TestTransfer:
     def test_one_finding_per_facet(self) -> None:
         """A US place reached as hosting, backup and support yields one finding per facet."""
-        entry = minimal("mail", hosting=["US"], support=["US"],
-                        backups={"regions": ["aws:us-west-2"], "retention": "P30D"})  # fmt: skip
+        entry = minimal(
+            "mail",
+            hosting=["US"],
+            support=["US"],
+            backups={"regions": ["aws:us-west-2"], "retention": "P30D"},
+        )
 
         findings = [f for f in audit([entry]) if f.rule == "transfer-unsafeguarded"]
 
         assert [("backup", "aws:us-west-2"), ("hosting", "US"), ("support", "US")] == sorted(
-            (f.facet.value, f.place) for f in findings if f.facet)  # fmt: skip
+            (f.facet.value, f.place) for f in findings if f.facet
+        )
         backup = next(f for f in findings if f.facet is Facet.BACKUP)
         assert "backup region aws:us-west-2 (US)" in backup.message
-        assert ("critical", "Art. 44", "US") == (backup.severity.value, backup.article, backup.country)
+        assert ("critical", "Art. 44", "US") == (
+            backup.severity.value,
+            backup.article,
+            backup.country,
+        )
         assert "SCC" in backup.message
 
     def test_dpf_certification_covers_the_us(self) -> None:
         """A DPF-certified integration may host in the US today."""
-        entry = minimal("mail", hosting=["US"], transfer={"dpf_certified": True},
-                        backups={"regions": ["aws:us-west-2"], "retention": "P30D"})  # fmt: skip
+        entry = minimal(
+            "mail",
+            hosting=["US"],
+            transfer={"dpf_certified": True},
+            backups={"regions": ["aws:us-west-2"], "retention": "P30D"},
+        )
 
         assert [] == [f for f in audit([entry]) if f.rule == "transfer-unsafeguarded"]
 
@@ -140,15 +164,25 @@ class TestLocation:
     def test_cdn_edges_are_excluded_by_cname(self) -> None:
         """A CloudFront edge in the US says nothing about where the data rests."""
         entry = minimal("crm", endpoints=["app.crm.example"])
-        obs = {"crm": [seen("crm", "app.crm.example", geo("203.0.113.9", "US"),
-                            chain=("edge.crm.example", "d111.cloudfront.net"))]}  # fmt: skip
+        obs = {
+            "crm": [
+                seen(
+                    "crm",
+                    "app.crm.example",
+                    geo("203.0.113.9", "US"),
+                    chain=("edge.crm.example", "d111.cloudfront.net"),
+                )
+            ]
+        }
 
         assert [] == audit([entry], obs)
 
     def test_cdn_edges_are_excluded_by_range(self) -> None:
         """Addresses in an edge provider's ranges make the endpoint an edge."""
         entry = minimal("crm", endpoints=["app.crm.example"])
-        edge = Location("203.0.113.200", "US", "ip-ranges:cloudflare", provider="cloudflare", edge=True)
+        edge = Location(
+            "203.0.113.200", "US", "ip-ranges:cloudflare", provider="cloudflare", edge=True
+        )
         obs = {"crm": [seen("crm", "app.crm.example", edge)]}
 
         assert [] == audit([entry], obs)
@@ -156,13 +190,19 @@ class TestLocation:
     def test_unresolvable_endpoint_is_unverified_never_a_violation(self) -> None:
         """NXDOMAIN, timeouts and SERVFAIL become location-unverified warnings only."""
         entry = minimal("crm", endpoints=["a.crm.example", "b.crm.example", "c.crm.example"])
-        obs = {"crm": [seen("crm", "a.crm.example", status="nxdomain"),
-                       seen("crm", "b.crm.example", status="timeout"),
-                       seen("crm", "c.crm.example", status="servfail")]}  # fmt: skip
+        obs = {
+            "crm": [
+                seen("crm", "a.crm.example", status="nxdomain"),
+                seen("crm", "b.crm.example", status="timeout"),
+                seen("crm", "c.crm.example", status="servfail"),
+            ]
+        }
 
         findings = audit([entry], obs)
 
-        assert {("location-unverified", "warning")} == {(f.rule, f.severity.value) for f in findings}
+        assert {("location-unverified", "warning")} == {
+            (f.rule, f.severity.value) for f in findings
+        }
         assert 3 == len(findings)
 
     def test_unknown_address_is_unverified(self) -> None:
@@ -170,7 +210,9 @@ class TestLocation:
         entry = minimal("crm", endpoints=["a.crm.example"])
         obs = {"crm": [seen("crm", "a.crm.example", geo("203.0.113.250", None))]}
 
-        assert [("location-unverified", "endpoint", "a.crm.example")] == rules_of(audit([entry], obs))
+        assert [("location-unverified", "endpoint", "a.crm.example")] == rules_of(
+            audit([entry], obs)
+        )
 
 
 class TestBackup:
@@ -217,7 +259,8 @@ class TestContract:
         findings = audit([processor, controller])
 
         assert [("contract-dpa-missing", "crm", "critical")] == [
-            (f.rule, f.integration, f.severity.value) for f in findings]  # fmt: skip
+            (f.rule, f.integration, f.severity.value) for f in findings
+        ]
 
     def test_dpa_signed_after_the_audit_date(self) -> None:
         """A DPA signed after the as-of date did not exist on that date."""
@@ -235,12 +278,11 @@ class TestContract:
         findings = audit([use, shared, fine])
 
         assert [("a", "contract-vendor-data-use"), ("b", "contract-vendor-data-use")] == sorted(
-            (f.integration, f.rule) for f in findings)  # fmt: skip
+            (f.integration, f.rule) for f in findings
+        )
 
     def test_location_undisclosed(self) -> None:
         """An integration with no hosting place declared is contract-location-undisclosed."""
         entry = minimal("crm", hosting=[])
 
         assert [("contract-location-undisclosed", None, None)] == rules_of(audit([entry]))
-
-

@@ -34,15 +34,15 @@ def backup_rules(context: AuditContext) -> Iterator[Finding]:
                 evidence={"backup_regions": [p.spec for p in backups.regions]},
             )
         retention = integration.retention
-        if backups.retention is not None and retention is not None:
-            if backups.retention.exceeds(retention, context.as_of):
-                yield context.finding(
-                    "backup-retention-exceeds",
-                    integration,
-                    f"backups of {integration.name} are kept for {backups.retention}, longer than "
-                    f"the data may be kept ({retention})",
-                    evidence={
-                        "backup_retention": str(backups.retention),
-                        "retention": str(retention),
-                    },
-                )
+        if (
+            backups.retention is not None
+            and retention is not None
+            and backups.retention.exceeds(retention, context.as_of)
+        ):
+            yield context.finding(
+                "backup-retention-exceeds",
+                integration,
+                f"backups of {integration.name} are kept for {backups.retention}, longer than "
+                f"the data may be kept ({retention})",
+                evidence={"backup_retention": str(backups.retention), "retention": str(retention)},
+            )

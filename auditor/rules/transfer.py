@@ -20,19 +20,30 @@ _FACET_NOUN = {
 
 
 def _declared(
-    integration: Integration, facet: Facet, places: tuple[Place, ...], policies: PolicyData,
-    on: date, via: Integration | None = None,
+    integration: Integration,
+    facet: Facet,
+    places: tuple[Place, ...],
+    policies: PolicyData,
+    on: date,
+    via: Integration | None = None,
 ) -> Iterator[tuple[PlaceCheck, Assessment]]:
     # A sub-processor's transfer is covered by what is recorded for the sub-processor itself.
     transfer = (via or integration).transfer
     for place in places:
         assessment = assess(place.country, transfer, policies, on, organisation=place.organisation)
         spec = f"{via.id}/{place.spec}" if via is not None else place.spec
-        yield PlaceCheck(
-            integration=integration.id, facet=facet, place=spec, country=place.country,
-            verdict=assessment.verdict, basis=assessment.basis,
-            via=via.id if via is not None else None,
-        ), assessment
+        yield (
+            PlaceCheck(
+                integration=integration.id,
+                facet=facet,
+                place=spec,
+                country=place.country,
+                verdict=assessment.verdict,
+                basis=assessment.basis,
+                via=via.id if via is not None else None,
+            ),
+            assessment,
+        )
 
 
 def _observed(
@@ -41,20 +52,36 @@ def _observed(
     by_country: dict[str, list[str]] = {}
     for observation in observations:
         if observation.edge:
-            yield PlaceCheck(
-                integration.id, Facet.ENDPOINT, observation.hostname, None, Verdict.EDGE,
-                observation.edge_reason or "edge", via=observation.hostname,
-            ), Assessment(Verdict.EDGE, "edge")
+            yield (
+                PlaceCheck(
+                    integration.id,
+                    Facet.ENDPOINT,
+                    observation.hostname,
+                    None,
+                    Verdict.EDGE,
+                    observation.edge_reason or "edge",
+                    via=observation.hostname,
+                ),
+                Assessment(Verdict.EDGE, "edge"),
+            )
             continue
         countries = {loc.country for loc in observation.locations if loc.country is not None}
         for country in countries:
             by_country.setdefault(country, []).append(observation.hostname)
     for country, hostnames in sorted(by_country.items()):
         assessment = assess(country, integration.transfer, policies, on)
-        yield PlaceCheck(
-            integration.id, Facet.ENDPOINT, country, country, assessment.verdict,
-            assessment.basis, via=", ".join(sorted(set(hostnames))),
-        ), assessment
+        yield (
+            PlaceCheck(
+                integration.id,
+                Facet.ENDPOINT,
+                country,
+                country,
+                assessment.verdict,
+                assessment.basis,
+                via=", ".join(sorted(set(hostnames))),
+            ),
+            assessment,
+        )
 
 
 def assessed_places(context: AuditContext) -> Iterator[tuple[PlaceCheck, Assessment]]:
@@ -63,12 +90,18 @@ def assessed_places(context: AuditContext) -> Iterator[tuple[PlaceCheck, Assessm
     for integration in context.integrations.values():
         yield from _declared(integration, Facet.HOSTING, integration.hosting, policies, on)
         if integration.backups is not None:
-            yield from _declared(integration, Facet.BACKUP, integration.backups.regions, policies, on)
+            yield from _declared(
+                integration, Facet.BACKUP, integration.backups.regions, policies, on
+            )
         yield from _declared(integration, Facet.SUPPORT, integration.support, policies, on)
         for sub_id in integration.subprocessors:
             sub = context.integrations[sub_id]
-            yield from _declared(integration, Facet.SUBPROCESSOR, sub.hosting, policies, on, via=sub)
-        yield from _observed(integration, context.observations.get(integration.id, ()), policies, on)
+            yield from _declared(
+                integration, Facet.SUBPROCESSOR, sub.hosting, policies, on, via=sub
+            )
+        yield from _observed(
+            integration, context.observations.get(integration.id, ()), policies, on
+        )
 
 
 def place_checks(context: AuditContext) -> tuple[PlaceCheck, ...]:
@@ -84,7 +117,11 @@ def transfer_unsafeguarded(context: AuditContext) -> Iterator[Finding]:
             continue
         integration = context.integrations[check.integration]
         noun = _FACET_NOUN[check.facet]
-        where = check.place.split("/", 1)[-1] if check.via and check.facet is Facet.SUBPROCESSOR else check.place
+        where = (
+            check.place.split("/", 1)[-1]
+            if check.via and check.facet is Facet.SUBPROCESSOR
+            else check.place
+        )
         subject = f"{noun} {where}"
         if check.country is not None and check.country != where:
             subject += f" ({check.country})"
@@ -92,13 +129,16 @@ def transfer_unsafeguarded(context: AuditContext) -> Iterator[Finding]:
             subject = f"sub-processor {check.via}: {subject}"
         elif check.facet is Facet.ENDPOINT:
             subject += f" of {check.via}"
-        evidence: dict[str, object] = {"reason": assessment.reason, "as_of": context.as_of.isoformat()}
+        evidence: dict[str, object] = {
+            "reason": assessment.reason,
+            "as_of": context.as_of.isoformat(),
+        }
         if check.via is not None:
             evidence["via"] = check.via
         yield context.finding(
             "transfer-unsafeguarded",
             integration,
-            f"{subject} has no adequacy in scope and no safeguard: {assessment.reason}",
+            f"{subject} has no adequacy in scope and no safeguard ({assessment.reason})",
             facet=check.facet,
             place=check.place,
             country=check.country,

@@ -1,0 +1,272 @@
+"""The command line end to end: a loopback DNS server, real mmdb files, exit statuses, golden JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner, Result
+
+from auditor.cli import cli
+from tests.conftest import DnsServerFactory
+from tests.mmdb import build_country_db
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "auditor.yaml"
+GOLDEN = Path(__file__).parent / "golden" / "example-check.json"
+
+ZONE = """
+$ORIGIN .
+$TTL 60
+api.crm.example.        A      192.0.2.10
+app.crm.example.        CNAME  crm-edge.crm.example.
+crm-edge.crm.example.   CNAME  d2222.cloudfront.net.
+d2222.cloudfront.net.   A      198.51.100.77
+mail.vendor.example.    CNAME  lb.vendor.example.
+lb.vendor.example.      A      198.51.100.10
+broken.vendor.example.  A      198.51.100.11
+slow.vendor.example.    A      198.51.100.12
+"""
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def entry(ident: str, **overrides: object) -> dict[str, object]:
+    base: dict[str, object] = {
+        "id": ident,
+        "name": ident.title(),
+        "category": "crm",
+        "role": "processor",
+        "data_categories": ["contact"],
+        "hosting": ["DE"],
+        "backups": {"regions": ["IE"], "retention": "P30D"},
+        "retention": "P1Y",
+        "contract": {"dpa_signed": "2024-01-01"},
+    }
+    base.update(overrides)
+    return base
+
+
+@pytest.fixture(name="workdir")
+def _workdir(tmp_path: Path) -> Path:
+    build_country_db(
+        tmp_path / "country.mmdb",
+        {"192.0.2.0/24": "DE", "198.51.100.0/24": "US", "2001:db8::/32": "DE"},
+    )
+    return tmp_path
+
+
+def write_config(workdir: Path, integrations: list[dict[str, object]], **dns: object) -> Path:
+    (workdir / "inventory.yaml").write_text(yaml.safe_dump({"integrations": integrations}))
+    config = {
+        "inventory": ["inventory.yaml"],
+        "dns": {"timeout": 0.3, "concurrency": 8, **dns},
+        "geoip": {"country_db": "country.mmdb"},
+    }
+    path = workdir / "auditor.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+class TestCheckAgainstLoopbackDns:
+    def test_findings_cdn_edges_and_failures_through_a_real_server(
+        self, workdir: Path, dns_server_factory: DnsServerFactory
+    ) -> None:
+        """One run: an EEA endpoint, a CDN edge, an unlawful US endpoint, SERVFAIL and a timeout."""
+        server = dns_server_factory(ZONE)
+        server.set_behaviour("broken.vendor.example", "servfail")
+        server.set_behaviour("slow.vendor.example", "timeout")
+        config = write_config(
+            workdir,
+            [
+                entry("crm", endpoints=["api.crm.example", "app.crm.example"]),
+                entry(
+                    "vendor",
+                    endpoints=[
+                        "mail.vendor.example",
+                        "broken.vendor.example",
+                        "slow.vendor.example",
+                    ],
+                ),
+            ],
+            nameservers=[server.address],
+        )
+
+        result = run("check", "--config", str(config), "--as-of", "2026-11-22", "--format", "json")
+
+        assert 1 == result.exit_code, result.stderr
+        doc = json.loads(result.stdout)
+        found = sorted(
+            (f["rule"], f["integration"], f["facet"], f["place"]) for f in doc["findings"]
+        )
+        assert [
+            ("location-drift", "vendor", "endpoint", "US"),
+            ("location-unverified", "vendor", "endpoint", "broken.vendor.example"),
+            ("location-unverified", "vendor", "endpoint", "slow.vendor.example"),
+            ("transfer-unsafeguarded", "vendor", "endpoint", "US"),
+        ] == found
+        statuses = {
+            f["place"]: f["evidence"]["status"]
+            for f in doc["findings"]
+            if f["rule"] == "location-unverified"
+        }
+        assert {"broken.vendor.example": "servfail", "slow.vendor.example": "timeout"} == statuses
+        edge = [p for p in doc["places"] if p["verdict"] == "edge"]
+        assert [("crm", "app.crm.example")] == [(p["integration"], p["place"]) for p in edge]
+        assert "cloudfront.net" in edge[0]["basis"]
+
+    def test_clean_inventory_exits_zero_and_fail_on_lowers_the_bar(
+        self, workdir: Path, dns_server_factory: DnsServerFactory
+    ) -> None:
+        """No critical finding exits 0; --fail-on warning turns a warning into exit 1."""
+        server = dns_server_factory(ZONE)
+        config = write_config(
+            workdir, [entry("crm", endpoints=["api.crm.example"])], nameservers=[server.address]
+        )
+        drifting = write_config(
+            workdir / "..",
+            [entry("crm", hosting=["FR"], endpoints=["api.crm.example"])],
+            nameservers=[server.address],
+        )
+        shutil.copy(workdir / "country.mmdb", drifting.parent / "country.mmdb")
+
+        assert 0 == run("check", "--config", str(config)).exit_code
+        assert 0 == run("check", "--config", str(drifting)).exit_code
+        assert 1 == run("check", "--config", str(drifting), "--fail-on", "warning").exit_code
+
+
+class TestExitStatuses:
+    def test_invalid_inventory_exits_2_naming_file_entry_and_key(self, workdir: Path) -> None:
+        """A bad region in the inventory is exit 2 with a message pointing at it."""
+        config = write_config(workdir, [entry("crm", hosting=["aws:mars-1"])])
+
+        result = run("check", "--config", str(config))
+
+        assert 2 == result.exit_code
+        assert "inventory.yaml:" in result.stderr
+        assert "integration 'crm'" in result.stderr
+        assert "hosting" in result.stderr
+        assert "unknown aws region 'mars-1'" in result.stderr
+
+    def test_bad_as_of_is_a_usage_error(self, workdir: Path) -> None:
+        """--as-of must be a date."""
+        config = write_config(workdir, [entry("crm")])
+
+        assert 2 == run("check", "--config", str(config), "--as-of", "yesterday").exit_code
+
+    @pytest.mark.parametrize("damage", ["missing", "corrupt"])
+    def test_missing_or_corrupt_mmdb_exits_3(self, workdir: Path, damage: str) -> None:
+        """A GeoIP database that cannot be read means the audit could not run: exit 3."""
+        config = write_config(
+            workdir, [entry("crm", endpoints=["api.crm.example"])], nameservers=["127.0.0.1:9"]
+        )
+        mmdb = workdir / "country.mmdb"
+        if damage == "missing":
+            mmdb.unlink()
+        else:
+            mmdb.write_bytes(os.urandom(2048))
+
+        result = run("check", "--config", str(config))
+
+        assert 3 == result.exit_code
+        assert "could not run" in result.stderr
+        assert "country.mmdb" in result.stderr
+
+
+class TestValidate:
+    def test_example_is_valid(self) -> None:
+        """The shipped example validates."""
+        result = run("validate", "--config", str(EXAMPLE))
+
+        assert 0 == result.exit_code, result.stderr
+        assert "13 integrations" in result.stdout
+
+    def test_every_error_is_listed(self, workdir: Path) -> None:
+        """validate lists all problems across files, and notes a configured file that is missing."""
+        config = write_config(
+            workdir, [entry("crm", hosting=["XX"]), entry("mail", retention="forever")]
+        )
+        (workdir / "country.mmdb").unlink()
+
+        result = run("validate", "--config", str(config), "--format", "json")
+
+        assert 2 == result.exit_code
+        errors = json.loads(result.stdout)["errors"]
+        assert {
+            ("integration 'crm'", "hosting"),
+            ("integration 'mail'", "retention"),
+            (None, "geoip.country_db"),
+        } == {(e["entry"], e["field"]) for e in errors}
+        assert all(e["line"] for e in errors if e["entry"])
+
+
+class TestExample:
+    def test_golden_json(self) -> None:
+        """The offline example gives exactly the recorded findings and places (UPDATE_GOLDEN=1 to renew)."""
+        result = run("check", "--config", str(EXAMPLE), "--as-of", "2026-11-22", "--format", "json")
+
+        assert 1 == result.exit_code, result.stderr
+        doc = json.loads(result.stdout)
+        doc["audited_at"] = "<audited_at>"
+        doc["data"]["tool_version"] = "<version>"
+        if os.environ.get("UPDATE_GOLDEN"):
+            GOLDEN.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        assert json.loads(GOLDEN.read_text()) == doc
+
+    @pytest.mark.parametrize(
+        ("day", "integration", "expected"),
+        [
+            ("2022-06-01", "metricly", True),
+            ("2026-11-22", "metricly", False),
+            ("2031-12-28", "peoplebase", True),
+            ("2031-12-27", "peoplebase", False),
+        ],
+    )
+    def test_as_of_moves_the_verdicts(self, day: str, integration: str, expected: bool) -> None:
+        """The DPF-certified tool was unlawful in 2022; the UK host becomes unlawful after 2031-12-27."""
+        result = run("check", "--config", str(EXAMPLE), "--as-of", day, "--format", "json")
+
+        unlawful = {
+            f["integration"]
+            for f in json.loads(result.stdout)["findings"]
+            if f["rule"] == "transfer-unsafeguarded"
+        }
+        assert expected == (integration in unlawful)
+
+    def test_table_groups_by_integration_worst_first(self) -> None:
+        """The table starts with the integration with the most critical findings."""
+        result = run("check", "--config", str(EXAMPLE), "--as-of", "2026-11-22")
+
+        blocks = result.stdout.split("\n\n")
+        assert blocks[1].startswith("mailrocket (MailRocket) — 4 critical, 1 warning")
+        assert "no findings" in blocks[-2]
+        assert blocks[-1].startswith("13 findings: 7 critical, 6 warning")
+
+    def test_geodb_info_lists_the_loaded_data(self) -> None:
+        """geodb info names every data set with its build date."""
+        result = run("geodb", "info", "--config", str(EXAMPLE), "--format", "json")
+
+        assert 0 == result.exit_code, result.stderr
+        names = {(d["kind"], d["name"]) for d in json.loads(result.stdout)["datasets"]}
+        assert {"aws", "gcp", "cloudflare"} <= {name for _, name in names}
+        assert all(d["built"] for d in json.loads(result.stdout)["datasets"])
+
+
+def test_every_verb_has_help() -> None:
+    """--help works for every command."""
+    for args in (
+        ["--help"],
+        ["check", "--help"],
+        ["validate", "--help"],
+        ["geodb", "info", "--help"],
+        ["geodb", "update", "--help"],
+    ):
+        result = run(*args)
+        assert 0 == result.exit_code
+        assert "Usage:" in result.stdout
