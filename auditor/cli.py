@@ -251,31 +251,59 @@ def geodb_info(config_path: Path, output_format: str) -> None:
 @geodb.command("update")
 @config_option
 @click.option("--provider", "providers", multiple=True, help="Only these providers (repeatable).")
+@click.option(
+    "--mirror",
+    metavar="URL",
+    help="Fetch the files by name from this base URL (an internal mirror) instead of the providers.",
+)
 @click.option("--timeout", default=30.0, show_default=True, help="Seconds per download.")
+@format_option
 @handles_errors
-def geodb_update(config_path: Path, providers: tuple[str, ...], timeout: float) -> None:
+def geodb_update(
+    config_path: Path,
+    providers: tuple[str, ...],
+    mirror: str | None,
+    timeout: float,
+    output_format: str,
+) -> None:
     """Download the cloud providers' published IP-range files into the `ip_ranges` directory.
 
-    The MaxMind database stays your own download (see geodb/README.md). A failed download keeps
-    the file already there.
+    Each file is checked before it replaces the one there; a failed download keeps the old file
+    and makes the exit status 3. The MaxMind database stays your own download (geodb/README.md).
     """
     import requests
 
-    from auditor.probes.ipranges import fetch_ip_ranges
+    from auditor.probes.ipranges import SOURCES, fetch_ip_ranges
 
     config = load_config(config_path)
     if config.ip_ranges is None:
-        raise InvalidInputError(
-            [Issue(str(config.path), "set ip_ranges to a directory first", field="ip_ranges")]
-        )
+        issue = Issue(str(config.path), "set it to a directory first", field="ip_ranges")
+        raise InvalidInputError([issue])
     config.ip_ranges.mkdir(parents=True, exist_ok=True)
+    urls = None
+    if mirror is not None:
+        urls = {source.filename: f"{mirror.rstrip('/')}/{source.filename}" for source in SOURCES}
     with requests.Session() as session:
-        results = fetch_ip_ranges(session, config.ip_ranges, providers or None, timeout=timeout)
-    failed = 0
-    for result in results:
-        click.echo(str(result))
-        failed += not result.ok
-    if failed:
+        results = fetch_ip_ranges(
+            session, config.ip_ranges, providers or None, timeout=timeout, urls=urls
+        )
+    if output_format == "json":
+        rows = [
+            {"provider": r.provider, "path": r.path, "ok": r.ok, "entries": r.entries,
+             "built": r.built.isoformat() if r.built else None, "error": r.error}
+            for r in results
+        ]  # fmt: skip
+        click.echo(json.dumps({"files": rows}, indent=2))
+    else:
+        for result in results:
+            if result.ok:
+                built = f", built {result.built:%Y-%m-%d}" if result.built else ""
+                click.echo(
+                    f"{result.provider:<11} {result.entries} prefixes{built} -> {result.path}"
+                )
+            else:
+                click.echo(f"{result.provider:<11} failed: {result.error}", err=True)
+    if not all(result.ok for result in results):
         sys.exit(EXIT_UNAVAILABLE)
 
 

@@ -270,3 +270,39 @@ def test_every_verb_has_help() -> None:
         result = run(*args)
         assert 0 == result.exit_code
         assert "Usage:" in result.stdout
+
+
+class TestGeodbUpdate:
+    def test_mirror_download_keeps_old_files_on_failure(self, tmp_path: Path) -> None:
+        """Files the mirror serves are written; a file it lacks is reported and exit status is 3."""
+        import functools
+        import http.server
+        import threading
+
+        served = tmp_path / "mirror"
+        served.mkdir()
+        shutil.copy(ROOT / "geodb" / "ip-ranges" / "ip-ranges.json", served / "ip-ranges.json")
+        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+        handler.log_message = lambda *args: None  # type: ignore[attr-defined]
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        ranges = tmp_path / "ranges"
+        ranges.mkdir()
+        (ranges / "cloud.json").write_text('{"prefixes": []}')
+        config = tmp_path / "auditor.yaml"
+        config.write_text("inventory: [inv.yaml]\nip_ranges: ranges\n")
+        mirror = f"http://127.0.0.1:{server.server_address[1]}/"
+        try:
+            result = run("geodb", "update", "--config", str(config), "--mirror", mirror,
+                         "--provider", "aws", "--provider", "gcp", "--format", "json")  # fmt: skip
+        finally:
+            server.shutdown()
+            server.server_close()
+
+        assert 3 == result.exit_code
+        files = {f["provider"]: f for f in json.loads(result.stdout)["files"]}
+        assert files["aws"]["ok"] and files["aws"]["entries"] > 0
+        assert not files["gcp"]["ok"]
+        assert (ranges / "ip-ranges.json").read_bytes() == (served / "ip-ranges.json").read_bytes()
+        assert '{"prefixes": []}' == (ranges / "cloud.json").read_text()
