@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
+from auditor.durations import Duration, parse_duration
 from auditor.errors import InvalidInputError, Issue
 from auditor.validation import Strict, issues_from_validation
 from auditor.yamlsource import load_yaml
@@ -24,12 +28,85 @@ class _GeoIp(Strict):
     asn_db: str | None = None
 
 
+class _Database(Strict):
+    url: str | None = None
+    url_env: str | None = None  # the name of an environment variable holding the URL
+    keep_observations: str = "P30D"
+
+    @field_validator("keep_observations")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> _Database:
+        if (self.url is None) == (self.url_env is None):
+            raise ValueError("set exactly one of url and url_env")
+        return self
+
+
+class _Metrics(Strict):
+    listen: str = "127.0.0.1:9466"
+
+    @field_validator("listen")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        parse_listen(value)
+        return value
+
+
+class _Job(Strict):
+    interval: str | None = None
+    cron: str | None = None
+    jitter: str | None = None  # ISO 8601 duration; default: a tenth of the interval, at most PT5M
+    enabled: bool = True
+
+    @field_validator("interval", "jitter")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+    @field_validator("cron")
+    @classmethod
+    def _crontab(cls, value: str | None) -> str | None:
+        if value is not None:
+            from apscheduler.triggers.cron import CronTrigger
+
+            try:
+                CronTrigger.from_crontab(value, timezone="UTC")
+            except ValueError as exc:
+                raise ValueError(f"not a five-field cron expression: {value!r} ({exc})") from None
+        return value
+
+    @model_validator(mode="after")
+    def _one_schedule(self) -> _Job:
+        if (self.interval is None) == (self.cron is None):
+            raise ValueError("set exactly one of interval and cron")
+        return self
+
+
+class _Jobs(Strict):
+    audit: _Job = _Job(interval="PT1H")
+
+
+class _Log(Strict):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
 class _Config(Strict):
     inventory: list[str] = Field(min_length=1)
     policies: str | None = None
     dns: _Dns = _Dns()
     geoip: _GeoIp = _GeoIp()
     ip_ranges: str | None = None
+    database: _Database | None = None
+    metrics: _Metrics = _Metrics()
+    jobs: _Jobs = _Jobs()
+    log: _Log = _Log()
 
     @field_validator("inventory", mode="before")
     @classmethod
@@ -46,6 +123,30 @@ class DnsSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class JobSchedule:
+    """When a job runs: every `interval`, or on a cron expression, with jitter in seconds."""
+
+    interval: Duration | None
+    cron: str | None
+    jitter_seconds: float
+    enabled: bool = True
+
+    @property
+    def interval_seconds(self) -> float:
+        """The interval, or for cron the typical gap between runs (for the staleness alert)."""
+        if self.interval is not None:
+            return self.interval.approx_seconds()
+        return _cron_period_seconds(self.cron or "")
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseSettings:
+    url: str | None  # None: the environment variable named by url_env
+    url_env: str | None
+    keep_observations: Duration
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """A validated configuration; every path is absolute."""
 
@@ -56,6 +157,12 @@ class Config:
     country_db: Path | None
     asn_db: Path | None
     ip_ranges: Path | None
+    database: DatabaseSettings | None = None
+    metrics_listen: tuple[str, int] = ("127.0.0.1", 9466)
+    jobs: Mapping[str, JobSchedule] = field(default_factory=dict)
+    log_level: str = "info"
+    log_format: str = "auto"
+    digest: str = ""  # sha256 of the file's bytes, recorded with every audit run
 
     @property
     def base(self) -> Path:
@@ -93,4 +200,64 @@ def load_config(path: Path) -> Config:
         country_db=resolve(raw.geoip.country_db),
         asn_db=resolve(raw.geoip.asn_db),
         ip_ranges=resolve(raw.ip_ranges),
+        database=_database(raw.database, base),
+        metrics_listen=parse_listen(raw.metrics.listen),
+        jobs={name: _schedule(job) for name, job in raw.jobs if isinstance(job, _Job)},
+        log_level=raw.log.level,
+        log_format=raw.log.format,
+        digest=hashlib.sha256(path.read_bytes()).hexdigest(),
     )
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """Parse `host:port` or `[v6]:port` into a host and a port.
+
+    Raises:
+        ValueError: the text is not such an address.
+    """
+    host, sep, port = value.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected host:port such as 127.0.0.1:9466, got {value!r}")
+    return host, int(port)
+
+
+def _database(raw: _Database | None, base: Path) -> DatabaseSettings | None:
+    if raw is None:
+        return None
+    url = raw.url
+    if url is not None and url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        # A relative SQLite path is relative to the config file, like every other path.
+        relative = url.removeprefix("sqlite:///")
+        if relative and relative != ":memory:":
+            url = f"sqlite:///{base / relative}"
+    return DatabaseSettings(url, raw.url_env, parse_duration(raw.keep_observations))
+
+
+def _schedule(job: _Job) -> JobSchedule:
+    interval = parse_duration(job.interval) if job.interval else None
+    if job.jitter is not None:
+        jitter = parse_duration(job.jitter).approx_seconds()
+    else:
+        period = interval.approx_seconds() if interval else _cron_period_seconds(job.cron or "")
+        jitter = min(period / 10, 300.0)
+    return JobSchedule(interval, job.cron, jitter, job.enabled)
+
+
+def _cron_period_seconds(expression: str) -> float:
+    """A rough period of a five-field cron expression: hourly, daily or weekly and so on."""
+    fields = expression.split()
+    if len(fields) != 5:
+        return 86400.0
+    minute, hour, day, _, weekday = fields
+    if minute == "*" or minute.startswith("*/"):
+        step = int(minute[2:]) if minute.startswith("*/") and minute[2:].isdigit() else 1
+        return 60.0 * step
+    if hour == "*" or hour.startswith("*/"):
+        step = int(hour[2:]) if hour.startswith("*/") and hour[2:].isdigit() else 1
+        return 3600.0 * step
+    if weekday != "*":
+        return 7 * 86400.0
+    if day != "*":
+        return 30 * 86400.0
+    return 86400.0

@@ -84,3 +84,52 @@ def test_missing_file(tmp_path: Path) -> None:
     """A config file that does not exist is named in the error."""
     with pytest.raises(InvalidInputError, match="cannot read"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_daemon_keys(tmp_path: Path) -> None:
+    """database, metrics, jobs and log load; a relative SQLite path is relative to the file."""
+    path = write(
+        tmp_path,
+        """
+inventory: [inv/]
+database: {url: "sqlite:///state.db", keep_observations: P7D}
+metrics: {listen: "[::1]:9999"}
+jobs:
+  audit: {cron: "*/15 * * * *"}
+log: {level: debug, format: json}
+""",
+    )
+
+    config = load_config(path)
+
+    assert config.database is not None
+    assert f"sqlite:///{path.parent.resolve() / 'state.db'}" == config.database.url
+    assert 7 == config.database.keep_observations.days
+    assert ("::1", 9999) == config.metrics_listen
+    assert 900.0 == config.jobs["audit"].interval_seconds
+    assert ("debug", "json") == (config.log_level, config.log_format)
+
+
+def test_default_schedule_is_hourly_with_jitter(tmp_path: Path) -> None:
+    """Without a jobs section the audit runs every hour with up to 5 minutes of jitter."""
+    config = load_config(write(tmp_path, "inventory: [inv/]\n"))
+
+    assert 3600.0 == config.jobs["audit"].interval_seconds
+    assert 300.0 == config.jobs["audit"].jitter_seconds
+    assert config.database is None
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ('jobs: {audit: {cron: "61 * * * *"}}', "not a five-field cron expression"),
+        ("jobs: {audit: {interval: PT1H, cron: '0 * * * *'}}", "exactly one of interval and cron"),
+        ("jobs: {audit: {interval: hourly}}", "not an ISO 8601 duration"),
+        ("metrics: {listen: 9466}", "metrics.listen"),
+        ("database: {}", "exactly one of url and url_env"),
+    ],
+)
+def test_bad_daemon_keys(tmp_path: Path, text: str, fragment: str) -> None:
+    """Bad schedules, listen addresses and database settings are named."""
+    with pytest.raises(InvalidInputError, match=fragment.replace("(", r"\(")):
+        load_config(write(tmp_path, "inventory: [inv/]\n" + text + "\n"))

@@ -1,0 +1,47 @@
+"""What the metrics endpoint shows: a frozen summary of stored results and job health."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class JobHealth:
+    """One scheduled job's record, as Prometheus batch-job metrics need it."""
+
+    job_id: str
+    interval_seconds: float
+    runs: int = 0
+    failures: int = 0
+    last_run: datetime | None = None
+    last_success: datetime | None = None
+    last_duration_seconds: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything `/metrics` exposes; built from the store and the scheduler, never by auditing.
+
+    Label sets are bounded: rules, severities, integration ids, categories, verdicts and countries
+    come from the inventory and policy data, never from observed hostnames or addresses.
+    """
+
+    open_findings: Mapping[tuple[str, str, str], int] = field(default_factory=dict)
+    """(rule, severity, integration) -> open, unwaived findings."""
+    waived_findings: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    """(rule, severity) -> waived findings."""
+    integrations_by_category: Mapping[str, int] = field(default_factory=dict)
+    places: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    """(verdict, country or "") -> places with that verdict."""
+    jobs: tuple[JobHealth, ...] = ()
+    dns_queries: int = 0
+    dns_failures: int = 0
+    data_built: Mapping[tuple[str, str], datetime] = field(default_factory=dict)
+    """(kind, name) -> when a GeoIP database or IP-range file was built."""
+    last_audit: datetime | None = None
+    config_reload_ok: bool = True
+    config_reload_at: datetime | None = None
+    leader: bool = True
+    version: str = ""
