@@ -79,4 +79,4 @@ def test_datetime_now_appears_only_in_the_shell() -> None:
         if "datetime.now(" in path.read_text() or "date.today(" in path.read_text()
     )
 
-    assert readers == [p for p in readers if p in {"cli.py", "daemon.py"}]
+    assert readers == [p for p in readers if p in {"cli/__init__.py", "daemon.py"}]

@@ -1,0 +1,104 @@
+"""The command line: `gdpr-auditor VERB`; exit 0 ok, 1 findings, 2 invalid, 3 could not run.
+
+Each verb lives in a module of this package and registers itself on `cli` when imported below.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from auditor import __version__
+from auditor.config import Config
+from auditor.errors import AuditUnavailableError, InvalidInputError
+from auditor.inventory import load_inventory
+from auditor.model import Integration
+from auditor.policies import PolicyData, load_policies
+
+EXIT_OK, EXIT_FINDINGS, EXIT_INVALID, EXIT_UNAVAILABLE = 0, 1, 2, 3
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _fail(code: int, message: str) -> None:
+    click.echo(f"gdpr-auditor: {message}", err=True)
+    sys.exit(code)
+
+
+def handles_errors(function: F) -> F:
+    """Turn the project's errors into messages on stderr and the documented exit statuses."""
+
+    @wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except InvalidInputError as exc:
+            _fail(EXIT_INVALID, str(exc))
+        except AuditUnavailableError as exc:
+            _fail(EXIT_UNAVAILABLE, f"the audit could not run: {exc}")
+        return None
+
+    return wrapper  # type: ignore[return-value]
+
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The configuration file (YAML).",
+)
+format_option = click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="Output for people (table) or tools (json).",
+)
+
+
+def parse_as_of(value: str | None) -> date:
+    if value is None:
+        return utcnow().date()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"expected YYYY-MM-DD, got {value!r}", param_hint="--as-of"
+        ) from None
+
+
+def load_all(config: Config) -> tuple[PolicyData, list[Integration]]:
+    """Load the policy data and the inventory a configuration names."""
+    policies = load_policies(config.policies)
+    return policies, load_inventory(config.inventory, policies, display=config.base)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="gdpr-auditor")
+def cli() -> None:
+    """Audit where an organisation's SaaS integrations keep personal data, against the GDPR.
+
+    Not legal advice: it checks what you declare and what it observes against the rules and
+    policy data it ships; a DPO decides what the findings mean.
+    """
+
+
+def main() -> None:
+    """Console entry point."""
+    cli(prog_name="gdpr-auditor")
+
+
+# Each verb module registers its commands on `cli`; they import from this module, so they come last.
+from auditor.cli import audit, geodb  # noqa: F401

@@ -1,0 +1,142 @@
+"""`check` and `validate`: one audit, or the inputs checked without probing."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from auditor.audit import AuditResult, run_audit
+from auditor.cli import (
+    EXIT_FINDINGS,
+    EXIT_INVALID,
+    EXIT_OK,
+    cli,
+    config_option,
+    format_option,
+    handles_errors,
+    load_all,
+    parse_as_of,
+    utcnow,
+)
+from auditor.config import Config, load_config
+from auditor.errors import InvalidInputError, Issue
+from auditor.model import Severity
+from auditor.output import render_json, render_table
+from auditor.wiring import build_locator, build_resolver
+
+
+@cli.command()
+@config_option
+@click.option(
+    "--as-of",
+    "as_of",
+    metavar="YYYY-MM-DD",
+    help="Evaluate the rules in force that day (default: today, UTC).",
+)
+@format_option
+@click.option(
+    "--fail-on",
+    type=click.Choice([s.value for s in Severity]),
+    default="critical",
+    show_default=True,
+    help="Exit 1 when a finding at or above this severity exists.",
+)
+@handles_errors
+def check(config_path: Path, as_of: str | None, output_format: str, fail_on: str) -> None:
+    """Run one complete audit and print the findings.
+
+    Exit status: 0 no finding at or above --fail-on, 1 there are such findings, 2 bad usage or
+    invalid configuration/inventory, 3 the audit could not run at all.
+    """
+    day = parse_as_of(as_of)
+    config = load_config(config_path)
+    policies, integrations = load_all(config)
+    needs_geo = any(integration.endpoints for integration in integrations)
+    resolver = build_resolver(config)
+    locator = build_locator(config, policies, needed=needs_geo)
+    result = run_audit(integrations, policies, resolver, locator, day, utcnow, _progress_printer())
+    _report_timing(result)
+    click.echo(render_json(result) if output_format == "json" else render_table(result), nl=False)
+    threshold = Severity(fail_on).rank
+    if any(finding.severity.rank >= threshold for finding in result.findings):
+        sys.exit(EXIT_FINDINGS)
+
+
+def _progress_printer() -> Callable[[str, int, int], None] | None:
+    if not sys.stderr.isatty():
+        return None
+
+    def show(phase: str, done: int, total: int) -> None:
+        end = "\n" if done >= total else ""
+        click.echo(f"\r{phase}: {done}/{total} hostnames", err=True, nl=False)
+        if end:
+            click.echo("", err=True)
+
+    return show
+
+
+def _report_timing(result: AuditResult) -> None:
+    if sys.stderr.isatty():
+        click.echo(
+            f"audited {len(result.integrations)} integrations, {result.hostnames} hostnames in "
+            f"{result.duration_seconds:.1f} s",
+            err=True,
+        )
+
+
+@cli.command()
+@config_option
+@format_option
+def validate(config_path: Path, output_format: str) -> None:
+    """Check the configuration, inventory and policy data without probing anything.
+
+    Exit status 0 when all is valid, 2 with every problem found (file, entry, key, line).
+    """
+    issues: list[Issue] = []
+    count = 0
+    try:
+        config = load_config(config_path)
+        issues.extend(_missing_files(config))
+        _, integrations = load_all(config)
+        count = len(integrations)
+    except InvalidInputError as exc:
+        issues.extend(exc.issues)
+    if output_format == "json":
+        doc = {"valid": not issues, "integrations": count, "errors": [vars_of(i) for i in issues]}
+        click.echo(json.dumps(doc, indent=2))
+    elif issues:
+        click.echo(f"{len(issues)} problem{'s' if len(issues) != 1 else ''} found:", err=True)
+        for issue in issues:
+            click.echo(f"  {issue}", err=True)
+    else:
+        click.echo(f"valid: {config_path} ({count} integrations)")
+    sys.exit(EXIT_INVALID if issues else EXIT_OK)
+
+
+def _missing_files(config: Config) -> list[Issue]:
+    named = [
+        ("geoip.country_db", config.country_db),
+        ("geoip.asn_db", config.asn_db),
+        ("ip_ranges", config.ip_ranges),
+    ]
+    named += [(f"dns.zone_files[{i}]", path) for i, path in enumerate(config.dns.zone_files)]
+    return [
+        Issue(str(config.path), f"{path} does not exist", field=label)
+        for label, path in named
+        if path is not None and not path.exists()
+    ]
+
+
+def vars_of(issue: Issue) -> dict[str, Any]:
+    return {
+        "source": issue.source,
+        "line": issue.line,
+        "entry": issue.entry,
+        "field": issue.field,
+        "message": issue.message,
+    }

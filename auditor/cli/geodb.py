@@ -1,0 +1,122 @@
+"""`geodb info|update`: the geolocation data loaded, and fetching the IP-range files."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from auditor.cli import (
+    EXIT_UNAVAILABLE,
+    cli,
+    config_option,
+    format_option,
+    handles_errors,
+    utcnow,
+)
+from auditor.config import load_config
+from auditor.errors import InvalidInputError, Issue
+from auditor.policies import load_policies
+from auditor.wiring import build_locator
+
+
+@cli.group()
+def geodb() -> None:
+    """GeoIP and cloud IP-range data: what is loaded, and updating the range files."""
+
+
+@geodb.command("info")
+@config_option
+@format_option
+@handles_errors
+def geodb_info(config_path: Path, output_format: str) -> None:
+    """Print the geolocation data the configuration loads and how old it is."""
+    config = load_config(config_path)
+    policies = load_policies(config.policies)
+    locator = build_locator(config, policies, needed=True)
+    now = utcnow()
+    rows: list[dict[str, Any]] = []
+    for dataset in locator.datasets():
+        age = (now - dataset.built).total_seconds() / 86400 if dataset.built else None
+        rows.append(
+            {
+                "kind": dataset.kind,
+                "name": dataset.name,
+                "path": dataset.path,
+                "built": dataset.built.isoformat().replace("+00:00", "Z")
+                if dataset.built
+                else None,
+                "age_days": round(age, 1) if age is not None else None,
+                "entries": dataset.entries,
+            }
+        )
+    if output_format == "json":
+        click.echo(json.dumps({"datasets": rows}, indent=2))
+        return
+    for row in rows:
+        known = row["age_days"] is not None
+        age_text = f"{row['age_days']} days old" if known else "build date unknown"
+        entries = f", {row['entries']} entries" if row["entries"] is not None else ""
+        click.echo(f"{row['kind']:<14} {row['name']:<22} {age_text}{entries}  {row['path']}")
+
+
+@geodb.command("update")
+@config_option
+@click.option("--provider", "providers", multiple=True, help="Only these providers (repeatable).")
+@click.option(
+    "--mirror",
+    metavar="URL",
+    help="Fetch the files by name from this base URL (an internal mirror) instead of the providers.",
+)
+@click.option("--timeout", default=30.0, show_default=True, help="Seconds per download.")
+@format_option
+@handles_errors
+def geodb_update(
+    config_path: Path,
+    providers: tuple[str, ...],
+    mirror: str | None,
+    timeout: float,
+    output_format: str,
+) -> None:
+    """Download the cloud providers' published IP-range files into the `ip_ranges` directory.
+
+    Each file is checked before it replaces the one there; a failed download keeps the old file
+    and makes the exit status 3. The MaxMind database stays your own download (geodb/README.md).
+    """
+    import requests
+
+    from auditor.probes.ipranges import SOURCES, fetch_ip_ranges
+
+    config = load_config(config_path)
+    if config.ip_ranges is None:
+        issue = Issue(str(config.path), "set it to a directory first", field="ip_ranges")
+        raise InvalidInputError([issue])
+    config.ip_ranges.mkdir(parents=True, exist_ok=True)
+    urls = None
+    if mirror is not None:
+        urls = {source.filename: f"{mirror.rstrip('/')}/{source.filename}" for source in SOURCES}
+    with requests.Session() as session:
+        results = fetch_ip_ranges(
+            session, config.ip_ranges, providers or None, timeout=timeout, urls=urls
+        )
+    if output_format == "json":
+        rows = [
+            {"provider": r.provider, "path": r.path, "ok": r.ok, "entries": r.entries,
+             "built": r.built.isoformat() if r.built else None, "error": r.error}
+            for r in results
+        ]  # fmt: skip
+        click.echo(json.dumps({"files": rows}, indent=2))
+    else:
+        for result in results:
+            if result.ok:
+                built = f", built {result.built:%Y-%m-%d}" if result.built else ""
+                click.echo(
+                    f"{result.provider:<11} {result.entries} prefixes{built} -> {result.path}"
+                )
+            else:
+                click.echo(f"{result.provider:<11} failed: {result.error}", err=True)
+    if not all(result.ok for result in results):
+        sys.exit(EXIT_UNAVAILABLE)
