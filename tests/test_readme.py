@@ -16,7 +16,9 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_sample_check_output_is_real() -> None:
     """The sample `check` in the README is exactly the command's output."""
     readme = (ROOT / "README.md").read_text()
-    match = re.search(r"```text\n\$ \.venv/bin/gdpr-auditor (check [^\n]*)\n(.*?)```", readme, re.S)
+    match = re.search(
+        r"```text\n\$ \.venv/bin/gdpr-auditor (check [^\n]*)\n(.*?)```", readme, re.DOTALL
+    )
     assert match is not None, "README has no sample check"
     args = shlex.split(match.group(1))
     args[args.index("--config") + 1] = str(ROOT / args[args.index("--config") + 1])
