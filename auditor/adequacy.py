@@ -72,7 +72,9 @@ def assess(
             continue
         return Assessment(Verdict.ADEQUATE, decision.citation(), decision)
     if out_of_scope is not None:
-        reason = f"not certified under the {out_of_scope.name}; certification or SCCs would cover it"
+        reason = (
+            f"not certified under the {out_of_scope.name}; certification or SCCs would cover it"
+        )
     else:
         reason = f"no adequacy decision for {country} in force on {on}"
     return _without_adequacy(transfer, reason)
