@@ -15,7 +15,8 @@ import pytest
 from auditor.errors import ResolverError
 from auditor.model import Resolution
 from auditor.ports import Resolver
-from auditor.probes.dns import DnsResolver, Nameserver, parse_nameserver
+from auditor.probes.dns import DnsResolver
+from auditor.probes.dnstransport import Nameserver, parse_nameserver
 from tests.conftest import DnsServerFactory
 from tests.dnsserver import LoopbackDnsServer
 
