@@ -9,7 +9,7 @@ from typing import Any
 
 from auditor import __version__
 from auditor.audit import AuditResult
-from auditor.model import Finding, PlaceCheck, Verdict
+from auditor.model import Finding, Observation, PlaceCheck, Verdict
 
 _VERDICT_ORDER = [
     Verdict.UNSAFEGUARDED,
@@ -52,6 +52,29 @@ def place_json(check: PlaceCheck) -> dict[str, Any]:
     }
 
 
+def observation_json(observation: Observation) -> dict[str, Any]:
+    resolution = observation.resolution
+    return {
+        "integration": observation.integration,
+        "hostname": observation.hostname,
+        "status": resolution.status,
+        "reason": resolution.reason,
+        "cname_chain": list(resolution.cname_chain),
+        "edge": observation.edge_reason,
+        "addresses": [
+            {
+                "address": location.address,
+                "country": location.country,
+                "source": location.source,
+                "provider": location.provider,
+                "region": location.region,
+                "asn": location.asn,
+            }
+            for location in observation.locations
+        ],
+    }
+
+
 def result_json(result: AuditResult) -> dict[str, Any]:
     """The `check --format json` document (DESIGN §3; keys are stable, more may be added)."""
     severities = Counter(finding.severity.value for finding in result.findings)
@@ -63,6 +86,7 @@ def result_json(result: AuditResult) -> dict[str, Any]:
         "summary": {name: severities.get(name, 0) for name in ("critical", "warning", "info")},
         "findings": [finding_json(finding) for finding in result.findings],
         "places": [place_json(check) for check in result.places],
+        "endpoints": [observation_json(observation) for observation in result.observations],
         "data": {
             "tool_version": __version__,
             "policy_digest": result.policy_digest,
