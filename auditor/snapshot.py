@@ -30,6 +30,11 @@ class Snapshot:
 
     open_findings: Mapping[tuple[str, str, str], int] = field(default_factory=dict)
     """(rule, severity, integration) -> open, unwaived findings."""
+    recently_resolved: frozenset[tuple[str, str, str]] = frozenset()
+    """(rule, severity, integration) whose last open finding the last audit resolved or waived.
+
+    Exported as 0 so the series drops to zero instead of vanishing in the same scrape.
+    """
     waived_findings: Mapping[tuple[str, str], int] = field(default_factory=dict)
     """(rule, severity) -> waived findings."""
     integrations_by_category: Mapping[str, int] = field(default_factory=dict)

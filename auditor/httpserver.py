@@ -1,0 +1,204 @@
+"""The HTTP endpoint Prometheus scrapes: `/metrics`, a `/healthz` check and a landing page at `/`."""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import html
+import socket
+import socketserver
+import threading
+import time
+from collections.abc import Callable
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Self
+from urllib.parse import urlsplit
+
+import structlog
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+
+from auditor import __version__
+
+Health = Callable[[], tuple[bool, str]]
+"""Says whether the daemon is healthy, and if not why."""
+
+log = structlog.get_logger(__name__)
+
+_LANDING = """<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><title>gdpr-auditor</title></head>
+<body>
+<h1>gdpr-auditor {version}</h1>
+<p>GDPR compliance auditing daemon. Metrics show the results of the last completed audit run.</p>
+<ul>
+<li><a href="/metrics">/metrics</a>: Prometheus metrics</li>
+<li><a href="/healthz">/healthz</a>: health check</li>
+</ul>
+</body>
+</html>
+"""
+
+
+class MetricsServer:
+    """Serves a registry over HTTP from a background thread; `port` 0 picks a free port."""
+
+    def __init__(self, host: str, port: int, registry: CollectorRegistry, health: Health) -> None:
+        self.host = host
+        self._requested_port = port
+        self._registry = registry
+        self._health = health
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        """The port listened on, known once started (useful when 0 was asked for)."""
+        if self._server is None:
+            return self._requested_port
+        return int(self._server.server_address[1])
+
+    def start(self) -> Self:
+        """Bind and serve in a daemon thread; return self.
+
+        Raises:
+            OSError: the address cannot be bound (in use, not local, no permission).
+        """
+        if self._server is not None:
+            return self
+        server = _Server((self.host, self._requested_port), _Handler, ipv6=":" in self.host)
+        server.registry = self._registry
+        server.health = self._health
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, name="metrics-http", daemon=True
+        )
+        self._thread.start()
+        log.info("metrics_listening", host=self.host, port=self.port)
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop accepting requests, close the socket and wait for the serving thread."""
+        server, thread = self._server, self._thread
+        if server is None:
+            return
+        # serve_forever() notices a shutdown request only when select() returns, every half
+        # second when idle; knocking on the socket makes it return now.
+        shutter = threading.Thread(target=server.shutdown, name="metrics-http-stop", daemon=True)
+        shutter.start()
+        deadline = time.monotonic() + timeout
+        while shutter.is_alive() and time.monotonic() < deadline:
+            _knock(server)
+            shutter.join(0.02)
+        server.server_close()
+        if thread is not None:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._server = self._thread = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    registry: CollectorRegistry
+    health: Health
+
+    def __init__(
+        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], *, ipv6: bool
+    ) -> None:
+        # Read by the base class when it creates the socket, so it must be set first.
+        self.address_family = socket.AF_INET6 if ipv6 else socket.AF_INET
+        super().__init__(address, handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind would look the host up with getfqdn(), a DNS query at start-up
+        # that can hang without a resolver; the name is only used in CGI environments.
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    server_version = f"gdpr-auditor/{__version__}"
+    sys_version = ""
+    protocol_version = "HTTP/1.1"
+    timeout = 30  # a stalled client must not hold a thread for ever
+
+    def do_GET(self) -> None:
+        self._respond(head=False)
+
+    def do_HEAD(self) -> None:
+        self._respond(head=True)
+
+    def _respond(self, *, head: bool) -> None:
+        path = urlsplit(self.path).path
+        if path == "/metrics":
+            status, content_type, body = self._metrics()
+        elif path == "/healthz":
+            status, content_type, body = self._healthz()
+        elif path == "/":
+            page = _LANDING.format(version=html.escape(__version__))
+            status, content_type, body = HTTPStatus.OK, "text/html; charset=utf-8", page.encode()
+        else:
+            status, content_type, body = HTTPStatus.NOT_FOUND, _TEXT, b"not found\n"
+        headers = {"Content-Type": content_type}
+        if path == "/metrics" and status == HTTPStatus.OK and _accepts_gzip(self.headers):
+            body = gzip.compress(body)
+            headers["Content-Encoding"] = "gzip"
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        if not head:
+            self.wfile.write(body)
+
+    def _metrics(self) -> tuple[HTTPStatus, str, bytes]:
+        encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
+        try:
+            return HTTPStatus.OK, content_type, encoder(self.server.registry)
+        except Exception:
+            # A broken snapshot must show as a failed scrape (`up` 0), not as an empty one.
+            log.exception("metrics_collection_failed")
+            return HTTPStatus.INTERNAL_SERVER_ERROR, _TEXT, b"metrics collection failed\n"
+
+    def _healthz(self) -> tuple[HTTPStatus, str, bytes]:
+        try:
+            healthy, reason = self.server.health()
+        except Exception:
+            log.exception("health_check_failed")
+            healthy, reason = False, "health check failed"
+        if healthy:
+            return HTTPStatus.OK, _TEXT, b"ok\n"
+        return HTTPStatus.SERVICE_UNAVAILABLE, _TEXT, f"{reason}\n".encode()
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        # The client's address stays out of the log: it says nothing useful about the audit.
+        status = code.value if isinstance(code, HTTPStatus) else code
+        log.debug("http_request", method=self.command, path=urlsplit(self.path).path, status=status)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        # The base class writes malformed-request and timeout notes to stderr; route them here.
+        log.debug("http_error", message=format % args)
+
+
+_TEXT = "text/plain; charset=utf-8"
+
+
+def _knock(server: _Server) -> None:
+    host, port = server.server_address[:2]
+    # Already closed, or not reachable from here: then the poll interval still applies.
+    with contextlib.suppress(OSError):
+        socket.create_connection((str(host), int(port)), timeout=0.2).close()
+
+
+def _accepts_gzip(headers: Any) -> bool:
+    accept = str(headers.get("Accept-Encoding", ""))
+    return any(part.split(";")[0].strip() == "gzip" for part in accept.split(","))

@@ -1,0 +1,290 @@
+"""The snapshot collector: every metric's value, zeros for known label sets, no `_created` series."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+
+from auditor import __version__
+from auditor.inventory import CATEGORIES
+from auditor.metrics import build_registry
+from auditor.model import Verdict
+from auditor.snapshot import JobHealth, Snapshot
+
+AUDITED = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+BUILT = datetime(2026, 2, 24, 0, 0, tzinfo=UTC)
+RELOADED = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+FULL = Snapshot(
+    open_findings={
+        ("transfer-unsafeguarded", "critical", "crm"): 2,
+        ("backup-outside-eea", "warning", "helpdesk"): 1,
+        ("contract-missing-dpa", "warning", "newsletter"): 0,
+    },
+    recently_resolved=frozenset({("transfer-unsafeguarded", "critical", "webshop")}),
+    waived_findings={("backup-outside-eea", "warning"): 3},
+    integrations_by_category={"crm": 4, "support": 1},
+    places={("eea", "DE"): 5, ("unsafeguarded", "US"): 2, ("unknown", ""): 1},
+    jobs=(
+        JobHealth(
+            "audit",
+            interval_seconds=3600.0,
+            runs=7,
+            failures=2,
+            last_run=AUDITED,
+            last_success=datetime(2026, 3, 2, 9, 0, tzinfo=UTC),
+            last_duration_seconds=12.5,
+        ),
+        JobHealth("retention", interval_seconds=86400.0),
+    ),
+    dns_queries=120,
+    dns_failures=4,
+    data_built={("geoip", "country"): BUILT, ("ip-ranges", "aws"): AUDITED},
+    last_audit=AUDITED,
+    config_reload_ok=False,
+    config_reload_at=RELOADED,
+    leader=False,
+    version="9.9.9",
+)
+
+
+def registry_for(snapshot: Snapshot) -> CollectorRegistry:
+    return build_registry(lambda: snapshot)
+
+
+def value(registry: CollectorRegistry, metric: str, /, **labels: str) -> float | None:
+    return registry.get_sample_value(metric, labels)
+
+
+def test_findings_open_counts_each_rule_severity_integration() -> None:
+    """Open findings are exported per rule, severity and integration with their counts."""
+    registry = registry_for(FULL)
+
+    assert 2 == value(
+        registry,
+        "gdpr_auditor_findings_open",
+        rule="transfer-unsafeguarded",
+        severity="critical",
+        integration="crm",
+    )
+    assert 1 == value(
+        registry,
+        "gdpr_auditor_findings_open",
+        rule="backup-outside-eea",
+        severity="warning",
+        integration="helpdesk",
+    )
+
+
+def test_findings_open_reads_zero_for_a_combination_just_resolved() -> None:
+    """A combination the last audit resolved is exported as 0 rather than vanishing at once."""
+    registry = registry_for(FULL)
+
+    assert 0 == value(
+        registry,
+        "gdpr_auditor_findings_open",
+        rule="transfer-unsafeguarded",
+        severity="critical",
+        integration="webshop",
+    )
+
+
+def test_findings_open_leaves_out_zero_counts_not_recently_resolved() -> None:
+    """Combinations with no open finding and no recent resolution are absent, not exported."""
+    registry = registry_for(FULL)
+
+    assert None is value(
+        registry,
+        "gdpr_auditor_findings_open",
+        rule="contract-missing-dpa",
+        severity="warning",
+        integration="newsletter",
+    )
+
+
+def test_waived_findings_by_rule_and_severity() -> None:
+    """Waived findings are a separate gauge by rule and severity."""
+    registry = registry_for(FULL)
+
+    assert 3 == value(
+        registry, "gdpr_auditor_findings_waived", rule="backup-outside-eea", severity="warning"
+    )
+
+
+def test_integrations_by_category_start_at_zero_for_every_category() -> None:
+    """Every inventory category is exported; those without integrations read 0."""
+    registry = registry_for(FULL)
+
+    counts = {c: value(registry, "gdpr_auditor_integrations", category=c) for c in CATEGORIES}
+
+    assert 4 == counts.pop("crm")
+    assert 1 == counts.pop("support")
+    assert set(counts.values()) == {0}
+
+
+def test_places_by_verdict_and_country_with_every_verdict_present() -> None:
+    """Places are counted by verdict and country; a verdict with no places reads 0 for no country."""
+    registry = registry_for(FULL)
+
+    assert 5 == value(registry, "gdpr_auditor_places", verdict="eea", country="DE")
+    assert 2 == value(registry, "gdpr_auditor_places", verdict="unsafeguarded", country="US")
+    assert 1 == value(registry, "gdpr_auditor_places", verdict="unknown", country="")
+    for verdict in ("adequate", "safeguarded", "consent", "edge"):
+        assert 0 == value(registry, "gdpr_auditor_places", verdict=verdict, country="")
+    assert None is value(registry, "gdpr_auditor_places", verdict="eea", country="")
+
+
+def test_job_metrics_follow_the_batch_job_pattern() -> None:
+    """Per job: last success and last run as Unix times, duration, interval, runs and failures."""
+    registry = registry_for(FULL)
+
+    assert datetime(2026, 3, 2, 9, 0, tzinfo=UTC).timestamp() == value(
+        registry, "gdpr_auditor_job_last_success_timestamp_seconds", job_id="audit"
+    )
+    assert AUDITED.timestamp() == value(
+        registry, "gdpr_auditor_job_last_run_timestamp_seconds", job_id="audit"
+    )
+    assert 12.5 == value(registry, "gdpr_auditor_job_last_duration_seconds", job_id="audit")
+    assert 3600 == value(registry, "gdpr_auditor_job_interval_seconds", job_id="audit")
+    assert 7 == value(registry, "gdpr_auditor_job_runs_total", job_id="audit")
+    assert 2 == value(registry, "gdpr_auditor_job_failures_total", job_id="audit")
+
+
+def test_a_job_that_never_ran_reads_zero_everywhere_but_its_interval() -> None:
+    """A known job with no runs yet is exported with zeros, so alerts see it from the start."""
+    registry = registry_for(FULL)
+
+    for name in (
+        "gdpr_auditor_job_last_success_timestamp_seconds",
+        "gdpr_auditor_job_last_run_timestamp_seconds",
+        "gdpr_auditor_job_last_duration_seconds",
+        "gdpr_auditor_job_runs_total",
+        "gdpr_auditor_job_failures_total",
+    ):
+        assert 0 == value(registry, name, job_id="retention"), name
+    assert 86400 == value(registry, "gdpr_auditor_job_interval_seconds", job_id="retention")
+
+
+def test_dns_counters_and_data_build_times() -> None:
+    """DNS queries and failures are counters; data sets carry their build time by kind and name."""
+    registry = registry_for(FULL)
+
+    assert 120 == value(registry, "gdpr_auditor_dns_queries_total")
+    assert 4 == value(registry, "gdpr_auditor_dns_failures_total")
+    assert BUILT.timestamp() == value(
+        registry, "gdpr_auditor_data_build_timestamp_seconds", kind="geoip", name="country"
+    )
+    assert AUDITED.timestamp() == value(
+        registry, "gdpr_auditor_data_build_timestamp_seconds", kind="ip-ranges", name="aws"
+    )
+
+
+def test_daemon_state_metrics() -> None:
+    """Last audit time, reload outcome and time, leadership and build info are exported."""
+    registry = registry_for(FULL)
+
+    assert AUDITED.timestamp() == value(registry, "gdpr_auditor_last_audit_timestamp_seconds")
+    assert 0 == value(registry, "gdpr_auditor_config_last_reload_successful")
+    assert RELOADED.timestamp() == value(
+        registry, "gdpr_auditor_config_last_reload_success_timestamp_seconds"
+    )
+    assert 0 == value(registry, "gdpr_auditor_leader")
+    assert 1 == value(registry, "gdpr_auditor_build_info", version="9.9.9")
+
+
+def test_an_empty_snapshot_exports_zeros_and_the_running_version() -> None:
+    """Before any audit every scalar reads 0, reload and leader read 1, build info names the package."""
+    registry = registry_for(Snapshot())
+
+    for name in (
+        "gdpr_auditor_last_audit_timestamp_seconds",
+        "gdpr_auditor_dns_queries_total",
+        "gdpr_auditor_dns_failures_total",
+        "gdpr_auditor_config_last_reload_success_timestamp_seconds",
+    ):
+        assert 0 == value(registry, name), name
+    assert 1 == value(registry, "gdpr_auditor_config_last_reload_successful")
+    assert 1 == value(registry, "gdpr_auditor_leader")
+    assert 1 == value(registry, "gdpr_auditor_build_info", version=__version__)
+    for verdict in Verdict:
+        assert 0 == value(registry, "gdpr_auditor_places", verdict=verdict.value, country="")
+
+
+def test_no_created_series_in_either_exposition_format() -> None:
+    """Counters export no `_created` samples, in the text format or in OpenMetrics."""
+    registry = registry_for(FULL)
+
+    names = {sample.name for family in registry.collect() for sample in family.samples}
+
+    assert [] == [name for name in names if name.endswith("_created")]
+    assert b"_created" not in generate_latest(registry)
+    assert b"_created" not in generate_openmetrics(registry)
+
+
+def test_result_metrics_say_their_values_come_from_the_last_audit() -> None:
+    """HELP of the audit-result metrics says the values are cached from the last completed run."""
+    families = {family.name: family for family in registry_for(FULL).collect()}
+
+    for name in (
+        "gdpr_auditor_findings_open",
+        "gdpr_auditor_findings_waived",
+        "gdpr_auditor_integrations",
+        "gdpr_auditor_places",
+    ):
+        assert "last completed audit run" in families[name].documentation, name
+
+
+def test_every_scrape_reads_the_source_anew_and_registration_does_not() -> None:
+    """The collector calls its source once per scrape, never at registration, and shows changes."""
+    calls: list[Snapshot] = []
+    current = [Snapshot(dns_queries=1)]
+
+    def source() -> Snapshot:
+        calls.append(current[0])
+        return current[0]
+
+    registry = build_registry(source)
+    assert [] == calls
+
+    assert 1 == value(registry, "gdpr_auditor_dns_queries_total")
+    current[0] = replace(current[0], dns_queries=5, leader=False)
+    assert 5 == value(registry, "gdpr_auditor_dns_queries_total")
+    assert 0 == value(registry, "gdpr_auditor_leader")
+    assert 3 == len(calls)
+
+
+def test_labels_are_only_the_bounded_names() -> None:
+    """No metric uses a label Prometheus reserves (`job`, `instance`) or an unbounded one."""
+    allowed = {
+        "rule",
+        "severity",
+        "integration",
+        "category",
+        "verdict",
+        "country",
+        "job_id",
+        "kind",
+        "name",
+        "version",
+    }
+    used = {
+        label
+        for family in registry_for(FULL).collect()
+        if family.name.startswith("gdpr_auditor_")
+        for sample in family.samples
+        for label in sample.labels
+    }
+
+    assert used <= allowed
+
+
+def test_registries_are_independent_and_include_process_metrics() -> None:
+    """Each call builds its own registry, with the process collector alongside the snapshot."""
+    first, second = registry_for(FULL), registry_for(Snapshot())
+
+    assert 0 == value(first, "gdpr_auditor_leader")
+    assert 1 == value(second, "gdpr_auditor_leader")
+    assert value(first, "process_start_time_seconds") is not None
