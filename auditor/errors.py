@@ -3,6 +3,10 @@
     AuditorError
     ├── InvalidInputError        config, inventory or policy data that cannot be used (exit 2)
     │                            carries every Issue found, each naming file, entry, field, line
+    ├── InvalidRequestError      a request the state store refuses: a bad waiver (exit 2)
+    │   └── FindingNotFoundError no finding has that id (also a LookupError)
+    ├── StoreError               the state database could not be reached, read or written (exit 3)
+    │   └── SchemaVersionError   its schema is older or newer than this code's (exit 2)
     └── AuditUnavailableError    the audit could not run at all (exit 3)
         ├── GeoDataError         a GeoIP database or IP-range file is missing or corrupt
         └── ResolverError        the DNS resolver could not be set up
@@ -48,6 +52,39 @@ class InvalidInputError(AuditorError):
         count = len(self.issues)
         head = f"{count} problem{'s' if count != 1 else ''} found"
         super().__init__(head + "".join(f"\n  {issue}" for issue in self.issues))
+
+
+class InvalidRequestError(AuditorError):
+    """A request the state store refuses as asked: a waiver without a reason, expired already, ..."""
+
+
+class FindingNotFoundError(InvalidRequestError, LookupError):
+    """No stored finding has the id asked for."""
+
+    def __init__(self, finding_id: int) -> None:
+        self.finding_id = finding_id
+        super().__init__(f"no finding with id {finding_id}")
+
+
+class StoreError(AuditorError):
+    """The state database could not be reached, read or written; the message names it, no password."""
+
+
+class SchemaVersionError(StoreError):
+    """The state database's schema version is not the one this code uses; nothing was changed."""
+
+    def __init__(self, database: str, found: int, needed: int) -> None:
+        self.database = database
+        self.found = found
+        self.needed = needed
+        if found < needed:
+            advice = "run `gdpr-auditor db upgrade --config FILE` to upgrade it"
+        else:
+            advice = "this gdpr-auditor is older than the database; upgrade gdpr-auditor"
+        super().__init__(
+            f"the state database {database} has schema version {found}, "
+            f"this gdpr-auditor uses version {needed}: {advice}"
+        )
 
 
 class AuditUnavailableError(AuditorError):

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from tests.dnsserver import LoopbackDnsServer
 
@@ -24,3 +30,58 @@ def dns_server_factory() -> Iterator[DnsServerFactory]:
     yield start
     for server in servers:
         server.stop()
+
+
+def postgres_test_url() -> str:
+    """The test PostgreSQL server from GDPR_AUDITOR_TEST_PG; skips when it is not there.
+
+    With GDPR_AUDITOR_REQUIRE_SERVICES=1 (CI) a missing server fails the test instead.
+    """
+    url = os.environ.get("GDPR_AUDITOR_TEST_PG", "")
+    reason = ""
+    if not url:
+        reason = "GDPR_AUDITOR_TEST_PG is not set (e.g. postgresql://postgres@127.0.0.1:5432/test)"
+    else:
+        engine = create_engine(
+            make_url(url).set(drivername="postgresql+psycopg"), connect_args={"connect_timeout": 3}
+        )
+        try:
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except SQLAlchemyError as exc:
+            reason = f"PostgreSQL at GDPR_AUDITOR_TEST_PG is unreachable: {type(exc).__name__}"
+        finally:
+            engine.dispose()
+    if reason:
+        if os.environ.get("GDPR_AUDITOR_REQUIRE_SERVICES") == "1":
+            pytest.fail(f"GDPR_AUDITOR_REQUIRE_SERVICES=1 but {reason}")
+        pytest.skip(reason)
+    return url
+
+
+@pytest.fixture(name="postgres_schema_url")
+def _postgres_schema_url() -> Iterator[str]:
+    """A fresh PostgreSQL schema first on the search path, dropped afterwards; yields its URL."""
+    base = make_url(postgres_test_url()).set(drivername="postgresql+psycopg")
+    schema = f"gdpr_test_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(base)
+    with engine.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    yield base.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+        hide_password=False
+    )
+    with engine.begin() as connection:
+        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    engine.dispose()
+
+
+@pytest.fixture(
+    name="state_url",
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
+)
+def _state_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty state database URL: a SQLite file in tmp_path, or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.db'}"
+    url: str = request.getfixturevalue("postgres_schema_url")
+    return url

@@ -16,7 +16,13 @@ import click
 
 from auditor import __version__
 from auditor.config import Config
-from auditor.errors import AuditUnavailableError, InvalidInputError
+from auditor.errors import (
+    AuditUnavailableError,
+    InvalidInputError,
+    InvalidRequestError,
+    SchemaVersionError,
+    StoreError,
+)
 from auditor.inventory import load_inventory
 from auditor.model import Integration
 from auditor.policies import PolicyData, load_policies
@@ -42,8 +48,10 @@ def handles_errors(function: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return function(*args, **kwargs)
-        except InvalidInputError as exc:
+        except (InvalidInputError, InvalidRequestError, SchemaVersionError) as exc:
             _fail(EXIT_INVALID, str(exc))
+        except StoreError as exc:
+            _fail(EXIT_UNAVAILABLE, str(exc))
         except AuditUnavailableError as exc:
             _fail(EXIT_UNAVAILABLE, f"the audit could not run: {exc}")
         return None
@@ -101,4 +109,4 @@ def main() -> None:
 
 
 # Each verb module registers its commands on `cli`; they import from this module, so they come last.
-from auditor.cli import audit, geodb  # noqa: F401
+from auditor.cli import audit, db, findings, geodb, run  # noqa: F401

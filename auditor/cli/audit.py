@@ -23,6 +23,7 @@ from auditor.cli import (
     parse_as_of,
     utcnow,
 )
+from auditor.cli.db import record_check
 from auditor.config import Config, load_config
 from auditor.errors import InvalidInputError, Issue
 from auditor.model import Severity
@@ -59,7 +60,13 @@ def check(config_path: Path, as_of: str | None, output_format: str, fail_on: str
     needs_geo = any(integration.endpoints for integration in integrations)
     resolver = build_resolver(config)
     locator = build_locator(config, policies, needed=needs_geo)
-    result = run_audit(integrations, policies, resolver, locator, day, utcnow, _progress_printer())
+    progress = _progress_printer()
+
+    def audit() -> AuditResult:
+        return run_audit(integrations, policies, resolver, locator, day, utcnow, progress)
+
+    # With a database configured the run is recorded like the daemon's; without one nothing is.
+    result = audit() if config.database is None else record_check(config, policies, audit)
     _report_timing(result)
     click.echo(render_json(result) if output_format == "json" else render_table(result), nl=False)
     threshold = Severity(fail_on).rank

@@ -1,0 +1,148 @@
+"""The state store: audit runs, findings with their history, and waivers, in SQLite or PostgreSQL."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from auditor.audit import AuditResult
+from auditor.config import Config
+from auditor.durations import Duration
+from auditor.errors import InvalidInputError, Issue, StoreError
+from auditor.ports import Clock
+from auditor.store.engine import display_url
+from auditor.store.migrations import SCHEMA_VERSION
+from auditor.store.records import (
+    FindingDetail,
+    FindingEvent,
+    RunRecord,
+    RunSummary,
+    SnapshotCounts,
+    StoredFinding,
+    StoreStatus,
+    Waiver,
+)
+from auditor.store.repository import FINDING_STATES, StateStore
+
+DEFAULT_FILE = "gdpr-auditor.db"
+"""The SQLite file used when the configuration names no database."""
+
+
+def database_url(config: Config, environ: Mapping[str, str]) -> str:
+    """Return the state database URL: the configured one, else a SQLite file in the state directory.
+
+    The state directory is `$STATE_DIRECTORY` (the first one, when systemd sets several), else the
+    configuration file's directory. A relative SQLite path from `url_env` is relative to the
+    configuration file, like the one from `url`.
+
+    Raises:
+        InvalidInputError: `database.url_env` names a variable that is not set or is empty.
+    """
+    settings = config.database
+    if settings is None:
+        state = environ.get("STATE_DIRECTORY", "").split(":")[0]
+        directory = Path(state) if state else config.base
+        return f"sqlite:///{directory / DEFAULT_FILE}"
+    if settings.url is not None:
+        return settings.url
+    name = settings.url_env or ""
+    value = environ.get(name, "").strip()
+    if not value:
+        raise InvalidInputError(
+            [
+                Issue(
+                    str(config.path),
+                    f"the environment variable {name} holding the database URL is not set",
+                    field="database.url_env",
+                )
+            ]
+        )
+    return _relative_sqlite(value, config.base)
+
+
+def _relative_sqlite(url: str, base: Path) -> str:
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        relative = url.removeprefix("sqlite:///")
+        if relative and not relative.startswith(":memory:"):
+            return f"sqlite:///{base / relative}"
+    return url
+
+
+def open_store(config: Config, environ: Mapping[str, str]) -> StateStore:
+    """Open the state store the configuration names (or the default one), creating its schema.
+
+    Raises:
+        InvalidInputError: the URL's environment variable is not set.
+        SchemaVersionError: the database's schema is older or newer than this code's.
+        StoreError: the database cannot be reached.
+    """
+    return StateStore.open(database_url(config, environ))
+
+
+def prune_cutoff(keep: Duration, now: datetime) -> datetime:
+    """The moment before which observations are pruned when `keep` of them are kept."""
+    now = now.astimezone(UTC)
+    months = Duration(years=keep.years, months=keep.months).before(now.date())
+    return datetime.combine(months, now.timetz()) - timedelta(days=keep.days, seconds=keep.seconds)
+
+
+def describe_error(exc: BaseException) -> str:
+    """A short error for the run record: the class and the first line of the message."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+def record_audit(
+    store: StateStore,
+    audit: Callable[[], AuditResult],
+    *,
+    clock: Clock,
+    tool_version: str,
+    config_digest: str,
+    policy_digest: str,
+) -> tuple[AuditResult, RunSummary]:
+    """Run `audit` as a recorded run: begun, then finished in one transaction, or failed.
+
+    Raises:
+        Exception: whatever `audit` raised, after the run is recorded as failed.
+        StoreError: the run could not be recorded.
+    """
+    run_id = store.begin_run(
+        clock(), tool_version=tool_version, config_digest=config_digest, policy_digest=policy_digest
+    )
+    try:
+        result = audit()
+    except Exception as exc:
+        store.fail_run(run_id, clock(), describe_error(exc))
+        raise
+    try:
+        return result, store.finish_run(run_id, result, clock())
+    except StoreError as exc:
+        # The run's writes were rolled back; say why on the run row if the database still answers.
+        with contextlib.suppress(StoreError):
+            store.fail_run(run_id, clock(), describe_error(exc))
+        raise
+
+
+__all__ = [
+    "DEFAULT_FILE",
+    "FINDING_STATES",
+    "SCHEMA_VERSION",
+    "FindingDetail",
+    "FindingEvent",
+    "RunRecord",
+    "RunSummary",
+    "SnapshotCounts",
+    "StateStore",
+    "StoreStatus",
+    "StoredFinding",
+    "Waiver",
+    "database_url",
+    "describe_error",
+    "display_url",
+    "open_store",
+    "prune_cutoff",
+    "record_audit",
+]

@@ -1,0 +1,233 @@
+"""Writing one audit's results: the findings' lifecycle and history, observations, places."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, bindparam, insert, select, update
+
+from auditor.audit import AuditResult
+from auditor.lifecycle import Change, FindingKey, Known, Status, transitions
+from auditor.model import Finding, Observation, PlaceCheck
+from auditor.ports import DataSet
+from auditor.store.engine import dumps
+from auditor.store.records import RunSummary
+from auditor.store.schema import (
+    finding_events,
+    findings,
+    observations,
+    place_checks,
+    run_integrations,
+)
+
+
+def record_findings(conn: Connection, run_id: int, result: AuditResult) -> RunSummary:
+    """Apply one audit's findings to the stored ones (lifecycle.transitions) and record the
+    history; return what changed. Runs inside the caller's transaction."""
+    at = result.started_at
+    current: dict[FindingKey, Finding] = {}
+    for finding in result.findings:
+        # The rules give each key once; should two share one, the first (the worst) is kept.
+        current.setdefault(finding.key, finding)
+    known = {
+        (row.rule, row.integration, row.facet, row.place): row
+        for row in conn.execute(select(findings))
+    }
+    changes = transitions({k: Known(Status(r.status)) for k, r in known.items()}, current)
+    by_change: dict[Change, list[FindingKey]] = {change: [] for change in Change}
+    for key, change in changes.items():
+        by_change[change].append(key)
+    events: list[dict[str, Any]] = []
+
+    resolved = [known[key].id for key in sorted(by_change[Change.RESOLVED])]
+    if resolved:
+        conn.execute(
+            update(findings)
+            .where(findings.c.id == bindparam("b_id"))
+            .values(status=Status.RESOLVED.value, resolved_at=at),
+            [{"b_id": finding_id} for finding_id in resolved],
+        )
+        events += [event_row(i, run_id, at, Change.RESOLVED, {}) for i in resolved]
+
+    reopened = sorted(by_change[Change.REOPENED])
+    if reopened:
+        conn.execute(
+            update(findings)
+            .where(findings.c.id == bindparam("b_id"))
+            .values(
+                status=Status.OPEN.value,
+                resolved_at=None,
+                reopened=findings.c.reopened + 1,
+                **_content_binds(),
+            ),
+            [{"b_id": known[key].id, **_content(current[key])} for key in reopened],
+        )
+        events += [
+            event_row(
+                known[key].id, run_id, at, Change.REOPENED, {"times": known[key].reopened + 1}
+            )
+            for key in reopened
+        ]
+
+    changed = [key for key in by_change[Change.STILL_OPEN] if _changed(known[key], current[key])]
+    if changed:
+        conn.execute(
+            update(findings).where(findings.c.id == bindparam("b_id")).values(**_content_binds()),
+            [{"b_id": known[key].id, **_content(current[key])} for key in sorted(changed)],
+        )
+
+    new = sorted(by_change[Change.NEW])
+    if new:
+        rows = [
+            {
+                "rule": key[0],
+                "integration": key[1],
+                "facet": key[2],
+                "place": key[3],
+                "status": Status.OPEN.value,
+                "first_seen": at,
+                "last_seen": at,
+                "reopened": 0,
+                "first_run_id": run_id,
+                "last_run_id": run_id,
+                **{name.removeprefix("b_"): v for name, v in _content(current[key]).items()},
+            }
+            for key in new
+        ]
+        inserted = conn.execute(
+            insert(findings).returning(findings.c.id, sort_by_parameter_order=True), rows
+        )
+        events += [
+            event_row(int(finding_id), run_id, at, Change.NEW, {"severity": row["severity"]})
+            for finding_id, row in zip(inserted.scalars(), rows, strict=True)
+        ]
+
+    # Every open finding is one of this audit's: all were seen now.
+    conn.execute(
+        update(findings)
+        .where(findings.c.status == Status.OPEN.value)
+        .values(last_seen=at, last_run_id=run_id)
+    )
+    if events:
+        conn.execute(insert(finding_events), events)
+    return RunSummary(
+        run_id=run_id,
+        new=len(new),
+        resolved=len(resolved),
+        reopened=len(reopened),
+        still_open=len(by_change[Change.STILL_OPEN]),
+    )
+
+
+_CONTENT = ("severity", "article", "country", "message", "evidence")
+
+
+def _content(finding: Finding) -> dict[str, Any]:
+    return {
+        "b_severity": finding.severity.value,
+        "b_article": finding.article,
+        "b_country": finding.country,
+        "b_message": finding.message,
+        # Through JSON and back, so that comparing with the stored evidence compares like with like.
+        "b_evidence": json.loads(dumps(finding.evidence)),
+    }
+
+
+def _content_binds() -> dict[str, Any]:
+    return {name: bindparam(f"b_{name}") for name in _CONTENT}
+
+
+def _changed(row: Row[Any], finding: Finding) -> bool:
+    fresh = _content(finding)
+    return any(getattr(row, name) != fresh[f"b_{name}"] for name in _CONTENT)
+
+
+def event_row(
+    finding_id: int, run_id: int | None, at: datetime, change: str, detail: Mapping[str, Any]
+) -> dict[str, Any]:
+    return {
+        "finding_id": finding_id,
+        "run_id": run_id,
+        "at": at,
+        "change": str(change),
+        "detail": dict(detail),
+    }
+
+
+def insert_event(
+    conn: Connection,
+    finding_id: int,
+    run_id: int | None,
+    at: datetime,
+    change: str,
+    detail: Mapping[str, Any],
+) -> None:
+    conn.execute(insert(finding_events).values(**event_row(finding_id, run_id, at, change, detail)))
+
+
+def insert_observations(conn: Connection, run_id: int, observed: Sequence[Observation]) -> None:
+    if not observed:
+        return
+    conn.execute(
+        insert(observations),
+        [
+            {
+                "run_id": run_id,
+                "integration": o.integration,
+                "hostname": o.hostname,
+                "status": o.resolution.status,
+                "reason": o.resolution.reason,
+                "addresses": list(o.resolution.addresses),
+                "cname_chain": list(o.resolution.cname_chain),
+                "countries": [location.country for location in o.locations],
+                "edge_reason": o.edge_reason,
+            }
+            for o in observed
+        ],
+    )
+
+
+def insert_places(conn: Connection, run_id: int, checks: Sequence[PlaceCheck]) -> None:
+    if not checks:
+        return
+    conn.execute(
+        insert(place_checks),
+        [
+            {
+                "run_id": run_id,
+                "integration": c.integration,
+                "facet": c.facet.value,
+                "place": c.place,
+                "country": c.country,
+                "verdict": c.verdict.value,
+                "basis": c.basis,
+                "via": c.via,
+            }
+            for c in checks
+        ],
+    )
+
+
+def insert_integrations(conn: Connection, run_id: int, result: AuditResult) -> None:
+    if not result.integrations:
+        return
+    conn.execute(
+        insert(run_integrations),
+        [
+            {"run_id": run_id, "integration": i.id, "category": i.category}
+            for i in result.integrations
+        ],
+    )
+
+
+def dataset_json(dataset: DataSet) -> dict[str, Any]:
+    return {
+        "kind": dataset.kind,
+        "name": dataset.name,
+        "path": dataset.path,
+        "built": dataset.built.isoformat() if dataset.built else None,
+        "entries": dataset.entries,
+    }
