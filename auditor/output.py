@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import textwrap
 from collections import Counter
-from typing import Any
+from typing import Any, TextIO
 
 from auditor import __version__
 from auditor.audit import AuditResult
@@ -103,8 +103,16 @@ def result_json(result: AuditResult) -> dict[str, Any]:
     }
 
 
-def render_json(result: AuditResult) -> str:
-    return json.dumps(result_json(result), indent=2, sort_keys=False, ensure_ascii=False) + "\n"
+def write_json(result: AuditResult, stream: TextIO) -> None:
+    """Write the JSON document in batches: one big string of a large audit would double the memory."""
+    encoder = json.JSONEncoder(indent=2, ensure_ascii=False)
+    batch: list[str] = []
+    for chunk in encoder.iterencode(result_json(result)):
+        batch.append(chunk)
+        if len(batch) >= 8192:
+            stream.write("".join(batch))
+            batch.clear()
+    stream.write("".join(batch) + "\n")
 
 
 def _places_line(checks: list[PlaceCheck]) -> str:

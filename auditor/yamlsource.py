@@ -14,8 +14,12 @@ from auditor.errors import InvalidInputError, Issue
 Loc = tuple[str | int, ...]
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 booleans: only true/false, so Norway's `NO` stays a string."""
+# libyaml's parser where PyYAML was built with it: ten times faster on large inventories.
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_SafeLoader):  # type: ignore[valid-type, misc]
+    """A safe loader with YAML 1.2 booleans: only true/false, so Norway's `NO` stays a string."""
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -66,8 +70,13 @@ def parse_yaml(text: str, source: str) -> YamlDocument:
         InvalidInputError: the text is not well-formed YAML (naming the line).
     """
     try:
-        node = yaml.compose(text, Loader=_Loader)
-        data = yaml.load(text, Loader=_Loader)
+        # One parse gives both the node tree (for lines) and the data built from it.
+        loader = _Loader(text)
+        try:
+            node = loader.get_single_node()
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None

@@ -27,7 +27,7 @@ from auditor.cli.db import record_check
 from auditor.config import Config, load_config
 from auditor.errors import InvalidInputError, Issue
 from auditor.model import Severity
-from auditor.output import render_json, render_table
+from auditor.output import render_table, write_json
 from auditor.wiring import build_locator, build_resolver
 
 
@@ -68,7 +68,10 @@ def check(config_path: Path, as_of: str | None, output_format: str, fail_on: str
     # With a database configured the run is recorded like the daemon's; without one nothing is.
     result = audit() if config.database is None else record_check(config, policies, audit)
     _report_timing(result)
-    click.echo(render_json(result) if output_format == "json" else render_table(result), nl=False)
+    if output_format == "json":
+        write_json(result, sys.stdout)
+    else:
+        click.echo(render_table(result), nl=False)
     threshold = Severity(fail_on).rank
     if any(finding.severity.rank >= threshold for finding in result.findings):
         sys.exit(EXIT_FINDINGS)
