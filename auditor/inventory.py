@@ -6,9 +6,9 @@ import re
 from collections.abc import Iterable, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic import AfterValidator, Field, ValidationError, ValidationInfo, field_validator
 
 from auditor.durations import Duration, parse_duration
 from auditor.errors import InvalidInputError, Issue
@@ -59,14 +59,12 @@ def _hostname(value: str) -> str:
     return name
 
 
-def _duration(value: Any) -> Duration | None:
-    if value is None:
-        return None
-    return parse_duration(value)
+def _duration(value: str | None) -> Duration | None:
+    return None if value is None else parse_duration(value)
 
 
-def _places(values: list[str], info: ValidationInfo) -> tuple[Place, ...]:
-    policies: PolicyData = info.context["policies"] if info.context else None  # type: ignore[assignment]
+def _resolve_places(values: Iterable[str], policies: PolicyData) -> tuple[Place, ...]:
+    """Parse place specs, dropping repeats; raises ValueError naming every bad one by index."""
     places: list[Place] = []
     errors = []
     for index, spec in enumerate(values):
@@ -82,21 +80,25 @@ def _places(values: list[str], info: ValidationInfo) -> tuple[Place, ...]:
     return tuple(places)
 
 
+def _check_places(values: list[str], info: ValidationInfo) -> list[str]:
+    _resolve_places(values, (info.context or {})["policies"])
+    return values
+
+
+def _check_duration(value: str) -> str:
+    parse_duration(value)
+    return value
+
+
+PlaceSpecs = Annotated[list[str], AfterValidator(_check_places)]
+"""Country codes, cloud regions or organisations, checked against the policy data in the context."""
+DurationText = Annotated[str, AfterValidator(_check_duration)]
+Hostname = Annotated[str, AfterValidator(_hostname)]
+
+
 class _Backups(Strict):
-    regions: list[str] = []
-    retention: str | None = None
-
-    @field_validator("regions")
-    @classmethod
-    def _regions(cls, values: list[str], info: ValidationInfo) -> list[str]:
-        _places(values, info)
-        return values
-
-    @field_validator("retention")
-    @classmethod
-    def _retention(cls, value: str | None) -> str | None:
-        _duration(value)
-        return value
+    regions: PlaceSpecs = []
+    retention: DurationText | None = None
 
 
 class _Transfer(Strict):
@@ -118,11 +120,11 @@ class _Integration(Strict):
     category: Literal[CATEGORIES]  # type: ignore[valid-type]
     role: Literal["processor", "controller", "joint-controller"]
     data_categories: list[Literal[DATA_CATEGORIES]]  # type: ignore[valid-type]
-    endpoints: list[str] = []
-    hosting: list[str] = []
-    support: list[str] = []
+    endpoints: list[Hostname] = []
+    hosting: PlaceSpecs = []
+    support: PlaceSpecs = []
     backups: _Backups | None = None
-    retention: str | None = None
+    retention: DurationText | None = None
     subprocessors: list[str] = []
     transfer: _Transfer = _Transfer()
     contract: _Contract = _Contract()
@@ -134,32 +136,10 @@ class _Integration(Strict):
             raise ValueError(f"id must be a lower-case slug (a-z, 0-9, -): {value!r}")
         return value
 
-    @field_validator("endpoints")
-    @classmethod
-    def _endpoints(cls, values: list[str]) -> list[str]:
-        return [_hostname(value) for value in values]
-
-    @field_validator("hosting", "support")
-    @classmethod
-    def _check_places(cls, values: list[str], info: ValidationInfo) -> list[str]:
-        _places(values, info)
-        return values
-
-    @field_validator("retention")
-    @classmethod
-    def _retention(cls, value: str | None) -> str | None:
-        _duration(value)
-        return value
-
 
 def _build(entry: _Integration, source: str, policies: PolicyData) -> Integration:
     def places(values: Iterable[str]) -> tuple[Place, ...]:
-        result: list[Place] = []
-        for value in values:
-            place = parse_place(value, policies)
-            if place not in result:
-                result.append(place)
-        return tuple(result)
+        return _resolve_places(values, policies)
 
     backups = None
     if entry.backups is not None:

@@ -144,7 +144,7 @@ class TestInvalid:
                 "transfer.safeguards[0]",
                 "Input should be",
             ),
-            ({"endpoints": ["not a host"]}, "endpoints", "not a valid hostname"),
+            ({"endpoints": ["not a host"]}, "endpoints[0]", "not a valid hostname"),
             ({"id": "Has Spaces"}, "id", "slug"),
         ],
     )
