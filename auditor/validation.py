@@ -45,11 +45,7 @@ def _clean_loc(loc: tuple[Any, ...]) -> Loc:
     return tuple(
         part
         for part in loc
-        if isinstance(part, int)
-        or (
-            not str(part).startswith(("function-", "tagged-union["))
-            and part not in {"str", "list[str]", "date", "bool", "int", "float", "dict[str,any]"}
-        )
+        if isinstance(part, int) or not str(part).startswith(("function-", "tagged-union["))
     )
 
 
