@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from auditor.config import Config
 from auditor.errors import AuditUnavailableError
 from auditor.model import Location
 from auditor.policies import PolicyData
-from auditor.ports import DataSet, GeoLocator, Resolver
+from auditor.ports import DataSet, GeoLocator
+
+if TYPE_CHECKING:
+    from auditor.probes.dns import DnsResolver
 
 
 class _NoGeoData:
@@ -21,7 +25,7 @@ class _NoGeoData:
         return ()
 
 
-def build_resolver(config: Config) -> Resolver:
+def build_resolver(config: Config) -> DnsResolver:
     from auditor.probes.dns import DnsResolver
 
     return DnsResolver(

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -85,3 +86,75 @@ def _state_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'state.db'}"
     url: str = request.getfixturevalue("postgres_schema_url")
     return url
+
+
+def mariadb_test_url() -> str:
+    """The test MariaDB server from GDPR_AUDITOR_TEST_MARIADB; skips when it is not there.
+
+    With GDPR_AUDITOR_REQUIRE_SERVICES=1 (CI) a missing server fails the test instead.
+    """
+    url = os.environ.get("GDPR_AUDITOR_TEST_MARIADB", "")
+    reason = ""
+    if not url:
+        reason = "GDPR_AUDITOR_TEST_MARIADB is not set (e.g. mysql://root@127.0.0.1:3306/test)"
+    else:
+        engine = create_engine(
+            make_url(url).set(drivername="mysql+pymysql"), connect_args={"connect_timeout": 3}
+        )
+        try:
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except SQLAlchemyError as exc:
+            reason = f"MariaDB at GDPR_AUDITOR_TEST_MARIADB is unreachable: {type(exc).__name__}"
+        finally:
+            engine.dispose()
+    if reason:
+        if os.environ.get("GDPR_AUDITOR_REQUIRE_SERVICES") == "1":
+            pytest.fail(f"GDPR_AUDITOR_REQUIRE_SERVICES=1 but {reason}")
+        pytest.skip(reason)
+    return url
+
+
+@pytest.fixture(name="mariadb_database_url")
+def _mariadb_database_url() -> Iterator[str]:
+    """A fresh MariaDB database (utf8mb4, the server's default collation), dropped afterwards;
+    yields its URL (mysql+pymysql)."""
+    base = make_url(mariadb_test_url()).set(drivername="mysql+pymysql")
+    database = f"gdpr_test_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(base)
+    with engine.begin() as connection:
+        connection.execute(text(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4"))
+    yield base.set(database=database).render_as_string(hide_password=False)
+    with engine.begin() as connection:
+        connection.execute(text(f"DROP DATABASE `{database}`"))
+    engine.dispose()
+
+
+@dataclass(frozen=True)
+class OrgDatabase:
+    """A scratch database standing for one of the organisation's: its URL, a writable engine."""
+
+    kind: str  # sqlite | postgresql | mariadb
+    url: str
+    engine: Engine
+
+
+@pytest.fixture(
+    name="org_database",
+    params=[
+        "sqlite",
+        pytest.param("postgresql", marks=pytest.mark.postgres),
+        pytest.param("mariadb", marks=pytest.mark.mariadb),
+    ],
+)
+def _org_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OrgDatabase]:
+    """An empty database: a SQLite file, a fresh PostgreSQL schema or a fresh MariaDB database."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'org.db'}"
+    elif request.param == "postgresql":
+        url = request.getfixturevalue("postgres_schema_url")
+    else:
+        url = request.getfixturevalue("mariadb_database_url")
+    engine = create_engine(url)
+    yield OrgDatabase(request.param, url, engine)
+    engine.dispose()
