@@ -196,4 +196,17 @@ waivers = Table(
     Column("expiry_recorded_at", UTCDateTime),
 )
 
+evidence = Table(
+    "evidence",
+    metadata,
+    # Append-only: each record hashes its content and the previous record (auditor/evidence/chain.py).
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("kind", String, nullable=False, index=True),
+    Column("content", Text, nullable=False),
+    Column("hash", String(64), nullable=False, unique=True),
+    Column("prev_hash", String(64), nullable=False),
+    Column("mac", String(64)),
+)
+
 TABLES = tuple(metadata.sorted_tables)

@@ -1,0 +1,65 @@
+"""Appending to and reading the evidence chain in the state database, inside the caller's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, select, text
+
+from auditor.evidence.chain import EvidenceRecord, link
+from auditor.store.schema import evidence
+
+_LOCK_KEY = 0x6764707265766964  # "gdprevid": serialises appends across PostgreSQL connections
+
+
+def _row_record(row: Any) -> EvidenceRecord:
+    return EvidenceRecord(row.seq, row.at, row.kind, row.content, row.hash, row.prev_hash, row.mac)
+
+
+def last_record(connection: Connection) -> EvidenceRecord | None:
+    """The newest record of the chain, or None when it is empty."""
+    row = connection.execute(select(evidence).order_by(evidence.c.seq.desc()).limit(1)).first()
+    return None if row is None else _row_record(row)
+
+
+def append(
+    connection: Connection,
+    kind: str,
+    content: Mapping[str, Any],
+    at: datetime,
+    key: bytes | None,
+) -> EvidenceRecord:
+    """Append one record after the current last one; commits with the caller's transaction."""
+    if connection.dialect.name == "postgresql":
+        # Two writers (the daemon and a DPO's `finding waive`) must not both take the same seq.
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+    record = link(last_record(connection), kind, content, at, key)
+    connection.execute(
+        evidence.insert().values(
+            seq=record.seq,
+            at=record.at,
+            kind=record.kind,
+            content=record.content,
+            hash=record.hash,
+            prev_hash=record.prev_hash,
+            mac=record.mac,
+        )
+    )
+    return record
+
+
+def records(connection: Connection, batch: int = 1000) -> Iterator[EvidenceRecord]:
+    """Every record in sequence order, read in batches (the chain can be long)."""
+    after: int | None = None  # no lower bound at first: a planted record with seq 0 must be seen
+    while True:
+        query = select(evidence).order_by(evidence.c.seq).limit(batch)
+        if after is not None:
+            query = query.where(evidence.c.seq > after)
+        rows = connection.execute(query).all()
+        if not rows:
+            return
+        for row in rows:
+            yield _row_record(row)
+        after = rows[-1].seq
