@@ -27,10 +27,18 @@ from auditor.durations import parse_duration
 from auditor.errors import AuditUnavailableError, InvalidInputError, StoreError
 from auditor.httpserver import MetricsServer
 from auditor.inventory import load_inventory
-from auditor.jobs import Heartbeat, JobContext, JobRunner, Work, misfire_grace, trigger_for
+from auditor.jobs import (
+    Heartbeat,
+    JobCancelled,
+    JobContext,
+    JobRunner,
+    Work,
+    misfire_grace,
+    trigger_for,
+)
 from auditor.leader import Leadership, leadership_for
 from auditor.log import configure_logging
-from auditor.metrics import build_registry
+from auditor.metrics import Exposition
 from auditor.model import Integration
 from auditor.policies import PolicyData, load_policies
 from auditor.ports import GeoLocator
@@ -130,6 +138,7 @@ class Daemon:
         self.watchdog = Watchdog(notifier, self.heartbeat.age)
         self.runner = JobRunner(clock, self._standby_reason)
         self.server: MetricsServer | None = None
+        self.exposition = Exposition(self.snapshot)
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
             jobstores={"default": MemoryJobStore()},
@@ -182,6 +191,11 @@ class Daemon:
                 log.warning("snapshot_refresh_failed", error=str(exc))
                 return
             self._stored = _stored_snapshot(counts)
+            try:
+                # Here, in a job's thread, rather than in the first scrape after an audit.
+                self.exposition.prerender()
+            except Exception:
+                log.exception("metrics_prerender_failed")
 
     # -- start-up, main loop, stop --------------------------------------------------------------
 
@@ -193,7 +207,7 @@ class Daemon:
         """
         self.refresh_snapshot()
         host, port = self.generation.config.metrics_listen
-        server = MetricsServer(host, port, build_registry(self.snapshot), self.health)
+        server = MetricsServer(host, port, self.exposition.render, self.health)
         try:
             self.server = server.start()
         except OSError as exc:
@@ -422,6 +436,8 @@ class Daemon:
         """One recorded audit: begin the run, audit, record it; then expire waivers and prune.
 
         Raises:
+            JobCancelled: the daemon is stopping or lost leadership; the run is recorded as
+                interrupted.
             Exception: whatever the audit or the store raised, after recording the run as failed.
         """
         generation = self.generation
@@ -448,7 +464,7 @@ class Daemon:
                 )
                 summary = self.store.finish_run(run_id, result, clock())
             except BaseException as exc:
-                self._record_failure(run_id, exc)
+                self._record_unfinished(run_id, exc)
                 raise
             finally:
                 self._count_dns(generation.resolver, stats_before)
@@ -474,9 +490,14 @@ class Daemon:
                 duration_seconds=round((clock() - started).total_seconds(), 3),
             )
 
-    def _record_failure(self, run_id: int, exc: BaseException) -> None:
+    def _record_unfinished(self, run_id: int, exc: BaseException) -> None:
         try:
-            self.store.fail_run(run_id, self.clock(), describe_error(exc))
+            if isinstance(exc, JobCancelled):
+                # Stopped on purpose (SIGTERM, lost leadership): the audit itself did not fail.
+                reason = f"stopped before the run finished: {exc.reason}"
+                self.store.interrupt_run(run_id, self.clock(), reason)
+            else:
+                self.store.fail_run(run_id, self.clock(), describe_error(exc))
         except StoreError as store_exc:
             log.error("run_not_recorded", error=str(store_exc))
 

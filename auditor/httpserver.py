@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import gzip
 import html
 import socket
 import socketserver
@@ -16,13 +15,14 @@ from typing import Any, Self
 from urllib.parse import urlsplit
 
 import structlog
-from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import choose_encoder
 
 from auditor import __version__
 
 Health = Callable[[], tuple[bool, str]]
 """Says whether the daemon is healthy, and if not why."""
+Render = Callable[[str, bool], tuple[str, bytes]]
+"""Renders `/metrics` for an `Accept` header, gzip-compressed if the flag says so: (content type,
+body). `auditor.metrics.Exposition.render` is one."""
 
 log = structlog.get_logger(__name__)
 
@@ -42,12 +42,12 @@ _LANDING = """<!DOCTYPE html>
 
 
 class MetricsServer:
-    """Serves a registry over HTTP from a background thread; `port` 0 picks a free port."""
+    """Serves rendered metrics over HTTP from a background thread; `port` 0 picks a free port."""
 
-    def __init__(self, host: str, port: int, registry: CollectorRegistry, health: Health) -> None:
+    def __init__(self, host: str, port: int, render: Render, health: Health) -> None:
         self.host = host
         self._requested_port = port
-        self._registry = registry
+        self._render = render
         self._health = health
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -68,7 +68,7 @@ class MetricsServer:
         if self._server is not None:
             return self
         server = _Server((self.host, self._requested_port), _Handler, ipv6=":" in self.host)
-        server.registry = self._registry
+        server.render = self._render
         server.health = self._health
         self._server = server
         self._thread = threading.Thread(
@@ -105,7 +105,7 @@ class MetricsServer:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
-    registry: CollectorRegistry
+    render: Render
     health: Health
 
     def __init__(
@@ -138,8 +138,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _respond(self, *, head: bool) -> None:
         path = urlsplit(self.path).path
+        compress = path == "/metrics" and _accepts_gzip(self.headers)
         if path == "/metrics":
-            status, content_type, body = self._metrics()
+            status, content_type, body = self._metrics(compress)
         elif path == "/healthz":
             status, content_type, body = self._healthz()
         elif path == "/":
@@ -148,8 +149,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             status, content_type, body = HTTPStatus.NOT_FOUND, _TEXT, b"not found\n"
         headers = {"Content-Type": content_type}
-        if path == "/metrics" and status == HTTPStatus.OK and _accepts_gzip(self.headers):
-            body = gzip.compress(body)
+        if compress and status == HTTPStatus.OK:
             headers["Content-Encoding"] = "gzip"
         self.send_response(status)
         for name, value in headers.items():
@@ -160,14 +160,14 @@ class _Handler(BaseHTTPRequestHandler):
         if not head:
             self.wfile.write(body)
 
-    def _metrics(self) -> tuple[HTTPStatus, str, bytes]:
-        encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
+    def _metrics(self, compress: bool) -> tuple[HTTPStatus, str, bytes]:
         try:
-            return HTTPStatus.OK, content_type, encoder(self.server.registry)
+            content_type, body = self.server.render(self.headers.get("Accept", ""), compress)
         except Exception:
             # A broken snapshot must show as a failed scrape (`up` 0), not as an empty one.
             log.exception("metrics_collection_failed")
             return HTTPStatus.INTERNAL_SERVER_ERROR, _TEXT, b"metrics collection failed\n"
+        return HTTPStatus.OK, content_type, body
 
     def _healthz(self) -> tuple[HTTPStatus, str, bytes]:
         try:

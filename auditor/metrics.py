@@ -1,7 +1,10 @@
-"""Prometheus metrics rendered fresh on each scrape from a snapshot of the stored results.
+"""Prometheus metrics built from a snapshot of the stored results, and the `/metrics` body.
 
 Nothing here audits or touches the network: the collector reads a `Snapshot` the daemon keeps up to
-date, so a scrape costs a few microseconds per series and never blows Prometheus's scrape timeout.
+date, and `Exposition` renders the stored results' series (nearly all of them) once per change of
+those results, so a scrape costs milliseconds and never blows Prometheus's scrape timeout. Job
+health, DNS counters, reload and leadership state and the process metrics are read anew on every
+scrape.
 
 Known label sets start at 0: every job, every inventory category and every verdict is exported even
 when nothing is counted under it. Open findings are the exception, because their label sets
@@ -16,7 +19,9 @@ verdicts, ISO country codes, job ids, data-set kinds and names, and the version.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import threading
+import zlib
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 
 from prometheus_client import CollectorRegistry, ProcessCollector, disable_created_metrics
@@ -26,6 +31,7 @@ from prometheus_client.core import (
     InfoMetricFamily,
     Metric,
 )
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
 from auditor import __version__
@@ -67,12 +73,162 @@ def build_registry(source: Callable[[], Snapshot]) -> CollectorRegistry:
     return registry
 
 
+GZIP_LEVEL = 9
+"""The stored part is compressed once per change, so the smallest body costs nothing per scrape."""
+MAX_FORMATS = 8
+"""Renderings kept per snapshot: Accept headers could otherwise ask for endless format variants."""
+_OPENMETRICS = "application/openmetrics-text"
+_EOF = b"# EOF\n"
+_Encoder = Callable[[Collector], bytes]
+
+
+class Exposition:
+    """Renders the `/metrics` body: what `build_registry` exports, in the format a scrape asks for.
+
+    The stored results (findings, inventory, places, data build times, last audit) are nearly all
+    the series and change only when the daemon reads the store anew, so their rendering, and its
+    gzip stream, is kept per format while they stay equal. Job health, DNS counters, reload and
+    leadership state and the process metrics are rendered on every scrape, so they are never stale.
+    `source` is called once per scrape, as by `SnapshotCollector`; the snapshots it returns must
+    not be changed in place (`Snapshot` is immutable, its mappings are read-only by contract).
+    Calling `prerender` once the results have changed spares the next scrape the rendering.
+    """
+
+    def __init__(self, source: Callable[[], Snapshot], gzip_level: int = GZIP_LEVEL) -> None:
+        self._source = source
+        self._gzip_level = gzip_level
+        self._process = ProcessCollector(registry=None)
+        self._lock = threading.Lock()
+        self._key: tuple[object, ...] | None = None
+        self._stored: dict[str, _Rendered] = {}
+        self._asked: dict[str, tuple[_Encoder, bool]] = {}  # content type -> encoder, gzip asked
+
+    def render(self, accept: str, gzip: bool = False) -> tuple[str, bytes]:
+        """Return the content type for an `Accept` header and the body, gzip-compressed if asked.
+
+        Raises:
+            Exception: whatever the snapshot source raised; the scrape must then fail.
+        """
+        encoder, content_type = choose_encoder(accept)
+        snapshot = self._source()
+        self._remember(content_type, encoder, gzip)
+        stored = self._stored_part(snapshot, content_type, encoder)
+        # OpenMetrics ends with the one `# EOF` line, which only the live part's rendering keeps.
+        live = encoder(_Listed([*_live_families(snapshot), *self._process.collect()]))
+        if gzip:
+            return content_type, stored.gzipped(live, self._gzip_level)
+        return content_type, stored.text + live
+
+    def prerender(self) -> None:
+        """Render the stored results of the source's snapshot now, in every format asked for so far.
+
+        Call it after the stored results change (a store read), from the thread that read them:
+        the next scrape then finds them rendered. Equal results are not rendered again.
+
+        Raises:
+            Exception: whatever the snapshot source raised.
+        """
+        with self._lock:
+            asked = list(self._asked.items())
+        if not asked:
+            return
+        snapshot = self._source()
+        for content_type, (encoder, gzip) in asked:
+            stored = self._stored_part(snapshot, content_type, encoder)
+            if gzip:
+                stored.compressed(self._gzip_level)
+
+    def _remember(self, content_type: str, encoder: _Encoder, gzip: bool) -> None:
+        with self._lock:
+            if content_type not in self._asked and len(self._asked) >= MAX_FORMATS:
+                self._asked.clear()
+            earlier = self._asked.get(content_type)
+            self._asked[content_type] = (encoder, gzip or (earlier is not None and earlier[1]))
+
+    def _stored_part(self, snapshot: Snapshot, content_type: str, encoder: _Encoder) -> _Rendered:
+        key = _stored_key(snapshot)
+        with self._lock:
+            # Tuples compare item by item, by identity first: the same mappings cost nothing. Equal
+            # copies (a store refresh re-reading unchanged results) cost one full comparison, and
+            # then become the key, so that the next scrape compares by identity again.
+            if key != self._key:
+                self._stored.clear()
+            self._key = key
+            rendered = self._stored.get(content_type)
+            if rendered is None:
+                if len(self._stored) >= MAX_FORMATS:
+                    self._stored.clear()
+                text = encoder(_Listed(list(_stored_families(snapshot))))
+                if content_type.startswith(_OPENMETRICS):
+                    text = text.removesuffix(_EOF)
+                rendered = self._stored[content_type] = _Rendered(text)
+            return rendered
+
+
+class _Listed(Collector):
+    """Hands a list of families to an exposition encoder, which only calls `collect`."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self._families
+
+
+class _Rendered:
+    """One format's rendering of the stored results, and its gzip stream, compressed once."""
+
+    def __init__(self, text: bytes) -> None:
+        self.text = text
+        self._gzip: tuple[bytes, zlib._Compress] | None = None
+        self._lock = threading.Lock()
+
+    def gzipped(self, tail: bytes, level: int) -> bytes:
+        """This rendering followed by `tail`, as one gzip member."""
+        head, kept = self.compressed(level)
+        compressor = kept.copy()  # the kept stream stays open for the next scrape
+        return head + compressor.compress(tail) + compressor.flush()
+
+    def compressed(self, level: int) -> tuple[bytes, zlib._Compress]:
+        """The gzip stream of this rendering so far, and the open compressor that made it."""
+        with self._lock:
+            if self._gzip is None:
+                kept = zlib.compressobj(level, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # gzip framing
+                self._gzip = (kept.compress(self.text), kept)
+            return self._gzip
+
+
 def _families(snapshot: Snapshot) -> Iterator[Metric]:
+    yield from _stored_families(snapshot)
+    yield from _live_families(snapshot)
+
+
+def _stored_families(snapshot: Snapshot) -> Iterator[Metric]:
+    """The families drawn from the stored results alone: they change only with `_stored_key`."""
     yield from _findings(snapshot)
     yield from _inventory(snapshot)
+    yield _data_built(snapshot)
+    yield _last_audit(snapshot)
+
+
+def _live_families(snapshot: Snapshot) -> Iterator[Metric]:
+    """The families the daemon changes between two reads of the store: job health and the like."""
     yield from _jobs(snapshot.jobs)
-    yield from _probes(snapshot)
+    yield from _dns(snapshot)
     yield from _daemon(snapshot)
+
+
+def _stored_key(snapshot: Snapshot) -> tuple[object, ...]:
+    """Every field `_stored_families` reads: equal keys render the same bytes."""
+    return (
+        snapshot.open_findings,
+        snapshot.recently_resolved,
+        snapshot.waived_findings,
+        snapshot.integrations_by_category,
+        snapshot.places,
+        snapshot.data_built,
+        snapshot.last_audit,
+    )
 
 
 def _findings(snapshot: Snapshot) -> Iterator[Metric]:
@@ -168,7 +324,7 @@ def _jobs(jobs: tuple[JobHealth, ...]) -> Iterator[Metric]:
     yield from (last_success, last_run, duration, interval, runs, failures)
 
 
-def _probes(snapshot: Snapshot) -> Iterator[Metric]:
+def _dns(snapshot: Snapshot) -> Iterator[Metric]:
     yield CounterMetricFamily(
         f"{PREFIX}dns_queries",
         "DNS queries sent by audits since the daemon started; updated when an audit run completes.",
@@ -176,10 +332,14 @@ def _probes(snapshot: Snapshot) -> Iterator[Metric]:
     )
     yield CounterMetricFamily(
         f"{PREFIX}dns_failures",
-        "DNS queries that timed out or failed since the daemon started; "
-        "updated when an audit run completes.",
+        "Hostname lookups by audits that could not be completed (timeout, SERVFAIL, REFUSED or "
+        "error) since the daemon started, one per hostname however many queries it took; "
+        "NXDOMAIN and no-answer are answers, not failures. Updated when an audit run completes.",
         value=snapshot.dns_failures,
     )
+
+
+def _data_built(snapshot: Snapshot) -> Metric:
     built = GaugeMetricFamily(
         f"{PREFIX}data_build_timestamp_seconds",
         "When a GeoIP database or IP-range data set in use was built, as a Unix time.",
@@ -187,16 +347,19 @@ def _probes(snapshot: Snapshot) -> Iterator[Metric]:
     )
     for (kind, name), when in sorted(snapshot.data_built.items()):
         built.add_metric([kind, name], when.timestamp())
-    yield built
+    return built
 
 
-def _daemon(snapshot: Snapshot) -> Iterator[Metric]:
-    yield GaugeMetricFamily(
+def _last_audit(snapshot: Snapshot) -> Metric:
+    return GaugeMetricFamily(
         f"{PREFIX}last_audit_timestamp_seconds",
         "When the audit run the other gdpr_auditor_ results come from finished, as a Unix time; "
         "0 before the first completed audit run.",
         value=_unix(snapshot.last_audit),
     )
+
+
+def _daemon(snapshot: Snapshot) -> Iterator[Metric]:
     yield GaugeMetricFamily(
         f"{PREFIX}config_last_reload_successful",
         "Whether the last configuration load or reload succeeded (1) or was rejected (0).",

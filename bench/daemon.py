@@ -203,7 +203,7 @@ def build_daemon(work: Path, config_path: Path) -> tuple[Any, TimedStore, Any]:
     from auditor.httpserver import MetricsServer
     from auditor.leader import SingleReplica
     from auditor.log import configure_logging
-    from auditor.metrics import build_registry
+    from auditor.metrics import Exposition
     from auditor.sdnotify import Notifier
     from auditor.store import StateStore
 
@@ -212,7 +212,8 @@ def build_daemon(work: Path, config_path: Path) -> tuple[Any, TimedStore, Any]:
     store = TimedStore(StateStore.open(f"sqlite:///{work / 'state.db'}"))
     daemon = Daemon(config_path, generation, store, SingleReplica(), Notifier({}))  # type: ignore[arg-type]
     daemon.refresh_snapshot()
-    server = MetricsServer("127.0.0.1", 0, build_registry(daemon.snapshot), daemon.health).start()
+    server = MetricsServer("127.0.0.1", 0, Exposition(daemon.snapshot).render, daemon.health)
+    server.start()
     schedule = generation.config.jobs["audit"]
     daemon.runner.add("audit", daemon.audit, schedule.interval_seconds)
     return daemon, store, server

@@ -29,7 +29,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from auditor.config import JobSchedule
 from auditor.daemon import Daemon, load_generation
 from auditor.durations import parse_duration
-from auditor.jobs import Heartbeat, JobContext, JobRunner, crontab_weekdays, trigger_for
+from auditor.jobs import (
+    Heartbeat,
+    JobCancelled,
+    JobContext,
+    JobRunner,
+    crontab_weekdays,
+    trigger_for,
+)
 from auditor.leader import SingleReplica
 from auditor.sdnotify import Notifier
 from auditor.store import StateStore
@@ -350,7 +357,7 @@ def _runs(workdir: Workdir) -> list[tuple[int, str]]:
 def test_sigterm_during_a_run_stops_within_bounded_time_and_records_the_run(
     workdir: Workdir, dns: LoopbackDnsServer, spawn: Callable[..., DaemonProcess]
 ) -> None:
-    """SIGTERM while an audit waits on DNS: the run stops at its next check, exit 0, nothing left running."""
+    """SIGTERM while an audit waits on DNS: the run stops at its next check, exit 0, run interrupted."""
     dns.delay = 2.0
     daemon = spawn(workdir.config)
     started = daemon.wait_for("audit_started")
@@ -362,7 +369,10 @@ def test_sigterm_during_a_run_stops_within_bounded_time_and_records_the_run(
     assert 0 == status
     assert time.monotonic() - began < 10
     daemon.wait_for("daemon_stopped", clean=True)
-    assert [(started["run_id"], "error")] == _runs(workdir)
+    assert [(started["run_id"], "interrupted")] == _runs(workdir)
+    with sqlite3.connect(workdir.path / "state.db") as connection:
+        (error,) = connection.execute("SELECT error FROM audit_runs").fetchone()
+    assert "stopped before the run finished: the daemon is stopping" == error
 
 
 @pytest.mark.slow
@@ -536,6 +546,26 @@ def test_a_restarted_daemon_serves_the_stored_results_before_auditing(workdir: W
     assert snapshot.last_audit is not None
     assert {"webshop": 1} == {k: v for k, v in snapshot.integrations_by_category.items() if v}
     assert snapshot.leader and snapshot.config_reload_ok
+
+
+def test_an_audit_cancelled_by_lost_leadership_is_an_interrupted_run(workdir: Workdir) -> None:
+    """Cancelled at a check (standby now), the run is recorded as interrupted with why, not failed."""
+    daemon = in_process_daemon(workdir)
+    try:
+        with pytest.raises(JobCancelled):
+            daemon.audit(JobContext("audit", lambda: "this replica is on standby"))
+        latest = daemon.store.latest_run(successful=False)
+        runs = daemon.store.status(datetime.now(UTC).date()).runs
+    finally:
+        daemon.store.close()
+
+    assert latest is not None
+    assert ("interrupted", "stopped before the run finished: this replica is on standby") == (
+        latest.outcome,
+        latest.error,
+    )
+    assert latest.finished_at is not None
+    assert (1, 0, 0) == (runs["interrupted"], runs["error"], runs["running"])
 
 
 def test_healthz_fails_when_the_scheduler_heartbeat_is_stale(workdir: Workdir) -> None:

@@ -1,16 +1,23 @@
-"""The snapshot collector: every metric's value, zeros for known label sets, no `_created` series."""
+"""The snapshot collector and the rendered body: every value, zeros for known label sets, caching."""
 
 from __future__ import annotations
 
+import gzip
+import zlib
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+from prometheus_client.openmetrics.parser import (
+    text_string_to_metric_families as parse_openmetrics,
+)
+from prometheus_client.parser import text_string_to_metric_families
 
 from auditor import __version__
 from auditor.inventory import CATEGORIES
-from auditor.metrics import build_registry
+from auditor.metrics import Exposition, build_registry
 from auditor.model import Verdict
 from auditor.snapshot import JobHealth, Snapshot
 
@@ -237,6 +244,17 @@ def test_result_metrics_say_their_values_come_from_the_last_audit() -> None:
         assert "last completed audit run" in families[name].documentation, name
 
 
+def test_dns_failures_help_says_what_is_counted() -> None:
+    """dns_failures counts hostname lookups that could not be completed, not every DNS query."""
+    families = {family.name: family for family in registry_for(FULL).collect()}
+
+    help_text = families["gdpr_auditor_dns_failures"].documentation
+
+    assert help_text.startswith("Hostname lookups by audits that could not be completed")
+    for status in ("timeout", "SERVFAIL", "REFUSED", "error", "NXDOMAIN and no-answer are answers"):
+        assert status in help_text
+
+
 def test_every_scrape_reads_the_source_anew_and_registration_does_not() -> None:
     """The collector calls its source once per scrape, never at registration, and shows changes."""
     calls: list[Snapshot] = []
@@ -288,3 +306,173 @@ def test_registries_are_independent_and_include_process_metrics() -> None:
     assert 0 == value(first, "gdpr_auditor_leader")
     assert 1 == value(second, "gdpr_auditor_leader")
     assert value(first, "process_start_time_seconds") is not None
+
+
+# -- the rendered body: the stored part kept between scrapes, the live part read anew --------------
+
+OPENMETRICS = "application/openmetrics-text; version=1.0.0"
+
+
+class CountedFindings(dict[tuple[str, str, str], int]):
+    """Open findings that count how often their items are read, i.e. how often they are rendered."""
+
+    reads = 0
+
+    def items(self) -> Any:
+        type(self).reads += 1
+        return super().items()
+
+
+def samples(
+    text: str, *, openmetrics: bool = False
+) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample but the process metrics (they move between two reads), by name and labels."""
+    parse = parse_openmetrics if openmetrics else text_string_to_metric_families
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in parse(text)
+        if not family.name.startswith("process_")
+        for sample in family.samples
+    }
+
+
+def test_the_rendered_body_has_what_the_registry_exports_in_both_formats() -> None:
+    """Exposition serves the same samples as the registry, text and OpenMetrics, process included."""
+    registry = registry_for(FULL)
+    exposition = Exposition(lambda: FULL)
+
+    text_type, text = exposition.render("")
+    om_type, om = exposition.render(OPENMETRICS)
+
+    assert text_type.startswith("text/plain; version=0.0.4")
+    assert om_type.startswith("application/openmetrics-text")
+    assert samples(generate_latest(registry).decode()) == samples(text.decode())
+    assert samples(generate_openmetrics(registry).decode(), openmetrics=True) == samples(
+        om.decode(), openmetrics=True
+    )
+    assert b"process_cpu_seconds_total" in text
+    assert b"process_cpu_seconds_total" in om
+
+
+def test_openmetrics_has_one_eof_at_the_very_end_and_text_has_none() -> None:
+    """The stored and live parts join into one document: a single `# EOF`, last, in OpenMetrics."""
+    exposition = Exposition(lambda: FULL)
+
+    for _ in range(2):  # a fresh rendering, then the kept one
+        _, om = exposition.render(OPENMETRICS)
+        _, text = exposition.render("text/plain; version=0.0.4")
+        assert 1 == om.count(b"# EOF")
+        assert om.endswith(b"\n# EOF\n")
+        assert b"# EOF" not in text
+
+
+def test_the_gzip_body_is_one_member_holding_the_plain_body() -> None:
+    """Compressed, the body is a single gzip member that inflates to the uncompressed body."""
+    exposition = Exposition(lambda: FULL)
+
+    for accept in ("", OPENMETRICS):
+        for _ in range(2):
+            _, plain = exposition.render(accept)
+            _, packed = exposition.render(accept, True)
+            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            inflated = inflater.decompress(packed)
+            assert inflater.eof and b"" == inflater.unused_data
+            assert samples(plain.decode(), openmetrics=bool(accept)) == samples(
+                inflated.decode(), openmetrics=bool(accept)
+            )
+            assert gzip.decompress(packed).startswith(b"# HELP gdpr_auditor_findings_open ")
+
+
+def test_stored_results_are_rendered_once_while_job_health_is_read_every_scrape() -> None:
+    """Job runs, DNS counters, leadership and reload state change between store reads: never stale."""
+    findings = CountedFindings({("transfer-unsafeguarded", "critical", "crm"): 2})
+    current = [replace(FULL, open_findings=findings)]
+    exposition = Exposition(lambda: current[0])
+    CountedFindings.reads = 0
+
+    exposition.render("")
+    exposition.render("", True)
+    job = replace(current[0].jobs[0], runs=8, failures=3, last_run=RELOADED)
+    current[0] = replace(current[0], jobs=(job,), dns_queries=130, dns_failures=5, leader=True)
+    _, text = exposition.render("")
+    _, packed = exposition.render("", True)
+
+    assert 1 == CountedFindings.reads
+    for body in (text, gzip.decompress(packed)):
+        served = samples(body.decode())
+        assert 8 == served[("gdpr_auditor_job_runs_total", (("job_id", "audit"),))]
+        assert 3 == served[("gdpr_auditor_job_failures_total", (("job_id", "audit"),))]
+        assert (
+            RELOADED.timestamp()
+            == served[("gdpr_auditor_job_last_run_timestamp_seconds", (("job_id", "audit"),))]
+        )
+        assert 130 == served[("gdpr_auditor_dns_queries_total", ())]
+        assert 5 == served[("gdpr_auditor_dns_failures_total", ())]
+        assert 1 == served[("gdpr_auditor_leader", ())]
+
+
+def test_new_stored_results_are_rendered_and_equal_ones_are_not() -> None:
+    """A store read with other results shows them at once; one with equal results renders nothing."""
+    findings = CountedFindings({("transfer-unsafeguarded", "critical", "crm"): 2})
+    current = [replace(FULL, open_findings=findings)]
+    exposition = Exposition(lambda: current[0])
+    CountedFindings.reads = 0
+    crm = (("integration", "crm"), ("rule", "transfer-unsafeguarded"), ("severity", "critical"))
+
+    exposition.render("")
+    current[0] = replace(current[0], open_findings=CountedFindings(findings))  # equal copy
+    exposition.render("")
+    reads_after_equal = CountedFindings.reads
+    changed = CountedFindings({("transfer-unsafeguarded", "critical", "crm"): 5})
+    current[0] = replace(current[0], open_findings=changed, last_audit=RELOADED)
+    _, text = exposition.render("")
+
+    served = samples(text.decode())
+    assert 1 == reads_after_equal
+    assert 2 == CountedFindings.reads
+    assert 5 == served[("gdpr_auditor_findings_open", crm)]
+    assert RELOADED.timestamp() == served[("gdpr_auditor_last_audit_timestamp_seconds", ())]
+
+
+def test_each_format_is_rendered_from_the_same_snapshot_read() -> None:
+    """One render reads the source once, so its stored and live parts come from one snapshot."""
+    calls: list[int] = []
+
+    def source() -> Snapshot:
+        calls.append(1)
+        return FULL
+
+    exposition = Exposition(source)
+
+    exposition.render(OPENMETRICS, True)
+    exposition.render("")
+
+    assert 2 == len(calls)
+
+
+def test_prerender_renders_new_results_in_the_formats_scrapes_asked_for() -> None:
+    """After prerender, the first scrape with new results renders nothing of them itself."""
+    current = [replace(FULL, open_findings=CountedFindings({("r", "critical", "crm"): 1}))]
+    calls: list[int] = []
+
+    def source() -> Snapshot:
+        calls.append(1)
+        return current[0]
+
+    exposition = Exposition(source)
+    exposition.prerender()  # nothing asked for yet: not even the source is read
+    assert [] == calls
+    exposition.render("", True)
+    exposition.render(OPENMETRICS)
+    CountedFindings.reads = 0
+
+    current[0] = replace(FULL, open_findings=CountedFindings({("r", "critical", "crm"): 4}))
+    exposition.prerender()
+    after_prerender = CountedFindings.reads
+    _, packed = exposition.render("", True)
+    _, om = exposition.render(OPENMETRICS)
+
+    assert 2 == after_prerender == CountedFindings.reads  # one per format, none by the scrapes
+    crm = (("integration", "crm"), ("rule", "r"), ("severity", "critical"))
+    assert 4 == samples(gzip.decompress(packed).decode())[("gdpr_auditor_findings_open", crm)]
+    assert 4 == samples(om.decode(), openmetrics=True)[("gdpr_auditor_findings_open", crm)]

@@ -415,6 +415,66 @@ class TestRuns:
         with pytest.raises(StoreError, match="not a running audit run"):
             store.finish_run(run_id, audit(T0 + DAY), T0 + DAY)
 
+    def test_a_run_stopped_on_purpose_is_interrupted_with_its_reason(
+        self, store: StateStore
+    ) -> None:
+        """interrupt_run closes that run only, as interrupted with the reason; finishing it fails."""
+        record(store, audit(T0))
+        run_id = store.begin_run(
+            T0 + DAY, tool_version="0.1.0", config_digest="c", policy_digest="p"
+        )
+
+        store.interrupt_run(run_id, T0 + 2 * DAY, "stopped: the daemon is stopping")
+
+        latest, success = store.latest_run(successful=False), store.latest_run()
+        assert latest is not None and success is not None
+        assert (run_id, "interrupted", T0 + 2 * DAY, "stopped: the daemon is stopping") == (
+            latest.id,
+            latest.outcome,
+            latest.finished_at,
+            latest.error,
+        )
+        assert T0 == success.started_at
+        with pytest.raises(StoreError, match="not a running audit run"):
+            store.finish_run(run_id, audit(T0 + DAY), T0 + DAY)
+
+    def test_interrupt_run_closes_only_the_run_it_names(self, store: StateStore) -> None:
+        """Another run still running stays running, unlike with mark_interrupted."""
+        first = store.begin_run(T0, tool_version="0.1.0", config_digest="c", policy_digest="p")
+        store.begin_run(T0 + DAY, tool_version="0.1.0", config_digest="c", policy_digest="p")
+
+        store.interrupt_run(first, T0 + DAY, "stopped: this replica is on standby")
+
+        runs = store.status(T0.date()).runs
+        assert (1, 1) == (runs["interrupted"], runs["running"])
+
+    def test_interrupt_run_leaves_a_finished_run_alone(self, store: StateStore) -> None:
+        """A run already failed or finished keeps its outcome, time and error when interrupted."""
+        record(store, audit(T0))
+        finished = store.latest_run()
+        failed = store.begin_run(
+            T0 + DAY, tool_version="0.1.0", config_digest="c", policy_digest="p"
+        )
+        store.fail_run(failed, T0 + DAY, "boom")
+        assert finished is not None
+
+        store.interrupt_run(finished.id, T0 + 2 * DAY, "late")
+        store.interrupt_run(failed, T0 + 2 * DAY, "late")
+
+        latest, success = store.latest_run(successful=False), store.latest_run()
+        assert latest is not None and success is not None
+        assert (failed, "error", "boom", T0 + DAY) == (
+            latest.id,
+            latest.outcome,
+            latest.error,
+            latest.finished_at,
+        )
+        assert (finished.id, "success", finished.finished_at) == (
+            success.id,
+            success.outcome,
+            success.finished_at,
+        )
+
     def test_prune_keeps_the_latest_successful_run(self, store: StateStore) -> None:
         """Observations and place checks of old runs go; the latest successful run's stay."""
         checks = [PlaceCheck("crm", Facet.HOSTING, "DE", "DE", Verdict.EEA, "EEA")]

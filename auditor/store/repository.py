@@ -240,6 +240,21 @@ class StateStore:
                 .values(outcome=ERROR, finished_at=finished_at, error=error[:MAX_ERROR_CHARS])
             )
 
+    def interrupt_run(self, run_id: int, finished_at: datetime, reason: str) -> None:
+        """Mark a running run as interrupted: stopped on purpose (shutdown, lost leadership).
+
+        Unlike `fail_run`, nothing went wrong with the audit; `reason` says why it stopped. A run
+        that is no longer running is left as it is.
+        """
+        with self._write() as conn:
+            conn.execute(
+                update(audit_runs)
+                .where(audit_runs.c.id == run_id, audit_runs.c.outcome == RUNNING)
+                .values(
+                    outcome=INTERRUPTED, finished_at=finished_at, error=reason[:MAX_ERROR_CHARS]
+                )
+            )
+
     def mark_interrupted(self, now: datetime) -> int:
         """Mark runs left running by a killed process as interrupted; return how many.
 
