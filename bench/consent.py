@@ -1,0 +1,470 @@
+"""Benchmarks consent coverage on PostgreSQL against a hand-written NOT EXISTS count, same run."""
+
+# Usage: python bench/consent.py [--url URL] [--subjects 1000000] [--repeat 3] [--chunk 10000]
+#                                [--text-keys] [--reuse] [--keep] [--json]
+#
+# Loads, into a schema of its own on the PostgreSQL server named by --url (default: the
+# GDPR_AUDITOR_BENCH_PG or GDPR_AUDITOR_TEST_PG environment variable, else
+# postgresql://postgres@127.0.0.1:5432/test), N shared customers (default 1,000,000; plus N/10
+# customers not shared) and N consent rows, with COPY:
+#   - 90% of the shared subjects hold a valid consent (2% of all subjects also hold an older,
+#     withdrawn one; 1% of the valid consents have a withdrawal dated after the audit date);
+#   - 2% withdrew their only consent before the audit date (withdrawn, still shared);
+#   - 4% consented to another purpose only, 2% hold a grant dated after the audit date, and 2%
+#     have no consent at all: with the withdrawn, 10% missing.
+# Subjects are numbered in a shuffled order (fixed seed), so no category is a contiguous range.
+#
+# The indexes a DPO is told to have (the script prints them too):
+#   consents (subject, purpose, granted_at) INCLUDE (withdrawn_at)
+#       the valid-consent probe of the anti-join, and the merge's sorted, grouped scan;
+#   consents (withdrawn_at) INCLUDE (customer_id, purpose, granted_at)
+#           WHERE withdrawn_at IS NOT NULL
+#       lists the few withdrawn consents from the index alone, without reading the table;
+#   customers: the primary key on the key column.
+#
+# Then it times, each in a fresh process (best of --repeat, alternating the two SQL runs):
+#   - coverage (pushdown): auditor.sources.coverage(): shared, missing and withdrawn in one
+#     statement;
+#   - hand-written NOT EXISTS: `SELECT count(*) FROM customers s WHERE s.synced_to_mailchimp AND
+#     NOT EXISTS (SELECT 1 FROM consents c WHERE ... valid on the audit date)`: the missing count
+#     alone, as a person would write it;
+#   - coverage (merge): the same coverage with the merge path forced on this one server (two
+#     connections, both key streams sorted and merged in Python), as subjects per second;
+#   - an idle process: everything imported, the data source opened and the mapping bound (the
+#     tables reflected), nothing counted: the baseline for memory.
+# It prints seconds, subjects per second, peak RSS (VmHWM) of each process, the ratio
+# pushdown / hand-written, and PASS/FAIL against the targets: ratio <= 1.3, merge >= 200,000
+# subjects/s, peak RSS at most 50 MB above the idle process. A WRONG line says a path returned
+# other counts than the data holds. Exit status: 0 every target met, 1 a target missed or a WRONG
+# result, 3 the benchmark could not run.
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import random
+import resource
+import subprocess
+import sys
+import textwrap
+import time
+from dataclasses import asdict, dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SCHEMA = "gdpr_bench_consent"
+PURPOSE = "newsletter-us"
+AS_OF = date(2026, 11, 22)
+TARGET_RATIO = 1.3
+TARGET_RATE = 200_000.0
+TARGET_GROWTH_MB = 50.0
+SEED = 20261122
+DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+INDEXES = (
+    (
+        "CREATE INDEX consents_subject_purpose ON consents (customer_id, purpose, granted_at)"
+        " INCLUDE (withdrawn_at)"
+    ),
+    (
+        "CREATE INDEX consents_withdrawn ON consents (withdrawn_at)"
+        " INCLUDE (customer_id, purpose, granted_at) WHERE withdrawn_at IS NOT NULL"
+    ),
+)
+
+BASELINE_SQL = """
+SELECT count(*) FROM customers s
+WHERE s.synced_to_mailchimp
+  AND NOT EXISTS (
+    SELECT 1 FROM consents c
+    WHERE c.customer_id = s.customer_id
+      AND c.purpose = %(purpose)s
+      AND c.granted_at < %(next_day)s
+      AND (c.withdrawn_at IS NULL OR c.withdrawn_at >= %(next_day)s))
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Expected:
+    shared: int
+    missing: int
+    withdrawn: int
+    rows: int
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+
+def psycopg_url(url: str) -> str:
+    """The URL as libpq takes it (no SQLAlchemy driver suffix)."""
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def sqlalchemy_url(url: str, schema: str) -> str:
+    """The URL for the auditor's data source, with the benchmark schema on the search path."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    return parsed.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+        hide_password=False
+    )
+
+
+def plan(subjects: int) -> tuple[list[tuple[int, str, str, str]], Expected]:
+    """The consent rows (subject, purpose, granted, withdrawn as COPY text) and the counts."""
+    rng = random.Random(SEED)
+    order = list(range(1, subjects + 1))
+    rng.shuffle(order)
+    cut = [int(subjects * share) for share in (0.90, 0.92, 0.96, 0.98)]
+    valid = order[: cut[0]]
+    withdrawn = order[cut[0] : cut[1]]
+    other = order[cut[1] : cut[2]]
+    future = order[cut[2] : cut[3]]  # the rest, 2%, has no consent row at all
+    days = [f"{date(2025, 1, 1) + timedelta(days=n)} 12:00:00+00" for n in range(600)]
+    rows: list[tuple[int, str, str, str]] = []
+    for index, subject in enumerate(valid):
+        gone = r"\N" if index % 100 else "2027-03-01 00:00:00+00"  # 1%: withdrawal after D
+        rows.append((subject, PURPOSE, days[index % len(days)], gone))
+    history = valid[: max(0, subjects - len(rows) - len(withdrawn) - len(other) - len(future))]
+    rows += [(s, PURPOSE, "2023-01-01 09:00:00+00", "2023-06-01 09:00:00+00") for s in history]
+    rows += [(s, PURPOSE, "2024-02-01 09:00:00+00", "2026-10-01 09:00:00+00") for s in withdrawn]
+    rows += [(s, "analytics", "2024-02-01 09:00:00+00", r"\N") for s in other]
+    rows += [(s, PURPOSE, "2026-12-01 09:00:00+00", r"\N") for s in future]
+    rng.shuffle(rows)
+    return rows, Expected(subjects, subjects - len(valid), len(withdrawn), len(rows))
+
+
+def load(url: str, subjects: int, text_keys: bool) -> Expected:
+    """Create the schema and its two tables, COPY the rows in, index and analyse them."""
+    rows, expected = plan(subjects)
+    key_type = "text" if text_keys else "bigint"
+
+    def key(value: int) -> str:
+        return f"C{value:09d}" if text_keys else str(value)
+
+    with psycopg.connect(psycopg_url(url), autocommit=True) as connection:
+        connection.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
+        connection.execute(f"CREATE SCHEMA {SCHEMA}")
+        connection.execute(f"SET search_path = {SCHEMA}")
+        connection.execute(
+            f"CREATE TABLE customers (customer_id {key_type} PRIMARY KEY, email text NOT NULL,"
+            " synced_to_mailchimp boolean NOT NULL)"
+        )
+        connection.execute(
+            f"CREATE TABLE consents (id bigserial PRIMARY KEY, customer_id {key_type} NOT NULL,"
+            " purpose text NOT NULL, granted_at timestamptz NOT NULL, withdrawn_at timestamptz,"
+            " notice_version text, method text)"
+        )
+        with connection.cursor() as cursor:
+            with cursor.copy("COPY customers FROM STDIN") as copy:
+                buffer = io.StringIO()
+                for number in range(1, subjects + subjects // 10 + 1):
+                    shared = "t" if number <= subjects else "f"
+                    buffer.write(f"{key(number)}\tuser{number}@example.com\t{shared}\n")
+                    if number % 100_000 == 0:
+                        copy.write(buffer.getvalue())
+                        buffer = io.StringIO()
+                copy.write(buffer.getvalue())
+            columns = "customer_id, purpose, granted_at, withdrawn_at, notice_version, method"
+            with cursor.copy(f"COPY consents ({columns}) FROM STDIN") as copy:
+                buffer = io.StringIO()
+                for index, (subject, purpose, granted, withdrawn) in enumerate(rows, 1):
+                    buffer.write(
+                        f"{key(subject)}\t{purpose}\t{granted}\t{withdrawn}\tv3\tweb-form\n"
+                    )
+                    if index % 100_000 == 0:
+                        copy.write(buffer.getvalue())
+                        buffer = io.StringIO()
+                copy.write(buffer.getvalue())
+        for statement in INDEXES:
+            connection.execute(statement)
+        connection.execute("VACUUM ANALYZE customers")
+        connection.execute("VACUUM ANALYZE consents")
+    return expected
+
+
+def loaded(url: str, expected: Expected) -> bool:
+    """Whether the schema already holds the data set (for --reuse)."""
+    try:
+        with psycopg.connect(psycopg_url(url), autocommit=True) as connection:
+            shared = connection.execute(
+                f"SELECT count(*) FROM {SCHEMA}.customers WHERE synced_to_mailchimp"
+            ).fetchone()
+            rows = connection.execute(f"SELECT count(*) FROM {SCHEMA}.consents").fetchone()
+    except psycopg.Error:
+        return False
+    return (shared, rows) == ((expected.shared,), (expected.rows,))
+
+
+def drop(url: str) -> None:
+    with psycopg.connect(psycopg_url(url), autocommit=True) as connection:
+        connection.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
+
+
+# --- the measured processes ------------------------------------------------------------------
+
+
+def config_yaml() -> str:
+    return textwrap.dedent(
+        f"""
+        data_sources:
+          crm: {{url_env: GDPR_AUDITOR_BENCH_SOURCE}}
+        consent:
+          mailchimp:
+            purpose: {PURPOSE}
+            shared:
+              source: crm
+              table: customers
+              key: customer_id
+              filter: {{synced_to_mailchimp: true}}
+            consents:
+              source: crm
+              table: consents
+              subject: customer_id
+              purpose: purpose
+              granted_at: granted_at
+              withdrawn_at: withdrawn_at
+              notice_version: notice_version
+              method: method
+        """
+    )
+
+
+def child(mode: str, chunk: int) -> dict[str, Any]:
+    """Run one measured thing in this process; return its time, result and peak RSS."""
+    from sqlalchemy import text
+
+    from auditor.consent_config import load_consent_settings
+    from auditor.sources import DataSources, bind_consent, coverage
+    from auditor.yamlsource import parse_yaml
+
+    settings = load_consent_settings(parse_yaml(config_yaml(), "bench.yaml"))
+    with DataSources(settings.data_sources) as sources:
+        bound = bind_consent(settings.consent["mailchimp"], sources)
+        result: dict[str, Any] = {}
+        started = time.perf_counter()
+        if mode == "pushdown":
+            result = asdict(coverage(bound, AS_OF))
+        elif mode == "merge":
+            result = asdict(coverage(bound, AS_OF, merge=True, chunk_size=chunk))
+        elif mode == "baseline":
+            next_day = f"{AS_OF + timedelta(days=1)} 00:00:00+00"
+            # The hand-written query goes to the driver as written, as its author would send it.
+            with sources["crm"].engine.connect() as connection:
+                missing = connection.exec_driver_sql(
+                    BASELINE_SQL, {"purpose": PURPOSE, "next_day": next_day}
+                ).scalar_one()
+            result = {"missing": missing}
+        else:
+            with sources["crm"].connect() as connection:
+                connection.execute(text("SELECT 1"))
+        seconds = time.perf_counter() - started
+    result.pop("as_of", None)
+    return {"mode": mode, "seconds": seconds, "result": result, "peak_kb": peak_rss_kb()}
+
+
+def peak_rss_kb() -> int:
+    """This process's peak resident set in KiB: VmHWM, which starts afresh at exec (ru_maxrss
+    would report the benchmark's own peak, inherited across fork and exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def run_child(mode: str, url: str, chunk: int) -> dict[str, Any]:
+    environment = dict(os.environ, GDPR_AUDITOR_BENCH_SOURCE=sqlalchemy_url(url, SCHEMA))
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", mode, "--chunk", str(chunk)],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"the {mode} process failed:\n{done.stderr.strip()}")
+    figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return figures
+
+
+# --- the report ------------------------------------------------------------------------------
+
+
+def measure(url: str, repeat: int, chunk: int) -> dict[str, list[dict[str, Any]]]:
+    runs: dict[str, list[dict[str, Any]]] = {
+        "idle": [],
+        "pushdown": [],
+        "baseline": [],
+        "merge": [],
+    }
+    runs["idle"].append(run_child("idle", url, chunk))
+    for index in range(repeat):
+        # Alternate which SQL runs first, so that neither always finds the cache warmer.
+        pair = ("pushdown", "baseline") if index % 2 == 0 else ("baseline", "pushdown")
+        for mode in pair:
+            runs[mode].append(run_child(mode, url, chunk))
+            print(f"  {mode}: {runs[mode][-1]['seconds']:.3f} s", file=sys.stderr)
+    for _ in range(repeat):
+        runs["merge"].append(run_child("merge", url, chunk))
+        print(f"  merge: {runs['merge'][-1]['seconds']:.3f} s", file=sys.stderr)
+    return runs
+
+
+def report(
+    runs: dict[str, list[dict[str, Any]]], expected: Expected, args: argparse.Namespace
+) -> tuple[int, dict[str, Any]]:
+    def best(mode: str) -> float:
+        return min(float(run["seconds"]) for run in runs[mode])
+
+    def peak_mb(mode: str) -> float:
+        return max(int(run["peak_kb"]) for run in runs[mode]) * 1024 / 1e6
+
+    idle = peak_mb("idle")
+    shared = expected.shared
+    rows = {
+        "pushdown": ("coverage (pushdown)", best("pushdown")),
+        "baseline": ("hand-written NOT EXISTS", best("baseline")),
+        "merge": ("coverage (merge)", best("merge")),
+    }
+    ratio = rows["pushdown"][1] / rows["baseline"][1]
+    rate = shared / rows["merge"][1]
+    growth = {mode: peak_mb(mode) - idle for mode in ("pushdown", "merge")}
+    server = server_version(args.url)
+    print(
+        f"consent coverage benchmark: {shared} shared subjects, {expected.rows} consent rows "
+        f"({expected.missing / shared:.1%} missing, {expected.withdrawn / shared:.1%} withdrawn), "
+        f"{'text' if args.text_keys else 'bigint'} keys, best of {args.repeat}"
+    )
+    print(
+        f"{server}, Python {platform.python_version()}, {os.cpu_count()} CPUs, "
+        f"merge chunk {args.chunk} rows"
+    )
+    print()
+    print(f"{'':26}{'seconds':>9}{'subjects/s':>13}{'peak RSS MB':>13}{'growth MB':>11}")
+    print(f"{'idle process':26}{'-':>9}{'-':>13}{idle:>13.1f}{'-':>11}")
+    for mode, (label, seconds) in rows.items():
+        growth_text = f"{growth[mode]:+.1f}" if mode in growth else "-"
+        print(
+            f"{label:26}{seconds:>9.3f}{shared / seconds:>13,.0f}{peak_mb(mode):>13.1f}"
+            f"{growth_text:>11}"
+        )
+    print()
+    # Each pair ran back to back: their ratios show the spread a loaded machine adds.
+    pairs = sorted(
+        float(a["seconds"]) / float(b["seconds"])
+        for a, b in zip(runs["pushdown"], runs["baseline"], strict=True)
+    )
+    print(
+        f"ratio pushdown/hand-written: {ratio:.2f}x (best against best); run by run: "
+        f"median {pairs[len(pairs) // 2]:.2f}x, from {pairs[0]:.2f}x to {pairs[-1]:.2f}x"
+    )
+    print(
+        "all runs (s): "
+        + ", ".join(
+            f"{mode} {[round(float(r['seconds']), 3) for r in runs[mode]]}"
+            for mode in ("pushdown", "baseline", "merge")
+        )
+    )
+    status = 0
+    for mode in ("pushdown", "merge"):
+        for run in runs[mode]:
+            got = {key: run["result"][key] for key in ("shared", "missing", "withdrawn")}
+            want = {"shared": shared, "missing": expected.missing, "withdrawn": expected.withdrawn}
+            if got != want:
+                print(f"WRONG {mode} counted {got}, the data holds {want}")
+                status = 1
+    for run in runs["baseline"]:
+        if run["result"]["missing"] != expected.missing:
+            print(f"WRONG hand-written query counted {run['result']['missing']} missing")
+            status = 1
+    checks = [
+        (ratio <= TARGET_RATIO, f"pushdown <= {TARGET_RATIO}x hand-written", f"{ratio:.2f}x"),
+        (rate >= TARGET_RATE, f"merge >= {TARGET_RATE:,.0f} subjects/s", f"{rate:,.0f}/s"),
+        (
+            max(growth.values()) < TARGET_GROWTH_MB,
+            f"RSS growth < {TARGET_GROWTH_MB:.0f} MB over idle",
+            f"pushdown {growth['pushdown']:+.1f} MB, merge {growth['merge']:+.1f} MB",
+        ),
+    ]
+    for ok, label, value in checks:
+        print(f"{'PASS' if ok else 'FAIL'}  {label:38}{value}")
+        status = status or (0 if ok else 1)
+    print()
+    print("indexes used (what a DPO is told to have):")
+    for statement in INDEXES:
+        print(f"  {statement};")
+    summary = {
+        "shared": shared,
+        "consent_rows": expected.rows,
+        "seconds": {mode: seconds for mode, (_, seconds) in rows.items()},
+        "ratio": ratio,
+        "pair_ratios": pairs,
+        "merge_subjects_per_second": rate,
+        "peak_rss_mb": {mode: peak_mb(mode) for mode in runs},
+        "growth_mb": growth,
+        "server": server,
+    }
+    return status, summary
+
+
+def server_version(url: str) -> str:
+    with psycopg.connect(psycopg_url(url)) as connection:
+        row = connection.execute("SHOW server_version").fetchone()
+    return f"PostgreSQL {row[0].split()[0] if row else '?'}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    default = os.environ.get(
+        "GDPR_AUDITOR_BENCH_PG", os.environ.get("GDPR_AUDITOR_TEST_PG", DEFAULT_URL)
+    )
+    parser.add_argument("--url", default=default, help="the PostgreSQL server (libpq URL)")
+    parser.add_argument("--subjects", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--chunk", type=int, default=10_000, help="merge chunk size (rows)")
+    parser.add_argument("--text-keys", action="store_true", help="text keys instead of bigint")
+    parser.add_argument("--reuse", action="store_true", help="keep a schema already loaded")
+    parser.add_argument("--keep", action="store_true", help="do not drop the schema afterwards")
+    parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, args.chunk)))
+        return 0
+    try:
+        _, expected = plan(args.subjects)
+        if args.reuse and loaded(args.url, expected):
+            print("reusing the loaded schema", file=sys.stderr)
+        else:
+            started = time.perf_counter()
+            expected = load(args.url, args.subjects, args.text_keys)
+            print(f"loaded in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+        runs = measure(args.url, args.repeat, args.chunk)
+    except KeyboardInterrupt:
+        return 130
+    except (psycopg.Error, RuntimeError, OSError, ValueError) as exc:
+        print(f"benchmark could not run: {exc}", file=sys.stderr)
+        return 3
+    finally:
+        if not args.keep and not args.child:
+            try:
+                drop(args.url)
+            except psycopg.Error as exc:
+                print(f"could not drop the schema {SCHEMA}: {exc}", file=sys.stderr)
+    status, summary = report(runs, expected, args)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
