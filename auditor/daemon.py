@@ -51,6 +51,7 @@ from auditor.store import (
     database_url,
     describe_error,
     display_url,
+    evidence_key,
     prune_cutoff,
 )
 from auditor.wiring import build_locator, build_resolver
@@ -309,17 +310,36 @@ class Daemon:
             self._schedule_work(old.config.jobs, run_now=False)
         self.reload_ok, self.reload_at = True, self.clock()
         log.info("reload_succeeded", integrations=len(new.integrations))
+        self._evidence(
+            "config-reload",
+            {
+                "accepted": True,
+                "config_digest": new.config.digest,
+                "previous_config_digest": old.config.digest,
+                "policy_digest": new.policies.digest,
+                "previous_policy_digest": old.policies.digest,
+                "integrations": len(new.integrations),
+            },
+        )
         self.notifier.ready(self._status())
         return True
 
     def _reject_reload(self, issues: list[str]) -> None:
         self.reload_ok = False
+        self._evidence("config-reload", {"accepted": False, "problems": len(issues)})
         log.error(
             "reload_rejected",
             issues=issues,
             message="keeping the last good configuration, inventory and policy data",
         )
         self.notifier.ready(self._status("reload rejected; running on the last good configuration"))
+
+    def _evidence(self, kind: str, content: dict[str, object]) -> None:
+        """Append to the evidence chain; a database hiccup is logged, never fatal to a reload."""
+        try:
+            self.store.append_evidence(kind, content, self.clock())
+        except StoreError as exc:
+            log.error("evidence_not_recorded", kind=kind, error=str(exc))
 
     def _warn_restart_needed(self, old: Config, new: Config) -> None:
         if old.metrics_listen != new.metrics_listen:
@@ -555,7 +575,7 @@ def run_daemon(config_path: Path, environ: Mapping[str, str] | None = None) -> i
         database=display_url(url),
         integrations=len(generation.integrations),
     )
-    store = StateStore.open(url)
+    store = StateStore.open(url, evidence_key=evidence_key(env))
     daemon = Daemon(config_path, generation, store, leadership_for(store.engine.url), Notifier(env))
     try:
         daemon.start()

@@ -78,7 +78,27 @@ def open_store(config: Config, environ: Mapping[str, str]) -> StateStore:
         SchemaVersionError: the database's schema is older or newer than this code's.
         StoreError: the database cannot be reached.
     """
-    return StateStore.open(database_url(config, environ))
+    return StateStore.open(database_url(config, environ), evidence_key=evidence_key(environ))
+
+
+EVIDENCE_KEY_VARIABLE = "GDPR_AUDITOR_EVIDENCE_KEY"
+"""The environment variable holding the key that signs evidence records (HMAC-SHA256)."""
+
+
+def evidence_key(environ: Mapping[str, str]) -> bytes | None:
+    """The evidence key from the environment, or None when it is not set.
+
+    Raises:
+        InvalidInputError: the key is set but shorter than 16 characters.
+    """
+    value = environ.get(EVIDENCE_KEY_VARIABLE)
+    if not value:
+        return None
+    if len(value) < 16:
+        raise InvalidInputError(
+            [Issue(EVIDENCE_KEY_VARIABLE, "the evidence key must be at least 16 characters long")]
+        )
+    return value.encode("utf-8")
 
 
 def prune_cutoff(keep: Duration, now: datetime) -> datetime:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +24,32 @@ def last_record(connection: Connection) -> EvidenceRecord | None:
     return None if row is None else _row_record(row)
 
 
+def append_many(
+    connection: Connection,
+    items: Sequence[tuple[str, Mapping[str, Any], datetime]],
+    key: bytes | None,
+) -> list[EvidenceRecord]:
+    """Append several (kind, content, at) records in one insert; commits with the caller's transaction."""
+    if not items:
+        return []
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+    made: list[EvidenceRecord] = []
+    previous = last_record(connection)
+    for kind, content, at in items:
+        previous = link(previous, kind, content, at, key)
+        made.append(previous)
+    connection.execute(
+        evidence.insert(),
+        [
+            {"seq": r.seq, "at": r.at, "kind": r.kind, "content": r.content, "hash": r.hash,
+             "prev_hash": r.prev_hash, "mac": r.mac}
+            for r in made
+        ],
+    )  # fmt: skip
+    return made
+
+
 def append(
     connection: Connection,
     kind: str,
@@ -32,22 +58,7 @@ def append(
     key: bytes | None,
 ) -> EvidenceRecord:
     """Append one record after the current last one; commits with the caller's transaction."""
-    if connection.dialect.name == "postgresql":
-        # Two writers (the daemon and a DPO's `finding waive`) must not both take the same seq.
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
-    record = link(last_record(connection), kind, content, at, key)
-    connection.execute(
-        evidence.insert().values(
-            seq=record.seq,
-            at=record.at,
-            kind=record.kind,
-            content=record.content,
-            hash=record.hash,
-            prev_hash=record.prev_hash,
-            mac=record.mac,
-        )
-    )
-    return record
+    return append_many(connection, [(kind, content, at)], key)[0]
 
 
 def records(connection: Connection, batch: int = 1000) -> Iterator[EvidenceRecord]:

@@ -6,8 +6,9 @@ middle of one leaves the state as it was before it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -15,6 +16,7 @@ from sqlalchemy import Connection, Engine, and_, exists, func, insert, select, u
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
 
+from auditor import __version__
 from auditor.audit import AuditResult
 from auditor.errors import (
     FindingNotFoundError,
@@ -22,9 +24,10 @@ from auditor.errors import (
     SchemaVersionError,
     StoreError,
 )
+from auditor.evidence.chain import EvidenceRecord
 from auditor.lifecycle import Change, Status
 from auditor.model import Facet, PlaceCheck, Verdict
-from auditor.store import migrations
+from auditor.store import evidence, migrations
 from auditor.store.engine import WRITE, create_store_engine, display_url, normalise_url
 from auditor.store.recording import (
     dataset_json,
@@ -72,8 +75,9 @@ _SCHEMA_LOCK = 0x6764707273636D61
 class StateStore:
     """The one repository over the state database; open it with `StateStore.open(url)`."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, evidence_key: bytes | None = None) -> None:
         self.engine = engine
+        self.evidence_key = evidence_key  # signs evidence records (HMAC) when set
         self.url = display_url(engine.url)
         self._sqlite = engine.dialect.name == "sqlite"
         self._writer = engine.execution_options(**{WRITE: True})
@@ -85,7 +89,9 @@ class StateStore:
     # -- opening, schema versions -------------------------------------------------------------
 
     @classmethod
-    def open(cls, url: str, *, check_version: bool = True) -> StateStore:
+    def open(
+        cls, url: str, *, check_version: bool = True, evidence_key: bytes | None = None
+    ) -> StateStore:
         """Connect; create the schema in an empty database; refuse another schema version.
 
         With `check_version=False` nothing is created or checked (for `db status|upgrade`).
@@ -94,7 +100,7 @@ class StateStore:
             SchemaVersionError: the database's schema is older or newer than this code's.
             StoreError: the URL is unusable or the database cannot be reached.
         """
-        store = cls(create_store_engine(normalise_url(url)))
+        store = cls(create_store_engine(normalise_url(url)), evidence_key)
         if check_version:
             try:
                 store._ensure_schema()
@@ -207,6 +213,7 @@ class StateStore:
             )
             if claimed.rowcount != 1:
                 raise StoreError(f"run {run_id} is not a running audit run; nothing recorded")
+            mark = _last_event_id(conn)
             summary = record_findings(conn, run_id, result)
             insert_observations(conn, run_id, result.observations)
             insert_places(conn, run_id, result.places)
@@ -229,16 +236,36 @@ class StateStore:
                     reopened=summary.reopened,
                 )
             )
+            run_content = {
+                "run_id": run_id,
+                "outcome": SUCCESS,
+                "as_of": result.as_of,
+                "started_at": result.started_at,
+                "finished_at": finished_at,
+                "tool_version": __version__,
+                "policy_digest": result.policy_digest,
+                "datasets": [dataset_json(d) for d in result.datasets],
+                "integrations": len(result.integrations),
+                "hostnames": result.hostnames,
+                "findings_open": summary.open,
+                "new": summary.new,
+                "resolved": summary.resolved,
+                "reopened": summary.reopened,
+            }
+            self._seal(conn, finished_at, mark, [("audit-run", run_content)])
             return summary
 
     def fail_run(self, run_id: int, finished_at: datetime, error: str) -> None:
         """Mark a running run as failed with a short error (class and message, no secrets)."""
         with self._write() as conn:
-            conn.execute(
+            failed = conn.execute(
                 update(audit_runs)
                 .where(audit_runs.c.id == run_id, audit_runs.c.outcome == RUNNING)
                 .values(outcome=ERROR, finished_at=finished_at, error=error[:MAX_ERROR_CHARS])
             )
+            if failed.rowcount:
+                content = {"run_id": run_id, "outcome": ERROR, "error": error[:MAX_ERROR_CHARS]}
+                self._seal(conn, finished_at, None, [("audit-run", content)])
 
     def interrupt_run(self, run_id: int, finished_at: datetime, reason: str) -> None:
         """Mark a running run as interrupted: stopped on purpose (shutdown, lost leadership).
@@ -247,13 +274,16 @@ class StateStore:
         that is no longer running is left as it is.
         """
         with self._write() as conn:
-            conn.execute(
+            stopped = conn.execute(
                 update(audit_runs)
                 .where(audit_runs.c.id == run_id, audit_runs.c.outcome == RUNNING)
                 .values(
                     outcome=INTERRUPTED, finished_at=finished_at, error=reason[:MAX_ERROR_CHARS]
                 )
             )
+            if stopped.rowcount:
+                content = {"run_id": run_id, "outcome": INTERRUPTED, "reason": reason}
+                self._seal(conn, finished_at, None, [("audit-run", content)])
 
     def mark_interrupted(self, now: datetime) -> int:
         """Mark runs left running by a killed process as interrupted; return how many.
@@ -262,16 +292,24 @@ class StateStore:
         standby would otherwise mark the active replica's run.
         """
         with self._write() as conn:
-            marked = conn.execute(
-                update(audit_runs)
-                .where(audit_runs.c.outcome == RUNNING)
-                .values(
-                    outcome=INTERRUPTED,
-                    finished_at=now,
-                    error="the process stopped before the run finished",
-                )
+            left = sorted(
+                conn.execute(
+                    select(audit_runs.c.id).where(audit_runs.c.outcome == RUNNING)
+                ).scalars()
             )
-            return int(marked.rowcount)
+            if not left:
+                return 0
+            reason = "the process stopped before the run finished"
+            conn.execute(
+                update(audit_runs)
+                .where(audit_runs.c.id.in_(left))
+                .values(outcome=INTERRUPTED, finished_at=now, error=reason)
+            )
+            items = [
+                ("audit-run", {"run_id": i, "outcome": INTERRUPTED, "reason": reason}) for i in left
+            ]
+            self._seal(conn, now, None, items)
+            return len(left)
 
     def latest_run(self, successful: bool = True) -> RunRecord | None:
         """Return the newest run (the newest successful one by default), or None."""
@@ -415,6 +453,7 @@ class StateStore:
             )
         with self._write() as conn:
             _require_finding(conn, finding_id)
+            mark = _last_event_id(conn)
             _record_expiries(conn, now, finding_id)
             for old in _active_waivers_of(conn, finding_id, _utc_day(now)):
                 _revoke(conn, old, by=approver, now=now, replaced=True)
@@ -438,6 +477,7 @@ class StateStore:
                 "expires": expires.isoformat(),
             }
             insert_event(conn, finding_id, None, now, "waived", detail)
+            self._seal(conn, now, mark, [])
             return waiver_id
 
     def unwaive(self, finding_id: int, *, by: str, now: datetime) -> None:
@@ -452,12 +492,14 @@ class StateStore:
             raise InvalidRequestError("say who revokes the waiver")
         with self._write() as conn:
             _require_finding(conn, finding_id)
+            mark = _last_event_id(conn)
             _record_expiries(conn, now, finding_id)
             active = _active_waivers_of(conn, finding_id, _utc_day(now))
             if not active:
                 raise InvalidRequestError(f"finding {finding_id} has no active waiver")
             for old in active:
                 _revoke(conn, old, by=by, now=now, replaced=False)
+            self._seal(conn, now, mark, [])
 
     def expire_waivers(self, now: datetime) -> list[int]:
         """Record a waiver-expired event once for each waiver past its expiry day.
@@ -465,9 +507,11 @@ class StateStore:
         Returns the ids of the findings these expiries leave open and unwaived.
         """
         with self._write() as conn:
+            mark = _last_event_id(conn)
             expired = _record_expiries(conn, now, None)
             if not expired:
                 return []
+            self._seal(conn, now, mark, [])
             reopened = conn.execute(
                 select(findings.c.id)
                 .where(
@@ -478,6 +522,35 @@ class StateStore:
                 .order_by(findings.c.id)
             )
             return [int(finding_id) for finding_id in reopened.scalars()]
+
+    # -- evidence -------------------------------------------------------------------------------
+
+    def append_evidence(self, kind: str, content: Mapping[str, Any], at: datetime) -> None:
+        """Append one record to the evidence chain (a config reload, a retention batch, ...)."""
+        with self._write() as conn:
+            evidence.append(conn, kind, content, at, self.evidence_key)
+
+    def evidence_records(self) -> Iterator[EvidenceRecord]:
+        """Every evidence record in sequence order, read in batches within one transaction."""
+        with self._read() as conn:
+            yield from evidence.records(conn)
+
+    def _seal(
+        self,
+        conn: Connection,
+        at: datetime,
+        events_after: int | None,
+        items: Sequence[tuple[str, Mapping[str, Any]]],
+    ) -> None:
+        """Append evidence for the finding events written since `events_after`, then `items`."""
+        changes: list[tuple[str, Mapping[str, Any], datetime]] = []
+        if events_after is not None:
+            changes = [
+                (f"finding-{row.change}", row.content, row.at)
+                for row in _events_after(conn, events_after)
+            ]
+        changes += [(kind, content, at) for kind, content in items]
+        evidence.append_many(conn, changes, self.evidence_key)
 
     # -- aggregates -----------------------------------------------------------------------------
 
@@ -662,3 +735,55 @@ def _revoke(conn: Connection, waiver: Waiver, *, by: str, now: datetime, replace
 def _utc_day(now: datetime) -> date:
     """The UTC date of a moment: waivers run to the end of their expiry day in UTC."""
     return now.astimezone(UTC).date()
+
+
+def _last_event_id(conn: Connection) -> int:
+    return int(conn.execute(select(func.coalesce(func.max(finding_events.c.id), 0))).scalar_one())
+
+
+@dataclass(frozen=True, slots=True)
+class _EventEvidence:
+    change: str
+    at: datetime
+    content: Mapping[str, Any]
+
+
+def _events_after(conn: Connection, event_id: int) -> list[_EventEvidence]:
+    """The finding events after `event_id`, with what identifies their finding: evidence content."""
+    rows = conn.execute(
+        select(
+            finding_events.c.id,
+            finding_events.c.run_id,
+            finding_events.c.at,
+            finding_events.c.change,
+            finding_events.c.detail,
+            findings.c.id.label("finding_id"),
+            findings.c.rule,
+            findings.c.integration,
+            findings.c.facet,
+            findings.c.place,
+            findings.c.severity,
+        )
+        .join(findings, findings.c.id == finding_events.c.finding_id)
+        .where(finding_events.c.id > event_id)
+        .order_by(finding_events.c.id)
+    )
+    return [
+        _EventEvidence(
+            row.change,
+            row.at,
+            {
+                "event_id": row.id,
+                "finding_id": row.finding_id,
+                "run_id": row.run_id,
+                "rule": row.rule,
+                "integration": row.integration,
+                "facet": row.facet,
+                "place": row.place,
+                "severity": row.severity,
+                "change": row.change,
+                "detail": row.detail,
+            },
+        )
+        for row in rows
+    ]
