@@ -6,10 +6,11 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from auditor.consent_config import ConsentSettings, load_consent_settings
 from auditor.durations import Duration, parse_duration
 from auditor.errors import InvalidInputError, Issue
 from auditor.validation import Strict, issues_from_validation
@@ -107,6 +108,15 @@ class _Config(Strict):
     metrics: _Metrics = _Metrics()
     jobs: _Jobs = _Jobs()
     log: _Log = _Log()
+    # Validated by auditor.consent_config (they need each other: consent names data sources).
+    data_sources: dict[str, Any] = {}
+    consent: dict[str, Any] = {}
+    retention: list[str] = []
+
+    @field_validator("retention", mode="before")
+    @classmethod
+    def _retention_paths(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
 
     @field_validator("inventory", mode="before")
     @classmethod
@@ -162,7 +172,9 @@ class Config:
     jobs: Mapping[str, JobSchedule] = field(default_factory=dict)
     log_level: str = "info"
     log_format: str = "auto"
-    digest: str = ""  # sha256 of the file's bytes, recorded with every audit run
+    digest: str = ""
+    sources: ConsentSettings = field(default_factory=ConsentSettings)
+    retention: tuple[Path, ...] = ()  # sha256 of the file's bytes, recorded with every audit run
 
     @property
     def base(self) -> Path:
@@ -178,11 +190,18 @@ def load_config(path: Path) -> Config:
     doc = load_yaml(path)
     if not isinstance(doc.data, dict):
         raise InvalidInputError([Issue(doc.source, "expected a mapping of settings", line=1)])
+    issues = []
     try:
         raw = _Config.model_validate(doc.data)
     except ValidationError as exc:
-        raise InvalidInputError(issues_from_validation(exc, doc)) from exc
+        issues = issues_from_validation(exc, doc)
     base = path.resolve().parent
+    try:
+        sources = load_consent_settings(doc, base)
+    except InvalidInputError as exc:
+        issues.extend(exc.issues)
+    if issues:
+        raise InvalidInputError(issues)
 
     def resolve(value: str | None) -> Path | None:
         return None if value is None else base / Path(value).expanduser()
@@ -206,6 +225,8 @@ def load_config(path: Path) -> Config:
         log_level=raw.log.level,
         log_format=raw.log.format,
         digest=hashlib.sha256(path.read_bytes()).hexdigest(),
+        sources=sources,
+        retention=tuple(base / Path(item).expanduser() for item in raw.retention),
     )
 
 

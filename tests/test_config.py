@@ -133,3 +133,52 @@ def test_bad_daemon_keys(tmp_path: Path, text: str, fragment: str) -> None:
     """Bad schedules, listen addresses and database settings are named."""
     with pytest.raises(InvalidInputError, match=fragment.replace("(", r"\(")):
         load_config(write(tmp_path, "inventory: [inv/]\n" + text + "\n"))
+
+
+def test_data_sources_consent_and_retention_sections(tmp_path: Path) -> None:
+    """The consent sections are validated with the rest; retention paths resolve like inventory."""
+    path = write(
+        tmp_path,
+        """
+inventory: [inv/]
+retention: policies/retention.yaml
+data_sources:
+  crm: {url: "sqlite:///crm.db"}
+consent:
+  mailrocket:
+    purpose: newsletter
+    shared: {source: crm, table: customers, key: id, filter: {synced: true}}
+    consents: {source: crm, table: consents, subject: customer_id, purpose: purpose,
+               granted_at: granted_at, withdrawn_at: withdrawn_at}
+""",
+    )
+
+    config = load_config(path)
+
+    assert {"crm"} == set(config.sources.data_sources)
+    assert "newsletter" == config.sources.consent["mailrocket"].purpose
+    assert (path.parent.resolve() / "policies/retention.yaml",) == config.retention
+
+
+def test_consent_naming_an_unknown_source_is_reported_with_other_errors(tmp_path: Path) -> None:
+    """A consent mapping's unknown data source and a bad DNS key are reported together."""
+    path = write(
+        tmp_path,
+        """
+inventory: [inv/]
+dns: {timeout: -1}
+consent:
+  mailrocket:
+    purpose: newsletter
+    shared: {source: nowhere, table: customers, key: id}
+    consents: {source: nowhere, table: consents, subject: id, purpose: purpose,
+               granted_at: granted_at, withdrawn_at: null}
+""",
+    )
+
+    with pytest.raises(InvalidInputError) as caught:
+        load_config(path)
+
+    text = str(caught.value)
+    assert "dns.timeout" in text
+    assert "nowhere" in text
