@@ -32,6 +32,10 @@ consent:
 - A filter maps a column to a value: equality; a list means IN (a `null` in it adds IS NULL);
   `null` means IS NULL. Values are YAML scalars (strings, numbers, booleans, dates), bound as
   parameters, never pasted into SQL. There is no way to write raw SQL here, on purpose.
+- `consents: {imported: true}` instead of a table: the consents imported into the state store
+  with `gdpr-auditor consent import FILE --purpose PURPOSE`, for this mapping's `purpose`. They
+  are held as keyed hashes of the subject keys (GDPR_AUDITOR_SUBJECT_KEY), so the shared keys
+  are hashed with the same key and looked up; no other key is allowed under `consents:` then.
 - `table` is `name` or `schema.name` (split at the last dot). Identifiers are matched against the
   reflected schema when the sources are opened (`auditor.sources.schema_check`), exactly, or
   ignoring case when only one column matches that way.
@@ -51,11 +55,13 @@ from typing import Any, TypeVar
 from pydantic import (
     BaseModel,
     Field,
+    ModelWrapValidatorHandler,
     TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from auditor.errors import InvalidInputError, Issue
 from auditor.model import Integration
@@ -133,25 +139,33 @@ class _TableModel(Strict):
     @field_validator("table")
     @classmethod
     def _table(cls, value: str) -> str:
-        schema, _, name = value.rpartition(".")
-        if not name or (schema == "" and value.startswith(".")):
-            raise ValueError(f"not a table name (name or schema.name): {value!r}")
-        return _identifier(value)
+        return _table_name(value)
 
     @field_validator("filter")
     @classmethod
     def _filter(cls, value: dict[str, Any]) -> dict[str, Any]:
-        for column, wanted in value.items():
-            _identifier(column)
-            if isinstance(wanted, list) and not wanted:
-                raise ValueError(f"filter on {column!r}: an empty list matches no row")
-            items = wanted if isinstance(wanted, list) else [wanted]
-            if not all(_scalar(item) for item in items):
-                raise ValueError(
-                    f"filter on {column!r}: expected a string, number, boolean, date or null, "
-                    "or a list of them"
-                )
-        return value
+        return _row_filter(value)
+
+
+def _table_name(value: str) -> str:
+    schema, _, name = value.rpartition(".")
+    if not name or (schema == "" and value.startswith(".")):
+        raise ValueError(f"not a table name (name or schema.name): {value!r}")
+    return _identifier(value)
+
+
+def _row_filter(value: dict[str, Any]) -> dict[str, Any]:
+    for column, wanted in value.items():
+        _identifier(column)
+        if isinstance(wanted, list) and not wanted:
+            raise ValueError(f"filter on {column!r}: an empty list matches no row")
+        items = wanted if isinstance(wanted, list) else [wanted]
+        if not all(_scalar(item) for item in items):
+            raise ValueError(
+                f"filter on {column!r}: expected a string, number, boolean, date or null, "
+                "or a list of them"
+            )
+    return value
 
 
 class SharedModel(_TableModel):
@@ -165,20 +179,87 @@ class SharedModel(_TableModel):
         return _identifier(value)
 
 
-class ConsentsModel(_TableModel):
-    """`consent.<id>.consents`: where consents are recorded."""
+class ConsentsModel(Strict):
+    """`consent.<id>.consents`: where consents are recorded: a table, or `imported: true` for the
+    consents loaded into the state store by `gdpr-auditor consent import`."""
 
-    subject: str
-    purpose: str
-    granted_at: str
-    withdrawn_at: str | None  # required, but may be null
+    imported: bool = False
+    source: str | None = Field(default=None, min_length=1)
+    table: str | None = Field(default=None, min_length=1)
+    filter: dict[str, Any] = {}
+    subject: str | None = None
+    purpose: str | None = None
+    granted_at: str | None = None
+    withdrawn_at: str | None = None  # required with a table, but may be null
     notice_version: str | None = None
     method: str | None = None
+
+    @field_validator("table")
+    @classmethod
+    def _table(cls, value: str | None) -> str | None:
+        return None if value is None else _table_name(value)
+
+    @field_validator("filter")
+    @classmethod
+    def _filter(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return _row_filter(value)
 
     @field_validator("subject", "purpose", "granted_at", "withdrawn_at", "notice_version", "method")
     @classmethod
     def _names(cls, value: str | None) -> str | None:
         return None if value is None else _identifier(value)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _table_or_imported(
+        cls, data: Any, handler: ModelWrapValidatorHandler[ConsentsModel]
+    ) -> ConsentsModel:
+        # Reported where they are, like pydantic's own: `consents.withdrawn_at: required key is
+        # missing`, `consents.table: not used with imported: true`.
+        problems: list[InitErrorDetails] = []
+        if isinstance(data, dict):
+            if data.get("imported") is True:
+                problems = [
+                    InitErrorDetails(
+                        type=PydanticCustomError("imported", "not used with imported: true"),
+                        loc=(key,),
+                        input=data[key],
+                    )
+                    for key in _TABLE_KEYS
+                    if key in data
+                ]
+            else:
+                problems = [
+                    InitErrorDetails(type="missing", loc=(key,), input=data)
+                    for key in _REQUIRED_KEYS
+                    if key not in data
+                ]
+        try:
+            model = handler(data)
+        except ValidationError as exc:
+            if not problems:
+                raise
+            problems = [*_details(exc), *problems]
+            raise ValidationError.from_exception_data(cls.__name__, problems) from None
+        if problems:
+            raise ValidationError.from_exception_data(cls.__name__, problems)
+        return model
+
+
+_REQUIRED_KEYS = ("source", "table", "subject", "purpose", "granted_at", "withdrawn_at")
+"""The keys of `consents:` that a table needs (withdrawn_at may be null, but must be there)."""
+_TABLE_KEYS = (*_REQUIRED_KEYS, "filter", "notice_version", "method")
+
+
+def _details(exc: ValidationError) -> list[InitErrorDetails]:
+    """A ValidationError's errors, as details to raise again together with more."""
+    details: list[InitErrorDetails] = []
+    for error in exc.errors(include_url=False):
+        detail = InitErrorDetails(type=error["type"], loc=error["loc"], input=error["input"])
+        if "ctx" in error:
+            detail["ctx"] = error["ctx"]
+        details.append(detail)
+    return details
 
 
 class ConsentModel(Strict):
@@ -277,19 +358,35 @@ class ConsentRecords:
 
 
 @dataclass(frozen=True, slots=True)
+class ImportedConsents:
+    """Consents imported into the state store (`gdpr-auditor consent import`), held as keyed
+    hashes of the subject keys and matched against the shared subjects hashed with the same key."""
+
+    ref: ConfigRef
+
+
+@dataclass(frozen=True, slots=True)
 class ConsentMapping:
     """For one integration relying on consent: who is shared, and where consents are."""
 
     integration: str
     purpose: str
     shared: SharedSubjects
-    consents: ConsentRecords
+    consents: ConsentRecords | ImportedConsents
     ref: ConfigRef
+
+    @property
+    def imported(self) -> bool:
+        """Whether the consents are the imported ones, in the state store."""
+        return isinstance(self.consents, ImportedConsents)
 
     @property
     def same_source(self) -> bool:
         """Whether shared subjects and consents are in one database (then SQL does it all)."""
-        return self.shared.selection.source == self.consents.selection.source
+        records = self.consents
+        return isinstance(records, ConsentRecords) and (
+            self.shared.selection.source == records.selection.source
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,25 +448,17 @@ def parse_consent(
         if not _INTEGRATION_ID.match(integration):
             issues.append(_issue(doc, loc, f"not an integration id (a-z, 0-9, -): {integration!r}"))
             continue
+        named = [("shared", entry.shared.source), ("consents", entry.consents.source)]
         problems = [
-            _issue(doc, (*loc, part, "source"), _unknown_source(table.source, sources))
-            for part, table in (("shared", entry.shared), ("consents", entry.consents))
-            if table.source not in sources
+            _issue(doc, (*loc, part, "source"), _unknown_source(source, sources))
+            for part, source in named
+            if source is not None and source not in sources
         ]
         if problems:
             issues += problems
             continue
         shared = SharedSubjects(_selection(doc, (*loc, "shared"), entry.shared), entry.shared.key)
-        consents = entry.consents
-        records = ConsentRecords(
-            selection=_selection(doc, (*loc, "consents"), consents),
-            subject=consents.subject,
-            purpose=consents.purpose,
-            granted_at=consents.granted_at,
-            withdrawn_at=consents.withdrawn_at,
-            notice_version=consents.notice_version,
-            method=consents.method,
-        )
+        records = _records(doc, (*loc, "consents"), entry.consents)
         mappings[integration] = ConsentMapping(
             integration, entry.purpose, shared, records, _ref(doc, loc)
         )
@@ -442,6 +531,24 @@ def _ref(doc: YamlDocument, loc: Loc) -> ConfigRef:
 
 def _selection(doc: YamlDocument, loc: Loc, model: _TableModel) -> TableSelection:
     return table_selection(model.source, model.table, model.filter, _ref(doc, loc))
+
+
+def _records(
+    doc: YamlDocument, loc: Loc, model: ConsentsModel
+) -> ConsentRecords | ImportedConsents:
+    if model.imported:
+        return ImportedConsents(_ref(doc, loc))
+    # The model's validator has made sure that a table's keys are all there.
+    assert model.source and model.table and model.subject and model.purpose and model.granted_at
+    return ConsentRecords(
+        selection=table_selection(model.source, model.table, model.filter, _ref(doc, loc)),
+        subject=model.subject,
+        purpose=model.purpose,
+        granted_at=model.granted_at,
+        withdrawn_at=model.withdrawn_at,
+        notice_version=model.notice_version,
+        method=model.method,
+    )
 
 
 def _terms(row_filter: RowFilter) -> tuple[FilterTerm, ...]:

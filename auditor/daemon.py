@@ -23,6 +23,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from auditor import __version__
 from auditor.audit import run_audit
 from auditor.config import Config, JobSchedule, load_config
+from auditor.consent_check import check_sources, run_consent_job
 from auditor.durations import parse_duration
 from auditor.errors import AuditUnavailableError, InvalidInputError, StoreError
 from auditor.httpserver import MetricsServer
@@ -43,11 +44,14 @@ from auditor.model import Integration
 from auditor.policies import PolicyData, load_policies
 from auditor.ports import GeoLocator
 from auditor.probes.dns import FAILURE_STATUSES, DnsResolver
+from auditor.retention import load_retention_policies
+from auditor.retention.job import RetentionJob
 from auditor.sdnotify import Notifier, Watchdog
-from auditor.snapshot import Snapshot
+from auditor.snapshot import ConsentStatus, Snapshot
 from auditor.store import (
     SnapshotCounts,
     StateStore,
+    StoredCoverage,
     database_url,
     describe_error,
     display_url,
@@ -111,6 +115,13 @@ WorkFactory = Callable[["Daemon"], Work]
 WORK: dict[str, WorkFactory] = {"audit": lambda daemon: daemon.audit}
 """Each kind of work by its name under `jobs:` in the configuration; consent, retention and
 discovery jobs plug in here."""
+WORK["consent"] = lambda daemon: daemon.consent
+NEEDED: dict[str, Callable[[Generation], bool]] = {
+    "consent": lambda generation: bool(generation.config.sources.consent),
+}
+"""Work scheduled only when the configuration gives it something to do, by name."""
+WORK["retention"] = lambda daemon: daemon.retention.work
+NEEDED["retention"] = lambda generation: bool(generation.config.retention)
 
 
 class Daemon:
@@ -140,6 +151,15 @@ class Daemon:
         self.runner = JobRunner(clock, self._standby_reason)
         self.server: MetricsServer | None = None
         self.exposition = Exposition(self.snapshot)
+        self.retention: RetentionJob = RetentionJob(
+            policies=lambda: load_retention_policies(
+                self.generation.config.retention, display=self.generation.config.base
+            ),
+            data_sources=lambda: self.generation.config.sources.data_sources,
+            evidence=store.append_evidence,
+            clock=clock,
+            environ=os.environ,
+        )
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
             jobstores={"default": MemoryJobStore()},
@@ -172,6 +192,7 @@ class Daemon:
             config_reload_at=self.reload_at,
             leader=self.leadership.is_leader,
             version=__version__,
+            **self.retention.state.snapshot_fields(),
         )
 
     def health(self) -> tuple[bool, str]:
@@ -188,10 +209,11 @@ class Daemon:
         with self._refresh_lock:
             try:
                 counts = self.store.snapshot_counts(self.clock().date())
+                consent = self.store.consent_coverage()
             except StoreError as exc:
                 log.warning("snapshot_refresh_failed", error=str(exc))
                 return
-            self._stored = _stored_snapshot(counts)
+            self._stored = replace(_stored_snapshot(counts), consent=_consent_statuses(consent))
             try:
                 # Here, in a job's thread, rather than in the first scrape after an audit.
                 self.exposition.prerender()
@@ -352,7 +374,13 @@ class Daemon:
     def _work_jobs(self) -> dict[str, JobSchedule]:
         """The configured jobs this code knows how to run, enabled ones only."""
         jobs = self.generation.config.jobs
-        return {name: jobs[name] for name in jobs if name in WORK and jobs[name].enabled}
+        return {
+            name: jobs[name]
+            for name in jobs
+            if name in WORK
+            and jobs[name].enabled
+            and (name not in NEEDED or NEEDED[name](self.generation))
+        }
 
     def _add_internal_jobs(self) -> None:
         self.scheduler.add_job(
@@ -527,6 +555,29 @@ class Daemon:
             queries, failures = self._dns
             self._dns = (queries + after[0] - before[0], failures + after[1] - before[1])
 
+    def consent(self, context: JobContext) -> None:
+        """One consent check of every consent mapping, recorded with its findings (Art. 49(1)(a)).
+
+        Raises:
+            JobCancelled: the daemon is stopping or lost leadership; nothing is recorded.
+            ConsentCheckError: some mappings could not be checked; the others are recorded, and
+                the failed ones keep their last counts, marked stale.
+        """
+        generation = self.generation
+        try:
+            run_consent_job(
+                generation.config.sources,
+                generation.integrations,
+                generation.policies,
+                self.store,
+                clock=self.clock,
+                environ=os.environ,
+                check=context.check,
+            )
+        finally:
+            # Failed or not, the stored results changed (fresh counts, or stale marks).
+            self.refresh_snapshot()
+
 
 def _stored_snapshot(counts: SnapshotCounts) -> Snapshot:
     last = counts.last_run
@@ -539,6 +590,20 @@ def _stored_snapshot(counts: SnapshotCounts) -> Snapshot:
         data_built=counts.data_built,
         last_audit=last.finished_at if last is not None else None,
     )
+
+
+def _consent_statuses(stored: Mapping[str, StoredCoverage]) -> dict[str, ConsentStatus]:
+    statuses = {}
+    for integration, row in stored.items():
+        counts = row.coverage
+        statuses[integration] = ConsentStatus(
+            shared=counts.shared if counts else None,
+            missing=counts.missing if counts else None,
+            withdrawn=counts.withdrawn if counts else None,
+            checked_at=row.checked_at,
+            stale=row.stale,
+        )
+    return statuses
 
 
 def _dns_counts(resolver: DnsResolver) -> tuple[int, int]:
@@ -567,6 +632,11 @@ def run_daemon(config_path: Path, environ: Mapping[str, str] | None = None) -> i
     configure_logging(config.log_level, config.log_format)
     # APScheduler logs every heartbeat run at INFO; its warnings (missed runs) still show.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    if config.sources.consent:
+        # A misconfigured table or column stops the start (exit 2); a database that is down
+        # does not: the consent job fails and is counted until it is back.
+        for reason in check_sources(config.sources, env):
+            log.warning("consent_source_unreachable", error=reason)
     url = database_url(config, env)
     log.info(
         "daemon_starting",

@@ -14,7 +14,8 @@ or waived its last finding (`Snapshot.recently_resolved`); after that it is abse
 absent and 0 alike, so both resolve an alert.
 
 Labels carry only bounded, non-personal values: rule ids, severities, integration ids, categories,
-verdicts, ISO country codes, job ids, data-set kinds and names, and the version.
+verdicts, ISO country codes, job ids, data-set kinds and names, retention policy ids and actions,
+and the version.
 """
 
 from __future__ import annotations
@@ -209,6 +210,7 @@ def _stored_families(snapshot: Snapshot) -> Iterator[Metric]:
     yield from _inventory(snapshot)
     yield _data_built(snapshot)
     yield _last_audit(snapshot)
+    yield from _consent(snapshot)
 
 
 def _live_families(snapshot: Snapshot) -> Iterator[Metric]:
@@ -216,6 +218,7 @@ def _live_families(snapshot: Snapshot) -> Iterator[Metric]:
     yield from _jobs(snapshot.jobs)
     yield from _dns(snapshot)
     yield from _daemon(snapshot)
+    yield from _retention(snapshot)
 
 
 def _stored_key(snapshot: Snapshot) -> tuple[object, ...]:
@@ -228,6 +231,7 @@ def _stored_key(snapshot: Snapshot) -> tuple[object, ...]:
         snapshot.places,
         snapshot.data_built,
         snapshot.last_audit,
+        snapshot.consent,
     )
 
 
@@ -378,6 +382,87 @@ def _daemon(snapshot: Snapshot) -> Iterator[Metric]:
     info = InfoMetricFamily(f"{PREFIX}build", "The version of gdpr-auditor running.")
     info.add_metric([], {"version": snapshot.version or __version__})
     yield info
+
+
+def _retention(snapshot: Snapshot) -> Iterator[Metric]:
+    # Labels: retention policy ids (from configuration) and actions (report, anonymise, delete).
+    overdue = GaugeMetricFamily(
+        f"{PREFIX}retention_overdue_records",
+        "Records past their retention deadline and not on legal hold, by retention policy; "
+        "as counted by the last retention job run.",
+        labels=["policy"],
+    )
+    held = GaugeMetricFamily(
+        f"{PREFIX}retention_held_records",
+        "Records past their retention deadline kept under a legal hold, by retention policy; "
+        "as counted by the last retention job run.",
+        labels=["policy"],
+    )
+    for policy, count in sorted(snapshot.retention_overdue.items()):
+        overdue.add_metric([policy], count)
+    for policy, count in sorted(snapshot.retention_held.items()):
+        held.add_metric([policy], count)
+    processed = CounterMetricFamily(
+        f"{PREFIX}retention_processed_records",
+        "Records anonymised or deleted by retention enforcement since the daemon started, by "
+        "retention policy and action.",
+        labels=["policy", "action"],
+    )
+    for (policy, action), count in sorted(snapshot.retention_processed.items()):
+        processed.add_metric([policy, action], count)
+    last = GaugeMetricFamily(
+        f"{PREFIX}retention_last_enforcement_timestamp_seconds",
+        "When the last retention enforcement run of the policy finished, as a Unix time.",
+        labels=["policy"],
+    )
+    for policy, when in sorted(snapshot.retention_last_enforcement.items()):
+        last.add_metric([policy], when.timestamp())
+    yield from (overdue, held, processed, last)
+
+
+def _consent(snapshot: Snapshot) -> Iterator[Metric]:
+    # Counts of data subjects only, by integration id: never who they are.
+    checked = (
+        f"as counted by the last successful consent check ({PREFIX}consent_stale says whether "
+        "a later one failed)"
+    )
+    shared = GaugeMetricFamily(
+        f"{PREFIX}consent_subjects_shared",
+        f"Data subjects shared with an integration whose transfer relies on consent; {checked}.",
+        labels=["integration"],
+    )
+    missing = GaugeMetricFamily(
+        f"{PREFIX}consent_missing_subjects",
+        "Shared data subjects without a valid consent for the integration's purpose (Art. "
+        f"49(1)(a)), the withdrawn included; {checked}.",
+        labels=["integration"],
+    )
+    withdrawn = GaugeMetricFamily(
+        f"{PREFIX}consent_withdrawn_subjects",
+        f"Shared data subjects who withdrew their consent and are still shared; {checked}.",
+        labels=["integration"],
+    )
+    last = GaugeMetricFamily(
+        f"{PREFIX}consent_last_check_timestamp_seconds",
+        "When the integration's last successful consent check finished, as a Unix time; 0 if "
+        "none has.",
+        labels=["integration"],
+    )
+    stale = GaugeMetricFamily(
+        f"{PREFIX}consent_stale",
+        "1 when the integration's last consent check failed, so that the counts shown are from "
+        "an earlier successful check (or there are none yet); 0 otherwise.",
+        labels=["integration"],
+    )
+    for integration, status in sorted(snapshot.consent.items()):
+        labels = [integration]
+        if status.shared is not None:
+            shared.add_metric(labels, status.shared)
+            missing.add_metric(labels, status.missing or 0)
+            withdrawn.add_metric(labels, status.withdrawn or 0)
+        last.add_metric(labels, _unix(status.checked_at))
+        stale.add_metric(labels, 1 if status.stale else 0)
+    yield from (shared, missing, withdrawn, last, stale)
 
 
 def _unix(when: datetime | None) -> float:

@@ -21,6 +21,18 @@ class JobHealth:
 
 
 @dataclass(frozen=True, slots=True)
+class ConsentStatus:
+    """One integration's latest consent check: the counts of the last successful one (None
+    before the first), when it finished, and whether a later check failed (stale)."""
+
+    shared: int | None = None
+    missing: int | None = None
+    withdrawn: int | None = None
+    checked_at: datetime | None = None
+    stale: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """Everything `/metrics` exposes; built from the store and the scheduler, never by auditing.
 
@@ -50,3 +62,13 @@ class Snapshot:
     config_reload_at: datetime | None = None
     leader: bool = True
     version: str = ""
+    retention_overdue: Mapping[str, int] = field(default_factory=dict)
+    """Retention policy id -> records past their deadline and not on legal hold, as last counted."""
+    retention_held: Mapping[str, int] = field(default_factory=dict)
+    """Retention policy id -> records past their deadline kept under a legal hold."""
+    retention_processed: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    """(policy id, action) -> records anonymised or deleted since the daemon started."""
+    retention_last_enforcement: Mapping[str, datetime] = field(default_factory=dict)
+    """Retention policy id -> when its last enforcement run finished."""
+    consent: Mapping[str, ConsentStatus] = field(default_factory=dict)
+    """Integration id -> its latest consent check, as stored by the consent job."""

@@ -109,4 +109,14 @@ def main() -> None:
 
 
 # Each verb module registers its commands on `cli`; they import from this module, so they come last.
-from auditor.cli import audit, db, findings, geodb, run  # noqa: F401
+from auditor.cli import (  # noqa: F401
+    audit,
+    consent,
+    db,
+    evidence,
+    findings,
+    geodb,
+    report,
+    retention,
+    run,
+)

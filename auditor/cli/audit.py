@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +26,8 @@ from auditor.cli import (
 )
 from auditor.cli.db import record_check
 from auditor.config import Config, load_config
+from auditor.consent_check import schema_issues
+from auditor.consent_config import check_against_inventory
 from auditor.errors import InvalidInputError, Issue
 from auditor.model import Severity
 from auditor.output import render_table, write_json
@@ -101,9 +104,16 @@ def _report_timing(result: AuditResult) -> None:
 
 @cli.command()
 @config_option
+@click.option(
+    "--connect",
+    is_flag=True,
+    help="Also check the consent mappings' tables and columns in the organisation's databases "
+    "(opened read-only).",
+)
 @format_option
-def validate(config_path: Path, output_format: str) -> None:
-    """Check the configuration, inventory and policy data without probing anything.
+def validate(config_path: Path, connect: bool, output_format: str) -> None:
+    """Check the configuration, inventory and policy data without probing anything (with
+    --connect, the consent mappings against the databases' schemas too).
 
     Exit status 0 when all is valid, 2 with every problem found (file, entry, key, line).
     """
@@ -114,6 +124,9 @@ def validate(config_path: Path, output_format: str) -> None:
         issues.extend(_missing_files(config))
         _, integrations = load_all(config)
         count = len(integrations)
+        issues.extend(check_against_inventory(config.sources.consent, integrations))
+        if connect:
+            issues.extend(_consent_schemas(config))
     except InvalidInputError as exc:
         issues.extend(exc.issues)
     if output_format == "json":
@@ -126,6 +139,16 @@ def validate(config_path: Path, output_format: str) -> None:
     else:
         click.echo(f"valid: {config_path} ({count} integrations)")
     sys.exit(EXIT_INVALID if issues else EXIT_OK)
+
+
+def _consent_schemas(config: Config) -> list[Issue]:
+    """The consent mappings' problems against the reflected schemas; a database that cannot be
+    opened is a problem too (the mappings in it cannot be checked)."""
+    issues, unreachable = schema_issues(config.sources, os.environ)
+    for exc in unreachable:
+        settings = config.sources.data_sources[exc.source]
+        issues.append(settings.ref.issue(f"cannot check the consent mappings: {exc.reason}"))
+    return issues
 
 
 def _missing_files(config: Config) -> list[Issue]:

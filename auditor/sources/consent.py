@@ -50,7 +50,7 @@ import sqlalchemy as sa
 from sqlalchemy import ColumnElement, Connection, FromClause, Select
 from sqlalchemy.sql.util import ClauseAdapter
 
-from auditor.consent_config import ConsentMapping
+from auditor.consent_config import ConsentMapping, ConsentRecords
 from auditor.errors import InvalidInputError, Issue
 from auditor.sources.datasources import DataSource, DataSourceError, DataSources
 from auditor.sources.schema_check import (
@@ -68,7 +68,9 @@ from auditor.sources.schema_check import (
 CHUNK_SIZE = 10_000
 """Rows fetched per round trip by the merge: its memory is a few chunks, whatever the tables."""
 
-Path = Literal["pushdown", "merge"]
+Path = Literal["pushdown", "merge", "imported"]
+"""How coverage was counted: one anti-join, a merge of two streams, or imported consents
+looked up by keyed hash in the state store (`auditor.sources.imported`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,17 +115,13 @@ def bind_consent(mapping: ConsentMapping, sources: DataSources) -> BoundConsent:
         InvalidInputError: a table, column or filter value does not fit (each Issue names the
             setting, e.g. `consent.mailchimp.shared.key`).
         DataSourceError: a data source cannot be opened or read.
+        TypeError: the mapping's consents are the imported ones (see `bind_imported`).
     """
-    shared_source = sources[mapping.shared.selection.source]
-    consents_source = sources[mapping.consents.selection.source]
-    with shared_source.connect() as connection:
-        shared, issues = bind_table(
-            shared_source,
-            connection,
-            mapping.shared.selection,
-            [ColumnNeed("key", mapping.shared.key)],
-        )
     records = mapping.consents
+    if not isinstance(records, ConsentRecords):
+        raise TypeError(f"consent.{mapping.integration}: imported consents have no table to bind")
+    consents_source = sources[records.selection.source]
+    shared, issues = _bind_shared(mapping, sources)
     needs = [
         ColumnNeed("subject", records.subject),
         ColumnNeed("purpose", records.purpose, "text"),
@@ -157,11 +155,38 @@ def check_consent(mappings: Mapping[str, ConsentMapping], sources: DataSources) 
     """
     issues: list[Issue] = []
     for mapping in mappings.values():
+        if mapping.imported:
+            # Imported consents are in the state store: only the shared table is the source's.
+            issues += _bind_shared(mapping, sources)[1]
+            continue
         try:
             bind_consent(mapping, sources)
         except InvalidInputError as exc:
             issues += exc.issues
     return issues
+
+
+def bind_shared(mapping: ConsentMapping, sources: DataSources) -> BoundTable:
+    """Check the mapping's shared table and key column against its schema and bind them.
+
+    Raises:
+        InvalidInputError: the table, the key column or a filter value does not fit.
+        DataSourceError: the data source cannot be opened or read.
+    """
+    shared, issues = _bind_shared(mapping, sources)
+    if shared is None:
+        raise InvalidInputError(issues)
+    return shared
+
+
+def _bind_shared(
+    mapping: ConsentMapping, sources: DataSources
+) -> tuple[BoundTable | None, list[Issue]]:
+    source = sources[mapping.shared.selection.source]
+    with source.connect() as connection:
+        return bind_table(
+            source, connection, mapping.shared.selection, [ColumnNeed("key", mapping.shared.key)]
+        )
 
 
 def coverage(

@@ -12,8 +12,10 @@ from auditor.config import Config
 from auditor.durations import Duration
 from auditor.errors import InvalidInputError, Issue, StoreError
 from auditor.ports import Clock
+from auditor.store.consents import ImportCounts, StoredCoverage
 from auditor.store.engine import display_url
 from auditor.store.migrations import SCHEMA_VERSION
+from auditor.store.recording import AUDIT_SCOPE, JOB_RULES, FindingChanges, RuleScope, job_scope
 from auditor.store.records import (
     FindingDetail,
     FindingEvent,
@@ -147,21 +149,28 @@ def record_audit(
 
 
 __all__ = [
+    "AUDIT_SCOPE",
     "DEFAULT_FILE",
     "FINDING_STATES",
+    "JOB_RULES",
     "SCHEMA_VERSION",
+    "FindingChanges",
     "FindingDetail",
     "FindingEvent",
+    "ImportCounts",
+    "RuleScope",
     "RunRecord",
     "RunSummary",
     "SnapshotCounts",
     "StateStore",
     "StoreStatus",
+    "StoredCoverage",
     "StoredFinding",
     "Waiver",
     "database_url",
     "describe_error",
     "display_url",
+    "job_scope",
     "open_store",
     "prune_cutoff",
     "record_audit",

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, insert, select, true, update
+from sqlalchemy.sql.elements import ColumnElement
 
 from auditor.audit import AuditResult
 from auditor.lifecycle import Change, FindingKey, Known, Status, transitions
@@ -24,17 +26,101 @@ from auditor.store.schema import (
 )
 
 
-def record_findings(conn: Connection, run_id: int, result: AuditResult) -> RunSummary:
+@dataclass(frozen=True, slots=True)
+class RuleScope:
+    """The findings one kind of work owns: it opens, updates and resolves those, and no other.
+
+    The audit does not resolve a consent finding because it did not raise one, nor does the
+    consent job resolve a transfer finding: each job's findings live by its own runs.
+    """
+
+    only: frozenset[str] | None = None  # these rules; None: every rule not in `excluding`
+    excluding: frozenset[str] = frozenset()
+
+    def owns(self, rule: str) -> bool:
+        """Whether findings of `rule` are this work's."""
+        if self.only is not None:
+            return rule in self.only
+        return rule not in self.excluding
+
+    def where(self) -> ColumnElement[bool]:
+        """SQL: the finding of the current row is this work's."""
+        if self.only is not None:
+            return findings.c.rule.in_(sorted(self.only))
+        if not self.excluding:
+            return true()
+        return findings.c.rule.not_in(sorted(self.excluding))
+
+
+JOB_RULES: Mapping[str, frozenset[str]] = {
+    "consent": frozenset({"transfer-consent-missing"}),
+    "retention": frozenset({"retention-overdue"}),
+    "discovery": frozenset({"inventory-undeclared"}),
+}
+"""The rules raised by jobs of their own rather than by the audit, by job."""
+
+AUDIT_SCOPE = RuleScope(excluding=frozenset().union(*JOB_RULES.values()))
+"""What an audit run owns: every rule but the other jobs'."""
+
+
+def job_scope(job: str) -> RuleScope:
+    """The findings a job other than the audit owns (`consent`, `retention`, `discovery`)."""
+    return RuleScope(only=JOB_RULES[job])
+
+
+@dataclass(frozen=True, slots=True)
+class FindingChanges:
+    """What applying one run's findings did to the stored ones."""
+
+    new: int
+    resolved: int
+    reopened: int
+    still_open: int
+
+    @property
+    def open(self) -> int:
+        """Findings of the scope open afterwards, waived or not."""
+        return self.new + self.reopened + self.still_open
+
+
+def record_findings(
+    conn: Connection, run_id: int, result: AuditResult, scope: RuleScope = AUDIT_SCOPE
+) -> RunSummary:
     """Apply one audit's findings to the stored ones (lifecycle.transitions) and record the
     history; return what changed. Runs inside the caller's transaction."""
-    at = result.started_at
+    changes = apply_findings(conn, run_id, result.started_at, result.findings, scope)
+    return RunSummary(
+        run_id=run_id,
+        new=changes.new,
+        resolved=changes.resolved,
+        reopened=changes.reopened,
+        still_open=changes.still_open,
+    )
+
+
+def apply_findings(
+    conn: Connection,
+    run_id: int | None,
+    at: datetime,
+    found: Iterable[Finding],
+    scope: RuleScope,
+) -> FindingChanges:
+    """Apply the findings of one run of the work owning `scope` to the stored findings of that
+    scope, and record their history; findings of other scopes are left as they are. Runs
+    inside the caller's transaction; `run_id` is the audit run's, None for other jobs.
+
+    Raises:
+        ValueError: a finding's rule is not in the scope (a rule raised by the wrong work).
+    """
     current: dict[FindingKey, Finding] = {}
-    for finding in result.findings:
+    for finding in found:
+        if not scope.owns(finding.rule):
+            raise ValueError(f"a {finding.rule} finding is outside the scope of this work")
         # The rules give each key once; should two share one, the first (the worst) is kept.
         current.setdefault(finding.key, finding)
     known = {
         (row.rule, row.integration, row.facet, row.place): row
-        for row in conn.execute(select(findings))
+        for row in conn.execute(select(findings).where(scope.where()))
     }
     changes = transitions({k: Known(Status(r.status)) for k, r in known.items()}, current)
     by_change: dict[Change, list[FindingKey]] = {change: [] for change in Change}
@@ -105,16 +191,16 @@ def record_findings(conn: Connection, run_id: int, result: AuditResult) -> RunSu
             for finding_id, row in zip(inserted.scalars(), rows, strict=True)
         ]
 
-    # Every open finding is one of this audit's: all were seen now.
+    # Every open finding of the scope is one of this run's: all were seen now.
+    seen: dict[str, Any] = {"last_seen": at}
+    if run_id is not None:
+        seen["last_run_id"] = run_id
     conn.execute(
-        update(findings)
-        .where(findings.c.status == Status.OPEN.value)
-        .values(last_seen=at, last_run_id=run_id)
+        update(findings).where(findings.c.status == Status.OPEN.value, scope.where()).values(seen)
     )
     if events:
         conn.execute(insert(finding_events), events)
-    return RunSummary(
-        run_id=run_id,
+    return FindingChanges(
         new=len(new),
         resolved=len(resolved),
         reopened=len(reopened),

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -207,6 +208,43 @@ evidence = Table(
     Column("hash", String(64), nullable=False, unique=True),
     Column("prev_hash", String(64), nullable=False),
     Column("mac", String(64)),
+)
+
+imported_consents = Table(
+    "imported_consents",
+    metadata,
+    # Consents loaded from a consent platform's export (`consent import`). The subject key is
+    # only here as an HMAC-SHA256 with GDPR_AUDITOR_SUBJECT_KEY: never in clear.
+    _id(),
+    Column("subject_hash", String(64), nullable=False),
+    Column("purpose", String, nullable=False),
+    Column("granted_at", UTCDateTime, nullable=False),
+    Column("withdrawn_at", UTCDateTime),
+    Column("source_digest", String(64), nullable=False),  # sha256 of the file that brought it
+    Column("imported_at", UTCDateTime, nullable=False),
+    Column("updated_digest", String(64)),  # the file that recorded its withdrawal later, if one did
+    Column("updated_at", UTCDateTime),
+    # A consent's identity: importing a file again finds its rows here. It also serves the
+    # coverage check's `subject_hash IN (...) AND purpose = ...` lookups.
+    UniqueConstraint("subject_hash", "purpose", "granted_at"),
+)
+
+consent_coverage = Table(
+    "consent_coverage",
+    metadata,
+    # The latest consent check of each integration: the counts of the last successful one, and
+    # whether the last attempt failed since (then the counts are stale).
+    Column("integration", String, primary_key=True),
+    Column("purpose", String, nullable=False),
+    Column("as_of", Date),
+    Column("shared", BigInteger),
+    Column("missing", BigInteger),
+    Column("withdrawn", BigInteger),
+    Column("path", String(16)),
+    Column("duration_seconds", Float),
+    Column("checked_at", UTCDateTime),  # when the last successful check finished
+    Column("failed_at", UTCDateTime),  # when a later check failed; null once one succeeds again
+    Column("error", Text),
 )
 
 TABLES = tuple(metadata.sorted_tables)

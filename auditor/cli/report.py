@@ -1,0 +1,205 @@
+"""`report` and `register`: the evidence report for a period, and the Art. 30 processing register."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import click
+
+from auditor import __version__
+from auditor.cli import cli, config_option, handles_errors, load_all, utcnow
+from auditor.cli.evidence import day_option, open_existing
+from auditor.config import load_config
+from auditor.errors import InvalidRequestError
+from auditor.evidence.register import build_register, render_register
+from auditor.evidence.report import (
+    FORMATS,
+    ReportInputs,
+    build_report,
+    period_bounds,
+    render,
+)
+from auditor.store.reporting import check_chain, read_period
+
+out_option = click.option(
+    "--out",
+    metavar="PATH",
+    default="-",
+    show_default=True,
+    help="Write to this file (replaced whole, never left half-written); - is standard output.",
+)
+
+
+def write_output(text: str, out: str) -> None:
+    """Write `text` to standard output (`-`) or atomically to a file.
+
+    Raises:
+        InvalidRequestError: the file cannot be written.
+    """
+    if out == "-":
+        click.echo(text, nl=False)
+        return
+    target = Path(out)
+    temporary: str | None = None
+    try:
+        # Through a temporary file in the same directory: a reader sees the old file or the new.
+        with tempfile.NamedTemporaryFile(
+            "w", encoding="utf-8", newline="", dir=target.parent, delete=False,
+            prefix=f".{target.name}.", suffix=".tmp",
+        ) as handle:  # fmt: skip
+            temporary = handle.name
+            handle.write(text)
+        # A temporary file is private (0600); the report gets the mode of the file it replaces,
+        # or the usual one for a new file. Reports hold no personal data.
+        os.chmod(temporary, target.stat().st_mode & 0o777 if target.exists() else 0o644)
+        os.replace(temporary, target)
+    except OSError as exc:
+        if temporary is not None:
+            Path(temporary).unlink(missing_ok=True)
+        raise InvalidRequestError(f"cannot write {out}: {exc.strerror or exc}") from None
+
+
+def _generated_at(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise click.BadParameter(
+            f"expected an ISO 8601 time with its offset, such as 2026-04-01T08:00:00Z, got {value!r}",
+            param_hint="--generated-at",
+        )
+    return moment.astimezone(UTC)
+
+
+@cli.command(short_help="Write the evidence report for a period (HTML, JSON or CSV).")
+@config_option
+@click.option(
+    "--from",
+    "first_day",
+    required=True,
+    metavar="YYYY-MM-DD",
+    callback=day_option,
+    help="First day (UTC).",
+)
+@click.option(
+    "--to",
+    "last_day",
+    required=True,
+    metavar="YYYY-MM-DD",
+    callback=day_option,
+    help="Last day (UTC), included.",
+)
+@click.option(
+    "--as-of",
+    "as_of",
+    metavar="YYYY-MM-DD",
+    callback=day_option,
+    help="Show the adequacy decisions in force that day (default: the --to day).",
+)
+@click.option(
+    "--generated-at",
+    metavar="TIME",
+    help="A time to print as the report's making (none by default, so that reports compare).",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(FORMATS),
+    default="html",
+    show_default=True,
+    help="html for people (prints well), json for tools (docs/report-schema.json), csv findings.",
+)
+@out_option
+@handles_errors
+def report(
+    config_path: Path,
+    first_day: date,
+    last_day: date,
+    as_of: date | None,
+    generated_at: str | None,
+    output_format: str,
+    out: str,
+) -> None:
+    """Write the evidence report for a period: what was checked, against which rules and data,
+    what was found, what was done about it, and whether the evidence chain is intact.
+
+    The same records always give the same bytes. Exit status: 0 written (a broken chain is
+    reported in it, and on standard error), 2 bad usage or invalid configuration, 3 the state
+    database cannot be read.
+    """
+    if first_day > last_day:
+        raise click.BadParameter("--from is after --to", param_hint="--from")
+    day = as_of or last_day
+    stamp = _generated_at(generated_at)
+    config = load_config(config_path)
+    policies, integrations = load_all(config)
+    start, end = period_bounds(first_day, last_day)
+    store = open_existing(config)
+    try:
+        records = read_period(store.engine, start, end)
+        chain = check_chain(store)
+    finally:
+        store.close()
+    document = build_report(
+        ReportInputs(
+            first_day=first_day,
+            last_day=last_day,
+            as_of=day,
+            generated_at=stamp,
+            tool_version=__version__,
+            config_digest=config.digest,
+            policies=policies,
+            integrations=integrations,
+            records=records,
+            chain=chain,
+        )
+    )
+    write_output(render(document, output_format), out)
+    if not chain.verification.ok:
+        click.echo(
+            f"gdpr-auditor: warning: the evidence chain did not verify: "
+            f"{chain.verification.problem}",
+            err=True,
+        )
+
+
+@cli.command(short_help="Export the inventory as a record of processing activities (Art. 30).")
+@config_option
+@click.option(
+    "--as-of",
+    "as_of",
+    metavar="YYYY-MM-DD",
+    callback=day_option,
+    help="Judge transfers by the adequacy decisions in force that day (default: today, UTC).",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["csv", "json"]),
+    default="json",
+    show_default=True,
+    help="csv: one row per integration; json: nested.",
+)
+@out_option
+@handles_errors
+def register(config_path: Path, as_of: date | None, output_format: str, out: str) -> None:
+    """Export the inventory as an Art. 30 record of processing activities.
+
+    Per integration: the recipient (vendor and role), categories of data, transfers to third
+    countries with their safeguards, retention periods, backup locations and sub-processors.
+    Nothing is probed and no database is needed.
+    """
+    day = as_of or utcnow().date()
+    config = load_config(config_path)
+    policies, integrations = load_all(config)
+    entries = build_register(integrations, policies, day)
+    write_output(render_register(entries, day, policies, output_format), out)
+    if out != "-" and sys.stderr.isatty():
+        click.echo(f"wrote {len(entries)} processing activities to {out}", err=True)

@@ -1,0 +1,245 @@
+"""The inventory as an Art. 30 record of processing activities, with transfers judged on a date; pure."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from auditor.adequacy import assess
+from auditor.model import Facet, Integration, Place, Transfer, Verdict
+from auditor.policies import PolicyData
+
+SPECIAL_CATEGORIES = {"health": "Art. 9", "special": "Art. 9", "criminal": "Art. 10"}
+"""Data categories that need more than a transfer tool: special categories and criminal data."""
+
+CSV_COLUMNS = (
+    "id",
+    "name",
+    "vendor",
+    "role",
+    "category",
+    "data_categories",
+    "special_categories",
+    "hosting",
+    "support",
+    "transfers",
+    "retention",
+    "backup_locations",
+    "backup_retention",
+    "subprocessors",
+    "dpa_signed",
+)
+"""The register CSV: one row per integration; lists are joined with "; "."""
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterTransfer:
+    """One place outside the EEA the data reaches, and what makes the transfer lawful (or not)."""
+
+    facet: Facet
+    place: str
+    country: str | None
+    verdict: Verdict
+    basis: str
+    decision: str | None  # the adequacy decision's id, when one covers it
+    safeguards: tuple[str, ...]  # recorded safeguards of the recipient (scc, bcr)
+    dpf_certified: bool
+    via: str | None  # the sub-processor the data reaches the place through
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterEntry:
+    """One processing activity: an integration, its sub-processors and its transfers."""
+
+    integration: Integration
+    subprocessors: tuple[Integration, ...]
+    transfers: tuple[RegisterTransfer, ...]
+
+
+def _transfers(
+    facet: Facet,
+    places: Sequence[Place],
+    transfer: Transfer,
+    policies: PolicyData,
+    on: date,
+    via: str | None = None,
+) -> Iterator[RegisterTransfer]:
+    for place in places:
+        judged = assess(place.country, transfer, policies, on, organisation=place.organisation)
+        if judged.verdict is Verdict.EEA:
+            continue
+        yield RegisterTransfer(
+            facet=facet,
+            place=place.spec,
+            country=place.country,
+            verdict=judged.verdict,
+            basis=judged.basis,
+            decision=judged.decision.id if judged.decision else None,
+            safeguards=tuple(sorted(transfer.safeguards)),
+            dpf_certified=transfer.dpf_certified,
+            via=via,
+        )
+
+
+def build_register(
+    integrations: Sequence[Integration], policies: PolicyData, on: date
+) -> list[RegisterEntry]:
+    """One entry per integration, by id, with transfers judged by the decisions in force on `on`.
+
+    A sub-processor's places count as the integration's transfers, under the sub-processor's
+    own safeguards (as the transfer rules judge them).
+    """
+    by_id = {integration.id: integration for integration in integrations}
+    entries = []
+    for integration in sorted(integrations, key=lambda i: i.id):
+        own = integration.transfer
+        found = [
+            *_transfers(Facet.HOSTING, integration.hosting, own, policies, on),
+            *_transfers(
+                Facet.BACKUP,
+                integration.backups.regions if integration.backups else (),
+                own,
+                policies,
+                on,
+            ),
+            *_transfers(Facet.SUPPORT, integration.support, own, policies, on),
+        ]
+        subs = tuple(by_id[sub] for sub in integration.subprocessors if sub in by_id)
+        for sub in subs:
+            found += _transfers(Facet.SUBPROCESSOR, sub.hosting, sub.transfer, policies, on, sub.id)
+        entries.append(RegisterEntry(integration, subs, tuple(found)))
+    return entries
+
+
+def _place(place: Place) -> dict[str, Any]:
+    return {"place": place.spec, "country": place.country}
+
+
+def _transfer_json(transfer: RegisterTransfer) -> dict[str, Any]:
+    return {
+        "facet": transfer.facet.value,
+        "place": transfer.place,
+        "country": transfer.country,
+        "via": transfer.via,
+        "verdict": transfer.verdict.value,
+        "basis": transfer.basis,
+        "decision": transfer.decision,
+        "safeguards": list(transfer.safeguards),
+        "dpf_certified": transfer.dpf_certified,
+    }
+
+
+def entry_json(entry: RegisterEntry) -> dict[str, Any]:
+    """One processing activity as a JSON object."""
+    i = entry.integration
+    return {
+        "id": i.id,
+        "name": i.name,
+        "category": i.category,
+        "recipient": {"vendor": i.vendor, "role": i.role},
+        "data_categories": sorted(i.data_categories),
+        "special_categories": sorted(c for c in i.data_categories if c in SPECIAL_CATEGORIES),
+        "hosting": [_place(p) for p in i.hosting],
+        "support": [_place(p) for p in i.support],
+        "transfers": [_transfer_json(t) for t in entry.transfers],
+        "retention": str(i.retention) if i.retention else None,
+        "backups": None
+        if i.backups is None
+        else {
+            "locations": [_place(p) for p in i.backups.regions],
+            "retention": str(i.backups.retention) if i.backups.retention else None,
+        },
+        "subprocessors": [
+            {
+                "id": sub.id,
+                "name": sub.name,
+                "vendor": sub.vendor,
+                "hosting": [_place(p) for p in sub.hosting],
+            }
+            for sub in entry.subprocessors
+        ],
+        "contract": {
+            "dpa_signed": i.contract.dpa_signed.isoformat() if i.contract.dpa_signed else None,
+            "vendor_may_use_data": i.contract.vendor_may_use_data,
+            "data_ownership": i.contract.data_ownership,
+        },
+    }
+
+
+def register_json(
+    entries: Sequence[RegisterEntry], on: date, policies: PolicyData
+) -> dict[str, Any]:
+    """The register document: the date transfers were judged on, the policy data, the activities."""
+    return {
+        "register": "Art. 30 record of processing activities",
+        "as_of": on.isoformat(),
+        "policy_digest": policies.digest,
+        "activities": [entry_json(entry) for entry in entries],
+    }
+
+
+def _places_text(places: Sequence[Place]) -> str:
+    return "; ".join(str(place) for place in places)
+
+
+def _transfer_text(transfer: RegisterTransfer) -> str:
+    where = f"{transfer.via}: " if transfer.via else ""
+    place = transfer.place
+    if transfer.country and transfer.country != place:
+        place += f" ({transfer.country})"
+    basis = transfer.basis
+    if transfer.verdict is Verdict.UNSAFEGUARDED:
+        basis = "no adequacy in scope and no safeguard"
+    return f"{where}{transfer.facet.value} {place}: {transfer.verdict.value}, {basis}"
+
+
+def entry_row(entry: RegisterEntry) -> dict[str, str]:
+    """One processing activity as a CSV row (CSV_COLUMNS)."""
+    i = entry.integration
+    special = sorted(c for c in i.data_categories if c in SPECIAL_CATEGORIES)
+    return {
+        "id": i.id,
+        "name": i.name,
+        "vendor": i.vendor,
+        "role": i.role,
+        "category": i.category,
+        "data_categories": "; ".join(sorted(i.data_categories)),
+        "special_categories": "; ".join(f"{c} ({SPECIAL_CATEGORIES[c]})" for c in special),
+        "hosting": _places_text(i.hosting),
+        "support": _places_text(i.support),
+        "transfers": "; ".join(_transfer_text(t) for t in entry.transfers),
+        "retention": str(i.retention) if i.retention else "",
+        "backup_locations": _places_text(i.backups.regions) if i.backups else "",
+        "backup_retention": str(i.backups.retention) if i.backups and i.backups.retention else "",
+        "subprocessors": "; ".join(f"{sub.id} ({sub.vendor})" for sub in entry.subprocessors),
+        "dpa_signed": i.contract.dpa_signed.isoformat() if i.contract.dpa_signed else "",
+    }
+
+
+def register_csv(entries: Sequence[RegisterEntry]) -> str:
+    """The register as CSV, one row per integration."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\r\n")
+    writer.writeheader()
+    for entry in entries:
+        writer.writerow(_guarded(entry_row(entry)))
+    return buffer.getvalue()
+
+
+def _guarded(row: Mapping[str, str]) -> dict[str, str]:
+    # A cell a spreadsheet would run as a formula gets a leading apostrophe.
+    return {k: "'" + v if v[:1] in {"=", "+", "-", "@"} else v for k, v in row.items()}
+
+
+def render_register(
+    entries: Sequence[RegisterEntry], on: date, policies: PolicyData, output_format: str
+) -> str:
+    """The register as `csv` or `json` text."""
+    if output_format == "csv":
+        return register_csv(entries)
+    return json.dumps(register_json(entries, on, policies), indent=2, ensure_ascii=False) + "\n"

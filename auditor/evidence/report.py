@@ -1,0 +1,602 @@
+"""The evidence report for a period: one document built from stored records, rendered as JSON, CSV or HTML.
+
+The document is a pure function of what is stored, the inventory and policy data, and the dates
+given: no clock is read, every list is sorted and every time is UTC, so two renderings over the
+same records are byte for byte the same.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from functools import cache
+from typing import Any
+
+import jinja2
+
+from auditor.adequacy import SAFEGUARD_NAMES
+from auditor.evidence.chain import EvidenceRecord
+from auditor.model import Facet, Integration, Place, PlaceCheck, Severity
+from auditor.policies import Decision, PolicyData
+from auditor.store.reporting import ChainCheck, FindingHistory, PeriodRecords, RunTally
+
+SCHEMA_VERSION = 1
+"""The version of the report document's layout (docs/report-schema.json)."""
+
+FORMATS = ("html", "json", "csv")
+
+CSV_COLUMNS = (
+    "id",
+    "rule",
+    "severity",
+    "article",
+    "integration",
+    "facet",
+    "place",
+    "country",
+    "status_at_end",
+    "first_seen",
+    "resolved_at",
+    "reopened",
+    "opened_in_period",
+    "resolved_in_period",
+    "waived_in_period",
+    "waiver_reason",
+    "waiver_approver",
+    "waiver_expires",
+    "waiver_created_at",
+    "waiver_state",
+    "message",
+)
+"""The findings CSV: one row per finding, with its lifecycle dates and its waiver."""
+
+_FACETS = [
+    facet.value
+    for facet in (Facet.HOSTING, Facet.BACKUP, Facet.SUPPORT, Facet.SUBPROCESSOR, Facet.ENDPOINT)
+]
+_OUTCOMES = ("success", "error", "interrupted", "running")
+
+
+@dataclass(frozen=True, slots=True)
+class ReportInputs:
+    """What one report is made of; everything but the records comes from the configuration."""
+
+    first_day: date
+    last_day: date
+    as_of: date
+    generated_at: datetime | None
+    tool_version: str
+    config_digest: str
+    policies: PolicyData
+    integrations: Sequence[Integration]
+    records: PeriodRecords
+    chain: ChainCheck
+
+
+def period_bounds(first_day: date, last_day: date) -> tuple[datetime, datetime]:
+    """The UTC moments a period of whole days spans: [first day 00:00, day after last 00:00)."""
+    start = datetime.combine(first_day, datetime.min.time(), UTC)
+    return start, datetime.combine(last_day + timedelta(days=1), datetime.min.time(), UTC)
+
+
+def utc(moment: datetime | None) -> str | None:
+    """A time as `2026-01-05T10:00:00Z`, or None."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _day(value: date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+# -- the document --------------------------------------------------------------------------------
+
+
+def build_report(inputs: ReportInputs) -> dict[str, Any]:
+    """The report document (docs/report-schema.json): plain JSON values in a fixed order."""
+    records = inputs.records
+    names = {integration.id: integration.name for integration in inputs.integrations}
+    consent = consent_checks(records.records)
+    return {
+        "report": "gdpr-auditor evidence report",
+        "schema_version": SCHEMA_VERSION,
+        "period": {
+            "from": inputs.first_day.isoformat(),
+            "to": inputs.last_day.isoformat(),
+            "start": utc(records.start),
+            "end": utc(records.end),
+        },
+        "as_of": inputs.as_of.isoformat(),
+        "generated_at": utc(inputs.generated_at),
+        "tool": {
+            "version": inputs.tool_version,
+            "config_digest": inputs.config_digest,
+            "policy_digest": inputs.policies.digest,
+        },
+        "policy_data": policy_data(inputs.policies, inputs.as_of),
+        "datasets": datasets(records.runs),
+        "runs": runs(records.runs),
+        "inventory": [inventory_item(i) for i in sorted(inputs.integrations, key=lambda i: i.id)],
+        "places": places(records, names, consent),
+        "findings": findings(records, inputs.first_day, inputs.last_day),
+        "retention": retention(records.records),
+        "consent": {"checks": consent, "imports": consent_imports(records.records)},
+        "backups": [backup_item(i) for i in sorted(inputs.integrations, key=lambda i: i.id)],
+        "evidence": evidence(inputs.chain, records),
+    }
+
+
+def policy_data(policies: PolicyData, on: date) -> dict[str, Any]:
+    """The policy data's digest and the adequacy decisions in force on `on`."""
+    in_force = sorted(
+        (d for d in policies.adequacy.decisions if d.in_force(on)),
+        # Countries by code, then international organisations.
+        key=lambda d: (d.country is None, d.country or d.organisation or "", d.adopted, d.id),
+    )
+    return {
+        "digest": policies.digest,
+        "adequacy_updated": policies.adequacy.updated.isoformat(),
+        "decisions_in_force": [decision_json(d) for d in in_force],
+    }
+
+
+def decision_json(decision: Decision) -> dict[str, Any]:
+    return {
+        "id": decision.id,
+        "country": decision.country,
+        "organisation": decision.organisation,
+        "name": decision.name,
+        "instrument": decision.instrument,
+        "adopted": decision.adopted.isoformat(),
+        "ended": _day(decision.ended),
+        "expires": _day(decision.expires),
+        "scope": decision.scope,
+        "scope_note": decision.scope_note,
+    }
+
+
+def datasets(tally: RunTally) -> dict[str, Any]:
+    """The GeoIP and IP-range data the latest successful run of the period used, with build dates."""
+    run = tally.latest_success
+    items = sorted(run.datasets if run else (), key=lambda d: (d.kind, d.name))
+    return {
+        "run_id": run.id if run else None,
+        "items": [
+            {"kind": d.kind, "name": d.name, "built": utc(d.built), "entries": d.entries}
+            for d in items
+        ],
+    }
+
+
+def runs(tally: RunTally) -> dict[str, Any]:
+    def counted(values: Mapping[str, int]) -> list[dict[str, Any]]:
+        return [{"value": value, "runs": count} for value, count in sorted(values.items())]
+
+    return {
+        "total": tally.total,
+        "outcomes": {name: tally.outcomes.get(name, 0) for name in _OUTCOMES},
+        "first_started_at": utc(tally.first_started),
+        "last_started_at": utc(tally.last_started),
+        "tool_versions": counted(tally.tool_versions),
+        "config_digests": counted(tally.config_digests),
+        "policy_digests": counted(tally.policy_digests),
+        "problems": [
+            {
+                "id": run.id,
+                "started_at": utc(run.started_at),
+                "finished_at": utc(run.finished_at),
+                "outcome": run.outcome,
+                "error": run.error,
+            }
+            for run in tally.problems
+        ],
+    }
+
+
+def place_json(place: Place) -> dict[str, Any]:
+    return {"place": place.spec, "country": place.country}
+
+
+def inventory_item(integration: Integration) -> dict[str, Any]:
+    """One integration as declared (the inventory snapshot)."""
+    backups = integration.backups
+    return {
+        "id": integration.id,
+        "name": integration.name,
+        "vendor": integration.vendor,
+        "category": integration.category,
+        "role": integration.role,
+        "data_categories": sorted(integration.data_categories),
+        "endpoints": sorted(integration.endpoints),
+        "hosting": [place_json(p) for p in integration.hosting],
+        "support": [place_json(p) for p in integration.support],
+        "backups": None
+        if backups is None
+        else {
+            "regions": [place_json(p) for p in backups.regions],
+            "retention": str(backups.retention) if backups.retention else None,
+        },
+        "retention": str(integration.retention) if integration.retention else None,
+        "subprocessors": sorted(integration.subprocessors),
+        "transfer": {
+            "safeguards": sorted(integration.transfer.safeguards),
+            "dpf_certified": integration.transfer.dpf_certified,
+            "consent_purpose": integration.transfer.consent_purpose,
+        },
+        "contract": {
+            "dpa_signed": _day(integration.contract.dpa_signed),
+            "vendor_may_use_data": integration.contract.vendor_may_use_data,
+            "data_ownership": integration.contract.data_ownership,
+        },
+        "source": integration.source,
+    }
+
+
+def backup_item(integration: Integration) -> dict[str, Any]:
+    """What an integration documents of its backups, next to how long its data may be kept."""
+    backups = integration.backups
+    return {
+        "integration": integration.id,
+        "name": integration.name,
+        "documented": backups is not None and bool(backups.regions or backups.retention),
+        "regions": [place_json(p) for p in backups.regions] if backups else [],
+        "retention": str(backups.retention) if backups and backups.retention else None,
+        "data_retention": str(integration.retention) if integration.retention else None,
+    }
+
+
+def _place_order(check: PlaceCheck) -> tuple[int, str, str]:
+    return (_FACETS.index(check.facet.value), check.place, check.via or "")
+
+
+def places(
+    records: PeriodRecords, names: Mapping[str, str], consent: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """Every place of every integration, from the latest successful run of the period."""
+    run = records.runs.latest_success
+    coverage = {item["integration"]: item for item in consent}
+    by_integration: dict[str, list[PlaceCheck]] = {}
+    for check in records.places:
+        by_integration.setdefault(check.integration, []).append(check)
+    return {
+        "run_id": run.id if run else None,
+        "run_started_at": utc(run.started_at) if run else None,
+        "as_of": _day(run.as_of) if run else None,
+        # Old runs' place checks are pruned (database.keep_observations); the latest is kept.
+        "pruned": run is not None and not records.places and run.integrations > 0,
+        "integrations": [
+            {
+                "integration": ident,
+                "name": names.get(ident, ident),
+                "places": [
+                    {
+                        "facet": check.facet.value,
+                        "place": check.place,
+                        "country": check.country,
+                        "verdict": check.verdict.value,
+                        "basis": check.basis,
+                        "via": check.via,
+                        "consent": _coverage(coverage.get(ident))
+                        if check.verdict.value == "consent"
+                        else None,
+                    }
+                    for check in sorted(checks, key=_place_order)
+                ],
+            }
+            for ident, checks in sorted(by_integration.items())
+        ],
+    }
+
+
+def _coverage(item: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if item is None:
+        return None
+    if item["last_at"] is None:  # every check of the period failed: no counts to show
+        return None
+    keys = ("purpose", "shared", "missing", "withdrawn", "last_at")
+    return {key: item[key] for key in keys}
+
+
+# -- findings ------------------------------------------------------------------------------------
+
+_OPENING = {"new", "reopened"}
+
+
+def findings(records: PeriodRecords, first_day: date, last_day: date) -> dict[str, Any]:
+    """Findings opened, resolved, waived or open at the end of the period, worst first."""
+    items = [
+        item
+        for history in records.findings
+        if (item := finding_item(history, records.start, first_day, last_day)) is not None
+    ]
+    items.sort(
+        key=lambda f: (
+            -Severity(f["severity"]).rank,
+            f["integration"],
+            f["rule"],
+            f["facet"] or "",
+            f["place"] or "",
+            f["id"],
+        )
+    )
+    return {
+        "counts": {
+            "opened": sum(f["opened_in_period"] for f in items),
+            "resolved": sum(f["resolved_in_period"] for f in items),
+            "waived": sum(f["waived_in_period"] for f in items),
+            "open_at_end": sum(f["status_at_end"] == "open" for f in items),
+            "waived_at_end": sum(f["status_at_end"] == "waived" for f in items),
+        },
+        "items": items,
+    }
+
+
+def finding_item(
+    history: FindingHistory, start: datetime, first_day: date, last_day: date
+) -> dict[str, Any] | None:
+    """One finding's part in the period, judged from its events; None when it had none."""
+    found = history.finding
+    in_period = [event for event in history.events if event.at >= start]
+    status, resolved_at, reopened = "open", None, 0
+    for event in history.events:
+        if event.change in _OPENING:
+            status, resolved_at = "open", None
+            reopened += event.change == "reopened"
+        elif event.change == "resolved":
+            status, resolved_at = "resolved", event.at
+    # The waiver that counted on some day of the period, the newest if several did.
+    counted = [
+        w
+        for w in history.waivers
+        if w.expires >= first_day and (w.revoked_at is None or w.revoked_at >= start)
+    ]
+    waiver = counted[-1] if counted else None
+    waiver_state = None
+    if waiver is not None:
+        end = start + timedelta(days=(last_day - first_day).days + 1)
+        if waiver.revoked_at is not None and waiver.revoked_at < end:
+            waiver_state = "revoked"
+        elif waiver.expires < last_day:
+            waiver_state = "expired"
+        else:
+            waiver_state = "active"
+    at_end = "waived" if status == "open" and waiver_state == "active" else status
+    opened = any(event.change in _OPENING for event in in_period)
+    resolved = any(event.change == "resolved" for event in in_period)
+    if not (opened or resolved or waiver is not None or at_end != "resolved"):
+        return None
+    return {
+        "id": found.id,
+        "rule": found.rule,
+        "severity": found.severity.value,
+        "article": found.article,
+        "integration": found.integration,
+        "facet": found.facet.value if found.facet else None,
+        "place": found.place,
+        "country": found.country,
+        "message": found.message,
+        "status_at_end": at_end,
+        "first_seen": utc(found.first_seen),
+        "resolved_at": utc(resolved_at),
+        "reopened": reopened,
+        "opened_in_period": opened,
+        "resolved_in_period": resolved,
+        "waived_in_period": waiver is not None,
+        "events": [
+            {"at": utc(event.at), "change": event.change, "run_id": event.run_id}
+            for event in in_period
+        ],
+        "waiver": None
+        if waiver is None
+        else {
+            "reason": waiver.reason,
+            "approver": waiver.approver,
+            "expires": waiver.expires.isoformat(),
+            "created_at": utc(waiver.created_at),
+            "revoked_at": utc(waiver.revoked_at),
+            "revoked_by": waiver.revoked_by,
+            "state_at_end": waiver_state,
+        },
+    }
+
+
+# -- retention, consent, evidence ----------------------------------------------------------------
+
+
+def _number(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def retention(records: Iterable[EvidenceRecord]) -> list[dict[str, Any]]:
+    """Rows acted on per retention policy and action, from the period's `retention-batch` records."""
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    for record in records:
+        if record.kind not in {"retention-batch", "retention-run"}:
+            continue
+        data = record.data()
+        key = (str(data.get("policy", "")), str(data.get("action", "")))
+        group = groups.setdefault(
+            key,
+            {
+                "policy": key[0],
+                "action": key[1],
+                "tables": set(),
+                "runs": 0,
+                "batches": 0,
+                "rows": 0,
+                "first_at": utc(record.at),
+                "last_at": utc(record.at),
+            },
+        )
+        if record.kind == "retention-run":
+            group["runs"] += 1
+            continue
+        group["batches"] += 1
+        group["rows"] += _number(data.get("rows"))
+        group["tables"].add(f"{data.get('source', '')}.{data.get('table', '')}".strip("."))
+        group["last_at"] = utc(record.at)
+    return [
+        {**group, "tables": sorted(group["tables"])}
+        for _, group in sorted(groups.items())
+        if group["batches"]
+    ]
+
+
+def _checked(data: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    # One record per consent job run lists every integration it checked; a record about one
+    # integration is read as a list of one.
+    checked = data.get("checked")
+    if isinstance(checked, list):
+        return [item for item in checked if isinstance(item, Mapping)]
+    return [data] if "integration" in data else []
+
+
+def consent_checks(records: Iterable[EvidenceRecord]) -> list[dict[str, Any]]:
+    """Consent checks per integration in the period: how many succeeded or failed, and the
+    latest counts (never a subject identifier)."""
+    latest: dict[str, dict[str, Any]] = {}
+
+    def item(ident: str) -> dict[str, Any]:
+        return latest.setdefault(
+            ident,
+            {
+                "integration": ident,
+                "checks": 0,
+                "failures": 0,
+                "purpose": None,
+                "shared": 0,
+                "missing": 0,
+                "withdrawn": 0,
+                "last_at": None,
+            },
+        )
+
+    for record in records:
+        if record.kind != "consent-check":
+            continue
+        data = record.data()
+        for checked in _checked(data):
+            found = item(str(checked.get("integration", "")))
+            purpose = checked.get("purpose")
+            found.update(
+                checks=found["checks"] + 1,
+                purpose=purpose if isinstance(purpose, str) else found["purpose"],
+                shared=_number(checked.get("shared")),
+                missing=_number(checked.get("missing")),
+                withdrawn=_number(checked.get("withdrawn")),
+                last_at=utc(record.at),
+            )
+        failed = data.get("failed")
+        for ident in failed if isinstance(failed, list) else ():
+            item(str(ident))["failures"] += 1
+    return [latest[ident] for ident in sorted(latest)]
+
+
+def consent_imports(records: Iterable[EvidenceRecord]) -> list[dict[str, Any]]:
+    """Consent imports per purpose in the period: files imported and consents read and added."""
+    purposes: dict[str, dict[str, Any]] = {}
+    for record in records:
+        if record.kind != "consent-import":
+            continue
+        data = record.data()
+        purpose = str(data.get("purpose", ""))
+        found = purposes.setdefault(
+            purpose, {"purpose": purpose, "imports": 0, "read": 0, "inserted": 0, "updated": 0}
+        )
+        found["imports"] += 1
+        for key in ("read", "inserted", "updated"):
+            found[key] += _number(data.get(key))
+    return [purposes[purpose] for purpose in sorted(purposes)]
+
+
+def _record_json(record: EvidenceRecord | None) -> dict[str, Any] | None:
+    if record is None:
+        return None
+    return {"seq": record.seq, "at": utc(record.at), "kind": record.kind, "hash": record.hash}
+
+
+def evidence(chain: ChainCheck, records: PeriodRecords) -> dict[str, Any]:
+    """The chain's head and whether it verified, and what the period recorded."""
+    outcome = chain.verification
+    return {
+        "verified": outcome.ok,
+        "hmac_checked": chain.hmac_checked,
+        "records_verified": outcome.records,
+        "head": _record_json(chain.head),
+        "first_bad": outcome.first_bad,
+        "problem": outcome.problem,
+        "period": {
+            "kinds": [{"kind": k, "records": n} for k, n in sorted(records.record_kinds.items())],
+            "last": _record_json(records.last_record),
+        },
+    }
+
+
+# -- rendering -----------------------------------------------------------------------------------
+
+
+def render_json(document: Mapping[str, Any]) -> str:
+    """The document as indented JSON, ending in a newline."""
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def render_csv(document: Mapping[str, Any]) -> str:
+    """The findings of the document as CSV, one row per finding (CSV_COLUMNS)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for item in document["findings"]["items"]:
+        waiver = item["waiver"] or {}
+        row = {
+            **item,
+            "waiver_reason": waiver.get("reason"),
+            "waiver_approver": waiver.get("approver"),
+            "waiver_expires": waiver.get("expires"),
+            "waiver_created_at": waiver.get("created_at"),
+            "waiver_state": waiver.get("state_at_end"),
+        }
+        writer.writerow([_cell(row[column]) for column in CSV_COLUMNS])
+    return buffer.getvalue()
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    text = str(value)
+    # A cell a spreadsheet would run as a formula is quoted with a leading apostrophe.
+    return "'" + text if text[:1] in {"=", "+", "-", "@", "\t", "\r"} else text
+
+
+@cache
+def _templates() -> jinja2.Environment:
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("auditor.evidence", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    environment.filters["safeguard"] = lambda name: SAFEGUARD_NAMES.get(name, name)
+    return environment
+
+
+def render_html(document: Mapping[str, Any]) -> str:
+    """The document as one self-contained HTML page (inline styles, no scripts or external files)."""
+    return _templates().get_template("report.html").render(doc=document)
+
+
+def render(document: Mapping[str, Any], output_format: str) -> str:
+    """The document in one of FORMATS."""
+    if output_format == "json":
+        return render_json(document)
+    if output_format == "csv":
+        return render_csv(document)
+    return render_html(document)

@@ -1,0 +1,178 @@
+"""The daemon's retention job: plan every policy, enforce those with `mode: enforce`, and keep the
+counts the metrics and the `retention-overdue` findings are drawn from.
+
+One policy failing (its data source down, its table renamed, its share guard refusing) does not
+stop the others: the job carries on, then raises one RetentionJobError naming every policy that
+failed, so the job counts as failed and the metrics keep the last good counts of those policies.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from auditor.consent_config import DataSourceSettings
+from auditor.errors import AuditorError
+from auditor.jobs import JobContext
+from auditor.ports import Clock
+from auditor.retention.enforce import Batch, EvidenceSink, anonymise_key, enforce_policy
+from auditor.retention.plan import RetentionPlan, plan_policy
+from auditor.retention.policy import RetentionPolicy
+from auditor.retention.tables import bind_policy
+from auditor.sources.datasources import DataSources
+
+log = structlog.get_logger("auditor.retention")
+
+
+class RetentionJobError(AuditorError):
+    """Some policies could not be planned or enforced; `failures` maps their ids to the reason."""
+
+    def __init__(self, failures: Mapping[str, str]) -> None:
+        self.failures = dict(failures)
+        listed = "; ".join(f"{policy}: {reason}" for policy, reason in sorted(failures.items()))
+        super().__init__(f"retention failed for {len(failures)} polic{_ies(failures)}: {listed}")
+
+
+class RetentionState:
+    """The retention counts the metrics show and the findings come from; safe across threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._plans: dict[str, RetentionPlan] = {}
+        self._processed: dict[tuple[str, str], int] = {}
+        self._last: dict[str, datetime] = {}
+
+    def configure(self, policies: Sequence[RetentionPolicy]) -> None:
+        """Start the counters of the configured policies at 0 and forget removed policies."""
+        wanted = {policy.id: policy for policy in policies}
+        with self._lock:
+            for policy in policies:
+                if policy.action != "report":
+                    self._processed.setdefault((policy.id, policy.action), 0)
+            self._plans = {k: v for k, v in self._plans.items() if k in wanted}
+            self._last = {k: v for k, v in self._last.items() if k in wanted}
+            self._processed = {k: v for k, v in self._processed.items() if k[0] in wanted}
+
+    def planned(self, plan: RetentionPlan) -> None:
+        """Keep the policy's latest counts."""
+        with self._lock:
+            self._plans[plan.policy] = plan
+
+    def processed(self, policy: str, action: str, rows: int) -> None:
+        """Count records processed by one committed batch."""
+        with self._lock:
+            key = (policy, action)
+            self._processed[key] = self._processed.get(key, 0) + rows
+
+    def enforced(self, policy: str, finished: datetime) -> None:
+        """Remember when the policy's last enforcement run finished."""
+        with self._lock:
+            self._last[policy] = finished
+
+    def plans(self) -> list[RetentionPlan]:
+        """The latest plan of every policy that has one, by policy id (for the findings)."""
+        with self._lock:
+            return [self._plans[policy] for policy in sorted(self._plans)]
+
+    def snapshot_fields(self) -> dict[str, Any]:
+        """The `Snapshot` fields (`retention_*`) as they stand now."""
+        with self._lock:
+            return {
+                "retention_overdue": {k: p.eligible for k, p in self._plans.items()},
+                "retention_held": {k: p.held for k, p in self._plans.items()},
+                "retention_processed": dict(self._processed),
+                "retention_last_enforcement": dict(self._last),
+            }
+
+
+@dataclass
+class RetentionJob:
+    """The `retention` job's work: `job(context.check)` runs it once.
+
+    `policies` and `data_sources` are read when a run starts (a reload takes effect at the next
+    run); `environ` holds GDPR_AUDITOR_ANONYMISE_KEY.
+    """
+
+    policies: Callable[[], Sequence[RetentionPolicy]]
+    data_sources: Callable[[], Mapping[str, DataSourceSettings]]
+    evidence: EvidenceSink
+    clock: Clock
+    environ: Mapping[str, str]
+    state: RetentionState = field(default_factory=RetentionState)
+
+    def __call__(self, check: Callable[[], None]) -> list[RetentionPlan]:
+        """Plan every policy and enforce the `mode: enforce` ones; return the plans made.
+
+        Raises:
+            JobCancelled: (from `check`) the daemon is stopping; batches done stay done.
+            RetentionJobError: some policies failed; the others were done.
+        """
+        policies = list(self.policies())
+        self.state.configure(policies)
+        failures: dict[str, str] = {}
+        plans: list[RetentionPlan] = []
+        with DataSources(self.data_sources(), self.environ) as sources:
+            for policy in policies:
+                check()
+                try:
+                    plans.append(self._one(policy, sources, check))
+                except AuditorError as exc:
+                    failures[policy.id] = str(exc).splitlines()[0]
+                    log.error(
+                        "retention_policy_failed", policy=policy.id, error=failures[policy.id]
+                    )
+        if failures:
+            raise RetentionJobError(failures)
+        return plans
+
+    def work(self, context: JobContext) -> None:
+        """The daemon's `retention` work: one run, stopping at the context's checks."""
+        self(context.check)
+
+    def _one(
+        self, policy: RetentionPolicy, sources: DataSources, check: Callable[[], None]
+    ) -> RetentionPlan:
+        bound = bind_policy(policy, sources)
+        plan = plan_policy(bound, self.clock())
+        if policy.mode == "enforce" and policy.action != "report" and plan.to_process:
+
+            def count(batch: Batch) -> None:
+                self.state.processed(policy.id, policy.action, batch.rows)
+
+            enforcement = enforce_policy(
+                bound,
+                self.clock,
+                self.evidence,
+                secret=anonymise_key(self.environ),
+                check=check,
+                on_batch=count,
+            )
+            self.state.enforced(policy.id, enforcement.finished_at)
+            log.info(
+                "retention_enforced",
+                policy=policy.id,
+                action=policy.action,
+                processed=enforcement.processed,
+                batches=enforcement.batches,
+                outcome=enforcement.outcome,
+            )
+            plan = plan_policy(bound, self.clock())
+        self.state.planned(plan)
+        log.info(
+            "retention_planned",
+            policy=policy.id,
+            overdue=plan.overdue,
+            held=plan.held,
+            eligible=plan.eligible,
+            deadline=plan.deadline.isoformat(),
+        )
+        return plan
+
+
+def _ies(items: Mapping[str, Any]) -> str:
+    return "y" if len(items) == 1 else "ies"
