@@ -91,6 +91,7 @@ class _Job(Strict):
 
 class _Jobs(Strict):
     audit: _Job = _Job(interval="PT1H")
+    retention: _Job | None = None
     consent: _Job | None = None  # scheduled only when set and consent mappings exist
 
 

@@ -46,6 +46,7 @@ from auditor.ports import GeoLocator
 from auditor.probes.dns import FAILURE_STATUSES, DnsResolver
 from auditor.retention import load_retention_policies
 from auditor.retention.job import RetentionJob
+from auditor.retention.plan import RetentionPlan, retention_findings
 from auditor.sdnotify import Notifier, Watchdog
 from auditor.snapshot import ConsentStatus, Snapshot
 from auditor.store import (
@@ -159,6 +160,7 @@ class Daemon:
             evidence=store.append_evidence,
             clock=clock,
             environ=os.environ,
+            record=self._record_retention,
         )
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
@@ -355,6 +357,12 @@ class Daemon:
             message="keeping the last good configuration, inventory and policy data",
         )
         self.notifier.ready(self._status("reload rejected; running on the last good configuration"))
+
+    def _record_retention(self, plans: list[RetentionPlan]) -> None:
+        found = retention_findings(plans, self.generation.policies)
+        changes = self.store.record_job_findings("retention", found, self.clock())
+        log.info("retention_findings_recorded", open=changes.open, new=changes.new,
+                 resolved=changes.resolved)  # fmt: skip
 
     def _evidence(self, kind: str, content: dict[str, object]) -> None:
         """Append to the evidence chain; a database hiccup is logged, never fatal to a reload."""

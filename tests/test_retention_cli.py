@@ -270,3 +270,24 @@ def test_a_configuration_without_retention_files_is_invalid(workdir: Path) -> No
 
     assert 2 == result.exit_code
     assert "no retention policies: add retention:" in result.output
+
+
+def test_validate_reports_retention_policies_naming_unknown_sources(tmp_path: Path) -> None:
+    """`validate` loads the retention files and names a policy whose data source is unknown."""
+    from click.testing import CliRunner
+
+    from auditor.cli import cli
+
+    (tmp_path / "inventory.yaml").write_text("integrations: []\n")
+    policy = {"id": "old-orders", "source": "warehouse", "table": "orders", "key": "id",
+              "timestamp": "placed_at", "keep_for": "P1Y"}  # fmt: skip
+    (tmp_path / "retention.yaml").write_text(yaml.safe_dump({"policies": [policy]}))
+    (tmp_path / "auditor.yaml").write_text(
+        "inventory: [inventory.yaml]\nretention: retention.yaml\n"
+    )
+
+    result = CliRunner().invoke(cli, ["validate", "--config", str(tmp_path / "auditor.yaml")])
+
+    assert 2 == result.exit_code
+    assert "old-orders" in result.stderr
+    assert "warehouse" in result.stderr

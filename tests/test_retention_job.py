@@ -250,47 +250,42 @@ def test_findings_name_the_policy_and_count_without_personal_data(
     )
 
 
-def test_the_daemon_runs_the_retention_work_and_shows_it_in_its_snapshot(
-    crm_url: str, tmp_path: Path
-) -> None:
-    """The daemon's `retention` work loads the policies its configuration names, enforces, and
-    its metrics snapshot carries the counts; the batches are in the store's evidence chain."""
+def daemon_with_policy(crm_url: str, tmp_path: Path, **policy: object) -> tuple[Daemon, StateStore]:
+    """A daemon whose configuration names one retention policy over the CRM's orders."""
     (tmp_path / "inventory.yaml").write_text("integrations: []\n")
-    (tmp_path / "retention.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "policies": [
-                    {
-                        "id": "orders",
-                        "source": "crm",
-                        "table": "orders",
-                        "key": "order_id",
-                        "timestamp": "placed_at",
-                        "keep_for": "P1Y",
-                        "legal_hold": {"column": "hold"},
-                        "action": "delete",
-                        "mode": "enforce",
-                        "max_share": 0.5,
-                    }
-                ]
-            }
-        )
-    )
+    entry = {"id": "orders", "source": "crm", "table": "orders", "key": "order_id",
+             "timestamp": "placed_at", "keep_for": "P1Y", "legal_hold": {"column": "hold"},
+             **policy}  # fmt: skip
+    (tmp_path / "retention.yaml").write_text(yaml.safe_dump({"policies": [entry]}))
     config = {
         "inventory": ["inventory.yaml"],
         "database": {"url": "sqlite:///state.db"},
         "data_sources": {"crm": {"url": crm_url, "read_only": False}},
         "retention": "retention.yaml",
+        "jobs": {"retention": {"interval": "P1D"}},
     }
     (tmp_path / "auditor.yaml").write_text(yaml.safe_dump(config))
     generation = load_generation(tmp_path / "auditor.yaml")
     store = StateStore.open(f"sqlite:///{tmp_path / 'state.db'}")
     daemon = Daemon(tmp_path / "auditor.yaml", generation, store, SingleReplica(), Notifier({}))
+    return daemon, store
+
+
+def test_the_daemon_runs_the_retention_work_and_shows_it_in_its_snapshot(
+    crm_url: str, tmp_path: Path
+) -> None:
+    """The daemon's `retention` work loads the policies its configuration names, enforces, and
+    its metrics snapshot carries the counts; the batches are in the store's evidence chain."""
+    daemon, store = daemon_with_policy(
+        crm_url, tmp_path, action="delete", mode="enforce", max_share=0.5
+    )
     try:
-        assert NEEDED["retention"](generation)
+        assert NEEDED["retention"](daemon.generation)
+        assert "retention" in daemon.generation.config.jobs
         WORK["retention"](daemon)(JobContext("retention", lambda: None))
         snapshot = daemon.snapshot()
         kinds = [record.kind for record in store.evidence_records()]
+        overdue = store.list_findings(rule="retention-overdue", status="all")
     finally:
         store.close()
 
@@ -298,3 +293,21 @@ def test_the_daemon_runs_the_retention_work_and_shows_it_in_its_snapshot(
     assert {("orders", "delete"): 5} == dict(snapshot.retention_processed)
     assert {"orders"} == set(snapshot.retention_last_enforcement)
     assert ["retention-batch", "retention-run"] == [k for k in kinds if k.startswith("retention")]
+    assert [] == [f for f in overdue if f.status == "open"]
+
+
+def test_a_reported_backlog_opens_a_finding_that_audits_leave_alone(
+    crm_url: str, tmp_path: Path
+) -> None:
+    """A report-only policy with overdue records opens `retention-overdue` on the policy; the
+    audit job's runs neither resolve nor touch it."""
+    daemon, store = daemon_with_policy(crm_url, tmp_path)
+    try:
+        WORK["retention"](daemon)(JobContext("retention", lambda: None))
+        daemon.audit(JobContext("audit", lambda: None))
+        found = store.list_findings(rule="retention-overdue")
+    finally:
+        store.close()
+
+    assert [("orders", "open")] == [(f.place, f.status) for f in found]
+    assert (5, "report") == (found[0].evidence["eligible"], found[0].evidence["action"])

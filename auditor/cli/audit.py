@@ -29,8 +29,9 @@ from auditor.config import Config, load_config
 from auditor.consent_check import schema_issues
 from auditor.consent_config import check_against_inventory
 from auditor.errors import InvalidInputError, Issue
-from auditor.model import Severity
+from auditor.model import Integration, Severity
 from auditor.output import render_table, write_json
+from auditor.retention.policy import check_references, load_retention_policies
 from auditor.wiring import build_locator, build_resolver
 
 
@@ -127,6 +128,7 @@ def validate(config_path: Path, connect: bool, output_format: str) -> None:
         issues.extend(check_against_inventory(config.sources.consent, integrations))
         if connect:
             issues.extend(_consent_schemas(config))
+        issues.extend(_retention_issues(config, integrations))
     except InvalidInputError as exc:
         issues.extend(exc.issues)
     if output_format == "json":
@@ -139,6 +141,17 @@ def validate(config_path: Path, connect: bool, output_format: str) -> None:
     else:
         click.echo(f"valid: {config_path} ({count} integrations)")
     sys.exit(EXIT_INVALID if issues else EXIT_OK)
+
+
+def _retention_issues(config: Config, integrations: list[Integration]) -> list[Issue]:
+    """The retention policy files' problems, and references to unknown data sources."""
+    if not config.retention:
+        return []
+    try:
+        policies = load_retention_policies(config.retention, display=config.base)
+    except InvalidInputError as exc:
+        return list(exc.issues)
+    return check_references(policies, config.sources.data_sources, integrations)
 
 
 def _consent_schemas(config: Config) -> list[Issue]:

@@ -104,6 +104,9 @@ class RetentionJob:
     clock: Clock
     environ: Mapping[str, str]
     state: RetentionState = field(default_factory=RetentionState)
+    record: Callable[[list[RetentionPlan]], None] | None = None
+    """Records the plans' `retention-overdue` findings; called only when every policy ran, so a
+    policy whose database is down never resolves its open finding."""
 
     def __call__(self, check: Callable[[], None]) -> list[RetentionPlan]:
         """Plan every policy and enforce the `mode: enforce` ones; return the plans made.
@@ -128,6 +131,8 @@ class RetentionJob:
                     )
         if failures:
             raise RetentionJobError(failures)
+        if self.record is not None:
+            self.record(plans)
         return plans
 
     def work(self, context: JobContext) -> None:

@@ -611,6 +611,17 @@ class StateStore:
         with self._read() as conn:
             return consents.load_coverage(conn)
 
+    def record_job_findings(
+        self, job: str, found: Iterable[Finding], at: datetime
+    ) -> FindingChanges:
+        """Apply the findings of a job other than the audit (`retention`, `discovery`): only the
+        rules that job owns are opened, kept or resolved; evidence records the changes."""
+        with self._write() as conn:
+            mark = _last_event_id(conn)
+            changes = apply_findings(conn, None, at, found, job_scope(job))
+            self._seal(conn, at, mark, [])
+            return changes
+
     def record_consent_check(
         self,
         results: Sequence[ConsentCoverage],
