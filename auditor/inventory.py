@@ -16,7 +16,7 @@ from auditor.model import Backups, Contract, Integration, Place, Transfer
 from auditor.places import parse_place
 from auditor.policies import PolicyData
 from auditor.validation import Strict, entries_by_id, issues_from_validation
-from auditor.yamlsource import YamlDocument, load_yaml
+from auditor.yamlsource import YamlDocument, display_name, load_yaml, yaml_files
 
 CATEGORIES = (
     "crm",
@@ -203,21 +203,7 @@ def parse_inventory(
 
 def inventory_files(paths: Sequence[Path]) -> tuple[list[Path], list[Issue]]:
     """Expand files and directories into the inventory files they hold, sorted."""
-    files: list[Path] = []
-    issues: list[Issue] = []
-    for path in paths:
-        if path.is_dir():
-            found = sorted(
-                p for p in path.rglob("*") if p.suffix in {".yaml", ".yml"} and p.is_file()
-            )
-            if not found:
-                issues.append(Issue(str(path), "directory holds no .yaml inventory files"))
-            files.extend(found)
-        elif path.is_file():
-            files.append(path)
-        else:
-            issues.append(Issue(str(path), "inventory file or directory does not exist"))
-    return files, issues
+    return yaml_files(paths, "inventory")
 
 
 def check_references(integrations: Sequence[Integration]) -> list[Issue]:
@@ -265,7 +251,7 @@ def load_inventory(
     files, issues = inventory_files(paths)
     integrations: list[Integration] = []
     for path in files:
-        name = _display(path, display)
+        name = display_name(path, display)
         try:
             doc = load_yaml(path, source=name)
         except InvalidInputError as exc:
@@ -278,12 +264,3 @@ def load_inventory(
     if issues:
         raise InvalidInputError(issues)
     return integrations
-
-
-def _display(path: Path, base: Path | None) -> str:
-    if base is not None:
-        try:
-            return str(path.resolve().relative_to(base.resolve()))
-        except ValueError:
-            pass
-    return str(path)

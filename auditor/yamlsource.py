@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,3 +102,35 @@ def load_yaml(path: Path, source: str | None = None) -> YamlDocument:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise InvalidInputError([Issue(name, f"cannot read: {reason}")]) from exc
     return parse_yaml(text, name)
+
+
+def yaml_files(paths: Sequence[Path], noun: str) -> tuple[list[Path], list[Issue]]:
+    """Expand files and directories (searched recursively) into the YAML files they hold, sorted.
+
+    `noun` names what the files hold, for the messages ("inventory", "retention").
+    """
+    files: list[Path] = []
+    issues: list[Issue] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(
+                p for p in path.rglob("*") if p.suffix in {".yaml", ".yml"} and p.is_file()
+            )
+            if not found:
+                issues.append(Issue(str(path), f"directory holds no .yaml {noun} files"))
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            issues.append(Issue(str(path), f"{noun} file or directory does not exist"))
+    return files, issues
+
+
+def display_name(path: Path, base: Path | None) -> str:
+    """The path relative to `base` (the config file's directory) when it is under it."""
+    if base is not None:
+        try:
+            return str(path.resolve().relative_to(base.resolve()))
+        except ValueError:
+            pass
+    return str(path)

@@ -57,7 +57,7 @@ from auditor.durations import Duration, parse_duration
 from auditor.errors import InvalidInputError, Issue
 from auditor.model import Integration
 from auditor.validation import Strict, entries_by_id, format_loc, issues_from_validation
-from auditor.yamlsource import Loc, YamlDocument, load_yaml
+from auditor.yamlsource import Loc, YamlDocument, display_name, load_yaml, yaml_files
 
 Action = Literal["report", "anonymise", "delete"]
 Mode = Literal["plan", "enforce"]
@@ -296,11 +296,11 @@ def load_retention_policies(
     Raises:
         InvalidInputError: with every problem in every file, duplicate ids included.
     """
-    files, issues = _files(paths)
+    files, issues = yaml_files(paths, "retention")
     policies: list[RetentionPolicy] = []
     for path in files:
         try:
-            doc = load_yaml(path, source=_display(path, display))
+            doc = load_yaml(path, source=display_name(path, display))
         except InvalidInputError as exc:
             issues.extend(exc.issues)
             continue
@@ -395,30 +395,3 @@ def _sub_lines(ref: ConfigRef, prefix: str) -> dict[str, int]:
         for key, line in ref.lines.items()
         if key == prefix or key.startswith(prefix + ".")
     }
-
-
-def _files(paths: Sequence[Path]) -> tuple[list[Path], list[Issue]]:
-    files: list[Path] = []
-    issues: list[Issue] = []
-    for path in paths:
-        if path.is_dir():
-            found = sorted(
-                p for p in path.rglob("*") if p.suffix in {".yaml", ".yml"} and p.is_file()
-            )
-            if not found:
-                issues.append(Issue(str(path), "directory holds no .yaml retention files"))
-            files.extend(found)
-        elif path.is_file():
-            files.append(path)
-        else:
-            issues.append(Issue(str(path), "retention file or directory does not exist"))
-    return files, issues
-
-
-def _display(path: Path, base: Path | None) -> str:
-    if base is not None:
-        try:
-            return str(path.resolve().relative_to(base.resolve()))
-        except ValueError:
-            pass
-    return str(path)
