@@ -33,24 +33,22 @@ def dns_server_factory() -> Iterator[DnsServerFactory]:
         server.stop()
 
 
-def postgres_test_url() -> str:
-    """The test PostgreSQL server from GDPR_AUDITOR_TEST_PG; skips when it is not there.
-
-    With GDPR_AUDITOR_REQUIRE_SERVICES=1 (CI) a missing server fails the test instead.
-    """
-    url = os.environ.get("GDPR_AUDITOR_TEST_PG", "")
+def service_url(variable: str, driver: str, label: str, example: str) -> str:
+    """The URL of a test server from `variable`, checked with one query; skips when it is not
+    there, and with GDPR_AUDITOR_REQUIRE_SERVICES=1 (CI) fails instead."""
+    url = os.environ.get(variable, "")
     reason = ""
     if not url:
-        reason = "GDPR_AUDITOR_TEST_PG is not set (e.g. postgresql://postgres@127.0.0.1:5432/test)"
+        reason = f"{variable} is not set (e.g. {example})"
     else:
         engine = create_engine(
-            make_url(url).set(drivername="postgresql+psycopg"), connect_args={"connect_timeout": 3}
+            make_url(url).set(drivername=driver), connect_args={"connect_timeout": 3}
         )
         try:
             with engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
         except SQLAlchemyError as exc:
-            reason = f"PostgreSQL at GDPR_AUDITOR_TEST_PG is unreachable: {type(exc).__name__}"
+            reason = f"{label} at {variable} is unreachable: {type(exc).__name__}"
         finally:
             engine.dispose()
     if reason:
@@ -58,6 +56,14 @@ def postgres_test_url() -> str:
             pytest.fail(f"GDPR_AUDITOR_REQUIRE_SERVICES=1 but {reason}")
         pytest.skip(reason)
     return url
+
+
+def postgres_test_url() -> str:
+    """The test PostgreSQL server from GDPR_AUDITOR_TEST_PG; skips (or fails in CI) without it."""
+    return service_url(
+        "GDPR_AUDITOR_TEST_PG", "postgresql+psycopg", "PostgreSQL",
+        "postgresql://postgres@127.0.0.1:5432/test",
+    )  # fmt: skip
 
 
 @pytest.fixture(name="postgres_schema_url")
@@ -89,30 +95,10 @@ def _state_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 def mariadb_test_url() -> str:
-    """The test MariaDB server from GDPR_AUDITOR_TEST_MARIADB; skips when it is not there.
-
-    With GDPR_AUDITOR_REQUIRE_SERVICES=1 (CI) a missing server fails the test instead.
-    """
-    url = os.environ.get("GDPR_AUDITOR_TEST_MARIADB", "")
-    reason = ""
-    if not url:
-        reason = "GDPR_AUDITOR_TEST_MARIADB is not set (e.g. mysql://root@127.0.0.1:3306/test)"
-    else:
-        engine = create_engine(
-            make_url(url).set(drivername="mysql+pymysql"), connect_args={"connect_timeout": 3}
-        )
-        try:
-            with engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
-        except SQLAlchemyError as exc:
-            reason = f"MariaDB at GDPR_AUDITOR_TEST_MARIADB is unreachable: {type(exc).__name__}"
-        finally:
-            engine.dispose()
-    if reason:
-        if os.environ.get("GDPR_AUDITOR_REQUIRE_SERVICES") == "1":
-            pytest.fail(f"GDPR_AUDITOR_REQUIRE_SERVICES=1 but {reason}")
-        pytest.skip(reason)
-    return url
+    """The test MariaDB server from GDPR_AUDITOR_TEST_MARIADB; skips (or fails in CI) without it."""
+    return service_url(
+        "GDPR_AUDITOR_TEST_MARIADB", "mysql+pymysql", "MariaDB", "mysql://root@127.0.0.1:3306/test"
+    )
 
 
 @pytest.fixture(name="mariadb_database_url")
