@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, func, select, text
 
 from auditor.evidence.chain import EvidenceRecord, link
-from auditor.store.schema import evidence
+from auditor.store.schema import evidence, finding_events, findings
 
 _LOCK_KEY = 0x6764707265766964  # "gdprevid": serialises appends across PostgreSQL connections
 
@@ -74,3 +75,55 @@ def records(connection: Connection, batch: int = 1000) -> Iterator[EvidenceRecor
         for row in rows:
             yield _row_record(row)
         after = rows[-1].seq
+
+
+def last_event_id(conn: Connection) -> int:
+    return int(conn.execute(select(func.coalesce(func.max(finding_events.c.id), 0))).scalar_one())
+
+
+@dataclass(frozen=True, slots=True)
+class EventEvidence:
+    change: str
+    at: datetime
+    content: Mapping[str, Any]
+
+
+def finding_event_items(conn: Connection, event_id: int) -> list[EventEvidence]:
+    """The finding events after `event_id`, with what identifies their finding: evidence content."""
+    rows = conn.execute(
+        select(
+            finding_events.c.id,
+            finding_events.c.run_id,
+            finding_events.c.at,
+            finding_events.c.change,
+            finding_events.c.detail,
+            findings.c.id.label("finding_id"),
+            findings.c.rule,
+            findings.c.integration,
+            findings.c.facet,
+            findings.c.place,
+            findings.c.severity,
+        )
+        .join(findings, findings.c.id == finding_events.c.finding_id)
+        .where(finding_events.c.id > event_id)
+        .order_by(finding_events.c.id)
+    )
+    return [
+        EventEvidence(
+            row.change,
+            row.at,
+            {
+                "event_id": row.id,
+                "finding_id": row.finding_id,
+                "run_id": row.run_id,
+                "rule": row.rule,
+                "integration": row.integration,
+                "facet": row.facet,
+                "place": row.place,
+                "severity": row.severity,
+                "change": row.change,
+                "detail": row.detail,
+            },
+        )
+        for row in rows
+    ]

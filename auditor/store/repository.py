@@ -8,13 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, exists, func, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.sql.elements import ColumnElement
 
 from auditor import __version__
 from auditor.audit import AuditResult
@@ -30,6 +28,7 @@ from auditor.lifecycle import Change, Status
 from auditor.model import Facet, Finding, PlaceCheck, Verdict
 from auditor.sources.consent import ConsentCoverage
 from auditor.store import consents, evidence, migrations
+from auditor.store import waivers as waiver_queries
 from auditor.store.consents import ImportCounts, StoredCoverage
 from auditor.store.engine import WRITE, create_store_engine, display_url, normalise_url
 from auditor.store.recording import (
@@ -51,7 +50,6 @@ from auditor.store.records import (
     SnapshotCounts,
     StoredFinding,
     StoreStatus,
-    Waiver,
     finding_order,
     run_record,
     stored_finding,
@@ -219,7 +217,7 @@ class StateStore:
             )
             if claimed.rowcount != 1:
                 raise StoreError(f"run {run_id} is not a running audit run; nothing recorded")
-            mark = _last_event_id(conn)
+            mark = evidence.last_event_id(conn)
             summary = record_findings(conn, run_id, result)
             insert_observations(conn, run_id, result.observations)
             insert_places(conn, run_id, result.places)
@@ -389,7 +387,7 @@ class StateStore:
                 f"unknown finding status {status!r}; expected one of {', '.join(FINDING_STATES)}"
             )
         query = select(findings)
-        waived = _waived(on)
+        waived = waiver_queries.waived(on)
         if status == "open":
             query = query.where(findings.c.status == Status.OPEN.value, ~waived)
         elif status == "waived":
@@ -402,7 +400,7 @@ class StateStore:
             query = query.where(findings.c.rule == rule)
         with self._read() as conn:
             rows = conn.execute(query).all()
-            active = _active_waivers(conn, on)
+            active = waiver_queries.active_waivers(conn, on)
         found = [stored_finding(row, active.get(row.id)) for row in rows]
         return sorted(found, key=finding_order)
 
@@ -452,17 +450,19 @@ class StateStore:
         reason, approver = reason.strip(), approver.strip()
         if not reason or not approver:
             raise InvalidRequestError("a waiver needs a reason and an approver")
-        if expires < _utc_day(now):
+        if expires < waiver_queries.utc_day(now):
             raise InvalidRequestError(
                 f"the expiry date {expires.isoformat()} is in the past "
-                f"(today is {_utc_day(now).isoformat()}, UTC)"
+                f"(today is {waiver_queries.utc_day(now).isoformat()}, UTC)"
             )
         with self._write() as conn:
-            _require_finding(conn, finding_id)
-            mark = _last_event_id(conn)
-            _record_expiries(conn, now, finding_id)
-            for old in _active_waivers_of(conn, finding_id, _utc_day(now)):
-                _revoke(conn, old, by=approver, now=now, replaced=True)
+            waiver_queries.require_finding(conn, finding_id)
+            mark = evidence.last_event_id(conn)
+            waiver_queries.record_expiries(conn, now, finding_id)
+            for old in waiver_queries.active_waivers_of(
+                conn, finding_id, waiver_queries.utc_day(now)
+            ):
+                waiver_queries.revoke(conn, old, by=approver, now=now, replaced=True)
             waiver_id = int(
                 conn.execute(
                     insert(waivers)
@@ -497,14 +497,14 @@ class StateStore:
         if not by:
             raise InvalidRequestError("say who revokes the waiver")
         with self._write() as conn:
-            _require_finding(conn, finding_id)
-            mark = _last_event_id(conn)
-            _record_expiries(conn, now, finding_id)
-            active = _active_waivers_of(conn, finding_id, _utc_day(now))
+            waiver_queries.require_finding(conn, finding_id)
+            mark = evidence.last_event_id(conn)
+            waiver_queries.record_expiries(conn, now, finding_id)
+            active = waiver_queries.active_waivers_of(conn, finding_id, waiver_queries.utc_day(now))
             if not active:
                 raise InvalidRequestError(f"finding {finding_id} has no active waiver")
             for old in active:
-                _revoke(conn, old, by=by, now=now, replaced=False)
+                waiver_queries.revoke(conn, old, by=by, now=now, replaced=False)
             self._seal(conn, now, mark, [])
 
     def expire_waivers(self, now: datetime) -> list[int]:
@@ -513,8 +513,8 @@ class StateStore:
         Returns the ids of the findings these expiries leave open and unwaived.
         """
         with self._write() as conn:
-            mark = _last_event_id(conn)
-            expired = _record_expiries(conn, now, None)
+            mark = evidence.last_event_id(conn)
+            expired = waiver_queries.record_expiries(conn, now, None)
             if not expired:
                 return []
             self._seal(conn, now, mark, [])
@@ -523,7 +523,7 @@ class StateStore:
                 .where(
                     findings.c.id.in_(sorted(set(expired))),
                     findings.c.status == Status.OPEN.value,
-                    ~_waived(_utc_day(now)),
+                    ~waiver_queries.waived(waiver_queries.utc_day(now)),
                 )
                 .order_by(findings.c.id)
             )
@@ -553,7 +553,7 @@ class StateStore:
         if events_after is not None:
             changes = [
                 (f"finding-{row.change}", row.content, row.at)
-                for row in _events_after(conn, events_after)
+                for row in evidence.finding_event_items(conn, events_after)
             ]
         changes += [(kind, content, at) for kind, content in items]
         evidence.append_many(conn, changes, self.evidence_key)
@@ -617,7 +617,7 @@ class StateStore:
         """Apply the findings of a job other than the audit (`retention`, `discovery`): only the
         rules that job owns are opened, kept or resolved; evidence records the changes."""
         with self._write() as conn:
-            mark = _last_event_id(conn)
+            mark = evidence.last_event_id(conn)
             changes = apply_findings(conn, None, at, found, job_scope(job))
             self._seal(conn, at, mark, [])
             return changes
@@ -638,7 +638,7 @@ class StateStore:
         `keep` (no longer configured) are forgotten.
         """
         with self._write() as conn:
-            mark = _last_event_id(conn)
+            mark = evidence.last_event_id(conn)
             consents.save_coverage(conn, results, failures, at, keep)
             changes = apply_findings(conn, None, at, found, job_scope("consent"))
             content = {
@@ -667,7 +667,7 @@ class StateStore:
 
     def snapshot_counts(self, on: date) -> SnapshotCounts:
         """Aggregate what the metrics show, in a handful of GROUP BY queries."""
-        waived = _waived(on)
+        waived = waiver_queries.waived(on)
         is_open = findings.c.status == Status.OPEN.value
         triple = (findings.c.rule, findings.c.severity, findings.c.integration)
         with self._read() as conn:
@@ -730,7 +730,7 @@ class StateStore:
                     select(audit_runs.c.outcome, func.count()).group_by(audit_runs.c.outcome)
                 )
             }
-            waived = _waived(on)
+            waived = waiver_queries.waived(on)
             state = select(
                 func.count().filter(findings.c.status == "open", ~waived),
                 func.count().filter(findings.c.status == "open", waived),
@@ -779,122 +779,3 @@ def _categories(conn: Connection, run_id: int | None) -> dict[str, int]:
         .group_by(run_integrations.c.category)
     )
     return {category: int(count) for category, count in rows}
-
-
-def _waiver_counts(on: date | None) -> ColumnElement[bool]:
-    """SQL for `Waiver.active(on)`: not revoked, and not past its expiry day."""
-    if on is None:
-        return and_(waivers.c.revoked_at.is_(None), waivers.c.expiry_recorded_at.is_(None))
-    return and_(waivers.c.revoked_at.is_(None), waivers.c.expires >= on)
-
-
-def _waived(on: date | None) -> ColumnElement[bool]:
-    """SQL: the finding of the current row has a waiver active on `on`."""
-    return exists().where(waivers.c.finding_id == findings.c.id, _waiver_counts(on))
-
-
-def _active_waivers(conn: Connection, on: date | None) -> dict[int, Waiver]:
-    """Finding id -> its newest active waiver (a DPO keeps few; all of them are read)."""
-    rows = conn.execute(select(waivers).where(_waiver_counts(on)).order_by(waivers.c.id))
-    return {row.finding_id: waiver_record(row) for row in rows}
-
-
-def _active_waivers_of(conn: Connection, finding_id: int, on: date) -> list[Waiver]:
-    rows = conn.execute(
-        select(waivers).where(waivers.c.finding_id == finding_id, _waiver_counts(on))
-    )
-    return [waiver_record(row) for row in rows]
-
-
-def _require_finding(conn: Connection, finding_id: int) -> None:
-    if conn.execute(select(findings.c.id).where(findings.c.id == finding_id)).first() is None:
-        raise FindingNotFoundError(finding_id)
-
-
-# -- waiver bookkeeping ---------------------------------------------------------------------------
-
-
-def _record_expiries(conn: Connection, now: datetime, finding_id: int | None) -> list[int]:
-    """Record waiver-expired once per lapsed waiver; return the findings they belonged to."""
-    query = select(waivers).where(
-        waivers.c.revoked_at.is_(None),
-        waivers.c.expiry_recorded_at.is_(None),
-        waivers.c.expires < _utc_day(now),
-    )
-    if finding_id is not None:
-        query = query.where(waivers.c.finding_id == finding_id)
-    lapsed = [waiver_record(row) for row in conn.execute(query.order_by(waivers.c.id))]
-    for waiver in lapsed:
-        conn.execute(
-            update(waivers).where(waivers.c.id == waiver.id).values(expiry_recorded_at=now)
-        )
-        detail = {"waiver_id": waiver.id, "expires": waiver.expires.isoformat()}
-        insert_event(conn, waiver.finding_id, None, now, "waiver-expired", detail)
-    return [waiver.finding_id for waiver in lapsed]
-
-
-def _revoke(conn: Connection, waiver: Waiver, *, by: str, now: datetime, replaced: bool) -> None:
-    conn.execute(
-        update(waivers).where(waivers.c.id == waiver.id).values(revoked_at=now, revoked_by=by)
-    )
-    detail: dict[str, Any] = {"waiver_id": waiver.id, "by": by}
-    if replaced:
-        detail["replaced"] = True
-    insert_event(conn, waiver.finding_id, None, now, "unwaived", detail)
-
-
-def _utc_day(now: datetime) -> date:
-    """The UTC date of a moment: waivers run to the end of their expiry day in UTC."""
-    return now.astimezone(UTC).date()
-
-
-def _last_event_id(conn: Connection) -> int:
-    return int(conn.execute(select(func.coalesce(func.max(finding_events.c.id), 0))).scalar_one())
-
-
-@dataclass(frozen=True, slots=True)
-class _EventEvidence:
-    change: str
-    at: datetime
-    content: Mapping[str, Any]
-
-
-def _events_after(conn: Connection, event_id: int) -> list[_EventEvidence]:
-    """The finding events after `event_id`, with what identifies their finding: evidence content."""
-    rows = conn.execute(
-        select(
-            finding_events.c.id,
-            finding_events.c.run_id,
-            finding_events.c.at,
-            finding_events.c.change,
-            finding_events.c.detail,
-            findings.c.id.label("finding_id"),
-            findings.c.rule,
-            findings.c.integration,
-            findings.c.facet,
-            findings.c.place,
-            findings.c.severity,
-        )
-        .join(findings, findings.c.id == finding_events.c.finding_id)
-        .where(finding_events.c.id > event_id)
-        .order_by(finding_events.c.id)
-    )
-    return [
-        _EventEvidence(
-            row.change,
-            row.at,
-            {
-                "event_id": row.id,
-                "finding_id": row.finding_id,
-                "run_id": row.run_id,
-                "rule": row.rule,
-                "integration": row.integration,
-                "facet": row.facet,
-                "place": row.place,
-                "severity": row.severity,
-                "change": row.change,
-                "detail": row.detail,
-            },
-        )
-        for row in rows
-    ]
