@@ -93,6 +93,25 @@ class _Jobs(Strict):
     audit: _Job = _Job(interval="PT1H")
     retention: _Job | None = None
     consent: _Job | None = None  # scheduled only when set and consent mappings exist
+    report: _Job | None = None  # writes the evidence report of the last `reports.period`
+    discovery: _Job | None = None  # scheduled only when `discovery:` names domains or pages
+
+
+class _Reports(Strict):
+    directory: str = "reports"
+    formats: list[Literal["html", "json", "csv"]] = Field(default=["html", "json"], min_length=1)
+    period: str = "P1M"
+
+    @field_validator("period")
+    @classmethod
+    def _period(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
+class _Notify(Strict):
+    webhook_url_env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")  # the URL is a secret
+    format: Literal["generic", "slack"] = "generic"
 
 
 class _Log(Strict):
@@ -109,11 +128,15 @@ class _Config(Strict):
     database: _Database | None = None
     metrics: _Metrics = _Metrics()
     jobs: _Jobs = _Jobs()
+    reports: _Reports = _Reports()
     log: _Log = _Log()
+    notify: _Notify | None = None
     # Validated by auditor.consent_config (they need each other: consent names data sources).
     data_sources: dict[str, Any] = {}
     consent: dict[str, Any] = {}
     retention: list[str] = []
+    # Validated by auditor.discovery.catalogue (domains, subdomains, pages, local vendor file).
+    discovery: dict[str, Any] = {}
 
     @field_validator("retention", mode="before")
     @classmethod
@@ -159,6 +182,26 @@ class DatabaseSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ReportSettings:
+    """Where the report job writes, in which formats, and the period each report covers."""
+
+    directory: Path
+    formats: tuple[str, ...] = ("html", "json")
+    period: Duration = field(default_factory=lambda: parse_duration("P1M"))
+
+
+NotifyFormat = Literal["generic", "slack"]
+
+
+@dataclass(frozen=True, slots=True)
+class NotifySettings:
+    """Direct webhook notifications: the environment variable holding the URL, and the form."""
+
+    webhook_url_env: str
+    format: NotifyFormat = "generic"
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """A validated configuration; every path is absolute."""
 
@@ -177,6 +220,8 @@ class Config:
     digest: str = ""
     sources: ConsentSettings = field(default_factory=ConsentSettings)
     retention: tuple[Path, ...] = ()  # sha256 of the file's bytes, recorded with every audit run
+    reports: ReportSettings = field(default_factory=lambda: ReportSettings(Path("reports")))
+    notify: NotifySettings | None = None
 
     @property
     def base(self) -> Path:
@@ -229,6 +274,14 @@ def load_config(path: Path) -> Config:
         digest=hashlib.sha256(path.read_bytes()).hexdigest(),
         sources=sources,
         retention=tuple(base / Path(item).expanduser() for item in raw.retention),
+        reports=ReportSettings(
+            directory=base / Path(raw.reports.directory).expanduser(),
+            formats=tuple(dict.fromkeys(raw.reports.formats)),
+            period=parse_duration(raw.reports.period),
+        ),
+        notify=None
+        if raw.notify is None
+        else NotifySettings(raw.notify.webhook_url_env, raw.notify.format),
     )
 
 

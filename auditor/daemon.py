@@ -24,8 +24,10 @@ from auditor import __version__
 from auditor.audit import run_audit
 from auditor.config import Config, JobSchedule, load_config
 from auditor.consent_check import check_sources, run_consent_job
+from auditor.discovery.job import DiscoveryJob, DiscoverySources, discovery_needed
 from auditor.durations import parse_duration
 from auditor.errors import AuditUnavailableError, InvalidInputError, StoreError
+from auditor.evidence.scheduled import ReportJob, ReportSources
 from auditor.httpserver import MetricsServer
 from auditor.inventory import load_inventory
 from auditor.jobs import (
@@ -41,6 +43,7 @@ from auditor.leader import Leadership, leadership_for
 from auditor.log import configure_logging
 from auditor.metrics import Exposition
 from auditor.model import Integration
+from auditor.notify import deliver, prepare
 from auditor.policies import PolicyData, load_policies
 from auditor.ports import GeoLocator
 from auditor.probes.dns import FAILURE_STATUSES, DnsResolver
@@ -123,6 +126,11 @@ NEEDED: dict[str, Callable[[Generation], bool]] = {
 """Work scheduled only when the configuration gives it something to do, by name."""
 WORK["retention"] = lambda daemon: daemon.retention.work
 NEEDED["retention"] = lambda generation: bool(generation.config.retention)
+WORK["report"] = lambda daemon: daemon.reports.work
+# Without a database nothing is recorded beyond the process's life: there is nothing to report.
+NEEDED["report"] = lambda generation: generation.config.database is not None
+WORK["discovery"] = lambda daemon: daemon.discovery.work
+NEEDED["discovery"] = lambda generation: discovery_needed(generation.config)
 
 
 class Daemon:
@@ -162,6 +170,20 @@ class Daemon:
             environ=os.environ,
             record=self._record_retention,
         )
+        self.reports: ReportJob = ReportJob(
+            lambda: ReportSources(
+                self.generation.config, self.generation.policies, self.generation.integrations
+            ),
+            store,
+            clock,
+        )
+        self.discovery: DiscoveryJob = DiscoveryJob(
+            lambda: DiscoverySources(
+                self.generation.config, self.generation.policies, self.generation.integrations
+            ),
+            store,
+            clock,
+        )
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
             jobstores={"default": MemoryJobStore()},
@@ -195,6 +217,8 @@ class Daemon:
             leader=self.leadership.is_leader,
             version=__version__,
             **self.retention.state.snapshot_fields(),
+            report_last_written=self.reports.last_written,
+            **self.discovery.snapshot_fields(),
         )
 
     def health(self) -> tuple[bool, str]:
@@ -545,6 +569,18 @@ class Daemon:
                 observations_pruned=pruned,
                 duration_seconds=round((clock() - started).total_seconds(), 3),
             )
+            self._notify(generation.config)
+
+    def _notify(self, config: Config) -> None:
+        """Post new and resolved critical findings to the webhook, if configured; never raise."""
+        if config.notify is None:
+            return
+        try:
+            deliver(self.store, config.notify, os.environ, self.clock)
+        except (InvalidInputError, StoreError) as exc:
+            # The audit is recorded: a notification problem must not fail it. It is retried
+            # after the next audit, as the events stay pending.
+            log.error("notifications_not_delivered", error=str(exc))
 
     def _record_unfinished(self, run_id: int, exc: BaseException) -> None:
         try:
@@ -654,6 +690,8 @@ def run_daemon(config_path: Path, environ: Mapping[str, str] | None = None) -> i
         integrations=len(generation.integrations),
     )
     store = StateStore.open(url, evidence_key=evidence_key(env))
+    if config.notify is not None:
+        prepare(store, utcnow)  # findings from now on are notified, the history before is not
     daemon = Daemon(config_path, generation, store, leadership_for(store.engine.url), Notifier(env))
     try:
         daemon.start()

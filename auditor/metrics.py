@@ -219,6 +219,8 @@ def _live_families(snapshot: Snapshot) -> Iterator[Metric]:
     yield from _dns(snapshot)
     yield from _daemon(snapshot)
     yield from _retention(snapshot)
+    yield _report_written(snapshot)
+    yield from _discovery(snapshot)
 
 
 def _stored_key(snapshot: Snapshot) -> tuple[object, ...]:
@@ -418,6 +420,37 @@ def _retention(snapshot: Snapshot) -> Iterator[Metric]:
     for policy, when in sorted(snapshot.retention_last_enforcement.items()):
         last.add_metric([policy], when.timestamp())
     yield from (overdue, held, processed, last)
+
+
+def _report_written(snapshot: Snapshot) -> Metric:
+    # Live, not cached with the stored results: the report job sets it between store reads.
+    return GaugeMetricFamily(
+        f"{PREFIX}report_last_written_timestamp_seconds",
+        "When the report job last wrote the evidence report files, as a Unix time; 0 when it "
+        "has not written them since the daemon started.",
+        value=_unix(snapshot.report_last_written),
+    )
+
+
+def _discovery(snapshot: Snapshot) -> Iterator[Metric]:
+    # Live, not cached with the stored results: the discovery job sets them between store reads.
+    vendors = GaugeMetricFamily(
+        f"{PREFIX}discovery_vendors",
+        "Catalogue vendors the last discovery run found in use (DNS records, web pages), by "
+        "whether the inventory declares them; absent before the first run since start.",
+        labels=["state"],
+    )
+    for state in ("declared", "undeclared"):
+        if state in snapshot.discovery_vendors:
+            vendors.add_metric([state], snapshot.discovery_vendors[state])
+    coverage = GaugeMetricFamily(
+        f"{PREFIX}inventory_coverage_ratio",
+        "Vendors found in use that the inventory declares, over all found in use, in the last "
+        "discovery run (1 when none were found); absent before the first run since start.",
+    )
+    if snapshot.inventory_coverage is not None:
+        coverage.add_metric([], snapshot.inventory_coverage)
+    yield from (vendors, coverage)
 
 
 def _consent(snapshot: Snapshot) -> Iterator[Metric]:

@@ -72,3 +72,10 @@ class Snapshot:
     """Retention policy id -> when its last enforcement run finished."""
     consent: Mapping[str, ConsentStatus] = field(default_factory=dict)
     """Integration id -> its latest consent check, as stored by the consent job."""
+    report_last_written: datetime | None = None
+    """When the report job last wrote the period's report files (None: not since start)."""
+    discovery_vendors: Mapping[str, int] = field(default_factory=dict)
+    """"declared" / "undeclared" -> catalogue vendors the last discovery run found in use
+    (empty before the first successful run since start)."""
+    inventory_coverage: float | None = None
+    """Declared over discovered vendors in the last discovery run (None: no run since start)."""

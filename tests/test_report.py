@@ -7,8 +7,12 @@ import io
 import json
 import os
 import shutil
+import struct
 import subprocess
+import zlib
+from collections import Counter
 from datetime import UTC, datetime
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +40,7 @@ from tests.test_evidence_cli import (
 )
 
 SCHEMA = Path(__file__).resolve().parent.parent / "docs" / "report-schema.json"
+GOLDEN = Path(__file__).parent / "golden" / "report.json"
 QUARTER = ("--from", "2026-01-01", "--to", "2026-03-31")
 
 
@@ -239,6 +244,68 @@ class TestContents:
         assert (True, []) == (doc["places"]["pruned"], doc["places"]["integrations"])
 
 
+def _add_bytes(a: bytes, b: bytes) -> bytes:
+    """Bytewise (a + b) mod 256 of two rows at once, through big integers with no carry across
+    bytes: PNG's Up filter, which blank rows use, without a Python loop per byte."""
+    low = int.from_bytes(b"\x7f" * len(a), "big")
+    x, y = int.from_bytes(a, "big"), int.from_bytes(b, "big")
+    return (((x & low) + (y & low)) ^ ((x ^ y) & ~low)).to_bytes(len(a), "big")
+
+
+def _unfilter(kind: int, line: bytes, prior: bytes, bpp: int) -> bytes:
+    if kind == 0:
+        return line
+    if kind == 2:
+        return _add_bytes(line, prior)
+    if kind == 1:  # Sub: a running sum per channel
+        out = bytearray(len(line))
+        for channel in range(bpp):
+            out[channel::bpp] = bytes(v & 0xFF for v in accumulate(line[channel::bpp]))
+        return bytes(out)
+    out = bytearray(line)
+    for i in range(len(out)):
+        left = out[i - bpp] if i >= bpp else 0
+        up = prior[i]
+        if kind == 3:
+            out[i] = (out[i] + ((left + up) >> 1)) & 0xFF
+            continue
+        corner = prior[i - bpp] if i >= bpp else 0  # Paeth
+        guess = left + up - corner
+        far_left, far_up, far_corner = abs(guess - left), abs(guess - up), abs(guess - corner)
+        if far_left <= far_up and far_left <= far_corner:
+            out[i] = (out[i] + left) & 0xFF
+        elif far_up <= far_corner:
+            out[i] = (out[i] + up) & 0xFF
+        else:
+            out[i] = (out[i] + corner) & 0xFF
+    return bytes(out)
+
+
+def png_colours(path: Path) -> Counter[bytes]:
+    """Pixel colour (RGB bytes) -> count, decoding an 8-bit non-interlaced RGB(A) PNG with the
+    standard library only."""
+    data = path.read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    at, header, compressed = 8, b"", bytearray()
+    while at < len(data):
+        length, kind = struct.unpack(">I4s", data[at : at + 8])
+        if kind == b"IHDR":
+            header = data[at + 8 : at + 8 + length]
+        elif kind == b"IDAT":
+            compressed += data[at + 8 : at + 8 + length]
+        at += 12 + length
+    width, height, depth, colour_type, _, _, interlace = struct.unpack(">IIBBBBB", header)
+    assert (8, 0) == (depth, interlace) and colour_type in (2, 6)
+    bpp = 3 if colour_type == 2 else 4
+    raw, stride = zlib.decompress(bytes(compressed)), width * bpp
+    prior, colours = bytes(stride), Counter[bytes]()
+    for y in range(height):
+        start = y * (stride + 1)
+        prior = _unfilter(raw[start], raw[start + 1 : start + 1 + stride], prior, bpp)
+        colours.update(prior[i : i + 3] for i in range(0, stride, bpp))
+    return colours
+
+
 class TestDeterminism:
     @pytest.mark.parametrize("output_format", ["html", "json", "csv"])
     def test_two_reports_over_the_same_records_are_identical(
@@ -261,6 +328,32 @@ class TestDeterminism:
 
         assert "2026-04-01T08:00:00Z" == doc["generated_at"]
         assert 2 == report(scenario, *QUARTER, "--generated-at", "2026-04-01T10:00").exit_code
+
+
+class TestGolden:
+    def test_the_quarter_report_is_the_recorded_document(self, scenario: Scenario) -> None:
+        """With --as-of and --generated-at fixed, the JSON report of the scenario's quarter is
+        exactly the recorded one (UPDATE_GOLDEN=1 to renew)."""
+        doc = report_json(
+            scenario, "--as-of", "2026-03-31", "--generated-at", "2026-04-01T08:00:00Z"
+        )
+        # The configuration names the loopback DNS server's port and the temporary state
+        # database, both new each run, so its digest differs each run (the runs carry it too).
+        digest = doc["tool"]["config_digest"]
+        doc["tool"]["config_digest"] = "<config digest>"
+        for counted in doc["runs"]["config_digests"]:
+            if counted["value"] == digest:
+                counted["value"] = "<config digest>"
+        # The chain's hashes cover the audit-run records, which hold that digest and the version.
+        doc["evidence"]["head"]["hash"] = "<hash>"
+        doc["evidence"]["period"]["last"]["hash"] = "<hash>"
+        # The version changes with each release, not with the records.
+        doc["tool"]["version"] = "<version>"
+        for counted in doc["runs"]["tool_versions"]:
+            counted["value"] = "<version>"
+        if os.environ.get("UPDATE_GOLDEN"):
+            GOLDEN.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        assert json.loads(GOLDEN.read_text()) == doc
 
 
 class TestCsv:
@@ -322,7 +415,7 @@ class TestHtml:
         self, scenario: Scenario, tmp_path: Path
     ) -> None:
         """Headless Chromium prints the report to a PDF whose text holds the title, the
-        integrations and the findings."""
+        integrations and the findings, and draws it on screen as a page that is not blank."""
         chromium = shutil.which("chromium") or shutil.which("chromium-browser")
         pdftotext = shutil.which("pdftotext")
         missing = [
@@ -350,6 +443,23 @@ class TestHtml:
             [pdftotext, "-layout", str(pdf), "-"], check=True, capture_output=True, timeout=60
         ).stdout.decode()
 
+        shot = tmp_path / "report.png"
+        subprocess.run(
+            [
+                chromium, "--headless", "--no-sandbox", "--disable-gpu",
+                "--disable-background-networking", "--disable-component-update", "--no-first-run",
+                f"--user-data-dir={tmp_path / 'screen-profile'}", f"--screenshot={shot}",
+                "--window-size=1200,1600", page.as_uri(),
+            ],
+            check=True, capture_output=True, timeout=120,
+        )  # fmt: skip
+        colours = png_colours(shot)
+        pixels = sum(colours.values())
+        inked = pixels - colours[b"\xff\xff\xff"]
+
+        assert 1200 * 1600 == pixels
+        assert len(colours) > 16  # text is anti-aliased: many shades, not one flat fill
+        assert inked > pixels // 100, f"{inked} of {pixels} pixels are not white"
         assert pdf.read_bytes().startswith(b"%PDF")
         assert pdf.stat().st_size > 20_000
         for expected in (

@@ -113,6 +113,7 @@ from auditor.cli import (  # noqa: F401
     audit,
     consent,
     db,
+    discover,
     evidence,
     findings,
     geodb,

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from auditor.evidence.report import (
     period_bounds,
     render,
 )
+from auditor.evidence.scheduled import write_atomically
 from auditor.store.reporting import check_chain, read_period
 
 out_option = click.option(
@@ -43,23 +42,9 @@ def write_output(text: str, out: str) -> None:
     if out == "-":
         click.echo(text, nl=False)
         return
-    target = Path(out)
-    temporary: str | None = None
     try:
-        # Through a temporary file in the same directory: a reader sees the old file or the new.
-        with tempfile.NamedTemporaryFile(
-            "w", encoding="utf-8", newline="", dir=target.parent, delete=False,
-            prefix=f".{target.name}.", suffix=".tmp",
-        ) as handle:  # fmt: skip
-            temporary = handle.name
-            handle.write(text)
-        # A temporary file is private (0600); the report gets the mode of the file it replaces,
-        # or the usual one for a new file. Reports hold no personal data.
-        os.chmod(temporary, target.stat().st_mode & 0o777 if target.exists() else 0o644)
-        os.replace(temporary, target)
+        write_atomically(Path(out), text)
     except OSError as exc:
-        if temporary is not None:
-            Path(temporary).unlink(missing_ok=True)
         raise InvalidRequestError(f"cannot write {out}: {exc.strerror or exc}") from None
 
 

@@ -1,0 +1,316 @@
+"""The vendor catalogue (policies/vendors.yaml plus a local file) and the discovery settings."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from auditor.errors import InvalidInputError, Issue
+from auditor.inventory import CATEGORIES
+from auditor.iso3166 import COUNTRY_CODES
+from auditor.policies import PROVIDERS, shipped_policies
+from auditor.validation import Strict, entries_by_id, issues_from_validation
+from auditor.yamlsource import YamlDocument, load_yaml
+
+COMMON_SUBDOMAINS = (
+    "www", "mail", "shop", "blog", "help", "support", "status",
+    "go", "info", "news", "email", "track", "links",
+)  # fmt: skip
+"""Subdomains whose CNAMEs are checked on every configured domain, besides the configured ones."""
+
+CLAIMS = ("headquarters", "dpf", "hosting", "domains", "txt", "spf", "mx", "cname")
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_SUFFIX = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(\.[a-z0-9_-]{1,63})*$")
+
+
+def _suffixes(values: list[str]) -> list[str]:
+    cleaned = [value.strip().lower().strip(".") for value in values]
+    for value in cleaned:
+        if not _SUFFIX.match(value):
+            raise ValueError(f"not a DNS name or suffix: {value!r}")
+    return cleaned
+
+
+class _Signals(Strict):
+    txt: list[str] = []  # record prefixes, matched case-insensitively
+    spf: list[str] = []
+    mx: list[str] = []
+    cname: list[str] = []
+
+    @field_validator("spf", "mx", "cname")
+    @classmethod
+    def _names(cls, value: list[str]) -> list[str]:
+        return _suffixes(value)
+
+    @field_validator("txt")
+    @classmethod
+    def _prefixes(cls, value: list[str]) -> list[str]:
+        if any(not item.strip() for item in value):
+            raise ValueError("a TXT prefix must not be empty")
+        return value
+
+
+class _Vendor(Strict):
+    id: str
+    name: str = Field(min_length=1)
+    category: Literal[CATEGORIES]  # type: ignore[valid-type]
+    headquarters: str | None = None
+    dpf: bool | None = None
+    hosting: list[str] = []
+    domains: list[str] = []
+    signals: _Signals = _Signals()
+    sources: dict[Literal[CLAIMS], str] = {}  # type: ignore[valid-type]
+
+    @field_validator("id")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not _SLUG.match(value):
+            raise ValueError(f"id must be a lower-case slug (a-z, 0-9, -): {value!r}")
+        return value
+
+    @field_validator("headquarters")
+    @classmethod
+    def _country(cls, value: str | None) -> str | None:
+        if value is not None and value not in COUNTRY_CODES:
+            raise ValueError(f"not an ISO 3166-1 alpha-2 country code: {value!r}")
+        return value
+
+    @field_validator("hosting")
+    @classmethod
+    def _places(cls, value: list[str]) -> list[str]:
+        for spec in value:
+            prefix, sep, _ = spec.partition(":")
+            if (sep and prefix not in PROVIDERS) or (not sep and spec not in COUNTRY_CODES):
+                raise ValueError(f"not a country code or provider:region place: {spec!r}")
+        return value
+
+    @field_validator("domains")
+    @classmethod
+    def _domains(cls, value: list[str]) -> list[str]:
+        return _suffixes(value)
+
+    @model_validator(mode="after")
+    def _sourced(self) -> _Vendor:
+        # Every claim made needs a source (a URL, a dataset, or "memory" to say it is unchecked).
+        made = {
+            "headquarters": self.headquarters is not None,
+            "dpf": self.dpf is not None,
+            "hosting": bool(self.hosting),
+            "domains": bool(self.domains),
+            "txt": bool(self.signals.txt),
+            "spf": bool(self.signals.spf),
+            "mx": bool(self.signals.mx),
+            "cname": bool(self.signals.cname),
+        }
+        missing = [
+            claim for claim, present in made.items() if present and claim not in self.sources
+        ]
+        if missing:
+            raise ValueError(f"no source for: {', '.join(missing)}")
+        return self
+
+
+class _Catalogue(Strict):
+    title: str
+    updated: date
+    sources: list[str]
+    vendors: list[_Vendor]
+
+
+class _LocalCatalogue(Strict):
+    vendors: list[_Vendor]
+
+
+@dataclass(frozen=True, slots=True)
+class Vendor:
+    """One SaaS vendor and the traces it leaves in DNS and on web pages."""
+
+    id: str
+    name: str
+    category: str
+    headquarters: str | None
+    dpf: bool | None
+    hosting: tuple[str, ...]
+    domains: tuple[str, ...]
+    txt: tuple[str, ...] = ()
+    spf: tuple[str, ...] = ()
+    mx: tuple[str, ...] = ()
+    cname: tuple[str, ...] = ()
+    sources: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+
+    def owns(self, host: str) -> bool:
+        """Whether a hostname is one of the vendor's domains (or below one)."""
+        return any(under(host, suffix) for suffix in (*self.domains, *self.cname))
+
+
+@dataclass(frozen=True, slots=True)
+class Catalogue:
+    """The known vendors, by id, in catalogue order (local entries replace shipped ones)."""
+
+    vendors: dict[str, Vendor]
+
+    def by_host(self, host: str) -> Vendor | None:
+        """The vendor whose domain patterns cover a hostname (the longest pattern wins)."""
+        best: tuple[int, Vendor] | None = None
+        for vendor in self.vendors.values():
+            for suffix in (*vendor.domains, *vendor.cname):
+                if under(host, suffix) and (best is None or len(suffix) > best[0]):
+                    best = (len(suffix), vendor)
+        return None if best is None else best[1]
+
+    def matching(self, host: str, kind: Literal["spf", "mx", "cname"]) -> Vendor | None:
+        """The vendor whose SPF include, MX or CNAME pattern covers a hostname."""
+        best: tuple[int, Vendor] | None = None
+        for vendor in self.vendors.values():
+            for suffix in getattr(vendor, kind):
+                if under(host, suffix) and (best is None or len(suffix) > best[0]):
+                    best = (len(suffix), vendor)
+        return None if best is None else best[1]
+
+    def by_txt(self, text: str) -> Vendor | None:
+        """The vendor whose verification-token prefix starts a TXT record's text."""
+        folded = text.strip().lower()
+        for vendor in self.vendors.values():
+            if any(folded.startswith(prefix.lower()) for prefix in vendor.txt):
+                return vendor
+        return None
+
+
+def under(host: str, suffix: str) -> bool:
+    """Whether `host` is `suffix` or a name below it (case and a trailing dot ignored)."""
+    name = host.lower().rstrip(".")
+    return name == suffix or name.endswith("." + suffix)
+
+
+def _vendor(entry: _Vendor) -> Vendor:
+    return Vendor(
+        id=entry.id,
+        name=entry.name,
+        category=entry.category,
+        headquarters=entry.headquarters,
+        dpf=entry.dpf,
+        hosting=tuple(entry.hosting),
+        domains=tuple(entry.domains),
+        txt=tuple(entry.signals.txt),
+        spf=tuple(entry.signals.spf),
+        mx=tuple(entry.signals.mx),
+        cname=tuple(entry.signals.cname),
+        sources=dict(entry.sources),
+    )
+
+
+def _parse(doc: YamlDocument, local: bool, issues: list[Issue]) -> list[Vendor]:
+    model = _LocalCatalogue if local else _Catalogue
+    try:
+        parsed = model.model_validate(doc.data)
+    except ValidationError as exc:
+        issues.extend(issues_from_validation(exc, doc, entries_by_id(doc, "vendors", "vendor")))
+        return []
+    return [_vendor(entry) for entry in parsed.vendors]
+
+
+def load_catalogue(local: Path | None = None, shipped: Path | None = None) -> Catalogue:
+    """Load the shipped vendor catalogue and, if given, a local file whose entries add to it
+    (an entry with a shipped id replaces the shipped one).
+
+    Raises:
+        InvalidInputError: a file is missing or invalid (every problem is listed).
+    """
+    issues: list[Issue] = []
+    path = shipped or shipped_policies() / "vendors.yaml"
+    vendors = _parse(load_yaml(path, source=str(path)), False, issues)
+    if local is not None:
+        vendors += _parse(load_yaml(local, source=str(local)), True, issues)
+    if issues:
+        raise InvalidInputError(issues)
+    return Catalogue({vendor.id: vendor for vendor in vendors})
+
+
+class _Discovery(Strict):
+    vendors: str | None = None
+    domains: list[str] = []
+    subdomains: list[str] = []
+    pages: list[str] = []
+    timeout: float = Field(default=10.0, gt=0, le=120)
+    max_page_bytes: int = Field(default=5_000_000, ge=1024)
+
+    @field_validator("domains")
+    @classmethod
+    def _domain_names(cls, value: list[str]) -> list[str]:
+        return _suffixes(value)
+
+    @field_validator("subdomains")
+    @classmethod
+    def _labels(cls, value: list[str]) -> list[str]:
+        return _suffixes(value)
+
+    @field_validator("pages")
+    @classmethod
+    def _urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"a page must be an http(s) URL: {url!r}")
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class DiscoverySettings:
+    """The `discovery:` configuration section: what to look at, and the local vendor file."""
+
+    vendors: Path | None = None
+    domains: tuple[str, ...] = ()
+    subdomains: tuple[str, ...] = ()
+    pages: tuple[str, ...] = ()
+    timeout: float = 10.0
+    max_page_bytes: int = 5_000_000
+
+    def subdomain_names(self) -> list[str]:
+        """Every subdomain whose CNAME is checked: configured and common, on every domain."""
+        # A configured name under one of the domains is taken as it is; a label goes on each.
+        full = [name for name in self.subdomains if any(under(name, d) for d in self.domains)]
+        labels = dict.fromkeys(n for n in (*self.subdomains, *COMMON_SUBDOMAINS) if n not in full)
+        names = [*full, *(f"{label}.{domain}" for domain in self.domains for label in labels)]
+        return list(dict.fromkeys(names))
+
+
+def load_discovery_settings(config_path: Path) -> DiscoverySettings:
+    """Read the `discovery:` section of a configuration file; paths are relative to the file.
+
+    Raises:
+        InvalidInputError: the section is invalid.
+    """
+    doc = load_yaml(config_path)
+    raw = doc.data.get("discovery", {}) if isinstance(doc.data, dict) else {}
+    try:
+        parsed = _Discovery.model_validate(raw or {})
+    except ValidationError as exc:
+        raise InvalidInputError(issues_from_validation(exc, doc, base=("discovery",))) from None
+    base = config_path.resolve().parent
+    return DiscoverySettings(
+        vendors=None if parsed.vendors is None else base / Path(parsed.vendors).expanduser(),
+        domains=tuple(parsed.domains),
+        subdomains=tuple(parsed.subdomains),
+        pages=tuple(parsed.pages),
+        timeout=parsed.timeout,
+        max_page_bytes=parsed.max_page_bytes,
+    )
+
+
+def with_targets(
+    settings: DiscoverySettings, domains: Sequence[str], pages: Iterable[str]
+) -> DiscoverySettings:
+    """The settings with extra domains and pages (from the command line) added."""
+    return DiscoverySettings(
+        vendors=settings.vendors,
+        domains=tuple(dict.fromkeys((*settings.domains, *_suffixes(list(domains))))),
+        subdomains=settings.subdomains,
+        pages=tuple(dict.fromkeys((*settings.pages, *pages))),
+        timeout=settings.timeout,
+        max_page_bytes=settings.max_page_bytes,
+    )

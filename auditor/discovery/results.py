@@ -1,0 +1,255 @@
+"""Discovery results: vendors found with their evidence, declared or not, as findings and stubs."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from auditor.discovery.catalogue import Catalogue, DiscoverySettings, Vendor
+from auditor.discovery.dns_signals import Lookup, scan_domains
+from auditor.discovery.evidence import Evidence, Signal
+from auditor.discovery.pages import scan_pages
+from auditor.model import Finding, Integration, Severity
+from auditor.policies import PolicyData
+
+RULE = "inventory-undeclared"
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+@dataclass(frozen=True, slots=True)
+class FoundVendor:
+    """A catalogue vendor seen in use, the evidence for it, and the integration declaring it."""
+
+    vendor: Vendor
+    evidence: tuple[Evidence, ...]
+    hosts: tuple[str, ...]  # the vendor's hosts seen (page hosts, CNAME targets, ...)
+    declared_as: str | None  # the inventory integration id, None when undeclared
+
+
+@dataclass(frozen=True, slots=True)
+class Discovery:
+    """Everything one discovery run found; `problems` are what could not be checked."""
+
+    vendors: tuple[FoundVendor, ...]
+    unknown: dict[str, tuple[Evidence, ...]]  # third-party host -> evidence, no catalogue match
+    problems: tuple[str, ...]
+    failures: int = 0  # lookups and pages that could not be read: some vendors may be missing
+
+    @property
+    def declared(self) -> list[FoundVendor]:
+        return [found for found in self.vendors if found.declared_as is not None]
+
+    @property
+    def undeclared(self) -> list[FoundVendor]:
+        return [found for found in self.vendors if found.declared_as is None]
+
+    @property
+    def coverage(self) -> float:
+        """Declared vendors over discovered ones; 1.0 when nothing was discovered."""
+        return len(self.declared) / len(self.vendors) if self.vendors else 1.0
+
+
+def declared_by(vendor: Vendor, integrations: Sequence[Integration]) -> str | None:
+    """The integration that declares a vendor: same id, an endpoint under the vendor's domains,
+    or the same vendor or product name (case ignored)."""
+    names = {vendor.name.lower(), vendor.id}
+    for integration in integrations:
+        if integration.id == vendor.id:
+            return integration.id
+    for integration in integrations:
+        if any(vendor.owns(endpoint) for endpoint in integration.endpoints):
+            return integration.id
+        if {integration.vendor.lower(), integration.name.lower()} & names:
+            return integration.id
+    return None
+
+
+def collect(
+    signals: Sequence[Signal],
+    problems: Sequence[str],
+    catalogue: Catalogue,
+    integrations: Sequence[Integration],
+    failures: int = 0,
+) -> Discovery:
+    """Group signals by vendor (catalogue order) and by unknown host; match the inventory."""
+    evidence: dict[str, list[Evidence]] = {}
+    hosts: dict[str, list[str]] = {}
+    unknown: dict[str, list[Evidence]] = {}
+    for signal in signals:
+        if signal.vendor is None:
+            unknown.setdefault(signal.host, []).append(signal.evidence)
+            continue
+        evidence.setdefault(signal.vendor, []).append(signal.evidence)
+        vendor = catalogue.vendors[signal.vendor]
+        if vendor.owns(signal.host) and signal.evidence.kind in ("page", "cname"):
+            hosts.setdefault(signal.vendor, []).append(signal.host)
+    found = tuple(
+        FoundVendor(
+            vendor=vendor,
+            evidence=tuple(dict.fromkeys(evidence[vendor.id])),
+            hosts=tuple(dict.fromkeys(hosts.get(vendor.id, []))),
+            declared_as=declared_by(vendor, integrations),
+        )
+        for vendor in catalogue.vendors.values()
+        if vendor.id in evidence
+    )
+    return Discovery(
+        vendors=found,
+        unknown={host: tuple(dict.fromkeys(items)) for host, items in sorted(unknown.items())},
+        problems=tuple(problems),
+        failures=failures,
+    )
+
+
+def discover(
+    settings: DiscoverySettings,
+    catalogue: Catalogue,
+    integrations: Sequence[Integration],
+    lookup: Lookup,
+) -> Discovery:
+    """Scan the configured domains' DNS and the configured pages; see `collect`."""
+    dns = scan_domains(settings, catalogue, lookup)
+    pages = scan_pages(
+        settings.pages,
+        settings.domains,
+        catalogue,
+        timeout=settings.timeout,
+        max_bytes=settings.max_page_bytes,
+    )
+    return collect(
+        [*dns.signals, *pages.signals],
+        [*dns.problems, *pages.problems],
+        catalogue,
+        integrations,
+        failures=dns.failures + len(pages.problems),  # every page problem is a page not read
+    )
+
+
+def undeclared_findings(discovery: Discovery, policies: PolicyData) -> list[Finding]:
+    """One `inventory-undeclared` finding per vendor in use that the inventory does not list
+    (Art. 30); its integration and place are the vendor id, its evidence the signals."""
+    info = policies.rules[RULE]
+    return [
+        Finding(
+            rule=RULE,
+            integration=found.vendor.id,
+            severity=Severity(info.severity),
+            article=info.article,
+            message=(
+                f"{found.vendor.name} is in use ({_kinds(found)}) but no inventory entry "
+                "declares it"
+            ),
+            place=found.vendor.id,
+            evidence={"signals": [item.as_json() for item in found.evidence]},
+        )
+        for found in discovery.undeclared
+    ]
+
+
+def _kinds(found: FoundVendor) -> str:
+    kinds = dict.fromkeys(item.kind for item in found.evidence)
+    return ", ".join(kind.upper() if kind != "page" else "web page" for kind in kinds)
+
+
+def discovery_json(discovery: Discovery) -> dict[str, Any]:
+    """The JSON form of a discovery run, for `discover --format json`."""
+    return {
+        "vendors": [
+            {
+                "id": found.vendor.id,
+                "name": found.vendor.name,
+                "category": found.vendor.category,
+                "declared": found.declared_as is not None,
+                "integration": found.declared_as,
+                "hosts": list(found.hosts),
+                "evidence": [item.as_json() for item in found.evidence],
+            }
+            for found in discovery.vendors
+        ],
+        "unknown_hosts": [
+            {"host": host, "evidence": [item.as_json() for item in items]}
+            for host, items in discovery.unknown.items()
+        ],
+        "coverage": round(discovery.coverage, 4),
+        "problems": list(discovery.problems),
+    }
+
+
+def render_table(discovery: Discovery) -> str:
+    """A plain-text listing for people: vendors, evidence, unknown hosts, problems."""
+    found_count, missing = len(discovery.vendors), len(discovery.undeclared)
+    summary = f"{found_count} vendors found, {missing} not in the inventory"
+    lines = [f"{summary} (coverage {discovery.coverage:.0%})"]
+    for found in discovery.vendors:
+        state = f"declared as {found.declared_as}" if found.declared_as else "NOT DECLARED"
+        lines.append(f"\n{found.vendor.name} ({found.vendor.id}, {found.vendor.category}): {state}")
+        lines.extend(f"  {_evidence_line(item)}" for item in found.evidence)
+    if discovery.unknown:
+        lines.append("\nThird-party hosts not in the vendor catalogue:")
+        for host, items in discovery.unknown.items():
+            lines.append(f"  {host}: {_evidence_line(items[0])}")
+    if discovery.problems:
+        lines.append("\nCould not check:")
+        lines.extend(f"  {problem}" for problem in discovery.problems)
+    return "\n".join(lines) + "\n"
+
+
+def _evidence_line(item: Evidence) -> str:
+    if item.kind == "page":
+        return f"page {item.name}: {item.matched} {item.value}"
+    if item.kind in ("spf", "dmarc"):  # a long record: say which part of it matched first
+        return f"{item.kind.upper()} {item.name}: {item.matched} in {item.value!r}"
+    return f"{item.kind.upper()} {item.name}: {item.value}"
+
+
+_HEADER = """\
+# Integrations found in use but missing from the inventory (gdpr-auditor discover).
+# Complete every TODO, then move the entries into an inventory file.
+integrations:
+"""
+
+
+def inventory_stubs(discovery: Discovery) -> str:
+    """Inventory YAML for the undeclared vendors, with TODO comments for what only people know.
+
+    The catalogue's hosting places and DPF status are starting points, not facts about the
+    organisation's contract: each is marked for checking.
+    """
+    if not discovery.undeclared:
+        return "# Every vendor found is already in the inventory.\nintegrations: []\n"
+    return _HEADER + "\n".join(_stub(found) for found in discovery.undeclared)
+
+
+def _flow(values: Sequence[str]) -> str:
+    return "[" + ", ".join(_scalar(value) for value in values) + "]"
+
+
+def _scalar(value: str) -> str:
+    return yaml.safe_dump(value, default_style=None).removesuffix("\n...\n").strip()
+
+
+def _stub(found: FoundVendor) -> str:
+    vendor = found.vendor
+    endpoints = [host for host in found.hosts if all(_LABEL.match(p) for p in host.split("."))]
+    dpf = "true" if vendor.dpf else "false"
+    # Whitespace folded: a record with a line break must not end the YAML comment early.
+    lines = [f"  # Found: {' '.join(_evidence_line(e).split())}" for e in found.evidence[:5]]
+    lines += [
+        f"  - id: {vendor.id}",
+        f"    name: {_scalar(vendor.name)}",
+        f"    vendor: {_scalar(vendor.name)}  # TODO: the legal entity you contract with",
+        f"    category: {vendor.category}",
+        "    role: processor  # TODO: processor, controller or joint-controller?",
+        "    data_categories: []  # TODO: which personal data does it receive?",
+        f"    endpoints: {_flow(endpoints)}",
+        f"    hosting: {_flow(vendor.hosting)}  # TODO: check the contract (catalogue default)",
+        "    support: []  # TODO: where is support given from?",
+        "    transfer:",
+        f"      dpf_certified: {dpf}  # TODO: check the DPF List (catalogue default)",
+        "    # TODO: contract.dpa_signed, retention, subprocessors, backups",
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,124 @@
+"""`gdpr-auditor discover` end to end: loopback DNS and HTTP, inventory matching, YAML stubs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+from click.testing import CliRunner, Result
+
+from auditor.cli import cli
+from auditor.inventory import parse_inventory
+from auditor.policies import load_policies
+from auditor.yamlsource import parse_yaml
+from tests.conftest import DnsServerFactory
+from tests.test_discovery_dns import ZONE
+from tests.test_discovery_pages import site  # noqa: F401 - the loopback web site fixture
+
+INVENTORY = """
+integrations:
+  - id: google-workspace
+    name: Google Workspace
+    category: other
+    role: processor
+    data_categories: [contact, communications]
+    hosting: [US]
+  - id: newsletter
+    name: Newsletter
+    vendor: ACME Mail Ltd
+    category: email-marketing
+    role: processor
+    data_categories: [contact]
+    endpoints: [api.sendgrid.com]
+    hosting: [US]
+  - id: crm
+    name: Our CRM
+    vendor: HubSpot
+    category: crm
+    role: processor
+    data_categories: [contact]
+    hosting: [US]
+"""
+
+
+def workdir(tmp_path: Path, nameserver: str, discovery: str = "") -> Path:
+    (tmp_path / "inventory.yaml").write_text(INVENTORY, encoding="utf-8")
+    config = tmp_path / "auditor.yaml"
+    config.write_text(
+        f"inventory: inventory.yaml\ndns:\n  nameservers: ['{nameserver}']\n  timeout: 1\n"
+        + discovery,
+        encoding="utf-8",
+    )
+    return config
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_discover_json_lists_vendors_evidence_and_declarations(
+    tmp_path: Path,
+    dns_server_factory: DnsServerFactory,
+    site: str,  # noqa: F811
+) -> None:
+    """Vendors from DNS and the page are listed with their evidence; the inventory declares
+    Google (same id), SendGrid (an endpoint under its domains) and HubSpot (vendor name); the
+    others are undeclared and the exit status is 1."""
+    server = dns_server_factory(ZONE)
+    config = workdir(tmp_path, server.address, "discovery:\n  domains: [shop-co.example]\n")
+    result = run("discover", "--config", str(config), "--page", f"{site}/", "--format", "json")
+    assert result.exit_code == 1, result.output
+    document = json.loads(result.output)
+    state = {vendor["id"]: vendor["integration"] for vendor in document["vendors"]}
+    assert state["google-workspace"] == "google-workspace"
+    assert state["sendgrid"] == "newsletter"
+    assert state["hubspot"] == "crm"
+    assert state["mailchimp"] is None and state["shopify"] is None and state["hotjar"] is None
+    shopify = next(v for v in document["vendors"] if v["id"] == "shopify")
+    assert shopify["hosts"] == ["shops.myshopify.com"]
+    assert shopify["evidence"][0]["kind"] == "cname"
+    assert document["coverage"] == round(3 / len(document["vendors"]), 4)
+    assert "img.unknown-cdn.example" in {item["host"] for item in document["unknown_hosts"]}
+
+
+def test_discover_yaml_writes_valid_inventory_stubs(
+    tmp_path: Path,
+    dns_server_factory: DnsServerFactory,
+    site: str,  # noqa: F811
+) -> None:
+    """`--format yaml` writes one stub per undeclared vendor that the inventory loader accepts,
+    with TODO comments and the evidence as comments."""
+    server = dns_server_factory(ZONE)
+    config = workdir(tmp_path, server.address)
+    result = run(
+        "discover", "--config", str(config), "--domain", "shop-co.example",
+        "--page", f"{site}/", "--format", "yaml",
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "# TODO" in result.output and "# Found: CNAME www.shop-co.example" in result.output
+    integrations, issues = parse_inventory(parse_yaml(result.output, "stubs"), load_policies())
+    assert issues == []
+    ids = {integration.id for integration in integrations}
+    assert {"mailchimp", "shopify", "zendesk", "hotjar", "typeform"} <= ids
+    assert not ids & {"google-workspace", "sendgrid", "hubspot"}
+    typeform = next(i for i in integrations if i.id == "typeform")
+    assert typeform.endpoints == ("form.typeform.com",)
+    assert yaml.safe_load(result.output)["integrations"][0]["role"] == "processor"
+
+
+def test_discover_table_and_nothing_to_do(
+    tmp_path: Path, dns_server_factory: DnsServerFactory
+) -> None:
+    """The table names undeclared vendors and problems; without domains or pages the command
+    refuses with exit 2; a domain whose vendors are all declared exits 0."""
+    server = dns_server_factory(ZONE + '\nok.example. IN TXT "google-site-verification=x"\n')
+    config = workdir(tmp_path, server.address)
+    result = run("discover", "--config", str(config), "--domain", "loop.example")
+    assert result.exit_code == 1
+    assert "Zendesk (zendesk, support): NOT DECLARED" in result.output
+    assert "SPF include loop" in result.output
+    assert run("discover", "--config", str(config)).exit_code == 2
+    result = run("discover", "--config", str(config), "--domain", "ok.example")
+    assert result.exit_code == 0, result.output
+    assert "declared as google-workspace" in result.output
