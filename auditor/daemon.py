@@ -629,6 +629,7 @@ def _stored_snapshot(counts: SnapshotCounts) -> Snapshot:
         open_findings=counts.open_findings,
         recently_resolved=counts.recently_resolved,
         waived_findings=counts.waived_findings,
+        waiver_expiry=counts.waiver_expiry,
         integrations_by_category=counts.integrations_by_category,
         places=counts.places,
         data_built=counts.data_built,

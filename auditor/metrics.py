@@ -23,7 +23,7 @@ from __future__ import annotations
 import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
 
 from prometheus_client import CollectorRegistry, ProcessCollector, disable_created_metrics
 from prometheus_client.core import (
@@ -229,6 +229,7 @@ def _stored_key(snapshot: Snapshot) -> tuple[object, ...]:
         snapshot.open_findings,
         snapshot.recently_resolved,
         snapshot.waived_findings,
+        snapshot.waiver_expiry,
         snapshot.integrations_by_category,
         snapshot.places,
         snapshot.data_built,
@@ -260,6 +261,17 @@ def _findings(snapshot: Snapshot) -> Iterator[Metric]:
     for (rule, severity), count in sorted(snapshot.waived_findings.items()):
         waived.add_metric([rule, severity], count)
     yield waived
+
+    expiry = GaugeMetricFamily(
+        f"{PREFIX}waiver_expiry_timestamp_seconds",
+        "When the soonest-ending active waiver of an open finding ends (the end of its expiry "
+        f"day, UTC), by rule and severity, as a Unix time; {FROM_LAST_AUDIT}.",
+        labels=["rule", "severity"],
+    )
+    for (rule, severity), last_day in sorted(snapshot.waiver_expiry.items()):
+        end = datetime.combine(last_day + timedelta(days=1), time.min, tzinfo=UTC)
+        expiry.add_metric([rule, severity], end.timestamp())
+    yield expiry
 
 
 def _inventory(snapshot: Snapshot) -> Iterator[Metric]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +48,8 @@ class Snapshot:
     Exported as 0 so the series drops to zero instead of vanishing in the same scrape.
     """
     waived_findings: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    waiver_expiry: Mapping[tuple[str, str], date] = field(default_factory=dict)
+    """(rule, severity) -> last day of the soonest-ending active waiver of an open finding."""
     """(rule, severity) -> waived findings."""
     integrations_by_category: Mapping[str, int] = field(default_factory=dict)
     places: Mapping[tuple[str, str], int] = field(default_factory=dict)

@@ -476,3 +476,20 @@ def test_prerender_renders_new_results_in_the_formats_scrapes_asked_for() -> Non
     crm = (("integration", "crm"), ("rule", "r"), ("severity", "critical"))
     assert 4 == samples(gzip.decompress(packed).decode())[("gdpr_auditor_findings_open", crm)]
     assert 4 == samples(om.decode(), openmetrics=True)[("gdpr_auditor_findings_open", crm)]
+
+
+def test_waiver_expiry_is_the_end_of_the_last_day_in_utc() -> None:
+    """A waiver ending on 31 December counts until 1 January 00:00 UTC."""
+    from datetime import date
+
+    registry = registry_for(
+        Snapshot(waiver_expiry={("contract-dpa-missing", "critical"): date(2026, 12, 31)})
+    )
+
+    expected = datetime(2027, 1, 1, tzinfo=UTC).timestamp()
+    assert expected == value(
+        registry,
+        "gdpr_auditor_waiver_expiry_timestamp_seconds",
+        rule="contract-dpa-missing",
+        severity="critical",
+    )

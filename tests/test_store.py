@@ -548,6 +548,20 @@ class TestWaivers:
         assert 2 == len(store.list_findings(on=on))
         assert ["new", "waived"] == events_of(store, target.id)
 
+    def test_snapshot_gives_the_soonest_waiver_expiry_by_rule(self, store: StateStore) -> None:
+        """The metrics' waiver expiry is the earliest last day of an active waiver, by rule."""
+        record(store, audit(T0, [unsafe(), no_dpa()]))
+        target = next(f for f in store.list_findings() if f.rule == "contract-dpa-missing")
+        on = T0.date()
+
+        assert {} == store.snapshot_counts(on).waiver_expiry
+        store.waive(target.id, reason="r", approver="a", expires=date(2026, 12, 31), now=T0)
+
+        assert {("contract-dpa-missing", "critical"): date(2026, 12, 31)} == (
+            store.snapshot_counts(on).waiver_expiry
+        )
+        assert {} == store.snapshot_counts(date(2027, 1, 1)).waiver_expiry
+
     def test_an_expired_waiver_counts_no_more_and_is_recorded_once(self, store: StateStore) -> None:
         """After its expiry day a waiver stops counting at once; expire_waivers records it once."""
         record(store, audit(T0, [unsafe()]))

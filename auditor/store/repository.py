@@ -678,6 +678,13 @@ class StateStore:
             waived_rows = conn.execute(
                 select(*triple, func.count()).where(is_open, waived).group_by(*triple)
             ).all()
+            pair = (findings.c.rule, findings.c.severity)
+            expiry_rows = conn.execute(
+                select(*pair, func.min(waivers.c.expires))
+                .join(waivers, waivers.c.finding_id == findings.c.id)
+                .where(is_open, waiver_queries.waiver_counts(on))
+                .group_by(*pair)
+            ).all()
             resolved_rows: list[tuple[str, str, str]] = []
             places: dict[tuple[str, str], int] = {}
             if last is not None:
@@ -711,6 +718,7 @@ class StateStore:
         return SnapshotCounts(
             open_findings=open_counts,
             waived_findings=waived_counts,
+            waiver_expiry={(r[0], r[1]): r[2] for r in expiry_rows},
             recently_resolved=frozenset(quiet - open_counts.keys()),
             places=places,
             integrations_by_category=categories,
