@@ -24,11 +24,12 @@ from auditor import __version__
 from auditor.audit import run_audit
 from auditor.config import Config, JobSchedule, load_config
 from auditor.consent_check import check_sources, run_consent_job
-from auditor.discovery.job import DiscoveryJob, DiscoverySources, discovery_needed
+from auditor.discovery.job import DiscoveryJob, discovery_needed
 from auditor.durations import parse_duration
 from auditor.errors import AuditUnavailableError, InvalidInputError, StoreError
-from auditor.evidence.scheduled import ReportJob, ReportSources
+from auditor.evidence.scheduled import ReportJob
 from auditor.httpserver import MetricsServer
+from auditor.inputs import Inputs
 from auditor.inventory import load_inventory
 from auditor.jobs import (
     Heartbeat,
@@ -170,20 +171,8 @@ class Daemon:
             environ=os.environ,
             record=self._record_retention,
         )
-        self.reports: ReportJob = ReportJob(
-            lambda: ReportSources(
-                self.generation.config, self.generation.policies, self.generation.integrations
-            ),
-            store,
-            clock,
-        )
-        self.discovery: DiscoveryJob = DiscoveryJob(
-            lambda: DiscoverySources(
-                self.generation.config, self.generation.policies, self.generation.integrations
-            ),
-            store,
-            clock,
-        )
+        self.reports: ReportJob = ReportJob(self._inputs, store, clock)
+        self.discovery: DiscoveryJob = DiscoveryJob(self._inputs, store, clock)
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
             jobstores={"default": MemoryJobStore()},
@@ -381,6 +370,11 @@ class Daemon:
             message="keeping the last good configuration, inventory and policy data",
         )
         self.notifier.ready(self._status("reload rejected; running on the last good configuration"))
+
+    def _inputs(self) -> Inputs:
+        """The current generation's inputs, read by a job when it starts."""
+        generation = self.generation
+        return Inputs(generation.config, generation.policies, generation.integrations)
 
     def _record_retention(self, plans: list[RetentionPlan]) -> None:
         found = retention_findings(plans, self.generation.policies)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -14,21 +13,11 @@ from auditor.discovery.catalogue import load_catalogue, load_discovery_settings
 from auditor.discovery.dns_signals import dnspython_lookup
 from auditor.discovery.results import discover, undeclared_findings
 from auditor.errors import AuditUnavailableError, InvalidInputError
+from auditor.inputs import Inputs
 from auditor.jobs import JobContext
-from auditor.model import Integration
-from auditor.policies import PolicyData
 from auditor.store.repository import StateStore
 
 log = structlog.get_logger("auditor.discovery.job")
-
-
-@dataclass(frozen=True, slots=True)
-class DiscoverySources:
-    """What one discovery run reads from the daemon's current generation."""
-
-    config: Config
-    policies: PolicyData
-    integrations: Sequence[Integration]
 
 
 def discovery_needed(config: Config) -> bool:
@@ -49,7 +38,7 @@ class DiscoveryJob:
 
     def __init__(
         self,
-        sources: Callable[[], DiscoverySources],
+        sources: Callable[[], Inputs],
         store: StateStore,
         clock: Callable[[], datetime],
     ) -> None:

@@ -4,32 +4,21 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import structlog
 
 from auditor import __version__
-from auditor.config import Config, ReportSettings
+from auditor.config import ReportSettings
 from auditor.evidence.report import ReportInputs, build_report, period_bounds, render
+from auditor.inputs import Inputs
 from auditor.jobs import JobContext
-from auditor.model import Integration
-from auditor.policies import PolicyData
 from auditor.store import StateStore
 from auditor.store.reporting import check_chain, read_period
 
 log = structlog.get_logger("auditor.evidence.scheduled")
-
-
-@dataclass(frozen=True, slots=True)
-class ReportSources:
-    """What one report run reads from the daemon's current generation."""
-
-    config: Config
-    policies: PolicyData
-    integrations: Sequence[Integration]
 
 
 def report_days(settings: ReportSettings, today: date) -> tuple[date, date]:
@@ -73,7 +62,7 @@ class ReportJob:
 
     def __init__(
         self,
-        sources: Callable[[], ReportSources],
+        sources: Callable[[], Inputs],
         store: StateStore,
         clock: Callable[[], datetime],
     ) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Row
 
 from auditor.lifecycle import FindingKey, Status, waiver_active
-from auditor.model import Facet, Finding, Severity
+from auditor.model import Facet, Finding, PlaceCheck, Severity, Verdict
 from auditor.ports import DataSet
 
 
@@ -248,3 +248,16 @@ def stored_finding(row: Row[Any], waiver: Waiver | None) -> StoredFinding:
 
 def finding_order(finding: StoredFinding) -> tuple[int, str, str, str, str, int]:
     return (-finding.severity.rank, finding.integration, finding.rule, *finding.key[2:], finding.id)
+
+
+def place_check_record(row: Any) -> PlaceCheck:
+    """A stored place check as the model's PlaceCheck."""
+    return PlaceCheck(
+        integration=row.integration,
+        facet=Facet(row.facet),
+        place=row.place,
+        country=row.country,
+        verdict=Verdict(row.verdict),
+        basis=row.basis,
+        via=row.via,
+    )

@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from auditor.errors import StoreError
 from auditor.evidence.chain import EvidenceRecord, Verification, verify
-from auditor.model import Facet, PlaceCheck, Verdict
+from auditor.model import PlaceCheck
 from auditor.store.engine import display_url
 from auditor.store.evidence import last_record
 from auditor.store.records import (
@@ -21,6 +21,7 @@ from auditor.store.records import (
     RunRecord,
     StoredFinding,
     Waiver,
+    place_check_record,
     run_record,
     stored_finding,
     waiver_record,
@@ -192,18 +193,7 @@ def run_places(conn: Connection, run_id: int) -> tuple[PlaceCheck, ...]:
             place_checks.c.id,
         )
     )
-    return tuple(
-        PlaceCheck(
-            integration=row.integration,
-            facet=Facet(row.facet),
-            place=row.place,
-            country=row.country,
-            verdict=Verdict(row.verdict),
-            basis=row.basis,
-            via=row.via,
-        )
-        for row in rows
-    )
+    return tuple(place_check_record(row) for row in rows)
 
 
 def finding_histories(

@@ -25,7 +25,7 @@ from auditor.errors import (
 )
 from auditor.evidence.chain import EvidenceRecord
 from auditor.lifecycle import Change, Status
-from auditor.model import Facet, Finding, PlaceCheck, Verdict
+from auditor.model import Finding, PlaceCheck
 from auditor.sources.consent import ConsentCoverage
 from auditor.store import consents, evidence, migrations
 from auditor.store import waivers as waiver_queries
@@ -51,6 +51,7 @@ from auditor.store.records import (
     StoredFinding,
     StoreStatus,
     finding_order,
+    place_check_record,
     run_record,
     stored_finding,
     waiver_record,
@@ -329,18 +330,7 @@ class StateStore:
             rows = conn.execute(
                 select(place_checks).where(place_checks.c.run_id == run).order_by(place_checks.c.id)
             )
-            return [
-                PlaceCheck(
-                    integration=row.integration,
-                    facet=Facet(row.facet),
-                    place=row.place,
-                    country=row.country,
-                    verdict=Verdict(row.verdict),
-                    basis=row.basis,
-                    via=row.via,
-                )
-                for row in rows
-            ]
+            return [place_check_record(row) for row in rows]
 
     def latest_categories(self) -> dict[str, int]:
         """Return integrations by category in the latest successful run."""
