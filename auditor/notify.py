@@ -19,11 +19,6 @@ from typing import Any
 import requests
 import structlog
 from sqlalchemy import (
-    BigInteger,
-    Column,
-    MetaData,
-    String,
-    Table,
     func,
     insert,
     select,
@@ -33,26 +28,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from auditor.config import NotifyFormat, NotifySettings
 from auditor.errors import InvalidInputError, Issue, StoreError
 from auditor.store import StateStore
-from auditor.store.schema import UTCDateTime, finding_events, findings
+from auditor.store.schema import finding_events, findings, notifications_sent
 
 log = structlog.get_logger(__name__)
 
 FIRING = ("new", "reopened")
 RESOLVED = ("resolved",)
 BASELINE, SENT, REJECTED = "baseline", "sent", "rejected"
-
-# The notifier's own table, created on first use: it is not part of the audit schema's versions.
-_metadata = MetaData()
-notifications_sent = Table(
-    "notifications_sent",
-    _metadata,
-    # One row per finding event handled, plus one baseline row: the last event when
-    # notifications were enabled. Events up to the baseline are history, never sent.
-    Column("event_id", BigInteger, primary_key=True, autoincrement=False),
-    Column("finding_id", BigInteger),
-    Column("status", String(16), nullable=False),
-    Column("at", UTCDateTime, nullable=False),
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +162,7 @@ def _deliver(
     retry: Retry,
     sleep: Callable[[float], None],
 ) -> Delivery:
-    ensure_table(store, clock)
+    ensure_baseline(store, clock)
     sent = rejected = failed = 0
     with requests.Session() as session:
         for event in pending(store):
@@ -213,15 +195,14 @@ def prepare(store: StateStore, clock: Callable[[], datetime]) -> None:
         StoreError: the state database could not be read or written.
     """
     try:
-        ensure_table(store, clock)
+        ensure_baseline(store, clock)
     except SQLAlchemyError as exc:
         raise StoreError(f"preparing notifications in {store.url}: {type(exc).__name__}") from exc
 
 
-def ensure_table(store: StateStore, clock: Callable[[], datetime]) -> None:
-    """Create the sent-notifications table and its baseline row if they are not there yet."""
+def ensure_baseline(store: StateStore, clock: Callable[[], datetime]) -> None:
+    """Record the baseline row of the sent-notifications table if it is not there yet."""
     with store.engine.begin() as conn:
-        _metadata.create_all(conn, checkfirst=True)
         if conn.execute(select(func.count()).select_from(notifications_sent)).scalar_one():
             return
         last = conn.execute(select(func.coalesce(func.max(finding_events.c.id), 0))).scalar_one()

@@ -247,4 +247,15 @@ consent_coverage = Table(
     Column("error", Text),
 )
 
+notifications_sent = Table(
+    "notifications_sent",
+    metadata,
+    # One row per finding event the webhook notifier handled, plus one baseline row: the last
+    # event when notifications were enabled. Events up to the baseline are history, never sent.
+    Column("event_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("finding_id", BigInteger),
+    Column("status", String(16), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+)
+
 TABLES = tuple(metadata.sorted_tables)
