@@ -48,7 +48,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -65,6 +65,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from auditor.errors import InvalidInputError, Issue
 from auditor.model import Integration
+from auditor.tablerefs import identifier, row_filter, table_name
 from auditor.validation import Strict, format_loc, issues_from_validation
 from auditor.yamlsource import Loc, YamlDocument
 
@@ -74,7 +75,6 @@ FilterScalar = str | bool | int | float | date | None
 RowFilter = dict[str, FilterScalar | list[FilterScalar]]
 """The YAML form of a filter: column -> value, or a list of values (IN)."""
 
-_SCALARS = (str, bool, int, float, date)
 _SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 _INTEGRATION_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")  # the inventory's id slug
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -83,17 +83,6 @@ _Model = TypeVar("_Model", bound=BaseModel)
 
 
 # --- the YAML models --------------------------------------------------------------------------
-
-
-def _identifier(value: str) -> str:
-    if not value.strip() or value != value.strip():
-        raise ValueError(f"not a table or column name: {value!r}")
-    return value
-
-
-def _scalar(value: object) -> bool:
-    # A YAML timestamp would be a naive datetime: dates only, so that no time zone is guessed.
-    return value is None or (isinstance(value, _SCALARS) and not isinstance(value, datetime))
 
 
 class DataSourceModel(Strict):
@@ -139,33 +128,12 @@ class _TableModel(Strict):
     @field_validator("table")
     @classmethod
     def _table(cls, value: str) -> str:
-        return _table_name(value)
+        return table_name(value)
 
     @field_validator("filter")
     @classmethod
     def _filter(cls, value: dict[str, Any]) -> dict[str, Any]:
-        return _row_filter(value)
-
-
-def _table_name(value: str) -> str:
-    schema, _, name = value.rpartition(".")
-    if not name or (schema == "" and value.startswith(".")):
-        raise ValueError(f"not a table name (name or schema.name): {value!r}")
-    return _identifier(value)
-
-
-def _row_filter(value: dict[str, Any]) -> dict[str, Any]:
-    for column, wanted in value.items():
-        _identifier(column)
-        if isinstance(wanted, list) and not wanted:
-            raise ValueError(f"filter on {column!r}: an empty list matches no row")
-        items = wanted if isinstance(wanted, list) else [wanted]
-        if not all(_scalar(item) for item in items):
-            raise ValueError(
-                f"filter on {column!r}: expected a string, number, boolean, date or null, "
-                "or a list of them"
-            )
-    return value
+        return row_filter(value)
 
 
 class SharedModel(_TableModel):
@@ -176,7 +144,7 @@ class SharedModel(_TableModel):
     @field_validator("key")
     @classmethod
     def _key(cls, value: str) -> str:
-        return _identifier(value)
+        return identifier(value)
 
 
 class ConsentsModel(Strict):
@@ -197,17 +165,17 @@ class ConsentsModel(Strict):
     @field_validator("table")
     @classmethod
     def _table(cls, value: str | None) -> str | None:
-        return None if value is None else _table_name(value)
+        return None if value is None else table_name(value)
 
     @field_validator("filter")
     @classmethod
     def _filter(cls, value: dict[str, Any]) -> dict[str, Any]:
-        return _row_filter(value)
+        return row_filter(value)
 
     @field_validator("subject", "purpose", "granted_at", "withdrawn_at", "notice_version", "method")
     @classmethod
     def _names(cls, value: str | None) -> str | None:
-        return None if value is None else _identifier(value)
+        return None if value is None else identifier(value)
 
     @model_validator(mode="wrap")
     @classmethod

@@ -41,7 +41,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -56,6 +56,7 @@ from auditor.consent_config import (
 from auditor.durations import Duration, parse_duration
 from auditor.errors import InvalidInputError, Issue
 from auditor.model import Integration
+from auditor.tablerefs import identifier, is_filter_value, row_filter, table_name
 from auditor.validation import Strict, entries_by_id, format_loc, issues_from_validation
 from auditor.yamlsource import Loc, YamlDocument, display_name, load_yaml, yaml_files
 
@@ -69,39 +70,6 @@ HASH_PREFIX = "hmac:"
 HASH_LENGTH = len(HASH_PREFIX) + 64
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-_SCALARS = (str, bool, int, float, date)
-
-
-def _identifier(value: str) -> str:
-    if not value.strip() or value != value.strip():
-        raise ValueError(f"not a table or column name: {value!r}")
-    return value
-
-
-def _table_name(value: str) -> str:
-    schema, _, name = value.rpartition(".")
-    if not name or (schema == "" and value.startswith(".")):
-        raise ValueError(f"not a table name (name or schema.name): {value!r}")
-    return _identifier(value)
-
-
-def _is_scalar(value: object) -> bool:
-    # A YAML timestamp would be a naive datetime: dates only, so that no time zone is guessed.
-    return value is None or (isinstance(value, _SCALARS) and not isinstance(value, datetime))
-
-
-def _row_filter(value: dict[str, Any]) -> dict[str, Any]:
-    for column, wanted in value.items():
-        _identifier(column)
-        if isinstance(wanted, list) and not wanted:
-            raise ValueError(f"filter on {column!r}: an empty list matches no row")
-        items = wanted if isinstance(wanted, list) else [wanted]
-        if not all(_is_scalar(item) for item in items):
-            raise ValueError(
-                f"filter on {column!r}: expected a string, number, boolean, date or null, "
-                "or a list of them"
-            )
-    return value
 
 
 def _duration(value: str) -> str:
@@ -109,9 +77,9 @@ def _duration(value: str) -> str:
     return value
 
 
-Name = Annotated[str, AfterValidator(_identifier)]
-TableName = Annotated[str, AfterValidator(_table_name)]
-RowFilterModel = Annotated[dict[str, Any], AfterValidator(_row_filter)]
+Name = Annotated[str, AfterValidator(identifier)]
+TableName = Annotated[str, AfterValidator(table_name)]
+RowFilterModel = Annotated[dict[str, Any], AfterValidator(row_filter)]
 
 
 class _LegalHold(Strict):
@@ -138,7 +106,7 @@ class _Replacement(Strict):
     @field_validator("value", mode="before")
     @classmethod
     def _scalar(cls, value: object) -> object:
-        if not _is_scalar(value):
+        if not is_filter_value(value):
             raise ValueError("expected a string, number, boolean or date")
         return value
 
@@ -185,7 +153,7 @@ class _Policy(Strict):
     @classmethod
     def _columns(cls, value: dict[str, _Replacement | None]) -> dict[str, _Replacement | None]:
         for column in value:
-            _identifier(column)
+            identifier(column)
         return value
 
     @model_validator(mode="after")
