@@ -18,7 +18,7 @@ import structlog
 from auditor.consent_config import ConsentMapping, ConsentSettings, check_against_inventory
 from auditor.consent_import import SubjectHasher, subject_key
 from auditor.errors import AuditorError, InvalidInputError, Issue
-from auditor.model import Finding, Integration, Severity
+from auditor.model import Finding, Integration
 from auditor.policies import PolicyData
 from auditor.ports import Clock
 from auditor.sources import (
@@ -113,7 +113,6 @@ def consent_findings(coverages: Iterable[ConsentCoverage], policies: PolicyData)
     """One `transfer-consent-missing` finding per integration with shared subjects lacking a
     valid consent (Art. 49(1)(a): consent to a transfer must be explicit and specific, and
     counts only until withdrawn); its place is the purpose, its evidence the counts."""
-    info = policies.rules[RULE]
     found = []
     for result in sorted(coverages, key=lambda r: r.integration):
         if result.missing <= 0:
@@ -129,13 +128,10 @@ def consent_findings(coverages: Iterable[ConsentCoverage], policies: PolicyData)
             f"{withdrawn}"
         )
         found.append(
-            Finding(
-                rule=RULE,
-                integration=result.integration,
-                severity=Severity(info.severity),
-                article=info.article,
-                message=message,
-                facet=None,
+            policies.finding(
+                RULE,
+                result.integration,
+                message,
                 place=result.purpose,
                 evidence={
                     "shared": result.shared,

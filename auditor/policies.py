@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from datetime import date
 from importlib import resources
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import ValidationError, field_validator, model_validator
 
 from auditor.errors import InvalidInputError, Issue
 from auditor.iso3166 import COUNTRY_CODES
-from auditor.model import Severity
+from auditor.model import Facet, Finding, Severity
 from auditor.validation import Strict, issues_from_validation
 from auditor.yamlsource import YamlDocument, load_yaml
 
@@ -203,6 +203,31 @@ class PolicyData:
     def region(self, provider: str, name: str) -> Region | None:
         """Return the cloud region by its name or alias, or None if it is not known."""
         return self.regions.get(provider, {}).get(name.lower())
+
+    def finding(
+        self,
+        rule: str,
+        integration: str,
+        message: str,
+        *,
+        facet: Facet | None = None,
+        place: str | None = None,
+        country: str | None = None,
+        evidence: Mapping[str, Any] | None = None,
+    ) -> Finding:
+        """Build a finding with the severity and article this policy data gives the rule."""
+        info = self.rules[rule]
+        return Finding(
+            rule=rule,
+            integration=integration,
+            severity=Severity(info.severity),
+            article=info.article,
+            message=message,
+            facet=facet,
+            place=place,
+            country=country,
+            evidence=dict(evidence or {}),
+        )
 
     def region_country(self, provider: str, name: str) -> str | None:
         region = self.region(provider, name)

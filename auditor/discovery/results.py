@@ -13,7 +13,7 @@ from auditor.discovery.catalogue import Catalogue, DiscoverySettings, Vendor
 from auditor.discovery.dns_signals import Lookup, scan_domains
 from auditor.discovery.evidence import Evidence, Signal
 from auditor.discovery.pages import scan_pages
-from auditor.model import Finding, Integration, Severity
+from auditor.model import Finding, Integration
 from auditor.policies import PolicyData
 
 RULE = "inventory-undeclared"
@@ -132,17 +132,11 @@ def discover(
 def undeclared_findings(discovery: Discovery, policies: PolicyData) -> list[Finding]:
     """One `inventory-undeclared` finding per vendor in use that the inventory does not list
     (Art. 30); its integration and place are the vendor id, its evidence the signals."""
-    info = policies.rules[RULE]
     return [
-        Finding(
-            rule=RULE,
-            integration=found.vendor.id,
-            severity=Severity(info.severity),
-            article=info.article,
-            message=(
-                f"{found.vendor.name} is in use ({_kinds(found)}) but no inventory entry "
-                "declares it"
-            ),
+        policies.finding(
+            RULE,
+            found.vendor.id,
+            (f"{found.vendor.name} is in use ({_kinds(found)}) but no inventory entry declares it"),
             place=found.vendor.id,
             evidence={"signals": [item.as_json() for item in found.evidence]},
         )

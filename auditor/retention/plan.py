@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from auditor.model import Finding, Severity
+from auditor.model import Finding
 from auditor.policies import PolicyData
 from auditor.retention.deadline import retention_deadline
 from auditor.retention.policy import Action, Mode, RetentionPolicy
@@ -146,7 +146,6 @@ def plan_policy(bound: BoundPolicy, now: datetime, max_rows: int | None = None) 
 def retention_findings(plans: Iterable[RetentionPlan], policies_data: PolicyData) -> list[Finding]:
     """One `retention-overdue` finding per plan with overdue records not on legal hold (Art.
     5(1)(e)); its place is the policy id, its integration the policy's (or its data source)."""
-    info = policies_data.rules[RULE]
     findings = []
     for plan in plans:
         if plan.eligible <= 0:
@@ -161,15 +160,8 @@ def retention_findings(plans: Iterable[RetentionPlan], policies_data: PolicyData
             f"{_day(plan.deadline)}{oldest}){held}; policy {plan.policy} ({plan.action})"
         )
         findings.append(
-            Finding(
-                rule=RULE,
-                integration=plan.subject,
-                severity=Severity(info.severity),
-                article=info.article,
-                message=message,
-                facet=None,
-                place=plan.policy,
-                evidence=_evidence(plan),
+            policies_data.finding(
+                RULE, plan.subject, message, place=plan.policy, evidence=_evidence(plan)
             )
         )
     return findings

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from auditor.model import Facet, Finding, Integration, Observation, Severity
+from auditor.model import Facet, Finding, Integration, Observation
 from auditor.policies import PolicyData
 
 
@@ -32,18 +32,10 @@ class AuditContext:
         evidence: Mapping[str, Any] | None = None,
     ) -> Finding:
         """Build a finding with the severity and article the policy data gives the rule."""
-        info = self.policies.rules[rule]
-        return Finding(
-            rule=rule,
-            integration=integration.id,
-            severity=Severity(info.severity),
-            article=info.article,
-            message=message,
-            facet=facet,
-            place=place,
-            country=country,
-            evidence=dict(evidence or {}),
-        )
+        return self.policies.finding(
+            rule, integration.id, message, facet=facet, place=place, country=country,
+            evidence=evidence,
+        )  # fmt: skip
 
 
 Rule = Callable[[AuditContext], Iterable[Finding]]
