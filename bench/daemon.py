@@ -38,7 +38,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 # The synthetic world and Knot DNS come from the other benchmark's modules, so both measure the
 # same thing; `audit` here is bench/audit.py, not auditor.audit.
-from audit import generate, write_config, write_geodata, write_inventory
+from audit import _interrupt, generate, log, write_config, write_geodata, write_inventory
 from loopback_dns import DnsServerError, KnotServer, knot_version, zone_text
 
 TARGET_GROWTH = 0.05
@@ -365,14 +364,6 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     if min(args.integrations, args.scrapes) < 1 or args.cycles < 2:
         parser.error("--integrations and --scrapes must be positive, --cycles at least 2")
     return args
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt  # unwinds through the finally blocks that stop knotd
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def main(argv: Sequence[str]) -> int:
