@@ -8,13 +8,20 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from auditor.durations import Duration, parse_duration
 from auditor.errors import InvalidInputError, Issue
-from auditor.model import Backups, Contract, Integration, Place, Transfer
+from auditor.model import Backups, Certification, Contract, Integration, Place, Transfer
 from auditor.places import parse_place
-from auditor.policies import PolicyData
+from auditor.policies import PolicyData, Sector
 from auditor.validation import Strict, entries_by_id, issues_from_validation
 from auditor.yamlsource import YamlDocument, display_name, load_yaml, yaml_files
 
@@ -90,10 +97,51 @@ def _check_duration(value: str) -> str:
     return value
 
 
+def _policies(info: ValidationInfo) -> PolicyData:
+    policies: PolicyData = (info.context or {})["policies"]
+    return policies
+
+
+def _check_limited_decision(value: str, info: ValidationInfo) -> str:
+    adequacy = _policies(info).adequacy
+    decision = adequacy.decision(value)
+    limited = ", ".join(d.id for d in adequacy.limited)
+    if decision is None:
+        raise ValueError(
+            f"unknown adequacy decision {value!r} (limited-scope decisions: {limited})"
+        )
+    if decision.scope != "limited":
+        raise ValueError(
+            f"{value!r} is not a limited-scope decision, so there is no scope to confirm "
+            f"(limited-scope decisions: {limited})"
+        )
+    return value
+
+
+def _check_framework(value: str, info: ValidationInfo) -> str:
+    frameworks = _policies(info).adequacy.frameworks
+    if value not in frameworks:
+        raise ValueError(f"unknown framework {value!r} (known: {', '.join(sorted(frameworks))})")
+    return value
+
+
+def _check_purpose(value: str, info: ValidationInfo) -> str:
+    purposes = _policies(info).adequacy.purposes
+    if value not in purposes:
+        raise ValueError(
+            f"unknown purpose {value!r}: only purposes some adequacy decision excludes are "
+            f"recorded ({', '.join(sorted(purposes))})"
+        )
+    return value
+
+
 PlaceSpecs = Annotated[list[str], AfterValidator(_check_places)]
 """Country codes, cloud regions or organisations, checked against the policy data in the context."""
 DurationText = Annotated[str, AfterValidator(_check_duration)]
 Hostname = Annotated[str, AfterValidator(_hostname)]
+LimitedDecisionId = Annotated[str, AfterValidator(_check_limited_decision)]
+FrameworkName = Annotated[str, AfterValidator(_check_framework)]
+Purpose = Annotated[str, AfterValidator(_check_purpose)]
 
 
 class _Backups(Strict):
@@ -101,10 +149,49 @@ class _Backups(Strict):
     retention: DurationText | None = None
 
 
+class _Certification(Strict):
+    framework: FrameworkName
+    since: date
+    until: date | None = None  # the last day it was valid; null while it still is
+    hr: bool = False
+
+    @model_validator(mode="after")
+    def _dates(self) -> _Certification:
+        if self.until is not None and self.until < self.since:
+            raise ValueError("until must not be before since")
+        return self
+
+
 class _Transfer(Strict):
     safeguards: list[Literal["scc", "bcr"]] = []
-    dpf_certified: bool = False
+    certifications: list[_Certification] = []
+    dpf_certified: bool = False  # shorthand: a non-HR DPF certification, dates not recorded
+    in_scope_of: list[LimitedDecisionId] = []
+    recipient_sector: Sector | None = None
     consent_purpose: str | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _one_dpf_record(self) -> _Transfer:
+        if self.dpf_certified and any(c.framework == "dpf" for c in self.certifications):
+            raise ValueError(
+                "dpf_certified is a shorthand for a DPF certification with unknown dates; "
+                "with a dpf entry in certifications, remove it"
+            )
+        return self
+
+    def build(self) -> Transfer:
+        certifications = tuple(
+            Certification(c.framework, c.since, c.until, c.hr) for c in self.certifications
+        )
+        if self.dpf_certified:
+            certifications += (Certification("dpf", shorthand=True),)
+        return Transfer(
+            safeguards=frozenset(self.safeguards),
+            certifications=certifications,
+            in_scope_of=frozenset(self.in_scope_of),
+            recipient_sector=self.recipient_sector,
+            consent_purpose=self.consent_purpose,
+        )
 
 
 class _Contract(Strict):
@@ -126,6 +213,7 @@ class _Integration(Strict):
     backups: _Backups | None = None
     retention: DurationText | None = None
     subprocessors: list[str] = []
+    purposes: list[Purpose] = []
     transfer: _Transfer = _Transfer()
     contract: _Contract = _Contract()
 
@@ -157,11 +245,8 @@ def _build(entry: _Integration, source: str, policies: PolicyData) -> Integratio
         backups=backups,
         retention=_duration(entry.retention),
         subprocessors=tuple(dict.fromkeys(entry.subprocessors)),
-        transfer=Transfer(
-            safeguards=frozenset(entry.transfer.safeguards),
-            dpf_certified=entry.transfer.dpf_certified,
-            consent_purpose=entry.transfer.consent_purpose,
-        ),
+        purposes=tuple(dict.fromkeys(entry.purposes)),
+        transfer=entry.transfer.build(),
         contract=Contract(
             dpa_signed=entry.contract.dpa_signed,
             vendor_may_use_data=entry.contract.vendor_may_use_data,

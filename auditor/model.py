@@ -39,6 +39,7 @@ class Verdict(StrEnum):
     ADEQUATE = "adequate"  # an adequacy decision in force and in scope (Art. 45)
     SAFEGUARDED = "safeguarded"  # a recorded safeguard (Art. 46: SCCs, BCRs)
     CONSENT = "consent"  # relies on explicit consent (Art. 49(1)(a)); coverage checked separately
+    SCOPE_UNCONFIRMED = "scope-unconfirmed"  # only a limited decision the DPO has not confirmed
     UNSAFEGUARDED = "unsafeguarded"  # none of the above: unlawful transfer
     EDGE = "edge"  # a CDN or anycast edge: says nothing about where data rests
     UNKNOWN = "unknown"  # could not be located
@@ -67,10 +68,49 @@ class Backups:
 
 
 @dataclass(frozen=True, slots=True)
+class Certification:
+    """A recipient's certification under a US framework, valid from `since` to `until` inclusive.
+
+    `since` and `until` are None when not recorded: the `dpf_certified: true` shorthand records a
+    certification whose dates are unknown, taken as valid while its framework's decision is.
+    """
+
+    framework: str  # dpf | privacy-shield | safe-harbour: a certified decision's `framework`
+    since: date | None = None
+    until: date | None = None
+    hr: bool = False  # covers HR data (the `employment` data category)
+    shorthand: bool = False  # from `dpf_certified: true`, dates not recorded
+
+    def valid_on(self, day: date) -> bool:
+        """Whether the certification was valid on the day (always, when its dates are unknown)."""
+        return (self.since is None or self.since <= day) and (
+            self.until is None or day <= self.until
+        )
+
+    def describe(self) -> str:
+        """The certification in words, for findings and reports."""
+        if self.shorthand:
+            return f"{self.framework} (dpf_certified: dates not recorded)"
+        until = self.until.isoformat() if self.until is not None else "no end"
+        start = self.since.isoformat() if self.since is not None else "?"
+        kind = "HR and non-HR" if self.hr else "non-HR"
+        return f"{self.framework} {start} to {until}, {kind}"
+
+
+@dataclass(frozen=True, slots=True)
 class Transfer:
+    """What the DPO recorded about the legal basis of an integration's transfers."""
+
     safeguards: frozenset[str] = frozenset()
-    dpf_certified: bool = False
+    certifications: tuple[Certification, ...] = ()
+    in_scope_of: frozenset[str] = frozenset()  # limited decisions confirmed to cover the recipient
+    recipient_sector: str | None = None  # private | public, where a decision's scope depends on it
     consent_purpose: str | None = None
+
+    @property
+    def dpf_certified(self) -> bool:
+        """Whether any certification under the Data Privacy Framework is recorded."""
+        return any(c.framework == "dpf" for c in self.certifications)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +139,12 @@ class Integration:
     transfer: Transfer
     contract: Contract
     source: str  # "inventory/crm.yaml", for messages
+    purposes: tuple[str, ...] = ()  # purposes some adequacy decision excludes (immigration-control)
+
+    @property
+    def hr_data(self) -> bool:
+        """Whether the integration holds HR data, which US certifications must cover explicitly."""
+        return "employment" in self.data_categories
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from auditor.model import Finding, Observation, PlaceCheck, Verdict
 _VERDICT_ORDER = [
     Verdict.UNSAFEGUARDED,
     Verdict.UNKNOWN,
+    Verdict.SCOPE_UNCONFIRMED,
     Verdict.CONSENT,
     Verdict.SAFEGUARDED,
     Verdict.ADEQUATE,

@@ -60,6 +60,24 @@ class EeaDocument(_Document):
         return value
 
 
+Sector = Literal["private", "public"]
+SECTORS: tuple[Sector, ...] = ("private", "public")
+
+
+class Coverage(Strict):
+    """Who a decision covers, in terms the audit evaluates against what the inventory records.
+
+    A recipient is outside the decision when the inventory declares it in a sector the decision
+    does not cover, or the integration serves a purpose the decision excludes. Inside those
+    limits, a `limited` decision covers a recipient only once the DPO confirms it
+    (`transfer.in_scope_of`); `confirm` says how.
+    """
+
+    sectors: list[Sector] = list(SECTORS)
+    excluded_purposes: list[str] = []
+    confirm: str | None = None  # the condition the DPO checks before listing it in in_scope_of
+
+
 class Decision(Strict):
     """One adequacy decision (or interim arrangement) with the days it applies and its scope."""
 
@@ -73,6 +91,8 @@ class Decision(Strict):
     expires: date | None = None  # last day it applies
     scope: Literal["whole", "certified", "limited"]
     scope_note: str | None = None
+    framework: str | None = None  # certified: the certification framework it recognises
+    covers: Coverage = Coverage()
     source: str | None = None
 
     @field_validator("country")
@@ -88,7 +108,18 @@ class Decision(Strict):
             raise ValueError("ended must be after adopted")
         if self.expires is not None and self.expires < self.adopted:
             raise ValueError("expires must not be before adopted")
+        if (self.scope == "certified") != (self.framework is not None):
+            raise ValueError("a framework is set for, and only for, a certified decision")
+        if self.scope == "limited" and (not self.scope_note or not self.covers.confirm):
+            raise ValueError("a limited decision needs scope_note and covers.confirm")
         return self
+
+    def last_day(self) -> date | None:
+        """The last day the decision applies, or None if it has no end yet."""
+        ends = [self.expires] if self.expires is not None else []
+        if self.ended is not None:
+            ends.append(date.fromordinal(self.ended.toordinal() - 1))
+        return min(ends) if ends else None
 
     def in_force(self, on: date) -> bool:
         """Whether the decision applies on the given day."""
@@ -108,6 +139,7 @@ class _Organisation(Strict):
 
 class AdequacyDocument(_Document):
     organisations: dict[str, _Organisation] = {}
+    purposes: dict[str, str] = {}  # purposes some decision excludes -> what they are
     decisions: list[Decision]
 
     @model_validator(mode="after")
@@ -122,7 +154,27 @@ class AdequacyDocument(_Document):
                 and decision.organisation not in self.organisations
             ):
                 raise ValueError(f"decision {decision.id!r} names unknown organisation")
+            unknown = sorted(set(decision.covers.excluded_purposes) - set(self.purposes))
+            if unknown:
+                raise ValueError(
+                    f"decision {decision.id!r} excludes purposes not listed under purposes: "
+                    + ", ".join(unknown)
+                )
         return self
+
+    def decision(self, ident: str) -> Decision | None:
+        """Return the decision with this id, or None."""
+        return next((d for d in self.decisions if d.id == ident), None)
+
+    @property
+    def limited(self) -> list[Decision]:
+        """The decisions that cover a recipient only once the DPO confirms it."""
+        return [d for d in self.decisions if d.scope == "limited"]
+
+    @property
+    def frameworks(self) -> dict[str, Decision]:
+        """Certification framework -> the certified decision recognising it."""
+        return {d.framework: d for d in self.decisions if d.framework is not None}
 
 
 class _Region(Strict):

@@ -10,12 +10,20 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from auditor.adequacy import assess
-from auditor.model import Transfer, Verdict
+from auditor.model import Certification, Transfer, Verdict
 from auditor.policies import PolicyData, load_policies
 
 cached_policies = functools.cache(load_policies)
 NONE = Transfer()
-DPF = Transfer(dpf_certified=True)
+DPF = Transfer(certifications=(Certification("dpf", shorthand=True),))
+# Certified under each US framework in turn, each certification from before its decision.
+EVERY_US_FRAMEWORK = Transfer(
+    certifications=(
+        Certification("safe-harbour", date(2000, 1, 1)),
+        Certification("privacy-shield", date(2016, 1, 1)),
+        Certification("dpf", date(2023, 1, 1)),
+    )
+)
 
 
 @pytest.fixture(scope="module", name="policies")
@@ -41,7 +49,7 @@ class TestUnitedStates:
         self, policies: PolicyData, day: date, verdict: Verdict
     ) -> None:
         """A certified US organisation is covered only while a US framework is in force."""
-        assert verdict == assess("US", DPF, policies, day).verdict
+        assert verdict == assess("US", EVERY_US_FRAMEWORK, policies, day).verdict
 
     def test_uncertified_organisation_is_never_covered_by_the_dpf(
         self, policies: PolicyData
@@ -59,6 +67,7 @@ class TestUnitedStates:
         """From 16 July 2020 to 9 July 2023 a US place needs a safeguard, certified or not."""
         policies = cached_policies()
 
+        assert Verdict.UNSAFEGUARDED == assess("US", EVERY_US_FRAMEWORK, policies, day).verdict
         assert Verdict.UNSAFEGUARDED == assess("US", DPF, policies, day).verdict
         assert (
             Verdict.SAFEGUARDED
@@ -68,9 +77,10 @@ class TestUnitedStates:
 
 class TestOtherDecisions:
     def test_brazil_from_26_january_2026(self, policies: PolicyData) -> None:
-        """Brazil's decision applies from its adoption day, not before."""
-        assert Verdict.UNSAFEGUARDED == assess("BR", NONE, policies, date(2026, 1, 25)).verdict
-        assert Verdict.ADEQUATE == assess("BR", NONE, policies, date(2026, 1, 26)).verdict
+        """Brazil's decision applies from its adoption day, not before (once its scope is confirmed)."""
+        confirmed = Transfer(in_scope_of=frozenset({"br-2026"}))
+        assert Verdict.UNSAFEGUARDED == assess("BR", confirmed, policies, date(2026, 1, 25)).verdict
+        assert Verdict.ADEQUATE == assess("BR", confirmed, policies, date(2026, 1, 26)).verdict
 
     def test_united_kingdom_renewal_and_expiry(self, policies: PolicyData) -> None:
         """The UK is covered through the renewal and until 27 December 2031, not after."""
@@ -129,12 +139,20 @@ class TestSafeguardsAndConsent:
         assert "Art. 49(1)(a)" in assessment.basis
 
     def test_adequacy_wins_over_safeguard(self, policies: PolicyData) -> None:
-        """Where a decision applies, it is the basis even if SCCs are recorded."""
+        """Where a decision covers the recipient, it is the basis even if SCCs are recorded."""
+        transfer = Transfer(safeguards=frozenset({"scc"}), in_scope_of=frozenset({"jp-2019"}))
+
+        assert Verdict.ADEQUATE == assess("JP", transfer, policies, date(2026, 11, 22)).verdict
+
+    def test_safeguard_is_the_basis_where_a_limited_scope_is_unconfirmed(
+        self, policies: PolicyData
+    ) -> None:
+        """An unconfirmed limited decision is no basis; the recorded SCCs are."""
         assessment = assess(
             "JP", Transfer(safeguards=frozenset({"scc"})), policies, date(2026, 11, 22)
         )
 
-        assert Verdict.ADEQUATE == assessment.verdict
+        assert Verdict.SAFEGUARDED == assessment.verdict
 
 
 @given(

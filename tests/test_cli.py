@@ -249,7 +249,7 @@ class TestExample:
         blocks = result.stdout.split("\n\n")
         assert blocks[1].startswith("mailrocket (MailRocket) — 4 critical, 1 warning")
         assert "no findings" in blocks[-2]
-        assert blocks[-1].startswith("13 findings: 7 critical, 6 warning")
+        assert blocks[-1].startswith("18 findings: 7 critical, 11 warning")
 
     def test_geodb_info_lists_the_loaded_data(self) -> None:
         """geodb info names every data set with its build date."""

@@ -105,6 +105,12 @@ def test_discover_yaml_writes_valid_inventory_stubs(
     typeform = next(i for i in integrations if i.id == "typeform")
     assert typeform.endpoints == ("form.typeform.com",)
     assert yaml.safe_load(result.output)["integrations"][0]["role"] == "processor"
+    # The catalogue's DPF status and usual adequacy scope are hints for the DPO: comments only.
+    by_id = {integration.id: integration for integration in integrations}
+    assert all(not i.transfer.certifications and not i.transfer.in_scope_of for i in integrations)
+    assert by_id["mailchimp"].transfer.dpf_certified is False
+    assert "# in_scope_of: [ca-2001]" in result.output  # Shopify, a Canadian company
+    assert "# certifications: [{framework: dpf" in result.output
 
 
 def test_discover_table_and_nothing_to_do(

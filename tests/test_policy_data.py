@@ -209,7 +209,8 @@ def test_each_decision_has_the_documented_fields() -> None:
     required = {"id", "name", "instrument", "adopted", "ended", "expires", "scope", "source"}
     for d in decisions():
         assert required <= set(d), d["id"]
-        assert set(d) - required <= {"country", "organisation", "scope_note"}, d["id"]
+        optional = {"country", "organisation", "scope_note", "framework", "covers"}
+        assert set(d) - required <= optional, d["id"]
         assert isinstance(d["adopted"], date), d["id"]
         assert d["scope"] in {"whole", "certified", "limited"}, d["id"]
         if d["scope"] != "whole":
@@ -449,3 +450,15 @@ def test_edge_asns_are_integers_naming_a_network() -> None:
         assert isinstance(network, str) and network
     # Networks that carry ordinary hosting as well must not be treated as edges.
     assert not {16509, 15169, 8075} & set(asns)
+
+
+def test_catalogue_adequacy_scopes_name_limited_decisions() -> None:
+    """A vendor's usual adequacy scope in the catalogue names a limited-scope decision."""
+    limited = {d["id"] for d in decisions() if d["scope"] == "limited"}
+    hinted = {
+        scope
+        for vendor in load("vendors.yaml")["vendors"]
+        for scope in vendor.get("adequacy_scope", [])
+    }
+    assert hinted, "the catalogue records no usual scope at all"
+    assert hinted <= limited

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 import yaml
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import Table, func, select, text, update
 
 from auditor.audit import AuditResult
 from auditor.durations import parse_duration
@@ -202,6 +202,32 @@ class TestSchemaVersions:
 
         assert "upgrade gdpr-auditor" in str(refused.value)
         assert SCHEMA_VERSION + 1 == version
+
+    def test_version_1_database_gets_room_for_the_scope_unconfirmed_verdict(
+        self, state_url: str
+    ) -> None:
+        """Version 1 kept verdicts in 16 characters; after the upgrade `scope-unconfirmed` fits."""
+        store = StateStore.open(state_url)
+        with store.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("ALTER TABLE place_checks ALTER COLUMN verdict TYPE VARCHAR(16)"))
+            conn.execute(update(schema_meta).values(version=1))
+        store.close()
+
+        unchecked = StateStore.open(state_url, check_version=False)
+        steps = unchecked.upgrade()
+        unchecked.close()
+        upgraded = StateStore.open(state_url)
+        check = PlaceCheck(
+            "crm", Facet.HOSTING, "CA", "CA", Verdict.SCOPE_UNCONFIRMED, "Decision 2002/2/EC"
+        )
+        record(upgraded, audit(T0, places=[check]))
+        with upgraded.engine.connect() as conn:
+            stored = conn.execute(select(place_checks.c.verdict)).scalars().all()
+        upgraded.close()
+
+        assert (1, SCHEMA_VERSION) == steps
+        assert ["scope-unconfirmed"] == stored
 
     def test_upgrade_of_an_empty_database_creates_it(self, state_url: str) -> None:
         """`db upgrade` on an empty database creates the schema: (None, current)."""

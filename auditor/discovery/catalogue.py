@@ -24,7 +24,17 @@ COMMON_SUBDOMAINS = (
 )  # fmt: skip
 """Subdomains whose CNAMEs are checked on every configured domain, besides the configured ones."""
 
-CLAIMS = ("headquarters", "dpf", "hosting", "domains", "txt", "spf", "mx", "cname")
+CLAIMS = (
+    "headquarters",
+    "dpf",
+    "adequacy_scope",
+    "hosting",
+    "domains",
+    "txt",
+    "spf",
+    "mx",
+    "cname",
+)
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _SUFFIX = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(\.[a-z0-9_-]{1,63})*$")
 
@@ -62,6 +72,7 @@ class _Vendor(Strict):
     category: Literal[CATEGORIES]  # type: ignore[valid-type]
     headquarters: str | None = None
     dpf: bool | None = None
+    adequacy_scope: list[str] = []  # limited decisions the vendor usually falls under: a hint
     hosting: list[str] = []
     domains: list[str] = []
     signals: _Signals = _Signals()
@@ -101,6 +112,7 @@ class _Vendor(Strict):
         made = {
             "headquarters": self.headquarters is not None,
             "dpf": self.dpf is not None,
+            "adequacy_scope": bool(self.adequacy_scope),
             "hosting": bool(self.hosting),
             "domains": bool(self.domains),
             "txt": bool(self.signals.txt),
@@ -135,13 +147,14 @@ class Vendor:
     name: str
     category: str
     headquarters: str | None
-    dpf: bool | None
+    dpf: bool | None  # a hint for the DPO, never a certification
     hosting: tuple[str, ...]
     domains: tuple[str, ...]
     txt: tuple[str, ...] = ()
     spf: tuple[str, ...] = ()
     mx: tuple[str, ...] = ()
     cname: tuple[str, ...] = ()
+    adequacy_scope: tuple[str, ...] = ()  # a hint for the DPO, never a confirmation
     sources: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
 
     def owns(self, host: str) -> bool:
@@ -201,6 +214,7 @@ def _vendor(entry: _Vendor) -> Vendor:
         spf=tuple(entry.signals.spf),
         mx=tuple(entry.signals.mx),
         cname=tuple(entry.signals.cname),
+        adequacy_scope=tuple(entry.adequacy_scope),
         sources=dict(entry.sources),
     )
 

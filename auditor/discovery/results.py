@@ -229,7 +229,6 @@ def _scalar(value: str) -> str:
 def _stub(found: FoundVendor) -> str:
     vendor = found.vendor
     endpoints = [host for host in found.hosts if all(_LABEL.match(p) for p in host.split("."))]
-    dpf = "true" if vendor.dpf else "false"
     # Whitespace folded: a record with a line break must not end the YAML comment early.
     lines = [f"  # Found: {' '.join(_evidence_line(e).split())}" for e in found.evidence[:5]]
     lines += [
@@ -243,7 +242,34 @@ def _stub(found: FoundVendor) -> str:
         f"    hosting: {_flow(vendor.hosting)}  # TODO: check the contract (catalogue default)",
         "    support: []  # TODO: where is support given from?",
         "    transfer:",
-        f"      dpf_certified: {dpf}  # TODO: check the DPF List (catalogue default)",
+        *_transfer_hints(vendor),
         "    # TODO: contract.dpa_signed, retention, subprocessors, backups",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _transfer_hints(vendor: Vendor) -> list[str]:
+    """The catalogue's DPF status and usual adequacy scope as comments, never as active keys.
+
+    A catalogue entry is a hint: only the DPO's own check of the DPF List, or of the recipient's
+    status under a limited decision, may become a certification or an `in_scope_of` entry.
+    """
+    lines = []
+    if vendor.dpf:
+        lines += [
+            "      # TODO: the catalogue says this vendor is on the DPF List (unchecked). Check",
+            "      # dataprivacyframework.gov/list, then record the certification, e.g.",
+            "      # certifications: [{framework: dpf, since: YYYY-MM-DD, until: null, hr: false}]",
+        ]
+    else:
+        lines.append("      # TODO: record US framework certifications here, if any (DPF List)")
+    lines.append("      certifications: []")
+    if vendor.adequacy_scope:
+        scopes = ", ".join(vendor.adequacy_scope)
+        lines += [
+            f"      # TODO: the catalogue says this vendor is usually within {scopes} (unchecked).",
+            "      # Confirm it for this contract before recording it, e.g.",
+            f"      # in_scope_of: [{scopes}]",
+        ]
+    lines.append("      in_scope_of: []")
+    return lines

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from auditor.adequacy import assess
-from auditor.model import Facet, Integration, Place, Transfer, Verdict
+from auditor.adequacy import Recipient, assess
+from auditor.model import Certification, Facet, Integration, Place, Verdict
 from auditor.policies import PolicyData
 
 SPECIAL_CATEGORIES = {"health": "Art. 9", "special": "Art. 9", "criminal": "Art. 10"}
@@ -48,7 +48,8 @@ class RegisterTransfer:
     basis: str
     decision: str | None  # the adequacy decision's id, when one covers it
     safeguards: tuple[str, ...]  # recorded safeguards of the recipient (scc, bcr)
-    dpf_certified: bool
+    certifications: tuple[Certification, ...]  # the recipient's US certifications
+    in_scope_of: tuple[str, ...]  # limited decisions the DPO confirmed cover the recipient
     via: str | None  # the sub-processor the data reaches the place through
 
 
@@ -64,13 +65,14 @@ class RegisterEntry:
 def _transfers(
     facet: Facet,
     places: Sequence[Place],
-    transfer: Transfer,
+    recipient: Recipient,
     policies: PolicyData,
     on: date,
     via: str | None = None,
 ) -> Iterator[RegisterTransfer]:
+    transfer = recipient.transfer
     for place in places:
-        judged = assess(place.country, transfer, policies, on, organisation=place.organisation)
+        judged = assess(place.country, recipient, policies, on, organisation=place.organisation)
         if judged.verdict is Verdict.EEA:
             continue
         yield RegisterTransfer(
@@ -81,7 +83,8 @@ def _transfers(
             basis=judged.basis,
             decision=judged.decision.id if judged.decision else None,
             safeguards=tuple(sorted(transfer.safeguards)),
-            dpf_certified=transfer.dpf_certified,
+            certifications=transfer.certifications,
+            in_scope_of=tuple(sorted(transfer.in_scope_of)),
             via=via,
         )
 
@@ -97,7 +100,7 @@ def build_register(
     by_id = {integration.id: integration for integration in integrations}
     entries = []
     for integration in sorted(integrations, key=lambda i: i.id):
-        own = integration.transfer
+        own = Recipient.of(integration)
         found = [
             *_transfers(Facet.HOSTING, integration.hosting, own, policies, on),
             *_transfers(
@@ -111,7 +114,14 @@ def build_register(
         ]
         subs = tuple(by_id[sub] for sub in integration.subprocessors if sub in by_id)
         for sub in subs:
-            found += _transfers(Facet.SUBPROCESSOR, sub.hosting, sub.transfer, policies, on, sub.id)
+            found += _transfers(
+                Facet.SUBPROCESSOR,
+                sub.hosting,
+                Recipient.of(integration, sub),
+                policies,
+                on,
+                sub.id,
+            )
         entries.append(RegisterEntry(integration, subs, tuple(found)))
     return entries
 
@@ -130,7 +140,9 @@ def _transfer_json(transfer: RegisterTransfer) -> dict[str, Any]:
         "basis": transfer.basis,
         "decision": transfer.decision,
         "safeguards": list(transfer.safeguards),
-        "dpf_certified": transfer.dpf_certified,
+        "dpf_certified": any(c.framework == "dpf" for c in transfer.certifications),
+        "certifications": [c.describe() for c in transfer.certifications],
+        "in_scope_of": list(transfer.in_scope_of),
     }
 
 

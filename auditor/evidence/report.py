@@ -226,6 +226,17 @@ def inventory_item(integration: Integration) -> dict[str, Any]:
         "transfer": {
             "safeguards": sorted(integration.transfer.safeguards),
             "dpf_certified": integration.transfer.dpf_certified,
+            "certifications": [
+                {
+                    "framework": c.framework,
+                    "since": _day(c.since),
+                    "until": _day(c.until),
+                    "hr": c.hr,
+                }
+                for c in integration.transfer.certifications
+            ],
+            "in_scope_of": sorted(integration.transfer.in_scope_of),
+            "recipient_sector": integration.transfer.recipient_sector,
             "consent_purpose": integration.transfer.consent_purpose,
         },
         "contract": {
@@ -583,6 +594,7 @@ def _templates() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        extensions=["jinja2.ext.do"],
     )
     environment.filters["safeguard"] = lambda name: SAFEGUARD_NAMES.get(name, name)
     return environment

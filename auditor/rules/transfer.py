@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date
 
-from auditor.adequacy import Assessment, assess
+from auditor.adequacy import Assessment, Recipient, assess
 from auditor.model import Facet, Finding, Integration, Observation, Place, PlaceCheck, Verdict
 from auditor.policies import PolicyData
 from auditor.rules import AuditContext, rule
@@ -27,10 +27,9 @@ def _declared(
     on: date,
     via: Integration | None = None,
 ) -> Iterator[tuple[PlaceCheck, Assessment]]:
-    # A sub-processor's transfer is covered by what is recorded for the sub-processor itself.
-    transfer = (via or integration).transfer
+    recipient = Recipient.of(integration, via)
     for place in places:
-        assessment = assess(place.country, transfer, policies, on, organisation=place.organisation)
+        assessment = assess(place.country, recipient, policies, on, organisation=place.organisation)
         spec = f"{via.id}/{place.spec}" if via is not None else place.spec
         yield (
             PlaceCheck(
@@ -69,7 +68,7 @@ def _observed(
         for country in countries:
             by_country.setdefault(country, []).append(observation.hostname)
     for country, hostnames in sorted(by_country.items()):
-        assessment = assess(country, integration.transfer, policies, on)
+        assessment = assess(country, Recipient.of(integration), policies, on)
         yield (
             PlaceCheck(
                 integration.id,
@@ -109,38 +108,76 @@ def place_checks(context: AuditContext) -> tuple[PlaceCheck, ...]:
     return tuple(check for check, _ in assessed_places(context))
 
 
+def _subject(check: PlaceCheck) -> str:
+    """The place in words: "backup region aws:us-west-2 (US)", "sub-processor aws: ..."."""
+    noun = _FACET_NOUN[check.facet]
+    where = (
+        check.place.split("/", 1)[-1]
+        if check.via and check.facet is Facet.SUBPROCESSOR
+        else check.place
+    )
+    subject = f"{noun} {where}"
+    if check.country is not None and check.country != where:
+        subject += f" ({check.country})"
+    if check.facet is Facet.SUBPROCESSOR:
+        subject = f"sub-processor {check.via}: {subject}"
+    elif check.facet is Facet.ENDPOINT:
+        subject += f" of {check.via}"
+    return subject
+
+
+def _evidence(check: PlaceCheck, assessment: Assessment, on: date) -> dict[str, object]:
+    evidence: dict[str, object] = {"reason": assessment.reason, "as_of": on.isoformat()}
+    if check.via is not None:
+        evidence["via"] = check.via
+    if assessment.decision is not None:
+        evidence["decision"] = assessment.decision.id
+        if assessment.verdict is Verdict.SCOPE_UNCONFIRMED:
+            evidence["scope"] = assessment.decision.scope_note
+    if assessment.certifications:
+        evidence["certifications"] = [c.describe() for c in assessment.certifications]
+        if any(c.shorthand for c in assessment.certifications):
+            evidence["note"] = (
+                "dpf_certified records a DPF certification without dates: it counts only while "
+                "the Data Privacy Framework decision is in force"
+            )
+    return evidence
+
+
 @rule("transfer-unsafeguarded")
 def transfer_unsafeguarded(context: AuditContext) -> Iterator[Finding]:
     """Art. 44: a place outside the EEA needs adequacy in force and in scope, or a safeguard."""
     for check, assessment in assessed_places(context):
         if check.verdict is not Verdict.UNSAFEGUARDED:
             continue
-        integration = context.integrations[check.integration]
-        noun = _FACET_NOUN[check.facet]
-        where = (
-            check.place.split("/", 1)[-1]
-            if check.via and check.facet is Facet.SUBPROCESSOR
-            else check.place
-        )
-        subject = f"{noun} {where}"
-        if check.country is not None and check.country != where:
-            subject += f" ({check.country})"
-        if check.facet is Facet.SUBPROCESSOR:
-            subject = f"sub-processor {check.via}: {subject}"
-        elif check.facet is Facet.ENDPOINT:
-            subject += f" of {check.via}"
-        evidence: dict[str, object] = {
-            "reason": assessment.reason,
-            "as_of": context.as_of.isoformat(),
-        }
-        if check.via is not None:
-            evidence["via"] = check.via
         yield context.finding(
             "transfer-unsafeguarded",
-            integration,
-            f"{subject} has no adequacy in scope and no safeguard ({assessment.reason})",
+            context.integrations[check.integration],
+            f"{_subject(check)} has no adequacy in scope and no safeguard ({assessment.reason})",
             facet=check.facet,
             place=check.place,
             country=check.country,
-            evidence=evidence,
+            evidence=_evidence(check, assessment, context.as_of),
+        )
+
+
+@rule("adequacy-scope-unconfirmed")
+def adequacy_scope_unconfirmed(context: AuditContext) -> Iterator[Finding]:
+    """Art. 45: a limited decision covers a recipient only within its scope, which the DPO confirms."""
+    for check, assessment in assessed_places(context):
+        decision = assessment.decision
+        if check.verdict is not Verdict.SCOPE_UNCONFIRMED or decision is None:
+            continue
+        integration = context.integrations[check.integration]
+        owner = check.via if check.facet is Facet.SUBPROCESSOR and check.via else integration.id
+        yield context.finding(
+            "adequacy-scope-unconfirmed",
+            integration,
+            f"{_subject(check)}: the {decision.name} decision ({decision.id}) covers it only "
+            f"if {decision.covers.confirm}; check that, then add {decision.id} to "
+            f"transfer.in_scope_of of {owner!r} (or record SCCs)",
+            facet=check.facet,
+            place=check.place,
+            country=check.country,
+            evidence=_evidence(check, assessment, context.as_of),
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Connection, func, inspect, select
+from sqlalchemy import Connection, func, inspect, select, text
 
 from auditor.store.schema import TABLES, metadata, schema_meta
 
@@ -14,12 +14,20 @@ Migration = Callable[[Connection], None]
 
 def _initial(connection: Connection) -> None:
     """Version 0 -> 1: create the tables of the first schema (those not there yet)."""
-    # When schema.py changes for version 2, freeze the version-1 tables here and add a step
-    # 1 -> 2 below; until then the current tables are the version-1 tables.
+    # Creates the current tables, which the later steps then leave as they are (each step is
+    # written to be a no-op on a table created in its final form). When a later step cannot be
+    # written that way, freeze the version-1 tables here.
     metadata.create_all(connection, checkfirst=True)
 
 
-MIGRATIONS: tuple[Migration, ...] = (_initial,)
+def _longer_verdicts(connection: Connection) -> None:
+    """Version 1 -> 2: room for the verdict `scope-unconfirmed` (17 characters) and longer ones."""
+    # SQLite does not enforce VARCHAR lengths; PostgreSQL does.
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("ALTER TABLE place_checks ALTER COLUMN verdict TYPE VARCHAR(32)"))
+
+
+MIGRATIONS: tuple[Migration, ...] = (_initial, _longer_verdicts)
 """MIGRATIONS[n] upgrades version n to n + 1; an empty database starts at version 0."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -136,7 +136,7 @@ place_checks = Table(
     Column("facet", String(16), nullable=False),
     Column("place", String, nullable=False),
     Column("country", String(2)),
-    Column("verdict", String(16), nullable=False),
+    Column("verdict", String(32), nullable=False),  # 16 in schema version 1
     Column("basis", Text, nullable=False),
     Column("via", Text),
 )
