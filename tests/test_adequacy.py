@@ -153,3 +153,53 @@ def test_great_britain_was_eea_until_the_end_of_the_transition(policies: PolicyD
         Verdict.ADEQUATE
         == assess("GB", NONE, policies, date(2020, 12, 31) + timedelta(days=1)).verdict
     )
+
+
+# Each dated territory: its first day inside (None: inside since before 2000), its last day
+# inside (None: still inside), and the code GeoIP returns for it.
+DATED_TERRITORIES = [
+    ("YT", date(2014, 1, 1), None),  # Mayotte became an outermost region
+    ("BL", None, date(2011, 12, 31)),  # Saint-Barthelemy became an overseas territory
+    ("GI", None, date(2020, 12, 31)),  # Gibraltar left with the UK
+]
+
+
+def _edges(first: date | None, last: date | None) -> list[tuple[date, bool]]:
+    days: list[tuple[date, bool]] = []
+    if first is not None:
+        days += [(first - timedelta(days=1), False), (first, True)]
+    if last is not None:
+        days += [(last, True), (last + timedelta(days=1), False)]
+    return days
+
+
+@pytest.mark.parametrize(
+    ("territory", "day", "inside"),
+    [
+        (code, day, inside)
+        for code, first, last in DATED_TERRITORIES
+        for day, inside in _edges(first, last)
+    ],
+)
+def test_dated_territories_are_eea_only_between_their_dates(
+    policies: PolicyData, territory: str, day: date, inside: bool
+) -> None:
+    """A territory is in the EEA from its first day to its last, inclusive, and not a day beyond."""
+    assert inside == policies.in_eea(territory, day)
+    assert inside == (Verdict.EEA == assess(territory, NONE, policies, day).verdict)
+
+
+def test_saint_martin_has_been_eea_throughout(policies: PolicyData) -> None:
+    """Saint Martin was part of Guadeloupe, then an outermost region: inside the EU throughout."""
+    for day in (date(2000, 7, 26), date(2007, 7, 14), date(2007, 7, 15), date(2026, 11, 22)):
+        assert policies.in_eea("MF", day)
+
+
+def test_gibraltar_needs_a_safeguard_after_the_transition(policies: PolicyData) -> None:
+    """Gibraltar has no adequacy decision of its own: from 2021 it needs a safeguard."""
+    assert Verdict.UNSAFEGUARDED == assess("GI", NONE, policies, date(2021, 1, 1)).verdict
+
+
+def test_mayotte_was_a_third_country_before_2014(policies: PolicyData) -> None:
+    """Before it became an outermost region, Mayotte was outside the EU, with no decision."""
+    assert Verdict.UNSAFEGUARDED == assess("YT", NONE, policies, date(2013, 12, 31)).verdict
