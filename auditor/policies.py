@@ -76,7 +76,7 @@ _COMMISSION_DOCUMENT = re.compile(r"C\(\d{4}\) ?\d{1,5}( final)?")
 # "OJ L 215, 25.8.2000, p. 1" (numbered issues, until September 2023) or
 # "OJ L, 2026/179, 28.1.2026" (one act per issue, since October 2023).
 _OFFICIAL_JOURNAL = re.compile(
-    r"OJ L (\d{1,4}, \d{1,2}\.\d{1,2}\.\d{4}, p\. \d{1,4}|, \d{4}/\d{1,5}, \d{1,2}\.\d{1,2}\.\d{4})"
+    r"OJ L( \d{1,4}, \d{1,2}\.\d{1,2}\.\d{4}, p\. \d{1,4}|, \d{4}/\d{1,5}, \d{1,2}\.\d{1,2}\.\d{4})"
 )
 
 

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import functools
+import shutil
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from auditor.adequacy import assess
+from auditor.errors import InvalidInputError
 from auditor.model import Transfer, Verdict
-from auditor.policies import PolicyData, load_policies
+from auditor.policies import PolicyData, load_policies, shipped_policies
 
 cached_policies = functools.cache(load_policies)
 NONE = Transfer()
@@ -203,3 +206,36 @@ def test_gibraltar_needs_a_safeguard_after_the_transition(policies: PolicyData) 
 def test_mayotte_was_a_third_country_before_2014(policies: PolicyData) -> None:
     """Before it became an outermost region, Mayotte was outside the EU, with no decision."""
     assert Verdict.UNSAFEGUARDED == assess("YT", NONE, policies, date(2013, 12, 31)).verdict
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("commission_document", "C 2000/2304"),
+        ("commission_document", "2000/518/EC"),
+        ("official_journal", "OJ L 215 25.8.2000"),
+        ("official_journal", "Official Journal L 215, 25.8.2000, p. 1"),
+    ],
+)
+def test_malformed_citations_are_rejected_naming_the_field(
+    tmp_path: Path, key: str, value: str
+) -> None:
+    """A citation that is not a Commission document number or OJ reference is an invalid file."""
+    copy = tmp_path / "policies"
+    shutil.copytree(shipped_policies(), copy)
+    text = (copy / "adequacy.yaml").read_text(encoding="utf-8")
+    text = text.replace('commission_document: "C(2000) 2304"', f"{key}: {value!r}", 1)
+    if key == "official_journal":
+        text = text.replace('official_journal: "OJ L 215, 25.8.2000, p. 1"', "", 1)
+    (copy / "adequacy.yaml").write_text(text, encoding="utf-8")
+
+    with pytest.raises(InvalidInputError) as raised:
+        load_policies(copy)
+
+    assert key in str(raised.value)
+
+
+def test_citation_names_the_commission_document_where_known(policies: PolicyData) -> None:
+    """The basis of an adequate verdict cites the instrument, its date and its document number."""
+    basis = assess("CH", NONE, policies, date(2026, 11, 22)).basis
+    assert basis == "Commission Decision 2000/518/EC of 2000-07-26, C(2000) 2304"

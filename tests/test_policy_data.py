@@ -108,7 +108,7 @@ def test_transfer_data_was_checked_on_the_update_date(name: str) -> None:
     assert load(name)["updated"] == UPDATED
 
 
-@pytest.mark.parametrize("name", ["eea.yaml"])
+@pytest.mark.parametrize("name", ["eea.yaml", "adequacy.yaml"])
 def test_eea_and_adequacy_were_rechecked_with_their_citations(name: str) -> None:
     """The EEA and adequacy files were last checked on 2026-12-03 (territory dates, citations)."""
     assert load(name)["updated"] == EEA_UPDATED
@@ -235,7 +235,14 @@ def test_each_decision_has_the_documented_fields() -> None:
     required = {"id", "name", "instrument", "adopted", "ended", "expires", "scope", "source"}
     for d in decisions():
         assert required <= set(d), d["id"]
-        assert set(d) - required <= {"country", "organisation", "scope_note"}, d["id"]
+        optional = {
+            "country",
+            "organisation",
+            "scope_note",
+            "commission_document",
+            "official_journal",
+        }
+        assert set(d) - required <= optional, d["id"]
         assert isinstance(d["adopted"], date), d["id"]
         assert d["scope"] in {"whole", "certified", "limited"}, d["id"]
         if d["scope"] != "whole":
@@ -475,3 +482,32 @@ def test_edge_asns_are_integers_naming_a_network() -> None:
         assert isinstance(network, str) and network
     # Networks that carry ordinary hosting as well must not be treated as edges.
     assert not {16509, 15169, 8075} & set(asns)
+
+
+@pytest.mark.parametrize(
+    ("ident", "document", "journal"),
+    [
+        ("ch-2000", "C(2000) 2304", "OJ L 215, 25.8.2000, p. 1"),
+        ("ca-2001", "C(2001) 4539", "OJ L 2, 4.1.2002, p. 13"),
+        ("uy-2012", "C(2012) 5704", "OJ L 227, 23.8.2012, p. 11"),
+        ("br-2026", "C(2026) 373", "OJ L, 2026/179, 28.1.2026"),
+        ("uk-2025", "C(2025) 8771", "OJ L, 2025/2574, 23.12.2025"),
+        ("ar-2003", None, "OJ L 168, 5.7.2003, p. 19"),  # its OJ title names no document
+        ("fo-2010", None, None),  # not verified: left out rather than guessed
+    ],
+)
+def test_decisions_cite_their_document_and_journal(
+    ident: str, document: str | None, journal: str | None
+) -> None:
+    """Verified Commission document numbers and OJ references are recorded; unverified ones are null."""
+    (decision,) = [d for d in decisions() if d["id"] == ident]
+    assert decision["commission_document"] == document
+    assert decision["official_journal"] == journal
+
+
+def test_uk_renewal_is_cited_by_its_official_journal_number() -> None:
+    """The renewal is (EU) 2025/2574; the 2021 decision still ends on the extended sunset."""
+    by_id = {d["id"]: d for d in decisions()}
+    assert by_id["uk-2025"]["instrument"] == "Commission Implementing Decision (EU) 2025/2574"
+    assert by_id["uk-2021"]["expires"] == date(2025, 12, 27)
+    assert by_id["uk-2025"]["adopted"] == date(2025, 12, 19)
