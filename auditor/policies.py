@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -45,6 +46,15 @@ class _Membership(Strict):
 class _Territory(Strict):
     part_of: str
     name: str
+    since: date | None = None  # first day inside the EU or EEA; inclusive
+    until: date | None = None  # last day inside the EU or EEA; inclusive
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _in_order(self) -> _Territory:
+        if self.since is not None and self.until is not None and self.until < self.since:
+            raise ValueError("until must not be before since")
+        return self
 
 
 class EeaDocument(_Document):
@@ -78,6 +88,16 @@ class Coverage(Strict):
     confirm: str | None = None  # the condition the DPO checks before listing it in in_scope_of
 
 
+# "C(2000) 2304", "C(2021)4800", "C(2025) 4626 final": the number under which the Commission
+# notified the decision to the member states.
+_COMMISSION_DOCUMENT = re.compile(r"C\(\d{4}\) ?\d{1,5}( final)?")
+# "OJ L 215, 25.8.2000, p. 1" (numbered issues, until September 2023) or
+# "OJ L, 2026/179, 28.1.2026" (one act per issue, since October 2023).
+_OFFICIAL_JOURNAL = re.compile(
+    r"OJ L( \d{1,4}, \d{1,2}\.\d{1,2}\.\d{4}, p\. \d{1,4}|, \d{4}/\d{1,5}, \d{1,2}\.\d{1,2}\.\d{4})"
+)
+
+
 class Decision(Strict):
     """One adequacy decision (or interim arrangement) with the days it applies and its scope."""
 
@@ -94,11 +114,30 @@ class Decision(Strict):
     framework: str | None = None  # certified: the certification framework it recognises
     covers: Coverage = Coverage()
     source: str | None = None
+    commission_document: str | None = None  # C(YYYY) NNNN, where verified
+    official_journal: str | None = None  # OJ L ..., where verified
 
     @field_validator("country")
     @classmethod
     def _iso(cls, value: str | None) -> str | None:
         return None if value is None else _country(value)
+
+    @field_validator("commission_document")
+    @classmethod
+    def _document_number(cls, value: str | None) -> str | None:
+        if value is not None and not _COMMISSION_DOCUMENT.fullmatch(value):
+            raise ValueError(f"not a Commission document number such as C(2000) 2304: {value!r}")
+        return value
+
+    @field_validator("official_journal")
+    @classmethod
+    def _journal(cls, value: str | None) -> str | None:
+        if value is not None and not _OFFICIAL_JOURNAL.fullmatch(value):
+            raise ValueError(
+                "not an Official Journal reference such as 'OJ L 215, 25.8.2000, p. 1' "
+                f"or 'OJ L, 2026/179, 28.1.2026': {value!r}"
+            )
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> Decision:
@@ -130,7 +169,11 @@ class Decision(Strict):
         return self.expires is None or on <= self.expires
 
     def citation(self) -> str:
-        return f"{self.instrument} of {self.adopted.isoformat()}"
+        """Return the instrument and its date, with the Commission document number where known."""
+        text = f"{self.instrument} of {self.adopted.isoformat()}"
+        if self.commission_document is not None:
+            text += f", {self.commission_document}"
+        return text
 
 
 class _Organisation(Strict):
@@ -240,17 +283,21 @@ class PolicyData:
         return self.eea.aliases.get(code, code)
 
     def in_eea(self, country: str, on: date) -> bool:
-        """Whether the country (or territory of a member) is in the EEA on the given day."""
+        """Whether the country (or territory of a member) is in the EEA on the given day.
+
+        A territory counts only between its own `since` and `until`, and only while the member
+        state it belongs to is itself in the EEA.
+        """
         country = self.canonical_country(country)
         territory = self.eea.territories.get(country)
         if territory is not None:
+            if not _between(on, territory.since, territory.until):
+                return False
             country = territory.part_of
         member = self.eea.members.get(country)
         if member is None:
             return False
-        return (member.since is None or member.since <= on) and (
-            member.until is None or on <= member.until
-        )
+        return _between(on, member.since, member.until)
 
     def region(self, provider: str, name: str) -> Region | None:
         """Return the cloud region by its name or alias, or None if it is not known."""
@@ -284,6 +331,11 @@ class PolicyData:
     def region_country(self, provider: str, name: str) -> str | None:
         region = self.region(provider, name)
         return region.country if region is not None else None
+
+
+def _between(on: date, since: date | None, until: date | None) -> bool:
+    """Whether `on` lies between the inclusive bounds (None: unbounded)."""
+    return (since is None or since <= on) and (until is None or on <= until)
 
 
 def shipped_policies() -> Path:

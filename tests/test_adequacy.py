@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import functools
+import shutil
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from auditor.adequacy import assess
+from auditor.errors import InvalidInputError
 from auditor.model import Certification, Transfer, Verdict
-from auditor.policies import PolicyData, load_policies
+from auditor.policies import PolicyData, load_policies, shipped_policies
 
 cached_policies = functools.cache(load_policies)
 NONE = Transfer()
@@ -171,3 +174,86 @@ def test_great_britain_was_eea_until_the_end_of_the_transition(policies: PolicyD
         Verdict.ADEQUATE
         == assess("GB", NONE, policies, date(2020, 12, 31) + timedelta(days=1)).verdict
     )
+
+
+# Each dated territory: its first day inside (None: inside since before 2000), its last day
+# inside (None: still inside), and the code GeoIP returns for it.
+DATED_TERRITORIES = [
+    ("YT", date(2014, 1, 1), None),  # Mayotte became an outermost region
+    ("BL", None, date(2011, 12, 31)),  # Saint-Barthelemy became an overseas territory
+    ("GI", None, date(2020, 12, 31)),  # Gibraltar left with the UK
+]
+
+
+def _edges(first: date | None, last: date | None) -> list[tuple[date, bool]]:
+    days: list[tuple[date, bool]] = []
+    if first is not None:
+        days += [(first - timedelta(days=1), False), (first, True)]
+    if last is not None:
+        days += [(last, True), (last + timedelta(days=1), False)]
+    return days
+
+
+@pytest.mark.parametrize(
+    ("territory", "day", "inside"),
+    [
+        (code, day, inside)
+        for code, first, last in DATED_TERRITORIES
+        for day, inside in _edges(first, last)
+    ],
+)
+def test_dated_territories_are_eea_only_between_their_dates(
+    policies: PolicyData, territory: str, day: date, inside: bool
+) -> None:
+    """A territory is in the EEA from its first day to its last, inclusive, and not a day beyond."""
+    assert inside == policies.in_eea(territory, day)
+    assert inside == (Verdict.EEA == assess(territory, NONE, policies, day).verdict)
+
+
+def test_saint_martin_has_been_eea_throughout(policies: PolicyData) -> None:
+    """Saint Martin was part of Guadeloupe, then an outermost region: inside the EU throughout."""
+    for day in (date(2000, 7, 26), date(2007, 7, 14), date(2007, 7, 15), date(2026, 11, 22)):
+        assert policies.in_eea("MF", day)
+
+
+def test_gibraltar_needs_a_safeguard_after_the_transition(policies: PolicyData) -> None:
+    """Gibraltar has no adequacy decision of its own: from 2021 it needs a safeguard."""
+    assert Verdict.UNSAFEGUARDED == assess("GI", NONE, policies, date(2021, 1, 1)).verdict
+
+
+def test_mayotte_was_a_third_country_before_2014(policies: PolicyData) -> None:
+    """Before it became an outermost region, Mayotte was outside the EU, with no decision."""
+    assert Verdict.UNSAFEGUARDED == assess("YT", NONE, policies, date(2013, 12, 31)).verdict
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("commission_document", "C 2000/2304"),
+        ("commission_document", "2000/518/EC"),
+        ("official_journal", "OJ L 215 25.8.2000"),
+        ("official_journal", "Official Journal L 215, 25.8.2000, p. 1"),
+    ],
+)
+def test_malformed_citations_are_rejected_naming_the_field(
+    tmp_path: Path, key: str, value: str
+) -> None:
+    """A citation that is not a Commission document number or OJ reference is an invalid file."""
+    copy = tmp_path / "policies"
+    shutil.copytree(shipped_policies(), copy)
+    text = (copy / "adequacy.yaml").read_text(encoding="utf-8")
+    text = text.replace('commission_document: "C(2000) 2304"', f"{key}: {value!r}", 1)
+    if key == "official_journal":
+        text = text.replace('official_journal: "OJ L 215, 25.8.2000, p. 1"', "", 1)
+    (copy / "adequacy.yaml").write_text(text, encoding="utf-8")
+
+    with pytest.raises(InvalidInputError) as raised:
+        load_policies(copy)
+
+    assert key in str(raised.value)
+
+
+def test_citation_names_the_commission_document_where_known(policies: PolicyData) -> None:
+    """The basis of an adequate verdict cites the instrument, its date and its document number."""
+    basis = assess("CH", NONE, policies, date(2026, 11, 22)).basis
+    assert basis == "Commission Decision 2000/518/EC of 2000-07-26, C(2000) 2304"

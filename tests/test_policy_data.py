@@ -15,6 +15,7 @@ from auditor.iso3166 import COUNTRY_CODES
 POLICIES = Path(__file__).resolve().parent.parent / "policies"
 PROVIDERS = ("aws", "gcp", "azure", "oci", "do", "hetzner", "ovh")
 UPDATED = date(2026, 11, 22)
+EEA_UPDATED = date(2026, 12, 3)
 EU27 = ("AT BE BG HR CY CZ DK EE FI FR DE GR HU IE", "IT LV LT LU MT NL PL PT RO SK SI ES SE")
 # The Commission's list as at the update date: 16 countries (and one organisation).
 ADEQUATE_2026 = ("AD AR BR CA CH FO GB GG", "IL IM JE JP KR NZ US UY")
@@ -101,12 +102,16 @@ def test_every_file_names_its_title_date_and_sources(name: str) -> None:
     assert all(isinstance(s, str) and s.strip() for s in sources)
 
 
-@pytest.mark.parametrize(
-    "name", ["eea.yaml", "adequacy.yaml", "edges.yaml", *(f"regions/{p}.yaml" for p in PROVIDERS)]
-)
+@pytest.mark.parametrize("name", ["edges.yaml", *(f"regions/{p}.yaml" for p in PROVIDERS)])
 def test_transfer_data_was_checked_on_the_update_date(name: str) -> None:
-    """The EEA, adequacy, region and edge files were all last checked on 2026-11-22."""
+    """The region and edge files were last checked on 2026-11-22."""
     assert load(name)["updated"] == UPDATED
+
+
+@pytest.mark.parametrize("name", ["eea.yaml", "adequacy.yaml"])
+def test_eea_and_adequacy_were_rechecked_with_their_citations(name: str) -> None:
+    """The EEA and adequacy files were last checked on 2026-12-03 (territory dates, citations)."""
+    assert load(name)["updated"] == EEA_UPDATED
 
 
 def test_every_country_code_is_an_official_iso_code() -> None:
@@ -159,22 +164,43 @@ def test_membership_dates_are_dates_in_order() -> None:
 
 
 def test_territories_belong_to_members_in_force() -> None:
-    """Each territory is part of a current member state, and maps AX and the French regions."""
+    """Each undated territory is part of a current member state; AX and the French regions map."""
     eea = load("eea.yaml")
     territories = eea["territories"]
     assert {"AX", "GF", "GP", "MQ", "RE", "YT", "MF"} <= set(territories)
     assert territories["AX"]["part_of"] == "FI"
     assert all(territories[c]["part_of"] == "FR" for c in ("GF", "GP", "MQ", "RE", "YT", "MF"))
     current = eea_members_on(UPDATED)
-    assert all(t["part_of"] in current for t in territories.values())
+    assert all(t["part_of"] in current for t in territories.values() if "until" not in t)
+    assert all(t["part_of"] in eea["members"] for t in territories.values())
     assert not set(territories) & set(eea["members"])
 
 
+def test_territory_dates_are_dates_in_order() -> None:
+    """Territories use the members' keys; since/until are YAML dates, since before until."""
+    for code, territory in load("eea.yaml")["territories"].items():
+        assert set(territory) <= {"part_of", "name", "since", "until", "note"}, code
+        for key in ("since", "until"):
+            assert isinstance(territory.get(key, date.min), date), (code, key)
+        assert territory.get("since", date.min) < territory.get("until", date.max), code
+
+
+def test_dated_territories_carry_their_dates() -> None:
+    """Mayotte from 2014, Saint-Barthelemy until 2011, Gibraltar until the end of 2020."""
+    territories = load("eea.yaml")["territories"]
+    assert territories["YT"]["since"] == date(2014, 1, 1)
+    assert territories["BL"] == territories["BL"] | {"part_of": "FR", "until": date(2011, 12, 31)}
+    assert territories["GI"] == territories["GI"] | {"part_of": "GB", "until": date(2020, 12, 31)}
+    assert "since" not in territories["MF"] and "until" not in territories["MF"]
+
+
 def test_non_eu_territories_are_neither_members_nor_territories() -> None:
-    """Greenland, the Faroes, Gibraltar, French OCTs and Svalbard are outside the EEA."""
+    """Greenland, the Faroes, French OCTs and Svalbard are outside the EEA; GI and BL only were."""
     eea = load("eea.yaml")
-    inside = set(eea["members"]) | set(eea["territories"])
-    assert not {"GL", "FO", "GI", "PM", "BL", "NC", "PF", "WF", "TF", "SJ"} & inside
+    territories = eea["territories"]
+    inside = set(eea["members"]) | set(territories)
+    assert not {"GL", "FO", "PM", "NC", "PF", "WF", "TF", "SJ"} & inside
+    assert all("until" in territories[c] and c not in eea["members"] for c in ("GI", "BL"))
 
 
 def test_eu_document_codes_alias_to_iso() -> None:
@@ -209,7 +235,15 @@ def test_each_decision_has_the_documented_fields() -> None:
     required = {"id", "name", "instrument", "adopted", "ended", "expires", "scope", "source"}
     for d in decisions():
         assert required <= set(d), d["id"]
-        optional = {"country", "organisation", "scope_note", "framework", "covers"}
+        optional = {
+            "country",
+            "organisation",
+            "scope_note",
+            "framework",
+            "covers",
+            "commission_document",
+            "official_journal",
+        }
         assert set(d) - required <= optional, d["id"]
         assert isinstance(d["adopted"], date), d["id"]
         assert d["scope"] in {"whole", "certified", "limited"}, d["id"]
@@ -462,3 +496,32 @@ def test_catalogue_adequacy_scopes_name_limited_decisions() -> None:
     }
     assert hinted, "the catalogue records no usual scope at all"
     assert hinted <= limited
+
+
+@pytest.mark.parametrize(
+    ("ident", "document", "journal"),
+    [
+        ("ch-2000", "C(2000) 2304", "OJ L 215, 25.8.2000, p. 1"),
+        ("ca-2001", "C(2001) 4539", "OJ L 2, 4.1.2002, p. 13"),
+        ("uy-2012", "C(2012) 5704", "OJ L 227, 23.8.2012, p. 11"),
+        ("br-2026", "C(2026) 373", "OJ L, 2026/179, 28.1.2026"),
+        ("uk-2025", "C(2025) 8771", "OJ L, 2025/2574, 23.12.2025"),
+        ("ar-2003", None, "OJ L 168, 5.7.2003, p. 19"),  # its OJ title names no document
+        ("fo-2010", None, None),  # not verified: left out rather than guessed
+    ],
+)
+def test_decisions_cite_their_document_and_journal(
+    ident: str, document: str | None, journal: str | None
+) -> None:
+    """Verified Commission document numbers and OJ references are recorded; unverified ones are null."""
+    (decision,) = [d for d in decisions() if d["id"] == ident]
+    assert decision["commission_document"] == document
+    assert decision["official_journal"] == journal
+
+
+def test_uk_renewal_is_cited_by_its_official_journal_number() -> None:
+    """The renewal is (EU) 2025/2574; the 2021 decision still ends on the extended sunset."""
+    by_id = {d["id"]: d for d in decisions()}
+    assert by_id["uk-2025"]["instrument"] == "Commission Implementing Decision (EU) 2025/2574"
+    assert by_id["uk-2021"]["expires"] == date(2025, 12, 27)
+    assert by_id["uk-2025"]["adopted"] == date(2025, 12, 19)
