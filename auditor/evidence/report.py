@@ -157,6 +157,10 @@ def decision_json(decision: Decision) -> dict[str, Any]:
         "expires": _day(decision.expires),
         "scope": decision.scope,
         "scope_note": decision.scope_note,
+        "commission_document": decision.commission_document,
+        "official_journal": decision.official_journal,
+        "framework": decision.framework,
+        "confirm": decision.covers.confirm,
     }
 
 
