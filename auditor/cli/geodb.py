@@ -112,12 +112,13 @@ def geodb_update(
         urls = {source.filename: f"{mirror.rstrip('/')}/{source.filename}" for source in SOURCES}
     with requests.Session() as session:
         results = fetch_ip_ranges(
-            session, config.ip_ranges, providers or None, timeout=timeout, urls=urls
+            session, config.ip_ranges, providers or None, timeout=timeout, urls=urls, clock=utcnow
         )
     if output_format == "json":
         rows = [
             {"provider": r.provider, "path": r.path, "ok": r.ok, "entries": r.entries,
-             "built": r.built.isoformat() if r.built else None, "error": r.error}
+             "built": r.built.isoformat() if r.built else None, "error": r.error,
+             "fetched": r.fetched.isoformat() if r.fetched else None}
             for r in results
         ]  # fmt: skip
         click.echo(json.dumps({"files": rows}, indent=2))
@@ -125,6 +126,8 @@ def geodb_update(
         for result in results:
             if result.ok:
                 built = f", built {result.built:%Y-%m-%d}" if result.built else ""
+                if result.built == result.fetched:
+                    built = ", no build date of its own: dated by this fetch"
                 click.echo(
                     f"{result.provider:<11} {result.entries} prefixes{built} -> {result.path}"
                 )
