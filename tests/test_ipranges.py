@@ -555,7 +555,9 @@ def test_failed_download_leaves_old_file_untouched(
     old = write(tmp_path / "ip-ranges.json", AWS_SAMPLE)
     before = (old.read_bytes(), old.stat().st_ino, old.stat().st_mtime_ns)
     http_server.routes = {"/ip-ranges.json": (status, body, {})}
-    [result] = fetch_ip_ranges(session, tmp_path, ["aws"], timeout=5, urls=_urls(http_server))
+    [result] = fetch_ip_ranges(
+        session, tmp_path, ["aws"], timeout=5, urls=_urls(http_server), clock=lambda: FETCHED
+    )
     assert not result.ok
     assert error in (result.error or "")
     assert result.url == f"{_base(http_server)}/ip-ranges.json"
@@ -574,7 +576,9 @@ def test_unreachable_server_is_reported_not_raised(
         "ips-v4": f"http://127.0.0.1:{port}/ips-v4",
         "ips-v6": f"http://127.0.0.1:{port}/ips-v6",
     }
-    results = fetch_ip_ranges(session, tmp_path, ["cloudflare"], timeout=5, urls=urls)
+    results = fetch_ip_ranges(
+        session, tmp_path, ["cloudflare"], timeout=5, urls=urls, clock=lambda: FETCHED
+    )
     assert [(r.ok, (r.error or "").startswith("download failed")) for r in results] == [
         (False, True),
         (False, True),
@@ -586,7 +590,7 @@ def test_fetch_asks_for_azure_to_be_downloaded_by_hand(
     session: requests.Session, tmp_path: Path
 ) -> None:
     """Azure cannot be fetched (its URL changes weekly); the result points at Microsoft's page."""
-    [result] = fetch_ip_ranges(session, tmp_path, ["azure"])
+    [result] = fetch_ip_ranges(session, tmp_path, ["azure"], clock=lambda: FETCHED)
     assert not result.ok
     assert AZURE_DOWNLOAD_PAGE in (result.error or "")
 
@@ -594,4 +598,38 @@ def test_fetch_asks_for_azure_to_be_downloaded_by_hand(
 def test_fetch_rejects_unknown_provider(session: requests.Session, tmp_path: Path) -> None:
     """An unknown provider name is invalid input, named in the error."""
     with pytest.raises(InvalidInputError, match="'hetzner'"):
-        fetch_ip_ranges(session, tmp_path, ["aws", "hetzner"])
+        fetch_ip_ranges(session, tmp_path, ["aws", "hetzner"], clock=lambda: FETCHED)
+
+
+def test_fetch_record_keeps_entries_of_files_not_fetched_this_time(
+    http_server: _Routes, session: requests.Session, tmp_path: Path
+) -> None:
+    """Fetching one provider adds its files to the record and keeps the others' entries; a
+    corrupt record is replaced rather than left to stop every audit."""
+    http_server.routes = {
+        "/ip-ranges.json": (200, json.dumps(AWS_SAMPLE).encode(), {}),
+        "/ips-v4": (200, b"173.245.48.0/20\n", {}),
+        "/ips-v6": (200, b"2606:4700::/32\n", {}),
+    }
+    (tmp_path / "fetched.json").write_text("{broken")
+    later = FETCHED.replace(day=2)
+    fetch_ip_ranges(
+        session, tmp_path, ["aws"], timeout=5, urls=_urls(http_server), clock=lambda: FETCHED
+    )
+    fetch_ip_ranges(
+        session, tmp_path, ["cloudflare"], timeout=5, urls=_urls(http_server), clock=lambda: later
+    )
+    record = json.loads((tmp_path / "fetched.json").read_text())["files"]
+    assert {name: entry["fetched"] for name, entry in record.items()} == {
+        "ip-ranges.json": FETCHED.isoformat(),
+        "ips-v4": later.isoformat(),
+        "ips-v6": later.isoformat(),
+    }
+
+
+def test_corrupt_fetch_record_is_an_error_naming_it(tmp_path: Path) -> None:
+    """A malformed fetched.json stops loading with its path, rather than undating files silently."""
+    write(tmp_path / "ips-v4", "173.245.48.0/20\n")
+    write(tmp_path / "fetched.json", {"format": 1, "files": {"ips-v4": {"fetched": "yesterday"}}})
+    with pytest.raises(GeoDataError, match=r"fetched\.json.*files\.ips-v4"):
+        load_range_directory(tmp_path)

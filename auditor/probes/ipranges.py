@@ -549,10 +549,6 @@ class FetchResult:
     sha256: str | None = None
 
 
-def _wall_clock() -> datetime:
-    return datetime.now(UTC)
-
-
 def _check_providers(providers: Iterable[str] | None) -> list[str]:
     chosen = [s.provider for s in SOURCES] if providers is None else list(providers)
     unknown = sorted(set(chosen) - set(PROVIDERS))
@@ -570,7 +566,8 @@ def fetch_ip_ranges(
     providers: Iterable[str] | None = None,
     timeout: float = 30,
     urls: Mapping[str, str] | None = None,
-    clock: Callable[[], datetime] = _wall_clock,
+    *,
+    clock: Callable[[], datetime],
 ) -> list[FetchResult]:
     """Download the providers' current range files into `directory`, one result per file.
 
