@@ -11,6 +11,7 @@ from auditor.policies import PolicyData
 from auditor.ports import Clock, DataSet, GeoLocator, Resolver
 from auditor.rules import AuditContext, evaluate
 from auditor.rules.transfer import place_checks
+from auditor.staleness import DEFAULT_MAX_AGE_DAYS, DataWarning, data_warnings
 
 Progress = Callable[[str, int, int], None]
 """Called with (phase, done, total) during long work."""
@@ -29,6 +30,8 @@ class AuditResult:
     findings: tuple[Finding, ...]
     policy_digest: str
     datasets: tuple[DataSet, ...] = field(default=())
+    # Data too old to trust, measured against the day the audit ran; never findings.
+    warnings: tuple[DataWarning, ...] = field(default=())
 
     @property
     def duration_seconds(self) -> float:
@@ -74,8 +77,12 @@ def run_audit(
     as_of: date,
     clock: Clock,
     progress: Progress | None = None,
+    max_data_age_days: int = DEFAULT_MAX_AGE_DAYS,
 ) -> AuditResult:
-    """Resolve and locate every endpoint, then run every rule; compliance problems are findings."""
+    """Resolve and locate every endpoint, then run every rule; compliance problems are findings.
+
+    Data sets older than `max_data_age_days` on the clock's day (not `as_of`) are warnings.
+    """
     started = clock()
     hostnames = list(dict.fromkeys(h for i in integrations for h in i.endpoints))
     resolutions = resolver.resolve_many(
@@ -110,6 +117,7 @@ def run_audit(
         as_of=as_of,
     )
     findings = sorted(evaluate(context), key=finding_order)
+    datasets = tuple(locator.datasets())
     return AuditResult(
         as_of=as_of,
         started_at=started,
@@ -119,5 +127,6 @@ def run_audit(
         places=place_checks(context),
         findings=tuple(findings),
         policy_digest=policies.digest,
-        datasets=tuple(locator.datasets()),
+        datasets=datasets,
+        warnings=tuple(data_warnings(datasets, policies, started.date(), max_data_age_days)),
     )

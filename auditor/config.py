@@ -13,6 +13,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from auditor.consent_config import ConsentSettings, load_consent_settings
 from auditor.durations import Duration, parse_duration
 from auditor.errors import InvalidInputError, Issue
+from auditor.staleness import DEFAULT_MAX_AGE_DAYS
 from auditor.validation import Strict, issues_from_validation
 from auditor.yamlsource import load_yaml
 
@@ -27,6 +28,8 @@ class _Dns(Strict):
 class _GeoIp(Strict):
     country_db: str | None = None
     asn_db: str | None = None
+    # Older GeoIP and IP-range data is warned about (the GdprAuditorGeoDataStale alert's 45 days).
+    max_age_days: int = Field(default=DEFAULT_MAX_AGE_DAYS, ge=1, le=36500, strict=True)
 
 
 class _Database(Strict):
@@ -213,6 +216,7 @@ class Config:
     asn_db: Path | None
     ip_ranges: Path | None
     database: DatabaseSettings | None = None
+    geoip_max_age_days: int = DEFAULT_MAX_AGE_DAYS
     metrics_listen: tuple[str, int] = ("127.0.0.1", 9466)
     jobs: Mapping[str, JobSchedule] = field(default_factory=dict)
     log_level: str = "info"
@@ -266,6 +270,7 @@ def load_config(path: Path) -> Config:
         country_db=resolve(raw.geoip.country_db),
         asn_db=resolve(raw.geoip.asn_db),
         ip_ranges=resolve(raw.ip_ranges),
+        geoip_max_age_days=raw.geoip.max_age_days,
         database=_database(raw.database, base),
         metrics_listen=parse_listen(raw.metrics.listen),
         jobs={name: _schedule(job) for name, job in raw.jobs if isinstance(job, _Job)},

@@ -535,6 +535,7 @@ class Daemon:
                     started.date(),
                     clock,
                     progress=lambda _phase, _done, _total: context.check(),
+                    max_data_age_days=generation.config.geoip_max_age_days,
                 )
                 summary = self.store.finish_run(run_id, result, clock())
             except BaseException as exc:
@@ -563,6 +564,15 @@ class Daemon:
                 observations_pruned=pruned,
                 duration_seconds=round((clock() - started).total_seconds(), 3),
             )
+            for warning in result.warnings:
+                # Ops see it in the log; the GdprAuditorGeoDataStale alert covers dated data.
+                log.warning(
+                    "data_stale",
+                    kind=warning.kind,
+                    source=warning.source,
+                    age_days=warning.age_days,
+                    max_age_days=warning.max_age_days,
+                )
             self._notify(generation.config)
 
     def _notify(self, config: Config) -> None:

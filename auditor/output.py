@@ -10,6 +10,7 @@ from typing import Any, TextIO
 from auditor import __version__
 from auditor.audit import AuditResult
 from auditor.model import Finding, Observation, PlaceCheck, Verdict
+from auditor.staleness import DataWarning
 
 _VERDICT_ORDER = [
     Verdict.UNSAFEGUARDED,
@@ -76,6 +77,19 @@ def observation_json(observation: Observation) -> dict[str, Any]:
     }
 
 
+def warning_json(warning: DataWarning) -> dict[str, Any]:
+    return {
+        "kind": warning.kind,
+        "source": warning.source,
+        "name": warning.name,
+        "built": warning.built.isoformat() if warning.built else None,
+        "dated_by": warning.dated_by,
+        "age_days": warning.age_days,
+        "max_age_days": warning.max_age_days,
+        "message": warning.message,
+    }
+
+
 def result_json(result: AuditResult) -> dict[str, Any]:
     """The `check --format json` document (DESIGN §3; keys are stable, more may be added)."""
     severities = Counter(finding.severity.value for finding in result.findings)
@@ -85,6 +99,7 @@ def result_json(result: AuditResult) -> dict[str, Any]:
         "integrations": len(result.integrations),
         "hostnames": result.hostnames,
         "summary": {name: severities.get(name, 0) for name in ("critical", "warning", "info")},
+        "warnings": [warning_json(warning) for warning in result.warnings],
         "findings": [finding_json(finding) for finding in result.findings],
         "places": [place_json(check) for check in result.places],
         "endpoints": [observation_json(observation) for observation in result.observations],
@@ -165,6 +180,9 @@ def render_table(result: AuditResult) -> str:
         f"{result.hostnames} hostnames"
     )
     lines = [title]
+    # Under the header, not among the findings: old data makes every result below less certain.
+    for warning in result.warnings:
+        lines.extend(_wrap(f"  data    {warning.message}", indent=10))
     for ident in sorted(by_integration, key=worst):
         findings = by_integration[ident]
         counts = Counter(f.severity.value for f in findings)

@@ -30,8 +30,11 @@ class DataSet:
     kind: str  # "geoip-country", "geoip-asn", "ip-ranges"
     name: str  # "GeoLite2-Country", "aws", "gcp", ...
     path: str
-    built: datetime | None  # when the publisher built it, UTC
+    built: datetime | None  # when the publisher built it (else when it was fetched), UTC
     entries: int | None = None
+    # "build": the publisher's build time (mmdb build_epoch, a range file's own date or its
+    # name's); "fetched": when `geodb update` fetched a file that carries no date; None: unknown.
+    dated_by: str | None = None
 
 
 class GeoLocator(Protocol):

@@ -22,6 +22,7 @@ CORE = [
     "iso3166",
     "audit",
     "rules",
+    "staleness",
 ]
 FORBIDDEN = {
     "sqlalchemy",

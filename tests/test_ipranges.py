@@ -184,12 +184,13 @@ def test_azure_service_tags_keep_short_regions_and_date_from_name(tmp_path: Path
     )
 
 
-def test_azure_file_without_date_in_name_uses_modification_time(tmp_path: Path) -> None:
-    """A Service Tags file named without a date is dated by its modification time."""
+def test_file_without_a_date_is_undated_whatever_its_modification_time(tmp_path: Path) -> None:
+    """A copy or a restore sets a file's modification time: it is never taken as the data's age."""
     path = write(tmp_path / "ServiceTags_Public.json", AZURE_SAMPLE)
     stamp = datetime(2026, 10, 20, 8, 30, tzinfo=UTC).timestamp()
     os.utime(path, (stamp, stamp))
-    assert load_range_file(path).built == datetime(2026, 10, 20, 8, 30, tzinfo=UTC)
+    parsed = load_range_file(path)
+    assert (parsed.built, parsed.dated_by) == (None, None)
 
 
 def test_oci_file_parses_regions_and_tags(tmp_path: Path) -> None:
@@ -479,6 +480,9 @@ def _urls(server: _Routes) -> dict[str, str]:
     return {name: f"{base}/{name}" for name in (*names, "digitalocean.csv")}
 
 
+FETCHED = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
+
+
 def test_fetch_writes_parsed_files_atomically(
     http_server: _Routes, session: requests.Session, tmp_path: Path
 ) -> None:
@@ -493,7 +497,9 @@ def test_fetch_writes_parsed_files_atomically(
         "/ips-v6": (200, b"2606:4700::/32\n", {}),
         "/digitalocean.csv": (200, GEOFEED_SAMPLE.encode(), {}),
     }
-    results = fetch_ip_ranges(session, tmp_path, timeout=5, urls=_urls(http_server))
+    results = fetch_ip_ranges(
+        session, tmp_path, timeout=5, urls=_urls(http_server), clock=lambda: FETCHED
+    )
     assert [(r.provider, Path(r.path).name, r.ok, r.entries) for r in results] == [
         ("aws", "ip-ranges.json", True, 4),
         ("gcp", "cloud.json", True, 3),
@@ -503,8 +509,9 @@ def test_fetch_writes_parsed_files_atomically(
         ("do", "digitalocean.csv", True, 4),
     ]
     assert results[0].built == datetime(2026, 10, 26, 12, tzinfo=UTC)
-    # Without a build time inside, the server's Last-Modified dates the file.
-    assert results[3].built == datetime(2026, 10, 19, 10, tzinfo=UTC)
+    # Without a build time inside, the fetch dates the file, not the server's Last-Modified: a
+    # list unchanged for months is current when it was fetched.
+    assert (results[3].built, results[3].fetched) == (FETCHED, FETCHED)
     assert json.loads(old.read_text()) == AWS_SAMPLE
     assert old.stat().st_ino != old_inode  # replaced by rename, not rewritten in place
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
@@ -515,9 +522,13 @@ def test_fetch_writes_parsed_files_atomically(
             "ips-v4",
             "ips-v6",
             "digitalocean.csv",
+            "fetched.json",
         ]
     )
-    assert len(load_range_directory(tmp_path)) == 6
+    loaded = {Path(f.path).name: (f.built, f.dated_by) for f in load_range_directory(tmp_path)}
+    assert loaded["ips-v4"] == (FETCHED, "fetched")
+    assert loaded["digitalocean.csv"] == (FETCHED, "fetched")
+    assert loaded["ip-ranges.json"] == (datetime(2026, 10, 26, 12, tzinfo=UTC), "build")
 
 
 @pytest.mark.parametrize(
@@ -544,7 +555,9 @@ def test_failed_download_leaves_old_file_untouched(
     old = write(tmp_path / "ip-ranges.json", AWS_SAMPLE)
     before = (old.read_bytes(), old.stat().st_ino, old.stat().st_mtime_ns)
     http_server.routes = {"/ip-ranges.json": (status, body, {})}
-    [result] = fetch_ip_ranges(session, tmp_path, ["aws"], timeout=5, urls=_urls(http_server))
+    [result] = fetch_ip_ranges(
+        session, tmp_path, ["aws"], timeout=5, urls=_urls(http_server), clock=lambda: FETCHED
+    )
     assert not result.ok
     assert error in (result.error or "")
     assert result.url == f"{_base(http_server)}/ip-ranges.json"
@@ -563,7 +576,9 @@ def test_unreachable_server_is_reported_not_raised(
         "ips-v4": f"http://127.0.0.1:{port}/ips-v4",
         "ips-v6": f"http://127.0.0.1:{port}/ips-v6",
     }
-    results = fetch_ip_ranges(session, tmp_path, ["cloudflare"], timeout=5, urls=urls)
+    results = fetch_ip_ranges(
+        session, tmp_path, ["cloudflare"], timeout=5, urls=urls, clock=lambda: FETCHED
+    )
     assert [(r.ok, (r.error or "").startswith("download failed")) for r in results] == [
         (False, True),
         (False, True),
@@ -575,7 +590,7 @@ def test_fetch_asks_for_azure_to_be_downloaded_by_hand(
     session: requests.Session, tmp_path: Path
 ) -> None:
     """Azure cannot be fetched (its URL changes weekly); the result points at Microsoft's page."""
-    [result] = fetch_ip_ranges(session, tmp_path, ["azure"])
+    [result] = fetch_ip_ranges(session, tmp_path, ["azure"], clock=lambda: FETCHED)
     assert not result.ok
     assert AZURE_DOWNLOAD_PAGE in (result.error or "")
 
@@ -583,4 +598,38 @@ def test_fetch_asks_for_azure_to_be_downloaded_by_hand(
 def test_fetch_rejects_unknown_provider(session: requests.Session, tmp_path: Path) -> None:
     """An unknown provider name is invalid input, named in the error."""
     with pytest.raises(InvalidInputError, match="'hetzner'"):
-        fetch_ip_ranges(session, tmp_path, ["aws", "hetzner"])
+        fetch_ip_ranges(session, tmp_path, ["aws", "hetzner"], clock=lambda: FETCHED)
+
+
+def test_fetch_record_keeps_entries_of_files_not_fetched_this_time(
+    http_server: _Routes, session: requests.Session, tmp_path: Path
+) -> None:
+    """Fetching one provider adds its files to the record and keeps the others' entries; a
+    corrupt record is replaced rather than left to stop every audit."""
+    http_server.routes = {
+        "/ip-ranges.json": (200, json.dumps(AWS_SAMPLE).encode(), {}),
+        "/ips-v4": (200, b"173.245.48.0/20\n", {}),
+        "/ips-v6": (200, b"2606:4700::/32\n", {}),
+    }
+    (tmp_path / "fetched.json").write_text("{broken")
+    later = FETCHED.replace(day=2)
+    fetch_ip_ranges(
+        session, tmp_path, ["aws"], timeout=5, urls=_urls(http_server), clock=lambda: FETCHED
+    )
+    fetch_ip_ranges(
+        session, tmp_path, ["cloudflare"], timeout=5, urls=_urls(http_server), clock=lambda: later
+    )
+    record = json.loads((tmp_path / "fetched.json").read_text())["files"]
+    assert {name: entry["fetched"] for name, entry in record.items()} == {
+        "ip-ranges.json": FETCHED.isoformat(),
+        "ips-v4": later.isoformat(),
+        "ips-v6": later.isoformat(),
+    }
+
+
+def test_corrupt_fetch_record_is_an_error_naming_it(tmp_path: Path) -> None:
+    """A malformed fetched.json stops loading with its path, rather than undating files silently."""
+    write(tmp_path / "ips-v4", "173.245.48.0/20\n")
+    write(tmp_path / "fetched.json", {"format": 1, "files": {"ips-v4": {"fetched": "yesterday"}}})
+    with pytest.raises(GeoDataError, match=r"fetched\.json.*files\.ips-v4"):
+        load_range_directory(tmp_path)

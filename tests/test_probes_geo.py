@@ -13,6 +13,7 @@ import pytest
 from auditor.errors import GeoDataError
 from auditor.model import Location
 from auditor.ports import DataSet, GeoLocator
+from auditor.probes.fetchrecord import Fetched, digest, write_fetch_record
 from auditor.probes.geo import MmdbGeoLocator
 from tests.mmdb import EXAMPLE_BUILD_EPOCH, build_asn_db, build_country_db, build_example_dbs
 
@@ -401,31 +402,38 @@ def test_lookups_are_cached_per_address(geoip_only: MmdbGeoLocator) -> None:
 def test_datasets_report_build_times_and_sizes(
     country_db: Path, asn_db: Path, tmp_path: Path
 ) -> None:
-    """datasets() lists the mmdb files with their build epochs and each range file with its size."""
+    """datasets() lists the mmdb files with their build epochs and each range file with its size;
+    a file without a date of its own is dated by its recorded fetch, never its modification time."""
     ranges = tmp_path / "ranges"
     aws_file(
         ranges,
         [("192.0.2.0/26", "eu-central-1", "EC2"), ("192.0.2.0/26", "eu-central-1", "AMAZON")],
     )
-    (ranges / "ips-v4").write_text("203.0.113.192/27\n", encoding="utf-8")
-    stamp = datetime(2026, 10, 20, tzinfo=UTC).timestamp()
-    os.utime(ranges / "ips-v4", (stamp, stamp))
+    content = b"203.0.113.192/27\n"
+    (ranges / "ips-v4").write_bytes(content)
+    (ranges / "ips-v6").write_text("2001:db8:ff::/48\n", encoding="utf-8")
+    fetched = datetime(2026, 10, 20, tzinfo=UTC)
+    url = "https://www.cloudflare.com/ips-v4"
+    write_fetch_record(ranges, {"ips-v4": Fetched(fetched, url, digest(content))})
+    stamp = datetime(2026, 11, 30, tzinfo=UTC).timestamp()
+    for name in ("ips-v4", "ips-v6"):
+        os.utime(ranges / name, (stamp, stamp))
     with MmdbGeoLocator(country_db, asn_db=asn_db, ip_ranges=ranges) as locator:
         sets = locator.datasets()
     built = datetime.fromtimestamp(EXAMPLE_BUILD_EPOCH, tz=UTC)
     assert sets == [
-        DataSet("geoip-country", "GeoLite2-Country", str(country_db), built),
-        DataSet("geoip-asn", "GeoLite2-ASN", str(asn_db), built),
+        DataSet("geoip-country", "GeoLite2-Country", str(country_db), built, dated_by="build"),
+        DataSet("geoip-asn", "GeoLite2-ASN", str(asn_db), built, dated_by="build"),
         DataSet(
             "ip-ranges",
             "aws",
             str(ranges / "ip-ranges.json"),
             datetime(2026, 10, 26, 12, tzinfo=UTC),
             2,
+            "build",
         ),
-        DataSet(
-            "ip-ranges", "cloudflare", str(ranges / "ips-v4"), datetime(2026, 10, 20, tzinfo=UTC), 1
-        ),
+        DataSet("ip-ranges", "cloudflare", str(ranges / "ips-v4"), fetched, 1, "fetched"),
+        DataSet("ip-ranges", "cloudflare", str(ranges / "ips-v6"), None, 1, None),
     ]
 
 

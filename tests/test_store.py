@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
@@ -733,6 +734,24 @@ class TestSnapshotCounts:
         assert {("geoip-country", "GeoLite2-Country"): GEOIP_BUILT} == counts.data_built
         assert counts.last_run is not None
         assert T0 + DAY == counts.last_run.started_at
+
+    def test_data_build_times_keep_the_oldest_file_of_a_name(self, store: StateStore) -> None:
+        """Of Cloudflare's two lists, the older dates the data set; an undated file is left out."""
+        older, newer = datetime(2026, 9, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC)
+        ranges = (
+            DataSet("ip-ranges", "cloudflare", "ips-v4", newer, 10, "fetched"),
+            DataSet("ip-ranges", "cloudflare", "ips-v6", older, 7, "fetched"),
+            DataSet("ip-ranges", "do", "digitalocean.csv", None, 5),
+        )
+        result = audit(T0)
+        record(store, replace(result, datasets=result.datasets + ranges))
+
+        counts = store.snapshot_counts(T0.date())
+
+        assert {
+            ("geoip-country", "GeoLite2-Country"): GEOIP_BUILT,
+            ("ip-ranges", "cloudflare"): older,
+        } == counts.data_built
 
     def test_a_fully_waived_triple_is_reported_for_zeroing(self, store: StateStore) -> None:
         """A (rule, severity, integration) whose only open finding is waived is in recently_resolved."""

@@ -67,7 +67,17 @@ def check(config_path: Path, as_of: str | None, output_format: str, fail_on: str
     progress = _progress_printer()
 
     def audit() -> AuditResult:
-        return run_audit(integrations, policies, resolver, locator, day, utcnow, progress)
+        # Data ages are measured against the wall clock's day (utcnow), never against --as-of.
+        return run_audit(
+            integrations,
+            policies,
+            resolver,
+            locator,
+            day,
+            utcnow,
+            progress,
+            max_data_age_days=config.geoip_max_age_days,
+        )
 
     # With a database configured the run is recorded like the daemon's; without one nothing is.
     result = audit() if config.database is None else record_check(config, policies, audit)

@@ -20,6 +20,7 @@ from auditor.cli import (
 from auditor.config import load_config
 from auditor.errors import InvalidInputError, Issue
 from auditor.policies import load_policies
+from auditor.staleness import dataset_warning
 from auditor.wiring import build_locator
 
 
@@ -33,7 +34,8 @@ def geodb() -> None:
 @format_option
 @handles_errors
 def geodb_info(config_path: Path, output_format: str) -> None:
-    """Print the geolocation data the configuration loads and how old it is."""
+    """Print the geolocation data the configuration loads, how old it is, and whether it is
+    older than geoip.max_age_days."""
     config = load_config(config_path)
     policies = load_policies(config.policies)
     locator = build_locator(config, policies, needed=True)
@@ -41,6 +43,7 @@ def geodb_info(config_path: Path, output_format: str) -> None:
     rows: list[dict[str, Any]] = []
     for dataset in locator.datasets():
         age = (now - dataset.built).total_seconds() / 86400 if dataset.built else None
+        stale = dataset_warning(dataset, now.date(), config.geoip_max_age_days) is not None
         rows.append(
             {
                 "kind": dataset.kind,
@@ -51,14 +54,23 @@ def geodb_info(config_path: Path, output_format: str) -> None:
                 else None,
                 "age_days": round(age, 1) if age is not None else None,
                 "entries": dataset.entries,
+                "dated_by": dataset.dated_by,
+                "stale": stale if dataset.built else None,
+                "max_age_days": config.geoip_max_age_days,
             }
         )
     if output_format == "json":
         click.echo(json.dumps({"datasets": rows}, indent=2))
         return
     for row in rows:
-        known = row["age_days"] is not None
-        age_text = f"{row['age_days']} days old" if known else "build date unknown"
+        if row["age_days"] is None:
+            age_text = "age unknown (no build date, no recorded fetch)"
+        elif row["dated_by"] == "fetched":
+            age_text = f"fetched {row['age_days']} days ago"
+        else:
+            age_text = f"{row['age_days']} days old"
+        if row["stale"]:
+            age_text += f", STALE (more than {row['max_age_days']} days)"
         entries = f", {row['entries']} entries" if row["entries"] is not None else ""
         click.echo(f"{row['kind']:<14} {row['name']:<22} {age_text}{entries}  {row['path']}")
 
@@ -100,12 +112,13 @@ def geodb_update(
         urls = {source.filename: f"{mirror.rstrip('/')}/{source.filename}" for source in SOURCES}
     with requests.Session() as session:
         results = fetch_ip_ranges(
-            session, config.ip_ranges, providers or None, timeout=timeout, urls=urls
+            session, config.ip_ranges, providers or None, timeout=timeout, urls=urls, clock=utcnow
         )
     if output_format == "json":
         rows = [
             {"provider": r.provider, "path": r.path, "ok": r.ok, "entries": r.entries,
-             "built": r.built.isoformat() if r.built else None, "error": r.error}
+             "built": r.built.isoformat() if r.built else None, "error": r.error,
+             "fetched": r.fetched.isoformat() if r.fetched else None}
             for r in results
         ]  # fmt: skip
         click.echo(json.dumps({"files": rows}, indent=2))
@@ -113,6 +126,8 @@ def geodb_update(
         for result in results:
             if result.ok:
                 built = f", built {result.built:%Y-%m-%d}" if result.built else ""
+                if result.built == result.fetched:
+                    built = ", no build date of its own: dated by this fetch"
                 click.echo(
                     f"{result.provider:<11} {result.entries} prefixes{built} -> {result.path}"
                 )

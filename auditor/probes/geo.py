@@ -88,7 +88,13 @@ class _Mmdb:
 
     def dataset(self) -> DataSet:
         built = datetime.fromtimestamp(self.build_epoch, tz=UTC) if self.build_epoch else None
-        return DataSet(self.kind, self.database_type, str(self.path), built)
+        return DataSet(
+            self.kind,
+            self.database_type,
+            str(self.path),
+            built,
+            dated_by="build" if built else None,
+        )
 
     def close(self) -> None:
         self.reader.close()
@@ -171,7 +177,7 @@ class MmdbGeoLocator:
         if self._asn is not None:
             sets.append(self._asn.dataset())
         sets.extend(
-            DataSet("ip-ranges", f.provider, f.path, f.built, len(f.entries))
+            DataSet("ip-ranges", f.provider, f.path, f.built, len(f.entries), f.dated_by)
             for f in self._range_files
         )
         return sets

@@ -7,20 +7,25 @@ import csv
 import io
 import ipaddress
 import json
-import os
 import re
 import socket
-import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
 import requests
 
 from auditor.errors import GeoDataError, InvalidInputError, Issue
+from auditor.probes.fetchrecord import (
+    Fetched,
+    digest,
+    fetched_at,
+    read_fetch_record,
+    replace_atomically,
+    write_fetch_record,
+)
 
 PROVIDERS = ("aws", "gcp", "azure", "oci", "cloudflare", "do")
 """Every provider whose published range files are understood."""
@@ -48,12 +53,16 @@ class RangeEntry:
 
 @dataclass(frozen=True, slots=True)
 class RangeFile:
-    """One parsed range file: its provider, when the provider built it, and its networks."""
+    """One parsed range file: its provider, how old it is, and its networks."""
 
     provider: str
     path: str
-    built: datetime | None  # UTC; from the file, its name, or its modification time
+    # UTC; the provider's build time from the file or its name ("build"), else when `geodb
+    # update` fetched it ("fetched"); never the file's modification time, which a copy or a
+    # restore changes without the data getting newer. None: the age is unknown.
+    built: datetime | None
     entries: tuple[RangeEntry, ...]
+    dated_by: str | None = None  # "build", "fetched", or None when `built` is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,11 +338,12 @@ def _date_in_name(name: str) -> datetime | None:
 
 
 def parse_range_bytes(
-    content: bytes, name: str, source: str, modified: datetime | None = None
+    content: bytes, name: str, source: str, fetched: datetime | None = None
 ) -> RangeFile:
     """Parse the content of a range file, choosing the format by its file name.
 
-    `modified` is the build time for formats that carry none in their content or name.
+    `fetched` (when `geodb update` fetched this content) dates formats that carry no build time
+    in their content or name.
 
     Raises:
         GeoDataError: the name is not a known range file, or the content is malformed.
@@ -346,22 +356,26 @@ def parse_range_bytes(
     except UnicodeDecodeError as exc:
         raise GeoDataError(source, f"not UTF-8 text (byte {exc.start})") from None
     parsed = fmt.parse(text, source)
-    built = parsed.built or _date_in_name(name) or modified
-    return RangeFile(fmt.provider, source, built, tuple(parsed.entries))
+    built = parsed.built or _date_in_name(name)
+    dated_by = "build" if built is not None else ("fetched" if fetched is not None else None)
+    return RangeFile(fmt.provider, source, built or fetched, tuple(parsed.entries), dated_by)
 
 
-def load_range_file(path: Path) -> RangeFile:
-    """Read and parse one published range file.
+def load_range_file(path: Path, record: Mapping[str, Fetched] | None = None) -> RangeFile:
+    """Read and parse one published range file; `record` is its directory's fetch record
+    (None: read it from the file's directory).
 
     Raises:
-        GeoDataError: the file is missing, unreadable, of an unknown name, or malformed.
+        GeoDataError: the file is missing, unreadable, of an unknown name, or malformed, or the
+            fetch record beside it is malformed.
     """
     try:
         content = path.read_bytes()
-        modified = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
     except OSError as exc:
         raise GeoDataError(str(path), f"cannot read: {exc.strerror or exc}") from None
-    return parse_range_bytes(content, path.name, str(path), modified)
+    if record is None:
+        record = read_fetch_record(path.parent)
+    return parse_range_bytes(content, path.name, str(path), fetched_at(record, path.name, content))
 
 
 def load_range_directory(directory: Path) -> list[RangeFile]:
@@ -371,7 +385,8 @@ def load_range_directory(directory: Path) -> list[RangeFile]:
     the newest is loaded, so a forgotten old file cannot bring back networks that have moved.
 
     Raises:
-        GeoDataError: the directory is missing, or a known file in it is malformed.
+        GeoDataError: the directory is missing, or a known file in it or its fetch record is
+            malformed.
     """
     if not directory.is_dir():
         raise GeoDataError(str(directory), "no such directory")
@@ -382,7 +397,8 @@ def load_range_directory(directory: Path) -> list[RangeFile]:
     newest: dict[str, Path] = {}
     for path in sorted(paths):  # dates are YYYYMMDD, so the last of a series is the newest
         newest[_NAME_DATE.sub("", path.name.lower())] = path
-    return [load_range_file(path) for path in sorted(newest.values())]
+    record = read_fetch_record(directory)
+    return [load_range_file(path, record) for path in sorted(newest.values())]
 
 
 # --- lookup ---------------------------------------------------------------------------------
@@ -527,8 +543,10 @@ class FetchResult:
     url: str | None
     ok: bool
     entries: int | None = None
-    built: datetime | None = None
+    built: datetime | None = None  # the provider's build time, else `fetched`
     error: str | None = None
+    fetched: datetime | None = None  # when it was downloaded (recorded in fetched.json)
+    sha256: str | None = None
 
 
 def _check_providers(providers: Iterable[str] | None) -> list[str]:
@@ -548,17 +566,21 @@ def fetch_ip_ranges(
     providers: Iterable[str] | None = None,
     timeout: float = 30,
     urls: Mapping[str, str] | None = None,
+    *,
+    clock: Callable[[], datetime],
 ) -> list[FetchResult]:
     """Download the providers' current range files into `directory`, one result per file.
 
     Each file is parsed before it replaces the previous one, and replaced atomically; a failed
     or malformed download is reported in its result and leaves the old file untouched. `urls`
     overrides download addresses by file name (`{"ip-ranges.json": "http://..."}`). Azure,
-    when asked for, is reported as needing a manual download.
+    when asked for, is reported as needing a manual download. When each file was fetched (by
+    `clock`) is recorded in the directory's fetched.json, which dates the files that carry no
+    build time of their own.
 
     Raises:
         InvalidInputError: an unknown provider name was given.
-        GeoDataError: the directory cannot be created.
+        GeoDataError: the directory cannot be created, or the fetch record cannot be written.
     """
     chosen = _check_providers(providers)
     try:
@@ -570,9 +592,9 @@ def fetch_ip_ranges(
     for source in SOURCES:
         if source.provider in chosen:
             url = overrides.get(source.filename, source.url)
-            results.append(
-                _fetch_one(session, source.provider, url, directory / source.filename, timeout)
-            )
+            path = directory / source.filename
+            results.append(_fetch_one(session, source.provider, url, path, timeout, clock))
+    _record_fetches(directory, results)
     if "azure" in chosen:
         results.append(
             FetchResult(
@@ -588,7 +610,12 @@ def fetch_ip_ranges(
 
 
 def _fetch_one(
-    session: requests.Session, provider: str, url: str, path: Path, timeout: float
+    session: requests.Session,
+    provider: str,
+    url: str,
+    path: Path,
+    timeout: float,
+    clock: Callable[[], datetime],
 ) -> FetchResult:
     def failed(reason: str) -> FetchResult:
         return FetchResult(provider, str(path), url, ok=False, error=reason)
@@ -598,43 +625,41 @@ def _fetch_one(
             if response.status_code != 200:
                 return failed(f"HTTP {response.status_code} {response.reason or ''}".rstrip())
             content = response.content
-            modified = _http_date(response.headers.get("Last-Modified"))
     except requests.RequestException as exc:
         return failed(f"download failed: {exc}")
+    # The fetch, not the server's Last-Modified, dates a file without a build time: a list that
+    # has not changed for a year is current when it was fetched today.
+    fetched = clock()
     try:
-        parsed = parse_range_bytes(content, path.name, url, modified)
-        _replace_atomically(path, content, modified)
+        parsed = parse_range_bytes(content, path.name, url, fetched)
+        replace_atomically(path, content)
     except GeoDataError as exc:
         return failed(f"downloaded file is not usable: {exc.reason}")
     except OSError as exc:
         return failed(f"cannot write: {exc.strerror or exc}")
-    built = parsed.built or datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
-    return FetchResult(provider, str(path), url, ok=True, entries=len(parsed.entries), built=built)
+    return FetchResult(
+        provider,
+        str(path),
+        url,
+        ok=True,
+        entries=len(parsed.entries),
+        built=parsed.built,
+        fetched=fetched,
+        sha256=digest(content),
+    )
 
 
-def _http_date(value: str | None) -> datetime | None:
-    if not value:
-        return None
+def _record_fetches(directory: Path, results: Iterable[FetchResult]) -> None:
+    fetched = {
+        Path(r.path).name: Fetched(r.fetched, r.url, r.sha256)
+        for r in results
+        if r.ok and r.fetched is not None and r.url is not None and r.sha256 is not None
+    }
+    if not fetched:
+        return
     try:
-        stamp = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
-
-
-def _replace_atomically(path: Path, content: bytes, modified: datetime | None) -> None:
-    """Write `content` to a temporary file beside `path`, then rename it over `path`."""
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(handle, "wb") as temp:
-            temp.write(content)
-            temp.flush()
-            os.fsync(temp.fileno())
-        if modified is not None:
-            # For formats without a build time inside, the file's time is the publisher's.
-            stamp = modified.timestamp()
-            os.utime(temp_name, (stamp, stamp))
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+        write_fetch_record(directory, fetched)
+    except OSError as exc:
+        # The files are in place but undated: say so rather than let them look fresh or old.
+        reason = f"cannot write the fetch record: {exc.strerror or exc}"
+        raise GeoDataError(str(directory), reason) from None

@@ -26,6 +26,7 @@ from auditor.errors import (
 from auditor.evidence.chain import EvidenceRecord
 from auditor.lifecycle import Change, Status
 from auditor.model import Finding, PlaceCheck
+from auditor.ports import DataSet
 from auditor.sources.consent import ConsentCoverage
 from auditor.store import consents, evidence, migrations
 from auditor.store import waivers as waiver_queries
@@ -712,9 +713,7 @@ class StateStore:
             recently_resolved=frozenset(quiet - open_counts.keys()),
             places=places,
             integrations_by_category=categories,
-            data_built={
-                (d.kind, d.name): d.built for d in (last.datasets if last else ()) if d.built
-            },
+            data_built=_oldest_builds(last.datasets if last else ()),
             last_run=last,
         )
 
@@ -777,3 +776,14 @@ def _categories(conn: Connection, run_id: int | None) -> dict[str, int]:
         .group_by(run_integrations.c.category)
     )
     return {category: int(count) for category, count in rows}
+
+
+def _oldest_builds(datasets: Iterable[DataSet]) -> dict[tuple[str, str], datetime]:
+    """Each data set's build time by (kind, name); of several files under one name (Cloudflare's
+    ips-v4 and ips-v6), the oldest, so the staleness alert sees the file most out of date."""
+    built: dict[tuple[str, str], datetime] = {}
+    for dataset in datasets:
+        if dataset.built is not None:
+            key = (dataset.kind, dataset.name)
+            built[key] = min(built.get(key, dataset.built), dataset.built)
+    return built
