@@ -125,6 +125,7 @@ class Location:
     source: str  # "ip-ranges:aws", "geoip", or "none"
     provider: str | None = None
     region: str | None = None
+    zone: str | None = None  # an AWS Local/Wavelength Zone (network border group) in the region
     service: str | None = None
     network: str | None = None
     asn: int | None = None
