@@ -53,6 +53,7 @@ class Place:
     provider: str | None = None
     region: str | None = None
     organisation: str | None = None
+    zone: str | None = None  # an AWS Local/Wavelength Zone of `region`, with its own country
 
     def __str__(self) -> str:
         if self.provider is not None and self.country is not None:
