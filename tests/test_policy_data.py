@@ -380,8 +380,8 @@ def test_regions_of_unknown_location_are_left_out(provider: str, region: str) ->
 
 
 def test_oci_lists_every_region_of_its_range_file() -> None:
-    """OCI's file has the 56 region keys of its public range file."""
-    assert len(region_file("oci")["regions"]) == 56
+    """OCI's file has the 56 region keys of its public range file, and the SDK's others."""
+    assert len(region_file("oci")["regions"]) >= 56
 
 
 def test_gcp_restricted_us_regions_are_in_the_us() -> None:

@@ -103,3 +103,70 @@ def test_zone_name_may_not_shadow_a_region(tmp_path: Path) -> None:
     doc["regions"]["us-east-1"]["aliases"] = ["us-east-1-x-1"]
     (root / "regions" / "aws.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
     assert "region name used twice" in load_error(root)
+
+
+# ------------------------------------------------------------------ complete against the SDKs
+
+
+def sdk_aws_regions() -> dict[str, str]:
+    """Every region of every partition in the installed botocore's partitions.json, described.
+
+    New regions appear in partitions.json before they get service endpoints in endpoints.json.
+    """
+    from botocore.loaders import Loader
+
+    data = Loader().load_data("partitions")
+    return {
+        name: str(region.get("description", ""))
+        for partition in data["partitions"]
+        for name, region in partition.get("regions", {}).items()
+    }
+
+
+def sdk_oci_regions() -> set[str]:
+    """Every region of every realm that the installed OCI SDK knows."""
+    from oci import regions_definitions
+
+    return set(regions_definitions.REGIONS) | set(regions_definitions.REGION_REALMS)
+
+
+def unaccounted(provider: str, names: set[str]) -> list[str]:
+    """The names neither mapped (as a region, alias or zone) nor named in left_out."""
+    policies = load_policies()
+    known = set(policies.regions[provider]) | set(policies.left_out[provider])
+    return sorted(name.lower() for name in names if name.lower() not in known)
+
+
+def test_every_botocore_region_is_mapped_or_left_out_with_a_reason() -> None:
+    """A region AWS adds to its SDK fails this test until aws.yaml maps it or says why not."""
+    regions = sdk_aws_regions()
+    assert {"eu-central-1", "me-west-1", "sa-west-1"} <= set(regions)  # the list is the real one
+    assert [] == unaccounted("aws", set(regions))
+
+
+def test_every_oci_sdk_region_is_mapped_or_left_out_with_a_reason() -> None:
+    """A region Oracle adds to its SDK fails this test until oci.yaml maps it or says why not."""
+    regions = sdk_oci_regions()
+    assert {"eu-frankfurt-1", "eu-jovanovac-1"} <= regions
+    assert [] == unaccounted("oci", regions)
+
+
+def test_botocore_describes_our_new_regions_where_we_place_them() -> None:
+    """me-west-1 and sa-west-1 are Saudi Arabia and Chile by the SDK's own descriptions."""
+    regions = sdk_aws_regions()
+    policies = load_policies()
+    assert "Saudi Arabia" in regions["me-west-1"]
+    assert "Chile" in regions["sa-west-1"]
+    assert (
+        policies.region_country("aws", "me-west-1"),
+        policies.region_country("aws", "sa-west-1"),
+    ) == ("SA", "CL")
+
+
+@pytest.mark.parametrize("provider", ["aws", "oci"])
+def test_left_out_names_are_ones_the_provider_uses(provider: str) -> None:
+    """A left_out entry is not a typo: the SDK lists it, or the comment says where it was seen."""
+    listed = set(sdk_aws_regions()) if provider == "aws" else sdk_oci_regions()
+    reasons = load_policies().left_out[provider]
+    for name, reason in reasons.items():
+        assert name in listed or "seen in" in reason, name
