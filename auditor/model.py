@@ -54,6 +54,7 @@ class Place:
     provider: str | None = None
     region: str | None = None
     organisation: str | None = None
+    zone: str | None = None  # an AWS Local/Wavelength Zone of `region`, with its own country
 
     def __str__(self) -> str:
         if self.provider is not None and self.country is not None:
@@ -171,6 +172,7 @@ class Location:
     source: str  # "ip-ranges:aws", "geoip", or "none"
     provider: str | None = None
     region: str | None = None
+    zone: str | None = None  # an AWS Local/Wavelength Zone (network border group) in the region
     service: str | None = None
     network: str | None = None
     asn: int | None = None

@@ -70,6 +70,7 @@ def observation_json(observation: Observation) -> dict[str, Any]:
                 "source": location.source,
                 "provider": location.provider,
                 "region": location.region,
+                "zone": location.zone,
                 "asn": location.asn,
             }
             for location in observation.locations

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from importlib import resources
 from pathlib import Path
@@ -20,6 +20,7 @@ from auditor.validation import Strict, issues_from_validation
 from auditor.yamlsource import YamlDocument, load_yaml
 
 _T = TypeVar("_T", bound=Strict)
+_V = TypeVar("_V")
 
 PROVIDERS = ("aws", "gcp", "azure", "oci", "do", "hetzner", "ovh")
 
@@ -231,10 +232,55 @@ class _Region(Strict):
         return _country(value)
 
 
+class _Zone(Strict):
+    """A zone of a region in another place than the region: an AWS Local or Wavelength Zone."""
+
+    region: str
+    kind: Literal["local-zone", "wavelength-zone"]
+    country: str
+    location: str
+
+    @field_validator("country")
+    @classmethod
+    def _iso(cls, value: str) -> str:
+        return _country(value)
+
+
+def _lower_case_keys(value: dict[str, _V]) -> dict[str, _V]:
+    for key in value:
+        if key != key.lower() or key != key.strip() or not key:
+            raise ValueError(f"names are lower case without spaces: {key!r}")
+    return value
+
+
 class RegionDocument(_Document):
     provider: str
     name: str
     regions: dict[str, _Region]
+    zones: dict[str, _Zone] = {}  # by network border group / zone name
+    left_out: dict[str, str] = {}  # names the provider lists but the table does not map -> why
+
+    @field_validator("zones", "left_out")
+    @classmethod
+    def _keys(cls, value: dict[str, _V]) -> dict[str, _V]:
+        return _lower_case_keys(value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RegionDocument:
+        for name, zone in self.zones.items():
+            if zone.region not in self.regions:
+                raise ValueError(f"zone {name!r} names unknown region {zone.region!r}")
+            # The name is the parent region's followed by the zone's own part (us-east-1-qro-1).
+            if not name.startswith(zone.region + "-"):
+                raise ValueError(f"zone {name!r} does not start with its region {zone.region!r}")
+        mapped = set(self.regions) | set(self.zones)
+        aliases = {alias.lower() for region in self.regions.values() for alias in region.aliases}
+        for name, reason in self.left_out.items():
+            if name in mapped or name in aliases:
+                raise ValueError(f"{name!r} is both mapped and left out")
+            if not reason.strip():
+                raise ValueError(f"left_out {name!r} needs a reason")
+        return self
 
 
 class EdgeDocument(_Document):
@@ -256,10 +302,18 @@ class RuleDocument(_Document):
 
 @dataclass(frozen=True, slots=True)
 class Region:
+    """A cloud region, or a zone of one that sits elsewhere (then `zone` names it)."""
+
     provider: str
-    name: str  # the canonical (long) name
+    name: str  # the canonical (long) name of the region
     country: str
     location: str
+    zone: str | None = None  # an AWS Local/Wavelength Zone's network border group
+
+    @property
+    def spec_name(self) -> str:
+        """The name a place spec keeps: the zone's when it is a zone, else the region's."""
+        return self.zone or self.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,11 +322,12 @@ class PolicyData:
 
     eea: EeaDocument
     adequacy: AdequacyDocument
-    regions: Mapping[str, Mapping[str, Region]]  # provider -> name or alias -> Region
+    regions: Mapping[str, Mapping[str, Region]]  # provider -> name, alias or zone -> Region
     edges: EdgeDocument
     rules: Mapping[str, _Rule]
     digest: str
     directory: str
+    left_out: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # provider -> why
 
     @property
     def known_countries(self) -> frozenset[str]:
@@ -300,7 +355,11 @@ class PolicyData:
         return _between(on, member.since, member.until)
 
     def region(self, provider: str, name: str) -> Region | None:
-        """Return the cloud region by its name or alias, or None if it is not known."""
+        """Return the cloud region by its name, alias or zone name, or None if it is not known.
+
+        A zone (an AWS Local Zone's network border group) comes back as its own Region, with
+        the zone's country and `zone` set: it may be in another country than its region.
+        """
         return self.regions.get(provider, {}).get(name.lower())
 
     def finding(
@@ -354,6 +413,26 @@ def _parse(model: type[_T], doc: YamlDocument, issues: list[Issue]) -> _T | None
         return None
 
 
+def _region_table(
+    provider: str, doc: RegionDocument, source: str, issues: list[Issue]
+) -> dict[str, Region]:
+    """Index a region file's regions by name and alias, and its zones by zone name."""
+    table: dict[str, Region] = {}
+
+    def add(key: str, region: Region) -> None:
+        if key.lower() in table:
+            issues.append(Issue(source, "region name used twice", entry=key.lower()))
+        table[key.lower()] = region
+
+    for name, entry in doc.regions.items():
+        region = Region(provider, name.lower(), entry.country, entry.location)
+        for key in (name, *entry.aliases):
+            add(key, region)
+    for name, zone in doc.zones.items():
+        add(name, Region(provider, zone.region, zone.country, zone.location, zone=name))
+    return table
+
+
 def load_policies(directory: Path | None = None) -> PolicyData:
     """Load and validate the policy data in `directory` (None: the shipped policies).
 
@@ -382,19 +461,14 @@ def load_policies(directory: Path | None = None) -> PolicyData:
     edges = _parse(EdgeDocument, docs["edges.yaml"], issues)
     rules = _parse(RuleDocument, docs["rules.yaml"], issues)
     regions: dict[str, dict[str, Region]] = {}
+    left_out: dict[str, dict[str, str]] = {}
     for provider in PROVIDERS:
         doc = docs[f"regions/{provider}.yaml"]
         parsed = _parse(RegionDocument, doc, issues)
         if parsed is None:
             continue
-        table: dict[str, Region] = {}
-        for name, entry in parsed.regions.items():
-            region = Region(provider, name.lower(), entry.country, entry.location)
-            for key in (name, *entry.aliases):
-                if key.lower() in table:
-                    issues.append(Issue(doc.source, "region name used twice", entry=key.lower()))
-                table[key.lower()] = region
-        regions[provider] = table
+        regions[provider] = _region_table(provider, parsed, doc.source, issues)
+        left_out[provider] = dict(parsed.left_out)
     if issues or eea is None or adequacy is None or edges is None or rules is None:
         raise InvalidInputError(issues)
     return PolicyData(
@@ -405,4 +479,5 @@ def load_policies(directory: Path | None = None) -> PolicyData:
         rules=rules.rules,
         digest=digest.hexdigest(),
         directory=str(root),
+        left_out=left_out,
     )

@@ -280,6 +280,75 @@ def test_every_verb_has_help() -> None:
         assert "Usage:" in result.stdout
 
 
+class TestGeodbInfo:
+    @pytest.fixture(name="config")
+    def _config(self, workdir: Path) -> Path:
+        """A configuration whose AWS range file has a new region, an unknown border group, a
+        known Local Zone, a left-out region and an ordinary region."""
+        prefixes = [
+            ("192.0.2.0/26", "eu-central-1", "eu-central-1"),
+            ("192.0.2.64/26", "us-east-1", "us-east-1-qro-1"),
+            ("192.0.2.128/27", "us-east-1", "us-east-1-xyz-1"),
+            ("192.0.2.160/27", "us-east-1", "us-east-1-xyz-1"),
+            ("198.51.100.0/26", "ap-newcity-1", "ap-newcity-1"),
+            ("198.51.100.64/26", "us-south-1", "us-south-1"),
+            ("203.0.113.0/26", "GLOBAL", "GLOBAL"),
+        ]
+        document = {
+            "syncToken": "1",
+            "createDate": "2026-11-30-12-00-00",
+            "prefixes": [
+                {"ip_prefix": p, "region": r, "service": "EC2", "network_border_group": g}
+                for p, r, g in prefixes
+            ],
+            "ipv6_prefixes": [],
+        }
+        (workdir / "ranges").mkdir()
+        (workdir / "ranges" / "ip-ranges.json").write_text(json.dumps(document))
+        path = workdir / "auditor.yaml"
+        path.write_text(
+            "inventory: [inventory.yaml]\ngeoip: {country_db: country.mmdb}\nip_ranges: ranges\n"
+        )
+        return path
+
+    def test_json_lists_regions_and_border_groups_the_tables_do_not_map(self, config: Path) -> None:
+        """A new region, an unknown border group and a left-out region are listed, with counts
+        and the reason a region was left out; mapped regions, known zones and GLOBAL are not."""
+        result = run("geodb", "info", "--config", str(config), "--format", "json")
+
+        assert 0 == result.exit_code, result.stderr
+        assert [
+            {"provider": "aws", "name": "ap-newcity-1", "region": "ap-newcity-1",
+             "border_group": False, "entries": 1, "left_out": None},
+            {"provider": "aws", "name": "us-east-1-xyz-1", "region": "us-east-1",
+             "border_group": True, "entries": 2, "left_out": None},
+            {"provider": "aws", "name": "us-south-1", "region": "us-south-1",
+             "border_group": False, "entries": 1,
+             "left_out": "seen in ip-ranges.json in Oct 2026, not in the SDK's region list; "
+                         "location not published"},
+        ] == json.loads(result.stdout)["unmapped"]  # fmt: skip
+
+    def test_table_names_them_under_a_heading(self, config: Path) -> None:
+        """The table output ends with the unmapped names, each saying what it is."""
+        result = run("geodb", "info", "--config", str(config))
+
+        assert 0 == result.exit_code, result.stderr
+        tail = result.stdout.split("Not in the region tables (located by GeoIP alone):\n")[1]
+        lines = tail.splitlines()
+        assert 3 == len(lines)
+        assert lines[0].split() == ["aws", "ap-newcity-1", "region,", "1", "entries"]
+        assert "us-east-1-xyz-1" in lines[1] and "border group of us-east-1, 2 entries" in lines[1]
+        assert "us-south-1" in lines[2] and "left out: seen in ip-ranges.json" in lines[2]
+
+    def test_nothing_is_listed_when_every_region_is_mapped(self) -> None:
+        """The shipped example's range files are fully mapped: no list, no heading."""
+        result = run("geodb", "info", "--config", str(EXAMPLE), "--format", "json")
+        assert [] == json.loads(result.stdout)["unmapped"]
+        assert (
+            "Not in the region tables" not in run("geodb", "info", "--config", str(EXAMPLE)).stdout
+        )
+
+
 class TestGeodbUpdate:
     def test_mirror_download_keeps_old_files_on_failure(self, tmp_path: Path) -> None:
         """Files the mirror serves are written; a file it lacks is reported and exit status is 3."""

@@ -85,6 +85,20 @@ class TestValid:
             ("hetzner:hel1", "hetzner:hel1", "FI"),
             ("ovh:gra", "ovh:gra", "FR"),
             ("ovh:gra11", "ovh:gra", "FR"),
+            ("aws:me-west-1", "aws:me-west-1", "SA"),
+            ("aws:sa-west-1", "aws:sa-west-1", "CL"),
+            ("aws:us-east-1-qro-1", "aws:us-east-1-qro-1", "MX"),
+            ("aws:us-east-1-qro-1a", "aws:us-east-1-qro-1", "MX"),
+            ("aws:eu-central-1-waw-1", "aws:eu-central-1-waw-1", "PL"),
+            ("aws:eu-west-2-wl1-lon-wlz-1", "aws:eu-west-2-wl1-lon-wlz-1", "GB"),
+            ("aws:eu-central-1a", "aws:eu-central-1", "DE"),
+            ("gcp:europe-west3-a", "gcp:europe-west3", "DE"),
+            ("gcp:EUROPE-WEST2-B", "gcp:europe-west2", "GB"),
+            ("ovh:US-EAST-VA-1", "ovh:us-east-va", "US"),
+            ("ovh:EU-WEST-PAR", "ovh:par", "FR"),
+            ("ovh:eu-west-par-b", "ovh:par", "FR"),
+            ("ovh:EU-WEST-LZ-LUX-A", "ovh:eu-west-lz-lux", "LU"),
+            ("ovh:EU-WEST-LZ-ZRH-A", "ovh:eu-west-lz-zrh", "CH"),
             ("UK", "GB", "GB"),
             ("EL", "GR", "GR"),
         ],
@@ -96,6 +110,18 @@ class TestValid:
         assert (normalised, country) == (
             integration.hosting[0].spec,
             integration.hosting[0].country,
+        )
+
+    def test_local_zone_place_keeps_its_region_and_zone(self) -> None:
+        """A Local Zone is its own place, in its own country, with its parent region kept."""
+        [integration] = integrations_from(dump(minimal(hosting=["aws:us-east-1-bue-1"])))
+        place = integration.hosting[0]
+
+        assert ("AR", "aws", "us-east-1", "us-east-1-bue-1") == (
+            place.country,
+            place.provider,
+            place.region,
+            place.zone,
         )
 
     def test_directory_of_files_loads_together(self, tmp_path: Path) -> None:
@@ -135,6 +161,10 @@ class TestInvalid:
             ({"support": ["XX"]}, "support", "unknown country code 'XX'"),
             ({"retention": "2 years"}, "retention", "not an ISO 8601 duration"),
             ({"backups": {"regions": ["aws:nowhere-1"]}}, "backups.regions", "unknown aws region"),
+            ({"hosting": ["aws:us-east-1-xyz-1"]}, "hosting", "unknown aws region"),
+            ({"hosting": ["gcp:europe-west3-ab"]}, "hosting", "unknown gcp region"),
+            ({"hosting": ["ovh:EU-WEST-LZ-XYZ-A"]}, "hosting", "unknown ovh region"),
+            ({"hosting": ["aws:us-south-1"]}, "hosting", "left out of the region table"),
             ({"backups": {"retention": "P2"}}, "backups.retention", "not an ISO 8601 duration"),
             ({"contract": {"dpa_signed": "2024-13-01"}}, "contract.dpa_signed", "date"),
             ({"category": "crm-ish"}, "category", "Input should be"),

@@ -157,6 +157,31 @@ def test_aws_file_parses_regions_services_and_build_time(tmp_path: Path) -> None
     assert len(parsed.entries) == 4
 
 
+def test_aws_border_group_other_than_the_region_is_kept_as_the_zone(tmp_path: Path) -> None:
+    """A Local Zone prefix keeps its region and gains the border group as its zone; a border
+    group equal to the region, GLOBAL, or absent (files before 2020) names no zone."""
+    document = {
+        **AWS_SAMPLE,
+        "prefixes": [
+            {"ip_prefix": "15.220.0.0/20", "region": "us-east-1", "service": "EC2",
+             "network_border_group": "us-east-1-qro-1"},
+            {"ip_prefix": "3.5.0.0/19", "region": "us-east-1", "service": "S3",
+             "network_border_group": "us-east-1"},
+            {"ip_prefix": "13.32.0.0/15", "region": "GLOBAL", "service": "CLOUDFRONT",
+             "network_border_group": "GLOBAL"},
+            {"ip_prefix": "52.95.0.0/20", "region": "eu-west-1", "service": "AMAZON"},
+        ],
+        "ipv6_prefixes": [],
+    }  # fmt: skip
+    parsed = load_range_file(write(tmp_path / "ip-ranges.json", document))
+    assert [(e.region, e.zone) for e in parsed.entries] == [
+        ("us-east-1", "us-east-1-qro-1"),
+        ("us-east-1", None),
+        (None, None),
+        ("eu-west-1", None),
+    ]
+
+
 def test_gcp_file_treats_global_scope_as_no_region(tmp_path: Path) -> None:
     """GCP cloud.json: scope is the region, "global" means none; creationTime is the build time."""
     parsed = load_range_file(write(tmp_path / "cloud.json", GCP_SAMPLE))
@@ -302,6 +327,21 @@ def test_shipped_example_ranges_load() -> None:
             "ip-ranges.json",
             {**AWS_SAMPLE, "prefixes": [], "ipv6_prefixes": []},
             "contains no networks",
+        ),
+        (
+            "ip-ranges.json",
+            {
+                **AWS_SAMPLE,
+                "prefixes": [
+                    {
+                        "ip_prefix": "3.5.0.0/16",
+                        "region": "us-east-1",
+                        "service": "S3",
+                        "network_border_group": 7,
+                    }
+                ],
+            },
+            "prefixes[0].network_border_group: unexpected value 7",
         ),
         ("cloud.json", AWS_SAMPLE, "not a GCP cloud.json: it looks like an AWS ip-ranges.json"),
         ("cloud.json", [1, 2], "the top level is not an object"),

@@ -77,6 +77,8 @@ def country_mentions() -> list[tuple[str, Any]]:
     for provider in PROVIDERS:
         for key, region in region_file(provider)["regions"].items():
             found.append((f"{provider}:{key}", region["country"]))
+        for key, zone in region_file(provider).get("zones", {}).items():
+            found.append((f"{provider}:{key}", zone["country"]))
     return found
 
 
@@ -104,8 +106,8 @@ def test_every_file_names_its_title_date_and_sources(name: str) -> None:
 
 @pytest.mark.parametrize("name", ["edges.yaml", *(f"regions/{p}.yaml" for p in PROVIDERS)])
 def test_transfer_data_was_checked_on_the_update_date(name: str) -> None:
-    """The region and edge files were last checked on 2026-11-22."""
-    assert load(name)["updated"] == UPDATED
+    """The EEA, adequacy, region and edge files were all last checked on or after 2026-11-22."""
+    assert load(name)["updated"] >= UPDATED
 
 
 @pytest.mark.parametrize("name", ["eea.yaml", "adequacy.yaml"])
@@ -405,9 +407,8 @@ def test_region_files_are_keyed_by_provider_and_lower_case_names(provider: str) 
     ("provider", "region"),
     [
         ("gcp", "europe-west15"),
-        ("aws", "sa-west-1"),
-        ("aws", "me-west-1"),
         ("aws", "us-south-1"),
+        ("aws", "eu-isoe-west-1"),
     ],
 )
 def test_regions_of_unknown_location_are_left_out(provider: str, region: str) -> None:
@@ -416,8 +417,38 @@ def test_regions_of_unknown_location_are_left_out(provider: str, region: str) ->
 
 
 def test_oci_lists_every_region_of_its_range_file() -> None:
-    """OCI's file has the 56 region keys of its public range file."""
-    assert len(region_file("oci")["regions"]) == 56
+    """OCI's file has the 56 region keys of its public range file, and the SDK's others."""
+    assert len(region_file("oci")["regions"]) >= 56
+
+
+@pytest.mark.parametrize(
+    ("zone", "country"),
+    [
+        ("us-east-1-qro-1", "MX"),
+        ("us-east-1-bue-1", "AR"),
+        ("us-east-1-scl-1", "CL"),
+        ("us-east-1-lim-1", "PE"),
+        ("ap-southeast-1-bkk-1", "TH"),
+        ("ap-southeast-1-mnl-1", "PH"),
+        ("me-south-1-mct-1", "OM"),
+        ("ap-northeast-1-tpe-1", "TW"),
+        ("af-south-1-los-1", "NG"),
+        ("eu-central-1-waw-1", "PL"),
+        ("eu-north-1-cph-1", "DK"),
+        ("eu-north-1-hel-1", "FI"),
+        ("eu-central-1-ham-1", "DE"),
+        ("eu-west-2-wl1-lon-wlz-1", "GB"),
+        ("ca-central-1-wl1-yto-wlz-1", "CA"),
+        ("ap-northeast-2-wl1-cjj-wlz-1", "KR"),
+        ("eu-central-1-wl1-ber-wlz-1", "DE"),
+    ],
+)
+def test_aws_zones_sit_where_aws_says_not_in_their_regions_country(zone: str, country: str) -> None:
+    """A Local Zone's country is its own: Querétaro is MX though its region us-east-1 is US."""
+    entry = region_file("aws")["zones"][zone]
+    assert entry["country"] == country
+    assert zone.startswith(entry["region"] + "-")
+    assert entry["kind"] == ("wavelength-zone" if "-wlz-" in zone else "local-zone")
 
 
 def test_gcp_restricted_us_regions_are_in_the_us() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,9 +12,10 @@ import pytest
 
 from auditor.errors import GeoDataError
 from auditor.model import Location
+from auditor.policies import load_policies
 from auditor.ports import DataSet, GeoLocator
 from auditor.probes.fetchrecord import Fetched, digest, write_fetch_record
-from auditor.probes.geo import MmdbGeoLocator
+from auditor.probes.geo import MmdbGeoLocator, UnmappedName
 from tests.mmdb import EXAMPLE_BUILD_EPOCH, build_asn_db, build_country_db, build_example_dbs
 
 GEODB_RANGES = Path(__file__).resolve().parent.parent / "geodb" / "ip-ranges"
@@ -42,14 +43,22 @@ def region_country(provider: str, region: str) -> str | None:
     return REGIONS.get((provider, region))
 
 
-def aws_file(directory: Path, prefixes: list[tuple[str, str, str]]) -> Path:
-    """Write an AWS ip-ranges.json listing (prefix, region, service) entries."""
+def aws_file(
+    directory: Path,
+    prefixes: list[tuple[str, str, str]],
+    border_groups: Mapping[str, str] | None = None,
+) -> Path:
+    """Write an AWS ip-ranges.json listing (prefix, region, service) entries.
+
+    A prefix's network border group is its region unless `border_groups` names another.
+    """
     directory.mkdir(parents=True, exist_ok=True)
+    groups = border_groups or {}
     document = {
         "syncToken": "1793016000",
         "createDate": "2026-10-26-12-00-00",
         "prefixes": [
-            {"ip_prefix": p, "region": r, "service": s, "network_border_group": r}
+            {"ip_prefix": p, "region": r, "service": s, "network_border_group": groups.get(p, r)}
             for p, r, s in prefixes
         ],
         "ipv6_prefixes": [],
@@ -342,6 +351,81 @@ def test_unknown_region_falls_back_to_geoip_country(country_db: Path, tmp_path: 
         location = locator.locate("192.0.2.1")
     assert (location.provider, location.region, location.country) == ("aws", "sa-west-1", "DE")
     assert location.source == "geoip"
+
+
+def test_local_zone_abroad_is_placed_in_the_zones_country(country_db: Path, tmp_path: Path) -> None:
+    """A us-east-1 prefix of border group us-east-1-qro-1 is in Mexico by the shipped zone
+    table, though its region is in the US and the mmdb says US too."""
+    ranges = aws_file(
+        tmp_path / "ranges",
+        [("198.51.100.64/26", "us-east-1", "EC2"), ("198.51.100.128/26", "us-east-1", "EC2")],
+        border_groups={"198.51.100.64/26": "us-east-1-qro-1"},
+    )
+    policies = load_policies()
+    with MmdbGeoLocator(
+        country_db, ip_ranges=ranges, region_country=policies.region_country
+    ) as locator:
+        assert locator.locate("198.51.100.70") == Location(
+            address="198.51.100.70",
+            country="MX",
+            source="ip-ranges:aws",
+            provider="aws",
+            region="us-east-1",
+            zone="us-east-1-qro-1",
+            service="EC2",
+            network="198.51.100.64/26",
+        )
+        assert locator.locate("198.51.100.130").country == "US"  # us-east-1 itself
+        assert locator.locate("198.51.100.1").source == "geoip"  # the mmdb agrees: US
+
+
+def test_unknown_border_group_is_never_given_its_regions_country(
+    country_db: Path, tmp_path: Path
+) -> None:
+    """A border group the table lacks is located by GeoIP alone (DE here), or not at all; the
+    parent region's US is never used, and the zone stays on the location as evidence."""
+    ranges = aws_file(
+        tmp_path / "ranges",
+        [("192.0.2.0/25", "us-east-1", "EC2"), ("10.0.0.0/8", "us-east-1", "EC2")],
+        border_groups={"192.0.2.0/25": "us-east-1-xyz-1", "10.0.0.0/8": "us-east-1-xyz-1"},
+    )
+    with MmdbGeoLocator(country_db, ip_ranges=ranges, region_country=region_country) as located:
+        by_geoip = located.locate("192.0.2.1")
+        nowhere = located.locate("10.1.2.3")
+    assert (by_geoip.country, by_geoip.source) == ("DE", "geoip")
+    assert (by_geoip.region, by_geoip.zone) == ("us-east-1", "us-east-1-xyz-1")
+    assert (nowhere.country, nowhere.source, nowhere.zone) == (
+        None,
+        "ip-ranges:aws",
+        "us-east-1-xyz-1",
+    )
+
+
+def test_unmapped_lists_unknown_regions_and_border_groups(country_db: Path, tmp_path: Path) -> None:
+    """unmapped() names each region or zone the mapping cannot place, with its count; known
+    regions, known zones and GLOBAL are not listed."""
+    ranges = aws_file(
+        tmp_path / "ranges",
+        [
+            ("192.0.2.0/26", "us-east-1", "EC2"),
+            ("192.0.2.64/26", "us-east-1", "EC2"),
+            ("192.0.2.128/26", "us-east-1", "EC2"),
+            ("198.51.100.0/26", "sa-west-1", "EC2"),
+            ("198.51.100.64/26", "sa-west-1", "AMAZON"),
+            ("203.0.113.0/26", "GLOBAL", "CLOUDFRONT"),
+        ],
+        border_groups={"192.0.2.64/26": "us-east-1-xyz-1", "192.0.2.128/26": "us-east-1-qro-1"},
+    )
+    known = {**REGIONS, ("aws", "us-east-1-qro-1"): "MX"}
+    with MmdbGeoLocator(
+        country_db, ip_ranges=ranges, region_country=lambda p, r: known.get((p, r))
+    ) as locator:
+        unmapped = locator.unmapped()
+    assert unmapped == [
+        UnmappedName("aws", "sa-west-1", "sa-west-1", 2),
+        UnmappedName("aws", "us-east-1-xyz-1", "us-east-1", 1),
+    ]
+    assert [u.is_zone for u in unmapped] == [False, True]
 
 
 def test_range_without_any_country_keeps_the_provider(country_db: Path, tmp_path: Path) -> None:

@@ -214,6 +214,22 @@ class TestLocation:
             audit([entry], obs)
         )
 
+    def test_address_in_an_unmapped_border_group_is_unverified_naming_it(self) -> None:
+        """An AWS address whose border group the tables lack (so no country) is unverified, and
+        the finding names the group; it is never judged as its parent region's US."""
+        entry = minimal("crm", endpoints=["a.crm.example"])
+        located = Location(
+            "198.51.100.9", None, "ip-ranges:aws", provider="aws", region="us-east-1",
+            zone="us-east-1-xyz-1",
+        )  # fmt: skip
+        obs = {"crm": [seen("crm", "a.crm.example", located)]}
+
+        [finding] = audit([entry], obs)
+
+        assert ("location-unverified", None) == (finding.rule, finding.country)
+        assert ["aws:us-east-1-xyz-1"] == finding.evidence["unmapped"]
+        assert "aws:us-east-1-xyz-1, which the region tables do not map" in finding.message
+
 
 class TestBackup:
     def test_undocumented(self) -> None:

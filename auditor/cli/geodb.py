@@ -35,10 +35,28 @@ def geodb() -> None:
 @handles_errors
 def geodb_info(config_path: Path, output_format: str) -> None:
     """Print the geolocation data the configuration loads, how old it is, and whether it is
-    older than geoip.max_age_days."""
+    older than geoip.max_age_days.
+
+    Also lists the regions and zones in the IP-range files that the policy's region tables do
+    not map: addresses there are located by GeoIP alone, and a new region shows up here the
+    day its provider publishes it.
+    """
+    from auditor.probes.geo import MmdbGeoLocator
+
     config = load_config(config_path)
     policies = load_policies(config.policies)
     locator = build_locator(config, policies, needed=True)
+    unmapped = [
+        {
+            "provider": name.provider,
+            "name": name.name,
+            "region": name.region,
+            "border_group": name.is_zone,
+            "entries": name.entries,
+            "left_out": policies.left_out.get(name.provider, {}).get(name.name),
+        }
+        for name in (locator.unmapped() if isinstance(locator, MmdbGeoLocator) else [])
+    ]
     now = utcnow()
     rows: list[dict[str, Any]] = []
     for dataset in locator.datasets():
@@ -60,7 +78,7 @@ def geodb_info(config_path: Path, output_format: str) -> None:
             }
         )
     if output_format == "json":
-        click.echo(json.dumps({"datasets": rows}, indent=2))
+        click.echo(json.dumps({"datasets": rows, "unmapped": unmapped}, indent=2))
         return
     for row in rows:
         if row["age_days"] is None:
@@ -73,6 +91,19 @@ def geodb_info(config_path: Path, output_format: str) -> None:
             age_text += f", STALE (more than {row['max_age_days']} days)"
         entries = f", {row['entries']} entries" if row["entries"] is not None else ""
         click.echo(f"{row['kind']:<14} {row['name']:<22} {age_text}{entries}  {row['path']}")
+    _echo_unmapped(unmapped)
+
+
+def _echo_unmapped(unmapped: list[dict[str, Any]]) -> None:
+    if not unmapped:
+        return
+    click.echo("\nNot in the region tables (located by GeoIP alone):")
+    for item in unmapped:
+        what = f"border group of {item['region']}" if item["border_group"] else "region"
+        why = f"; left out: {item['left_out']}" if item["left_out"] else ""
+        click.echo(
+            f"{item['provider']:<14} {item['name']:<22} {what}, {item['entries']} entries{why}"
+        )
 
 
 @geodb.command("update")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType, TracebackType
@@ -28,7 +30,7 @@ from auditor.probes.ipranges import (
 )
 
 RegionCountry = Callable[[str, str], str | None]
-"""Maps (provider, region as published) to an ISO 3166-1 alpha-2 code, or None if unknown."""
+"""Maps (provider, region or zone as published) to an ISO 3166-1 alpha-2 code, or None."""
 
 # Codes some databases give for space that is not in one country (RIR pools, anycast, unknown).
 _PSEUDO_COUNTRIES = frozenset({"EU", "AP", "A1", "A2", "O1", "ZZ"})
@@ -104,9 +106,11 @@ class MmdbGeoLocator:
     """A GeoLocator reading cloud IP-range files and GeoIP2/GeoLite2/DB-IP mmdb files.
 
     An address in a published cloud range is located by its provider's region (the region is
-    where the data is; GeoIP data often gives the provider's registration country instead).
-    Other addresses, and range entries without a known region, are located by the country
-    database. The ASN database, when given, adds the autonomous system to every location.
+    where the data is; GeoIP data often gives the provider's registration country instead), or
+    by its zone where the range file names one (an AWS Local Zone can be in another country than
+    its region). Other addresses, and range entries whose region or zone the mapping does not
+    know, are located by the country database; an unknown zone is never given its region's
+    country. The ASN database, when given, adds the autonomous system to every location.
     """
 
     def __init__(
@@ -182,6 +186,10 @@ class MmdbGeoLocator:
         )
         return sets
 
+    def unmapped(self) -> list[UnmappedName]:
+        """Return the regions and zones of the loaded range files that the mapping lacks."""
+        return unmapped_names(self._range_files, self._region_country)
+
     def _locate(self, address: str) -> Location:
         ip = parse_address(address.strip())
         if ip is None:
@@ -207,9 +215,11 @@ class MmdbGeoLocator:
         source = f"ip-ranges:{entry.provider}"
         country = entry.country
         if country is None and entry.region is not None:
-            country = self._region_country(entry.provider, entry.region)
+            # The zone alone decides: falling back to its region would place a Local Zone in
+            # Querétaro (Mexico) in the US, making a transfer look lawful on a guess.
+            country = self._region_country(entry.provider, entry.zone or entry.region)
         if country is None:
-            # A global or unknown region: the provider is known, the country is GeoIP's guess.
+            # A global or unknown region or zone: the provider is known, the country is GeoIP's.
             country, _ = self._lookup_country(ip)
             if country is not None:
                 source = "geoip"
@@ -219,6 +229,7 @@ class MmdbGeoLocator:
             source=source,
             provider=entry.provider,
             region=entry.region,
+            zone=entry.zone,
             service=entry.service,
             network=entry.network,
             asn=asn,
@@ -259,3 +270,35 @@ def _load_ranges(path: Path | None) -> list[RangeFile]:
     if not path.exists():
         raise GeoDataError(str(path), "no such file or directory")
     return [load_range_file(path)]
+
+
+@dataclass(frozen=True, slots=True)
+class UnmappedName:
+    """A region or zone named in a range file whose country the mapping does not know."""
+
+    provider: str
+    name: str  # the zone (network border group) where there is one, else the region
+    region: str  # the region the file gives
+    entries: int  # how many published networks name it
+
+    @property
+    def is_zone(self) -> bool:
+        return self.name != self.region
+
+
+def unmapped_names(files: Iterable[RangeFile], region_country: RegionCountry) -> list[UnmappedName]:
+    """Return every region and zone in the files that `region_country` cannot place, sorted.
+
+    Addresses in them are located by GeoIP alone, so a region opened yesterday shows up here
+    before anyone wonders why its addresses are located loosely.
+    """
+    counts: Counter[tuple[str, str, str]] = Counter()
+    for file in files:
+        for entry in file.entries:
+            if entry.country is None and entry.region is not None:
+                counts[(entry.provider, entry.zone or entry.region, entry.region)] += 1
+    return [
+        UnmappedName(provider, name, region, count)
+        for (provider, name, region), count in sorted(counts.items())
+        if region_country(provider, name) is None
+    ]

@@ -49,6 +49,9 @@ class RangeEntry:
     region: str | None = None  # as published (Azure short forms stay short); None when global
     service: str | None = None
     country: str | None = None  # only geofeeds publish a country
+    # AWS's network border group where it is not the region itself: a Local or Wavelength Zone,
+    # which can be in another country than its region (us-east-1-qro-1 is in Mexico).
+    zone: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,14 +179,29 @@ def _parse_aws(text: str, source: str) -> _Parsed:
             where = f"{list_key}[{index}]"
             prefix = _get(item, prefix_key, str, source, where)
             network = _network(prefix, source, f"{where}.{prefix_key}")
-            region = _get(item, "region", str, source, where)
-            service = _get(item, "service", str, source, where)
-            entries.append(
-                RangeEntry(
-                    "aws", network, _region(region, global_names=frozenset({"GLOBAL"})), service
-                )
+            region = _region(
+                _get(item, "region", str, source, where), global_names=frozenset({"GLOBAL"})
             )
+            service = _get(item, "service", str, source, where)
+            zone = _border_group(item, region, source, where)
+            entries.append(RangeEntry("aws", network, region, service, zone=zone))
     return _Parsed(built, _nonempty(entries, source))
+
+
+def _border_group(item: dict[str, Any], region: str | None, source: str, where: str) -> str | None:
+    """Return an AWS prefix's network border group when it names a zone, not the region.
+
+    Files from before 2020 have no border group; their prefixes are in the region itself.
+    """
+    group = item.get("network_border_group")
+    if group is None:
+        return None
+    if not isinstance(group, str):
+        raise _fail(source, f"{where}.network_border_group", f"unexpected value {_short(group)}")
+    group = group.strip()
+    if region is None or not group or group == region:
+        return None
+    return group
 
 
 def _parse_gcp(text: str, source: str) -> _Parsed:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from auditor.model import Facet, Finding
+from auditor.model import Facet, Finding, Integration, Location
 from auditor.rules import AuditContext, rule
 
 
@@ -30,17 +30,9 @@ def location_rules(context: AuditContext) -> Iterator[Finding]:
                 continue
             if observation.edge:
                 continue  # a CDN edge's location says nothing about where the data rests
-            unlocated = [loc.address for loc in observation.locations if loc.country is None]
+            unlocated = [loc for loc in observation.locations if loc.country is None]
             if unlocated:
-                yield context.finding(
-                    "location-unverified",
-                    integration,
-                    f"endpoint {observation.hostname} resolves to {len(unlocated)} address(es) "
-                    "that no IP-range file or GeoIP database locates",
-                    facet=Facet.ENDPOINT,
-                    place=observation.hostname,
-                    evidence={"addresses": unlocated},
-                )
+                yield _unlocated(context, integration, observation.hostname, unlocated)
             if not declared:
                 continue  # contract-location-undisclosed covers an integration declaring nothing
             for location in observation.locations:
@@ -58,3 +50,37 @@ def location_rules(context: AuditContext) -> Iterator[Finding]:
                 country=country,
                 evidence={"hostnames": names, "declared": sorted(declared)},
             )
+
+
+def _unlocated(
+    context: AuditContext, integration: Integration, hostname: str, unlocated: list[Location]
+) -> Finding:
+    """The location-unverified finding for addresses nothing locates.
+
+    An address in a provider's range whose region or zone the tables do not map (a new region,
+    an AWS border group of an unknown Local Zone) names it, so the DPO sees why it is unlocated
+    rather than placed in the parent region's country.
+    """
+    unmapped = sorted(
+        {
+            f"{loc.provider}:{loc.zone or loc.region}"
+            for loc in unlocated
+            if loc.provider is not None and (loc.zone or loc.region)
+        }
+    )
+    message = (
+        f"endpoint {hostname} resolves to {len(unlocated)} address(es) "
+        "that no IP-range file or GeoIP database locates"
+    )
+    evidence: dict[str, object] = {"addresses": [loc.address for loc in unlocated]}
+    if unmapped:
+        message += f" (in {', '.join(unmapped)}, which the region tables do not map)"
+        evidence["unmapped"] = unmapped
+    return context.finding(
+        "location-unverified",
+        integration,
+        message,
+        facet=Facet.ENDPOINT,
+        place=hostname,
+        evidence=evidence,
+    )
