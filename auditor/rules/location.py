@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from auditor.model import Facet, Finding
+from auditor.model import Facet, Finding, endpoint_probe
 from auditor.rules import AuditContext, rule
 
 
@@ -17,6 +17,7 @@ def location_rules(context: AuditContext) -> Iterator[Finding]:
         drift: dict[str, list[str]] = {}
         for observation in observations:
             resolution = observation.resolution
+            probe = (endpoint_probe(observation.hostname),)
             if not resolution.ok:
                 yield context.finding(
                     "location-unverified",
@@ -26,8 +27,20 @@ def location_rules(context: AuditContext) -> Iterator[Finding]:
                     facet=Facet.ENDPOINT,
                     place=observation.hostname,
                     evidence={"status": resolution.status, "reason": resolution.reason},
+                    probes=probe,
                 )
                 continue
+            if resolution.reason is not None:  # addresses of one family, the other's lookup failed
+                yield context.finding(
+                    "location-unverified",
+                    integration,
+                    f"endpoint {observation.hostname} resolved only in part ({resolution.reason});"
+                    " the addresses that lookup would give are unverified",
+                    facet=Facet.ENDPOINT,
+                    place=observation.hostname,
+                    evidence={"status": "partial", "reason": resolution.reason},
+                    probes=probe,
+                )
             if observation.edge:
                 continue  # a CDN edge's location says nothing about where the data rests
             unlocated = [loc.address for loc in observation.locations if loc.country is None]
@@ -40,6 +53,7 @@ def location_rules(context: AuditContext) -> Iterator[Finding]:
                     facet=Facet.ENDPOINT,
                     place=observation.hostname,
                     evidence={"addresses": unlocated},
+                    probes=probe,
                 )
             if not declared:
                 continue  # contract-location-undisclosed covers an integration declaring nothing
@@ -57,4 +71,5 @@ def location_rules(context: AuditContext) -> Iterator[Finding]:
                 place=country,
                 country=country,
                 evidence={"hostnames": names, "declared": sorted(declared)},
+                probes=tuple(endpoint_probe(name) for name in names),
             )

@@ -239,6 +239,8 @@ class StateStore:
                     new=summary.new,
                     resolved=summary.resolved,
                     reopened=summary.reopened,
+                    carried=summary.carried,
+                    probes_failed=sorted(result.failed_probes),
                 )
             )
             run_content = {
@@ -256,6 +258,8 @@ class StateStore:
                 "new": summary.new,
                 "resolved": summary.resolved,
                 "reopened": summary.reopened,
+                "carried": summary.carried,
+                "probes_failed": sorted(result.failed_probes),
             }
             self._seal(conn, finished_at, mark, [("audit-run", run_content)])
             return summary
@@ -602,14 +606,24 @@ class StateStore:
             return consents.load_coverage(conn)
 
     def record_job_findings(
-        self, job: str, found: Iterable[Finding], at: datetime
+        self,
+        job: str,
+        found: Iterable[Finding],
+        at: datetime,
+        failed: Mapping[str, str] | None = None,
     ) -> FindingChanges:
         """Apply the findings of a job other than the audit (`retention`, `discovery`): only the
-        rules that job owns are opened, kept or resolved; evidence records the changes."""
+        rules that job owns are opened, kept or resolved; evidence records the changes.
+        `failed` are the run's probes that observed nothing (scope -> why): findings resting
+        on them are carried, not resolved (see `apply_findings`)."""
         with self._write() as conn:
             mark = evidence.last_event_id(conn)
-            changes = apply_findings(conn, None, at, found, job_scope(job))
-            self._seal(conn, at, mark, [])
+            changes = apply_findings(conn, None, at, found, job_scope(job), failed=failed)
+            items: list[tuple[str, dict[str, Any]]] = []
+            if failed:
+                content = {"job": job, "probes_failed": sorted(failed), "carried": changes.carried}
+                items.append(("job-probes-failed", content))
+            self._seal(conn, at, mark, items)
             return changes
 
     def record_consent_check(
