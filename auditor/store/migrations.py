@@ -72,6 +72,13 @@ def _probes(connection: Connection) -> None:
             connection.execute(
                 update(findings).where(findings.c.id == row.id).values(probes=_probes_of(row))
             )
+    # Discovery findings did not say which domain or page showed them: until a run sees them
+    # again, they rest on the whole run (auditor.discovery.job.WHOLE_RUN).
+    connection.execute(
+        update(findings)
+        .where(findings.c.rule == "inventory-undeclared", findings.c.status == "open")
+        .values(probes=["discovery"])
+    )
 
 
 MIGRATIONS: tuple[Migration, ...] = (_initial, _longer_verdicts, _probes)

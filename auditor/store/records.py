@@ -165,6 +165,8 @@ class SnapshotCounts:
     """(rule, severity, integration) -> open, unwaived findings."""
     waived_findings: dict[tuple[str, str], int]
     """(rule, severity) -> open findings under an active waiver."""
+    carried_findings: dict[tuple[str, str], int]
+    """(rule, severity) -> open, unwaived findings carried: a probe they rest on failed."""
     waiver_expiry: dict[tuple[str, str], date]
     """(rule, severity) -> the last day of the soonest-ending active waiver of an open finding."""
     recently_resolved: frozenset[tuple[str, str, str]]

@@ -683,6 +683,11 @@ class StateStore:
                 select(*triple, func.count()).where(is_open, waived).group_by(*triple)
             ).all()
             pair = (findings.c.rule, findings.c.severity)
+            carried_rows = conn.execute(
+                select(*pair, func.count())
+                .where(is_open, ~waived, findings.c.carried_since.is_not(None))
+                .group_by(*pair)
+            ).all()
             expiry_rows = conn.execute(
                 select(*pair, func.min(waivers.c.expires))
                 .join(waivers, waivers.c.finding_id == findings.c.id)
@@ -722,6 +727,7 @@ class StateStore:
         return SnapshotCounts(
             open_findings=open_counts,
             waived_findings=waived_counts,
+            carried_findings={(r[0], r[1]): int(r[2]) for r in carried_rows},
             waiver_expiry={(r[0], r[1]): r[2] for r in expiry_rows},
             recently_resolved=frozenset(quiet - open_counts.keys()),
             places=places,
