@@ -6,7 +6,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from auditor.model import Finding, Integration, Location, Observation, PlaceCheck, Resolution
+from auditor.model import (
+    Finding,
+    Integration,
+    Location,
+    Observation,
+    PlaceCheck,
+    ProbeOutcome,
+    Resolution,
+    endpoint_probe,
+)
 from auditor.policies import PolicyData
 from auditor.ports import Clock, DataSet, GeoLocator, Resolver
 from auditor.rules import AuditContext, evaluate
@@ -32,6 +41,13 @@ class AuditResult:
     datasets: tuple[DataSet, ...] = field(default=())
     # Data too old to trust, measured against the day the audit ran; never findings.
     warnings: tuple[DataWarning, ...] = field(default=())
+    probes: tuple[ProbeOutcome, ...] = field(default=())
+    """Every probe the audit made, with whether it observed what it looks at."""
+
+    @property
+    def failed_probes(self) -> dict[str, str]:
+        """Probe scope -> why it observed nothing, for the probes that failed."""
+        return {p.scope: p.failure for p in self.probes if p.failure is not None}
 
     @property
     def duration_seconds(self) -> float:
@@ -55,6 +71,28 @@ def edge_reason(
         if first.provider is not None:
             return f"address in {first.provider} edge ranges"
         return f"address in an edge network (AS{first.asn} {first.asn_org or ''})".rstrip()
+    return None
+
+
+def probe_failure(observation: Observation) -> str | None:
+    """Why resolving and locating an endpoint showed nothing certain, or None when it did.
+
+    NXDOMAIN and an empty answer are observations (the name has no addresses); a timeout, a
+    SERVFAIL, a failed lookup of one address family or an address no data set locates are not:
+    whatever was observed there before may still be so.
+    """
+    resolution = observation.resolution
+    if resolution.status in ("nxdomain", "no-answer"):
+        return None
+    if not resolution.ok:
+        return f"{resolution.status}: {resolution.reason or 'no reason given'}"
+    if resolution.reason is not None:
+        return f"partial: {resolution.reason}"
+    if observation.edge:
+        return None
+    unlocated = [location.address for location in observation.locations if location.country is None]
+    if unlocated:
+        return f"not located: {', '.join(unlocated)}"
     return None
 
 
@@ -129,4 +167,5 @@ def run_audit(
         policy_digest=policies.digest,
         datasets=datasets,
         warnings=tuple(data_warnings(datasets, policies, started.date(), max_data_age_days)),
+        probes=tuple(ProbeOutcome(endpoint_probe(h), probe_failure(located[h])) for h in hostnames),
     )

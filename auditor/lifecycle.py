@@ -1,8 +1,9 @@
-"""A finding's lifecycle across audits: new, still open, resolved, re-opened; waivers that lapse."""
+"""A finding's lifecycle across audits: new, still open, carried, resolved, re-opened; waivers
+that lapse."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -23,21 +24,31 @@ class Change(StrEnum):
     STILL_OPEN = "still-open"
     RESOLVED = "resolved"
     REOPENED = "reopened"
+    CARRIED = "carried"  # open, not found again, but a probe it rests on failed: still open
 
 
 @dataclass(frozen=True, slots=True)
 class Known:
-    """What the store knows of a finding before this audit."""
+    """What the store knows of a finding before this audit: its status and the probes its
+    last evidence came from."""
 
     status: Status
+    probes: tuple[str, ...] = ()
 
 
 def transitions(
-    known: Mapping[FindingKey, Known], current: Iterable[FindingKey]
+    known: Mapping[FindingKey, Known],
+    current: Iterable[FindingKey],
+    failed: Collection[str] = frozenset(),
 ) -> dict[FindingKey, Change]:
     """Compare stored findings with this audit's; every key in either gets its change.
 
-    Keys resolved before and not found again are left out: nothing happened to them.
+    An open finding not found again is resolved only when none of the probes its evidence came
+    from is among this run's `failed` ones: a probe that failed observed nothing, and the absence
+    of an observation does not show the problem gone. Such a finding is carried (stays open with
+    its last evidence). A probe this run did not ask at all (its endpoint left the inventory) does
+    not hold a finding open. Keys resolved before and not found again are left out: nothing
+    happened to them.
     """
     now = set(current)
     changes: dict[FindingKey, Change] = {}
@@ -51,7 +62,8 @@ def transitions(
             changes[key] = Change.STILL_OPEN
     for key, previous in known.items():
         if key not in now and previous.status is Status.OPEN:
-            changes[key] = Change.RESOLVED
+            unknown = any(probe in failed for probe in previous.probes)
+            changes[key] = Change.CARRIED if unknown else Change.RESOLVED
     return changes
 
 

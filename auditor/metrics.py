@@ -229,6 +229,7 @@ def _stored_key(snapshot: Snapshot) -> tuple[object, ...]:
         snapshot.open_findings,
         snapshot.recently_resolved,
         snapshot.waived_findings,
+        snapshot.carried_findings,
         snapshot.waiver_expiry,
         snapshot.integrations_by_category,
         snapshot.places,
@@ -261,6 +262,17 @@ def _findings(snapshot: Snapshot) -> Iterator[Metric]:
     for (rule, severity), count in sorted(snapshot.waived_findings.items()):
         waived.add_metric([rule, severity], count)
     yield waived
+
+    carried = GaugeMetricFamily(
+        f"{PREFIX}findings_carried",
+        "Open, unwaived findings kept open because the probe that would show them gone (an "
+        "endpoint's DNS lookup or geolocation) failed: counted in findings_open too, with the "
+        f"evidence of the last run that saw them; by rule and severity; {FROM_LAST_AUDIT}.",
+        labels=["rule", "severity"],
+    )
+    for (rule, severity), count in sorted(snapshot.carried_findings.items()):
+        carried.add_metric([rule, severity], count)
+    yield carried
 
     expiry = GaugeMetricFamily(
         f"{PREFIX}waiver_expiry_timestamp_seconds",
@@ -448,8 +460,8 @@ def _discovery(snapshot: Snapshot) -> Iterator[Metric]:
     # Live, not cached with the stored results: the discovery job sets them between store reads.
     vendors = GaugeMetricFamily(
         f"{PREFIX}discovery_vendors",
-        "Catalogue vendors the last discovery run found in use (DNS records, web pages), by "
-        "whether the inventory declares them; absent before the first run since start.",
+        "Catalogue vendors the last complete discovery run found in use (DNS records, web "
+        "pages), by whether the inventory declares them; absent before the first since start.",
         labels=["state"],
     )
     for state in ("declared", "undeclared"):
@@ -458,7 +470,8 @@ def _discovery(snapshot: Snapshot) -> Iterator[Metric]:
     coverage = GaugeMetricFamily(
         f"{PREFIX}inventory_coverage_ratio",
         "Vendors found in use that the inventory declares, over all found in use, in the last "
-        "discovery run (1 when none were found); absent before the first run since start.",
+        "discovery run (1 when none were found); absent while unknown: before the first run "
+        "since start, and after a run where some domain or page could not be checked.",
     )
     if snapshot.inventory_coverage is not None:
         coverage.add_metric([], snapshot.inventory_coverage)

@@ -206,6 +206,7 @@ class PlaceCheck:
     verdict: Verdict
     basis: str  # e.g. "EEA", "Implementing Decision (EU) 2023/1795 of 2023-07-10", "SCCs"
     via: str | None = None  # the sub-processor or hostname the place was reached through
+    probes: tuple[str, ...] = field(default=(), compare=False)  # see Finding.probes
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,8 +222,35 @@ class Finding:
     place: str | None = None
     country: str | None = None
     evidence: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    probes: tuple[str, ...] = field(default=(), compare=False)
+    """The probes whose observations the finding rests on ("endpoint:api.example.com"): while
+    one of them fails, the finding's absence from a run proves nothing and it stays open."""
 
     @property
     def key(self) -> tuple[str, str, str, str]:
         """The stable identity of the finding across audits."""
         return (self.rule, self.integration, self.facet or "", self.place or "")
+
+
+PROBED_FACETS = frozenset({Facet.ENDPOINT})
+"""Facets whose places are observed by a probe rather than declared: their findings name it."""
+
+
+def endpoint_probe(hostname: str) -> str:
+    """The probe scope of resolving and locating one endpoint hostname."""
+    return f"endpoint:{hostname}"
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeOutcome:
+    """Whether one probe of a run observed what it looks at (`failure` None) or not, and why.
+
+    A probe that failed shows nothing: findings resting on it are carried, not resolved.
+    """
+
+    scope: str  # "endpoint:api.example.com", "discovery-dns:example.com", "discovery-page:URL"
+    failure: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None

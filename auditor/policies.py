@@ -372,8 +372,10 @@ class PolicyData:
         place: str | None = None,
         country: str | None = None,
         evidence: Mapping[str, Any] | None = None,
+        probes: tuple[str, ...] = (),
     ) -> Finding:
-        """Build a finding with the severity and article this policy data gives the rule."""
+        """Build a finding with the severity and article this policy data gives the rule;
+        `probes` name the probes its evidence came from (see `Finding.probes`)."""
         info = self.rules[rule]
         return Finding(
             rule=rule,
@@ -385,6 +387,7 @@ class PolicyData:
             place=place,
             country=country,
             evidence=dict(evidence or {}),
+            probes=probes,
         )
 
     def region_country(self, provider: str, name: str) -> str | None:

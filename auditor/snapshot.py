@@ -48,6 +48,8 @@ class Snapshot:
     Exported as 0 so the series drops to zero instead of vanishing in the same scrape.
     """
     waived_findings: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    carried_findings: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    """(rule, severity) -> open, unwaived findings kept open because a probe they rest on failed."""
     waiver_expiry: Mapping[tuple[str, str], date] = field(default_factory=dict)
     """(rule, severity) -> last day of the soonest-ending active waiver of an open finding."""
     """(rule, severity) -> waived findings."""

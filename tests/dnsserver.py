@@ -77,6 +77,13 @@ class LoopbackDnsServer:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.port}"
 
+    def serve(self, zone_text: str, origin: str = ".") -> None:
+        """Serve other data from now on (a record changed at the authoritative server)."""
+        zone = dns.zone.from_text(zone_text, origin=origin, relativize=False, check_origin=False)
+        nodes = _nodes(zone)
+        with self._lock:
+            self.nodes = nodes
+
     def set_behaviour(self, name: str, behaviour: str | None, rdtype: str | None = None) -> None:
         """Misbehave for queries of `name` (of one type, or any); None restores normal answers."""
         if behaviour is not None and behaviour not in BEHAVIOURS:

@@ -128,3 +128,42 @@ def test_discover_table_and_nothing_to_do(
     result = run("discover", "--config", str(config), "--domain", "ok.example")
     assert result.exit_code == 0, result.output
     assert "declared as google-workspace" in result.output
+
+
+def test_discover_with_every_source_failing_exits_3_with_coverage_unknown(
+    tmp_path: Path, dns_server_factory: DnsServerFactory
+) -> None:
+    """An unreachable page is the only source: nothing was checked, so the verb exits 3, says
+    why, and the coverage is unknown (null), never 100%."""
+    server = dns_server_factory(ZONE)
+    config = workdir(tmp_path, server.address)
+    page = "http://127.0.0.1:9/"  # the discard port: nothing listens there
+
+    table = CliRunner().invoke(cli, ["discover", "--config", str(config), "--page", page])
+    document = run("discover", "--config", str(config), "--page", page, "--format", "json")
+
+    assert table.exit_code == 3, table.output
+    assert "coverage unknown: no domain or page could be checked" in table.output
+    assert "100%" not in table.output
+    assert "nothing could be checked" in table.stderr
+    assert document.exit_code == 3
+    parsed = json.loads(document.stdout)
+    assert parsed["coverage"] is None and parsed["complete"] is False
+    assert parsed["problems"] and parsed["problems"][0].startswith(page)
+
+
+def test_discover_with_some_sources_failing_leaves_the_coverage_unknown(
+    tmp_path: Path, dns_server_factory: DnsServerFactory
+) -> None:
+    """A domain that answers and a page that does not: what was seen is listed and the exit
+    status follows it, but the coverage is unknown: the page may hide an undeclared vendor."""
+    server = dns_server_factory(ZONE + '\nok.example. IN TXT "google-site-verification=x"\n')
+    config = workdir(tmp_path, server.address)
+    args = ["discover", "--config", str(config), "--domain", "ok.example"]
+
+    result = run(*args, "--page", "http://127.0.0.1:9/", "--format", "json")
+    complete = run(*args, "--format", "json")
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["coverage"] is None
+    assert json.loads(complete.stdout)["coverage"] == 1.0

@@ -1,4 +1,4 @@
-"""The daemon's discovery job: findings in the store, metrics, and no recording when incomplete."""
+"""The daemon's discovery job: findings in the store, metrics, and carried findings when incomplete."""
 
 from __future__ import annotations
 
@@ -93,21 +93,56 @@ def test_job_records_undeclared_vendors_and_exports_coverage(
     assert f"gdpr_auditor_inventory_coverage_ratio {1 / total}" in metrics
 
 
-def test_incomplete_run_records_nothing(
+def test_incomplete_run_carries_the_findings_of_what_failed_and_fails(
     tmp_path: Path, dns_server_factory: DnsServerFactory
 ) -> None:
-    """When a lookup fails the job fails and records nothing, so a vendor hidden by the failure
-    is not taken as gone; the metrics stay absent."""
+    """A first complete run records the undeclared vendors. Then the domain's records fail: the
+    job fails, the vendors seen through them are carried (not resolved), those seen through a
+    CNAME that still answers stay open, and the coverage is unknown (absent). Then a CNAME that
+    answers without the vendor resolves its finding while the domain still fails."""
     server = dns_server_factory(ZONE)
-    server.set_behaviour("shop-co.example", "servfail", "MX")
     config = configure(tmp_path, server.address, "discovery:\n  domains: [shop-co.example]\n")
-    with pytest.raises(AuditUnavailableError, match="discovery incomplete"):
+    run_job(config)[1].close()
+
+    server.set_behaviour("shop-co.example", "servfail")
+    with pytest.raises(AuditUnavailableError, match="discovery incomplete") as failed:
         run_job(config)
+    assert "4 findings carried" in str(failed.value)
     store = StateStore.open(f"sqlite:///{tmp_path / 'state.db'}")
     try:
-        assert store.open_findings(AT.date()) == []
+        during = {f.integration: f for f in store.open_findings(AT.date())}
+        assert store.list_findings(status="resolved") == []
     finally:
         store.close()
+    assert set(during) == {"atlassian", "sendgrid", "mailchimp", "shopify", "zendesk",
+                           "microsoft-365"}  # fmt: skip
+    assert {name for name, f in during.items() if f.carried} == {
+        "atlassian", "sendgrid", "mailchimp", "microsoft-365"
+    }  # fmt: skip
+    assert during["shopify"].probes == ("discovery-dns:www.shop-co.example",)
+
+    server.serve(ZONE.replace("www.shop-co.example.    IN CNAME shops.myshopify.com.\n", ""))
+    server.set_behaviour("shop-co.example", "servfail")
+    generation = load_generation(config)
+    store = StateStore.open(f"sqlite:///{tmp_path / 'state.db'}")
+    daemon = Daemon(config, generation, store, SingleReplica(), Notifier({}), clock=lambda: AT)
+    job = WORK["discovery"](daemon)
+    try:
+        with pytest.raises(AuditUnavailableError):
+            job(JobContext("discovery", lambda: None))
+        resolved = {f.integration for f in store.list_findings(status="resolved")}
+        server.set_behaviour("shop-co.example", None)
+        job(JobContext("discovery", lambda: None))
+        complete = generate_latest(build_registry(daemon.snapshot)).decode()
+        server.set_behaviour("shop-co.example", "servfail")
+        with pytest.raises(AuditUnavailableError):
+            job(JobContext("discovery", lambda: None))
+        incomplete = generate_latest(build_registry(daemon.snapshot)).decode()
+    finally:
+        store.close()
+    assert resolved == {"shopify"}
+    assert "\ngdpr_auditor_inventory_coverage_ratio 0.16" in complete
+    assert "\ngdpr_auditor_inventory_coverage_ratio " not in incomplete
 
 
 def test_job_is_needed_only_with_something_to_look_at(

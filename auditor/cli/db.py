@@ -55,7 +55,8 @@ def record_check(
     if sys.stderr.isatty():
         click.echo(
             f"recorded as run {summary.run_id}: {summary.new} new, {summary.reopened} re-opened, "
-            f"{summary.resolved} resolved, {summary.open} open",
+            f"{summary.resolved} resolved, {summary.open} open"
+            + (f" ({summary.carried} carried: their probe failed)" if summary.carried else ""),
             err=True,
         )
     return result
@@ -171,4 +172,6 @@ def run_json(run: RunRecord | None) -> dict[str, Any] | None:
         "new": run.new,
         "resolved": run.resolved,
         "reopened": run.reopened,
+        "carried": run.carried,
+        "probes_failed": list(run.probes_failed),
     }

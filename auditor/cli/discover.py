@@ -8,7 +8,14 @@ from pathlib import Path
 
 import click
 
-from auditor.cli import EXIT_FINDINGS, cli, config_option, handles_errors, load_all
+from auditor.cli import (
+    EXIT_FINDINGS,
+    EXIT_UNAVAILABLE,
+    cli,
+    config_option,
+    handles_errors,
+    load_all,
+)
 from auditor.config import load_config
 from auditor.discovery.catalogue import load_catalogue, load_discovery_settings, with_targets
 from auditor.discovery.dns_signals import dnspython_lookup
@@ -43,7 +50,8 @@ def discover_command(
     evidence for each and whether the inventory declares them.
 
     Domains and pages add to those under `discovery:` in the configuration. Exit 1 when some
-    vendor in use is not in the inventory.
+    vendor in use is not in the inventory; exit 3 when no domain or page could be checked at all.
+    The coverage is unknown (null in JSON) when some domain or page could not be checked.
     """
     config = load_config(config_path)
     _, integrations = load_all(config)  # the policy data validates the inventory's places
@@ -62,6 +70,13 @@ def discover_command(
         click.echo(inventory_stubs(result), nl=False)
     else:
         click.echo(render_table(result), nl=False)
+    if result.nothing_checked:
+        click.echo(
+            "gdpr-auditor: nothing could be checked: every domain and page failed "
+            f"({'; '.join(result.problems[:3])})",
+            err=True,
+        )
+        sys.exit(EXIT_UNAVAILABLE)
     if result.undeclared:
         sys.exit(EXIT_FINDINGS)
 

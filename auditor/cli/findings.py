@@ -70,6 +70,12 @@ def finding_list(
         click.echo(json.dumps({"findings": [finding_json(f) for f in found]}, indent=2))
         return
     click.echo(_table(found), nl=False)
+    carried = sum(f.carried for f in found)
+    if carried:
+        click.echo(
+            f"{carried} finding{'s' if carried != 1 else ''} marked (carried) kept open: the probe "
+            "that would show them gone failed; evidence as of LAST SEEN (finding show ID)"
+        )
     if hidden:
         click.echo(
             f"{hidden} waived finding{'s' if hidden != 1 else ''} not shown (--status waived)"
@@ -155,6 +161,10 @@ def finding_json(found: StoredFinding) -> dict[str, Any]:
         "resolved_at": when(found.resolved_at),
         "reopened": found.reopened,
         "waiver": _waiver_json(found.waiver) if found.waiver else None,
+        "probes": list(found.probes),
+        "carried": found.carried,
+        "carried_since": when(found.carried_since),
+        "carried_reason": found.carried_reason,
     }
 
 
@@ -197,6 +207,8 @@ def _table(found: list[StoredFinding]) -> str:
         for row in (header, *rows)
     ]
     for f, line_index in zip(found, range(1, len(lines)), strict=True):
+        if f.carried and f.carried_since is not None:
+            lines[line_index] += f"  (carried since {(when(f.carried_since) or '')[:10]})"
         if f.waiver is not None:
             lines[line_index] += (
                 f"  (waived until {f.waiver.expires.isoformat()} by {f.waiver.approver})"
@@ -221,6 +233,11 @@ def _detail_text(detail: FindingDetail) -> str:
         f"  first seen   {when(detail.first_seen)}",
         f"  last seen    {when(detail.last_seen)}",
     ]
+    if detail.carried:
+        lines.append(
+            f"  carried      since {when(detail.carried_since)}, evidence as last seen: "
+            f"{detail.carried_reason}"
+        )
     if detail.resolved_at is not None:
         lines.append(f"  resolved     {when(detail.resolved_at)}")
     if detail.reopened:

@@ -11,7 +11,7 @@ import dns.nameserver
 import dns.resolver
 
 from auditor.discovery.catalogue import Catalogue, DiscoverySettings, under
-from auditor.discovery.evidence import Evidence, Signal
+from auditor.discovery.evidence import Evidence, Signal, dns_probe
 from auditor.probes.dnstransport import parse_nameserver
 
 SPF_LOOKUP_LIMIT = 10
@@ -69,6 +69,8 @@ class DnsFindings:
     signals: list[Signal] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # failed lookups and faulty records
     failures: int = 0  # lookups that got no usable answer: the results are incomplete
+    probes: list[str] = field(default_factory=list)  # one per domain and per CNAME name asked
+    failed: dict[str, str] = field(default_factory=dict)  # probe -> its first failed lookup
 
 
 def scan_domains(settings: DiscoverySettings, catalogue: Catalogue, lookup: Lookup) -> DnsFindings:
@@ -92,7 +94,12 @@ class _DomainScan:
     lookup: Lookup
     found: DnsFindings
 
+    @property
+    def probe(self) -> str:
+        return dns_probe(self.domain)
+
     def run(self) -> None:
+        self.found.probes.append(self.probe)
         txt = self._query(self.domain, "TXT")
         if txt is not None:
             self._tokens(txt)
@@ -111,10 +118,11 @@ class _DomainScan:
         except LookupFailed as exc:
             self.found.problems.append(f"{self.domain}: {exc}")
             self.found.failures += 1
+            self.found.failed.setdefault(self.probe, str(exc))
             return None
 
     def _add(self, vendor: str | None, host: str, evidence: Evidence) -> None:
-        self.found.signals.append(Signal(vendor, host, evidence))
+        self.found.signals.append(Signal(vendor, host, evidence, self.probe))
 
     def _tokens(self, records: list[str]) -> None:
         for record in records:
@@ -178,8 +186,7 @@ class _SpfWalk:
         target = re.split(r"[:=]", term, maxsplit=1)[1].rstrip(".")
         vendor = self.scan.catalogue.matching(target, "spf")
         if vendor is not None:
-            evidence = Evidence("spf", owner, record, term)
-            self.scan.found.signals.append(Signal(vendor.id, target, evidence))
+            self.scan._add(vendor.id, target, Evidence("spf", owner, record, term))
         if target in stack:
             chain = " -> ".join((*stack, target))
             self.scan.found.problems.append(f"{self.scan.domain}: SPF include loop: {chain}")
@@ -207,12 +214,15 @@ def _scan_cname(
     name: str, own: Sequence[str], catalogue: Catalogue, lookup: Lookup, found: DnsFindings
 ) -> None:
     current, seen = name, {name}
+    probe = dns_probe(name)
+    found.probes.append(probe)
     for _ in range(_MAX_CNAME_HOPS):
         try:
             targets = lookup(current, "CNAME")
         except LookupFailed as exc:
             found.problems.append(f"{name}: {exc}")
             found.failures += 1
+            found.failed.setdefault(probe, str(exc))
             return
         if not targets:
             return
@@ -220,14 +230,14 @@ def _scan_cname(
         vendor = catalogue.matching(target, "cname") or catalogue.by_host(target)
         if vendor is not None:
             evidence = Evidence("cname", current, targets[0], target)
-            found.signals.append(Signal(vendor.id, target, evidence))
+            found.signals.append(Signal(vendor.id, target, evidence, probe))
             return
         if target in seen:
             found.problems.append(f"{name}: CNAME loop at {target}")
             return
         if not any(under(target, domain) for domain in own):
             found.signals.append(
-                Signal(None, target, Evidence("cname", current, targets[0], target))
+                Signal(None, target, Evidence("cname", current, targets[0], target), probe)
             )
         seen.add(target)
         current = target

@@ -25,3 +25,14 @@ class Signal:
     vendor: str | None
     host: str  # the third-party host or domain the evidence points at
     evidence: Evidence
+    probe: str = ""  # the probe that saw it: dns_probe(domain or name) or page_probe(url)
+
+
+def dns_probe(name: str) -> str:
+    """The probe scope of one configured domain's records (or one subdomain's CNAME chain)."""
+    return f"discovery-dns:{name}"
+
+
+def page_probe(url: str) -> str:
+    """The probe scope of one configured web page."""
+    return f"discovery-page:{url}"

@@ -29,11 +29,18 @@ def discovery_needed(config: Config) -> bool:
     return bool(settings.domains or settings.pages)
 
 
+WHOLE_RUN = "discovery"
+"""The probe scope of a whole discovery run: what findings recorded before each named the
+domains and pages that showed it rest on (schema version 3 gave them this one)."""
+
+
 class DiscoveryJob:
     """Scans the configured domains and pages and records `inventory-undeclared` findings.
 
-    A run where some lookup or page failed records nothing and fails: a vendor hidden by a
-    timeout must not look like a vendor no longer in use (its finding would be resolved).
+    A run where some lookup or page failed records what it saw, carries the open findings that
+    rest on a failed domain or page (a vendor hidden by a timeout must not look like a vendor no
+    longer in use) and then fails, so that the job's failure counter shows it; the inventory
+    coverage is then unknown.
     """
 
     def __init__(
@@ -54,7 +61,8 @@ class DiscoveryJob:
 
         Raises:
             JobCancelled: the daemon is stopping or lost leadership; nothing is recorded.
-            AuditUnavailableError: some lookups or pages failed; nothing is recorded.
+            AuditUnavailableError: some lookups or pages failed; what was seen is recorded, the
+                findings resting on what failed are carried.
             InvalidInputError: the discovery section or the local vendor file is invalid.
             StoreError: the findings cannot be recorded.
         """
@@ -65,16 +73,21 @@ class DiscoveryJob:
         context.check()
         result = discover(settings, catalogue, sources.integrations, lookup)
         context.check()
-        if result.failures:
-            log.warning("discovery_incomplete", problems=list(result.problems))
-            raise AuditUnavailableError(
-                f"discovery incomplete ({result.failures} lookups or pages failed): "
-                + "; ".join(result.problems[:3])
-            )
         found = undeclared_findings(result, sources.policies)
-        changes = self._store.record_job_findings("discovery", found, self._clock())
+        failed = dict(result.failed)
+        if not result.complete:
+            failed[WHOLE_RUN] = f"{result.failures} lookups or pages failed"
+        changes = self._store.record_job_findings("discovery", found, self._clock(), failed)
+        self.coverage = result.coverage  # None (unknown) when the run is incomplete
+        if not result.complete:
+            log.warning("discovery_incomplete", problems=list(result.problems),
+                        new=changes.new, resolved=changes.resolved,
+                        carried=changes.carried)  # fmt: skip
+            raise AuditUnavailableError(
+                f"discovery incomplete ({result.failures} lookups or pages failed; "
+                f"{changes.carried} findings carried): " + "; ".join(result.problems[:3])
+            )
         self.declared, self.undeclared = len(result.declared), len(result.undeclared)
-        self.coverage = result.coverage
         log.info("discovery_recorded", vendors=len(result.vendors), undeclared=self.undeclared,
                  new=changes.new, resolved=changes.resolved)  # fmt: skip
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
 import requests
 
 from auditor.discovery.catalogue import Catalogue, under
-from auditor.discovery.evidence import Evidence, Signal
+from auditor.discovery.evidence import Evidence, Signal, page_probe
 
 _URL_ATTRIBUTES = {
     "script": ("src",),
@@ -37,6 +37,8 @@ class PageFindings:
 
     signals: list[Signal] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    probes: list[str] = field(default_factory=list)  # one per configured page
+    failed: dict[str, str] = field(default_factory=dict)  # probe -> why the page was not read
 
 
 class _Extractor(HTMLParser):
@@ -149,10 +151,16 @@ def scan_pages(
     """Fetch each page and collect its third-party hosts; a page that fails is a problem."""
     found = PageFindings()
     for url in pages:
+        probe = page_probe(url)
+        found.probes.append(probe)
         try:
             final_url, html = fetch_page(url, timeout, max_bytes)
         except PageError as exc:
             found.problems.append(f"{url}: {exc}")
+            found.failed[probe] = str(exc)
             continue
-        found.signals.extend(page_signals(final_url, html, own_domains, catalogue))
+        found.signals.extend(
+            replace(signal, probe=probe)
+            for signal in page_signals(final_url, html, own_domains, catalogue)
+        )
     return found

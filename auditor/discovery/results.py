@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -28,6 +28,7 @@ class FoundVendor:
     evidence: tuple[Evidence, ...]
     hosts: tuple[str, ...]  # the vendor's hosts seen (page hosts, CNAME targets, ...)
     declared_as: str | None  # the inventory integration id, None when undeclared
+    probes: tuple[str, ...] = ()  # the domains and pages whose scan saw it (probe scopes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,8 @@ class Discovery:
     unknown: dict[str, tuple[Evidence, ...]]  # third-party host -> evidence, no catalogue match
     problems: tuple[str, ...]
     failures: int = 0  # lookups and pages that could not be read: some vendors may be missing
+    probes: tuple[str, ...] = ()  # every domain, CNAME name and page scanned (probe scopes)
+    failed: dict[str, str] = field(default_factory=dict)  # probe -> why it showed nothing
 
     @property
     def declared(self) -> list[FoundVendor]:
@@ -48,8 +51,21 @@ class Discovery:
         return [found for found in self.vendors if found.declared_as is None]
 
     @property
-    def coverage(self) -> float:
-        """Declared vendors over discovered ones; 1.0 when nothing was discovered."""
+    def complete(self) -> bool:
+        """Whether every domain and page could be scanned."""
+        return not self.failed and not self.failures
+
+    @property
+    def nothing_checked(self) -> bool:
+        """Whether every domain and page failed: the run saw nothing at all."""
+        return bool(self.probes) and all(probe in self.failed for probe in self.probes)
+
+    @property
+    def coverage(self) -> float | None:
+        """Declared vendors over discovered ones (1.0 when nothing was discovered), or None when
+        unknown: a source that could not be scanned may hide undeclared vendors."""
+        if not self.complete:
+            return None
         return len(self.declared) / len(self.vendors) if self.vendors else 1.0
 
 
@@ -74,9 +90,13 @@ def collect(
     catalogue: Catalogue,
     integrations: Sequence[Integration],
     failures: int = 0,
+    probes: Sequence[str] = (),
+    failed: Mapping[str, str] | None = None,
 ) -> Discovery:
-    """Group signals by vendor (catalogue order) and by unknown host; match the inventory."""
+    """Group signals by vendor (catalogue order) and by unknown host; match the inventory.
+    `probes` are the sources scanned, `failed` those that showed nothing, with why."""
     evidence: dict[str, list[Evidence]] = {}
+    seen_by: dict[str, list[str]] = {}
     hosts: dict[str, list[str]] = {}
     unknown: dict[str, list[Evidence]] = {}
     for signal in signals:
@@ -84,6 +104,8 @@ def collect(
             unknown.setdefault(signal.host, []).append(signal.evidence)
             continue
         evidence.setdefault(signal.vendor, []).append(signal.evidence)
+        if signal.probe:
+            seen_by.setdefault(signal.vendor, []).append(signal.probe)
         vendor = catalogue.vendors[signal.vendor]
         if vendor.owns(signal.host) and signal.evidence.kind in ("page", "cname"):
             hosts.setdefault(signal.vendor, []).append(signal.host)
@@ -93,6 +115,7 @@ def collect(
             evidence=tuple(dict.fromkeys(evidence[vendor.id])),
             hosts=tuple(dict.fromkeys(hosts.get(vendor.id, []))),
             declared_as=declared_by(vendor, integrations),
+            probes=tuple(sorted(set(seen_by.get(vendor.id, [])))),
         )
         for vendor in catalogue.vendors.values()
         if vendor.id in evidence
@@ -102,6 +125,8 @@ def collect(
         unknown={host: tuple(dict.fromkeys(items)) for host, items in sorted(unknown.items())},
         problems=tuple(problems),
         failures=failures,
+        probes=tuple(probes),
+        failed=dict(failed or {}),
     )
 
 
@@ -126,12 +151,15 @@ def discover(
         catalogue,
         integrations,
         failures=dns.failures + len(pages.problems),  # every page problem is a page not read
+        probes=[*dns.probes, *pages.probes],
+        failed={**dns.failed, **pages.failed},
     )
 
 
 def undeclared_findings(discovery: Discovery, policies: PolicyData) -> list[Finding]:
     """One `inventory-undeclared` finding per vendor in use that the inventory does not list
-    (Art. 30); its integration and place are the vendor id, its evidence the signals."""
+    (Art. 30); its integration and place are the vendor id, its evidence the signals, its
+    probes the domains and pages that showed them (while one of those fails, it is carried)."""
     return [
         policies.finding(
             RULE,
@@ -139,6 +167,7 @@ def undeclared_findings(discovery: Discovery, policies: PolicyData) -> list[Find
             (f"{found.vendor.name} is in use ({_kinds(found)}) but no inventory entry declares it"),
             place=found.vendor.id,
             evidence={"signals": [item.as_json() for item in found.evidence]},
+            probes=found.probes,
         )
         for found in discovery.undeclared
     ]
@@ -168,7 +197,8 @@ def discovery_json(discovery: Discovery) -> dict[str, Any]:
             {"host": host, "evidence": [item.as_json() for item in items]}
             for host, items in discovery.unknown.items()
         ],
-        "coverage": round(discovery.coverage, 4),
+        "coverage": None if discovery.coverage is None else round(discovery.coverage, 4),
+        "complete": discovery.complete,
         "problems": list(discovery.problems),
     }
 
@@ -177,7 +207,13 @@ def render_table(discovery: Discovery) -> str:
     """A plain-text listing for people: vendors, evidence, unknown hosts, problems."""
     found_count, missing = len(discovery.vendors), len(discovery.undeclared)
     summary = f"{found_count} vendors found, {missing} not in the inventory"
-    lines = [f"{summary} (coverage {discovery.coverage:.0%})"]
+    if discovery.nothing_checked:
+        coverage = "coverage unknown: no domain or page could be checked"
+    elif discovery.coverage is None:
+        coverage = "coverage unknown: some domains or pages could not be checked"
+    else:
+        coverage = f"coverage {discovery.coverage:.0%}"
+    lines = [f"{summary} ({coverage})"]
     for found in discovery.vendors:
         state = f"declared as {found.declared_as}" if found.declared_as else "NOT DECLARED"
         lines.append(f"\n{found.vendor.name} ({found.vendor.id}, {found.vendor.category}): {state}")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from auditor.model import Facet, Finding, Integration, Observation
+from auditor.model import PROBED_FACETS, Facet, Finding, Integration, Observation
 from auditor.policies import PolicyData
 
 
@@ -30,11 +30,13 @@ class AuditContext:
         place: str | None = None,
         country: str | None = None,
         evidence: Mapping[str, Any] | None = None,
+        probes: tuple[str, ...] = (),
     ) -> Finding:
-        """Build a finding with the severity and article the policy data gives the rule."""
+        """Build a finding with the severity and article the policy data gives the rule;
+        `probes` name the probes whose observations it rests on (every endpoint finding has)."""
         return self.policies.finding(
             rule, integration.id, message, facet=facet, place=place, country=country,
-            evidence=evidence,
+            evidence=evidence, probes=probes,
         )  # fmt: skip
 
 
@@ -61,9 +63,19 @@ def registered() -> Mapping[str, Rule]:
 
 
 def evaluate(context: AuditContext) -> Iterator[Finding]:
-    """Run every registered rule function once and yield its findings."""
+    """Run every registered rule function once and yield its findings.
+
+    Raises:
+        ValueError: a rule raised a finding about an observed place without naming the probe it
+            rests on; the lifecycle could then resolve it when that probe fails.
+    """
     seen: set[Rule] = set()
     for function in registered().values():
         if function not in seen:
             seen.add(function)
-            yield from function(context)
+            for finding in function(context):
+                if finding.facet in PROBED_FACETS and not finding.probes:
+                    raise ValueError(
+                        f"rule {finding.rule} raised a {finding.facet} finding without its probes"
+                    )
+                yield finding

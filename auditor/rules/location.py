@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from auditor.model import Facet, Finding, Integration, Location
+from auditor.model import Facet, Finding, Integration, Location, endpoint_probe
 from auditor.rules import AuditContext, rule
 
 
@@ -17,6 +17,7 @@ def location_rules(context: AuditContext) -> Iterator[Finding]:
         drift: dict[str, list[str]] = {}
         for observation in observations:
             resolution = observation.resolution
+            probe = (endpoint_probe(observation.hostname),)
             if not resolution.ok:
                 yield context.finding(
                     "location-unverified",
@@ -26,13 +27,25 @@ def location_rules(context: AuditContext) -> Iterator[Finding]:
                     facet=Facet.ENDPOINT,
                     place=observation.hostname,
                     evidence={"status": resolution.status, "reason": resolution.reason},
+                    probes=probe,
                 )
                 continue
+            if resolution.reason is not None:  # addresses of one family, the other's lookup failed
+                yield context.finding(
+                    "location-unverified",
+                    integration,
+                    f"endpoint {observation.hostname} resolved only in part ({resolution.reason});"
+                    " the addresses that lookup would give are unverified",
+                    facet=Facet.ENDPOINT,
+                    place=observation.hostname,
+                    evidence={"status": "partial", "reason": resolution.reason},
+                    probes=probe,
+                )
             if observation.edge:
                 continue  # a CDN edge's location says nothing about where the data rests
             unlocated = [loc for loc in observation.locations if loc.country is None]
             if unlocated:
-                yield _unlocated(context, integration, observation.hostname, unlocated)
+                yield _unlocated(context, integration, observation.hostname, unlocated, probe)
             if not declared:
                 continue  # contract-location-undisclosed covers an integration declaring nothing
             for location in observation.locations:
@@ -49,11 +62,16 @@ def location_rules(context: AuditContext) -> Iterator[Finding]:
                 place=country,
                 country=country,
                 evidence={"hostnames": names, "declared": sorted(declared)},
+                probes=tuple(endpoint_probe(name) for name in names),
             )
 
 
 def _unlocated(
-    context: AuditContext, integration: Integration, hostname: str, unlocated: list[Location]
+    context: AuditContext,
+    integration: Integration,
+    hostname: str,
+    unlocated: list[Location],
+    probes: tuple[str, ...],
 ) -> Finding:
     """The location-unverified finding for addresses nothing locates.
 
@@ -83,4 +101,5 @@ def _unlocated(
         facet=Facet.ENDPOINT,
         place=hostname,
         evidence=evidence,
+        probes=probes,
     )

@@ -6,7 +6,16 @@ from collections.abc import Iterator
 from datetime import date
 
 from auditor.adequacy import Assessment, Recipient, assess
-from auditor.model import Facet, Finding, Integration, Observation, Place, PlaceCheck, Verdict
+from auditor.model import (
+    Facet,
+    Finding,
+    Integration,
+    Observation,
+    Place,
+    PlaceCheck,
+    Verdict,
+    endpoint_probe,
+)
 from auditor.policies import PolicyData
 from auditor.rules import AuditContext, rule
 
@@ -60,6 +69,7 @@ def _observed(
                     Verdict.EDGE,
                     observation.edge_reason or "edge",
                     via=observation.hostname,
+                    probes=(endpoint_probe(observation.hostname),),
                 ),
                 Assessment(Verdict.EDGE, "edge"),
             )
@@ -69,6 +79,7 @@ def _observed(
             by_country.setdefault(country, []).append(observation.hostname)
     for country, hostnames in sorted(by_country.items()):
         assessment = assess(country, Recipient.of(integration), policies, on)
+        names = sorted(set(hostnames))
         yield (
             PlaceCheck(
                 integration.id,
@@ -77,7 +88,8 @@ def _observed(
                 country,
                 assessment.verdict,
                 assessment.basis,
-                via=", ".join(sorted(set(hostnames))),
+                via=", ".join(names),
+                probes=tuple(endpoint_probe(name) for name in names),
             ),
             assessment,
         )
@@ -158,6 +170,7 @@ def transfer_unsafeguarded(context: AuditContext) -> Iterator[Finding]:
             place=check.place,
             country=check.country,
             evidence=_evidence(check, assessment, context.as_of),
+            probes=check.probes,
         )
 
 
@@ -180,4 +193,5 @@ def adequacy_scope_unconfirmed(context: AuditContext) -> Iterator[Finding]:
             place=check.place,
             country=check.country,
             evidence=_evidence(check, assessment, context.as_of),
+            probes=check.probes,
         )

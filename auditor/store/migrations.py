@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
-from sqlalchemy import Connection, func, inspect, select, text
+from sqlalchemy import Column, Connection, Table, func, inspect, select, text, update
+from sqlalchemy.schema import CreateColumn
 
-from auditor.store.schema import TABLES, metadata, schema_meta
+from auditor.model import endpoint_probe
+from auditor.store.schema import TABLES, audit_runs, findings, metadata, schema_meta
 
 Migration = Callable[[Connection], None]
 """Upgrades a database from one schema version to the next, inside the caller's transaction."""
@@ -27,7 +30,58 @@ def _longer_verdicts(connection: Connection) -> None:
         connection.execute(text("ALTER TABLE place_checks ALTER COLUMN verdict TYPE VARCHAR(32)"))
 
 
-MIGRATIONS: tuple[Migration, ...] = (_initial, _longer_verdicts)
+def _add_column(connection: Connection, table: Table, column: Column[Any]) -> None:
+    """Add a column as the schema declares it, unless the table has it already."""
+    if column.name in {c["name"] for c in inspect(connection).get_columns(table.name)}:
+        return
+    spec = CreateColumn(column).compile(dialect=connection.dialect)
+    connection.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {spec}"))
+
+
+def _probes_of(row: Any) -> list[str]:
+    """The endpoint probes a finding stored before version 3 rests on, from its evidence."""
+    evidence = row.evidence or {}
+    if isinstance(evidence.get("hostnames"), list):  # location-drift
+        names = [str(name) for name in evidence["hostnames"]]
+    elif isinstance(evidence.get("via"), str):  # transfer rules on observed endpoints
+        names = evidence["via"].split(", ")
+    else:  # location-unverified: the place is the hostname
+        names = [row.place]
+    return [endpoint_probe(name) for name in names if name]
+
+
+def _probes(connection: Connection) -> None:
+    """Version 2 -> 3: each finding names the probes it rests on, runs count carried findings.
+
+    Open findings about observed endpoints get their probes from their evidence, so that the
+    first audit after the upgrade already carries them through a DNS outage.
+    """
+    for table, names in (
+        (findings, ("probes", "carried_since", "carried_reason")),
+        (audit_runs, ("carried", "probes_failed")),
+    ):
+        for name in names:
+            _add_column(connection, table, table.c[name])
+    rows = connection.execute(
+        select(findings.c.id, findings.c.place, findings.c.evidence, findings.c.probes).where(
+            findings.c.facet == "endpoint", findings.c.status == "open"
+        )
+    ).all()
+    for row in rows:
+        if not row.probes:
+            connection.execute(
+                update(findings).where(findings.c.id == row.id).values(probes=_probes_of(row))
+            )
+    # Discovery findings did not say which domain or page showed them: until a run sees them
+    # again, they rest on the whole run (auditor.discovery.job.WHOLE_RUN).
+    connection.execute(
+        update(findings)
+        .where(findings.c.rule == "inventory-undeclared", findings.c.status == "open")
+        .values(probes=["discovery"])
+    )
+
+
+MIGRATIONS: tuple[Migration, ...] = (_initial, _longer_verdicts, _probes)
 """MIGRATIONS[n] upgrades version n to n + 1; an empty database starts at version 0."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -76,11 +76,12 @@ class FindingChanges:
     resolved: int
     reopened: int
     still_open: int
+    carried: int = 0  # open, not seen again, but a probe they rest on failed: kept open
 
     @property
     def open(self) -> int:
-        """Findings of the scope open afterwards, waived or not."""
-        return self.new + self.reopened + self.still_open
+        """Findings of the scope open afterwards, waived or not, carried ones included."""
+        return self.new + self.reopened + self.still_open + self.carried
 
 
 def record_findings(
@@ -88,13 +89,16 @@ def record_findings(
 ) -> RunSummary:
     """Apply one audit's findings to the stored ones (lifecycle.transitions) and record the
     history; return what changed. Runs inside the caller's transaction."""
-    changes = apply_findings(conn, run_id, result.started_at, result.findings, scope)
+    changes = apply_findings(
+        conn, run_id, result.started_at, result.findings, scope, failed=result.failed_probes
+    )
     return RunSummary(
         run_id=run_id,
         new=changes.new,
         resolved=changes.resolved,
         reopened=changes.reopened,
         still_open=changes.still_open,
+        carried=changes.carried,
     )
 
 
@@ -104,14 +108,21 @@ def apply_findings(
     at: datetime,
     found: Iterable[Finding],
     scope: RuleScope,
+    *,
+    failed: Mapping[str, str] | None = None,
 ) -> FindingChanges:
     """Apply the findings of one run of the work owning `scope` to the stored findings of that
     scope, and record their history; findings of other scopes are left as they are. Runs
     inside the caller's transaction; `run_id` is the audit run's, None for other jobs.
 
+    `failed` maps the probes of this run that observed nothing to why: an open finding resting
+    on one of them is carried (kept open with its last evidence and last_seen, marked with
+    `carried_since` and `carried_reason`) rather than resolved.
+
     Raises:
         ValueError: a finding's rule is not in the scope (a rule raised by the wrong work).
     """
+    failures = dict(failed or {})
     current: dict[FindingKey, Finding] = {}
     for finding in found:
         if not scope.owns(finding.rule):
@@ -122,7 +133,11 @@ def apply_findings(
         (row.rule, row.integration, row.facet, row.place): row
         for row in conn.execute(select(findings).where(scope.where()))
     }
-    changes = transitions({k: Known(Status(r.status)) for k, r in known.items()}, current)
+    changes = transitions(
+        {k: Known(Status(r.status), tuple(r.probes or ())) for k, r in known.items()},
+        current,
+        failures.keys(),
+    )
     by_change: dict[Change, list[FindingKey]] = {change: [] for change in Change}
     for key, change in changes.items():
         by_change[change].append(key)
@@ -133,10 +148,28 @@ def apply_findings(
         conn.execute(
             update(findings)
             .where(findings.c.id == bindparam("b_id"))
-            .values(status=Status.RESOLVED.value, resolved_at=at),
+            .values(status=Status.RESOLVED.value, resolved_at=at, carried_since=None,
+                    carried_reason=None),
             [{"b_id": finding_id} for finding_id in resolved],
-        )
+        )  # fmt: skip
         events += [event_row(i, run_id, at, Change.RESOLVED, {}) for i in resolved]
+
+    carried = sorted(by_change[Change.CARRIED])
+    if carried:
+        # Neither last_seen nor the evidence changes: they stay those of the last observation.
+        conn.execute(
+            update(findings)
+            .where(findings.c.id == bindparam("b_id"))
+            .values(carried_since=bindparam("b_since"), carried_reason=bindparam("b_reason")),
+            [
+                {
+                    "b_id": known[key].id,
+                    "b_since": known[key].carried_since or at,
+                    "b_reason": carried_reason(known[key].probes, failures),
+                }
+                for key in carried
+            ],
+        )
 
     reopened = sorted(by_change[Change.REOPENED])
     if reopened:
@@ -191,13 +224,16 @@ def apply_findings(
             for finding_id, row in zip(inserted.scalars(), rows, strict=True)
         ]
 
-    # Every open finding of the scope is one of this run's: all were seen now.
-    seen: dict[str, Any] = {"last_seen": at}
-    if run_id is not None:
-        seen["last_run_id"] = run_id
-    conn.execute(
-        update(findings).where(findings.c.status == Status.OPEN.value, scope.where()).values(seen)
-    )
+    # The findings this run saw again: seen now, and no longer carried.
+    seen_again = sorted(by_change[Change.STILL_OPEN] + by_change[Change.REOPENED])
+    if seen_again:
+        seen: dict[str, Any] = {"last_seen": at, "carried_since": None, "carried_reason": None}
+        if run_id is not None:
+            seen["last_run_id"] = run_id
+        conn.execute(
+            update(findings).where(findings.c.id == bindparam("b_id")).values(seen),
+            [{"b_id": known[key].id} for key in seen_again],
+        )
     if events:
         conn.execute(insert(finding_events), events)
     return FindingChanges(
@@ -205,10 +241,16 @@ def apply_findings(
         resolved=len(resolved),
         reopened=len(reopened),
         still_open=len(by_change[Change.STILL_OPEN]),
+        carried=len(carried),
     )
 
 
-_CONTENT = ("severity", "article", "country", "message", "evidence")
+def carried_reason(probes: Iterable[str], failures: Mapping[str, str]) -> str:
+    """Why a finding is carried: each of its probes that failed, with the failure."""
+    return "; ".join(f"{probe} failed ({failures[probe]})" for probe in probes if probe in failures)
+
+
+_CONTENT = ("severity", "article", "country", "message", "evidence", "probes")
 
 
 def _content(finding: Finding) -> dict[str, Any]:
@@ -219,6 +261,7 @@ def _content(finding: Finding) -> dict[str, Any]:
         "b_message": finding.message,
         # Through JSON and back, so that comparing with the stored evidence compares like with like.
         "b_evidence": json.loads(dumps(finding.evidence)),
+        "b_probes": list(finding.probes),
     }
 
 

@@ -34,6 +34,8 @@ class RunRecord:
     reopened: int
     geoip_built: datetime | None
     datasets: tuple[DataSet, ...]
+    carried: int = 0  # open findings kept open because a probe they rest on failed
+    probes_failed: tuple[str, ...] = ()  # the probes of the run that observed nothing
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,11 +47,12 @@ class RunSummary:
     resolved: int
     reopened: int
     still_open: int
+    carried: int = 0  # kept open because a probe they rest on failed
 
     @property
     def open(self) -> int:
-        """Findings open after the run, waived or not."""
-        return self.new + self.reopened + self.still_open
+        """Findings open after the run, waived or not, carried ones included."""
+        return self.new + self.reopened + self.still_open + self.carried
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +108,15 @@ class StoredFinding:
     resolved_at: datetime | None
     reopened: int
     waiver: Waiver | None  # the active one, if any
+    probes: tuple[str, ...] = ()  # the probes its last evidence came from
+    carried_since: datetime | None = None  # the first run since then whose probe failed
+    carried_reason: str | None = None  # which of its probes failed, and how
+
+    @property
+    def carried(self) -> bool:
+        """Open only because the probe that would show it gone failed: its evidence is from
+        `last_seen`, not from the latest run."""
+        return self.carried_since is not None
 
     @property
     def waived(self) -> bool:
@@ -133,6 +145,7 @@ class StoredFinding:
             place=self.place,
             country=self.country,
             evidence=self.evidence,
+            probes=self.probes,
         )
 
 
@@ -152,6 +165,8 @@ class SnapshotCounts:
     """(rule, severity, integration) -> open, unwaived findings."""
     waived_findings: dict[tuple[str, str], int]
     """(rule, severity) -> open findings under an active waiver."""
+    carried_findings: dict[tuple[str, str], int]
+    """(rule, severity) -> open, unwaived findings carried: a probe they rest on failed."""
     waiver_expiry: dict[tuple[str, str], date]
     """(rule, severity) -> the last day of the soonest-ending active waiver of an open finding."""
     recently_resolved: frozenset[tuple[str, str, str]]
@@ -208,6 +223,8 @@ def run_record(row: Row[Any]) -> RunRecord:
             )
             for d in row.datasets or ()
         ),
+        carried=int(row.carried or 0),
+        probes_failed=tuple(row.probes_failed or ()),
     )
 
 
@@ -243,6 +260,9 @@ def stored_finding(row: Row[Any], waiver: Waiver | None) -> StoredFinding:
         resolved_at=row.resolved_at,
         reopened=int(row.reopened),
         waiver=waiver,
+        probes=tuple(row.probes or ()),
+        carried_since=row.carried_since,
+        carried_reason=row.carried_reason,
     )
 
 

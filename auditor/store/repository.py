@@ -240,6 +240,8 @@ class StateStore:
                     new=summary.new,
                     resolved=summary.resolved,
                     reopened=summary.reopened,
+                    carried=summary.carried,
+                    probes_failed=sorted(result.failed_probes),
                 )
             )
             run_content = {
@@ -257,6 +259,8 @@ class StateStore:
                 "new": summary.new,
                 "resolved": summary.resolved,
                 "reopened": summary.reopened,
+                "carried": summary.carried,
+                "probes_failed": sorted(result.failed_probes),
             }
             self._seal(conn, finished_at, mark, [("audit-run", run_content)])
             return summary
@@ -603,14 +607,24 @@ class StateStore:
             return consents.load_coverage(conn)
 
     def record_job_findings(
-        self, job: str, found: Iterable[Finding], at: datetime
+        self,
+        job: str,
+        found: Iterable[Finding],
+        at: datetime,
+        failed: Mapping[str, str] | None = None,
     ) -> FindingChanges:
         """Apply the findings of a job other than the audit (`retention`, `discovery`): only the
-        rules that job owns are opened, kept or resolved; evidence records the changes."""
+        rules that job owns are opened, kept or resolved; evidence records the changes.
+        `failed` are the run's probes that observed nothing (scope -> why): findings resting
+        on them are carried, not resolved (see `apply_findings`)."""
         with self._write() as conn:
             mark = evidence.last_event_id(conn)
-            changes = apply_findings(conn, None, at, found, job_scope(job))
-            self._seal(conn, at, mark, [])
+            changes = apply_findings(conn, None, at, found, job_scope(job), failed=failed)
+            items: list[tuple[str, dict[str, Any]]] = []
+            if failed:
+                content = {"job": job, "probes_failed": sorted(failed), "carried": changes.carried}
+                items.append(("job-probes-failed", content))
+            self._seal(conn, at, mark, items)
             return changes
 
     def record_consent_check(
@@ -670,6 +684,11 @@ class StateStore:
                 select(*triple, func.count()).where(is_open, waived).group_by(*triple)
             ).all()
             pair = (findings.c.rule, findings.c.severity)
+            carried_rows = conn.execute(
+                select(*pair, func.count())
+                .where(is_open, ~waived, findings.c.carried_since.is_not(None))
+                .group_by(*pair)
+            ).all()
             expiry_rows = conn.execute(
                 select(*pair, func.min(waivers.c.expires))
                 .join(waivers, waivers.c.finding_id == findings.c.id)
@@ -709,6 +728,7 @@ class StateStore:
         return SnapshotCounts(
             open_findings=open_counts,
             waived_findings=waived_counts,
+            carried_findings={(r[0], r[1]): int(r[2]) for r in carried_rows},
             waiver_expiry={(r[0], r[1]): r[2] for r in expiry_rows},
             recently_resolved=frozenset(quiet - open_counts.keys()),
             places=places,

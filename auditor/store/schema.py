@@ -100,6 +100,10 @@ audit_runs = Table(
     Column("new", Integer, nullable=False, default=0),
     Column("resolved", Integer, nullable=False, default=0),
     Column("reopened", Integer, nullable=False, default=0),
+    # Since schema version 3: findings kept open because a probe they rest on failed, and the
+    # probes that failed (endpoint hostnames: not personal data).
+    Column("carried", Integer, nullable=False, default=0, server_default="0"),
+    Column("probes_failed", Json, nullable=False, default=list, server_default="[]"),
     CheckConstraint("outcome IN ('running', 'success', 'error', 'interrupted')", name="outcome"),
     Index(None, "outcome", "id"),
 )
@@ -162,6 +166,12 @@ findings = Table(
     Column("reopened", Integer, nullable=False, default=0),  # how many times it came back
     Column("first_run_id", Id, ForeignKey("audit_runs.id")),
     Column("last_run_id", Id, ForeignKey("audit_runs.id")),
+    # Since schema version 3. The probes the last evidence came from ("endpoint:HOST"); while
+    # one fails the finding is carried: kept open, `carried_since` the first run that could not
+    # see it and `carried_reason` why, both null once a run sees it again.
+    Column("probes", Json, nullable=False, default=list, server_default="[]"),
+    Column("carried_since", UTCDateTime),
+    Column("carried_reason", Text),
     UniqueConstraint("rule", "integration", "facet", "place"),
     CheckConstraint("status IN ('open', 'resolved')", name="status"),
     Index(None, "status", "integration"),
