@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from sqlalchemy import Connection, func, inspect, select, text
 
-from auditor.store.schema import TABLES, metadata, schema_meta
+from auditor.store.schema import TABLES, metadata, retention_intents, schema_meta
 
 Migration = Callable[[Connection], None]
 """Upgrades a database from one schema version to the next, inside the caller's transaction."""
@@ -27,7 +27,12 @@ def _longer_verdicts(connection: Connection) -> None:
         connection.execute(text("ALTER TABLE place_checks ALTER COLUMN verdict TYPE VARCHAR(32)"))
 
 
-MIGRATIONS: tuple[Migration, ...] = (_initial, _longer_verdicts)
+def _retention_intents(connection: Connection) -> None:
+    """Version 2 -> 3: the retention batches' intents, settled with their evidence records."""
+    metadata.create_all(connection, tables=[retention_intents], checkfirst=True)
+
+
+MIGRATIONS: tuple[Migration, ...] = (_initial, _longer_verdicts, _retention_intents)
 """MIGRATIONS[n] upgrades version n to n + 1; an empty database starts at version 0."""
 
 SCHEMA_VERSION = len(MIGRATIONS)
