@@ -49,7 +49,8 @@ def retention_deadline(now: datetime, keep_for: Duration) -> datetime:
         deadline = shifted - timedelta(days=keep_for.days, seconds=keep_for.seconds)
     except (OverflowError, ValueError):
         raise DeadlineOutOfRangeError(
-            f"{keep_for} before {now.date().isoformat()} is before the year 1"
+            f"{str(keep_for) or 'the period'} back from {now.date().isoformat()} reaches before the "
+            "year 1"
         ) from None
     deadline = deadline.replace(microsecond=0)
     if deadline >= now:  # cannot happen with a positive period: a guard, not a branch

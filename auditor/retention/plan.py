@@ -155,7 +155,7 @@ def policy_deadline(policy: RetentionPolicy, now: datetime) -> datetime:
     try:
         return retention_deadline(now, policy.keep_for)
     except DeadlineOutOfRangeError as exc:
-        message = f"keep_for {policy.keep_for} is too long for a retention deadline: {exc}"
+        message = f"too long for a retention deadline: {exc}"
         raise InvalidInputError([policy.issue(message, "keep_for")]) from None
 
 
