@@ -166,7 +166,7 @@ class Daemon:
                 self.generation.config.retention, display=self.generation.config.base
             ),
             data_sources=lambda: self.generation.config.sources.data_sources,
-            evidence=store.append_evidence,
+            ledger=store,
             clock=clock,
             environ=os.environ,
             record=self._record_retention,

@@ -144,7 +144,7 @@ def child(mode: str, url: str, table: str, batch: int, max_rows: int, state: str
             plan = plan_policy(bound, NOW)
             result.update(eligible=plan.eligible, processed=0)
         else:
-            done = enforce_policy(bound, lambda: NOW, store.append_evidence)
+            done = enforce_policy(bound, lambda: NOW, store)
             result.update(
                 processed=done.processed,
                 batches=done.batches,

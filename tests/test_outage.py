@@ -22,7 +22,7 @@ from auditor.daemon import load_generation
 from auditor.lifecycle import Status
 from auditor.metrics import build_registry
 from auditor.snapshot import Snapshot
-from auditor.store import RunSummary, StateStore
+from auditor.store import SCHEMA_VERSION, RunSummary, StateStore
 from auditor.store.schema import audit_runs, findings, schema_meta
 from tests.dnsserver import LoopbackDnsServer
 from tests.test_daemon import UNLAWFUL, DaemonProcess, Workdir, _dns, _spawn, _workdir  # noqa: F401 (fixtures)
@@ -257,7 +257,7 @@ def test_a_version_2_database_gets_probes_from_the_evidence(state_url: str) -> N
     run_record = upgraded.latest_run()
     upgraded.close()
 
-    assert (2, 3) == steps
+    assert (2, SCHEMA_VERSION) == steps
     assert probes == {
         "transfer-unsafeguarded": ["endpoint:a.example", "endpoint:b.example"],
         "location-drift": ["endpoint:a.example"],

@@ -236,8 +236,8 @@ class TestEnforce:
         """Every eligible record is deleted in batches; the rest is untouched; a rerun does nothing."""
         before = rows_of(crm)
         with bound_policy(crm.url) as bound:
-            done = enforce_policy(bound, clock, store.append_evidence, secret=SECRET)
-            again = enforce_policy(bound, clock, store.append_evidence, secret=SECRET)
+            done = enforce_policy(bound, clock, store, secret=SECRET)
+            again = enforce_policy(bound, clock, store, secret=SECRET)
         after = rows_of(crm)
 
         assert (len(ELIGIBLE), 3, "done") == (done.processed, done.batches, done.outcome)
@@ -250,7 +250,7 @@ class TestEnforce:
         """One chained evidence record per batch (policy, action, rows, a keyed range hash,
         deadline, start, end) and one for the run; no key or e-mail address appears."""
         with bound_policy(crm.url) as bound:
-            enforce_policy(bound, clock, store.append_evidence, secret=SECRET)
+            enforce_policy(bound, clock, store, secret=SECRET)
         chain = evidence_of(store)
 
         assert ["retention-batch"] * 3 + ["retention-run"] == [r.kind for r in chain]
@@ -280,9 +280,9 @@ class TestEnforce:
         replacements = {"email": {"hash": True}, "name": None, "phone": {"value": "redacted"}}
         before = rows_of(crm)
         with bound_policy(crm.url, action="anonymise", anonymise=replacements) as bound:
-            done = enforce_policy(bound, clock, store.append_evidence, secret=SECRET)
+            done = enforce_policy(bound, clock, store, secret=SECRET)
             after_plan = plan_policy(bound, NOW)
-            again = enforce_policy(bound, clock, store.append_evidence, secret=SECRET)
+            again = enforce_policy(bound, clock, store, secret=SECRET)
         after = rows_of(crm)
 
         assert (len(ELIGIBLE), 0) == (done.processed, again.processed)
@@ -305,7 +305,7 @@ class TestEnforce:
     ) -> None:
         """NULL and fixed values alone need no secret, and are written by range."""
         with bound_policy(crm.url, action="anonymise", anonymise={"name": None}) as bound:
-            done = enforce_policy(bound, clock, store.append_evidence)
+            done = enforce_policy(bound, clock, store)
         after = rows_of(crm)
 
         assert len(ELIGIBLE) == done.processed
@@ -316,7 +316,7 @@ class TestEnforce:
         """With a legal-hold table, its active keys survive; the NULL column flag is not used."""
         hold = {"table": "held_contacts", "key": "contact_id", "filter": {"active": True}}
         with bound_policy(crm.url, legal_hold=hold) as bound:
-            done = enforce_policy(bound, clock, store.append_evidence)
+            done = enforce_policy(bound, clock, store)
 
         assert len(ELIGIBLE) == done.processed
         assert HELD <= rows_of(crm).keys()
@@ -337,7 +337,7 @@ class TestEnforce:
                 change(crm, cursor, recent)
 
             event.listen(bound.source.engine, "before_cursor_execute", meddle)
-            done = enforce_policy(bound, clock, store.append_evidence)
+            done = enforce_policy(bound, clock, store)
         remaining = rows_of(crm)
 
         assert meddled
@@ -350,8 +350,8 @@ class TestEnforce:
     ) -> None:
         """A run stops at --max-rows (`limit-reached`); the next one carries on where it stopped."""
         with bound_policy(crm.url) as bound:
-            first = enforce_policy(bound, clock, store.append_evidence, max_rows=4)
-            second = enforce_policy(bound, clock, store.append_evidence, max_rows=4)
+            first = enforce_policy(bound, clock, store, max_rows=4)
+            second = enforce_policy(bound, clock, store, max_rows=4)
 
         assert (4, "limit-reached") == (first.processed, first.outcome)
         assert (len(ELIGIBLE) - 4, "done") == (second.processed, second.outcome)
@@ -366,9 +366,9 @@ class TestGuardRails:
         before = rows_of(crm)
         with bound_policy(crm.url, max_share=None) as bound:
             with pytest.raises(RetentionRefusedError) as refused:
-                enforce_policy(bound, clock, store.append_evidence)
+                enforce_policy(bound, clock, store)
             unchanged = rows_of(crm)
-            allowed = enforce_policy(bound, clock, store.append_evidence, allow_large_share=True)
+            allowed = enforce_policy(bound, clock, store, allow_large_share=True)
 
         assert before == unchanged
         message = str(refused.value)
@@ -386,7 +386,7 @@ class TestGuardRails:
             bound_policy(crm.url, read_only=True) as bound,
             pytest.raises(RetentionRefusedError, match="read_only: false"),
         ):
-            enforce_policy(bound, clock, store.append_evidence)
+            enforce_policy(bound, clock, store)
 
         assert 30 == len(rows_of(crm))
 
@@ -399,7 +399,7 @@ class TestGuardRails:
             bound_policy(crm.url, **hashing) as bound,
             pytest.raises(RetentionRefusedError, match="GDPR_AUDITOR_ANONYMISE_KEY"),
         ):
-            enforce_policy(bound, clock, store.append_evidence)
+            enforce_policy(bound, clock, store)
 
     @pytest.mark.parametrize(
         ("overrides", "field", "message"),
@@ -588,7 +588,7 @@ def test_a_run_killed_mid_batch_leaves_whole_batches_and_the_next_run_finishes(
     assert set(before) - {1, 2, 4, 5} == set(killed)
     assert ["retention-batch", "retention-batch"] == [r.kind for r in chain]
     with bound_policy(crm.url) as bound:
-        finished = enforce_policy(bound, clock, store.append_evidence)
+        finished = enforce_policy(bound, clock, store)
     after = rows_of(crm)
 
     assert (3, "done") == (finished.processed, finished.outcome)
@@ -627,7 +627,7 @@ KILLED_CHILD = textwrap.dedent(
     with DataSources(settings) as sources:
         bound = bind_policy(load_retention_policies([Path(policy_path)])[0], sources)
         event.listen(bound.source.engine, "after_cursor_execute", slow)
-        enforce_policy(bound, lambda: now, store.append_evidence)
+        enforce_policy(bound, lambda: now, store)
     print("finished", flush=True)
     """
 )

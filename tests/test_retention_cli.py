@@ -19,12 +19,14 @@ from sqlalchemy import (
     String,
     Table,
     create_engine,
+    delete,
     insert,
     select,
 )
 
 from auditor.cli import cli
 from auditor.evidence.chain import verify
+from auditor.retention import BatchIntent
 from auditor.store import StateStore
 from auditor.store.evidence import records
 
@@ -291,3 +293,66 @@ def test_validate_reports_retention_policies_naming_unknown_sources(tmp_path: Pa
     assert 2 == result.exit_code
     assert "old-orders" in result.stderr
     assert "warehouse" in result.stderr
+
+
+@pytest.mark.parametrize("verb", ["plan", "enforce"])
+def test_a_keep_for_beyond_the_calendar_exits_2_naming_file_policy_and_key(
+    workdir: Path, verb: str
+) -> None:
+    """keep_for: P3000Y is a valid duration whose deadline would be before the year 1: the verbs
+    say so with the file, the policy and the key, exit 2, and change nothing."""
+    write_policies(workdir, keep_for="P3000Y")
+
+    result = run("retention", verb, "--config", config(workdir))
+
+    assert 2 == result.exit_code, result.output
+    assert "crm.yaml" in result.output
+    assert "people-2y" in result.output and "keep_for" in result.output
+    assert "Traceback" not in result.output
+    assert list(range(1, 11)) == remaining(workdir)
+
+
+def test_plan_reconciles_a_batch_left_unsettled_and_records_it(workdir: Path) -> None:
+    """A batch whose intent was committed and whose records were deleted, but whose process died
+    before its evidence: `retention plan` finds what it did and records it, once."""
+    store = StateStore.open(f"sqlite:///{workdir / 'state.db'}")
+    try:
+        store.begin_retention_batch(
+            BatchIntent(
+                policy="people-2y",
+                run="0" * 32,
+                batch=0,
+                action="delete",
+                source="crm",
+                table="people",
+                deadline=OLD,
+                key_range="sha256:" + "0" * 64,
+                key_range_keyed=False,
+                keys=(1, 2),
+                created_at=NEW,
+            )
+        )
+    finally:
+        store.close()
+    engine = create_engine(f"sqlite:///{workdir / 'crm.db'}")
+    table = people(MetaData())
+    with engine.begin() as connection:
+        connection.execute(delete(table).where(table.c.person_id.in_([1, 2])))
+    engine.dispose()
+
+    first = run("retention", "plan", "--config", config(workdir), "--format", "json")
+    again = run("retention", "plan", "--config", config(workdir), "--format", "json")
+
+    assert 0 == first.exit_code, first.output
+    assert {"batches": 1, "rows": 2} == json.loads(first.stdout)["policies"][0]["reconciled"]
+    assert {"batches": 0, "rows": 0} == json.loads(again.stdout)["policies"][0]["reconciled"]
+    store = StateStore.open(f"sqlite:///{workdir / 'state.db'}")
+    try:
+        with store.engine.connect() as connection:
+            chain = list(records(connection))
+    finally:
+        store.close()
+    assert [("retention-batch", 2, True)] == [
+        (r.kind, r.data()["rows"], r.data()["reconciled"]) for r in chain
+    ]
+    assert verify(chain).ok

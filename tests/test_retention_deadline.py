@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from auditor.durations import Duration, parse_duration
 from auditor.retention import is_overdue, retention_deadline
+from auditor.retention.deadline import DeadlineOutOfRangeError
 
 NOW = datetime(2026, 11, 22, 10, 30, 15, 250_000, tzinfo=UTC)
 
@@ -147,3 +148,32 @@ def test_a_record_kept_exactly_the_period_is_at_the_deadline_and_not_overdue(
 
     assert not is_overdue(deadline, deadline)
     assert is_overdue(deadline - timedelta(seconds=1), deadline)
+
+
+@given(
+    years=st.integers(0, 10**6),
+    months=st.integers(0, 10**7),
+    days=st.integers(0, 10**10),
+    seconds=st.integers(0, 10**12),
+)
+def test_any_period_gives_a_deadline_in_the_past_or_the_out_of_range_error(
+    years: int, months: int, days: int, seconds: int
+) -> None:
+    """However long the period (P3000Y, P99999999D), the deadline is computed or refused with
+    DeadlineOutOfRangeError: never an OverflowError or another ValueError."""
+    if not (years or months or days or seconds):
+        return
+    period = Duration(years=years, months=months, days=days, seconds=seconds, text="P")
+    try:
+        deadline = retention_deadline(NOW, period)
+    except DeadlineOutOfRangeError:
+        return
+    assert deadline < NOW
+
+
+def test_p3000y_reaches_before_year_one() -> None:
+    """P3000Y back from 2026 is no date: the error says so."""
+    with pytest.raises(
+        DeadlineOutOfRangeError, match="P3000Y back from 2026-11-22 reaches before the year 1"
+    ):
+        retention_deadline(NOW, parse_duration("P3000Y"))

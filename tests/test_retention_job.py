@@ -99,7 +99,7 @@ def job_for(
     return RetentionJob(
         policies=lambda: found,
         data_sources=lambda: settings,
-        evidence=store.append_evidence,
+        ledger=store,
         clock=lambda: NOW,
         environ={},
     )

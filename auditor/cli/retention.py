@@ -16,6 +16,7 @@ from auditor.config import Config, load_config
 from auditor.consent_config import DataSourceSettings
 from auditor.errors import InvalidInputError, Issue
 from auditor.retention import (
+    Batch,
     BoundPolicy,
     Enforcement,
     RetentionPlan,
@@ -27,6 +28,7 @@ from auditor.retention import (
     enforce_policy,
     load_retention_policies,
     plan_policy,
+    reconcile_policy,
 )
 from auditor.sources.datasources import DataSources
 from auditor.store import open_store
@@ -70,21 +72,37 @@ def retention() -> None:
 def retention_plan(
     config_path: Path, policy_ids: tuple[str, ...], max_rows: int | None, output_format: str
 ) -> None:
-    """Count what enforcement would do now, changing nothing: overdue, held and to-be-processed
+    """Count what enforcement would do now, changing no record: overdue, held and to-be-processed
     records per policy, the oldest overdue record's age, and the deadline used.
 
-    Exit status: 0, 2 invalid configuration or policies, 3 a data source cannot be reached.
+    Batches an earlier enforcement left unsettled (killed, or its state database unavailable)
+    are reconciled first: what they did is found in the data source and recorded as evidence.
+
+    Exit status: 0, 2 invalid configuration or policies, 3 a data source or the state database
+    cannot be reached.
     """
     setup = _load(config_path)
-    now = utcnow()
-    with DataSources(setup.data_sources) as sources:
-        bound = _bind(_chosen(setup.policies, policy_ids), sources)
-        plans = [plan_policy(one, now, max_rows) for one in bound]
+    store = open_store(setup.config, os.environ)
+    try:
+        with DataSources(setup.data_sources) as sources:
+            bound = _bind(_chosen(setup.policies, policy_ids), sources)
+            reconciled = {one.policy.id: reconcile_policy(one, store, utcnow) for one in bound}
+            now = utcnow()
+            plans = [plan_policy(one, now, max_rows) for one in bound]
+    finally:
+        store.close()
     if output_format == "json":
-        doc = {"planned_at": _iso(now), "policies": [plan.as_json() for plan in plans]}
+        doc = {
+            "planned_at": _iso(now),
+            "policies": [
+                {**plan.as_json(), "reconciled": _reconciled_json(reconciled[plan.policy])}
+                for plan in plans
+            ],
+        }
         click.echo(json.dumps(doc, indent=2))
     else:
         click.echo(_plan_table(plans), nl=False)
+        _say_reconciled(reconciled)
 
 
 @retention.command("enforce")
@@ -112,6 +130,11 @@ def retention_enforce(
     source, more than its max_share of its table, a keyed hash without
     GDPR_AUDITOR_ANONYMISE_KEY), nothing is changed in any.
 
+    Each batch's intent is committed in the state database before the batch changes anything, and
+    settled with its evidence record after it; batches an earlier run left unsettled are
+    reconciled first. When the state database cannot take an intent (locked past its timeout, or
+    down), that batch does not run and enforcement stops.
+
     Exit status: 0 done, 2 refused or invalid configuration, 3 a database cannot be reached (the
     batches committed before stay done; run it again to finish).
     """
@@ -119,9 +142,9 @@ def retention_enforce(
     secret = anonymise_key(os.environ)
     store = open_store(setup.config, os.environ)
     try:
-        evidence = store.append_evidence
         with DataSources(setup.data_sources) as sources:
             bound = _bind(_chosen(setup.policies, policy_ids), sources)
+            reconciled = {one.policy.id: reconcile_policy(one, store, utcnow) for one in bound}
             now = utcnow()
             for one in bound:
                 check_guard(one, plan_policy(one, now, max_rows), secret, allow_large_share)
@@ -130,7 +153,7 @@ def retention_enforce(
                 enforcement = enforce_policy(
                     one,
                     utcnow,
-                    evidence,
+                    store,
                     secret=secret,
                     max_rows=max_rows,
                     allow_large_share=allow_large_share,
@@ -139,10 +162,19 @@ def retention_enforce(
     finally:
         store.close()
     if output_format == "json":
-        doc = {"policies": [_enforcement_json(done, after) for done, after in results]}
+        doc = {
+            "policies": [
+                {
+                    **_enforcement_json(done, after),
+                    "reconciled": _reconciled_json(reconciled[done.plan.policy]),
+                }
+                for done, after in results
+            ]
+        }
         click.echo(json.dumps(doc, indent=2))
     else:
         click.echo(_enforce_table(results), nl=False)
+        _say_reconciled(reconciled)
 
 
 # --- the configuration ------------------------------------------------------------------------
@@ -266,6 +298,23 @@ def _enforcement_json(done: Enforcement, after: RetentionPlan) -> dict[str, Any]
     doc = done.as_json()
     doc["after"] = after.as_json()
     return doc
+
+
+def _reconciled_json(batches: Sequence[Batch]) -> dict[str, int]:
+    return {"batches": len(batches), "rows": sum(batch.rows for batch in batches)}
+
+
+def _say_reconciled(reconciled: Mapping[str, Sequence[Batch]]) -> None:
+    """One line on stderr per policy whose unsettled batches were reconciled."""
+    for policy, batches in sorted(reconciled.items()):
+        if batches:
+            rows = sum(batch.rows for batch in batches)
+            click.echo(
+                f"policy {policy}: reconciled {len(batches)} unsettled batch"
+                f"{'es' if len(batches) != 1 else ''} of an earlier run ({rows} records "
+                "processed), recorded as evidence",
+                err=True,
+            )
 
 
 def _iso(when: Any) -> str | None:

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+from auditor.retention.anonymised import is_anonymised, is_keyed_hash
 from auditor.retention.deadline import is_overdue, retention_deadline
 from auditor.retention.enforce import (
-    Batch,
     Enforcement,
-    EvidenceSink,
     RetentionRefusedError,
     anonymise_key,
     check_guard,
     enforce_policy,
 )
+from auditor.retention.ledger import BatchIntent, PendingBatch, RetentionLedger
 from auditor.retention.plan import RetentionPlan, plan_policy, retention_findings
 from auditor.retention.policy import (
     ANONYMISE_KEY_ENV,
@@ -22,16 +22,19 @@ from auditor.retention.policy import (
     load_retention_policies,
     parse_retention,
 )
+from auditor.retention.reconcile import Batch, reconcile_policy
 from auditor.retention.tables import BoundPolicy, bind_policy, check_policies
 
 __all__ = [
     "ANONYMISE_KEY_ENV",
     "Batch",
+    "BatchIntent",
     "BoundPolicy",
     "Enforcement",
-    "EvidenceSink",
     "LegalHold",
+    "PendingBatch",
     "Replacement",
+    "RetentionLedger",
     "RetentionPlan",
     "RetentionPolicy",
     "RetentionRefusedError",
@@ -41,10 +44,13 @@ __all__ = [
     "check_policies",
     "check_references",
     "enforce_policy",
+    "is_anonymised",
+    "is_keyed_hash",
     "is_overdue",
     "load_retention_policies",
     "parse_retention",
     "plan_policy",
+    "reconcile_policy",
     "retention_deadline",
     "retention_findings",
 ]

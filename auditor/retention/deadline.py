@@ -27,10 +27,15 @@ from datetime import UTC, date, datetime, time, timedelta
 from auditor.durations import Duration
 
 
+class DeadlineOutOfRangeError(ValueError):
+    """The period reaches back before the first instant a datetime can hold (year 1)."""
+
+
 def retention_deadline(now: datetime, keep_for: Duration) -> datetime:
     """Return the instant before which records are overdue, as a UTC datetime (whole seconds).
 
     Raises:
+        DeadlineOutOfRangeError: the period reaches back before year 1 (P3000Y).
         ValueError: `now` has no time zone, or the period is zero (`parse_duration` never gives
             one).
     """
@@ -39,8 +44,14 @@ def retention_deadline(now: datetime, keep_for: Duration) -> datetime:
     if not (keep_for.total_months or keep_for.days or keep_for.seconds):
         raise ValueError("a retention period must be longer than zero for a deadline in the past")
     now = now.astimezone(UTC)
-    shifted = _months_before(now, keep_for.total_months)
-    deadline = shifted - timedelta(days=keep_for.days, seconds=keep_for.seconds)
+    try:
+        shifted = _months_before(now, keep_for.total_months)
+        deadline = shifted - timedelta(days=keep_for.days, seconds=keep_for.seconds)
+    except (OverflowError, ValueError):
+        raise DeadlineOutOfRangeError(
+            f"{str(keep_for) or 'the period'} back from {now.date().isoformat()} reaches before the "
+            "year 1"
+        ) from None
     deadline = deadline.replace(microsecond=0)
     if deadline >= now:  # cannot happen with a positive period: a guard, not a branch
         raise ValueError(f"a deadline must be in the past of the audit time, not {deadline}")
@@ -62,6 +73,8 @@ def _months_before(now: datetime, months: int) -> datetime:
         return now
     index = now.month - 1 - months
     year, month = now.year + index // 12, index % 12 + 1
+    if year < 1:
+        raise OverflowError(f"year {year}")
     last = calendar.monthrange(year, month)[1]
     if now.day > last:
         # The day does not exist in that month: the end of the month, the first instant after it.

@@ -1,29 +1,32 @@
-"""Retention enforcement in batches by key range, each batch one short transaction that re-checks
-the deadline and the legal hold in the UPDATE or DELETE itself, and each recorded as evidence.
+"""Retention enforcement in batches of keys, each batch one short transaction that re-checks the
+deadline and the legal hold in the UPDATE or DELETE itself, begun and settled in the ledger.
 
 One run:
 
-1. plans the policy at the audit time (`auditor.retention.plan`), which fixes the deadline for
+1. reconciles the policy's batches that an earlier run left unsettled (`reconcile`);
+2. plans the policy at the audit time (`auditor.retention.plan`), which fixes the deadline for
    the whole run;
-2. refuses, before changing anything, when the data source is read-only, when a keyed hash has
+3. refuses, before changing anything, when the data source is read-only, when a keyed hash has
    no key, or when the run would process more than `max_share` of the table (unless allowed);
-3. walks the eligible keys in order (keyset pagination): each batch finds the next `batch_size`
-   eligible keys, then, in the same transaction, deletes or updates the records from the first
-   key to the last one that are *still* in scope, overdue and not held. A record touched or put on
-   hold after the plan (or between the two statements) is left alone;
-4. appends one `retention-batch` evidence record per committed batch (policy, action, rows, a hash
-   of the key range, deadline, start and end), and one `retention-run` record at the end.
+4. walks the eligible keys in order (keyset pagination): each batch reads the next `batch_size`
+   eligible keys, commits its intent (policy, run, action, deadline, keys) in the state database,
+   then, in one data-source transaction, deletes or updates those of the records that are *still*
+   in scope, overdue and not held, and settles the intent with its `retention-batch` evidence
+   record (policy, action, rows, a hash of the key range, deadline, start and end). A record
+   touched or put on hold after the plan is left alone. When the intent cannot be committed (the
+   state database locked past its timeout, or down), the batch does not run;
+5. appends one `retention-run` record at the end.
 
-A run stopped at any point (SIGTERM, SIGKILL, a lost connection) leaves every batch done or not
-done, as the database commits or rolls back each transaction whole; the next run finds whatever
-is still eligible and finishes. Running it again changes nothing more: deleted records are gone,
-anonymised ones no longer match (their columns hold their replacements). Evidence goes to another
-database than the records, so a process killed between a batch's commit and its evidence record
-leaves that batch unrecorded: the run's missing `retention-run` record shows the run was cut short,
-and the next plan counts what is actually left.
+A run stopped at any point (SIGTERM, SIGKILL, a lost connection or state database) leaves every
+batch done or not done, as the database commits or rolls back each transaction whole, and every
+batch that may have committed has an intent: settled with its evidence, or pending until the next
+reconciliation looks in the data source and records what it did. So the `retention-batch` records
+always add up to what was processed. Running it again changes nothing more: deleted records are
+gone, anonymised ones no longer match (their columns hold their replacements).
 
 Keyed hashes are computed here (no SQL dialect has a portable HMAC): the batch's rows are read
-with FOR UPDATE (where the dialect has it) and written back with one UPDATE ... CASE per chunk.
+with FOR UPDATE (where the dialect has it) and written back with one UPDATE ... CASE per chunk;
+a value already holding its exact keyed hash keeps it.
 """
 
 from __future__ import annotations
@@ -32,7 +35,6 @@ import hashlib
 import hmac
 import json
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -43,12 +45,12 @@ from sqlalchemy import Connection
 
 from auditor.errors import InvalidRequestError, StoreError
 from auditor.ports import Clock
+from auditor.retention.anonymised import replaced
+from auditor.retention.ledger import BatchIntent, RetentionLedger, encode_key, new_run
 from auditor.retention.plan import RetentionPlan, plan_policy
-from auditor.retention.policy import ANONYMISE_KEY_ENV, HASH_PREFIX
+from auditor.retention.policy import ANONYMISE_KEY_ENV
+from auditor.retention.reconcile import Batch, batch_content, reconcile_policy
 from auditor.retention.tables import BoundPolicy, fitted
-
-EvidenceSink = Callable[[str, Mapping[str, Any], datetime], None]
-"""Appends one evidence record (kind, content, time): `StateStore.append_evidence`."""
 
 Outcome = Literal["done", "limit-reached", "report-only"]
 
@@ -65,18 +67,6 @@ class RetentionRefusedError(InvalidRequestError):
         self.policy = policy
         self.reason = reason
         super().__init__(f"retention policy {policy!r}: refused, nothing was changed: {reason}")
-
-
-@dataclass(frozen=True, slots=True)
-class Batch:
-    """One committed batch: how many records it processed, and how long its transaction took."""
-
-    index: int
-    rows: int
-    key_range: str  # a hash of the first and last key, never the keys
-    started_at: datetime
-    finished_at: datetime
-    transaction_seconds: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +116,7 @@ def anonymise_key(environ: Mapping[str, str]) -> bytes | None:
 def enforce_policy(
     bound: BoundPolicy,
     clock: Clock,
-    evidence: EvidenceSink,
+    ledger: RetentionLedger,
     *,
     secret: bytes | None = None,
     max_rows: int | None = None,
@@ -135,36 +125,45 @@ def enforce_policy(
     on_batch: Callable[[Batch], None] | None = None,
     timer: Callable[[], float] = time.perf_counter,
 ) -> Enforcement:
-    """Plan the policy at `clock()` and process its eligible records in batches.
+    """Reconcile the policy's unsettled batches, plan it at `clock()` and process its eligible
+    records in batches, each begun in and settled with `ledger`.
 
     `secret` keys the hashes (of anonymised values and of key ranges); `check` is called before
     each batch and may raise to stop the run there (the daemon's JobContext.check); `on_batch`
-    hears of each committed batch.
+    hears of each committed batch, reconciled ones included.
 
     Raises:
         RetentionRefusedError: refused before any change (read-only source, too large a share,
             a keyed hash without a key).
-        DataSourceError: the data source failed; the batches committed so far stay done.
-        StoreError: evidence could not be written; the run stops after the batch it was for.
+        InvalidInputError: the policy's keep_for reaches before the calendar's first year.
+        DataSourceError: the data source failed; the batches committed so far stay done, and a
+            batch whose outcome is unknown stays pending for the next reconciliation.
+        StoreError: an intent could not be committed (the batch did not run) or settled (it
+            stays pending for the next reconciliation); the run stops there.
     """
     started = clock()
+    reconciled = reconcile_policy(bound, ledger, clock)
+    if on_batch is not None:
+        for batch in reconciled:
+            on_batch(batch)
     plan = plan_policy(bound, started, max_rows)
-    run = uuid.uuid4().hex
+    run = new_run()
     if plan.action == "report":
         return Enforcement(plan, run, 0, 0, "report-only", started, clock(), 0.0)
     try:
         check_guard(bound, plan, secret, allow_large_share)
     except RetentionRefusedError as exc:
-        _run_record(evidence, plan, run, "refused", 0, 0, started, clock(), exc.reason)
+        _run_record(ledger, plan, run, "refused", 0, 0, started, clock(), exc.reason)
         raise
     if not plan.to_process:
         finished = clock()
-        _run_record(evidence, plan, run, "done", 0, 0, started, finished)
+        _run_record(ledger, plan, run, "done", 0, 0, started, finished)
         return Enforcement(plan, run, 0, 0, "done", started, finished, 0.0)
-    walker = _Walker(bound, plan, secret, timer)
+    walker = _Walker(bound, plan, secret)
     processed = batches = 0
     longest = 0.0
     outcome: Outcome = "limit-reached"
+    unsettled = False
     try:
         with bound.source.connect() as connection:
             while processed < plan.limit:
@@ -172,22 +171,47 @@ def enforce_policy(
                     check()
                 batch_started = clock()
                 size = min(bound.policy.batch_size, plan.limit - processed)
-                rows, key_range, seconds = walker.next_batch(connection, size)
-                if key_range is None:
+                keys = walker.window(connection, size)
+                if not keys:
                     outcome = "done"
                     break
+                key_range = _range_hash(keys[0], keys[-1], secret)
+                intent = BatchIntent(
+                    policy=plan.policy,
+                    run=run,
+                    batch=batches,
+                    action=plan.action,
+                    source=plan.source,
+                    table=plan.table,
+                    deadline=plan.deadline,
+                    key_range=key_range,
+                    key_range_keyed=walker.keyed,
+                    keys=tuple(encode_key(key) for key in keys),
+                    created_at=batch_started,
+                )
+                # Nothing is changed in the data source before its intent is committed.
+                intent_id = ledger.begin_retention_batch(intent)
+                unsettled = True
+                before = timer()
+                rows = walker.apply(connection, keys)
+                seconds = timer() - before
                 batch = Batch(batches, rows, key_range, batch_started, clock(), seconds)
-                _batch_record(evidence, plan, run, batch, walker.keyed)
+                ledger.settle_retention_batch(
+                    intent_id, rows, "confirmed", batch_content(intent, batch), batch.finished_at
+                )
+                unsettled = False
                 processed, batches = processed + rows, batches + 1
                 longest = max(longest, seconds)
                 if on_batch is not None:
                     on_batch(batch)
     except BaseException as exc:
         reason = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
-        _run_record(evidence, plan, run, "stopped", processed, batches, started, clock(), reason)
+        _run_record(
+            ledger, plan, run, "stopped", processed, batches, started, clock(), reason, unsettled
+        )
         raise
     finished = clock()
-    _run_record(evidence, plan, run, outcome, processed, batches, started, finished)
+    _run_record(ledger, plan, run, outcome, processed, batches, started, finished)
     return Enforcement(plan, run, processed, batches, outcome, started, finished, longest)
 
 
@@ -235,109 +259,92 @@ def check_guard(
 class _Walker:
     """Walks the eligible keys in order, one batch per call, remembering the last key done."""
 
-    def __init__(
-        self,
-        bound: BoundPolicy,
-        plan: RetentionPlan,
-        secret: bytes | None,
-        timer: Callable[[], float],
-    ) -> None:
+    def __init__(self, bound: BoundPolicy, plan: RetentionPlan, secret: bytes | None) -> None:
         self.bound = bound
         self.eligible = bound.eligible(plan.deadline)
         self.secret = secret
         self.keyed = secret is not None
-        self.timer = timer
         self.after: Any = None
         self.hashes = [r for r in bound.policy.anonymise if r.kind == "hash"]
         if self.hashes and secret is None:
             # Never write NULL where a hash was asked for: check_guard refuses this earlier.
             raise ValueError("a keyed hash needs a secret")
 
-    def next_batch(self, connection: Connection, size: int) -> tuple[int, str | None, float]:
-        """Process the next batch in one transaction: (rows, key range hash or None, seconds)."""
-        started = self.timer()
+    def window(self, connection: Connection, size: int) -> list[Any]:
+        """The next `size` eligible keys in order (read only; the batch re-checks them)."""
+        key = self.bound.key
+        # A record whose (unique, but nullable) key is NULL has no place in a key range: it is
+        # never processed, and stays counted.
+        after = key.is_not(None) if self.after is None else key > self.after
+        query = sa.select(key).where(*self.eligible, after).order_by(key).limit(size)
+        with connection.begin():
+            keys = list(connection.execute(query).scalars())
+        if keys:
+            self.after = keys[-1]
+        return keys
+
+    def apply(self, connection: Connection, keys: list[Any]) -> int:
+        """Process the records with these keys that are still eligible, in one transaction;
+        return how many were deleted or anonymised."""
         with connection.begin():
             if self.hashes:
-                rows, first, last = self._hash_batch(connection, size)
-            else:
-                rows, first, last = self._range_batch(connection, size)
-        seconds = self.timer() - started
-        if first is None:
-            return 0, None, seconds
-        self.after = last
-        return rows, _range_hash(first, last, self.secret), seconds
+                return self._hash_batch(connection, keys)
+            return self._fixed_batch(connection, keys)
 
-    def _keys(self) -> list[sa.ColumnElement[bool]]:
-        """The eligible records after the last batch. A record whose (unique, but nullable) key
-        is NULL has no place in a key range: it is never processed, and stays counted."""
-        key = self.bound.key
-        after = key.is_not(None) if self.after is None else key > self.after
-        return [*self.eligible, after]
-
-    def _range_batch(self, connection: Connection, size: int) -> tuple[int, Any, Any]:
+    def _fixed_batch(self, connection: Connection, keys: list[Any]) -> int:
         bound = self.bound
-        key = bound.key
-        window = (
-            sa.select(key.label("k")).where(*self._keys()).order_by(key).limit(size).subquery("w")
-        )
-        first, last, count = connection.execute(
-            sa.select(sa.func.min(window.c.k), sa.func.max(window.c.k), sa.func.count())
-        ).one()
-        if not count:
-            return 0, None, None
-        conditions = [key >= first, key <= last, *self.eligible]
-        if bound.policy.action == "delete":
-            statement: Any = sa.delete(bound.table).where(*conditions)
-        else:
-            values = {
-                bound.column(r).name: None if r.kind == "null" else fitted(r, bound.column(r))
-                for r in bound.policy.anonymise
-            }
-            statement = sa.update(bound.table).where(*conditions).values(values)
-        return int(connection.execute(statement).rowcount), first, last
+        done = 0
+        for start in range(0, len(keys), UPDATE_CHUNK):
+            conditions = [bound.key.in_(keys[start : start + UPDATE_CHUNK]), *self.eligible]
+            if bound.policy.action == "delete":
+                statement: Any = sa.delete(bound.table).where(*conditions)
+            else:
+                values = {
+                    bound.column(r).name: None if r.kind == "null" else fitted(r, bound.column(r))
+                    for r in bound.policy.anonymise
+                }
+                statement = sa.update(bound.table).where(*conditions).values(values)
+            done += int(connection.execute(statement).rowcount)
+        return done
 
-    def _hash_batch(self, connection: Connection, size: int) -> tuple[int, Any, Any]:
+    def _hash_batch(self, connection: Connection, keys: list[Any]) -> int:
         bound = self.bound
         key = bound.key
         columns = [bound.column(r) for r in self.hashes]
-        query = sa.select(key, *columns).where(*self._keys()).order_by(key).limit(size)
-        if bound.dialect != "sqlite":
-            query = query.with_for_update()
-        rows = connection.execute(query).all()
-        if not rows:
-            return 0, None, None
         fixed = {
             bound.column(r).name: None if r.kind == "null" else fitted(r, bound.column(r))
             for r in bound.policy.anonymise
             if r.kind != "hash"
         }
         done = 0
-        for start in range(0, len(rows), UPDATE_CHUNK):
-            chunk = rows[start : start + UPDATE_CHUNK]
-            keys = [row[0] for row in chunk]
+        for start in range(0, len(keys), UPDATE_CHUNK):
+            query = sa.select(key, *columns).where(
+                key.in_(keys[start : start + UPDATE_CHUNK]), *self.eligible
+            )
+            if bound.dialect != "sqlite":
+                query = query.with_for_update()
+            rows = connection.execute(query).all()
+            if not rows:
+                continue
             values: dict[str, Any] = dict(fixed)
-            for index, column in enumerate(columns, start=1):
-                hashed = {row[0]: _hashed(row[index], self.secret) for row in chunk}
+            for index, (replacement, column) in enumerate(
+                zip(self.hashes, columns, strict=True), start=1
+            ):
+                # Column by column: a value already hashed keeps its hash.
+                hashed = {row[0]: replaced(replacement, row[index], self.secret) for row in rows}
                 values[column.name] = _case(hashed, key, column)
-            statement = sa.update(bound.table).where(key.in_(keys), *self.eligible).values(values)
+            chosen = [row[0] for row in rows]
+            statement = sa.update(bound.table).where(key.in_(chosen), *self.eligible).values(values)
             done += int(connection.execute(statement).rowcount)
-        return done, rows[0][0], rows[-1][0]
+        return done
 
 
 def _case(
-    hashed: Mapping[Any, str | None], key: sa.Column[Any], column: sa.Column[Any]
+    hashed: Mapping[Any, object], key: sa.Column[Any], column: sa.Column[Any]
 ) -> sa.ColumnElement[Any]:
     """CASE key WHEN ... THEN its hash ...: one statement writes a whole chunk."""
     whens = [(key == value, sa.literal(text, column.type)) for value, text in hashed.items()]
     return sa.case(*whens, else_=sa.null())
-
-
-def _hashed(value: object, secret: bytes | None) -> str | None:
-    if value is None or secret is None:
-        return None
-    text = value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else str(value)
-    digest = hmac.new(secret, text.encode("utf-8", "surrogateescape"), hashlib.sha256)
-    return HASH_PREFIX + digest.hexdigest()
 
 
 def _range_hash(first: object, last: object, secret: bytes | None) -> str:
@@ -360,34 +367,8 @@ def _text(value: object) -> str:
 # --- evidence ---------------------------------------------------------------------------------
 
 
-def _common(plan: RetentionPlan, run: str) -> dict[str, Any]:
-    return {
-        "policy": plan.policy,
-        "action": plan.action,
-        "source": plan.source,
-        "table": plan.table,
-        "deadline": plan.deadline,
-        "run": run,
-    }
-
-
-def _batch_record(
-    evidence: EvidenceSink, plan: RetentionPlan, run: str, batch: Batch, keyed: bool
-) -> None:
-    content = {
-        **_common(plan, run),
-        "batch": batch.index,
-        "rows": batch.rows,
-        "key_range": batch.key_range,
-        "key_range_keyed": keyed,
-        "started_at": batch.started_at,
-        "finished_at": batch.finished_at,
-    }
-    evidence("retention-batch", content, batch.finished_at)
-
-
 def _run_record(
-    evidence: EvidenceSink,
+    ledger: RetentionLedger,
     plan: RetentionPlan,
     run: str,
     outcome: str,
@@ -396,10 +377,16 @@ def _run_record(
     started: datetime,
     finished: datetime,
     reason: str | None = None,
+    unsettled: bool = False,
 ) -> None:
     planned = plan.as_json()
     content: dict[str, Any] = {
-        **_common(plan, run),
+        "policy": plan.policy,
+        "action": plan.action,
+        "source": plan.source,
+        "table": plan.table,
+        "deadline": plan.deadline,
+        "run": run,
         "outcome": outcome,
         "rows": processed,
         "batches": batches,
@@ -409,8 +396,11 @@ def _run_record(
     }
     if reason is not None:
         content["reason"] = reason
+    if unsettled:
+        # The batch under way when the run stopped: its rows are recorded when it is reconciled.
+        content["unsettled_batches"] = 1
     try:
-        evidence("retention-run", content, finished)
+        ledger.append_evidence("retention-run", content, finished)
     except StoreError:
         if outcome not in {"stopped", "refused"}:
             raise

@@ -20,9 +20,11 @@ from auditor.consent_config import DataSourceSettings
 from auditor.errors import AuditorError
 from auditor.jobs import JobContext
 from auditor.ports import Clock
-from auditor.retention.enforce import Batch, EvidenceSink, anonymise_key, enforce_policy
+from auditor.retention.enforce import anonymise_key, enforce_policy
+from auditor.retention.ledger import RetentionLedger
 from auditor.retention.plan import RetentionPlan, plan_policy
 from auditor.retention.policy import RetentionPolicy
+from auditor.retention.reconcile import Batch, reconcile_policy
 from auditor.retention.tables import bind_policy
 from auditor.sources.datasources import DataSources
 
@@ -95,12 +97,13 @@ class RetentionJob:
     """The `retention` job's work: `job(context.check)` runs it once.
 
     `policies` and `data_sources` are read when a run starts (a reload takes effect at the next
-    run); `environ` holds GDPR_AUDITOR_ANONYMISE_KEY.
+    run); `environ` holds GDPR_AUDITOR_ANONYMISE_KEY; `ledger` (the state store) takes the
+    batches' intents and evidence.
     """
 
     policies: Callable[[], Sequence[RetentionPolicy]]
     data_sources: Callable[[], Mapping[str, DataSourceSettings]]
-    evidence: EvidenceSink
+    ledger: RetentionLedger
     clock: Clock
     environ: Mapping[str, str]
     state: RetentionState = field(default_factory=RetentionState)
@@ -143,16 +146,22 @@ class RetentionJob:
         self, policy: RetentionPolicy, sources: DataSources, check: Callable[[], None]
     ) -> RetentionPlan:
         bound = bind_policy(policy, sources)
+
+        def count(batch: Batch) -> None:
+            self.state.processed(policy.id, policy.action, batch.rows)
+
+        # Batches an earlier run left unsettled are recorded first, whatever the policy's mode.
+        for batch in reconcile_policy(bound, self.ledger, self.clock):
+            count(batch)
+            log.warning(
+                "retention_batch_reconciled", policy=policy.id, batch=batch.index, rows=batch.rows
+            )
         plan = plan_policy(bound, self.clock())
         if policy.mode == "enforce" and policy.action != "report" and plan.to_process:
-
-            def count(batch: Batch) -> None:
-                self.state.processed(policy.id, policy.action, batch.rows)
-
             enforcement = enforce_policy(
                 bound,
                 self.clock,
-                self.evidence,
+                self.ledger,
                 secret=anonymise_key(self.environ),
                 check=check,
                 on_batch=count,

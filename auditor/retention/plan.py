@@ -15,9 +15,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from auditor.errors import InvalidInputError
 from auditor.model import Finding
 from auditor.policies import PolicyData
-from auditor.retention.deadline import retention_deadline
+from auditor.retention.deadline import DeadlineOutOfRangeError, retention_deadline
 from auditor.retention.policy import Action, Mode, RetentionPolicy
 from auditor.retention.tables import BoundPolicy, as_instant
 
@@ -106,11 +107,13 @@ def plan_policy(bound: BoundPolicy, now: datetime, max_rows: int | None = None) 
     """Count what enforcement would do at audit time `now` (`max_rows` lowers the per-run limit).
 
     Raises:
+        InvalidInputError: the policy's keep_for reaches back before the year 1 (named with the
+            file, the policy and its line).
         DataSourceError: the data source cannot be reached or read.
         ValueError: `now` has no time zone.
     """
     policy = bound.policy
-    deadline = retention_deadline(now, policy.keep_for)
+    deadline = policy_deadline(policy, now)
     table = bound.table
     held = bound.held_condition()
     is_held = sa.false() if held is None else held
@@ -141,6 +144,19 @@ def plan_policy(bound: BoundPolicy, now: datetime, max_rows: int | None = None) 
         max_share=policy.max_share,
         oldest_overdue=as_instant(oldest),
     )
+
+
+def policy_deadline(policy: RetentionPolicy, now: datetime) -> datetime:
+    """The policy's deadline at `now` (see `retention_deadline`).
+
+    Raises:
+        InvalidInputError: its keep_for reaches back before the year 1.
+    """
+    try:
+        return retention_deadline(now, policy.keep_for)
+    except DeadlineOutOfRangeError as exc:
+        message = f"too long for a retention deadline: {exc}"
+        raise InvalidInputError([policy.issue(message, "keep_for")]) from None
 
 
 def retention_findings(plans: Iterable[RetentionPlan], policies_data: PolicyData) -> list[Finding]:

@@ -33,7 +33,8 @@ policies:
 - A keyed hash is `hmac:` followed by the 64 hex digits of HMAC-SHA256 over the value's text,
   keyed by the environment variable GDPR_AUDITOR_ANONYMISE_KEY (read by the command line and the
   daemon, never stored). The same value always gives the same hash, so records stay linkable
-  without showing the value; the `hmac:` prefix is how an already anonymised value is recognised.
+  without showing the value. A value counts as already hashed only in the exact form written:
+  `hmac:` and 64 lower-case hex digits, nothing before or after (`auditor.retention.anonymised`).
 """
 
 from __future__ import annotations
@@ -66,8 +67,11 @@ Mode = Literal["plan", "enforce"]
 ANONYMISE_KEY_ENV = "GDPR_AUDITOR_ANONYMISE_KEY"
 """The environment variable holding the secret of keyed hashes (and of key-range hashes)."""
 HASH_PREFIX = "hmac:"
-"""What every keyed hash starts with: how an anonymised value is told from a live one."""
-HASH_LENGTH = len(HASH_PREFIX) + 64
+"""What every keyed hash starts with; with its 64 lower-case hex digits, how an anonymised value
+is told from a live one."""
+HASH_DIGITS = 64
+"""The hex digits of HMAC-SHA256 after the prefix."""
+HASH_LENGTH = len(HASH_PREFIX) + HASH_DIGITS
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 

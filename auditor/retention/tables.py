@@ -88,18 +88,24 @@ class BoundPolicy:
         # NOT (flag IS true) is `flag IS NOT true`, which a NULL flag passes.
         return sa.true() if held is None else sa.not_(held)
 
-    def not_anonymised(self) -> ColumnElement[bool]:
-        """Some anonymised column still holds something other than its replacement."""
+    def anonymised(self) -> ColumnElement[bool]:
+        """Every anonymised column holds its replacement (never NULL, so it can be negated)."""
         parts: list[ColumnElement[bool]] = []
         for replacement in self.policy.anonymise:
             column = self.column(replacement)
             if replacement.kind == "null":
-                parts.append(column.is_not(None))
+                parts.append(column.is_(None))
             elif replacement.kind == "value":
-                parts.append(sa.or_(column.is_(None), column != fitted(replacement, column)))
+                value = fitted(replacement, column)
+                same = exact_text(column, value) if isinstance(value, str) else column == value
+                parts.append(sa.and_(column.is_not(None), same))
             else:
-                parts.append(sa.and_(column.is_not(None), sa.not_(column.like(HASH_PREFIX + "%"))))
-        return sa.or_(*parts)
+                parts.append(sa.or_(column.is_(None), keyed_hash_condition(column)))
+        return sa.and_(*parts)
+
+    def not_anonymised(self) -> ColumnElement[bool]:
+        """Some anonymised column still holds something other than its replacement."""
+        return sa.not_(self.anonymised())
 
     def eligible(self, deadline: datetime) -> list[ColumnElement[bool]]:
         """In scope, overdue and not held: the records enforcement may process."""
@@ -124,6 +130,38 @@ def before(column: ColumnElement[Any], deadline: datetime, dialect: str) -> Colu
     if isinstance(column.type, sa.DateTime) and not column.type.timezone:
         return column < deadline.replace(tzinfo=None)  # a naive column holds UTC (the session is)
     return column < deadline
+
+
+def keyed_hash_condition(column: ColumnElement[Any]) -> ColumnElement[bool]:
+    """The (non-NULL) column holds exactly a keyed hash: `hmac:` and 64 lower-case hex digits.
+
+    Portable SQL, case-sensitive on every engine: REPLACE matches case-sensitively even under
+    MySQL's case-insensitive collations, and LENGTH(...) = 0 is not fooled by their trailing-space
+    padding, where '  ' = '' holds. A value that is all ASCII has as many bytes as characters, so
+    MySQL's byte LENGTH agrees.
+    """
+    size = len(HASH_PREFIX)
+    head = sa.func.replace(sa.func.substr(column, 1, size), HASH_PREFIX, "")
+    digits: ColumnElement[Any] = sa.func.substr(column, size + 1)
+    for digit in "0123456789abcdef":
+        digits = sa.func.replace(digits, digit, "")
+    return sa.and_(
+        sa.func.length(column) == HASH_LENGTH,
+        sa.func.length(head) == 0,
+        sa.func.length(digits) == 0,
+    )
+
+
+def exact_text(column: ColumnElement[Any], text: str) -> ColumnElement[bool]:
+    """The (non-NULL) column holds exactly `text`, case and trailing spaces included (see
+    `keyed_hash_condition`: `=` is case-insensitive and pads spaces under MySQL collations)."""
+    if not text:
+        return sa.func.length(column) == 0
+    literal = sa.literal(text, sa.String())
+    return sa.and_(
+        sa.func.length(column) == sa.func.length(literal),
+        sa.func.length(sa.func.replace(column, literal, "")) == 0,
+    )
 
 
 def as_instant(value: object) -> datetime | None:

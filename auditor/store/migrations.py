@@ -9,7 +9,14 @@ from sqlalchemy import Column, Connection, Table, func, inspect, select, text, u
 from sqlalchemy.schema import CreateColumn
 
 from auditor.model import endpoint_probe
-from auditor.store.schema import TABLES, audit_runs, findings, metadata, schema_meta
+from auditor.store.schema import (
+    TABLES,
+    audit_runs,
+    findings,
+    metadata,
+    retention_intents,
+    schema_meta,
+)
 
 Migration = Callable[[Connection], None]
 """Upgrades a database from one schema version to the next, inside the caller's transaction."""
@@ -81,7 +88,17 @@ def _probes(connection: Connection) -> None:
     )
 
 
-MIGRATIONS: tuple[Migration, ...] = (_initial, _longer_verdicts, _probes)
+def _retention_intents(connection: Connection) -> None:
+    """Version 3 -> 4: the retention batches' intents, settled with their evidence records."""
+    metadata.create_all(connection, tables=[retention_intents], checkfirst=True)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    _initial,
+    _longer_verdicts,
+    _probes,
+    _retention_intents,
+)
 """MIGRATIONS[n] upgrades version n to n + 1; an empty database starts at version 0."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

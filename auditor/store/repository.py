@@ -27,8 +27,9 @@ from auditor.evidence.chain import EvidenceRecord
 from auditor.lifecycle import Change, Status
 from auditor.model import Finding, PlaceCheck
 from auditor.ports import DataSet
+from auditor.retention.ledger import BatchIntent, PendingBatch, Settlement
 from auditor.sources.consent import ConsentCoverage
-from auditor.store import consents, evidence, migrations
+from auditor.store import consents, evidence, intents, migrations
 from auditor.store import waivers as waiver_queries
 from auditor.store.consents import ImportCounts, StoredCoverage
 from auditor.store.engine import WRITE, create_store_engine, display_url, normalise_url
@@ -535,6 +536,34 @@ class StateStore:
         """Every evidence record in sequence order, read in batches within one transaction."""
         with self._read() as conn:
             yield from evidence.records(conn)
+
+    # -- retention batches ----------------------------------------------------------------------
+
+    def begin_retention_batch(self, intent: BatchIntent) -> int:
+        """Commit a retention batch's intent before the batch runs; return its id."""
+        with self._write() as conn:
+            intents.bound_lock_wait(conn)
+            return intents.begin(conn, intent)
+
+    def settle_retention_batch(
+        self,
+        intent_id: int,
+        rows: int,
+        how: Settlement,
+        content: Mapping[str, Any],
+        at: datetime,
+    ) -> int | None:
+        """Settle a retention batch's intent and append its `retention-batch` record, in one
+        transaction; return the rows recorded (see `RetentionLedger.settle_retention_batch`)."""
+        with self._write() as conn:
+            intents.bound_lock_wait(conn)
+            return intents.settle(conn, intent_id, rows, how, content, at, self.evidence_key)
+
+    def pending_retention_batches(self, policy: str) -> list[PendingBatch]:
+        """The policy's retention batches whose intents are not settled yet, oldest first."""
+        with self._read() as conn:
+            intents.bound_lock_wait(conn)
+            return intents.pending(conn, policy)
 
     def _seal(
         self,

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     Date,
@@ -266,6 +267,32 @@ notifications_sent = Table(
     Column("finding_id", BigInteger),
     Column("status", String(16), nullable=False),
     Column("at", UTCDateTime, nullable=False),
+)
+
+retention_intents = Table(
+    "retention_intents",
+    metadata,
+    # One row per retention batch, committed before the batch changes the data source and settled
+    # with its evidence record after it (auditor/retention/ledger.py). `keys` holds the batch's
+    # keys only while it is pending: settling erases them.
+    _id(),
+    Column("policy", String, nullable=False),
+    Column("run", String(32), nullable=False),
+    Column("batch", Integer, nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("source", String, nullable=False),
+    Column("table_name", String, nullable=False),
+    Column("deadline", UTCDateTime, nullable=False),
+    Column("key_range", String(80), nullable=False),
+    Column("key_range_keyed", Boolean, nullable=False),
+    Column("keys", Json),
+    Column("planned", Integer, nullable=False),  # how many keys the batch may process
+    Column("state", String(16), nullable=False),
+    Column("rows", BigInteger),  # processed, once settled
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("settled_at", UTCDateTime),
+    CheckConstraint("state IN ('pending', 'confirmed', 'reconciled')", name="state"),
+    Index(None, "policy", "state"),
 )
 
 TABLES = tuple(metadata.sorted_tables)
