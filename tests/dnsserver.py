@@ -77,6 +77,11 @@ class LoopbackDnsServer:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.port}"
 
+    def set_zone(self, zone_text: str) -> None:
+        """Answer from other zone data from now on (same origin): a record changed upstream."""
+        zone = dns.zone.from_text(zone_text, origin=None, relativize=False, check_origin=False)
+        self.nodes = _nodes(zone)  # one reference swap: a query sees the old or the new data
+
     def set_behaviour(self, name: str, behaviour: str | None, rdtype: str | None = None) -> None:
         """Misbehave for queries of `name` (of one type, or any); None restores normal answers."""
         if behaviour is not None and behaviour not in BEHAVIOURS:
