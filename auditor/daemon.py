@@ -235,6 +235,11 @@ class Daemon:
             except StoreError as exc:
                 log.warning("snapshot_refresh_failed", error=str(exc))
                 return
+            except Exception as exc:  # noqa: BLE001
+                # A stored row the store cannot read (a date past the calendar, a bad type): the
+                # metrics keep the last snapshot, and the job that asked goes on.
+                log.error("snapshot_refresh_failed", error=f"{type(exc).__name__}: {exc}")
+                return
             self._stored = replace(_stored_snapshot(counts), consent=_consent_statuses(consent))
             try:
                 # Here, in a job's thread, rather than in the first scrape after an audit.

@@ -8,6 +8,7 @@ import sqlite3
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -144,5 +145,32 @@ def test_a_state_database_replaced_while_running_is_not_written_into(
 
     assert "replaced by another file" in failed["error"]
     assert health(daemon)[0] == 503
+    daemon.send(signal.SIGTERM)
+    assert 0 == daemon.exit_status(timeout=10)
+
+
+@pytest.mark.slow
+def test_a_waiver_row_expiring_9999_12_31_keeps_metrics_scrapes_answering(
+    workdir: Workdir, spawn: Callable[..., DaemonProcess]
+) -> None:
+    """A waiver written straight into the database with the calendar's last day as expiry: every
+    scrape still answers 200 with every series, the expiry the end of that day."""
+    daemon = spawn(workdir.config)
+    daemon.wait_for("audit_finished")
+    store = workdir.store()
+    finding = next(f for f in store.list_findings() if f.rule == "transfer-unsafeguarded")
+    store.waive(
+        finding.id, reason="r", approver="a", expires=date(2030, 1, 1), now=datetime.now(UTC)
+    )
+    store.close()
+    with sqlite3.connect(workdir.path / "state.db") as conn:
+        conn.execute("UPDATE waivers SET expires = '9999-12-31'")
+    runs = daemon.count("audit_finished")
+    daemon.wait_for("audit_finished", nth=runs + 1)
+
+    expiry = daemon.value("gdpr_auditor_waiver_expiry_timestamp_seconds")
+    assert expiry == datetime(9999, 12, 31, tzinfo=UTC).timestamp() + 86400
+    assert daemon.value("gdpr_auditor_leader") == 1
+    assert daemon.count("snapshot_refresh_failed") == 0
     daemon.send(signal.SIGTERM)
     assert 0 == daemon.exit_status(timeout=10)

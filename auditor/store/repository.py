@@ -477,7 +477,8 @@ class StateStore:
         """Accept a finding until the end of `expires`; replaces an active waiver. Return its id.
 
         Raises:
-            InvalidRequestError: no reason or approver, or `expires` is before `now`'s date.
+            InvalidRequestError: no reason or approver, or `expires` is before `now`'s date or
+                more than MAX_WAIVER_YEARS after it.
             FindingNotFoundError: no finding has that id.
         """
         reason, approver = reason.strip(), approver.strip()
@@ -487,6 +488,13 @@ class StateStore:
             raise InvalidRequestError(
                 f"the expiry date {expires.isoformat()} is in the past "
                 f"(today is {waiver_queries.utc_day(now).isoformat()}, UTC)"
+            )
+        latest = waiver_queries.latest_expiry(now)
+        if expires > latest:
+            raise InvalidRequestError(
+                f"the expiry date {expires.isoformat()} is too far away: a waiver must be "
+                f"reviewed within {waiver_queries.MAX_WAIVER_YEARS} years, by "
+                f"{latest.isoformat()} at the latest"
             )
         with self._write() as conn:
             waiver_queries.require_finding(conn, finding_id)
