@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from auditor.cli import EXIT_FINDINGS, cli, config_option, handles_errors
+from auditor.cli import EXIT_FINDINGS, cli, config_option, day_option, handles_errors
 from auditor.config import Config, load_config
 from auditor.errors import SchemaVersionError, StoreError
 from auditor.evidence.chain import EvidenceRecord
@@ -65,16 +65,6 @@ def open_existing(config: Config) -> StateStore:
         store.close()
         raise
     return store
-
-
-def day_option(ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
-    """A click callback turning YYYY-MM-DD into a date (None stays None)."""
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"expected YYYY-MM-DD, got {value!r}") from None
 
 
 def record_json(record: EvidenceRecord | None) -> dict[str, Any] | None:

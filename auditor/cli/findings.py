@@ -10,16 +10,9 @@ from typing import Any
 
 import click
 
-from auditor.cli import cli, config_option, format_option, handles_errors, utcnow
+from auditor.cli import cli, config_option, day_option, format_option, handles_errors, utcnow
 from auditor.cli.db import store_for, when
 from auditor.store import FindingDetail, FindingEvent, StoredFinding, Waiver
-
-
-def _date(ctx: click.Context, param: click.Parameter, value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"expected YYYY-MM-DD, got {value!r}") from None
 
 
 def _who() -> str:
@@ -106,7 +99,7 @@ def finding_show(finding_id: int, config_path: Path, output_format: str) -> None
     "--expires",
     required=True,
     metavar="YYYY-MM-DD",
-    callback=_date,
+    callback=day_option,
     help="The last day the waiver counts (UTC); then the finding counts as open again.",
 )
 @handles_errors
