@@ -322,6 +322,43 @@ class TestDatabaseUrl:
         assert "AUDITOR_DB" in str(invalid.value)
         assert "database.url_env" in str(invalid.value)
 
+    @pytest.mark.parametrize(
+        ("url", "problem"),
+        [
+            ("mysql://root@127.0.0.1:3306/test", "must be SQLite or PostgreSQL, not mysql"),
+            ("postgresql://u:pw@db.example:notaport/audit", "port in the URL is not a number"),
+            ("sqlite://host:port/state.db", "port in the URL is not a number"),
+            ("state.db", "expected a database URL"),
+        ],
+    )
+    def test_an_unusable_state_database_url_is_a_config_error_naming_key_and_line(
+        self, tmp_path: Path, url: str, problem: str
+    ) -> None:
+        """`validate` and every verb refuse it alike: exit 2, the file, its line, database.url,
+        and never the password."""
+        config = write_config(tmp_path, database={"url": url})
+
+        validated = run("validate", "--config", str(config))
+        listed = run("finding", "list", "--config", str(config))
+
+        for result in (validated, listed):
+            assert 2 == result.exit_code, result.output
+            assert problem in result.stderr
+            assert f"{config.name}:" in result.stderr and "database.url" in result.stderr
+            assert "pw" not in result.stderr
+
+    def test_a_url_env_with_a_bad_port_names_the_variable(self, tmp_path: Path) -> None:
+        config = write_config(tmp_path, database={"url_env": "AUDITOR_DB"})
+
+        result = run(
+            "finding", "list", "--config", str(config),
+            env={"AUDITOR_DB": "postgresql://u:pw@host:x/db"},
+        )  # fmt: skip
+
+        assert 2 == result.exit_code
+        assert "AUDITOR_DB: the port in the URL is not a number" in result.stderr
+        assert "database.url_env" in result.stderr
+
 
 REPORT_JANUARY = ["report", "--from", "2026-01-01", "--to", "2026-02-01"]
 
