@@ -407,3 +407,25 @@ class TestDatesAtTheCalendarsEnd:
         assert 2 == result.exit_code, result.output
         assert option in result.stderr
         assert "out of range" in result.stderr
+
+
+def test_control_characters_in_a_waiver_reason_are_escaped_in_terminal_output(
+    config: Path,
+) -> None:
+    """An ANSI escape and a newline in a reason and an approver: `finding show` and `finding
+    list` print them escaped, so they cannot clear the screen or forge a line."""
+    (found,) = findings_json(config)
+    ident = str(found["id"])
+    waived = run(
+        "finding", "waive", ident, "--config", str(config), "--expires", NEXT_YEAR,
+        "--reason", "ok\x1b[2J\nfinding 1: resolved", "--approver", "Dana\x1b[31m",
+    )  # fmt: skip
+    shown = run("finding", "show", ident, "--config", str(config))
+    listed = run("finding", "list", "--config", str(config), "--status", "waived")
+
+    assert 0 == waived.exit_code, waived.stderr
+    for output in (shown.stdout, listed.stdout):
+        assert "\x1b" not in output
+        assert "Dana\\x1b[31m" in output
+    assert "ok\\x1b[2J\\nfinding 1: resolved" in shown.stdout
+    assert "\nfinding 1: resolved" not in shown.stdout

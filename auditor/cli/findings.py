@@ -12,6 +12,7 @@ import click
 
 from auditor.cli import cli, config_option, day_option, format_option, handles_errors, utcnow
 from auditor.cli.db import store_for, when
+from auditor.output import terminal_safe
 from auditor.store import FindingDetail, FindingEvent, StoredFinding, Waiver
 
 
@@ -194,7 +195,7 @@ def _table(found: list[StoredFinding]) -> str:
             lines[line_index] += (
                 f"  (waived until {f.waiver.expires.isoformat()} by {f.waiver.approver})"
             )
-    return "\n".join(lines) + "\n"
+    return "\n".join(terminal_safe(line) for line in lines) + "\n"
 
 
 def _detail_text(detail: FindingDetail) -> str:
@@ -238,4 +239,4 @@ def _detail_text(detail: FindingDetail) -> str:
             f"  #{waiver.id} until {waiver.expires.isoformat()}, approved by {waiver.approver} "
             f"on {(when(waiver.created_at) or '')[:10]}: {waiver.reason} [{state}]"
         )
-    return "\n".join(lines) + "\n"
+    return "\n".join(terminal_safe(line) for line in lines) + "\n"
