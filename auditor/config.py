@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
@@ -41,6 +42,14 @@ class _Database(Strict):
     @classmethod
     def _duration(cls, value: str) -> str:
         parse_duration(value)
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _state_url(cls, value: str | None) -> str | None:
+        problem = None if value is None else state_url_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
         return value
 
     @model_validator(mode="after")
@@ -301,6 +310,26 @@ def parse_listen(value: str) -> tuple[str, int]:
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"expected host:port such as 127.0.0.1:9466, got {value!r}")
     return host, int(port)
+
+
+STATE_DATABASES = ("sqlite", "postgresql", "postgres")
+"""The URL schemes (before any `+driver`) of the databases the state store runs on."""
+
+
+def state_url_problem(url: str) -> str | None:
+    """What is wrong with a state database URL, without repeating it (it may hold a password);
+    None when it names SQLite or PostgreSQL and any port is a number."""
+    scheme, sep, _ = url.partition("://")
+    backend = scheme.split("+")[0].lower()
+    if not sep or not backend:
+        return "expected a database URL such as sqlite:///state.db or postgresql://host/db"
+    if backend not in STATE_DATABASES:
+        return f"the state database must be SQLite or PostgreSQL, not {backend}"
+    try:
+        urlsplit(url).port  # noqa: B018 (read for the check it makes)
+    except ValueError:
+        return "the port in the URL is not a number from 0 to 65535"
+    return None
 
 
 def _database(raw: _Database | None, base: Path) -> DatabaseSettings | None:

@@ -137,8 +137,9 @@ NEEDED["discovery"] = lambda generation: discovery_needed(generation.config)
 class Daemon:
     """Runs the scheduled jobs on the leader, serves metrics everywhere, reloads and stops cleanly.
 
-    Only the main thread changes the generation, the schedule and leadership; jobs run in the
-    scheduler's threads and read `generation` once when they start.
+    Only the main thread changes the schedule and leadership, and the generation on reload (an
+    audit only swaps in GeoIP data re-read from changed files); jobs run in the scheduler's
+    threads and read `generation` once when they start.
     """
 
     def __init__(
@@ -185,6 +186,7 @@ class Daemon:
         self._dns = (0, 0)  # queries, failed lookups: over every completed run
         self._dns_lock = threading.Lock()
         self._refresh_lock = threading.Lock()
+        self._generation_lock = threading.Lock()
         self._signals: queue.SimpleQueue[int] = queue.SimpleQueue()
         self._stopping = False
         self._active = False  # leader, with the work scheduled
@@ -211,11 +213,16 @@ class Daemon:
         )
 
     def health(self) -> tuple[bool, str]:
-        """Healthy while the scheduler's heartbeat is fresh."""
+        """Healthy while the scheduler's heartbeat is fresh and the state database is the one
+        opened (a SQLite file deleted or replaced under the daemon loses every write)."""
         age = self.heartbeat.age()
         limit = max(3 * self.heartbeat_seconds, 10.0)
         if age > limit:
             return False, f"the scheduler's heartbeat is {age:.0f} s old (limit {limit:.0f} s)"
+        try:
+            self.store.check_file()
+        except StoreError as exc:
+            return False, str(exc)
         return True, "ok"
 
     def refresh_snapshot(self) -> None:
@@ -227,6 +234,11 @@ class Daemon:
                 consent = self.store.consent_coverage()
             except StoreError as exc:
                 log.warning("snapshot_refresh_failed", error=str(exc))
+                return
+            except Exception as exc:  # noqa: BLE001
+                # A stored row the store cannot read (a date past the calendar, a bad type): the
+                # metrics keep the last snapshot, and the job that asked goes on.
+                log.error("snapshot_refresh_failed", error=f"{type(exc).__name__}: {exc}")
                 return
             self._stored = replace(_stored_snapshot(counts), consent=_consent_statuses(consent))
             try:
@@ -336,7 +348,8 @@ class Daemon:
             return False
         old = self.generation
         self._warn_restart_needed(old.config, new.config)
-        self.generation = new  # one reference swap: a job sees the old or the new, never a mix
+        with self._generation_lock:
+            self.generation = new  # one swap: a job sees the old or the new, never a mix
         if (old.config.log_level, old.config.log_format) != (
             new.config.log_level,
             new.config.log_format,
@@ -514,7 +527,7 @@ class Daemon:
                 interrupted.
             Exception: whatever the audit or the store raised, after recording the run as failed.
         """
-        generation = self.generation
+        generation = self._with_current_geodata(self.generation)
         clock = self.clock
         started = clock()
         run_id = self.store.begin_run(
@@ -576,6 +589,33 @@ class Daemon:
                     max_age_days=warning.max_age_days,
                 )
             self._notify(generation.config)
+
+    def _with_current_geodata(self, generation: Generation) -> Generation:
+        """The generation with its GeoIP databases read anew if their files changed on disk.
+
+        The databases are read into memory, so a file replaced in place does no harm to the data
+        in use; a new file that cannot be read (half copied, corrupt) leaves that data in use.
+        """
+        changed = getattr(generation.locator, "changed", None)
+        files: list[str] = changed() if callable(changed) else []
+        if not files:
+            return generation
+        log.warning("geoip_file_changed", files=files, message="reading the new GeoIP data")
+        try:
+            locator = build_locator(generation.config, generation.policies)
+        except AuditUnavailableError as exc:
+            log.error(
+                "geoip_reload_failed",
+                error=str(exc),
+                message="auditing with the GeoIP data read before; retried at the next run",
+            )
+            return generation
+        fresh = replace(generation, locator=locator)
+        with self._generation_lock:
+            # A reload in the meantime brought its own, newer data: keep that one.
+            if self.generation is generation:
+                self.generation = fresh
+        return fresh
 
     def _notify(self, config: Config) -> None:
         """Post new and resolved critical findings to the webhook, if configured; never raise."""

@@ -6,6 +6,7 @@ import contextlib
 import html
 import socket
 import socketserver
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -115,6 +116,19 @@ class _Server(ThreadingHTTPServer):
         self.address_family = socket.AF_INET6 if ipv6 else socket.AF_INET
         super().__init__(address, handler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """One structured line for a request that failed, never a traceback on stderr with the
+        client's address (socketserver's default)."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ConnectionError | TimeoutError):
+            # The client went away (closed early, reset, timed out): nothing to fix here.
+            log.debug("http_client_disconnected", error=type(exc).__name__)
+            return
+        log.error(
+            "http_request_failed",
+            error=f"{type(exc).__name__}: {exc}" if exc is not None else "unknown",
+        )
+
     def server_bind(self) -> None:
         # HTTPServer.server_bind would look the host up with getfqdn(), a DNS query at start-up
         # that can hang without a resolver; the name is only used in CGI environments.
@@ -129,6 +143,10 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
     protocol_version = "HTTP/1.1"
     timeout = 30  # a stalled client must not hold a thread for ever
+    # A request line that cannot be parsed (junk, a TLS ClientHello) still gets a status line.
+    default_request_version = "HTTP/1.0"
+    error_content_type = "text/plain; charset=utf-8"
+    error_message_format = "%(code)d %(message)s\n"
 
     def do_GET(self) -> None:
         self._respond(head=False)
@@ -181,15 +199,28 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         # The client's address stays out of the log: it says nothing useful about the audit.
+        path = getattr(self, "path", None)
+        if path is None:
+            return  # a request line that could not be parsed: `log_error` said so already
         status = code.value if isinstance(code, HTTPStatus) else code
-        log.debug("http_request", method=self.command, path=urlsplit(self.path).path, status=status)
+        log.debug("http_request", method=self.command, path=urlsplit(path).path, status=status)
+
+    def log_error(self, format: str, *args: Any) -> None:
+        # send_error() (a 400 for junk or a TLS handshake, a 408, ...) reports here, once.
+        log.info("http_bad_request", reason=_printable(format % args))
 
     def log_message(self, format: str, *args: Any) -> None:
-        # The base class writes malformed-request and timeout notes to stderr; route them here.
-        log.debug("http_error", message=format % args)
+        # The base class writes other notes to stderr; route them here.
+        log.debug("http_error", message=_printable(format % args))
 
 
 _TEXT = "text/plain; charset=utf-8"
+
+
+def _printable(text: str, limit: int = 200) -> str:
+    """A client's bytes made safe for a log line: control characters escaped, length bounded."""
+    escaped = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+    return escaped if len(escaped) <= limit else escaped[:limit] + "..."
 
 
 def _knock(server: _Server) -> None:

@@ -13,6 +13,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from auditor.config import JobSchedule
+from auditor.errors import AuditorError
 from auditor.ports import Clock
 from auditor.snapshot import JobHealth
 
@@ -115,6 +116,9 @@ class JobRunner:
             except JobCancelled as exc:
                 outcome = "cancelled"
                 log.warning("job_cancelled", reason=exc.reason)
+            except AuditorError as exc:
+                # The project's own errors say what failed and where; no traceback is needed.
+                log.error("job_failed", error=str(exc), error_type=type(exc).__name__)
             except Exception:
                 # A job that raises must not take the scheduler thread, or the daemon, with it.
                 log.exception("job_failed")

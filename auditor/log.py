@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import threading
 from collections.abc import Mapping
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 import structlog
 from structlog.processors import ExceptionRenderer
@@ -28,6 +30,14 @@ _PASSWORD_PAIR = re.compile(
     r"(?P<key>\b(?:password|passwd|pwd)\s*=\s*)(?P<value>'[^']*'|\"[^\"]*\"|[^\s&;,]+)",
     re.IGNORECASE,
 )
+
+# Secret values known at run time (a webhook URL and its path, which carries the token): redacted
+# wherever they appear, in structlog events and in every library's records (urllib3 logs the
+# request line at debug). Kept longest first, so that a URL goes before its own path.
+_SECRETS: tuple[str, ...] = ()
+_SECRETS_LOCK = threading.Lock()
+MIN_SECRET_CHARS = 8
+"""Shorter values are not registered: redacting them would garble ordinary text."""
 
 _FIRST_KEYS = ("timestamp", "level", "event", "logger")
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
@@ -85,6 +95,7 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO = s
     )
     handler = _StructlogHandler(stream)
     handler.setFormatter(formatter)
+    handler.addFilter(_redact_record)
     root = logging.getLogger()
     for old in [h for h in root.handlers if isinstance(h, _StructlogHandler)]:
         root.removeHandler(old)
@@ -103,10 +114,43 @@ def redact_secrets(_logger: WrappedLogger, _method: str, event_dict: EventDict) 
     return {key: _redact_item(key, value) for key, value in event_dict.items()}
 
 
+def register_secret(value: str) -> None:
+    """Redact `value` from every log line from now on; for a URL, its path and query too (a
+    webhook's token is in its path, and HTTP libraries log the request line without the host)."""
+    parts = {value.strip()}
+    if "://" in value:
+        url = urlsplit(value.strip())
+        parts.add(url.path + (f"?{url.query}" if url.query else ""))
+        parts.add(url.path)
+    global _SECRETS
+    with _SECRETS_LOCK:
+        known = set(_SECRETS) | {p for p in parts if len(p) >= MIN_SECRET_CHARS}
+        _SECRETS = tuple(sorted(known, key=len, reverse=True))
+
+
 def redact_text(text: str) -> str:
-    """Return `text` with URL passwords and `password=` values replaced by `***`."""
+    """Return `text` with registered secrets, URL passwords and `password=` values replaced by
+    `***`."""
+    for secret in _SECRETS:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
     text = _URL_USERINFO.sub(_without_password, text)
     return _PASSWORD_PAIR.sub(lambda m: f"{m['key']}{REDACTED}", text)
+
+
+def _redact_record(record: logging.LogRecord) -> bool:
+    """The root handler's filter: a library's record (not structlog's, which the processors
+    redact) has its message redacted before any formatter sees it; never drops a record."""
+    if isinstance(record.msg, dict):
+        return True
+    try:
+        message = record.getMessage()
+    except (TypeError, ValueError):
+        return True  # a malformed record: the formatter reports it as logging does
+    redacted = redact_text(message)
+    if redacted != message:
+        record.msg, record.args = redacted, None
+    return True
 
 
 def _redact_item(key: object, value: object) -> Any:

@@ -23,8 +23,10 @@ from __future__ import annotations
 import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
+from typing import Any
 
+import structlog
 from prometheus_client import CollectorRegistry, ProcessCollector, disable_created_metrics
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -42,6 +44,57 @@ from auditor.snapshot import JobHealth, Snapshot
 
 PREFIX = "gdpr_auditor_"
 FROM_LAST_AUDIT = "value from the last completed audit run (cached, not computed at scrape time)"
+DAY_SECONDS = 86400
+
+log = structlog.get_logger("auditor.metrics")
+
+
+class _Skipped:
+    """Rows of the stored results left out of one rendering because a value cannot be exported
+    (a date at the calendar's end, a value of the wrong type), by metric; each metric's first
+    such row is logged once per process, so a bad row never fails a scrape nor floods the log."""
+
+    _logged: set[str] = set()
+    _lock = threading.Lock()
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def add(
+        self,
+        family: Metric,
+        labels: list[str],
+        value: object,
+        convert: Callable[[Any], float] = float,
+    ) -> None:
+        """Add `convert(value)` as a sample of `family`; count and skip the row if that fails."""
+        try:
+            family.add_metric(labels, float(convert(value)))  # type: ignore[attr-defined]
+        except (ArithmeticError, ValueError, TypeError, AttributeError) as exc:
+            self.counts[family.name] = self.counts.get(family.name, 0) + 1
+            with self._lock:
+                first = family.name not in self._logged
+                self._logged.add(family.name)
+            if first:
+                log.error(
+                    "metrics_row_skipped",
+                    metric=family.name,
+                    error=f"{type(exc).__name__}: {exc}",
+                    message="a stored value cannot be exported; the row is left out and "
+                    f"counted in {PREFIX}metrics_rows_skipped",
+                )
+
+    def family(self) -> Metric:
+        skipped = GaugeMetricFamily(
+            f"{PREFIX}metrics_rows_skipped",
+            "Rows of the stored results left out of the metric because a value could not be "
+            "exported (a date at the end of the calendar, a value of the wrong type); see the "
+            "log for the first of each.",
+            labels=["metric"],
+        )
+        for name, count in sorted(self.counts.items()):
+            skipped.add_metric([name], count)
+        return skipped
 
 
 class SnapshotCollector(Collector):
@@ -206,11 +259,13 @@ def _families(snapshot: Snapshot) -> Iterator[Metric]:
 
 def _stored_families(snapshot: Snapshot) -> Iterator[Metric]:
     """The families drawn from the stored results alone: they change only with `_stored_key`."""
-    yield from _findings(snapshot)
-    yield from _inventory(snapshot)
-    yield _data_built(snapshot)
+    skipped = _Skipped()
+    yield from _findings(snapshot, skipped)
+    yield from _inventory(snapshot, skipped)
+    yield _data_built(snapshot, skipped)
     yield _last_audit(snapshot)
-    yield from _consent(snapshot)
+    yield from _consent(snapshot, skipped)
+    yield skipped.family()
 
 
 def _live_families(snapshot: Snapshot) -> Iterator[Metric]:
@@ -239,7 +294,7 @@ def _stored_key(snapshot: Snapshot) -> tuple[object, ...]:
     )
 
 
-def _findings(snapshot: Snapshot) -> Iterator[Metric]:
+def _findings(snapshot: Snapshot, skipped: _Skipped) -> Iterator[Metric]:
     open_findings = GaugeMetricFamily(
         f"{PREFIX}findings_open",
         "Open, unwaived findings by rule, severity and integration; "
@@ -251,7 +306,7 @@ def _findings(snapshot: Snapshot) -> Iterator[Metric]:
     for key in snapshot.recently_resolved:
         counts.setdefault(key, 0)
     for (rule, severity, integration), count in sorted(counts.items()):
-        open_findings.add_metric([rule, severity, integration], count)
+        skipped.add(open_findings, [rule, severity, integration], count)
     yield open_findings
 
     waived = GaugeMetricFamily(
@@ -260,7 +315,7 @@ def _findings(snapshot: Snapshot) -> Iterator[Metric]:
         labels=["rule", "severity"],
     )
     for (rule, severity), count in sorted(snapshot.waived_findings.items()):
-        waived.add_metric([rule, severity], count)
+        skipped.add(waived, [rule, severity], count)
     yield waived
 
     carried = GaugeMetricFamily(
@@ -281,12 +336,11 @@ def _findings(snapshot: Snapshot) -> Iterator[Metric]:
         labels=["rule", "severity"],
     )
     for (rule, severity), last_day in sorted(snapshot.waiver_expiry.items()):
-        end = datetime.combine(last_day + timedelta(days=1), time.min, tzinfo=UTC)
-        expiry.add_metric([rule, severity], end.timestamp())
+        skipped.add(expiry, [rule, severity], last_day, _day_end)
     yield expiry
 
 
-def _inventory(snapshot: Snapshot) -> Iterator[Metric]:
+def _inventory(snapshot: Snapshot, skipped: _Skipped) -> Iterator[Metric]:
     integrations = GaugeMetricFamily(
         f"{PREFIX}integrations",
         f"Integrations in the inventory by category; {FROM_LAST_AUDIT}.",
@@ -294,7 +348,7 @@ def _inventory(snapshot: Snapshot) -> Iterator[Metric]:
     )
     by_category = dict.fromkeys(CATEGORIES, 0) | dict(snapshot.integrations_by_category)
     for category, count in sorted(by_category.items()):
-        integrations.add_metric([category], count)
+        skipped.add(integrations, [category], count)
     yield integrations
 
     places = GaugeMetricFamily(
@@ -309,7 +363,7 @@ def _inventory(snapshot: Snapshot) -> Iterator[Metric]:
         if known.value not in seen:
             counts[(known.value, "")] = 0
     for (verdict, country), count in sorted(counts.items()):
-        places.add_metric([verdict, country], count)
+        skipped.add(places, [verdict, country], count)
     yield places
 
 
@@ -369,14 +423,14 @@ def _dns(snapshot: Snapshot) -> Iterator[Metric]:
     )
 
 
-def _data_built(snapshot: Snapshot) -> Metric:
+def _data_built(snapshot: Snapshot, skipped: _Skipped) -> Metric:
     built = GaugeMetricFamily(
         f"{PREFIX}data_build_timestamp_seconds",
         "When a GeoIP database or IP-range data set in use was built, as a Unix time.",
         labels=["kind", "name"],
     )
     for (kind, name), when in sorted(snapshot.data_built.items()):
-        built.add_metric([kind, name], when.timestamp())
+        skipped.add(built, [kind, name], when, datetime.timestamp)
     return built
 
 
@@ -478,7 +532,7 @@ def _discovery(snapshot: Snapshot) -> Iterator[Metric]:
     yield from (vendors, coverage)
 
 
-def _consent(snapshot: Snapshot) -> Iterator[Metric]:
+def _consent(snapshot: Snapshot, skipped: _Skipped) -> Iterator[Metric]:
     # Counts of data subjects only, by integration id: never who they are.
     checked = (
         f"as counted by the last successful consent check ({PREFIX}consent_stale says whether "
@@ -518,9 +572,14 @@ def _consent(snapshot: Snapshot) -> Iterator[Metric]:
             shared.add_metric(labels, status.shared)
             missing.add_metric(labels, status.missing or 0)
             withdrawn.add_metric(labels, status.withdrawn or 0)
-        last.add_metric(labels, _unix(status.checked_at))
+        skipped.add(last, labels, status.checked_at, _unix)
         stale.add_metric(labels, 1 if status.stale else 0)
     yield from (shared, missing, withdrawn, last, stale)
+
+
+def _day_end(last_day: date) -> float:
+    """The end of a day in UTC as a Unix time; the calendar's last day too (no `date` after it)."""
+    return datetime.combine(last_day, time.min, tzinfo=UTC).timestamp() + DAY_SECONDS
 
 
 def _unix(when: datetime | None) -> float:

@@ -27,6 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from auditor.config import NotifyFormat, NotifySettings
 from auditor.errors import InvalidInputError, Issue, StoreError
+from auditor.log import register_secret
 from auditor.store import StateStore
 from auditor.store.schema import finding_events, findings, notifications_sent
 
@@ -92,7 +93,14 @@ def webhook_url(settings: NotifySettings, environ: Mapping[str, str]) -> str:
                 )
             ]
         )
+    register_secret(url)  # from now on no log line shows it, a library's debug lines included
     return url
+
+
+def slack_escape(text: str) -> str:
+    """Text for Slack's mrkdwn: `&`, `<` and `>` escaped as Slack asks, so that a name or message
+    cannot become a link, a mention (`<!channel>`) or markup."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def payload(event: Event, form: NotifyFormat) -> dict[str, Any]:
@@ -100,15 +108,16 @@ def payload(event: Event, form: NotifyFormat) -> dict[str, Any]:
     status = "resolved" if event.resolved else "firing"
     if form == "slack":
         mark = "Resolved" if event.resolved else "Critical finding"
+        rule, integration = slack_escape(event.rule), slack_escape(event.integration)
         return {
-            "text": f"{mark}: {event.rule} for {event.integration}",
+            "text": f"{mark}: {rule} for {integration}",
             "blocks": [
                 {
                     "type": "section",
                     "text": {
                         "type": "mrkdwn",
-                        "text": f"*{mark}*: `{event.rule}` for *{event.integration}*\n"
-                        f"{event.message}",
+                        "text": f"*{mark}*: `{rule}` for *{integration}*\n"
+                        f"{slack_escape(event.message)}",
                     },
                 }
             ],

@@ -157,6 +157,14 @@ def _places_line(checks: list[PlaceCheck]) -> str:
     )
 
 
+def terminal_safe(line: str) -> str:
+    """One line of terminal output with every control character escaped (`\x1b`, `\n`, ...):
+    a name or reason from a file or the database cannot move the cursor, recolour or forge lines."""
+    if line.isprintable():
+        return line
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in line)
+
+
 def _wrap(text: str, indent: int, width: int = 110) -> list[str]:
     return textwrap.wrap(text, width=width, subsequent_indent=" " * indent, break_on_hyphens=False)
 
@@ -201,4 +209,4 @@ def render_table(result: AuditResult) -> str:
         f"{len(result.findings)} findings: {counts['critical']} critical, {counts['warning']} "
         f"warning, {counts['info']} info"
     )
-    return "\n".join(lines) + "\n"
+    return "\n".join(terminal_safe(line) for line in lines) + "\n"

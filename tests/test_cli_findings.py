@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +141,9 @@ class TestCheckRecords:
         ]
 
 
+NEXT_YEAR = (datetime.now(UTC).date() + timedelta(days=365)).isoformat()
+
+
 class TestWaiverVerbs:
     def test_waive_list_show_unwaive(self, config: Path) -> None:
         """A DPO waives a finding: it leaves the open list, shows its waiver and history, and
@@ -149,7 +153,7 @@ class TestWaiverVerbs:
 
         waived = run(
             "finding", "waive", ident, "--config", str(config), "--reason", "SCCs being signed",
-            "--approver", "Dana DPO", "--expires", "2099-12-31",
+            "--approver", "Dana DPO", "--expires", NEXT_YEAR,
         )  # fmt: skip
         table = run("finding", "list", "--config", str(config))
         waived_list = findings_json(config, "--status", "waived")
@@ -158,7 +162,7 @@ class TestWaiverVerbs:
         unwaived = run("finding", "unwaive", ident, "--config", str(config), "--by", "Olaf")
 
         assert 0 == waived.exit_code, waived.stderr
-        assert "waived until 2099-12-31" in waived.stdout
+        assert f"waived until {NEXT_YEAR}" in waived.stdout
         assert "no findings" in table.stdout
         assert "1 waived finding not shown (--status waived)" in table.stdout
         assert [("waived", "Dana DPO")] == [
@@ -186,7 +190,7 @@ class TestWaiverVerbs:
         for args in (
             ["show", "999"],
             ["unwaive", "999"],
-            ["waive", "999", "--reason", "r", "--approver", "a", "--expires", "2099-01-01"],
+            ["waive", "999", "--reason", "r", "--approver", "a", "--expires", NEXT_YEAR],
         ):
             result = run("finding", *args, "--config", str(config))
 
@@ -320,3 +324,111 @@ class TestDatabaseUrl:
 
         assert "AUDITOR_DB" in str(invalid.value)
         assert "database.url_env" in str(invalid.value)
+
+    @pytest.mark.parametrize(
+        ("url", "problem"),
+        [
+            ("mysql://root@127.0.0.1:3306/test", "must be SQLite or PostgreSQL, not mysql"),
+            ("postgresql://u:pw@db.example:notaport/audit", "port in the URL is not a number"),
+            ("sqlite://host:port/state.db", "port in the URL is not a number"),
+            ("state.db", "expected a database URL"),
+        ],
+    )
+    def test_an_unusable_state_database_url_is_a_config_error_naming_key_and_line(
+        self, tmp_path: Path, url: str, problem: str
+    ) -> None:
+        """`validate` and every verb refuse it alike: exit 2, the file, its line, database.url,
+        and never the password."""
+        config = write_config(tmp_path, database={"url": url})
+
+        validated = run("validate", "--config", str(config))
+        listed = run("finding", "list", "--config", str(config))
+
+        for result in (validated, listed):
+            assert 2 == result.exit_code, result.output
+            assert problem in result.stderr
+            assert f"{config.name}:" in result.stderr and "database.url" in result.stderr
+            assert "pw" not in result.stderr
+
+    def test_a_url_env_with_a_bad_port_names_the_variable(self, tmp_path: Path) -> None:
+        config = write_config(tmp_path, database={"url_env": "AUDITOR_DB"})
+
+        result = run(
+            "finding", "list", "--config", str(config),
+            env={"AUDITOR_DB": "postgresql://u:pw@host:x/db"},
+        )  # fmt: skip
+
+        assert 2 == result.exit_code
+        assert "AUDITOR_DB: the port in the URL is not a number" in result.stderr
+        assert "database.url_env" in result.stderr
+
+
+REPORT_JANUARY = ["report", "--from", "2026-01-01", "--to", "2026-02-01"]
+
+
+class TestDatesAtTheCalendarsEnd:
+    def test_an_expiry_decades_away_is_refused(self, config: Path) -> None:
+        """A waiver is reviewed within ten years: a later expiry, or one at the end of the
+        calendar, is refused with exit 2 and says why."""
+        (found,) = findings_json(config)
+        waive = ("finding", "waive", str(found["id"]), "--config", str(config), "--reason", "r",
+                 "--approver", "a", "--expires")  # fmt: skip
+
+        far = run(*waive, "2060-01-01")
+        end = run(*waive, "9999-12-31")
+
+        assert 2 == far.exit_code
+        assert "too far away" in far.stderr
+        assert 2 == end.exit_code
+        assert "--expires" in end.stderr and "out of range" in end.stderr
+        assert [found["id"]] == [f["id"] for f in findings_json(config)]
+
+    @pytest.mark.parametrize(
+        ("args", "option"),
+        [
+            (["check", "--as-of", "9999-12-31"], "--as-of"),
+            (["check", "--as-of", "0001-01-01"], "--as-of"),
+            (["report", "--from", "2026-01-01", "--to", "9999-12-31"], "--to"),
+            (["report", "--from", "9999-12-31", "--to", "9999-12-31"], "--from"),
+            (["evidence", "list", "--from", "9999-12-31"], "--from"),
+            (["evidence", "list", "--to", "9999-12-31"], "--to"),
+            (
+                [*REPORT_JANUARY, "--generated-at", "9999-12-31T23:00:00-14:00"],
+                "--generated-at",
+            ),
+            (["register", "--as-of", "9999-12-31"], "--as-of"),
+            (["consent", "check", "--as-of", "9999-12-31"], "--as-of"),
+        ],
+    )
+    def test_a_date_at_the_end_of_the_calendar_is_a_usage_error(
+        self, config: Path, args: list[str], option: str
+    ) -> None:
+        """Dates are bounded where they enter: exit 2 naming the option, never a traceback
+        (the runner re-raises any exception)."""
+        result = run(*args, "--config", str(config))
+
+        assert 2 == result.exit_code, result.output
+        assert option in result.stderr
+        assert "out of range" in result.stderr
+
+
+def test_control_characters_in_a_waiver_reason_are_escaped_in_terminal_output(
+    config: Path,
+) -> None:
+    """An ANSI escape and a newline in a reason and an approver: `finding show` and `finding
+    list` print them escaped, so they cannot clear the screen or forge a line."""
+    (found,) = findings_json(config)
+    ident = str(found["id"])
+    waived = run(
+        "finding", "waive", ident, "--config", str(config), "--expires", NEXT_YEAR,
+        "--reason", "ok\x1b[2J\nfinding 1: resolved", "--approver", "Dana\x1b[31m",
+    )  # fmt: skip
+    shown = run("finding", "show", ident, "--config", str(config))
+    listed = run("finding", "list", "--config", str(config), "--status", "waived")
+
+    assert 0 == waived.exit_code, waived.stderr
+    for output in (shown.stdout, listed.stdout):
+        assert "\x1b" not in output
+        assert "Dana\\x1b[31m" in output
+    assert "ok\\x1b[2J\\nfinding 1: resolved" in shown.stdout
+    assert "\nfinding 1: resolved" not in shown.stdout

@@ -367,6 +367,43 @@ class TestVerify:
         )
         assert target.seq - 1 == doc["records_verified"]
 
+    def test_a_record_whose_fields_have_the_wrong_type_is_named(self, scenario: Scenario) -> None:
+        """Rows written straight into the database with bytes where text belongs (SQLite keeps
+        them; PostgreSQL only takes text) or content that is not a JSON object: verify
+        exits 1 naming the record, and `evidence list` exits 2 naming it, never a TypeError."""
+        from sqlalchemy import text as sql
+
+        records = chain(scenario)
+        first, second = records[1], records[3]
+        execute(
+            scenario,
+            sql("UPDATE evidence SET content = X'3432' WHERE seq = :seq").bindparams(seq=second.seq)
+            if scenario.state_url.startswith("sqlite")
+            else sql("UPDATE evidence SET content = '42' WHERE seq = :seq").bindparams(
+                seq=second.seq
+            ),
+            sql("UPDATE evidence SET mac = X'37' WHERE seq = :seq").bindparams(seq=first.seq)
+            if scenario.state_url.startswith("sqlite")
+            else sql("UPDATE evidence SET mac = '7' WHERE seq = :seq").bindparams(seq=first.seq),
+        )
+
+        result = verify(scenario)
+        code, doc = verify_json(scenario)
+        listed = run(
+            "evidence", "list", "--config", str(scenario.config_path), "--format", "json",
+            env=scenario.env(KEY),
+        )  # fmt: skip
+
+        assert 1 == result.exit_code, result.output
+        assert f"broken at record {first.seq}" in result.stdout
+        assert (1, first.seq) == (code, doc["first_bad"]["seq"])
+        if scenario.state_url.startswith("sqlite"):
+            assert "mac is a bytes, not text" in result.stdout
+        assert 2 == listed.exit_code, listed.output
+        sqlite = scenario.state_url.startswith("sqlite")
+        named = first.seq if sqlite else second.seq  # PostgreSQL stored the mac as text
+        assert f"evidence record {named}" in listed.stderr
+
     def test_a_deleted_record_is_named(self, scenario: Scenario) -> None:
         """A DELETE of a record in the middle: verify names it as missing and shows the record
         found in its place."""

@@ -301,3 +301,76 @@ def test_promtool_check_metrics_passes_on_a_real_scrape(serve: ServerFactory) ->
 
     assert (0, b"", b"") == (lint.returncode, lint.stdout, lint.stderr)
     assert 0 != bad.returncode, "promtool should flag a counter without _total"
+
+
+TLS_CLIENT_HELLO = bytes.fromhex("160301020001000001fc0303") + bytes(range(256))
+
+
+def raw_exchange(port: int, payload: bytes, read: bool = True) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        conn.sendall(payload)
+        if not read:
+            # Close at once with a reset: the server's write fails (broken pipe / reset).
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00" * 2)
+            return b""
+        conn.shutdown(socket.SHUT_WR)
+        chunks = []
+        while chunk := conn.recv(65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [TLS_CLIENT_HELLO, b"\xff\xfe\x00junk\x1b[31m\r\n\r\n", b"GET / HTTP/1.x\r\n\r\n", b"\r\n"],
+    ids=["tls-client-hello", "junk-bytes", "bad-version", "empty-line"],
+)
+def test_a_bad_request_line_gets_400_and_one_structured_line_never_a_traceback(
+    serve: ServerFactory,
+    restore_logging: None,
+    capfd: pytest.CaptureFixture[str],
+    payload: bytes,
+) -> None:
+    """Junk, a TLS handshake or a bad version: a 400 status line, one JSON log line, nothing on
+    stderr besides it (no traceback, no client address)."""
+    stream = io.StringIO()
+    configure_logging("debug", "json", stream=stream)
+    server = serve()
+
+    reply = raw_exchange(server.port, payload)
+    after = raw_exchange(server.port, b"GET /healthz HTTP/1.0\r\n\r\n")
+    server.stop()
+
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    bad = [line for line in lines if line["event"] == "http_bad_request"]
+    assert reply.startswith(b"HTTP/1.1 400 ") or reply == b"", reply[:80]
+    assert after.startswith(b"HTTP/1.1 200 ")
+    assert len(bad) == (1 if reply else 0), lines
+    assert "\\u001b" not in stream.getvalue()  # escaped as text, not passed on
+    captured = capfd.readouterr()
+    assert "Traceback" not in captured.err + captured.out
+    assert "127.0.0.1'," not in captured.err + stream.getvalue()
+    assert not [line for line in lines if line["level"] in ("error", "critical")]
+
+
+def test_a_client_closing_early_is_at_most_one_quiet_line(
+    serve: ServerFactory, restore_logging: None, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A scraper that resets the connection while a large body is written: a debug line at
+    most, no traceback, and the server goes on serving."""
+    stream = io.StringIO()
+    configure_logging("debug", "json", stream=stream)
+    big = Snapshot(open_findings={("rule", "critical", f"i{n}"): 1 for n in range(20000)})
+    server = serve(source=lambda: big)
+
+    for _ in range(5):
+        raw_exchange(server.port, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", read=False)
+    after = raw_exchange(server.port, b"GET /healthz HTTP/1.0\r\n\r\n")
+    server.stop()
+
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert after.startswith(b"HTTP/1.1 200 ")
+    assert all(line["level"] == "debug" for line in lines if line["event"] != "metrics_listening")
+    captured = capfd.readouterr()
+    assert "Traceback" not in captured.err + captured.out
+    assert "Exception occurred" not in captured.err

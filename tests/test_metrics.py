@@ -493,3 +493,44 @@ def test_waiver_expiry_is_the_end_of_the_last_day_in_utc() -> None:
         rule="contract-dpa-missing",
         severity="critical",
     )
+
+
+def test_a_value_that_cannot_be_exported_skips_its_row_counts_it_and_logs_it_once() -> None:
+    """One bad stored value (of the wrong type here) leaves out its row only: every other
+    series is served, the row is counted by metric, and the first one is logged once."""
+    from datetime import date
+
+    from structlog.testing import capture_logs
+
+    from auditor.metrics import _Skipped
+
+    _Skipped._logged.clear()
+    bad = replace(
+        FULL,
+        waiver_expiry={
+            ("contract-dpa-missing", "critical"): "9999-99-99",  # type: ignore[dict-item]
+            ("backup-outside-eea", "warning"): date(2026, 12, 31),
+        },
+    )
+    exposition = Exposition(lambda: bad)
+
+    with capture_logs() as logs:
+        first = exposition.render("text/plain")[1].decode()
+        exposition.prerender()
+        registry = registry_for(bad)
+        generate_latest(registry)
+
+    expiry = "gdpr_auditor_waiver_expiry_timestamp_seconds"
+    assert 1 == value(registry, "gdpr_auditor_metrics_rows_skipped", metric=expiry)
+    assert value(registry, expiry, rule="backup-outside-eea", severity="warning") is not None
+    assert value(registry, expiry, rule="contract-dpa-missing", severity="critical") is None
+    assert 2 == value(
+        registry,
+        "gdpr_auditor_findings_open",
+        rule="transfer-unsafeguarded",
+        severity="critical",
+        integration="crm",
+    )
+    assert "gdpr_auditor_metrics_rows_skipped" in first
+    skipped_logs = [e for e in logs if e["event"] == "metrics_row_skipped"]
+    assert [("error", expiry)] == [(e["log_level"], e["metric"]) for e in skipped_logs]

@@ -6,7 +6,9 @@ at the end, the daemon as a process.
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -15,11 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 import yaml
 from structlog.testing import capture_logs
 
 from auditor.config import NotifySettings, load_config
 from auditor.errors import InvalidInputError
+from auditor.log import configure_logging
 from auditor.notify import Delivery, Retry, deliver
 from auditor.store import StateStore
 from tests.test_daemon import FIXED, DaemonProcess, Workdir, _dns, _spawn, _workdir, free_port  # noqa: F401 (the daemon test fixtures)
@@ -266,3 +270,50 @@ def test_the_daemon_posts_a_finding_and_its_resolution_once_across_a_restart(
     assert second.exit_status(timeout=10) == 0
     assert len(hook.bodies) == 2 * len(firing)
     assert SECRET not in first.log_text() + second.log_text()
+
+
+def test_the_secret_url_never_reaches_any_log_at_debug_level(
+    store: StateStore, hook: Hook, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Debug logging, a real receiver: urllib3's connection-pool lines are there, the webhook's
+    path and token are not, in structlog's lines or the libraries' (redacted at the handler)."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    stream = io.StringIO()
+    try:
+        configure_logging("debug", "json", stream=stream)
+        send(store, hook)
+        record(store, audit(T0, [unsafe("crm")]))
+        send(store, hook)
+        logging.getLogger("urllib3.connectionpool").debug("again: %s", hook.url)
+    finally:
+        structlog.reset_defaults()
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+    hook.wait_for(1)
+    output = stream.getvalue() + "".join(capfd.readouterr())
+    pool = [line for line in output.splitlines() if "urllib3.connectionpool" in line]
+    assert any("POST" in line for line in pool), output
+    assert SECRET not in output
+    assert "/hooks/" not in output
+
+
+def test_slack_payloads_escape_angle_brackets_and_ampersands() -> None:
+    """A message naming `<!channel>` or a `<url|link>` reaches Slack as text, not as markup."""
+    from datetime import UTC, datetime
+
+    from auditor.notify import Event, payload
+
+    event = Event(
+        event_id=1, finding_id=1, change="new", at=datetime(2026, 1, 1, tzinfo=UTC),
+        rule="transfer-unsafeguarded", integration="crm", severity="critical", facet="hosting",
+        place="US", country="US", message="hosted <!channel> at <https://x.example|here> & more",
+    )  # fmt: skip
+
+    body = payload(event, "slack")
+
+    text = body["blocks"][0]["text"]["text"]
+    assert "&lt;!channel&gt;" in text
+    assert "&lt;https://x.example|here&gt; &amp; more" in text
+    assert "<" not in json.dumps(body).replace("\\u003c", "")

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Table, func, select, text, update
 
 from auditor.audit import AuditResult
@@ -853,3 +854,46 @@ class TestPruneCutoff:
         now = datetime(2026, 3, 30, 10, 30, tzinfo=UTC)
 
         assert expected == prune_cutoff(parse_duration(keep), now)
+
+
+class TestRowsAtTheCalendarsEnd:
+    def test_a_waiver_expiring_on_the_calendars_last_day_is_refused(
+        self, store: StateStore
+    ) -> None:
+        """The store bounds a waiver's expiry: ten years at most, and never 9999-12-31."""
+        record(store, audit(T0, [unsafe()]))
+        (target,) = store.list_findings()
+
+        for expires in (date(2037, 1, 1), date.max):
+            with pytest.raises(InvalidRequestError, match="too far away"):
+                store.waive(target.id, reason="r", approver="a", expires=expires, now=T0)
+        store.waive(target.id, reason="r", approver="a", expires=date(2036, 11, 1), now=T0)
+
+    def test_a_stored_waiver_expiring_9999_12_31_never_breaks_the_scrape(
+        self, store: StateStore
+    ) -> None:
+        """A row written straight into the database with the calendar's last day: the metrics
+        still render, every other series is there, and its expiry is the end of that day."""
+        from auditor.metrics import Exposition
+        from auditor.snapshot import Snapshot
+        from auditor.store.schema import waivers
+
+        record(store, audit(T0, [unsafe(), no_dpa()]))
+        target = next(f for f in store.list_findings() if f.rule == "contract-dpa-missing")
+        store.waive(target.id, reason="r", approver="a", expires=date(2026, 12, 31), now=T0)
+        with store.engine.begin() as conn:
+            conn.execute(update(waivers).values(expires=date.max))
+
+        counts = store.snapshot_counts(T0.date())
+        snapshot = Snapshot(open_findings=counts.open_findings, waiver_expiry=counts.waiver_expiry)
+        _, body = Exposition(lambda: snapshot).render("text/plain")
+
+        samples = {
+            (sample.name, sample.labels.get("rule")): sample.value
+            for family in text_string_to_metric_families(body.decode())
+            for sample in family.samples
+        }
+        end_of_9999 = datetime(9999, 12, 31, tzinfo=UTC).timestamp() + 86400
+        expiry = "gdpr_auditor_waiver_expiry_timestamp_seconds"
+        assert end_of_9999 == samples[(expiry, "contract-dpa-missing")]
+        assert 1 == samples[("gdpr_auditor_findings_open", "transfer-unsafeguarded")]

@@ -76,15 +76,46 @@ format_option = click.option(
 )
 
 
+EARLIEST_DAY = date(1900, 1, 1)
+LATEST_DAY = date(2999, 12, 31)
+"""The dates a command accepts: far enough either way for any audit or period, and far enough
+from the calendar's end (9999-12-31) that date arithmetic on them (a day later, a retention
+period before) cannot overflow."""
+
+
+def parse_day(value: str, option: str) -> date:
+    """A YYYY-MM-DD option value as a date.
+
+    Raises:
+        click.BadParameter: not a date, or outside EARLIEST_DAY..LATEST_DAY (exit 2, naming
+            the option).
+    """
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"expected YYYY-MM-DD, got {value!r}", param_hint=option) from None
+    if not EARLIEST_DAY <= day <= LATEST_DAY:
+        raise click.BadParameter(
+            f"{day.isoformat()} is out of range: dates run from {EARLIEST_DAY.isoformat()} "
+            f"to {LATEST_DAY.isoformat()}",
+            param_hint=option,
+        )
+    return day
+
+
+def day_option(ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
+    """A click callback turning YYYY-MM-DD into a date (None stays None), as `parse_day`."""
+    if value is None:
+        return None
+    option = param.opts[0] if param.opts else (param.name or "date")
+    return parse_day(value, option)
+
+
 def parse_as_of(value: str | None) -> date:
+    """The `--as-of` date, today (UTC) when not given; as `parse_day`."""
     if value is None:
         return utcnow().date()
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(
-            f"expected YYYY-MM-DD, got {value!r}", param_hint="--as-of"
-        ) from None
+    return parse_day(value, "--as-of")
 
 
 def load_all(config: Config) -> tuple[PolicyData, list[Integration]]:

@@ -11,10 +11,10 @@ from typing import Any
 
 import click
 
-from auditor.cli import EXIT_FINDINGS, cli, config_option, handles_errors
+from auditor.cli import EXIT_FINDINGS, cli, config_option, day_option, handles_errors
 from auditor.config import Config, load_config
-from auditor.errors import SchemaVersionError, StoreError
-from auditor.evidence.chain import EvidenceRecord
+from auditor.errors import InvalidRequestError, SchemaVersionError, StoreError
+from auditor.evidence.chain import EvidenceRecord, malformed
 from auditor.evidence.report import period_bounds, utc
 from auditor.store import EVIDENCE_KEY_VARIABLE, SCHEMA_VERSION, database_url, evidence_key
 from auditor.store.engine import display_url, normalise_url
@@ -65,16 +65,6 @@ def open_existing(config: Config) -> StateStore:
         store.close()
         raise
     return store
-
-
-def day_option(ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
-    """A click callback turning YYYY-MM-DD into a date (None stays None)."""
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"expected YYYY-MM-DD, got {value!r}") from None
 
 
 def record_json(record: EvidenceRecord | None) -> dict[str, Any] | None:
@@ -233,6 +223,17 @@ def evidence_list(
         store.close()
 
 
+def _content(record: EvidenceRecord) -> dict[str, Any]:
+    """The record's content, or the project's error naming the record (a tampered row)."""
+    wrong = malformed(record)
+    if wrong is not None:
+        raise InvalidRequestError(f"evidence record {record.seq} was tampered with: {wrong}")
+    try:
+        return record.data()
+    except ValueError as exc:
+        raise InvalidRequestError(f"{exc}; run `gdpr-auditor evidence verify`") from None
+
+
 def _list_json(
     store: StateStore, start: datetime | None, end: datetime | None, kinds: tuple[str, ...]
 ) -> None:
@@ -240,7 +241,7 @@ def _list_json(
     click.echo('{\n  "records": [', nl=False)
     separator = "\n"
     for record in list_records(store.engine, start, end, kinds):
-        item = {**(record_json(record) or {}), "content": record.data(), "mac": record.mac}
+        item = {**(record_json(record) or {}), "content": _content(record), "mac": record.mac}
         click.echo(separator + "    " + json.dumps(item, ensure_ascii=False), nl=False)
         separator = ",\n"
     click.echo("\n  ]\n}" if separator != "\n" else "]\n}")

@@ -10,16 +10,10 @@ from typing import Any
 
 import click
 
-from auditor.cli import cli, config_option, format_option, handles_errors, utcnow
+from auditor.cli import cli, config_option, day_option, format_option, handles_errors, utcnow
 from auditor.cli.db import store_for, when
+from auditor.output import terminal_safe
 from auditor.store import FindingDetail, FindingEvent, StoredFinding, Waiver
-
-
-def _date(ctx: click.Context, param: click.Parameter, value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"expected YYYY-MM-DD, got {value!r}") from None
 
 
 def _who() -> str:
@@ -112,7 +106,7 @@ def finding_show(finding_id: int, config_path: Path, output_format: str) -> None
     "--expires",
     required=True,
     metavar="YYYY-MM-DD",
-    callback=_date,
+    callback=day_option,
     help="The last day the waiver counts (UTC); then the finding counts as open again.",
 )
 @handles_errors
@@ -213,7 +207,7 @@ def _table(found: list[StoredFinding]) -> str:
             lines[line_index] += (
                 f"  (waived until {f.waiver.expires.isoformat()} by {f.waiver.approver})"
             )
-    return "\n".join(lines) + "\n"
+    return "\n".join(terminal_safe(line) for line in lines) + "\n"
 
 
 def _detail_text(detail: FindingDetail) -> str:
@@ -262,4 +256,4 @@ def _detail_text(detail: FindingDetail) -> str:
             f"  #{waiver.id} until {waiver.expires.isoformat()}, approved by {waiver.approver} "
             f"on {(when(waiver.created_at) or '')[:10]}: {waiver.reason} [{state}]"
         )
-    return "\n".join(lines) + "\n"
+    return "\n".join(terminal_safe(line) for line in lines) + "\n"

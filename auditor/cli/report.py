@@ -9,8 +9,16 @@ from pathlib import Path
 import click
 
 from auditor import __version__
-from auditor.cli import cli, config_option, handles_errors, load_all, utcnow
-from auditor.cli.evidence import day_option, open_existing
+from auditor.cli import (
+    cli,
+    config_option,
+    day_option,
+    handles_errors,
+    load_all,
+    parse_day,
+    utcnow,
+)
+from auditor.cli.evidence import open_existing
 from auditor.config import load_config
 from auditor.errors import InvalidRequestError
 from auditor.evidence.register import build_register, render_register
@@ -60,7 +68,12 @@ def _generated_at(value: str | None) -> datetime | None:
             f"expected an ISO 8601 time with its offset, such as 2026-04-01T08:00:00Z, got {value!r}",
             param_hint="--generated-at",
         )
-    return moment.astimezone(UTC)
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:
+        moment = datetime.max.replace(tzinfo=UTC)  # past the calendar's end: out of range below
+    parse_day(moment.date().isoformat(), "--generated-at")  # the same range as every date
+    return moment
 
 
 @cli.command(short_help="Write the evidence report for a period (HTML, JSON or CSV).")

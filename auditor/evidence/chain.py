@@ -51,8 +51,39 @@ class EvidenceRecord:
     mac: str | None = None
 
     def data(self) -> dict[str, Any]:
-        loaded: dict[str, Any] = json.loads(self.content)
+        """The content as a mapping.
+
+        Raises:
+            ValueError: the stored content is not a JSON object (a tampered record), naming it.
+        """
+        try:
+            loaded = json.loads(self.content)
+        except (TypeError, ValueError):
+            loaded = None
+        if not isinstance(loaded, dict):
+            raise ValueError(  # noqa: TRY004 (a bad stored value, not a caller mistake)
+                f"evidence record {self.seq}: its content is not a JSON object"
+            )
         return loaded
+
+
+_TEXT_FIELDS = ("kind", "content", "hash", "prev_hash")
+
+
+def malformed(record: EvidenceRecord) -> str | None:
+    """What is wrong with the types of a stored record's fields (a row tampered with outside the
+    store, in a database that does not enforce column types), or None."""
+    if not isinstance(record.seq, int) or isinstance(record.seq, bool):
+        return f"its sequence number is a {type(record.seq).__name__}, not an integer"
+    if not isinstance(record.at, datetime) or record.at.tzinfo is None:
+        return f"its time is a {type(record.at).__name__}, not a timezone-aware time"
+    for name in _TEXT_FIELDS:
+        value = getattr(record, name)
+        if not isinstance(value, str):
+            return f"its {name} is a {type(value).__name__}, not text"
+    if record.mac is not None and not isinstance(record.mac, str):
+        return f"its mac is a {type(record.mac).__name__}, not text"
+    return None
 
 
 def record_hash(prev_hash: str, seq: int, at: datetime, kind: str, content: str) -> str:
@@ -105,6 +136,11 @@ def verify(
     previous_hash, expected_seq, count, head_seen = GENESIS, 1, 0, expect_head is None
     for record in records:
         count += 1
+        wrong = malformed(record)
+        if wrong is not None:
+            seq = record.seq if isinstance(record.seq, int) else expected_seq
+            problem = f"record {seq} was tampered with: {wrong}"
+            return Verification(False, count - 1, previous_hash, seq, problem)
         if record.seq != expected_seq:
             what = "missing" if record.seq > expected_seq else "repeated or out of order"
             problem = f"record {expected_seq} is {what} (found record {record.seq} in its place)"

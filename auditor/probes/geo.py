@@ -52,7 +52,10 @@ class _Mmdb:
         if not path.is_file():
             raise GeoDataError(str(path), "not a file" if path.exists() else "no such file")
         try:
-            self.reader = geoip2.database.Reader(str(path))
+            # Read into memory, never memory-mapped: a file replaced in place (`cp new old`
+            # truncates it) would otherwise kill the process with SIGBUS at the next lookup.
+            self.identity = file_identity(path)
+            self.reader = geoip2.database.Reader(str(path), mode=maxminddb.MODE_MEMORY)
         except maxminddb.InvalidDatabaseError as exc:
             # The library's usual message repeats the path and asks a question; say it plainly.
             detail = "no readable metadata" if str(path) in str(exc) else str(exc)
@@ -98,8 +101,21 @@ class _Mmdb:
             dated_by="build" if built else None,
         )
 
+    def changed(self) -> bool:
+        """Whether the file on disk is no longer the one read (replaced, rewritten or gone)."""
+        try:
+            return file_identity(self.path) != self.identity
+        except OSError:
+            return True
+
     def close(self) -> None:
         self.reader.close()
+
+
+def file_identity(path: Path) -> tuple[int, int, int, int]:
+    """Device, inode, modification time and size: what changes when a file is replaced."""
+    status = path.stat()
+    return status.st_dev, status.st_ino, status.st_mtime_ns, status.st_size
 
 
 class MmdbGeoLocator:
@@ -166,6 +182,12 @@ class MmdbGeoLocator:
         self._country.close()
         if self._asn is not None:
             self._asn.close()
+
+    def changed(self) -> list[str]:
+        """The mmdb files replaced or rewritten on disk since they were read (in memory)."""
+        return [
+            str(db.path) for db in (self._country, self._asn) if db is not None and db.changed()
+        ]
 
     def locate(self, address: str) -> Location:
         """Return where the address is; an unknown or malformed address has `country=None`.

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from auditor.audit import AuditResult
-from auditor.config import Config
+from auditor.config import Config, state_url_problem
 from auditor.durations import Duration
 from auditor.errors import InvalidInputError, Issue, StoreError
 from auditor.ports import Clock
@@ -60,6 +60,11 @@ def database_url(config: Config, environ: Mapping[str, str]) -> str:
                     field="database.url_env",
                 )
             ]
+        )
+    problem = state_url_problem(value)
+    if problem is not None:
+        raise InvalidInputError(
+            [Issue(str(config.path), f"{name}: {problem}", field="database.url_env")]
         )
     return _relative_sqlite(value, config.base)
 

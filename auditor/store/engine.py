@@ -30,6 +30,9 @@ def normalise_url(url: str) -> URL:
         parsed = _parse(url)
     except ArgumentError:
         raise StoreError("the state database URL is not a valid SQLAlchemy URL") from None
+    except ValueError:
+        # make_url reads the port as an integer; its message would quote the URL.
+        raise StoreError("the state database URL's port is not a number") from None
     backend = parsed.get_backend_name()
     if backend in {"postgresql", "postgres"}:
         if parsed.drivername in {"postgresql", "postgres"}:

@@ -6,6 +6,7 @@ middle of one leaves the state as it was before it.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -92,6 +93,11 @@ class StateStore:
         self._reader = (
             engine if self._sqlite else engine.execution_options(isolation_level="REPEATABLE READ")
         )
+        database = engine.url.database if self._sqlite else None
+        # A SQLite file's identity once opened: a file deleted or replaced under an open
+        # connection takes writes that nobody will ever read (see `check_file`).
+        self._file = database if database and not database.startswith(":memory:") else None
+        self._identity: tuple[int, int] | None = None
 
     # -- opening, schema versions -------------------------------------------------------------
 
@@ -114,7 +120,42 @@ class StateStore:
             except BaseException:
                 store.close()
                 raise
+        store._remember_file()
         return store
+
+    def _remember_file(self) -> None:
+        if self._file is not None:
+            try:
+                status = os.stat(self._file)
+            except OSError:
+                return  # not created yet (`db status` of a new database)
+            self._identity = (status.st_dev, status.st_ino)
+
+    def check_file(self) -> None:
+        """Check that a SQLite database file is still the one opened; PostgreSQL always passes.
+
+        Raises:
+            StoreError: the file was deleted, or replaced by another one (another device or
+                inode): whatever is written now would be lost, and a new connection would
+                create an empty database in its place.
+        """
+        if self._file is None or self._identity is None:
+            return
+        try:
+            status = os.stat(self._file)
+        except FileNotFoundError:
+            raise StoreError(
+                f"the state database {self.url} was deleted while in use; nothing more is "
+                "written, so that nothing is lost in a deleted file: restore it from a backup "
+                "and restart"
+            ) from None
+        except OSError as exc:
+            raise StoreError(f"the state database {self.url} cannot be checked: {exc}") from None
+        if (status.st_dev, status.st_ino) != self._identity:
+            raise StoreError(
+                f"the state database {self.url} was replaced by another file while in use "
+                "(another device or inode); nothing more is written: restart to open the new file"
+            )
 
     def close(self) -> None:
         """Close every pooled connection."""
@@ -161,6 +202,7 @@ class StateStore:
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
+        self.check_file()
         try:
             with self._writer.begin() as conn:
                 yield conn
@@ -169,6 +211,7 @@ class StateStore:
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
+        self.check_file()
         try:
             with self._reader.begin() as conn:
                 yield conn
@@ -440,7 +483,8 @@ class StateStore:
         """Accept a finding until the end of `expires`; replaces an active waiver. Return its id.
 
         Raises:
-            InvalidRequestError: no reason or approver, or `expires` is before `now`'s date.
+            InvalidRequestError: no reason or approver, or `expires` is before `now`'s date or
+                more than MAX_WAIVER_YEARS after it.
             FindingNotFoundError: no finding has that id.
         """
         reason, approver = reason.strip(), approver.strip()
@@ -450,6 +494,13 @@ class StateStore:
             raise InvalidRequestError(
                 f"the expiry date {expires.isoformat()} is in the past "
                 f"(today is {waiver_queries.utc_day(now).isoformat()}, UTC)"
+            )
+        latest = waiver_queries.latest_expiry(now)
+        if expires > latest:
+            raise InvalidRequestError(
+                f"the expiry date {expires.isoformat()} is too far away: a waiver must be "
+                f"reviewed within {waiver_queries.MAX_WAIVER_YEARS} years, by "
+                f"{latest.isoformat()} at the latest"
             )
         with self._write() as conn:
             waiver_queries.require_finding(conn, finding_id)

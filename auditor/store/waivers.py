@@ -73,6 +73,17 @@ def revoke(conn: Connection, waiver: Waiver, *, by: str, now: datetime, replaced
     insert_event(conn, waiver.finding_id, None, now, "unwaived", detail)
 
 
+MAX_WAIVER_YEARS = 10
+"""How far ahead a waiver may end: a risk accepted for longer is never reviewed."""
+
+
+def latest_expiry(now: datetime) -> date:
+    """The last expiry day a waiver created at `now` may have."""
+    today = utc_day(now)
+    day = 28 if (today.month, today.day) == (2, 29) else today.day
+    return date(today.year + MAX_WAIVER_YEARS, today.month, day)
+
+
 def utc_day(now: datetime) -> date:
     """The UTC date of a moment: waivers run to the end of their expiry day in UTC."""
     return now.astimezone(UTC).date()
