@@ -425,9 +425,12 @@ def test_control_characters_in_a_waiver_reason_are_escaped_in_terminal_output(
     )  # fmt: skip
     shown = run("finding", "show", ident, "--config", str(config))
     listed = run("finding", "list", "--config", str(config), "--status", "waived")
+    evidence = run("evidence", "list", "--config", str(config), "--kind", "finding-waived")
 
     assert 0 == waived.exit_code, waived.stderr
-    for output in (shown.stdout, listed.stdout):
+    assert 0 == evidence.exit_code, evidence.stderr
+    assert "\x1b" not in evidence.stdout  # the record's content is JSON, escaped as \u001b
+    for output in (waived.stdout, shown.stdout, listed.stdout):
         assert "\x1b" not in output
         assert "Dana\\x1b[31m" in output
     assert "ok\\x1b[2J\\nfinding 1: resolved" in shown.stdout

@@ -25,6 +25,7 @@ from auditor.errors import (
 )
 from auditor.inventory import load_inventory
 from auditor.model import Integration
+from auditor.output import terminal_safe
 from auditor.policies import PolicyData, load_policies
 
 EXIT_OK, EXIT_FINDINGS, EXIT_INVALID, EXIT_UNAVAILABLE = 0, 1, 2, 3
@@ -36,8 +37,18 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def say(text: str, *, err: bool = False, nl: bool = True) -> None:
+    """Print text for people with every control character escaped, line by line.
+
+    Names, reasons and messages come from files and the database: an ANSI escape or a line
+    break in them must not recolour the terminal or forge output lines. Machine formats (JSON,
+    YAML, CSV, HTML) go through `click.echo` unchanged; their own encoders escape what they must.
+    """
+    click.echo("\n".join(terminal_safe(line) for line in text.split("\n")), err=err, nl=nl)
+
+
 def _fail(code: int, message: str) -> None:
-    click.echo(f"gdpr-auditor: {message}", err=True)
+    say(f"gdpr-auditor: {message}", err=True)
     sys.exit(code)
 
 

@@ -22,6 +22,7 @@ from auditor.cli import (
     handles_errors,
     load_all,
     parse_as_of,
+    say,
     utcnow,
 )
 from auditor.cli.db import record_check
@@ -85,7 +86,7 @@ def check(config_path: Path, as_of: str | None, output_format: str, fail_on: str
     if output_format == "json":
         write_json(result, sys.stdout)
     else:
-        click.echo(render_table(result), nl=False)
+        say(render_table(result), nl=False)
     threshold = Severity(fail_on).rank
     if any(finding.severity.rank >= threshold for finding in result.findings):
         sys.exit(EXIT_FINDINGS)
@@ -106,7 +107,7 @@ def _progress_printer() -> Callable[[str, int, int], None] | None:
 
 def _report_timing(result: AuditResult) -> None:
     if sys.stderr.isatty():
-        click.echo(
+        say(
             f"audited {len(result.integrations)} integrations, {result.hostnames} hostnames in "
             f"{result.duration_seconds:.1f} s",
             err=True,
@@ -145,11 +146,11 @@ def validate(config_path: Path, connect: bool, output_format: str) -> None:
         doc = {"valid": not issues, "integrations": count, "errors": [vars_of(i) for i in issues]}
         click.echo(json.dumps(doc, indent=2))
     elif issues:
-        click.echo(f"{len(issues)} problem{'s' if len(issues) != 1 else ''} found:", err=True)
+        say(f"{len(issues)} problem{'s' if len(issues) != 1 else ''} found:", err=True)
         for issue in issues:
-            click.echo(f"  {issue}", err=True)
+            say(f"  {issue}", err=True)
     else:
-        click.echo(f"valid: {config_path} ({count} integrations)")
+        say(f"valid: {config_path} ({count} integrations)")
     sys.exit(EXIT_INVALID if issues else EXIT_OK)
 
 

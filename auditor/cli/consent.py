@@ -19,6 +19,7 @@ from auditor.cli import (
     handles_errors,
     load_all,
     parse_as_of,
+    say,
     utcnow,
 )
 from auditor.config import Config, load_config
@@ -113,14 +114,14 @@ def consent_import(
         )
     finally:
         store.close()
-    click.echo(
+    say(
         f"{file.name}: read {counts.read}, inserted {counts.inserted}, withdrawals recorded "
         f"{counts.updated}, already present {counts.already_present} (purpose {purpose!r})"
     )
     purposes = {m.purpose for m in config.sources.consent.values() if m.imported}
     if purpose not in purposes:
         listed = ", ".join(repr(p) for p in sorted(purposes)) or "none"
-        click.echo(
+        say(
             f"note: no consent mapping with imported consents has purpose {purpose!r} "
             f"(their purposes: {listed})",
             err=True,
@@ -171,7 +172,7 @@ def consent_check(config_path: Path, as_of: str | None, output_format: str) -> N
         }
         click.echo(json.dumps(doc, indent=2))
     else:
-        click.echo(_table(results), nl=False)
+        say(_table(results), nl=False)
     if findings:
         sys.exit(EXIT_FINDINGS)
 
@@ -237,7 +238,7 @@ def _imported_store(config: Config) -> StateStore | None:
 def _note_empty_imports(mappings: Iterable[ConsentMapping], store: StateStore) -> None:
     for mapping in mappings:
         if mapping.imported and store.imported_consent_count(mapping.purpose) == 0:
-            click.echo(
+            say(
                 f"note: no consents imported for purpose {mapping.purpose!r} "
                 f"({mapping.integration}): run `gdpr-auditor consent import`",
                 err=True,

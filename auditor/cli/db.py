@@ -14,7 +14,7 @@ import click
 
 from auditor import __version__
 from auditor.audit import AuditResult
-from auditor.cli import EXIT_INVALID, cli, config_option, format_option, handles_errors, utcnow
+from auditor.cli import EXIT_INVALID, cli, config_option, format_option, handles_errors, say, utcnow
 from auditor.config import Config, load_config
 from auditor.policies import PolicyData
 from auditor.store import (
@@ -53,7 +53,7 @@ def record_check(
     finally:
         store.close()
     if sys.stderr.isatty():
-        click.echo(
+        say(
             f"recorded as run {summary.run_id}: {summary.new} new, {summary.reopened} re-opened, "
             f"{summary.resolved} resolved, {summary.open} open"
             + (f" ({summary.carried} carried: their probe failed)" if summary.carried else ""),
@@ -78,11 +78,11 @@ def db_upgrade(config_path: Path) -> None:
     finally:
         store.close()
     if before is None:
-        click.echo(f"created schema version {after} in {store.url}")
+        say(f"created schema version {after} in {store.url}")
     elif before == after:
-        click.echo(f"{store.url} is at schema version {after} already")
+        say(f"{store.url} is at schema version {after} already")
     else:
-        click.echo(f"upgraded {store.url} from schema version {before} to {after}")
+        say(f"upgraded {store.url} from schema version {before} to {after}")
 
 
 @db.command("status")
@@ -114,7 +114,7 @@ def db_status(config_path: Path, output_format: str) -> None:
     if output_format == "json":
         click.echo(json.dumps(doc, indent=2))
     else:
-        click.echo(_status_text(doc), nl=False)
+        say(_status_text(doc), nl=False)
     if version is not None and status is None:
         sys.exit(EXIT_INVALID)
 

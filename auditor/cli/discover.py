@@ -15,6 +15,7 @@ from auditor.cli import (
     config_option,
     handles_errors,
     load_all,
+    say,
 )
 from auditor.config import load_config
 from auditor.discovery.catalogue import load_catalogue, load_discovery_settings, with_targets
@@ -69,9 +70,9 @@ def discover_command(
     elif output_format == "yaml":
         click.echo(inventory_stubs(result), nl=False)
     else:
-        click.echo(render_table(result), nl=False)
+        say(render_table(result), nl=False)
     if result.nothing_checked:
-        click.echo(
+        say(
             "gdpr-auditor: nothing could be checked: every domain and page failed "
             f"({'; '.join(result.problems[:3])})",
             err=True,
@@ -113,4 +114,4 @@ def import_csv_command(path: Path) -> None:
 def _print_import(result: ImportResult, path: Path) -> None:
     click.echo(result.to_yaml(path.name), nl=False)
     for problem in result.unmapped:
-        click.echo(f"not mapped: {problem}", err=True)
+        say(f"not mapped: {problem}", err=True)

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from auditor.cli import EXIT_FINDINGS, cli, config_option, day_option, handles_errors
+from auditor.cli import EXIT_FINDINGS, cli, config_option, day_option, handles_errors, say
 from auditor.config import Config, load_config
 from auditor.errors import InvalidRequestError, SchemaVersionError, StoreError
 from auditor.evidence.chain import EvidenceRecord, malformed
@@ -103,7 +103,7 @@ def evidence_verify(config_path: Path, expect_head: str | None, output_format: s
     if output_format == "json":
         click.echo(json.dumps(doc, indent=2))
     else:
-        click.echo(_verification_text(checked), nl=False)
+        say(_verification_text(checked), nl=False)
     if not checked.verification.ok:
         sys.exit(EXIT_BROKEN)
 
@@ -177,9 +177,9 @@ def evidence_head(config_path: Path, output_format: str) -> None:
     if output_format == "json":
         click.echo(json.dumps({"head": record_json(newest)}, indent=2))
     elif newest is None:
-        click.echo("the evidence chain is empty")
+        say("the evidence chain is empty")
     else:
-        click.echo(f"{newest.seq} {utc(newest.at)} {newest.kind} {newest.hash}")
+        say(f"{newest.seq} {utc(newest.at)} {newest.kind} {newest.hash}")
 
 
 @evidence.command("list")
@@ -253,6 +253,6 @@ def _list_text(
     count = 0
     for record in list_records(store.engine, start, end, kinds):
         count += 1
-        click.echo(f"{record.seq:>6}  {utc(record.at)}  {record.kind:<24} {record.content}")
+        say(f"{record.seq:>6}  {utc(record.at)}  {record.kind:<24} {record.content}")
     if count == 0:
-        click.echo("no evidence records")
+        say("no evidence records")

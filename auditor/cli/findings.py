@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from auditor.cli import cli, config_option, day_option, format_option, handles_errors, utcnow
+from auditor.cli import cli, config_option, day_option, format_option, handles_errors, say, utcnow
 from auditor.cli.db import store_for, when
 from auditor.output import terminal_safe
 from auditor.store import FindingDetail, FindingEvent, StoredFinding, Waiver
@@ -63,17 +63,15 @@ def finding_list(
     if output_format == "json":
         click.echo(json.dumps({"findings": [finding_json(f) for f in found]}, indent=2))
         return
-    click.echo(_table(found), nl=False)
+    say(_table(found), nl=False)
     carried = sum(f.carried for f in found)
     if carried:
-        click.echo(
+        say(
             f"{carried} finding{'s' if carried != 1 else ''} marked (carried) kept open: the probe "
             "that would show them gone failed; evidence as of LAST SEEN (finding show ID)"
         )
     if hidden:
-        click.echo(
-            f"{hidden} waived finding{'s' if hidden != 1 else ''} not shown (--status waived)"
-        )
+        say(f"{hidden} waived finding{'s' if hidden != 1 else ''} not shown (--status waived)")
 
 
 @finding.command("show")
@@ -94,7 +92,7 @@ def finding_show(finding_id: int, config_path: Path, output_format: str) -> None
         doc["waivers"] = [_waiver_json(w) for w in detail.waivers]
         click.echo(json.dumps(doc, indent=2))
         return
-    click.echo(_detail_text(detail), nl=False)
+    say(_detail_text(detail), nl=False)
 
 
 @finding.command("waive")
@@ -119,7 +117,7 @@ def finding_waive(
         store.waive(finding_id, reason=reason, approver=approver, expires=expires, now=utcnow())
     finally:
         store.close()
-    click.echo(f"finding {finding_id} waived until {expires.isoformat()} (approver: {approver})")
+    say(f"finding {finding_id} waived until {expires.isoformat()} (approver: {approver})")
 
 
 @finding.command("unwaive")
@@ -134,7 +132,7 @@ def finding_unwaive(finding_id: int, config_path: Path, by: str | None) -> None:
         store.unwaive(finding_id, by=by or _who(), now=utcnow())
     finally:
         store.close()
-    click.echo(f"finding {finding_id}: waiver revoked")
+    say(f"finding {finding_id}: waiver revoked")
 
 
 def finding_json(found: StoredFinding) -> dict[str, Any]:

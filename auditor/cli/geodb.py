@@ -15,6 +15,7 @@ from auditor.cli import (
     config_option,
     format_option,
     handles_errors,
+    say,
     utcnow,
 )
 from auditor.config import load_config
@@ -90,20 +91,18 @@ def geodb_info(config_path: Path, output_format: str) -> None:
         if row["stale"]:
             age_text += f", STALE (more than {row['max_age_days']} days)"
         entries = f", {row['entries']} entries" if row["entries"] is not None else ""
-        click.echo(f"{row['kind']:<14} {row['name']:<22} {age_text}{entries}  {row['path']}")
+        say(f"{row['kind']:<14} {row['name']:<22} {age_text}{entries}  {row['path']}")
     _echo_unmapped(unmapped)
 
 
 def _echo_unmapped(unmapped: list[dict[str, Any]]) -> None:
     if not unmapped:
         return
-    click.echo("\nNot in the region tables (located by GeoIP alone):")
+    say("\nNot in the region tables (located by GeoIP alone):")
     for item in unmapped:
         what = f"border group of {item['region']}" if item["border_group"] else "region"
         why = f"; left out: {item['left_out']}" if item["left_out"] else ""
-        click.echo(
-            f"{item['provider']:<14} {item['name']:<22} {what}, {item['entries']} entries{why}"
-        )
+        say(f"{item['provider']:<14} {item['name']:<22} {what}, {item['entries']} entries{why}")
 
 
 @geodb.command("update")
@@ -159,10 +158,8 @@ def geodb_update(
                 built = f", built {result.built:%Y-%m-%d}" if result.built else ""
                 if result.built == result.fetched:
                     built = ", no build date of its own: dated by this fetch"
-                click.echo(
-                    f"{result.provider:<11} {result.entries} prefixes{built} -> {result.path}"
-                )
+                say(f"{result.provider:<11} {result.entries} prefixes{built} -> {result.path}")
             else:
-                click.echo(f"{result.provider:<11} failed: {result.error}", err=True)
+                say(f"{result.provider:<11} failed: {result.error}", err=True)
     if not all(result.ok for result in results):
         sys.exit(EXIT_UNAVAILABLE)

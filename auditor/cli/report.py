@@ -16,6 +16,7 @@ from auditor.cli import (
     handles_errors,
     load_all,
     parse_day,
+    say,
     utcnow,
 )
 from auditor.cli.evidence import open_existing
@@ -161,7 +162,7 @@ def report(
     )
     write_output(render(document, output_format), out)
     if not chain.verification.ok:
-        click.echo(
+        say(
             f"gdpr-auditor: warning: the evidence chain did not verify: "
             f"{chain.verification.problem}",
             err=True,
@@ -200,4 +201,4 @@ def register(config_path: Path, as_of: date | None, output_format: str, out: str
     entries = build_register(integrations, policies, day)
     write_output(render_register(entries, day, policies, output_format), out)
     if out != "-" and sys.stderr.isatty():
-        click.echo(f"wrote {len(entries)} processing activities to {out}", err=True)
+        say(f"wrote {len(entries)} processing activities to {out}", err=True)

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from auditor.cli import cli, config_option, format_option, handles_errors, utcnow
+from auditor.cli import cli, config_option, format_option, handles_errors, say, utcnow
 from auditor.config import Config, load_config
 from auditor.consent_config import DataSourceSettings
 from auditor.errors import InvalidInputError, Issue
@@ -101,7 +101,7 @@ def retention_plan(
         }
         click.echo(json.dumps(doc, indent=2))
     else:
-        click.echo(_plan_table(plans), nl=False)
+        say(_plan_table(plans), nl=False)
         _say_reconciled(reconciled)
 
 
@@ -173,7 +173,7 @@ def retention_enforce(
         }
         click.echo(json.dumps(doc, indent=2))
     else:
-        click.echo(_enforce_table(results), nl=False)
+        say(_enforce_table(results), nl=False)
         _say_reconciled(reconciled)
 
 
@@ -309,7 +309,7 @@ def _say_reconciled(reconciled: Mapping[str, Sequence[Batch]]) -> None:
     for policy, batches in sorted(reconciled.items()):
         if batches:
             rows = sum(batch.rows for batch in batches)
-            click.echo(
+            say(
                 f"policy {policy}: reconciled {len(batches)} unsettled batch"
                 f"{'es' if len(batches) != 1 else ''} of an earlier run ({rows} records "
                 "processed), recorded as evidence",

@@ -5,9 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import click
-
-from auditor.cli import EXIT_INVALID, EXIT_UNAVAILABLE, cli, config_option, handles_errors
+from auditor.cli import EXIT_INVALID, EXIT_UNAVAILABLE, cli, config_option, handles_errors, say
 from auditor.errors import SchemaVersionError, StoreError
 
 
@@ -30,9 +28,9 @@ def run(config_path: Path) -> None:
     try:
         status = run_daemon(config_path)
     except SchemaVersionError as exc:
-        click.echo(f"gdpr-auditor: {exc}", err=True)
+        say(f"gdpr-auditor: {exc}", err=True)
         sys.exit(EXIT_INVALID)
     except StoreError as exc:
-        click.echo(f"gdpr-auditor: cannot start: {exc}", err=True)
+        say(f"gdpr-auditor: cannot start: {exc}", err=True)
         sys.exit(EXIT_UNAVAILABLE)
     sys.exit(status)
