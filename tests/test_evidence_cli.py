@@ -14,6 +14,7 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 from sqlalchemy import Engine, delete, insert, update
+from sqlalchemy.exc import DBAPIError
 
 from auditor import __version__
 from auditor.audit import run_audit
@@ -403,6 +404,31 @@ class TestVerify:
         sqlite = scenario.state_url.startswith("sqlite")
         named = first.seq if sqlite else second.seq  # PostgreSQL stored the mac as text
         assert f"evidence record {named}" in listed.stderr
+
+    def test_a_record_whose_time_is_not_a_time_is_named(self, scenario: Scenario) -> None:
+        """A time column holding text that is no time (SQLite keeps it): verify names the
+        record instead of failing inside the driver; PostgreSQL refuses such a value."""
+        from sqlalchemy import text as sql
+
+        target = chain(scenario)[2]
+        tamper = sql("UPDATE evidence SET at = 'not a time' WHERE seq = :seq").bindparams(
+            seq=target.seq
+        )
+        if not scenario.state_url.startswith("sqlite"):
+            with pytest.raises(DBAPIError, match="timestamp"):
+                execute(scenario, tamper)
+            return
+        execute(scenario, tamper)
+
+        result = verify(scenario)
+        as_json = verify(scenario, "--format", "json")
+        assert 1 == as_json.exit_code, as_json.output
+        code, doc = verify_json(scenario)
+
+        assert 1 == result.exit_code, result.output
+        assert f"broken at record {target.seq}" in result.stdout
+        assert "its time is a str" in result.stdout
+        assert (1, target.seq) == (code, doc["first_bad"]["seq"])
 
     def test_a_deleted_record_is_named(self, scenario: Scenario) -> None:
         """A DELETE of a record in the middle: verify names it as missing and shows the record

@@ -67,10 +67,15 @@ def open_existing(config: Config) -> StateStore:
     return store
 
 
+def _when(value: object) -> str | None:
+    """A record's time for output; a tampered value that is no time is shown as it was stored."""
+    return utc(value) if isinstance(value, datetime) else f"not a time: {value!r}"
+
+
 def record_json(record: EvidenceRecord | None) -> dict[str, Any] | None:
     if record is None:
         return None
-    return {"seq": record.seq, "at": utc(record.at), "kind": record.kind, "hash": record.hash}
+    return {"seq": record.seq, "at": _when(record.at), "kind": record.kind, "hash": record.hash}
 
 
 @cli.group()
@@ -143,9 +148,9 @@ def _verification_text(checked: ChainCheck) -> str:
         if outcome.first_bad is None:
             lines.append(f"evidence chain broken: {outcome.problem}")
         else:
-            what = f" ({found.kind}, {utc(found.at)})" if found is not None else ""
+            what = f" ({found.kind}, {_when(found.at)})" if found is not None else ""
             if found is not None and found.seq != outcome.first_bad:
-                what = f" (in its place: record {found.seq}, {found.kind}, {utc(found.at)})"
+                what = f" (in its place: record {found.seq}, {found.kind}, {_when(found.at)})"
             lines.append(f"evidence chain broken at record {outcome.first_bad}{what}")
             lines.append(f"  {outcome.problem}")
         lines.append(f"{outcome.records} records before it verified; last good hash {outcome.head}")

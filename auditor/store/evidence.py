@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select, text
+from sqlalchemy import Connection, Select, Text, func, select, text, type_coerce
 
 from auditor.evidence.chain import EvidenceRecord, link
 from auditor.store.schema import evidence, finding_events, findings
@@ -15,13 +15,40 @@ from auditor.store.schema import evidence, finding_events, findings
 _LOCK_KEY = 0x6764707265766964  # "gdprevid": serialises appends across PostgreSQL connections
 
 
+def _stored_time(value: Any) -> Any:
+    """A record's time as stored, made aware; left as it is when it is not a time at all.
+
+    The column is read raw, not through the UTC type: a row tampered with outside the store
+    (SQLite does not enforce column types) must reach verification, which names the record,
+    instead of failing the whole read inside the driver.
+    """
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value
+
+
+def _select() -> Select[Any]:
+    """Every column of the evidence table, the time read raw (see `_stored_time`)."""
+    raw_at = type_coerce(evidence.c.at, Text).label("at")
+    return select(*(raw_at if column.name == "at" else column for column in evidence.c))
+
+
 def _row_record(row: Any) -> EvidenceRecord:
-    return EvidenceRecord(row.seq, row.at, row.kind, row.content, row.hash, row.prev_hash, row.mac)
+    at = _stored_time(row.at)
+    return EvidenceRecord(row.seq, at, row.kind, row.content, row.hash, row.prev_hash, row.mac)
 
 
-def last_record(connection: Connection) -> EvidenceRecord | None:
-    """The newest record of the chain, or None when it is empty."""
-    row = connection.execute(select(evidence).order_by(evidence.c.seq.desc()).limit(1)).first()
+def last_record(connection: Connection, before: datetime | None = None) -> EvidenceRecord | None:
+    """The record with the highest sequence number (timed before `before`), or None."""
+    query = _select().order_by(evidence.c.seq.desc()).limit(1)
+    if before is not None:
+        query = query.where(evidence.c.at < before)
+    row = connection.execute(query).first()
     return None if row is None else _row_record(row)
 
 
@@ -62,13 +89,26 @@ def append(
     return append_many(connection, [(kind, content, at)], key)[0]
 
 
-def records(connection: Connection, batch: int = 1000) -> Iterator[EvidenceRecord]:
-    """Every record in sequence order, read in batches (the chain can be long)."""
+def records(
+    connection: Connection,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    kinds: Collection[str] = (),
+    batch: int = 1000,
+) -> Iterator[EvidenceRecord]:
+    """Records in sequence order, of `kinds` (all when empty), timed in [start, end) when given;
+    read in batches (the chain can be long)."""
     after: int | None = None  # no lower bound at first: a planted record with seq 0 must be seen
     while True:
-        query = select(evidence).order_by(evidence.c.seq).limit(batch)
+        query = _select().order_by(evidence.c.seq).limit(batch)
         if after is not None:
             query = query.where(evidence.c.seq > after)
+        if start is not None:
+            query = query.where(evidence.c.at >= start)
+        if end is not None:
+            query = query.where(evidence.c.at < end)
+        if kinds:
+            query = query.where(evidence.c.kind.in_(sorted(kinds)))
         rows = connection.execute(query).all()
         if not rows:
             return

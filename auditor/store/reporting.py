@@ -15,7 +15,7 @@ from auditor.errors import StoreError
 from auditor.evidence.chain import EvidenceRecord, Verification, verify
 from auditor.model import PlaceCheck
 from auditor.store.engine import display_url
-from auditor.store.evidence import last_record
+from auditor.store.evidence import last_record, records
 from auditor.store.records import (
     FindingEvent,
     RunRecord,
@@ -130,9 +130,9 @@ def read_period(engine: Engine, start: datetime, end: datetime) -> PeriodRecords
             runs=runs,
             places=places,
             findings=finding_histories(conn, start, end),
-            records=tuple(records_between(conn, start, end, REPORTED_KINDS)),
+            records=tuple(records(conn, start, end, REPORTED_KINDS)),
             record_kinds=record_kinds(conn, start, end),
-            last_record=last_record_before(conn, end),
+            last_record=last_record(conn, before=end),
         )
 
 
@@ -245,37 +245,6 @@ def finding_histories(
     )
 
 
-def _record(row: Any) -> EvidenceRecord:
-    return EvidenceRecord(row.seq, row.at, row.kind, row.content, row.hash, row.prev_hash, row.mac)
-
-
-def records_between(
-    conn: Connection,
-    start: datetime | None = None,
-    end: datetime | None = None,
-    kinds: Collection[str] = (),
-    batch: int = 1000,
-) -> Iterator[EvidenceRecord]:
-    """Evidence records in sequence order, of `kinds` (all when empty), timed in [start, end)."""
-    after: int | None = None
-    while True:
-        query = select(evidence).order_by(evidence.c.seq).limit(batch)
-        if after is not None:
-            query = query.where(evidence.c.seq > after)
-        if start is not None:
-            query = query.where(evidence.c.at >= start)
-        if end is not None:
-            query = query.where(evidence.c.at < end)
-        if kinds:
-            query = query.where(evidence.c.kind.in_(sorted(kinds)))
-        rows = conn.execute(query).all()
-        if not rows:
-            return
-        for row in rows:
-            yield _record(row)
-        after = rows[-1].seq
-
-
 def record_kinds(conn: Connection, start: datetime, end: datetime) -> dict[str, int]:
     """Evidence kind -> records timed in [start, end)."""
     rows = conn.execute(
@@ -284,14 +253,6 @@ def record_kinds(conn: Connection, start: datetime, end: datetime) -> dict[str, 
         .group_by(evidence.c.kind)
     )
     return {str(kind): int(count) for kind, count in sorted(rows, key=lambda r: str(r[0]))}
-
-
-def last_record_before(conn: Connection, end: datetime) -> EvidenceRecord | None:
-    """The record with the highest sequence number timed before `end`, or None."""
-    row = conn.execute(
-        select(evidence).where(evidence.c.at < end).order_by(evidence.c.seq.desc()).limit(1)
-    ).first()
-    return None if row is None else _record(row)
 
 
 def list_records(
@@ -306,7 +267,7 @@ def list_records(
         StoreError: the database cannot be read.
     """
     with _read(engine) as conn:
-        yield from records_between(conn, start, end, kinds)
+        yield from records(conn, start, end, kinds)
 
 
 def head(engine: Engine) -> EvidenceRecord | None:
@@ -339,7 +300,7 @@ def check_chain(store: StateStore, expect_head: str | None = None) -> ChainCheck
         StoreError: the database cannot be read.
     """
     with _read(store.engine) as conn:
-        tracked = _Tracked(records_between(conn))
+        tracked = _Tracked(records(conn))
         try:
             outcome = verify(tracked, store.evidence_key, expect_head)
         except ValueError as exc:  # a stored time that cannot be read back: rewritten by hand
