@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -185,14 +186,26 @@ def import_csv(text: str, source: str) -> ImportResult:
         InvalidInputError: no header row, or no `name` or `id` column.
     """
     reader = csv.DictReader(io.StringIO(text))
-    columns = [column.strip().lower() for column in reader.fieldnames or []]
+    try:
+        columns = [column.strip().lower() for column in reader.fieldnames or []]
+    except csv.Error as exc:
+        raise InvalidInputError([Issue(source, f"not CSV: {exc}", line=1)]) from None
     if "name" not in columns and "id" not in columns:
         raise InvalidInputError([Issue(source, "expected a header row with a name column", line=1)])
+    # Compared as they are read (case and spaces aside): a second `Hosting` would replace the first.
+    repeated = sorted(name for name, count in Counter(columns).items() if count > 1)
+    if repeated:
+        listed = ", ".join(repr(name) for name in repeated)
+        message = f"column {listed} appears more than once in the header (case and spaces aside)"
+        raise InvalidInputError([Issue(source, message, line=1)])
     result = ImportResult()
     result.unmapped.extend(f"column {c!r} not mapped" for c in columns if c not in _CSV_COLUMNS)
-    for number, row in enumerate(reader, start=2):
-        cells = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k is not None}
-        result.entries.append(_csv_row(cells, f"row {number}", result.unmapped))
+    try:
+        for number, row in enumerate(reader, start=2):
+            cells = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k is not None}
+            result.entries.append(_csv_row(cells, f"row {number}", result.unmapped))
+    except csv.Error as exc:
+        raise InvalidInputError([Issue(source, f"not CSV: {exc}", line=reader.line_num)]) from None
     return result
 
 
