@@ -16,7 +16,9 @@ timestamp is exactly at the deadline has been kept exactly `keep_for` and is not
 second older, it is. A timestamp without a time zone is read as UTC. A date (a DATE column) is
 overdue when its whole day (UTC) is before the deadline, that is when the date is before the
 deadline's date: a date never makes a record overdue sooner than any time on that day would. A
-record without a timestamp (NULL) is never overdue.
+record without a timestamp (NULL) is never overdue. A period reaching back before the year 1
+(`parse_duration` accepts up to 1000 years) gives the first instant of the year 1: nothing is
+overdue.
 """
 
 from __future__ import annotations
@@ -40,7 +42,10 @@ def retention_deadline(now: datetime, keep_for: Duration) -> datetime:
         raise ValueError("a retention period must be longer than zero for a deadline in the past")
     now = now.astimezone(UTC)
     shifted = _months_before(now, keep_for.total_months)
-    deadline = shifted - timedelta(days=keep_for.days, seconds=keep_for.seconds)
+    try:
+        deadline = shifted - timedelta(days=keep_for.days, seconds=keep_for.seconds)
+    except OverflowError:
+        deadline = _EARLIEST
     deadline = deadline.replace(microsecond=0)
     if deadline >= now:  # cannot happen with a positive period: a guard, not a branch
         raise ValueError(f"a deadline must be in the past of the audit time, not {deadline}")
@@ -57,11 +62,17 @@ def is_overdue(value: datetime | date | None, deadline: datetime) -> bool:
     return value < deadline.astimezone(UTC).date()
 
 
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+"""The deadline of a period reaching back before the year 1: no record is older."""
+
+
 def _months_before(now: datetime, months: int) -> datetime:
     if months == 0:
         return now
     index = now.month - 1 - months
     year, month = now.year + index // 12, index % 12 + 1
+    if year < date.min.year:
+        return _EARLIEST
     last = calendar.monthrange(year, month)[1]
     if now.day > last:
         # The day does not exist in that month: the end of the month, the first instant after it.
