@@ -149,10 +149,20 @@ def _fides_system(system: dict[str, Any], unmapped: list[str]) -> dict[str, Any]
         unmapped.append(f"system {key}: {message}")
         entry["_todo"].append(message)
 
+    def listed(value: Any, what: str) -> list[Any]:
+        # A hand-edited export can hold anything anywhere: what is not a list is reported.
+        if value is None or isinstance(value, list):
+            return value or []
+        note(f"{what} is not a list, not mapped")
+        return []
+
     categories: dict[str, None] = {}
     uses: dict[str, None] = {}
-    for declaration in system.get("privacy_declarations") or []:
-        for category in declaration.get("data_categories") or []:
+    for declaration in listed(system.get("privacy_declarations"), "privacy_declarations"):
+        if not isinstance(declaration, dict):
+            note("a privacy declaration is not a mapping, not mapped")
+            continue
+        for category in listed(declaration.get("data_categories"), "data_categories"):
             mapped = _longest(str(category), _FIDES_CATEGORIES)
             if mapped:
                 categories[mapped] = None
@@ -166,14 +176,14 @@ def _fides_system(system: dict[str, Any], unmapped: list[str]) -> dict[str, Any]
         entry["category"] = kinds.pop()
     else:
         note(f"category: set one from the data uses {', '.join(uses) or '(none)'}")
-    for country in system.get("third_country_transfers") or []:
+    for country in listed(system.get("third_country_transfers"), "third_country_transfers"):
         code = _ALPHA3.get(str(country).upper(), str(country).upper())
         if code in COUNTRY_CODES:
             entry["hosting"].append(code)
         else:
             note(f"third-country transfer {country!r} is not a known country code")
     note("role: processor assumed; hosting is only the declared third-country transfers")
-    for extra in sorted(set(system) - _FIDES_SYSTEM_KEYS):
+    for extra in sorted({str(key) for key in system} - _FIDES_SYSTEM_KEYS):
         note(f"{extra} not mapped")
     return entry
 
