@@ -70,6 +70,7 @@ _Loader.add_implicit_resolver(
 )
 
 
+_STR = "tag:yaml.org,2002:str"
 _MERGE = "tag:yaml.org,2002:merge"
 """The tag of a `<<` merge key, which has no value of its own to build."""
 
@@ -159,7 +160,11 @@ class _Checker:
                 # An error about a key points at the key, not at a value on the next line.
                 self.lines.setdefault((*loc, key_node.value), line)
             # The key as the data holds it: `1` and `0x1`, `true` and `True` are one key.
-            key = _MERGE if key_node.tag == _MERGE else self.loader.construct_object(key_node)
+            if key_node.tag in (_STR, _MERGE):
+                key: object = (key_node.tag, key_node.value)  # most keys: no need to build them
+            else:
+                key = self.loader.construct_object(key_node)
+                key = (_STR, key) if isinstance(key, str) else key
             if key not in first:
                 first[key] = line
                 continue
