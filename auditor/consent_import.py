@@ -25,12 +25,14 @@ import hashlib
 import hmac
 import io
 import json
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any, Literal
 
+from auditor import jsonsource
 from auditor.errors import InvalidInputError, Issue
 
 SUBJECT_KEY_ENV = "GDPR_AUDITOR_SUBJECT_KEY"
@@ -187,6 +189,11 @@ def _csv_rows(path: Path, columns: ImportColumns) -> Iterator[tuple[int, Mapping
             raise _FileProblem(f"not CSV: {exc}", 1) from None
         if not header:
             raise _FileProblem("empty: expected a header row naming the columns", 1)
+        repeated = sorted(name for name, count in Counter(header).items() if count > 1)
+        if repeated:
+            # csv.DictReader would keep only the last of them, silently.
+            listed = ", ".join(repr(name) for name in repeated)
+            raise _FileProblem(f"column {listed} appears more than once in the header", 1)
         wanted = (columns.subject, columns.granted_at, columns.withdrawn_at)
         missing = [name for name in wanted if name not in header]
         if missing:
@@ -230,7 +237,7 @@ def _json_rows(path: Path) -> Iterator[tuple[int, Mapping[str, Any]]]:
             yield number, _json_object(line, number)
 
 
-_DECODER = json.JSONDecoder()
+_DECODER = jsonsource.DECODER
 
 
 def _json_array(text: str, start: int) -> Iterator[tuple[int, Mapping[str, Any]]]:
@@ -247,6 +254,9 @@ def _json_array(text: str, start: int) -> Iterator[tuple[int, Mapping[str, Any]]
             value, end = _DECODER.raw_decode(text, position)
         except json.JSONDecodeError as exc:
             raise _FileProblem(f"not JSON: {exc.msg}", exc.lineno) from None
+        except (ValueError, RecursionError) as exc:
+            # A duplicate key, a number too long, nesting too deep: named at the object's line.
+            raise _FileProblem(f"not usable JSON: {jsonsource.problem(exc)}", line) from None
         if not isinstance(value, dict):
             raise _FileProblem("expected an object for each consent", line)
         yield line, value
@@ -262,9 +272,11 @@ def _json_array(text: str, start: int) -> Iterator[tuple[int, Mapping[str, Any]]
 
 def _json_object(line: str, number: int) -> Mapping[str, Any]:
     try:
-        value = json.loads(line)
+        value = jsonsource.loads(line)
     except json.JSONDecodeError as exc:
         raise _FileProblem(f"not JSON: {exc.msg}", number) from None
+    except (ValueError, RecursionError) as exc:
+        raise _FileProblem(f"not usable JSON: {jsonsource.problem(exc)}", number) from None
     if not isinstance(value, dict):
         raise _FileProblem("expected an object for each consent", number)
     return value
@@ -344,4 +356,7 @@ def _instant(value: object) -> datetime | _Problem | None:
         # Not repeated: with the columns mixed up, the value could be a subject key.
         return _Problem("not an ISO 8601 date or timestamp (2026-01-31, 2026-01-31T09:30:00Z)")
     # Without an offset, a timestamp is read as UTC, as the coverage check reads one.
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    try:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:
+        return _Problem("outside the years 1 to 9999 once converted to UTC")

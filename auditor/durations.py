@@ -12,6 +12,12 @@ _PATTERN = re.compile(
     r"(?:T(?=\d)(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?"
 )
 
+MAX_YEARS = 1000
+"""The longest duration accepted. No retention, backup or schedule period is longer, and any
+date the tool uses (years 1000 to 9999 and more) minus one is still a date."""
+_YEAR_SECONDS = 365.2425 * 86400
+"""A Gregorian year, as `approx_seconds` counts it (twelve months of 30.436875 days)."""
+
 
 @dataclass(frozen=True, slots=True, order=False)
 class Duration:
@@ -31,20 +37,32 @@ class Duration:
         return self.years * 12 + self.months
 
     def after(self, start: date) -> date:
-        """Return the date this duration after `start` (month ends clamp: 31 Jan + P1M = 28/29 Feb)."""
+        """Return the date this duration after `start` (month ends clamp: 31 Jan + P1M = 28/29 Feb),
+        or `date.max` when that is past the year 9999."""
         month_index = start.month - 1 + self.total_months
         year = start.year + month_index // 12
+        if year > date.max.year:
+            return date.max  # past the calendar's end: no date reaches it
         month = month_index % 12 + 1
         day = min(start.day, calendar.monthrange(year, month)[1])
-        return date(year, month, day) + timedelta(days=self.days, seconds=self.seconds)
+        try:
+            return date(year, month, day) + timedelta(days=self.days, seconds=self.seconds)
+        except OverflowError:
+            return date.max
 
     def before(self, end: date) -> date:
-        """Return the date this duration before `end`, clamping month ends the same way."""
+        """Return the date this duration before `end`, clamping month ends the same way, or
+        `date.min` when that is before the year 1."""
         month_index = end.month - 1 - self.total_months
         year = end.year + month_index // 12
+        if year < date.min.year:
+            return date.min  # before the calendar's start: every date is after it
         month = month_index % 12 + 1
         day = min(end.day, calendar.monthrange(year, month)[1])
-        return date(year, month, day) - timedelta(days=self.days, seconds=self.seconds)
+        try:
+            return date(year, month, day) - timedelta(days=self.days, seconds=self.seconds)
+        except OverflowError:
+            return date.min
 
     def exceeds(self, other: Duration, anchor: date) -> bool:
         """Whether this duration reaches past `other` when both start at `anchor`."""
@@ -59,12 +77,15 @@ def parse_duration(text: str) -> Duration:
     """Parse an ISO 8601 duration such as `P2Y`, `P1Y6M`, `P30D`, `P2W` or `PT1H30M`.
 
     Raises:
-        ValueError: the text is not such a duration, or it is zero.
+        ValueError: the text is not such a duration, it is zero, or it is longer than MAX_YEARS.
     """
     match = _PATTERN.fullmatch(text.strip().upper()) if isinstance(text, str) else None
     if match is None:
         raise ValueError(f"not an ISO 8601 duration (such as P2Y, P14M, P30D, PT1H): {text!r}")
-    parts = {name: int(value) for name, value in match.groupdict().items() if value is not None}
+    groups = {name: value for name, value in match.groupdict().items() if value is not None}
+    if any(len(value.lstrip("0")) > 9 for value in groups.values()):
+        raise ValueError(f"duration longer than {MAX_YEARS} years: {text.strip()[:40]!r}")
+    parts = {name: int(value) for name, value in groups.items()}
     duration = Duration(
         years=parts.get("years", 0),
         months=parts.get("months", 0),
@@ -76,4 +97,6 @@ def parse_duration(text: str) -> Duration:
     )
     if duration.total_months == 0 and duration.days == 0 and duration.seconds == 0:
         raise ValueError(f"duration must be longer than zero: {text!r}")
+    if duration.approx_seconds() > MAX_YEARS * _YEAR_SECONDS:
+        raise ValueError(f"duration longer than {MAX_YEARS} years: {text.strip()!r}")
     return duration

@@ -19,6 +19,7 @@ CORE = [
     "inventory",
     "validation",
     "yamlsource",
+    "jsonsource",
     "iso3166",
     "audit",
     "rules",

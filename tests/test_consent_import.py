@@ -286,6 +286,114 @@ class TestStore:
         )
 
 
+def read_all(path: Path) -> list[Any]:
+    fmt: Format = "csv" if path.suffix == ".csv" else "json"
+    return list(read_consents(path, fmt, ImportColumns(), SubjectHasher(KEY)))
+
+
+def file_issues(path: Path) -> list[tuple[int | None, str | None, str]]:
+    with pytest.raises(InvalidInputError) as raised:
+        read_all(path)
+    return [(issue.line, issue.field, issue.message) for issue in raised.value.issues]
+
+
+class TestHostileFiles:
+    def test_a_key_twice_in_a_json_object_is_an_error_naming_its_line_and_key(
+        self, tmp_path: Path
+    ) -> None:
+        """A second `withdrawn_at` would silently replace the first: refused, in arrays (at the
+        object's line) and in JSON Lines."""
+        array = write(
+            tmp_path,
+            "a.json",
+            """\
+            [
+              {"subject": "s1", "granted_at": "2026-01-01"},
+              {"subject": "s2", "granted_at": "2026-01-01",
+               "withdrawn_at": "2026-02-01", "withdrawn_at": null}
+            ]
+            """,
+        )
+        lines = write(
+            tmp_path,
+            "a.jsonl",
+            '{"subject": "s1", "granted_at": "2026-01-01"}\n'
+            '{"subject": "s2", "granted_at": "2026-01-01", "x": {"k": 1, "k": 2}}\n',
+        )
+
+        [(line, _, message)] = file_issues(array)
+        [(lines_line, _, lines_message)] = file_issues(lines)
+
+        assert (3, "key 'withdrawn_at' appears twice in one object") == (
+            line,
+            message.removeprefix("not usable JSON: ").split(":")[0],
+        )
+        assert 2 == lines_line
+        assert "key 'k' appears twice" in lines_message
+
+    def test_a_column_twice_in_the_csv_header_is_an_error_naming_it(self, tmp_path: Path) -> None:
+        """csv.DictReader would keep the last `withdrawn_at` column only."""
+        path = write(
+            tmp_path,
+            "dup.csv",
+            """\
+            subject,granted_at,withdrawn_at,channel,withdrawn_at
+            s1,2026-01-01,2026-02-01,web,
+            """,
+        )
+
+        assert [(1, None, "column 'withdrawn_at' appears more than once in the header")] == (
+            file_issues(path)
+        )
+
+    @pytest.mark.parametrize(
+        ("text", "fragment"),
+        [
+            ('[{"subject": ' + "4" * 4301 + ', "granted_at": "2026-01-01"}]', "4300 digits"),
+            ('{"subject": "s", "granted_at": "2026-01-01", "x": ' + "[" * 100_000, "nested too"),
+            ("[" + "[" * 100_000 + "]" * 100_001, "nested too deeply"),
+        ],
+    )
+    def test_numbers_python_cannot_hold_and_deep_nesting_are_file_errors(
+        self, tmp_path: Path, text: str, fragment: str
+    ) -> None:
+        path = write(tmp_path, "hostile.json", text)
+
+        [(line, _, message)] = file_issues(path)
+
+        assert 1 == line
+        assert fragment in message
+        assert "set_int_max_str_digits" not in message
+
+    @pytest.mark.parametrize(
+        "stamp",
+        ["0001-01-01T00:30:00+01:00", "9999-12-31T23:30:00-01:00", "0001-01-01T00:00+00:01"],
+    )
+    def test_a_timestamp_outside_the_calendar_in_utc_is_a_row_error(
+        self, tmp_path: Path, stamp: str
+    ) -> None:
+        """Year 1 and 9999 with an offset that moves them out of range when converted to UTC."""
+        path = write(tmp_path, "edge.csv", f"subject,granted_at,withdrawn_at\ns,{stamp},\n")
+
+        assert [(2, "granted_at", "outside the years 1 to 9999 once converted to UTC")] == (
+            file_issues(path)
+        )
+
+    def test_the_first_and_last_instants_in_utc_are_read(self, tmp_path: Path) -> None:
+        path = write(
+            tmp_path,
+            "edge.csv",
+            "subject,granted_at,withdrawn_at\ns,0001-01-01,9999-12-31T23:59:59Z\n",
+        )
+
+        [consent] = read_all(path)
+
+        assert (datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)) == (
+            consent.granted_at,
+            consent.withdrawn_at,
+        )
+
+
 def _rows(store: StateStore) -> list[Any]:
     with store.engine.connect() as connection:
         return list(connection.execute(select(imported_consents)))

@@ -27,7 +27,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from auditor.config import JobSchedule
-from auditor.daemon import Daemon, load_generation
+from auditor.daemon import STOP_WAIT_SECONDS, Daemon, load_generation
 from auditor.durations import parse_duration
 from auditor.jobs import (
     Heartbeat,
@@ -302,6 +302,45 @@ def test_a_broken_config_on_reload_is_rejected_and_the_daemon_keeps_serving(
     daemon.send(signal.SIGHUP)
     daemon.wait_for("reload_succeeded")
     assert 1 == daemon.value("gdpr_auditor_config_last_reload_successful")
+
+
+@pytest.mark.slow
+def test_an_alias_bomb_on_reload_is_rejected_and_the_first_sigterm_still_stops_the_daemon(
+    workdir: Workdir, spawn: Callable[..., DaemonProcess]
+) -> None:
+    """A 500-byte "billion laughs" inventory on SIGHUP once took minutes and gigabytes and left
+    SIGTERM unanswered: now the reload is rejected, metrics keep being served, and one SIGTERM
+    stops the daemon within its usual bound."""
+    daemon = spawn(workdir.config)
+    daemon.wait_for("audit_finished")
+    levels = ["l0: &l0 [" + ",".join(["lol"] * 9) + "]"]
+    levels += [f"l{n}: &l{n} [" + ",".join([f"*l{n - 1}"] * 9) + "]" for n in range(1, 9)]
+    bomb = "\n".join(levels) + "\nintegrations: [*l8]\n"
+    assert len(bomb) < 500
+    (workdir.path / "inventory.yaml").write_text(bomb)
+
+    daemon.send(signal.SIGHUP)
+    rejected = daemon.wait_for("reload_rejected", timeout=30)
+
+    assert any("aliases expand this document" in issue for issue in rejected["issues"])
+    assert 0 == daemon.value("gdpr_auditor_config_last_reload_successful")
+    assert unsafeguarded(daemon) > 0  # the last good inventory's findings are still served
+    peak_kib = _peak_memory_kib(daemon.process.pid)
+    assert peak_kib is None or peak_kib < 1024 * 1024  # a guard against the expansion: < 1 GiB
+    daemon.send(signal.SIGTERM)
+    assert 0 == daemon.exit_status(timeout=STOP_WAIT_SECONDS + 10)
+
+
+def _peak_memory_kib(pid: int) -> int | None:
+    """The process's peak resident memory (VmHWM) in KiB, where /proc tells it."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return None
 
 
 @pytest.mark.slow

@@ -109,3 +109,35 @@ def test_import_refuses_files_that_are_not_registers(tmp_path: Path) -> None:
     path = tmp_path / "other.csv"
     path.write_text("a,b\n1,2\n", encoding="utf-8")
     assert run("import", "csv", str(path))[0] == 2
+
+
+def test_a_key_or_column_twice_is_an_error_naming_file_line_and_key(tmp_path: Path) -> None:
+    """A Fides export (YAML or JSON) with a key twice, and a CSV register whose header names a
+    column twice once case and spaces are set aside, exit 2: the later would replace the earlier."""
+    fides = tmp_path / "fides.json"
+    fides.write_text(
+        '{"system": [{"fides_key": "crm",\n'
+        '             "third_country_transfers": ["CHN"],\n'
+        '             "third_country_transfers": ["DEU"]}]}\n',
+        encoding="utf-8",
+    )
+    register = tmp_path / "register.csv"
+    register.write_text("id,name,Hosting ,hosting\ncrm,CRM,CN,DE\n", encoding="utf-8")
+
+    fides_status, _, fides_err = run("import", "fides", str(fides))
+    csv_status, _, csv_err = run("import", "csv", str(register))
+
+    assert 2 == fides_status
+    assert f"{fides}:3: system[0].third_country_transfers: duplicate key" in fides_err
+    assert 2 == csv_status
+    assert f"{register}:1: column 'hosting' appears more than once in the header" in csv_err
+
+
+def test_a_register_that_is_not_utf8_exits_2(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("id,name\ncrm,Müller\n".encode("latin-1"))
+
+    status, _, err = run("import", "csv", str(path))
+
+    assert 2 == status
+    assert f"{path}: cannot read: not UTF-8 text" in err

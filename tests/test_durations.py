@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, time
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from auditor.durations import parse_duration
+from auditor.durations import MAX_YEARS, parse_duration
+from auditor.retention.deadline import DeadlineOutOfRangeError, retention_deadline
 
 
 class TestParse:
@@ -76,3 +77,44 @@ class TestArithmetic:
         text = f"P{years}Y{months}M{days}D"
 
         assert parse_duration(text).after(start) > start
+
+
+class TestBounds:
+    @pytest.mark.parametrize("text", ["P1000Y", "P12000M", "P999Y12M", "P365242D", "P0000001000Y"])
+    def test_up_to_a_thousand_years_is_accepted(self, text: str) -> None:
+        parse_duration(text)
+
+    @pytest.mark.parametrize(
+        "text", ["P1001Y", "P3000Y", "P12001M", "P365243D", "P1000YT1S", "P" + "9" * 5000 + "Y"]
+    )
+    def test_longer_is_an_error_saying_the_bound(self, text: str) -> None:
+        """Beyond a thousand years no date arithmetic is safe; Python's int limit never shows."""
+        with pytest.raises(ValueError, match=f"^duration longer than {MAX_YEARS} years") as caught:
+            parse_duration(text)
+        assert len(str(caught.value)) < 100
+
+    @given(
+        st.integers(0, MAX_YEARS),
+        st.integers(0, 11),
+        st.integers(0, 31),
+        st.integers(0, 86399),
+        st.dates(),
+    )
+    def test_every_accepted_duration_moves_any_date_without_error(
+        self, years: int, months: int, days: int, seconds: int, day: date
+    ) -> None:
+        """From the year 1 to 9999, forwards and backwards: the calendar's ends clamp."""
+        text = f"P{years}Y{months}M{days}DT{seconds}S"
+        try:
+            duration = parse_duration(text)
+        except ValueError:
+            return  # zero, or just past the thousand years
+        moment = datetime.combine(day, time(12), tzinfo=UTC)
+
+        assert duration.before(day) <= day <= duration.after(day)
+        try:
+            deadline = retention_deadline(moment, duration)
+        except DeadlineOutOfRangeError:  # the project's error, naming the period and the day
+            assert duration.before(day) == date.min or day.year <= MAX_YEARS + 1
+            return
+        assert deadline <= moment

@@ -374,6 +374,17 @@ def test_malformed_known_file_raises_geodata_error_naming_it(
     assert str(path) in str(caught.value)
 
 
+def test_a_key_twice_in_a_range_file_is_refused(tmp_path: Path) -> None:
+    """A second `prefixes` would silently replace the first list of ranges."""
+    path = tmp_path / "ip-ranges.json"
+    path.write_text('{"createDate": "2026-01-01-00-00-00", "prefixes": [], "prefixes": []}')
+
+    with pytest.raises(GeoDataError) as caught:
+        load_range_file(path)
+
+    assert "key 'prefixes' appears twice in one object" in caught.value.reason
+
+
 def test_binary_garbage_in_known_file_is_reported(tmp_path: Path) -> None:
     """A known file that is not text at all raises GeoDataError, not a decoding error."""
     path = tmp_path / "ips-v4"

@@ -280,3 +280,14 @@ def test_references_to_unknown_sources_and_integrations_are_errors() -> None:
             "sources: crm)"
         ),
     ] == [str(issue) for issue in issues]
+
+
+def test_a_keep_for_of_three_thousand_years_is_an_error_naming_policy_key_and_line() -> None:
+    """`validate` used to accept P3000Y, and `retention plan` then crashed subtracting it."""
+    text = one_policy(keep_for="P3000Y")
+
+    [problem] = problems(text)
+
+    line = 1 + text.splitlines().index("  keep_for: P3000Y")
+    assert problem.startswith(f"retention.yaml:{line}: policy 'contacts': keep_for:")
+    assert "duration longer than 1000 years" in problem

@@ -27,7 +27,7 @@ from auditor.discovery.results import (
     inventory_stubs,
     render_table,
 )
-from auditor.errors import InvalidRequestError
+from auditor.errors import InvalidInputError, InvalidRequestError, Issue
 from auditor.yamlsource import load_yaml
 
 
@@ -108,7 +108,12 @@ def import_csv_command(path: Path) -> None:
     """Import a CSV register: a header row of inventory fields (id, name, vendor, category,
     role, data_categories, endpoints, hosting, support, dpf_certified, dpa_signed); list cells
     are separated by `;`."""
-    _print_import(import_csv(path.read_text(encoding="utf-8-sig"), str(path)), path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
+        raise InvalidInputError([Issue(str(path), f"cannot read: {reason}")]) from None
+    _print_import(import_csv(text, str(path)), path)
 
 
 def _print_import(result: ImportResult, path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -148,10 +149,20 @@ def _fides_system(system: dict[str, Any], unmapped: list[str]) -> dict[str, Any]
         unmapped.append(f"system {key}: {message}")
         entry["_todo"].append(message)
 
+    def listed(value: Any, what: str) -> list[Any]:
+        # A hand-edited export can hold anything anywhere: what is not a list is reported.
+        if value is None or isinstance(value, list):
+            return value or []
+        note(f"{what} is not a list, not mapped")
+        return []
+
     categories: dict[str, None] = {}
     uses: dict[str, None] = {}
-    for declaration in system.get("privacy_declarations") or []:
-        for category in declaration.get("data_categories") or []:
+    for declaration in listed(system.get("privacy_declarations"), "privacy_declarations"):
+        if not isinstance(declaration, dict):
+            note("a privacy declaration is not a mapping, not mapped")
+            continue
+        for category in listed(declaration.get("data_categories"), "data_categories"):
             mapped = _longest(str(category), _FIDES_CATEGORIES)
             if mapped:
                 categories[mapped] = None
@@ -165,14 +176,14 @@ def _fides_system(system: dict[str, Any], unmapped: list[str]) -> dict[str, Any]
         entry["category"] = kinds.pop()
     else:
         note(f"category: set one from the data uses {', '.join(uses) or '(none)'}")
-    for country in system.get("third_country_transfers") or []:
+    for country in listed(system.get("third_country_transfers"), "third_country_transfers"):
         code = _ALPHA3.get(str(country).upper(), str(country).upper())
         if code in COUNTRY_CODES:
             entry["hosting"].append(code)
         else:
             note(f"third-country transfer {country!r} is not a known country code")
     note("role: processor assumed; hosting is only the declared third-country transfers")
-    for extra in sorted(set(system) - _FIDES_SYSTEM_KEYS):
+    for extra in sorted({str(key) for key in system} - _FIDES_SYSTEM_KEYS):
         note(f"{extra} not mapped")
     return entry
 
@@ -185,14 +196,26 @@ def import_csv(text: str, source: str) -> ImportResult:
         InvalidInputError: no header row, or no `name` or `id` column.
     """
     reader = csv.DictReader(io.StringIO(text))
-    columns = [column.strip().lower() for column in reader.fieldnames or []]
+    try:
+        columns = [column.strip().lower() for column in reader.fieldnames or []]
+    except csv.Error as exc:
+        raise InvalidInputError([Issue(source, f"not CSV: {exc}", line=1)]) from None
     if "name" not in columns and "id" not in columns:
         raise InvalidInputError([Issue(source, "expected a header row with a name column", line=1)])
+    # Compared as they are read (case and spaces aside): a second `Hosting` would replace the first.
+    repeated = sorted(name for name, count in Counter(columns).items() if count > 1)
+    if repeated:
+        listed = ", ".join(repr(name) for name in repeated)
+        message = f"column {listed} appears more than once in the header (case and spaces aside)"
+        raise InvalidInputError([Issue(source, message, line=1)])
     result = ImportResult()
     result.unmapped.extend(f"column {c!r} not mapped" for c in columns if c not in _CSV_COLUMNS)
-    for number, row in enumerate(reader, start=2):
-        cells = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k is not None}
-        result.entries.append(_csv_row(cells, f"row {number}", result.unmapped))
+    try:
+        for number, row in enumerate(reader, start=2):
+            cells = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k is not None}
+            result.entries.append(_csv_row(cells, f"row {number}", result.unmapped))
+    except csv.Error as exc:
+        raise InvalidInputError([Issue(source, f"not CSV: {exc}", line=reader.line_num)]) from None
     return result
 
 

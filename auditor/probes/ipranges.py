@@ -17,6 +17,7 @@ from typing import Any
 
 import requests
 
+from auditor import jsonsource
 from auditor.errors import GeoDataError, InvalidInputError, Issue
 from auditor.probes.fetchrecord import (
     Fetched,
@@ -125,10 +126,12 @@ def _timestamp(text: Any, source: str, where: str) -> datetime:
 
 def _json(text: str, source: str, expected: str) -> dict[str, Any]:
     try:
-        data = json.loads(text)
+        data = jsonsource.loads(text)
     except json.JSONDecodeError as exc:
         reason = f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
         raise GeoDataError(source, reason) from None
+    except (ValueError, RecursionError) as exc:  # a duplicate key, a huge number, deep nesting
+        raise GeoDataError(source, f"not usable JSON: {jsonsource.problem(exc)}") from None
     if not isinstance(data, dict):
         raise GeoDataError(source, f"not {expected}: the top level is not an object")
     guess = _sniff(data)

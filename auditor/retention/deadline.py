@@ -16,7 +16,9 @@ timestamp is exactly at the deadline has been kept exactly `keep_for` and is not
 second older, it is. A timestamp without a time zone is read as UTC. A date (a DATE column) is
 overdue when its whole day (UTC) is before the deadline, that is when the date is before the
 deadline's date: a date never makes a record overdue sooner than any time on that day would. A
-record without a timestamp (NULL) is never overdue.
+record without a timestamp (NULL) is never overdue. A period reaching back before the year 1
+(`parse_duration` accepts up to 1000 years) gives the first instant of the year 1: nothing is
+overdue.
 """
 
 from __future__ import annotations
