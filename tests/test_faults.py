@@ -174,3 +174,35 @@ def test_a_waiver_row_expiring_9999_12_31_keeps_metrics_scrapes_answering(
     assert daemon.count("snapshot_refresh_failed") == 0
     daemon.send(signal.SIGTERM)
     assert 0 == daemon.exit_status(timeout=10)
+
+
+@pytest.mark.slow
+def test_bad_http_clients_get_400_from_a_running_daemon_never_a_traceback(
+    spawn: Callable[..., DaemonProcess], workdir: Workdir
+) -> None:
+    """Junk bytes, a TLS ClientHello and a client hanging up early against the daemon's metrics
+    port: each bad request is answered 400 with one structured log line; nothing reaches the
+    log that is not a JSON line (a traceback would), and the daemon keeps serving /metrics."""
+    from tests.test_httpserver import TLS_CLIENT_HELLO, raw_exchange
+
+    daemon = spawn(workdir.config)
+    daemon.wait_for("audit_finished")
+
+    answers = [
+        raw_exchange(daemon.port, payload)
+        for payload in (TLS_CLIENT_HELLO, b"\xff\xfe\x00junk\x1b[31m\r\n\r\n")
+    ]
+    raw_exchange(daemon.port, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", read=False)
+    daemon.wait_for("http_bad_request", nth=2)
+    with urllib.request.urlopen(f"http://127.0.0.1:{daemon.port}/metrics", timeout=5) as page:
+        still_serving = page.status
+    daemon.send(signal.SIGTERM)
+
+    assert daemon.exit_status(timeout=20) == 0
+    assert all(answer.startswith(b"HTTP/1.1 400 ") for answer in answers), answers
+    assert 200 == still_serving
+    assert [] == daemon.other_lines  # every line the daemon wrote was a JSON log event
+    assert "Traceback" not in daemon.log_text()
+    assert "127.0.0.1" not in " ".join(
+        str(event) for event in daemon.events if event.get("event") == "http_bad_request"
+    )

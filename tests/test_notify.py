@@ -272,6 +272,29 @@ def test_the_daemon_posts_a_finding_and_its_resolution_once_across_a_restart(
     assert SECRET not in first.log_text() + second.log_text()
 
 
+@pytest.mark.slow
+def test_a_daemon_logging_at_debug_never_logs_the_secret_url(
+    workdir: Workdir, spawn: Callable[..., DaemonProcess], hook: Hook
+) -> None:
+    """A real daemon at log level debug posting to a real receiver: the libraries' debug lines
+    (urllib3's connection pool) are in its log, the webhook's path and token are not."""
+    config = yaml.safe_load(workdir.config.read_text())
+    config["notify"] = {"webhook_url_env": "AUDITOR_HOOK"}
+    config["log"] = {"level": "debug", "format": "json"}
+    workdir.config.write_text(yaml.safe_dump(config))
+    daemon = spawn(workdir.config, {"AUDITOR_HOOK": hook.url})
+
+    daemon.wait_for("audit_finished", nth=2)
+    hook.wait_for(1)
+    daemon.send(signal.SIGTERM)
+    assert daemon.exit_status(timeout=10) == 0
+
+    log = daemon.log_text()
+    assert "urllib3.connectionpool" in log, log[-2000:]
+    assert SECRET not in log
+    assert "/hooks/" not in log
+
+
 def test_the_secret_url_never_reaches_any_log_at_debug_level(
     store: StateStore, hook: Hook, capfd: pytest.CaptureFixture[str]
 ) -> None:
