@@ -156,22 +156,31 @@ def _evidence(check: PlaceCheck, assessment: Assessment, on: date) -> dict[str, 
     return evidence
 
 
+def _place_finding(
+    context: AuditContext, rule_id: str, check: PlaceCheck, assessment: Assessment, message: str
+) -> Finding:
+    """A finding about one place, with the evidence of its assessment."""
+    return context.finding(
+        rule_id,
+        context.integrations[check.integration],
+        message,
+        facet=check.facet,
+        place=check.place,
+        country=check.country,
+        evidence=_evidence(check, assessment, context.as_of),
+        probes=check.probes,
+    )
+
+
 @rule("transfer-unsafeguarded")
 def transfer_unsafeguarded(context: AuditContext) -> Iterator[Finding]:
     """Art. 44: a place outside the EEA needs adequacy in force and in scope, or a safeguard."""
     for check, assessment in assessed_places(context):
-        if check.verdict is not Verdict.UNSAFEGUARDED:
-            continue
-        yield context.finding(
-            "transfer-unsafeguarded",
-            context.integrations[check.integration],
-            f"{_subject(check)} has no adequacy in scope and no safeguard ({assessment.reason})",
-            facet=check.facet,
-            place=check.place,
-            country=check.country,
-            evidence=_evidence(check, assessment, context.as_of),
-            probes=check.probes,
-        )
+        if check.verdict is Verdict.UNSAFEGUARDED:
+            message = (
+                f"{_subject(check)} has no adequacy in scope and no safeguard ({assessment.reason})"
+            )
+            yield _place_finding(context, "transfer-unsafeguarded", check, assessment, message)
 
 
 @rule("adequacy-scope-unconfirmed")
@@ -181,17 +190,11 @@ def adequacy_scope_unconfirmed(context: AuditContext) -> Iterator[Finding]:
         decision = assessment.decision
         if check.verdict is not Verdict.SCOPE_UNCONFIRMED or decision is None:
             continue
-        integration = context.integrations[check.integration]
-        owner = check.via if check.facet is Facet.SUBPROCESSOR and check.via else integration.id
-        yield context.finding(
-            "adequacy-scope-unconfirmed",
-            integration,
+        # A sub-processor's scope is confirmed on the sub-processor's own entry.
+        owner = check.via if check.facet is Facet.SUBPROCESSOR and check.via else check.integration
+        message = (
             f"{_subject(check)}: the {decision.name} decision ({decision.id}) covers it only "
             f"if {decision.covers.confirm}; check that, then add {decision.id} to "
-            f"transfer.in_scope_of of {owner!r} (or record SCCs)",
-            facet=check.facet,
-            place=check.place,
-            country=check.country,
-            evidence=_evidence(check, assessment, context.as_of),
-            probes=check.probes,
+            f"transfer.in_scope_of of {owner!r} (or record SCCs)"
         )
+        yield _place_finding(context, "adequacy-scope-unconfirmed", check, assessment, message)
