@@ -198,12 +198,12 @@ def bare_exposition(samples: int) -> tuple[Any, Callable[[], None]]:
 
 def build_daemon(work: Path, config_path: Path) -> tuple[Any, TimedStore, Any]:
     """The daemon as `gdpr-auditor run` builds it, without its scheduler: (daemon, store, server)."""
-    from auditor.daemon import Daemon, load_generation
-    from auditor.httpserver import MetricsServer
-    from auditor.leader import SingleReplica
-    from auditor.log import configure_logging
-    from auditor.metrics import Exposition
-    from auditor.sdnotify import Notifier
+    from auditor.service.daemon import Daemon, load_generation
+    from auditor.service.httpserver import MetricsServer
+    from auditor.service.leader import SingleReplica
+    from auditor.service.log import configure_logging
+    from auditor.service.metrics import Exposition
+    from auditor.service.sdnotify import Notifier
     from auditor.store import StateStore
 
     configure_logging("warning", "json")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import functools
 import textwrap
 
-from auditor.inventory import check_references, parse_inventory
-from auditor.model import Integration
-from auditor.policies import PolicyData, load_policies
-from auditor.yamlsource import parse_yaml
+from auditor.core.inventory import check_references, parse_inventory
+from auditor.core.model import Integration
+from auditor.core.policies import PolicyData, load_policies
+from auditor.core.yamlsource import parse_yaml
 
 shipped_policies = functools.cache(load_policies)
 

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from auditor.adequacy import assess
-from auditor.errors import InvalidInputError
-from auditor.model import Certification, Transfer, Verdict
-from auditor.policies import PolicyData, load_policies, shipped_policies
+from auditor.core.adequacy import assess
+from auditor.core.errors import InvalidInputError
+from auditor.core.model import Certification, Transfer, Verdict
+from auditor.core.policies import PolicyData, load_policies, shipped_policies
 
 cached_policies = functools.cache(load_policies)
 NONE = Transfer()

@@ -9,13 +9,13 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from auditor.adequacy import Assessment, Recipient, assess, covers
-from auditor.errors import Issue
-from auditor.inventory import parse_inventory
-from auditor.model import Certification, Facet, Finding, Transfer, Verdict
-from auditor.policies import Decision
-from auditor.rules import AuditContext, evaluate
-from auditor.yamlsource import parse_yaml
+from auditor.core.adequacy import Assessment, Recipient, assess, covers
+from auditor.core.errors import Issue
+from auditor.core.inventory import parse_inventory
+from auditor.core.model import Certification, Facet, Finding, Transfer, Verdict
+from auditor.core.policies import Decision
+from auditor.core.yamlsource import parse_yaml
+from auditor.transfers.rules import AuditContext, evaluate
 from tests.helpers import integrations_from, minimal, shipped_policies
 
 DAY = date(2026, 11, 22)

@@ -15,8 +15,9 @@ from sqlalchemy import update
 
 from auditor.cli import cli
 from auditor.config import load_config
-from auditor.errors import InvalidInputError
-from auditor.store import SCHEMA_VERSION, StateStore, database_url
+from auditor.core.errors import InvalidInputError
+from auditor.service.wiring import database_url
+from auditor.store import SCHEMA_VERSION, StateStore
 from auditor.store.schema import schema_meta
 from tests.helpers import minimal
 

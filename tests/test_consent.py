@@ -32,20 +32,20 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeEngine
 
-from auditor.consent_config import check_against_inventory, load_consent_settings
-from auditor.errors import InvalidInputError
-from auditor.sources import (
+from auditor.consent.config import check_against_inventory, load_consent_settings
+from auditor.consent.coverage import (
     BoundConsent,
-    ConsentCoverage,
-    DataSourceError,
-    DataSources,
+    _OutOfOrder,
+    _pieces,
     bind_consent,
     check_consent,
     coverage,
     gaps,
 )
-from auditor.sources.consent import _OutOfOrder, _pieces
-from auditor.yamlsource import parse_yaml
+from auditor.core.consents import ConsentCoverage
+from auditor.core.errors import InvalidInputError
+from auditor.core.yamlsource import parse_yaml
+from auditor.sources import DataSourceError, DataSources
 from tests.conftest import OrgDatabase
 from tests.helpers import integrations_from, minimal
 
@@ -202,7 +202,7 @@ def free_port() -> int:
 class TestConfig:
     def test_the_documented_example_loads(self) -> None:
         """The YAML of the module docstring gives the settings it describes."""
-        from auditor import consent_config
+        from auditor.consent import config as consent_config
 
         example = consent_config.__doc__.split("```yaml\n")[1].split("```")[0]  # type: ignore[union-attr]
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from sqlalchemy import create_engine
 
-from auditor.consent_import import SUBJECT_KEY_ENV
+from auditor.consent.imports import SUBJECT_KEY_ENV
 from tests.test_consent import CUSTOMERS, PURPOSE, load_consents, load_customers
 from tests.test_daemon import (
     UNLAWFUL,

@@ -18,7 +18,7 @@ from click.testing import CliRunner, Result
 from sqlalchemy import select
 
 from auditor.cli import cli
-from auditor.consent_import import (
+from auditor.consent.imports import (
     SUBJECT_KEY_ENV,
     Format,
     ImportColumns,
@@ -26,7 +26,7 @@ from auditor.consent_import import (
     read_consents,
     subject_key,
 )
-from auditor.errors import InvalidInputError
+from auditor.core.errors import InvalidInputError
 from auditor.store import ImportCounts, StateStore
 from auditor.store.schema import evidence, imported_consents
 

@@ -16,23 +16,15 @@ import yaml
 from hypothesis import given, settings
 from sqlalchemy import Boolean, Column, Engine, MetaData, String, Table, create_engine, insert
 
-from auditor.consent_config import load_consent_settings
-from auditor.consent_import import ImportColumns, SubjectHasher, read_consents
-from auditor.errors import InvalidInputError
-from auditor.sources import (
-    BoundImported,
-    DataSources,
-    bind_consent,
-    bind_imported,
-    check_consent,
-    coverage,
-    gaps,
-    imported_coverage,
-    imported_gaps,
-)
+from auditor.consent.config import load_consent_settings
+from auditor.consent.coverage import bind_consent, check_consent, coverage, gaps
+from auditor.consent.imported import BoundImported, bind_imported, imported_coverage, imported_gaps
+from auditor.consent.imports import ImportColumns, SubjectHasher, read_consents
+from auditor.core.errors import InvalidInputError
+from auditor.core.yamlsource import parse_yaml
+from auditor.sources import DataSources
 from auditor.store import StateStore
 from auditor.store.schema import imported_consents
-from auditor.yamlsource import parse_yaml
 from tests.conftest import OrgDatabase
 from tests.test_consent import (
     CONSENTS,

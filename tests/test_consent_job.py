@@ -17,21 +17,16 @@ from click.testing import CliRunner, Result
 from sqlalchemy import create_engine
 
 from auditor.cli import cli
-from auditor.consent_check import (
-    RULE,
-    ConsentCheckError,
-    consent_findings,
-    run_consent_job,
-)
-from auditor.consent_config import load_consent_settings
-from auditor.consent_import import SUBJECT_KEY_ENV
-from auditor.metrics import build_registry
-from auditor.model import Finding, Severity
-from auditor.snapshot import ConsentStatus, Snapshot
-from auditor.sources import ConsentCoverage
+from auditor.consent.check import RULE, ConsentCheckError, consent_findings, run_consent_job
+from auditor.consent.config import load_consent_settings
+from auditor.consent.imports import SUBJECT_KEY_ENV
+from auditor.core.consents import ConsentCoverage
+from auditor.core.model import Finding, Severity
+from auditor.core.yamlsource import parse_yaml
+from auditor.service.metrics import build_registry
+from auditor.service.snapshot import ConsentStatus, Snapshot
 from auditor.store import AUDIT_SCOPE, StateStore, job_scope
 from auditor.store.recording import apply_findings
-from auditor.yamlsource import parse_yaml
 from tests.helpers import integrations_from, minimal, shipped_policies
 from tests.test_consent import (
     CONSENTS,

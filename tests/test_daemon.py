@@ -27,18 +27,12 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from auditor.config import JobSchedule
-from auditor.daemon import STOP_WAIT_SECONDS, Daemon, load_generation
-from auditor.durations import parse_duration
-from auditor.jobs import (
-    Heartbeat,
-    JobCancelled,
-    JobContext,
-    JobRunner,
-    crontab_weekdays,
-    trigger_for,
-)
-from auditor.leader import SingleReplica
-from auditor.sdnotify import Notifier
+from auditor.core.durations import parse_duration
+from auditor.core.jobs import JobCancelled, JobContext
+from auditor.service.daemon import STOP_WAIT_SECONDS, Daemon, load_generation
+from auditor.service.jobs import Heartbeat, JobRunner, crontab_weekdays, trigger_for
+from auditor.service.leader import SingleReplica
+from auditor.service.sdnotify import Notifier
 from auditor.store import StateStore
 from tests.conftest import DnsServerFactory
 from tests.dnsserver import LoopbackDnsServer

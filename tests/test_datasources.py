@@ -28,17 +28,17 @@ from sqlalchemy import (
     text,
 )
 
-from auditor.consent_config import (
+from auditor.consent.config import load_consent_settings
+from auditor.core.yamlsource import parse_yaml
+from auditor.sources import DataSource, DataSourceError, DataSources
+from auditor.sources.config import (
     ConfigRef,
     DataSourceSettings,
     RowFilter,
     TableSelection,
-    load_consent_settings,
     table_selection,
 )
-from auditor.sources import DataSource, DataSourceError, DataSources
 from auditor.sources.schema_check import ColumnNeed, bind_table, key_text
-from auditor.yamlsource import parse_yaml
 from tests.conftest import OrgDatabase
 
 PASSWORD = "s3cret-Pa55"

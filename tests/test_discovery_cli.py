@@ -9,9 +9,9 @@ import yaml
 from click.testing import CliRunner, Result
 
 from auditor.cli import cli
-from auditor.inventory import parse_inventory
-from auditor.policies import load_policies
-from auditor.yamlsource import parse_yaml
+from auditor.core.inventory import parse_inventory
+from auditor.core.policies import load_policies
+from auditor.core.yamlsource import parse_yaml
 from tests.conftest import DnsServerFactory
 from tests.test_discovery_dns import ZONE
 from tests.test_discovery_pages import site  # noqa: F401 - the loopback web site fixture

@@ -6,12 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from auditor.discovery.catalogue import (
-    Catalogue,
-    DiscoverySettings,
-    load_catalogue,
-    load_discovery_settings,
-)
+from auditor.config import load_config
+from auditor.core.errors import InvalidInputError
+from auditor.discovery.catalogue import Catalogue, load_catalogue
+from auditor.discovery.config import DiscoverySettings
 from auditor.discovery.dns_signals import (
     DnsFindings,
     LookupFailed,
@@ -19,7 +17,6 @@ from auditor.discovery.dns_signals import (
     dnspython_lookup,
     scan_domains,
 )
-from auditor.errors import InvalidInputError
 from tests.conftest import DnsServerFactory
 
 _OVER = "\n".join(
@@ -188,7 +185,7 @@ def test_settings_from_the_configuration(tmp_path: Path) -> None:
         "  pages: ['https://www.example.com/']\n",
         encoding="utf-8",
     )
-    settings = load_discovery_settings(config)
+    settings = load_config(config).discovery
     assert settings.vendors == tmp_path / "local-vendors.yaml"
     assert settings.domains == ("example.com",)
     names = settings.subdomain_names()
@@ -196,7 +193,7 @@ def test_settings_from_the_configuration(tmp_path: Path) -> None:
     assert "links.example.com" in names
     config.write_text("inventory: inv.yaml\ndiscovery:\n  pages: [ftp://x]\n", encoding="utf-8")
     with pytest.raises(InvalidInputError, match="http"):
-        load_discovery_settings(config)
+        load_config(config)
 
 
 def test_local_vendor_file_adds_and_replaces(tmp_path: Path) -> None:

@@ -7,9 +7,9 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from auditor.cli import cli
-from auditor.inventory import parse_inventory
-from auditor.policies import load_policies
-from auditor.yamlsource import parse_yaml
+from auditor.core.inventory import parse_inventory
+from auditor.core.policies import load_policies
+from auditor.core.yamlsource import parse_yaml
 
 FIDES = """
 system:

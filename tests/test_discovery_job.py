@@ -9,12 +9,12 @@ import pytest
 from prometheus_client import generate_latest
 
 from auditor.config import load_config
-from auditor.daemon import NEEDED, WORK, Daemon, load_generation
-from auditor.errors import AuditUnavailableError
-from auditor.jobs import JobContext
-from auditor.leader import SingleReplica
-from auditor.metrics import build_registry
-from auditor.sdnotify import Notifier
+from auditor.core.errors import AuditUnavailableError
+from auditor.core.jobs import JobContext
+from auditor.service.daemon import NEEDED, WORK, Daemon, load_generation
+from auditor.service.leader import SingleReplica
+from auditor.service.metrics import build_registry
+from auditor.service.sdnotify import Notifier
 from auditor.store import StateStore
 from tests.conftest import DnsServerFactory
 from tests.test_discovery_dns import ZONE

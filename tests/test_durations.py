@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from auditor.durations import MAX_YEARS, parse_duration
+from auditor.core.durations import MAX_YEARS, parse_duration
 from auditor.retention.deadline import DeadlineOutOfRangeError, retention_deadline
 
 

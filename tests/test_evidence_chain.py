@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import create_engine, update
 
-from auditor.evidence.chain import EvidenceRecord, canonical, link, verify
+from auditor.core.chain import EvidenceRecord, canonical, link, verify
 from auditor.store import evidence as store_evidence
 from auditor.store.schema import evidence as evidence_table
 from auditor.store.schema import metadata

@@ -17,17 +17,17 @@ from sqlalchemy import Engine, delete, insert, update
 from sqlalchemy.exc import DBAPIError
 
 from auditor import __version__
-from auditor.audit import run_audit
 from auditor.cli import cli, load_all
 from auditor.config import Config, load_config
-from auditor.evidence.chain import link
-from auditor.model import Integration
-from auditor.policies import PolicyData
+from auditor.core.chain import link
+from auditor.core.model import Integration
+from auditor.core.policies import PolicyData
+from auditor.service.wiring import build_locator, build_resolver
 from auditor.store import EVIDENCE_KEY_VARIABLE, StateStore
 from auditor.store.engine import create_store_engine, normalise_url
 from auditor.store.evidence import records as stored_records
 from auditor.store.schema import evidence as evidence_table
-from auditor.wiring import build_locator, build_resolver
+from auditor.transfers.audit import run_audit
 from tests.conftest import DnsServerFactory
 from tests.mmdb import build_country_db
 

@@ -22,10 +22,10 @@ from prometheus_client.openmetrics.parser import (
 from prometheus_client.parser import text_string_to_metric_families
 
 from auditor import __version__
-from auditor.httpserver import Health, MetricsServer
-from auditor.log import configure_logging
-from auditor.metrics import Exposition
-from auditor.snapshot import JobHealth, Snapshot
+from auditor.service.httpserver import Health, MetricsServer
+from auditor.service.log import configure_logging
+from auditor.service.metrics import Exposition
+from auditor.service.snapshot import JobHealth, Snapshot
 
 AUDITED = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 

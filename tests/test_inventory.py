@@ -9,9 +9,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from auditor.errors import InvalidInputError, Issue
-from auditor.inventory import load_inventory, parse_inventory
-from auditor.yamlsource import parse_yaml
+from auditor.core.errors import InvalidInputError, Issue
+from auditor.core.inventory import load_inventory, parse_inventory
+from auditor.core.yamlsource import parse_yaml
 from tests.helpers import integrations_from, minimal, shipped_policies
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from auditor.errors import GeoDataError, InvalidInputError
+from auditor.core.errors import GeoDataError, InvalidInputError
 from auditor.probes.ipranges import (
     AZURE_DOWNLOAD_PAGE,
     IpRangeTable,

@@ -9,7 +9,13 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from auditor.leader import AdvisoryLock, SingleReplica, leadership_for, postgres_driver, schema_key
+from auditor.service.leader import (
+    AdvisoryLock,
+    SingleReplica,
+    leadership_for,
+    postgres_driver,
+    schema_key,
+)
 from tests.conftest import postgres_test_url
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from auditor.lifecycle import Change, FindingKey, Known, Status, transitions
+from auditor.core.lifecycle import Change, FindingKey, Known, Status, transitions
 
 PROBES = ("endpoint:a.example", "endpoint:b.example", "discovery-dns:example.com")
 KEYS = st.tuples(

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import structlog
 
-from auditor.log import configure_logging, get_logger, redact_secrets, redact_text
+from auditor.service.log import configure_logging, get_logger, redact_secrets, redact_text
 
 
 class FakeTty(io.StringIO):

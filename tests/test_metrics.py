@@ -16,10 +16,10 @@ from prometheus_client.openmetrics.parser import (
 from prometheus_client.parser import text_string_to_metric_families
 
 from auditor import __version__
-from auditor.inventory import CATEGORIES
-from auditor.metrics import Exposition, build_registry
-from auditor.model import Verdict
-from auditor.snapshot import JobHealth, Snapshot
+from auditor.core.inventory import CATEGORIES
+from auditor.core.model import Verdict
+from auditor.service.metrics import Exposition, build_registry
+from auditor.service.snapshot import JobHealth, Snapshot
 
 AUDITED = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 BUILT = datetime(2026, 2, 24, 0, 0, tzinfo=UTC)
@@ -502,7 +502,7 @@ def test_a_value_that_cannot_be_exported_skips_its_row_counts_it_and_logs_it_onc
 
     from structlog.testing import capture_logs
 
-    from auditor.metrics import _Skipped
+    from auditor.service.metrics import _Skipped
 
     _Skipped._logged.clear()
     bad = replace(

@@ -22,9 +22,9 @@ import yaml
 from structlog.testing import capture_logs
 
 from auditor.config import NotifySettings, load_config
-from auditor.errors import InvalidInputError
-from auditor.log import configure_logging
-from auditor.notify import Delivery, Retry, deliver
+from auditor.core.errors import InvalidInputError
+from auditor.service.log import configure_logging
+from auditor.service.notify import Delivery, Retry, deliver
 from auditor.store import StateStore
 from tests.test_daemon import FIXED, DaemonProcess, Workdir, _dns, _spawn, _workdir, free_port  # noqa: F401 (the daemon test fixtures)
 from tests.test_store import DAY, T0, audit, no_dpa, record, unsafe
@@ -303,7 +303,7 @@ def test_slack_payloads_escape_angle_brackets_and_ampersands() -> None:
     """A message naming `<!channel>` or a `<url|link>` reaches Slack as text, not as markup."""
     from datetime import UTC, datetime
 
-    from auditor.notify import Event, payload
+    from auditor.service.notify import Event, payload
 
     event = Event(
         event_id=1, finding_id=1, change="new", at=datetime(2026, 1, 1, tzinfo=UTC),

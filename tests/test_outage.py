@@ -16,14 +16,15 @@ import yaml
 from click.testing import CliRunner
 from sqlalchemy import select, text, update
 
-from auditor.audit import AuditResult, run_audit
 from auditor.cli import cli
-from auditor.daemon import load_generation
-from auditor.lifecycle import Status
-from auditor.metrics import build_registry
-from auditor.snapshot import Snapshot
+from auditor.core.lifecycle import Status
+from auditor.core.results import AuditResult
+from auditor.service.daemon import load_generation
+from auditor.service.metrics import build_registry
+from auditor.service.snapshot import Snapshot
 from auditor.store import SCHEMA_VERSION, RunSummary, StateStore
 from auditor.store.schema import audit_runs, findings, schema_meta
+from auditor.transfers.audit import run_audit
 from tests.dnsserver import LoopbackDnsServer
 from tests.test_daemon import UNLAWFUL, DaemonProcess, Workdir, _dns, _spawn, _workdir  # noqa: F401 (fixtures)
 from tests.test_notify import Hook, _hook  # noqa: F401 (the webhook receiver fixture)

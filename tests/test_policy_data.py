@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from auditor.iso3166 import COUNTRY_CODES
+from auditor.core.iso3166 import COUNTRY_CODES
 
 POLICIES = Path(__file__).resolve().parent.parent / "policies"
 PROVIDERS = ("aws", "gcp", "azure", "oci", "do", "hetzner", "ovh")

@@ -12,9 +12,9 @@ import dns.exception
 import dns.resolver
 import pytest
 
-from auditor.errors import ResolverError
-from auditor.model import Resolution
-from auditor.ports import Resolver
+from auditor.core.errors import ResolverError
+from auditor.core.model import Resolution
+from auditor.core.ports import Resolver
 from auditor.probes.dns import DnsResolver
 from auditor.probes.dnstransport import Nameserver, parse_nameserver
 from tests.conftest import DnsServerFactory

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from auditor.errors import GeoDataError
-from auditor.model import Location
-from auditor.policies import load_policies
-from auditor.ports import DataSet, GeoLocator
+from auditor.core.errors import GeoDataError
+from auditor.core.model import Location
+from auditor.core.policies import load_policies
+from auditor.core.ports import DataSet, GeoLocator
 from auditor.probes.fetchrecord import Fetched, digest, write_fetch_record
 from auditor.probes.geo import MmdbGeoLocator, UnmappedName
 from tests.mmdb import EXAMPLE_BUILD_EPOCH, build_asn_db, build_country_db, build_example_dbs

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from auditor.errors import InvalidInputError
-from auditor.policies import load_policies, shipped_policies
+from auditor.core.errors import InvalidInputError
+from auditor.core.policies import load_policies, shipped_policies
 
 
 def policy_copy(tmp_path: Path, provider: str, change: dict[str, Any]) -> Path:

@@ -13,8 +13,8 @@ import yaml
 from click.testing import CliRunner, Result
 
 from auditor.cli import cli
+from auditor.core.model import Integration
 from auditor.evidence.register import CSV_COLUMNS, build_register, register_csv, register_json
-from auditor.model import Integration
 from tests.helpers import integrations_from, minimal, shipped_policies
 
 TODAY = date(2026, 11, 22)

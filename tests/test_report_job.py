@@ -10,15 +10,16 @@ import pytest
 import yaml
 from prometheus_client import generate_latest
 
-from auditor.config import ReportSettings, load_config
-from auditor.daemon import NEEDED, WORK, Daemon, load_generation
-from auditor.durations import parse_duration
-from auditor.errors import InvalidInputError
+from auditor.config import load_config
+from auditor.core.durations import parse_duration
+from auditor.core.errors import InvalidInputError
+from auditor.core.jobs import JobCancelled, JobContext
+from auditor.evidence.config import ReportSettings
 from auditor.evidence.scheduled import report_days
-from auditor.jobs import JobCancelled, JobContext
-from auditor.leader import SingleReplica
-from auditor.metrics import build_registry
-from auditor.sdnotify import Notifier
+from auditor.service.daemon import NEEDED, WORK, Daemon, load_generation
+from auditor.service.leader import SingleReplica
+from auditor.service.metrics import build_registry
+from auditor.service.sdnotify import Notifier
 from auditor.store import StateStore
 from tests.conftest import DnsServerFactory
 from tests.test_evidence_cli import KEY, ZONE, Scenario, build_scenario, run

@@ -36,9 +36,9 @@ from sqlalchemy import (
     update,
 )
 
-from auditor.consent_config import ConfigRef, DataSourceSettings
-from auditor.errors import InvalidInputError
-from auditor.evidence.chain import EvidenceRecord, verify
+from auditor.core.chain import EvidenceRecord, verify
+from auditor.core.errors import InvalidInputError
+from auditor.core.yamlsource import parse_yaml
 from auditor.retention import (
     BoundPolicy,
     RetentionRefusedError,
@@ -50,9 +50,9 @@ from auditor.retention import (
     retention_deadline,
 )
 from auditor.sources import DataSourceError, DataSources
+from auditor.sources.config import ConfigRef, DataSourceSettings
 from auditor.store import StateStore
 from auditor.store.evidence import records
-from auditor.yamlsource import parse_yaml
 from tests.conftest import OrgDatabase
 
 NOW = datetime(2026, 11, 22, 10, 30, 0, 400_000, tzinfo=UTC)
@@ -602,7 +602,7 @@ KILLED_CHILD = textwrap.dedent(
     from datetime import UTC, datetime
     from pathlib import Path
     from sqlalchemy import event
-    from auditor.consent_config import ConfigRef, DataSourceSettings
+    from auditor.sources.config import ConfigRef, DataSourceSettings
     from auditor.retention import bind_policy, enforce_policy
     from auditor.retention import load_retention_policies
     from auditor.sources import DataSources

@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 
 from auditor.cli import cli
-from auditor.evidence.chain import verify
+from auditor.core.chain import verify
 from auditor.retention import BatchIntent
 from auditor.store import StateStore
 from auditor.store.evidence import records

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from auditor.durations import Duration, parse_duration
+from auditor.core.durations import Duration, parse_duration
 from auditor.retention import is_overdue, retention_deadline
 from auditor.retention.deadline import DeadlineOutOfRangeError
 

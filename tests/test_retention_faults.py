@@ -20,14 +20,14 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, event, text
 
-from auditor.errors import StoreError
-from auditor.evidence.chain import verify
+from auditor.core.chain import verify
+from auditor.core.errors import StoreError
+from auditor.core.yamlsource import parse_yaml
 from auditor.evidence.report import retention as report_retention
 from auditor.retention import enforce_policy, parse_retention, reconcile_policy
 from auditor.retention.job import RetentionJob, RetentionJobError
 from auditor.store import StateStore
 from auditor.store import engine as store_engine
-from auditor.yamlsource import parse_yaml
 from tests.conftest import OrgDatabase
 from tests.test_retention import (
     ELIGIBLE,
@@ -208,7 +208,7 @@ KILLED_AFTER_COMMIT = textwrap.dedent(
     from datetime import UTC, datetime
     from pathlib import Path
     from sqlalchemy import event
-    from auditor.consent_config import ConfigRef, DataSourceSettings
+    from auditor.sources.config import ConfigRef, DataSourceSettings
     from auditor.retention import bind_policy, enforce_policy, load_retention_policies
     from auditor.sources import DataSources
     from auditor.store import StateStore

@@ -13,20 +13,20 @@ import yaml
 from prometheus_client import generate_latest
 from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, Table, create_engine, insert
 
-from auditor.consent_config import ConfigRef, DataSourceSettings
-from auditor.daemon import NEEDED, WORK, Daemon, load_generation
-from auditor.jobs import JobCancelled, JobContext
-from auditor.leader import SingleReplica
-from auditor.metrics import build_registry
-from auditor.model import Severity
+from auditor.core.jobs import JobCancelled, JobContext
+from auditor.core.model import Severity
+from auditor.core.yamlsource import parse_yaml
 from auditor.retention import RetentionPolicy, parse_retention
 from auditor.retention.job import RetentionJob, RetentionJobError, RetentionState
 from auditor.retention.plan import retention_findings
-from auditor.sdnotify import Notifier
-from auditor.snapshot import Snapshot
+from auditor.service.daemon import NEEDED, WORK, Daemon, load_generation
+from auditor.service.leader import SingleReplica
+from auditor.service.metrics import build_registry
+from auditor.service.sdnotify import Notifier
+from auditor.service.snapshot import Snapshot
+from auditor.sources.config import ConfigRef, DataSourceSettings
 from auditor.store import StateStore
 from auditor.store.evidence import records
-from auditor.yamlsource import parse_yaml
 from tests.helpers import shipped_policies
 
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from auditor.consent_config import ConfigRef, DataSourceSettings
-from auditor.errors import InvalidInputError, Issue
+from auditor.core.errors import InvalidInputError, Issue
+from auditor.core.yamlsource import parse_yaml
 from auditor.retention import (
     LegalHold,
     Replacement,
@@ -19,7 +19,7 @@ from auditor.retention import (
     load_retention_policies,
     parse_retention,
 )
-from auditor.yamlsource import parse_yaml
+from auditor.sources.config import ConfigRef, DataSourceSettings
 from tests.helpers import integrations_from, minimal
 
 FULL = """\

@@ -7,9 +7,9 @@ from datetime import date
 
 import yaml
 
-from auditor.audit import edge_reason
-from auditor.model import Facet, Finding, Location, Observation, Resolution
-from auditor.rules import AuditContext, evaluate, registered
+from auditor.core.model import Facet, Finding, Location, Observation, Resolution
+from auditor.core.results import edge_reason
+from auditor.transfers.rules import AuditContext, evaluate, registered
 from tests.helpers import integrations_from, minimal, shipped_policies
 
 DAY = date(2026, 11, 22)

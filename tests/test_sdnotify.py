@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from auditor.sdnotify import Notifier, Watchdog
+from auditor.service.sdnotify import Notifier, Watchdog
 
 
 class Listener:

@@ -20,10 +20,10 @@ import yaml
 from click.testing import CliRunner, Result
 
 from auditor.cli import cli
-from auditor.policies import shipped_policies
-from auditor.ports import DataSet
+from auditor.core.policies import shipped_policies
+from auditor.core.ports import DataSet
+from auditor.core.staleness import data_warnings
 from auditor.probes.fetchrecord import RECORD_NAME, Fetched, digest, write_fetch_record
-from auditor.staleness import data_warnings
 from tests.helpers import shipped_policies as loaded_policies
 from tests.mmdb import build_country_db
 

@@ -11,17 +11,16 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Table, func, select, text, update
 
-from auditor.audit import AuditResult
-from auditor.durations import parse_duration
-from auditor.errors import (
+from auditor.core.durations import parse_duration
+from auditor.core.errors import (
     FindingNotFoundError,
     GeoDataError,
     InvalidRequestError,
     SchemaVersionError,
     StoreError,
 )
-from auditor.lifecycle import Status
-from auditor.model import (
+from auditor.core.lifecycle import Status
+from auditor.core.model import (
     Facet,
     Finding,
     Integration,
@@ -32,7 +31,8 @@ from auditor.model import (
     Severity,
     Verdict,
 )
-from auditor.ports import DataSet
+from auditor.core.ports import DataSet
+from auditor.core.results import AuditResult
 from auditor.store import SCHEMA_VERSION, RunSummary, StateStore, prune_cutoff, record_audit
 from auditor.store.schema import finding_events, observations, place_checks, schema_meta
 from tests.helpers import integrations_from, minimal
@@ -874,8 +874,8 @@ class TestRowsAtTheCalendarsEnd:
     ) -> None:
         """A row written straight into the database with the calendar's last day: the metrics
         still render, every other series is there, and its expiry is the end of that day."""
-        from auditor.metrics import Exposition
-        from auditor.snapshot import Snapshot
+        from auditor.service.metrics import Exposition
+        from auditor.service.snapshot import Snapshot
         from auditor.store.schema import waivers
 
         record(store, audit(T0, [unsafe(), no_dpa()]))

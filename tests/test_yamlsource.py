@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 from auditor.cli import cli
 from auditor.config import load_config
-from auditor.errors import InvalidInputError, Issue
-from auditor.yamlsource import MAX_ALIAS_NODES, parse_yaml
+from auditor.core.errors import InvalidInputError, Issue
+from auditor.core.yamlsource import MAX_ALIAS_NODES, parse_yaml
 
 
 def issues_of(text: str) -> list[Issue]:

@@ -21,7 +21,7 @@ from auditor.cli import (
 )
 from auditor.cli.evidence import open_existing
 from auditor.config import load_config
-from auditor.errors import InvalidRequestError
+from auditor.core.errors import InvalidRequestError
 from auditor.evidence.register import build_register, render_register
 from auditor.evidence.report import (
     FORMATS,

@@ -18,10 +18,10 @@ from typing import Any
 
 import jinja2
 
-from auditor.adequacy import SAFEGUARD_NAMES
-from auditor.evidence.chain import EvidenceRecord
-from auditor.model import Facet, Integration, Place, PlaceCheck, Severity
-from auditor.policies import Decision, PolicyData
+from auditor.core.adequacy import SAFEGUARD_NAMES
+from auditor.core.chain import EvidenceRecord
+from auditor.core.model import Facet, Integration, Place, PlaceCheck, Severity
+from auditor.core.policies import Decision, PolicyData
 from auditor.store.reporting import ChainCheck, FindingHistory, PeriodRecords, RunTally
 
 SCHEMA_VERSION = 1

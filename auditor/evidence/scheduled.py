@@ -4,21 +4,46 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
 import structlog
 
 from auditor import __version__
-from auditor.config import ReportSettings
+from auditor.core.jobs import JobContext
+from auditor.core.model import Integration
+from auditor.core.policies import PolicyData
+from auditor.evidence.config import ReportSettings
 from auditor.evidence.report import ReportInputs, build_report, period_bounds, render
-from auditor.inputs import Inputs
-from auditor.jobs import JobContext
 from auditor.store import StateStore
 from auditor.store.reporting import check_chain, read_period
 
 log = structlog.get_logger("auditor.evidence.scheduled")
+
+
+class ReportConfig(Protocol):
+    """What the job reads of the configuration (which the daemon composes)."""
+
+    @property
+    def reports(self) -> ReportSettings: ...
+
+    @property
+    def digest(self) -> str: ...
+
+
+class ReportJobInputs(Protocol):
+    """What the job reads of one loaded, valid set of inputs."""
+
+    @property
+    def config(self) -> ReportConfig: ...
+
+    @property
+    def policies(self) -> PolicyData: ...
+
+    @property
+    def integrations(self) -> Sequence[Integration]: ...
 
 
 def report_days(settings: ReportSettings, today: date) -> tuple[date, date]:
@@ -62,7 +87,7 @@ class ReportJob:
 
     def __init__(
         self,
-        sources: Callable[[], Inputs],
+        sources: Callable[[], ReportJobInputs],
         store: StateStore,
         clock: Callable[[], datetime],
     ) -> None:

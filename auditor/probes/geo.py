@@ -16,9 +16,9 @@ import geoip2.errors
 import geoip2.models
 import maxminddb
 
-from auditor.errors import GeoDataError
-from auditor.model import Location
-from auditor.ports import DataSet
+from auditor.core.errors import GeoDataError
+from auditor.core.model import Location
+from auditor.core.ports import DataSet
 from auditor.probes.ipranges import (
     IpAddress,
     IpRangeTable,

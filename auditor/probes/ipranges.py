@@ -17,8 +17,8 @@ from typing import Any
 
 import requests
 
-from auditor import jsonsource
-from auditor.errors import GeoDataError, InvalidInputError, Issue
+from auditor.core import jsonsource
+from auditor.core.errors import GeoDataError, InvalidInputError, Issue
 from auditor.probes.fetchrecord import (
     Fetched,
     digest,

@@ -43,10 +43,10 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from auditor.errors import InvalidRequestError, StoreError
-from auditor.ports import Clock
+from auditor.core.errors import InvalidRequestError, StoreError
+from auditor.core.ledger import BatchIntent, RetentionLedger, encode_key, new_run
+from auditor.core.ports import Clock
 from auditor.retention.anonymised import replaced
-from auditor.retention.ledger import BatchIntent, RetentionLedger, encode_key, new_run
 from auditor.retention.plan import RetentionPlan, plan_policy
 from auditor.retention.policy import ANONYMISE_KEY_ENV
 from auditor.retention.reconcile import Batch, batch_content, reconcile_policy

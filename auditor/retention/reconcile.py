@@ -24,8 +24,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from auditor.ports import Clock
-from auditor.retention.ledger import BatchIntent, RetentionLedger, decode_key
+from auditor.core.ledger import BatchIntent, RetentionLedger, decode_key
+from auditor.core.ports import Clock
 from auditor.retention.tables import BoundPolicy
 
 CHUNK = 500

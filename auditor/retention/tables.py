@@ -17,7 +17,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy import Column, ColumnElement, Connection, Table
 
-from auditor.errors import InvalidInputError, Issue
+from auditor.core.errors import InvalidInputError, Issue
 from auditor.retention.policy import HASH_LENGTH, HASH_PREFIX, Replacement, RetentionPolicy
 from auditor.sources.datasources import DataSource, DataSources
 from auditor.sources.schema_check import BoundTable, ColumnNeed, bind_table, key_kind, keys_match

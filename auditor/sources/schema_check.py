@@ -24,8 +24,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
-from auditor.consent_config import FilterTerm, TableSelection
-from auditor.errors import Issue
+from auditor.core.errors import Issue
+from auditor.sources.config import FilterTerm, TableSelection
 from auditor.sources.datasources import DataSource
 
 _LISTED = 20

@@ -11,10 +11,10 @@ from typing import Any
 from sqlalchemy import Connection, Row, bindparam, insert, select, true, update
 from sqlalchemy.sql.elements import ColumnElement
 
-from auditor.audit import AuditResult
-from auditor.lifecycle import Change, FindingKey, Known, Status, transitions
-from auditor.model import Finding, Observation, PlaceCheck
-from auditor.ports import DataSet
+from auditor.core.lifecycle import Change, FindingKey, Known, Status, transitions
+from auditor.core.model import Finding, Observation, PlaceCheck
+from auditor.core.ports import DataSet
+from auditor.core.results import AuditResult
 from auditor.store.engine import dumps
 from auditor.store.records import RunSummary
 from auditor.store.schema import (

@@ -8,9 +8,9 @@ from typing import Any
 
 from sqlalchemy import Row
 
-from auditor.lifecycle import FindingKey, Status, waiver_active
-from auditor.model import Facet, Finding, PlaceCheck, Severity, Verdict
-from auditor.ports import DataSet
+from auditor.core.lifecycle import FindingKey, Status, waiver_active
+from auditor.core.model import Facet, Finding, PlaceCheck, Severity, Verdict
+from auditor.core.ports import DataSet
 
 
 @dataclass(frozen=True, slots=True)
