@@ -198,7 +198,8 @@ def bare_exposition(samples: int) -> tuple[Any, Callable[[], None]]:
 
 def build_daemon(work: Path, config_path: Path) -> tuple[Any, TimedStore, Any]:
     """The daemon as `gdpr-auditor run` builds it, without its scheduler: (daemon, store, server)."""
-    from auditor.service.daemon import Daemon, load_generation
+    from auditor.service.daemon import Daemon
+    from auditor.service.generation import load_generation
     from auditor.service.httpserver import MetricsServer
     from auditor.service.leader import SingleReplica
     from auditor.service.log import configure_logging

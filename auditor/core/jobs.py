@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+from auditor.core.model import Integration
+from auditor.core.policies import PolicyData
+
+Config_co = TypeVar("Config_co", covariant=True)
 
 
 class JobCancelled(Exception):
@@ -30,3 +36,18 @@ class JobContext:
 
 Work = Callable[[JobContext], None]
 """A job's body. Raising means the job failed; it is logged, counted, and the daemon carries on."""
+
+
+class JobInputs(Protocol[Config_co]):
+    """What a capability's job reads of one loaded, valid set of inputs: the part of the
+    configuration it declares (`Config_co`, a protocol the composed configuration satisfies), the
+    policy data and the inventory."""
+
+    @property
+    def config(self) -> Config_co: ...
+
+    @property
+    def policies(self) -> PolicyData: ...
+
+    @property
+    def integrations(self) -> Sequence[Integration]: ...

@@ -9,9 +9,7 @@ from typing import Any, Protocol
 import structlog
 
 from auditor.core.errors import AuditUnavailableError
-from auditor.core.jobs import JobContext
-from auditor.core.model import Integration
-from auditor.core.policies import PolicyData
+from auditor.core.jobs import JobContext, JobInputs
 from auditor.discovery.catalogue import load_catalogue
 from auditor.discovery.config import DiscoverySettings
 from auditor.discovery.dns_signals import dnspython_lookup
@@ -46,19 +44,6 @@ class DiscoveryConfig(Protocol):
     def dns(self) -> DnsConfig: ...
 
 
-class DiscoveryInputs(Protocol):
-    """What the job reads of one loaded, valid set of inputs."""
-
-    @property
-    def config(self) -> DiscoveryConfig: ...
-
-    @property
-    def policies(self) -> PolicyData: ...
-
-    @property
-    def integrations(self) -> Sequence[Integration]: ...
-
-
 WHOLE_RUN = "discovery"
 """The probe scope of a whole discovery run: what findings recorded before each named the
 domains and pages that showed it rest on (schema version 3 gave them this one)."""
@@ -75,7 +60,7 @@ class DiscoveryJob:
 
     def __init__(
         self,
-        sources: Callable[[], DiscoveryInputs],
+        sources: Callable[[], JobInputs[DiscoveryConfig]],
         store: StateStore,
         clock: Callable[[], datetime],
     ) -> None:

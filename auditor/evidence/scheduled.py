@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
@@ -12,9 +12,7 @@ from typing import Protocol
 import structlog
 
 from auditor import __version__
-from auditor.core.jobs import JobContext
-from auditor.core.model import Integration
-from auditor.core.policies import PolicyData
+from auditor.core.jobs import JobContext, JobInputs
 from auditor.evidence.config import ReportSettings
 from auditor.evidence.report import ReportInputs, build_report, period_bounds, render
 from auditor.store import StateStore
@@ -31,19 +29,6 @@ class ReportConfig(Protocol):
 
     @property
     def digest(self) -> str: ...
-
-
-class ReportJobInputs(Protocol):
-    """What the job reads of one loaded, valid set of inputs."""
-
-    @property
-    def config(self) -> ReportConfig: ...
-
-    @property
-    def policies(self) -> PolicyData: ...
-
-    @property
-    def integrations(self) -> Sequence[Integration]: ...
 
 
 def report_days(settings: ReportSettings, today: date) -> tuple[date, date]:
@@ -87,7 +72,7 @@ class ReportJob:
 
     def __init__(
         self,
-        sources: Callable[[], ReportJobInputs],
+        sources: Callable[[], JobInputs[ReportConfig]],
         store: StateStore,
         clock: Callable[[], datetime],
     ) -> None:

@@ -9,53 +9,50 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
 import structlog
 from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from auditor import __version__
-from auditor.config import Config, JobSchedule, load_config
+from auditor.config import Config
 from auditor.consent.check import check_sources, run_consent_job
 from auditor.core.durations import parse_duration
 from auditor.core.errors import AuditUnavailableError, InvalidInputError, StoreError
-from auditor.core.inventory import load_inventory
-from auditor.core.jobs import JobCancelled, JobContext, Work
-from auditor.core.model import Integration
-from auditor.core.policies import PolicyData, load_policies
-from auditor.core.ports import GeoLocator
+from auditor.core.jobs import JobContext
 from auditor.discovery.job import DiscoveryJob, discovery_needed
 from auditor.evidence.scheduled import ReportJob
-from auditor.probes.dns import FAILURE_STATUSES, DnsResolver
 from auditor.retention import load_retention_policies
 from auditor.retention.job import RetentionJob
 from auditor.retention.plan import RetentionPlan, retention_findings
+from auditor.service.generation import Generation, load_generation
 from auditor.service.httpserver import MetricsServer
 from auditor.service.inputs import Inputs
-from auditor.service.jobs import Heartbeat, JobRunner, misfire_grace, trigger_for
+from auditor.service.jobs import Heartbeat, JobRunner
 from auditor.service.leader import Leadership, leadership_for
 from auditor.service.log import configure_logging
 from auditor.service.metrics import Exposition
 from auditor.service.notify import deliver, prepare
+from auditor.service.scheduling import (
+    LEADER_POLL_SECONDS,
+    NEEDED,
+    WORK,
+    Scheduling,
+)
 from auditor.service.sdnotify import Notifier, Watchdog
-from auditor.service.snapshot import ConsentStatus, Snapshot
-from auditor.service.wiring import build_locator, build_resolver, database_url
+from auditor.service.snapshot import Snapshot, consent_statuses, stored_snapshot
+from auditor.service.wiring import build_locator, database_url
 from auditor.store import (
-    SnapshotCounts,
     StateStore,
-    StoredCoverage,
-    describe_error,
     display_url,
     evidence_key,
-    prune_cutoff,
 )
-from auditor.transfers.audit import run_audit
+from auditor.transfers.job import AuditJob
 
 log = structlog.get_logger("auditor.daemon")
 
@@ -63,10 +60,6 @@ STOP_WAIT_SECONDS = 20.0
 """How long SIGTERM waits for a running job; systemd's TimeoutStopSec must be longer."""
 HEARTBEAT_SECONDS = 5.0
 """How often the scheduler proves it is alive; shorter when the watchdog period asks for it."""
-LEADER_POLL_SECONDS = 2.0
-"""How often a standby asks for the lock, and the leader checks it still holds it."""
-SNAPSHOT_REFRESH_SECONDS = 15.0
-"""How often the metrics snapshot is re-read from the store (a standby's, or after a CLI waiver)."""
 KEEP_OBSERVATIONS = parse_duration("P30D")
 """How long observations are kept when the configuration names no database (and so no period)."""
 LOOP_SECONDS = 0.5
@@ -77,46 +70,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class Generation:
-    """One loaded and valid set of inputs; a reload swaps in a new one, jobs read it at start."""
-
-    config: Config
-    policies: PolicyData
-    integrations: tuple[Integration, ...]
-    resolver: DnsResolver
-    locator: GeoLocator
-
-
-def load_generation(config_path: Path) -> Generation:
-    """Load config, policy data and inventory, and build the resolver and geolocator from them.
-
-    Raises:
-        InvalidInputError: the configuration, inventory or policy data is invalid.
-        AuditUnavailableError: a GeoIP database, range file or zone file cannot be used.
-    """
-    config = load_config(config_path)
-    policies = load_policies(config.policies)
-    integrations = tuple(load_inventory(config.inventory, policies, display=config.base))
-    needs_geo = any(integration.endpoints for integration in integrations)
-    return Generation(
-        config=config,
-        policies=policies,
-        integrations=integrations,
-        resolver=build_resolver(config),
-        locator=build_locator(config, policies, needed=needs_geo),
-    )
-
-
-WorkFactory = Callable[["Daemon"], Work]
-WORK: dict[str, WorkFactory] = {"audit": lambda daemon: daemon.audit}
-"""Each kind of work by its name under `jobs:` in the configuration; consent, retention and
-discovery jobs plug in here."""
+# Each kind of work, by its name under `jobs:`, and when it is needed (scheduling.py runs them).
+WORK["audit"] = lambda daemon: daemon.audit
 WORK["consent"] = lambda daemon: daemon.consent
-NEEDED: dict[str, Callable[[Generation], bool]] = {
-    "consent": lambda generation: bool(generation.config.sources.consent),
-}
-"""Work scheduled only when the configuration gives it something to do, by name."""
+NEEDED["consent"] = lambda generation: bool(generation.config.sources.consent)
 WORK["retention"] = lambda daemon: daemon.retention.work
 NEEDED["retention"] = lambda generation: bool(generation.config.retention)
 WORK["report"] = lambda daemon: daemon.reports.work
@@ -126,7 +83,7 @@ WORK["discovery"] = lambda daemon: daemon.discovery.work
 NEEDED["discovery"] = lambda generation: discovery_needed(generation.config.discovery)
 
 
-class Daemon:
+class Daemon(Scheduling):
     """Runs the scheduled jobs on the leader, serves metrics everywhere, reloads and stops cleanly.
 
     Only the main thread changes the schedule and leadership, and the generation on reload (an
@@ -166,6 +123,13 @@ class Daemon:
         )
         self.reports: ReportJob = ReportJob(self._inputs, store, clock)
         self.discovery: DiscoveryJob = DiscoveryJob(self._inputs, store, clock)
+        self.audits: AuditJob[Generation] = AuditJob(
+            lambda: self._with_current_geodata(self.generation),
+            store,
+            clock,
+            recorded=self.refresh_snapshot,
+            finished=lambda generation: self._notify(generation.config),
+        )
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
             jobstores={"default": MemoryJobStore()},
@@ -175,8 +139,6 @@ class Daemon:
         self.reload_ok = True
         self.reload_at: datetime | None = clock()
         self._stored = Snapshot()
-        self._dns = (0, 0)  # queries, failed lookups: over every completed run
-        self._dns_lock = threading.Lock()
         self._refresh_lock = threading.Lock()
         self._generation_lock = threading.Lock()
         self._signals: queue.SimpleQueue[int] = queue.SimpleQueue()
@@ -189,7 +151,7 @@ class Daemon:
 
     def snapshot(self) -> Snapshot:
         """The stored results with the live job records, leadership and reload state."""
-        queries, failures = self._dns
+        queries, failures = self.audits.dns
         return replace(
             self._stored,
             jobs=self.runner.health(),
@@ -232,7 +194,7 @@ class Daemon:
                 # metrics keep the last snapshot, and the job that asked goes on.
                 log.error("snapshot_refresh_failed", error=f"{type(exc).__name__}: {exc}")
                 return
-            self._stored = replace(_stored_snapshot(counts), consent=_consent_statuses(consent))
+            self._stored = replace(stored_snapshot(counts), consent=consent_statuses(consent))
             try:
                 # Here, in a job's thread, rather than in the first scrape after an audit.
                 self.exposition.prerender()
@@ -400,187 +362,11 @@ class Daemon:
         if old.database != new.database:
             log.warning("restart_needed", setting="database")
 
-    # -- scheduling -----------------------------------------------------------------------------
-
-    def _work_jobs(self) -> dict[str, JobSchedule]:
-        """The configured jobs this code knows how to run, enabled ones only."""
-        jobs = self.generation.config.jobs
-        return {
-            name: jobs[name]
-            for name in jobs
-            if name in WORK
-            and jobs[name].enabled
-            and (name not in NEEDED or NEEDED[name](self.generation))
-        }
-
-    def _add_internal_jobs(self) -> None:
-        self.scheduler.add_job(
-            self.heartbeat.beat,
-            "interval",
-            seconds=self.heartbeat_seconds,
-            id="heartbeat",
-            misfire_grace_time=None,
-        )
-        self.scheduler.add_job(
-            self.refresh_snapshot,
-            "interval",
-            seconds=SNAPSHOT_REFRESH_SECONDS,
-            id="snapshot-refresh",
-            misfire_grace_time=None,
-        )
-        self._register_work()
-
-    def _register_work(self) -> None:
-        wanted = self._work_jobs()
-        for name, schedule in wanted.items():
-            self.runner.add(name, WORK[name](self), schedule.interval_seconds)
-        for job in self.runner.health():
-            if job.job_id not in wanted:
-                self.runner.remove(job.job_id)
-
-    def _schedule_work(self, previous: Mapping[str, JobSchedule], run_now: bool) -> None:
-        """Bring the scheduler's work jobs in line with the configuration (on the leader)."""
-        wanted = self._work_jobs()
-        for name, schedule in wanted.items():
-            if self.scheduler.get_job(name) is not None and previous.get(name) == schedule:
-                continue
-            options: dict[str, object] = {}
-            if run_now or self.scheduler.get_job(name) is None:
-                options["next_run_time"] = self.clock()
-            self.scheduler.add_job(
-                self.runner.run,
-                trigger_for(schedule),
-                args=[name],
-                id=name,
-                name=name,
-                misfire_grace_time=misfire_grace(schedule),
-                replace_existing=True,
-                **options,
-            )
-            log.info("job_scheduled", job_id=name, schedule=_describe(schedule))
-        for job in self.scheduler.get_jobs():
-            if job.id in WORK and job.id not in wanted:
-                self._unschedule(job.id)
-
-    def _unschedule(self, name: str) -> None:
-        try:
-            self.scheduler.remove_job(name)
-        except JobLookupError:
-            return
-        log.info("job_unscheduled", job_id=name)
-
-    # -- leadership -----------------------------------------------------------------------------
-
-    def _poll_leadership(self) -> None:
-        self._next_leader_poll = time.monotonic() + LEADER_POLL_SECONDS
-        leader = self.leadership.poll()
-        if leader and not self._active:
-            self._become_leader()
-        elif self._active and not leader:
-            self._become_standby()
-
-    def _become_leader(self) -> None:
-        self._active = True
-        if not self.leadership.single_replica:
-            log.info("leadership_acquired")
-        try:
-            # Only the leader runs audits, so a run still marked running is a dead process's.
-            interrupted = self.store.mark_interrupted(self.clock())
-        except StoreError as exc:
-            log.error("mark_interrupted_failed", error=str(exc))
-        else:
-            if interrupted:
-                log.warning("runs_interrupted", runs=interrupted)
-        self._schedule_work({}, run_now=True)
-        self.notifier.status(self._status())
-
-    def _become_standby(self) -> None:
-        # A running job sees the change at its next check and stops; none starts from now on.
-        self._active = False
-        log.warning("leadership_lost", reason=self.leadership.last_error or "lock not held")
-        for name in WORK:
-            self._unschedule(name)
-        self.notifier.status(self._status())
-
-    def _standby_reason(self) -> str | None:
-        return None if self.leadership.is_leader else "this replica is on standby"
-
-    def _status(self, text: str | None = None) -> str:
-        role = "active" if self.leadership.is_leader else "standby"
-        return text or f"{role}; {len(self.generation.integrations)} integrations"
-
     # -- the work -------------------------------------------------------------------------------
 
     def audit(self, context: JobContext) -> None:
-        """One recorded audit: begin the run, audit, record it; then expire waivers and prune.
-
-        Raises:
-            JobCancelled: the daemon is stopping or lost leadership; the run is recorded as
-                interrupted.
-            Exception: whatever the audit or the store raised, after recording the run as failed.
-        """
-        generation = self._with_current_geodata(self.generation)
-        clock = self.clock
-        started = clock()
-        run_id = self.store.begin_run(
-            started,
-            tool_version=__version__,
-            config_digest=generation.config.digest,
-            policy_digest=generation.policies.digest,
-        )
-        with structlog.contextvars.bound_contextvars(run_id=run_id):
-            log.info("audit_started", integrations=len(generation.integrations))
-            stats_before = _dns_counts(generation.resolver)
-            try:
-                result = run_audit(
-                    generation.integrations,
-                    generation.policies,
-                    generation.resolver,
-                    generation.locator,
-                    started.date(),
-                    clock,
-                    progress=lambda _phase, _done, _total: context.check(),
-                    max_data_age_days=generation.config.geoip_max_age_days,
-                )
-                summary = self.store.finish_run(run_id, result, clock())
-            except BaseException as exc:
-                self._record_unfinished(run_id, exc)
-                raise
-            finally:
-                self._count_dns(generation.resolver, stats_before)
-            reopened = self.store.expire_waivers(clock())
-            keep = generation.config.database
-            pruned = 0
-            if keep is not None:
-                pruned = self.store.prune_observations(
-                    prune_cutoff(keep.keep_observations, started)
-                )
-            self.refresh_snapshot()
-            log.info(
-                "audit_finished",
-                integrations=len(result.integrations),
-                hostnames=result.hostnames,
-                findings=len(result.findings),
-                open=summary.open,
-                new=summary.new,
-                resolved=summary.resolved,
-                reopened=summary.reopened,
-                carried=summary.carried,
-                probes_failed=len(result.failed_probes),
-                waivers_expired=len(reopened),
-                observations_pruned=pruned,
-                duration_seconds=round((clock() - started).total_seconds(), 3),
-            )
-            for warning in result.warnings:
-                # Ops see it in the log; the GdprAuditorGeoDataStale alert covers dated data.
-                log.warning(
-                    "data_stale",
-                    kind=warning.kind,
-                    source=warning.source,
-                    age_days=warning.age_days,
-                    max_age_days=warning.max_age_days,
-                )
-            self._notify(generation.config)
+        """One recorded audit (see `AuditJob.work`)."""
+        self.audits.work(context)
 
     def _with_current_geodata(self, generation: Generation) -> Generation:
         """The generation with its GeoIP databases read anew if their files changed on disk.
@@ -620,23 +406,6 @@ class Daemon:
             # after the next audit, as the events stay pending.
             log.error("notifications_not_delivered", error=str(exc))
 
-    def _record_unfinished(self, run_id: int, exc: BaseException) -> None:
-        try:
-            if isinstance(exc, JobCancelled):
-                # Stopped on purpose (SIGTERM, lost leadership): the audit itself did not fail.
-                reason = f"stopped before the run finished: {exc.reason}"
-                self.store.interrupt_run(run_id, self.clock(), reason)
-            else:
-                self.store.fail_run(run_id, self.clock(), describe_error(exc))
-        except StoreError as store_exc:
-            log.error("run_not_recorded", error=str(store_exc))
-
-    def _count_dns(self, resolver: DnsResolver, before: tuple[int, int]) -> None:
-        after = _dns_counts(resolver)
-        with self._dns_lock:
-            queries, failures = self._dns
-            self._dns = (queries + after[0] - before[0], failures + after[1] - before[1])
-
     def consent(self, context: JobContext) -> None:
         """One consent check of every consent mapping, recorded with its findings (Art. 49(1)(a)).
 
@@ -659,45 +428,6 @@ class Daemon:
         finally:
             # Failed or not, the stored results changed (fresh counts, or stale marks).
             self.refresh_snapshot()
-
-
-def _stored_snapshot(counts: SnapshotCounts) -> Snapshot:
-    last = counts.last_run
-    return Snapshot(
-        open_findings=counts.open_findings,
-        recently_resolved=counts.recently_resolved,
-        waived_findings=counts.waived_findings,
-        carried_findings=counts.carried_findings,
-        waiver_expiry=counts.waiver_expiry,
-        integrations_by_category=counts.integrations_by_category,
-        places=counts.places,
-        data_built=counts.data_built,
-        last_audit=last.finished_at if last is not None else None,
-    )
-
-
-def _consent_statuses(stored: Mapping[str, StoredCoverage]) -> dict[str, ConsentStatus]:
-    statuses = {}
-    for integration, row in stored.items():
-        counts = row.coverage
-        statuses[integration] = ConsentStatus(
-            shared=counts.shared if counts else None,
-            missing=counts.missing if counts else None,
-            withdrawn=counts.withdrawn if counts else None,
-            checked_at=row.checked_at,
-            stale=row.stale,
-        )
-    return statuses
-
-
-def _dns_counts(resolver: DnsResolver) -> tuple[int, int]:
-    stats = resolver.stats
-    return stats.queries, sum(stats.statuses[status] for status in FAILURE_STATUSES)
-
-
-def _describe(schedule: JobSchedule) -> str:
-    when = f"every {schedule.interval}" if schedule.interval else f"cron {schedule.cron}"
-    return f"{when}, jitter up to {schedule.jitter_seconds:g} s"
 
 
 def run_daemon(config_path: Path, environ: Mapping[str, str] | None = None) -> int:

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from auditor.store import SnapshotCounts, StoredCoverage
+
 
 @dataclass(frozen=True, slots=True)
 class JobHealth:
@@ -83,3 +85,34 @@ class Snapshot:
     (empty before the first successful run since start)."""
     inventory_coverage: float | None = None
     """Declared over discovered vendors in the last discovery run (None: no run since start)."""
+
+
+def stored_snapshot(counts: SnapshotCounts) -> Snapshot:
+    """The part of the snapshot read from the store."""
+    last = counts.last_run
+    return Snapshot(
+        open_findings=counts.open_findings,
+        recently_resolved=counts.recently_resolved,
+        waived_findings=counts.waived_findings,
+        carried_findings=counts.carried_findings,
+        waiver_expiry=counts.waiver_expiry,
+        integrations_by_category=counts.integrations_by_category,
+        places=counts.places,
+        data_built=counts.data_built,
+        last_audit=last.finished_at if last is not None else None,
+    )
+
+
+def consent_statuses(stored: Mapping[str, StoredCoverage]) -> dict[str, ConsentStatus]:
+    """The consent coverage the store keeps, as the metrics show it."""
+    statuses = {}
+    for integration, row in stored.items():
+        counts = row.coverage
+        statuses[integration] = ConsentStatus(
+            shared=counts.shared if counts else None,
+            missing=counts.missing if counts else None,
+            withdrawn=counts.withdrawn if counts else None,
+            checked_at=row.checked_at,
+            stale=row.stale,
+        )
+    return statuses
