@@ -37,3 +37,9 @@ def minimal(ident: str = "vendor", **overrides: object) -> dict[str, object]:
     }
     entry.update(overrides)
     return entry
+
+
+def entry(ident: str, **overrides: object) -> dict[str, object]:
+    """A valid integration entry as a dict (backups in Ireland), with keys overridden: the
+    command-line and evidence tests' inventories are built from it."""
+    return minimal(ident, **{"backups": {"regions": ["IE"], "retention": "P30D"}, **overrides})
