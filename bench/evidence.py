@@ -42,7 +42,8 @@ from auditor.core.inventory import load_inventory
 from auditor.core.model import Facet, Finding, Integration, PlaceCheck, Severity, Verdict
 from auditor.core.policies import PolicyData, load_policies
 from auditor.core.results import AuditResult
-from auditor.evidence.report import ReportInputs, build_report, period_bounds, render
+from auditor.evidence.render import render
+from auditor.evidence.report import ReportInputs, build_report, period_bounds
 from auditor.store import StateStore
 from auditor.store.reporting import check_chain, read_period
 from auditor.store.schema import audit_runs, evidence, finding_events

@@ -26,7 +26,8 @@ from auditor.cli.output import finding_json
 from auditor.config import Config, load_config
 from auditor.consent.check import bind, bind_all, consent_findings, measure, uses_imported
 from auditor.consent.config import ConsentMapping
-from auditor.consent.coverage import BoundConsent, gaps
+from auditor.consent.counting import BoundConsent
+from auditor.consent.coverage import gaps
 from auditor.consent.imported import imported_gaps
 from auditor.consent.imports import (
     Format,

@@ -15,7 +15,8 @@ from auditor.cli import EXIT_FINDINGS, cli, config_option, day_option, handles_e
 from auditor.config import Config, load_config
 from auditor.core.chain import EvidenceRecord, malformed
 from auditor.core.errors import InvalidRequestError, SchemaVersionError, StoreError
-from auditor.evidence.report import period_bounds, utc
+from auditor.evidence.ledgers import utc
+from auditor.evidence.report import period_bounds
 from auditor.service.wiring import database_url
 from auditor.store import EVIDENCE_KEY_VARIABLE, SCHEMA_VERSION, evidence_key
 from auditor.store.engine import display_url, normalise_url

@@ -16,7 +16,8 @@ from datetime import date
 import structlog
 
 from auditor.consent.config import ConsentMapping, ConsentSettings, check_against_inventory
-from auditor.consent.coverage import BoundConsent, bind_consent, check_consent, coverage
+from auditor.consent.counting import BoundConsent
+from auditor.consent.coverage import bind_consent, check_consent, coverage
 from auditor.consent.imported import (
     BoundImported,
     ImportedConsentLookup,

@@ -31,7 +31,8 @@ from auditor.consent.coverage import bind_shared
 from auditor.consent.imports import SubjectHasher
 from auditor.core.consents import ConsentCoverage
 from auditor.sources.datasources import DataSourceError, DataSources
-from auditor.sources.schema_check import BoundTable, KeyKind, key_kind, sort_key
+from auditor.sources.keys import KeyKind, key_kind, sort_key
+from auditor.sources.schema_check import BoundTable
 
 BATCH_SIZE = 1000
 """Shared keys fetched, hashed and looked up per round trip."""

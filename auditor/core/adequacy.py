@@ -8,7 +8,8 @@ from datetime import date
 from enum import Enum
 
 from auditor.core.model import Certification, Integration, Transfer, Verdict
-from auditor.core.policies import Decision, PolicyData
+from auditor.core.policies import PolicyData
+from auditor.core.policydocs import Decision
 
 SAFEGUARD_NAMES = {
     "scc": "standard contractual clauses (Art. 46(2)(c))",

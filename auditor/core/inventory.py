@@ -21,7 +21,8 @@ from auditor.core.durations import Duration, parse_duration
 from auditor.core.errors import InvalidInputError, Issue
 from auditor.core.model import Backups, Certification, Contract, Integration, Place, Transfer
 from auditor.core.places import parse_place
-from auditor.core.policies import PolicyData, Sector
+from auditor.core.policies import PolicyData
+from auditor.core.policydocs import Sector
 from auditor.core.validation import Strict, entries_by_id, issues_from_validation
 from auditor.core.yamlsource import YamlDocument, display_name, load_yaml, yaml_files
 

@@ -14,7 +14,8 @@ import structlog
 from auditor import __version__
 from auditor.core.jobs import JobContext, JobInputs
 from auditor.evidence.config import ReportSettings
-from auditor.evidence.report import ReportInputs, build_report, period_bounds, render
+from auditor.evidence.render import render
+from auditor.evidence.report import ReportInputs, build_report, period_bounds
 from auditor.store import StateStore
 from auditor.store.reporting import check_chain, read_period
 

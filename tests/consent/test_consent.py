@@ -33,15 +33,8 @@ from sqlalchemy import (
 from sqlalchemy.types import TypeEngine
 
 from auditor.consent.config import check_against_inventory, load_consent_settings
-from auditor.consent.coverage import (
-    BoundConsent,
-    _OutOfOrder,
-    _pieces,
-    bind_consent,
-    check_consent,
-    coverage,
-    gaps,
-)
+from auditor.consent.counting import BoundConsent, _OutOfOrder, _pieces
+from auditor.consent.coverage import bind_consent, check_consent, coverage, gaps
 from auditor.core.consents import ConsentCoverage
 from auditor.core.errors import InvalidInputError
 from auditor.core.yamlsource import parse_yaml

@@ -13,7 +13,7 @@ from auditor.core.adequacy import Assessment, Recipient, assess, covers
 from auditor.core.errors import Issue
 from auditor.core.inventory import parse_inventory
 from auditor.core.model import Certification, Facet, Finding, Transfer, Verdict
-from auditor.core.policies import Decision
+from auditor.core.policydocs import Decision
 from auditor.core.yamlsource import parse_yaml
 from auditor.transfers.rules import AuditContext, evaluate
 from tests.helpers import integrations_from, minimal, shipped_policies

@@ -20,11 +20,11 @@ from auditor.core.errors import GeoDataError, InvalidInputError
 from auditor.probes.ipranges import (
     AZURE_DOWNLOAD_PAGE,
     IpRangeTable,
-    RangeEntry,
     fetch_ip_ranges,
     load_range_directory,
     load_range_file,
 )
+from auditor.probes.rangeformats import RangeEntry
 
 GEODB_RANGES = Path(__file__).resolve().parents[2] / "geodb" / "ip-ranges"
 

@@ -23,7 +23,7 @@ from sqlalchemy import create_engine, event, text
 from auditor.core.chain import verify
 from auditor.core.errors import StoreError
 from auditor.core.yamlsource import parse_yaml
-from auditor.evidence.report import retention as report_retention
+from auditor.evidence.ledgers import retention as report_retention
 from auditor.retention import enforce_policy, parse_retention, reconcile_policy
 from auditor.retention.job import RetentionJob, RetentionJobError
 from auditor.store import StateStore

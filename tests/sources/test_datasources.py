@@ -38,7 +38,8 @@ from auditor.sources.config import (
     TableSelection,
     table_selection,
 )
-from auditor.sources.schema_check import ColumnNeed, bind_table, key_text
+from auditor.sources.keys import key_text
+from auditor.sources.schema_check import ColumnNeed, bind_table
 from tests.conftest import OrgDatabase
 
 PASSWORD = "s3cret-Pa55"
