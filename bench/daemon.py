@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 # The synthetic world and Knot DNS come from the other benchmark's modules, so both measure the
-# same thing; `audit` here is bench/audit.py, not auditor.audit.
+# same thing; `audit` here is bench/audit.py, not auditor.transfers.audit.
 from audit import _interrupt, generate, log, write_config, write_geodata, write_inventory
 from loopback_dns import DnsServerError, KnotServer, knot_version, zone_text
 

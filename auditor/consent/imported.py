@@ -7,7 +7,7 @@ integer's decimal digits, or the text itself, as `auditor.sources.schema_check.k
 it), which is how the import hashes the export's keys, so a key matches exactly when the two
 texts are identical, as on the SQL paths.
 
-The valid, missing and withdrawn subjects are those of `auditor.sources.consent`, with the
+The valid, missing and withdrawn subjects are those of `auditor.consent.coverage`, with the
 imported consents of the mapping's purpose in the place of a consents table. The keys come
 sorted, one batch at a time (one `IN` lookup of `BATCH_SIZE` hashes each), so memory stays flat
 whatever the size of the shared table.
@@ -83,7 +83,7 @@ def imported_coverage(
     timer: Callable[[], float] = time.perf_counter,
 ) -> ConsentCoverage:
     """Count the shared subjects, those without a valid imported consent on `as_of`, and the
-    withdrawn, as `auditor.sources.consent.coverage` does.
+    withdrawn, as `auditor.consent.coverage.coverage` does.
 
     Raises:
         DataSourceError: the organisation's database cannot be reached or read.

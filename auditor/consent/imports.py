@@ -2,7 +2,7 @@
 the key itself; every bad row is named by its line, and never by the subject key it holds.
 
 The subject key is hashed as the text it is: `0042`, `42` and `42 ` are three subjects, as they
-are to the SQL coverage check (`auditor.sources.consent`). A JSON integer stands for its decimal
+are to the SQL coverage check (`auditor.consent.coverage`). A JSON integer stands for its decimal
 digits. The organisation's keys are hashed the same way (`hash_subject`), with the same secret
 from GDPR_AUDITOR_SUBJECT_KEY, so that the two can be matched without storing either.
 

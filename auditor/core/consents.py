@@ -9,7 +9,7 @@ from typing import Literal
 
 Path = Literal["pushdown", "merge", "imported"]
 """How coverage was counted: one anti-join, a merge of two streams, or imported consents
-looked up by keyed hash in the state store (`auditor.sources.imported`)."""
+looked up by keyed hash in the state store (`auditor.consent.imported`)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -132,6 +132,10 @@ def enforce_policy(
     each batch and may raise to stop the run there (the daemon's JobContext.check); `on_batch`
     hears of each committed batch, reconciled ones included.
 
+    It stays one function of about 100 lines: the order of reconcile, plan, guard, intent, batch
+    and settlement is the safety argument for changing the organisation's data, and reads best
+    top to bottom.
+
     Raises:
         RetentionRefusedError: refused before any change (read-only source, too large a share,
             a keyed hash without a key).

@@ -23,7 +23,7 @@ Health = Callable[[], tuple[bool, str]]
 """Says whether the daemon is healthy, and if not why."""
 Render = Callable[[str, bool], tuple[str, bytes]]
 """Renders `/metrics` for an `Accept` header, gzip-compressed if the flag says so: (content type,
-body). `auditor.metrics.Exposition.render` is one."""
+body). `auditor.service.metrics.Exposition.render` is one."""
 
 log = structlog.get_logger(__name__)
 

@@ -119,6 +119,10 @@ def apply_findings(
     on one of them is carried (kept open with its last evidence and last_seen, marked with
     `carried_since` and `carried_reason`) rather than resolved.
 
+    It stays one function of about 140 lines: one transaction's lifecycle (new, still open,
+    carried, resolved, reopened) over the same rows; split, each helper would need the whole
+    state.
+
     Raises:
         ValueError: a finding's rule is not in the scope (a rule raised by the wrong work).
     """

@@ -159,7 +159,7 @@ class FindingDetail(StoredFinding):
 
 @dataclass(frozen=True, slots=True)
 class SnapshotCounts:
-    """What the metrics need from the store, aggregated in SQL (see auditor.snapshot.Snapshot)."""
+    """What the metrics need from the store, aggregated in SQL (see auditor.service.snapshot.Snapshot)."""
 
     open_findings: dict[tuple[str, str, str], int]
     """(rule, severity, integration) -> open, unwaived findings."""

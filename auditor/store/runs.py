@@ -79,6 +79,9 @@ class RunStore(StoreConnection):
         """Record a completed audit in one transaction: findings' lifecycle, events, observations,
         place checks, integrations, and the run's outcome `success`.
 
+        It stays one function of about 60 lines: one transaction's writes, in the order they
+        must happen.
+
         Raises:
             StoreError: the run is not running (finished, failed or interrupted already), or the
                 database refused the writes; nothing of this run is then recorded.
@@ -228,7 +231,11 @@ class RunStore(StoreConnection):
             return deleted
 
     def snapshot_counts(self, on: date) -> SnapshotCounts:
-        """Aggregate what the metrics show, in a handful of GROUP BY queries."""
+        """Aggregate what the metrics show, in a handful of GROUP BY queries.
+
+        It stays one function of about 65 lines: a handful of queries that must read one
+        state, in one read transaction.
+        """
         waived = waiver_queries.waived(on)
         is_open = findings.c.status == Status.OPEN.value
         triple = (findings.c.rule, findings.c.severity, findings.c.integration)
