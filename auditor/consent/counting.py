@@ -49,7 +49,7 @@ class _Standing:
     ended: ColumnElement[bool]
 
 
-class _Query:
+class CoverageQuery:
     """The statements of one coverage check, on aliases of the bound tables."""
 
     def __init__(self, bound: BoundConsent, as_of: date) -> None:
@@ -178,8 +178,8 @@ def _count(key: ColumnElement[Any], unique: bool, kind: KeyKind) -> ColumnElemen
     return sa.func.count() if unique else sa.func.count(sort_key(key, kind).distinct())
 
 
-def _pushdown_counts(bound: BoundConsent, as_of: date) -> tuple[int, int, int]:
-    statement = _Query(bound, as_of).counts()
+def pushdown_counts(bound: BoundConsent, as_of: date) -> tuple[int, int, int]:
+    statement = CoverageQuery(bound, as_of).counts()
     with bound.shared.source.connect() as connection:
         row = connection.execute(statement).one()
     shared, missing, withdrawn = (int(value or 0) for value in row)
@@ -197,10 +197,10 @@ _State = int | None
 """A shared subject's consent state: 1 a valid consent, 0 all withdrawn, None none granted."""
 
 
-def _merge_counts(bound: BoundConsent, as_of: date, chunk_size: int) -> tuple[int, int, int]:
+def merge_counts(bound: BoundConsent, as_of: date, chunk_size: int) -> tuple[int, int, int]:
     shared = missing = withdrawn = 0
     with bound.shared.source.connect() as left, bound.consents.source.connect() as right:
-        for keys, states in _merge(bound, as_of, left, right, chunk_size):
+        for keys, states in merge_streams(bound, as_of, left, right, chunk_size):
             shared += len(keys)
             gone = states.count(0)
             missing += gone + states.count(None)
@@ -208,7 +208,7 @@ def _merge_counts(bound: BoundConsent, as_of: date, chunk_size: int) -> tuple[in
     return shared, missing, withdrawn
 
 
-def _merge(
+def merge_streams(
     bound: BoundConsent, as_of: date, left: Connection, right: Connection, chunk_size: int
 ) -> Iterator[tuple[list[Any], list[_State]]]:
     """Yield pieces of (sorted distinct shared keys, their consent states).
@@ -217,9 +217,9 @@ def _merge(
         DataSourceError: a stream is not in ascending order (the databases disagree on order),
             or holds keys that cannot be compared (SQLite lets an INTEGER column hold text).
     """
-    query = _Query(bound, as_of)
-    keys = _chunks(bound.shared.source, left, query.shared_keys(), chunk_size)
-    states = _chunks(bound.consents.source, right, query.consent_states(), chunk_size)
+    query = CoverageQuery(bound, as_of)
+    keys = fetch_chunks(bound.shared.source, left, query.shared_keys(), chunk_size)
+    states = fetch_chunks(bound.consents.source, right, query.consent_states(), chunk_size)
     try:
         yield from _pieces(keys, states)
     except _OutOfOrder as exc:
@@ -234,7 +234,7 @@ def _merge(
         states.close()
 
 
-def _chunks(
+def fetch_chunks(
     source: DataSource, connection: Connection, statement: Select[Any], chunk_size: int
 ) -> Generator[list[Any]]:
     """Lists of `chunk_size` rows of `statement` (values, for one column), fetched through a
@@ -255,15 +255,15 @@ def _pieces(
     keys: list[Any] = []  # sorted, distinct shared keys not merged yet
     subjects: list[Any] = []  # sorted subjects of the consent states not merged yet
     valid: list[int] = []
-    last_key: Any = _NOTHING
-    last_subject: Any = _NOTHING
+    last_key: Any = NOTHING
+    last_subject: Any = NOTHING
     more_states = True
     while True:
         if not keys:
             chunk = next(key_chunks, None)
             if chunk is None:
                 return  # the consents left belong to subjects that are not shared
-            keys = _shared_keys(chunk, last_key)
+            keys = keys_before(chunk, last_key)
             if not keys:
                 continue
             last_key = keys[-1]
@@ -289,11 +289,11 @@ def _pieces(
             yield piece, list(map(lookup.get, piece))
 
 
-def _shared_keys(keys: list[Any], last: Any) -> list[Any]:
+def keys_before(keys: list[Any], last: Any) -> list[Any]:
     """A chunk of shared keys, checked ascending, repeats dropped."""
     if not all(map(operator.le, keys, itertools.islice(keys, 1, None))):
         raise _OutOfOrder("shared")
-    if last is not _NOTHING and keys and keys[0] < last:
+    if last is not NOTHING and keys and keys[0] < last:
         raise _OutOfOrder("shared")
     # Sorted, so repeats are adjacent; a shared table may list a subject twice.
     distinct = list(dict.fromkeys(keys))
@@ -304,7 +304,7 @@ def _consent_states(chunk: Sequence[Any], last: Any) -> tuple[list[Any], list[in
     """A chunk of (subject, valid) rows, checked strictly ascending (they are grouped)."""
     subjects, valid = (list(column) for column in zip(*chunk, strict=True))
     ascending = all(map(operator.lt, subjects, itertools.islice(subjects, 1, None)))
-    if not ascending or (last is not _NOTHING and not last < subjects[0]):
+    if not ascending or (last is not NOTHING and not last < subjects[0]):
         raise _OutOfOrder("consent")
     return subjects, valid
 
@@ -318,4 +318,4 @@ class _OutOfOrder(Exception):
         )
 
 
-_NOTHING: Any = object()
+NOTHING: Any = object()

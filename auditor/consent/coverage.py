@@ -45,14 +45,14 @@ from typing import Any
 
 from auditor.consent.config import ConsentMapping, ConsentRecords
 from auditor.consent.counting import (
-    _NOTHING,
+    NOTHING,
     BoundConsent,
-    _chunks,
-    _merge,
-    _merge_counts,
-    _pushdown_counts,
-    _Query,
-    _shared_keys,
+    CoverageQuery,
+    fetch_chunks,
+    keys_before,
+    merge_counts,
+    merge_streams,
+    pushdown_counts,
 )
 from auditor.core.consents import ConsentCoverage, Path
 from auditor.core.errors import InvalidInputError, Issue
@@ -166,9 +166,9 @@ def coverage(
     path = _path(bound, merge)
     started = timer()
     if path == "pushdown":
-        shared, missing, withdrawn = _pushdown_counts(bound, as_of)
+        shared, missing, withdrawn = pushdown_counts(bound, as_of)
     else:
-        shared, missing, withdrawn = _merge_counts(bound, as_of, chunk_size)
+        shared, missing, withdrawn = merge_counts(bound, as_of, chunk_size)
     mapping = bound.mapping
     return ConsentCoverage(
         integration=mapping.integration,
@@ -200,17 +200,17 @@ def gaps(
     """
     if _path(bound, merge) == "merge":
         with bound.shared.source.connect() as left, bound.consents.source.connect() as right:
-            for keys, states in _merge(bound, as_of, left, right, chunk_size):
+            for keys, states in merge_streams(bound, as_of, left, right, chunk_size):
                 chosen = (state == 0 if withdrawn_only else state != 1 for state in states)
                 yield from map(str, itertools.compress(keys, chosen))
         return
-    statement = _Query(bound, as_of).gaps(withdrawn_only)
-    last: Any = _NOTHING
+    statement = CoverageQuery(bound, as_of).gaps(withdrawn_only)
+    last: Any = NOTHING
     with bound.shared.source.connect() as connection:
-        chunks = _chunks(bound.shared.source, connection, statement, chunk_size)
+        chunks = fetch_chunks(bound.shared.source, connection, statement, chunk_size)
         with closing(chunks):
             for chunk in chunks:
-                keys = _shared_keys(chunk, last)
+                keys = keys_before(chunk, last)
                 if keys:
                     last = keys[-1]
                     yield from map(str, keys)

@@ -21,7 +21,7 @@ from auditor.core.policydocs import (
     EeaDocument,
     RegionDocument,
     RuleDocument,
-    _Rule,
+    RuleEntry,
 )
 from auditor.core.validation import Strict, issues_from_validation
 from auditor.core.yamlsource import YamlDocument, load_yaml
@@ -55,7 +55,7 @@ class PolicyData:
     adequacy: AdequacyDocument
     regions: Mapping[str, Mapping[str, Region]]  # provider -> name, alias or zone -> Region
     edges: EdgeDocument
-    rules: Mapping[str, _Rule]
+    rules: Mapping[str, RuleEntry]
     digest: str
     directory: str
     left_out: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # provider -> why

@@ -280,7 +280,7 @@ class EdgeDocument(_Document):
     asns: dict[int, str] = {}
 
 
-class _Rule(Strict):
+class RuleEntry(Strict):
     severity: Severity
     article: str
     title: str
@@ -288,4 +288,4 @@ class _Rule(Strict):
 
 
 class RuleDocument(_Document):
-    rules: dict[str, _Rule]
+    rules: dict[str, RuleEntry]

@@ -22,8 +22,8 @@ from auditor.probes.fetchrecord import (
     write_fetch_record,
 )
 from auditor.probes.rangeformats import (
-    _GENERIC_SERVICES,
-    _NAME_DATE,
+    GENERIC_SERVICES,
+    NAME_DATE,
     PROVIDERS,
     RangeEntry,
     RangeFile,
@@ -72,7 +72,7 @@ def load_range_directory(directory: Path) -> list[RangeFile]:
         raise GeoDataError(str(directory), f"cannot list: {exc.strerror or exc}") from None
     newest: dict[str, Path] = {}
     for path in sorted(paths):  # dates are YYYYMMDD, so the last of a series is the newest
-        newest[_NAME_DATE.sub("", path.name.lower())] = path
+        newest[NAME_DATE.sub("", path.name.lower())] = path
     record = read_fetch_record(directory)
     return [load_range_file(path, record) for path in sorted(newest.values())]
 
@@ -82,7 +82,7 @@ def load_range_directory(directory: Path) -> list[RangeFile]:
 
 def _preference(entry: RangeEntry) -> tuple[bool, bool]:
     """Sort key among entries for one network: regional first, then specific services."""
-    return (entry.region is None, entry.service in _GENERIC_SERVICES)
+    return (entry.region is None, entry.service in GENERIC_SERVICES)
 
 
 def parse_address(text: str) -> IpAddress | None:

@@ -21,7 +21,7 @@ PROVIDERS = ("aws", "gcp", "azure", "oci", "cloudflare", "do")
 
 # Services that repeat every prefix of a provider under a catch-all name; a specific service
 # listing the same prefix says more (AWS lists each EC2 prefix under AMAZON as well).
-_GENERIC_SERVICES = frozenset({"AMAZON", "AzureCloud"})
+GENERIC_SERVICES = frozenset({"AMAZON", "AzureCloud"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,7 +318,7 @@ _FORMATS = (
     _Format("do", re.compile(r"(google|digitalocean)\.csv"), _parse_geofeed),
 )
 
-_NAME_DATE = re.compile(r"(20\d{2})(\d{2})(\d{2})")
+NAME_DATE = re.compile(r"(20\d{2})(\d{2})(\d{2})")
 
 
 def _format_for(name: str) -> _Format | None:
@@ -331,7 +331,7 @@ def is_range_file_name(name: str) -> bool:
 
 
 def _date_in_name(name: str) -> datetime | None:
-    match = _NAME_DATE.search(name)
+    match = NAME_DATE.search(name)
     if match is None:
         return None
     try:

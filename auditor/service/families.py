@@ -76,13 +76,13 @@ class _Skipped:
         return skipped
 
 
-def _families(snapshot: Snapshot) -> Iterator[Metric]:
-    yield from _stored_families(snapshot)
-    yield from _live_families(snapshot)
+def all_families(snapshot: Snapshot) -> Iterator[Metric]:
+    yield from stored_families(snapshot)
+    yield from live_families(snapshot)
 
 
-def _stored_families(snapshot: Snapshot) -> Iterator[Metric]:
-    """The families drawn from the stored results alone: they change only with `_stored_key`."""
+def stored_families(snapshot: Snapshot) -> Iterator[Metric]:
+    """The families drawn from the stored results alone: they change only with `stored_key`."""
     skipped = _Skipped()
     yield from _findings(snapshot, skipped)
     yield from _inventory(snapshot, skipped)
@@ -92,7 +92,7 @@ def _stored_families(snapshot: Snapshot) -> Iterator[Metric]:
     yield skipped.family()
 
 
-def _live_families(snapshot: Snapshot) -> Iterator[Metric]:
+def live_families(snapshot: Snapshot) -> Iterator[Metric]:
     """The families the daemon changes between two reads of the store: job health and the like."""
     yield from _jobs(snapshot.jobs)
     yield from _dns(snapshot)
@@ -102,8 +102,8 @@ def _live_families(snapshot: Snapshot) -> Iterator[Metric]:
     yield from _discovery(snapshot)
 
 
-def _stored_key(snapshot: Snapshot) -> tuple[object, ...]:
-    """Every field `_stored_families` reads: equal keys render the same bytes."""
+def stored_key(snapshot: Snapshot) -> tuple[object, ...]:
+    """Every field `stored_families` reads: equal keys render the same bytes."""
     return (
         snapshot.open_findings,
         snapshot.recently_resolved,

@@ -32,7 +32,7 @@ from prometheus_client.core import (
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
-from auditor.service.families import _families, _live_families, _stored_families, _stored_key
+from auditor.service.families import all_families, live_families, stored_families, stored_key
 from auditor.service.snapshot import Snapshot
 
 log = structlog.get_logger("auditor.metrics")
@@ -50,11 +50,11 @@ class SnapshotCollector(Collector):
 
     def describe(self) -> Iterator[Metric]:
         """Yield the families an empty snapshot gives: their names, without reading the source."""
-        return _families(Snapshot())
+        return all_families(Snapshot())
 
     def collect(self) -> Iterator[Metric]:
         """Yield the metric families for the snapshot the source returns now."""
-        return _families(self._source())
+        return all_families(self._source())
 
 
 def build_registry(source: Callable[[], Snapshot]) -> CollectorRegistry:
@@ -109,7 +109,7 @@ class Exposition:
         self._remember(content_type, encoder, gzip)
         stored = self._stored_part(snapshot, content_type, encoder)
         # OpenMetrics ends with the one `# EOF` line, which only the live part's rendering keeps.
-        live = encoder(_Listed([*_live_families(snapshot), *self._process.collect()]))
+        live = encoder(_Listed([*live_families(snapshot), *self._process.collect()]))
         if gzip:
             return content_type, stored.gzipped(live, self._gzip_level)
         return content_type, stored.text + live
@@ -141,7 +141,7 @@ class Exposition:
             self._asked[content_type] = (encoder, gzip or (earlier is not None and earlier[1]))
 
     def _stored_part(self, snapshot: Snapshot, content_type: str, encoder: _Encoder) -> _Rendered:
-        key = _stored_key(snapshot)
+        key = stored_key(snapshot)
         with self._lock:
             # Tuples compare item by item, by identity first: the same mappings cost nothing. Equal
             # copies (a store refresh re-reading unchanged results) cost one full comparison, and
@@ -153,7 +153,7 @@ class Exposition:
             if rendered is None:
                 if len(self._stored) >= MAX_FORMATS:
                     self._stored.clear()
-                text = encoder(_Listed(list(_stored_families(snapshot))))
+                text = encoder(_Listed(list(stored_families(snapshot))))
                 if content_type.startswith(_OPENMETRICS):
                     text = text.removesuffix(_EOF)
                 rendered = self._stored[content_type] = _Rendered(text)
