@@ -1,4 +1,10 @@
-"""The configuration file: how an audit runs (inventory, policies, DNS, GeoIP), paths resolved."""
+"""The configuration file: how an audit runs (inventory, policies, DNS, GeoIP), paths resolved.
+
+This module composes the schema: it owns the daemon's own sections and takes each capability's
+section model from the capability (`data_sources:` from `auditor.sources.config`, `consent:`
+from `auditor.consent.config`, `discovery:` from `auditor.discovery.config`, `reports:` from
+`auditor.evidence.config`). The whole file, every section included, is validated here, once,
+when it is loaded; nothing else reads the file."""
 
 from __future__ import annotations
 
@@ -11,12 +17,14 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from auditor.consent_config import ConsentSettings, load_consent_settings
-from auditor.durations import Duration, parse_duration
-from auditor.errors import InvalidInputError, Issue
-from auditor.staleness import DEFAULT_MAX_AGE_DAYS
-from auditor.validation import Strict, issues_from_validation
-from auditor.yamlsource import load_yaml
+from auditor.consent.config import ConsentSettings, load_consent_settings
+from auditor.core.durations import Duration, parse_duration
+from auditor.core.errors import InvalidInputError, Issue
+from auditor.core.staleness import DEFAULT_MAX_AGE_DAYS
+from auditor.core.validation import Strict, issues_from_validation
+from auditor.core.yamlsource import load_yaml
+from auditor.discovery.config import DiscoveryModel, DiscoverySettings, discovery_settings
+from auditor.evidence.config import ReportSettings, ReportsModel, report_settings
 
 
 class _Dns(Strict):
@@ -109,18 +117,6 @@ class _Jobs(Strict):
     discovery: _Job | None = None  # scheduled only when `discovery:` names domains or pages
 
 
-class _Reports(Strict):
-    directory: str = "reports"
-    formats: list[Literal["html", "json", "csv"]] = Field(default=["html", "json"], min_length=1)
-    period: str = "P1M"
-
-    @field_validator("period")
-    @classmethod
-    def _period(cls, value: str) -> str:
-        parse_duration(value)
-        return value
-
-
 class _Notify(Strict):
     webhook_url_env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")  # the URL is a secret
     format: Literal["generic", "slack"] = "generic"
@@ -140,15 +136,14 @@ class _Config(Strict):
     database: _Database | None = None
     metrics: _Metrics = _Metrics()
     jobs: _Jobs = _Jobs()
-    reports: _Reports = _Reports()
+    reports: ReportsModel = ReportsModel()
     log: _Log = _Log()
     notify: _Notify | None = None
-    # Validated by auditor.consent_config (they need each other: consent names data sources).
+    # Validated by auditor.consent.config (they need each other: consent names data sources).
     data_sources: dict[str, Any] = {}
     consent: dict[str, Any] = {}
     retention: list[str] = []
-    # Validated by auditor.discovery.catalogue (domains, subdomains, pages, local vendor file).
-    discovery: dict[str, Any] = {}
+    discovery: DiscoveryModel | None = None  # auditor.discovery.config
 
     @field_validator("retention", mode="before")
     @classmethod
@@ -193,15 +188,6 @@ class DatabaseSettings:
     keep_observations: Duration
 
 
-@dataclass(frozen=True, slots=True)
-class ReportSettings:
-    """Where the report job writes, in which formats, and the period each report covers."""
-
-    directory: Path
-    formats: tuple[str, ...] = ("html", "json")
-    period: Duration = field(default_factory=lambda: parse_duration("P1M"))
-
-
 NotifyFormat = Literal["generic", "slack"]
 
 
@@ -235,6 +221,7 @@ class Config:
     retention: tuple[Path, ...] = ()  # sha256 of the file's bytes, recorded with every audit run
     reports: ReportSettings = field(default_factory=lambda: ReportSettings(Path("reports")))
     notify: NotifySettings | None = None
+    discovery: DiscoverySettings = field(default_factory=DiscoverySettings)
 
     @property
     def base(self) -> Path:
@@ -288,11 +275,8 @@ def load_config(path: Path) -> Config:
         digest=hashlib.sha256(path.read_bytes()).hexdigest(),
         sources=sources,
         retention=tuple(base / Path(item).expanduser() for item in raw.retention),
-        reports=ReportSettings(
-            directory=base / Path(raw.reports.directory).expanduser(),
-            formats=tuple(dict.fromkeys(raw.reports.formats)),
-            period=parse_duration(raw.reports.period),
-        ),
+        reports=report_settings(raw.reports, base),
+        discovery=discovery_settings(raw.discovery, base),
         notify=None
         if raw.notify is None
         else NotifySettings(raw.notify.webhook_url_env, raw.notify.format),

@@ -535,11 +535,11 @@ def check_phases(config_path: Path) -> dict[str, float]:
     """Do what `check` does, step by step, and return the seconds each step took."""
     import io
 
-    from auditor.audit import run_audit
     from auditor.cli import load_all
+    from auditor.cli.output import write_json
     from auditor.config import load_config
-    from auditor.output import write_json
-    from auditor.wiring import build_locator, build_resolver
+    from auditor.service.wiring import build_locator, build_resolver
+    from auditor.transfers.audit import run_audit
 
     phases: dict[str, float] = {}
     mark = time.perf_counter()

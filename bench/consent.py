@@ -243,9 +243,10 @@ def child(mode: str, chunk: int) -> dict[str, Any]:
     """Run one measured thing in this process; return its time, result and peak RSS."""
     from sqlalchemy import text
 
-    from auditor.consent_config import load_consent_settings
-    from auditor.sources import DataSources, bind_consent, coverage
-    from auditor.yamlsource import parse_yaml
+    from auditor.consent.config import load_consent_settings
+    from auditor.consent.coverage import bind_consent, coverage
+    from auditor.core.yamlsource import parse_yaml
+    from auditor.sources import DataSources
 
     settings = load_consent_settings(parse_yaml(config_yaml(), "bench.yaml"))
     with DataSources(settings.data_sources) as sources:

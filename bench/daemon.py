@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 # The synthetic world and Knot DNS come from the other benchmark's modules, so both measure the
-# same thing; `audit` here is bench/audit.py, not auditor.audit.
+# same thing; `audit` here is bench/audit.py, not auditor.transfers.audit.
 from audit import _interrupt, generate, log, write_config, write_geodata, write_inventory
 from loopback_dns import DnsServerError, KnotServer, knot_version, zone_text
 
@@ -198,12 +198,13 @@ def bare_exposition(samples: int) -> tuple[Any, Callable[[], None]]:
 
 def build_daemon(work: Path, config_path: Path) -> tuple[Any, TimedStore, Any]:
     """The daemon as `gdpr-auditor run` builds it, without its scheduler: (daemon, store, server)."""
-    from auditor.daemon import Daemon, load_generation
-    from auditor.httpserver import MetricsServer
-    from auditor.leader import SingleReplica
-    from auditor.log import configure_logging
-    from auditor.metrics import Exposition
-    from auditor.sdnotify import Notifier
+    from auditor.service.daemon import Daemon
+    from auditor.service.generation import load_generation
+    from auditor.service.httpserver import MetricsServer
+    from auditor.service.leader import SingleReplica
+    from auditor.service.log import configure_logging
+    from auditor.service.metrics import Exposition
+    from auditor.service.sdnotify import Notifier
     from auditor.store import StateStore
 
     configure_logging("warning", "json")

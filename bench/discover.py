@@ -21,7 +21,8 @@ import dns.resolver
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from auditor.discovery.catalogue import DiscoverySettings, load_catalogue
+from auditor.discovery.catalogue import load_catalogue
+from auditor.discovery.config import DiscoverySettings
 from auditor.discovery.dns_signals import dnspython_lookup, scan_domains
 from tests.dnsserver import LoopbackDnsServer
 

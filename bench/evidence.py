@@ -38,11 +38,12 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import select
 
 from auditor import __version__
-from auditor.audit import AuditResult
-from auditor.evidence.report import ReportInputs, build_report, period_bounds, render
-from auditor.inventory import load_inventory
-from auditor.model import Facet, Finding, Integration, PlaceCheck, Severity, Verdict
-from auditor.policies import PolicyData, load_policies
+from auditor.core.inventory import load_inventory
+from auditor.core.model import Facet, Finding, Integration, PlaceCheck, Severity, Verdict
+from auditor.core.policies import PolicyData, load_policies
+from auditor.core.results import AuditResult
+from auditor.evidence.render import render
+from auditor.evidence.report import ReportInputs, build_report, period_bounds
 from auditor.store import StateStore
 from auditor.store.reporting import check_chain, read_period
 from auditor.store.schema import audit_runs, evidence, finding_events

@@ -120,7 +120,7 @@ policies:
 
 def child(mode: str, url: str, table: str, batch: int, max_rows: int, state: str) -> dict[str, Any]:
     """Run in a fresh process: bind and plan (idle), or enforce; print the figures as JSON."""
-    from auditor.consent_config import ConfigRef, DataSourceSettings
+    from auditor.core.yamlsource import parse_yaml
     from auditor.retention import (
         bind_policy,
         enforce_policy,
@@ -128,8 +128,8 @@ def child(mode: str, url: str, table: str, batch: int, max_rows: int, state: str
         plan_policy,
     )
     from auditor.sources import DataSources
+    from auditor.sources.config import ConfigRef, DataSourceSettings
     from auditor.store import StateStore
-    from auditor.yamlsource import parse_yaml
 
     policies, issues = parse_retention(parse_yaml(policy_yaml(table, batch, max_rows), "bench"))
     assert not issues, issues

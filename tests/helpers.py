@@ -5,10 +5,10 @@ from __future__ import annotations
 import functools
 import textwrap
 
-from auditor.inventory import check_references, parse_inventory
-from auditor.model import Integration
-from auditor.policies import PolicyData, load_policies
-from auditor.yamlsource import parse_yaml
+from auditor.core.inventory import check_references, parse_inventory
+from auditor.core.model import Integration
+from auditor.core.policies import PolicyData, load_policies
+from auditor.core.yamlsource import parse_yaml
 
 shipped_policies = functools.cache(load_policies)
 
@@ -37,3 +37,9 @@ def minimal(ident: str = "vendor", **overrides: object) -> dict[str, object]:
     }
     entry.update(overrides)
     return entry
+
+
+def entry(ident: str, **overrides: object) -> dict[str, object]:
+    """A valid integration entry as a dict (backups in Ireland), with keys overridden: the
+    command-line and evidence tests' inventories are built from it."""
+    return minimal(ident, **{"backups": {"regions": ["IE"], "retention": "P30D"}, **overrides})

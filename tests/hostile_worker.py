@@ -20,11 +20,11 @@ from pathlib import Path
 
 from auditor.cli import cli
 from auditor.config import load_config
-from auditor.consent_import import ImportColumns, SubjectHasher, read_consents
-from auditor.discovery.catalogue import load_catalogue, load_discovery_settings
-from auditor.errors import AuditorError
-from auditor.inventory import load_inventory
-from auditor.policies import load_policies
+from auditor.consent.imports import ImportColumns, SubjectHasher, read_consents
+from auditor.core.errors import AuditorError
+from auditor.core.inventory import load_inventory
+from auditor.core.policies import load_policies
+from auditor.discovery.catalogue import load_catalogue
 from auditor.probes.ipranges import load_range_file
 from auditor.retention import load_retention_policies
 
@@ -57,7 +57,7 @@ class _CommandFailed(AuditorError):
 
 READERS: dict[str, Callable[[Path], object]] = {
     "inventory": lambda path: load_inventory([path], _POLICIES),
-    "config": lambda path: (load_config(path), load_discovery_settings(path)),
+    "config": load_config,
     "retention": lambda path: load_retention_policies([path]),
     "consent-csv": lambda path: _consents(path, "csv"),
     "consent-json": lambda path: _consents(path, "json"),

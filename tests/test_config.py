@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from auditor.cli import cli
 from auditor.config import load_config
-from auditor.errors import InvalidInputError
+from auditor.core.errors import InvalidInputError
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -182,3 +184,35 @@ consent:
     text = str(caught.value)
     assert "dns.timeout" in text
     assert "nowhere" in text
+
+
+BAD_DISCOVERY = """
+inventory: [inv/]
+discovery:
+  domains: [example.com]
+  pages: [ftp://example.com/]
+  timeout: 0
+"""
+
+
+def test_a_bad_discovery_section_is_rejected_at_load(tmp_path: Path) -> None:
+    """The `discovery:` section is validated with the rest of the file when it is loaded, not
+    when discovery first runs: each problem names its key and line."""
+    path = write(tmp_path, BAD_DISCOVERY)
+
+    with pytest.raises(InvalidInputError) as caught:
+        load_config(path)
+
+    found = {(issue.field, issue.line) for issue in caught.value.issues}
+    assert {("discovery.pages", 5), ("discovery.timeout", 6)} <= found, found
+
+
+def test_validate_rejects_a_bad_discovery_section(tmp_path: Path) -> None:
+    """`validate` exits 2 and names the bad `discovery:` key, as for any other section."""
+    path = write(tmp_path, BAD_DISCOVERY)
+
+    result = CliRunner().invoke(cli, ["validate", "--config", str(path)])
+
+    assert 2 == result.exit_code, result.output
+    assert "discovery.pages" in result.stderr
+    assert "Traceback" not in result.stderr

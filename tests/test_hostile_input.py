@@ -24,7 +24,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from auditor.policies import shipped_policies
+from auditor.core.policies import shipped_policies
 from tests.helpers import minimal
 
 ROOT = Path(__file__).resolve().parent.parent

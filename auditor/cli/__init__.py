@@ -15,18 +15,18 @@ from typing import Any, TypeVar
 import click
 
 from auditor import __version__
+from auditor.cli.output import terminal_safe
 from auditor.config import Config
-from auditor.errors import (
+from auditor.core.errors import (
     AuditUnavailableError,
     InvalidInputError,
     InvalidRequestError,
     SchemaVersionError,
     StoreError,
 )
-from auditor.inventory import load_inventory
-from auditor.model import Integration
-from auditor.output import terminal_safe
-from auditor.policies import PolicyData, load_policies
+from auditor.core.inventory import load_inventory
+from auditor.core.model import Integration
+from auditor.core.policies import PolicyData, load_policies
 
 EXIT_OK, EXIT_FINDINGS, EXIT_INVALID, EXIT_UNAVAILABLE = 0, 1, 2, 3
 

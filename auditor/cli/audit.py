@@ -11,7 +11,6 @@ from typing import Any
 
 import click
 
-from auditor.audit import AuditResult, run_audit
 from auditor.cli import (
     EXIT_FINDINGS,
     EXIT_INVALID,
@@ -26,14 +25,16 @@ from auditor.cli import (
     utcnow,
 )
 from auditor.cli.db import record_check
+from auditor.cli.output import render_table, write_json
 from auditor.config import Config, load_config
-from auditor.consent_check import schema_issues
-from auditor.consent_config import check_against_inventory
-from auditor.errors import InvalidInputError, Issue
-from auditor.model import Integration, Severity
-from auditor.output import render_table, write_json
+from auditor.consent.check import schema_issues
+from auditor.consent.config import check_against_inventory
+from auditor.core.errors import InvalidInputError, Issue
+from auditor.core.model import Integration, Severity
+from auditor.core.results import AuditResult
 from auditor.retention.policy import check_references, load_retention_policies
-from auditor.wiring import build_locator, build_resolver
+from auditor.service.wiring import build_locator, build_resolver
+from auditor.transfers.audit import run_audit
 
 
 @cli.command()

@@ -22,10 +22,14 @@ from auditor.cli import (
     say,
     utcnow,
 )
+from auditor.cli.output import finding_json
 from auditor.config import Config, load_config
-from auditor.consent_check import bind, bind_all, consent_findings, measure, uses_imported
-from auditor.consent_config import ConsentMapping
-from auditor.consent_import import (
+from auditor.consent.check import bind, bind_all, consent_findings, measure, uses_imported
+from auditor.consent.config import ConsentMapping
+from auditor.consent.counting import BoundConsent
+from auditor.consent.coverage import gaps
+from auditor.consent.imported import imported_gaps
+from auditor.consent.imports import (
     Format,
     ImportColumns,
     SubjectHasher,
@@ -34,15 +38,10 @@ from auditor.consent_import import (
     read_consents,
     subject_key,
 )
-from auditor.output import finding_json
-from auditor.sources import (
-    BoundConsent,
-    ConsentCoverage,
-    DataSources,
-    gaps,
-    imported_gaps,
-)
-from auditor.store import StateStore, open_store
+from auditor.core.consents import ConsentCoverage
+from auditor.service.wiring import open_store
+from auditor.sources import DataSources
+from auditor.store import StateStore
 
 
 @cli.group()

@@ -13,19 +13,12 @@ from typing import Any
 import click
 
 from auditor import __version__
-from auditor.audit import AuditResult
 from auditor.cli import EXIT_INVALID, cli, config_option, format_option, handles_errors, say, utcnow
 from auditor.config import Config, load_config
-from auditor.policies import PolicyData
-from auditor.store import (
-    SCHEMA_VERSION,
-    RunRecord,
-    StateStore,
-    database_url,
-    open_store,
-    prune_cutoff,
-    record_audit,
-)
+from auditor.core.policies import PolicyData
+from auditor.core.results import AuditResult
+from auditor.service.wiring import database_url, open_store
+from auditor.store import SCHEMA_VERSION, RunRecord, StateStore, prune_cutoff, record_audit
 
 
 def store_for(config_path: Path) -> StateStore:

@@ -18,7 +18,10 @@ from auditor.cli import (
     say,
 )
 from auditor.config import load_config
-from auditor.discovery.catalogue import load_catalogue, load_discovery_settings, with_targets
+from auditor.core.errors import InvalidInputError, InvalidRequestError, Issue
+from auditor.core.yamlsource import load_yaml
+from auditor.discovery.catalogue import load_catalogue
+from auditor.discovery.config import with_targets
 from auditor.discovery.dns_signals import dnspython_lookup
 from auditor.discovery.imports import ImportResult, import_csv, import_fides
 from auditor.discovery.results import (
@@ -27,8 +30,6 @@ from auditor.discovery.results import (
     inventory_stubs,
     render_table,
 )
-from auditor.errors import InvalidInputError, InvalidRequestError, Issue
-from auditor.yamlsource import load_yaml
 
 
 @cli.command("discover")
@@ -57,7 +58,7 @@ def discover_command(
     config = load_config(config_path)
     _, integrations = load_all(config)  # the policy data validates the inventory's places
     try:
-        settings = with_targets(load_discovery_settings(config.path), domains, pages)
+        settings = with_targets(config.discovery, domains, pages)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--domain") from None
     if not settings.domains and not settings.pages:

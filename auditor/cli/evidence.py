@@ -13,10 +13,12 @@ import click
 
 from auditor.cli import EXIT_FINDINGS, cli, config_option, day_option, handles_errors, say
 from auditor.config import Config, load_config
-from auditor.errors import InvalidRequestError, SchemaVersionError, StoreError
-from auditor.evidence.chain import EvidenceRecord, malformed
-from auditor.evidence.report import period_bounds, utc
-from auditor.store import EVIDENCE_KEY_VARIABLE, SCHEMA_VERSION, database_url, evidence_key
+from auditor.core.chain import EvidenceRecord, malformed
+from auditor.core.errors import InvalidRequestError, SchemaVersionError, StoreError
+from auditor.evidence.ledgers import utc
+from auditor.evidence.report import period_bounds
+from auditor.service.wiring import database_url
+from auditor.store import EVIDENCE_KEY_VARIABLE, SCHEMA_VERSION, evidence_key
 from auditor.store.engine import display_url, normalise_url
 from auditor.store.reporting import ChainCheck, check_chain, head, list_records
 from auditor.store.repository import StateStore

@@ -12,7 +12,7 @@ import click
 
 from auditor.cli import cli, config_option, day_option, format_option, handles_errors, say, utcnow
 from auditor.cli.db import store_for, when
-from auditor.output import terminal_safe
+from auditor.cli.output import terminal_safe
 from auditor.store import FindingDetail, FindingEvent, StoredFinding, Waiver
 
 

@@ -19,10 +19,10 @@ from auditor.cli import (
     utcnow,
 )
 from auditor.config import load_config
-from auditor.errors import InvalidInputError, Issue
-from auditor.policies import load_policies
-from auditor.staleness import dataset_warning
-from auditor.wiring import build_locator
+from auditor.core.errors import InvalidInputError, Issue
+from auditor.core.policies import load_policies
+from auditor.core.staleness import dataset_warning
+from auditor.service.wiring import build_locator
 
 
 @cli.group()

@@ -21,15 +21,10 @@ from auditor.cli import (
 )
 from auditor.cli.evidence import open_existing
 from auditor.config import load_config
-from auditor.errors import InvalidRequestError
+from auditor.core.errors import InvalidRequestError
 from auditor.evidence.register import build_register, render_register
-from auditor.evidence.report import (
-    FORMATS,
-    ReportInputs,
-    build_report,
-    period_bounds,
-    render,
-)
+from auditor.evidence.render import render
+from auditor.evidence.report import FORMATS, ReportInputs, build_report, period_bounds
 from auditor.evidence.scheduled import write_atomically
 from auditor.store.reporting import check_chain, read_period
 

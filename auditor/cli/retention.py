@@ -13,8 +13,7 @@ import click
 
 from auditor.cli import cli, config_option, format_option, handles_errors, say, utcnow
 from auditor.config import Config, load_config
-from auditor.consent_config import DataSourceSettings
-from auditor.errors import InvalidInputError, Issue
+from auditor.core.errors import InvalidInputError, Issue
 from auditor.retention import (
     Batch,
     BoundPolicy,
@@ -30,8 +29,9 @@ from auditor.retention import (
     plan_policy,
     reconcile_policy,
 )
+from auditor.service.wiring import open_store
+from auditor.sources.config import DataSourceSettings
 from auditor.sources.datasources import DataSources
-from auditor.store import open_store
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from auditor.cli import EXIT_INVALID, EXIT_UNAVAILABLE, cli, config_option, handles_errors, say
-from auditor.errors import SchemaVersionError, StoreError
+from auditor.core.errors import SchemaVersionError, StoreError
 
 
 @cli.command()
@@ -23,7 +23,7 @@ def run(config_path: Path) -> None:
     state database of another schema version, 3 the daemon could not start (database
     unreachable, metrics address in use, GeoIP data unusable).
     """
-    from auditor.daemon import run_daemon
+    from auditor.service.daemon import run_daemon
 
     try:
         status = run_daemon(config_path)

@@ -1,9 +1,8 @@
-"""The vendor catalogue (policies/vendors.yaml plus a local file) and the discovery settings."""
+"""The vendor catalogue: policies/vendors.yaml plus a local file."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -11,18 +10,12 @@ from typing import Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from auditor.errors import InvalidInputError, Issue
-from auditor.inventory import CATEGORIES
-from auditor.iso3166 import COUNTRY_CODES
-from auditor.policies import PROVIDERS, shipped_policies
-from auditor.validation import Strict, entries_by_id, issues_from_validation
-from auditor.yamlsource import YamlDocument, load_yaml
-
-COMMON_SUBDOMAINS = (
-    "www", "mail", "shop", "blog", "help", "support", "status",
-    "go", "info", "news", "email", "track", "links",
-)  # fmt: skip
-"""Subdomains whose CNAMEs are checked on every configured domain, besides the configured ones."""
+from auditor.core.errors import InvalidInputError, Issue
+from auditor.core.inventory import CATEGORIES
+from auditor.core.iso3166 import COUNTRY_CODES
+from auditor.core.policies import PROVIDERS, shipped_policies
+from auditor.core.validation import Strict, entries_by_id, issues_from_validation
+from auditor.core.yamlsource import YamlDocument, load_yaml
 
 CLAIMS = (
     "headquarters",
@@ -39,7 +32,7 @@ _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _SUFFIX = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(\.[a-z0-9_-]{1,63})*$")
 
 
-def _suffixes(values: list[str]) -> list[str]:
+def suffixes(values: list[str]) -> list[str]:
     cleaned = [value.strip().lower().strip(".") for value in values]
     for value in cleaned:
         if not _SUFFIX.match(value):
@@ -56,7 +49,7 @@ class _Signals(Strict):
     @field_validator("spf", "mx", "cname")
     @classmethod
     def _names(cls, value: list[str]) -> list[str]:
-        return _suffixes(value)
+        return suffixes(value)
 
     @field_validator("txt")
     @classmethod
@@ -104,7 +97,7 @@ class _Vendor(Strict):
     @field_validator("domains")
     @classmethod
     def _domains(cls, value: list[str]) -> list[str]:
-        return _suffixes(value)
+        return suffixes(value)
 
     @model_validator(mode="after")
     def _sourced(self) -> _Vendor:
@@ -244,87 +237,3 @@ def load_catalogue(local: Path | None = None, shipped: Path | None = None) -> Ca
     if issues:
         raise InvalidInputError(issues)
     return Catalogue({vendor.id: vendor for vendor in vendors})
-
-
-class _Discovery(Strict):
-    vendors: str | None = None
-    domains: list[str] = []
-    subdomains: list[str] = []
-    pages: list[str] = []
-    timeout: float = Field(default=10.0, gt=0, le=120)
-    max_page_bytes: int = Field(default=5_000_000, ge=1024)
-
-    @field_validator("domains")
-    @classmethod
-    def _domain_names(cls, value: list[str]) -> list[str]:
-        return _suffixes(value)
-
-    @field_validator("subdomains")
-    @classmethod
-    def _labels(cls, value: list[str]) -> list[str]:
-        return _suffixes(value)
-
-    @field_validator("pages")
-    @classmethod
-    def _urls(cls, value: list[str]) -> list[str]:
-        for url in value:
-            if not url.startswith(("http://", "https://")):
-                raise ValueError(f"a page must be an http(s) URL: {url!r}")
-        return value
-
-
-@dataclass(frozen=True, slots=True)
-class DiscoverySettings:
-    """The `discovery:` configuration section: what to look at, and the local vendor file."""
-
-    vendors: Path | None = None
-    domains: tuple[str, ...] = ()
-    subdomains: tuple[str, ...] = ()
-    pages: tuple[str, ...] = ()
-    timeout: float = 10.0
-    max_page_bytes: int = 5_000_000
-
-    def subdomain_names(self) -> list[str]:
-        """Every subdomain whose CNAME is checked: configured and common, on every domain."""
-        # A configured name under one of the domains is taken as it is; a label goes on each.
-        full = [name for name in self.subdomains if any(under(name, d) for d in self.domains)]
-        labels = dict.fromkeys(n for n in (*self.subdomains, *COMMON_SUBDOMAINS) if n not in full)
-        names = [*full, *(f"{label}.{domain}" for domain in self.domains for label in labels)]
-        return list(dict.fromkeys(names))
-
-
-def load_discovery_settings(config_path: Path) -> DiscoverySettings:
-    """Read the `discovery:` section of a configuration file; paths are relative to the file.
-
-    Raises:
-        InvalidInputError: the section is invalid.
-    """
-    doc = load_yaml(config_path)
-    raw = doc.data.get("discovery", {}) if isinstance(doc.data, dict) else {}
-    try:
-        parsed = _Discovery.model_validate(raw or {})
-    except ValidationError as exc:
-        raise InvalidInputError(issues_from_validation(exc, doc, base=("discovery",))) from None
-    base = config_path.resolve().parent
-    return DiscoverySettings(
-        vendors=None if parsed.vendors is None else base / Path(parsed.vendors).expanduser(),
-        domains=tuple(parsed.domains),
-        subdomains=tuple(parsed.subdomains),
-        pages=tuple(parsed.pages),
-        timeout=parsed.timeout,
-        max_page_bytes=parsed.max_page_bytes,
-    )
-
-
-def with_targets(
-    settings: DiscoverySettings, domains: Sequence[str], pages: Iterable[str]
-) -> DiscoverySettings:
-    """The settings with extra domains and pages (from the command line) added."""
-    return DiscoverySettings(
-        vendors=settings.vendors,
-        domains=tuple(dict.fromkeys((*settings.domains, *_suffixes(list(domains))))),
-        subdomains=settings.subdomains,
-        pages=tuple(dict.fromkeys((*settings.pages, *pages))),
-        timeout=settings.timeout,
-        max_page_bytes=settings.max_page_bytes,
-    )

@@ -10,7 +10,8 @@ import dns.exception
 import dns.nameserver
 import dns.resolver
 
-from auditor.discovery.catalogue import Catalogue, DiscoverySettings, under
+from auditor.discovery.catalogue import Catalogue, under
+from auditor.discovery.config import DiscoverySettings
 from auditor.discovery.evidence import Evidence, Signal, dns_probe
 from auditor.probes.dnstransport import parse_nameserver
 

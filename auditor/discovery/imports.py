@@ -13,10 +13,10 @@ from typing import Any
 
 import yaml
 
-from auditor.errors import InvalidInputError, Issue
-from auditor.inventory import CATEGORIES, DATA_CATEGORIES
-from auditor.iso3166 import COUNTRY_CODES
-from auditor.yamlsource import YamlDocument
+from auditor.core.errors import InvalidInputError, Issue
+from auditor.core.inventory import CATEGORIES, DATA_CATEGORIES
+from auditor.core.iso3166 import COUNTRY_CODES
+from auditor.core.yamlsource import YamlDocument
 
 # Fides data categories (fideslang taxonomy) by prefix -> the inventory's vocabulary; the longest
 # matching prefix wins. Categories outside `user.` (system., account.) are not personal data.

@@ -2,31 +2,46 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
-from auditor.config import Config
-from auditor.discovery.catalogue import load_catalogue, load_discovery_settings
+from auditor.core.errors import AuditUnavailableError
+from auditor.core.jobs import JobContext, JobInputs
+from auditor.discovery.catalogue import load_catalogue
+from auditor.discovery.config import DiscoverySettings
 from auditor.discovery.dns_signals import dnspython_lookup
 from auditor.discovery.results import discover, undeclared_findings
-from auditor.errors import AuditUnavailableError, InvalidInputError
-from auditor.inputs import Inputs
-from auditor.jobs import JobContext
 from auditor.store.repository import StateStore
 
 log = structlog.get_logger("auditor.discovery.job")
 
 
-def discovery_needed(config: Config) -> bool:
-    """Whether the configuration gives discovery anything to look at (domains or pages)."""
-    try:
-        settings = load_discovery_settings(config.path)
-    except InvalidInputError:  # an invalid section: schedule it, so the job fails and says why
-        return True
+def discovery_needed(settings: DiscoverySettings) -> bool:
+    """Whether the `discovery:` section gives discovery anything to look at (domains or pages)."""
     return bool(settings.domains or settings.pages)
+
+
+class DnsConfig(Protocol):
+    """What the job reads of the `dns:` section."""
+
+    @property
+    def nameservers(self) -> Sequence[str]: ...
+
+    @property
+    def timeout(self) -> float: ...
+
+
+class DiscoveryConfig(Protocol):
+    """What the job reads of the configuration (which the daemon composes)."""
+
+    @property
+    def discovery(self) -> DiscoverySettings: ...
+
+    @property
+    def dns(self) -> DnsConfig: ...
 
 
 WHOLE_RUN = "discovery"
@@ -45,7 +60,7 @@ class DiscoveryJob:
 
     def __init__(
         self,
-        sources: Callable[[], Inputs],
+        sources: Callable[[], JobInputs[DiscoveryConfig]],
         store: StateStore,
         clock: Callable[[], datetime],
     ) -> None:
@@ -63,11 +78,11 @@ class DiscoveryJob:
             JobCancelled: the daemon is stopping or lost leadership; nothing is recorded.
             AuditUnavailableError: some lookups or pages failed; what was seen is recorded, the
                 findings resting on what failed are carried.
-            InvalidInputError: the discovery section or the local vendor file is invalid.
+            InvalidInputError: the local vendor file is invalid.
             StoreError: the findings cannot be recorded.
         """
         sources = self._sources()
-        settings = load_discovery_settings(sources.config.path)
+        settings = sources.config.discovery
         catalogue = load_catalogue(settings.vendors)
         lookup = dnspython_lookup(sources.config.dns.nameservers, sources.config.dns.timeout)
         context.check()

@@ -9,12 +9,13 @@ from typing import Any
 
 import yaml
 
-from auditor.discovery.catalogue import Catalogue, DiscoverySettings, Vendor
+from auditor.core.model import Finding, Integration
+from auditor.core.policies import PolicyData
+from auditor.discovery.catalogue import Catalogue, Vendor
+from auditor.discovery.config import DiscoverySettings
 from auditor.discovery.dns_signals import Lookup, scan_domains
 from auditor.discovery.evidence import Evidence, Signal
 from auditor.discovery.pages import scan_pages
-from auditor.model import Finding, Integration
-from auditor.policies import PolicyData
 
 RULE = "inventory-undeclared"
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from auditor.adequacy import Recipient, assess
-from auditor.model import Certification, Facet, Integration, Place, Verdict
-from auditor.policies import PolicyData
+from auditor.core.adequacy import Recipient, assess
+from auditor.core.model import Certification, Facet, Integration, Place, Verdict
+from auditor.core.policies import PolicyData
 
 SPECIAL_CATEGORIES = {"health": "Art. 9", "special": "Art. 9", "criminal": "Art. 10"}
 """Data categories that need more than a transfer tool: special categories and criminal data."""

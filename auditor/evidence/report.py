@@ -7,21 +7,15 @@ same records are byte for byte the same.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from functools import cache
 from typing import Any
 
-import jinja2
-
-from auditor.adequacy import SAFEGUARD_NAMES
-from auditor.evidence.chain import EvidenceRecord
-from auditor.model import Facet, Integration, Place, PlaceCheck, Severity
-from auditor.policies import Decision, PolicyData
+from auditor.core.model import Facet, Integration, Place, PlaceCheck, Severity
+from auditor.core.policies import PolicyData
+from auditor.core.policydocs import Decision
+from auditor.evidence.ledgers import consent_checks, consent_imports, evidence, retention, utc
 from auditor.store.reporting import ChainCheck, FindingHistory, PeriodRecords, RunTally
 
 SCHEMA_VERSION = 1
@@ -81,13 +75,6 @@ def period_bounds(first_day: date, last_day: date) -> tuple[datetime, datetime]:
     """The UTC moments a period of whole days spans: [first day 00:00, day after last 00:00)."""
     start = datetime.combine(first_day, datetime.min.time(), UTC)
     return start, datetime.combine(last_day + timedelta(days=1), datetime.min.time(), UTC)
-
-
-def utc(moment: datetime | None) -> str | None:
-    """A time as `2026-01-05T10:00:00Z`, or None."""
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _day(value: date | None) -> str | None:
@@ -354,7 +341,11 @@ def findings(records: PeriodRecords, first_day: date, last_day: date) -> dict[st
 def finding_item(
     history: FindingHistory, start: datetime, first_day: date, last_day: date
 ) -> dict[str, Any] | None:
-    """One finding's part in the period, judged from its events; None when it had none."""
+    """One finding's part in the period, judged from its events; None when it had none.
+
+    It stays one function of about 65 lines: it walks one finding's events in order, and the
+    state it carries from one event to the next reads best in one place.
+    """
     found = history.finding
     in_period = [event for event in history.events if event.at >= start]
     status, resolved_at, reopened = "open", None, 0
@@ -418,201 +409,3 @@ def finding_item(
             "state_at_end": waiver_state,
         },
     }
-
-
-# -- retention, consent, evidence ----------------------------------------------------------------
-
-
-def _number(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-def retention(records: Iterable[EvidenceRecord]) -> list[dict[str, Any]]:
-    """Rows acted on per retention policy and action, from the period's `retention-batch` records."""
-    groups: dict[tuple[str, str], dict[str, Any]] = {}
-    for record in records:
-        if record.kind not in {"retention-batch", "retention-run"}:
-            continue
-        data = record.data()
-        key = (str(data.get("policy", "")), str(data.get("action", "")))
-        group = groups.setdefault(
-            key,
-            {
-                "policy": key[0],
-                "action": key[1],
-                "tables": set(),
-                "runs": 0,
-                "batches": 0,
-                "rows": 0,
-                "first_at": utc(record.at),
-                "last_at": utc(record.at),
-            },
-        )
-        if record.kind == "retention-run":
-            group["runs"] += 1
-            continue
-        group["batches"] += 1
-        group["rows"] += _number(data.get("rows"))
-        group["tables"].add(f"{data.get('source', '')}.{data.get('table', '')}".strip("."))
-        group["last_at"] = utc(record.at)
-    return [
-        {**group, "tables": sorted(group["tables"])}
-        for _, group in sorted(groups.items())
-        if group["batches"]
-    ]
-
-
-def _checked(data: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    # One record per consent job run lists every integration it checked; a record about one
-    # integration is read as a list of one.
-    checked = data.get("checked")
-    if isinstance(checked, list):
-        return [item for item in checked if isinstance(item, Mapping)]
-    return [data] if "integration" in data else []
-
-
-def consent_checks(records: Iterable[EvidenceRecord]) -> list[dict[str, Any]]:
-    """Consent checks per integration in the period: how many succeeded or failed, and the
-    latest counts (never a subject identifier)."""
-    latest: dict[str, dict[str, Any]] = {}
-
-    def item(ident: str) -> dict[str, Any]:
-        return latest.setdefault(
-            ident,
-            {
-                "integration": ident,
-                "checks": 0,
-                "failures": 0,
-                "purpose": None,
-                "shared": 0,
-                "missing": 0,
-                "withdrawn": 0,
-                "last_at": None,
-            },
-        )
-
-    for record in records:
-        if record.kind != "consent-check":
-            continue
-        data = record.data()
-        for checked in _checked(data):
-            found = item(str(checked.get("integration", "")))
-            purpose = checked.get("purpose")
-            found.update(
-                checks=found["checks"] + 1,
-                purpose=purpose if isinstance(purpose, str) else found["purpose"],
-                shared=_number(checked.get("shared")),
-                missing=_number(checked.get("missing")),
-                withdrawn=_number(checked.get("withdrawn")),
-                last_at=utc(record.at),
-            )
-        failed = data.get("failed")
-        for ident in failed if isinstance(failed, list) else ():
-            item(str(ident))["failures"] += 1
-    return [latest[ident] for ident in sorted(latest)]
-
-
-def consent_imports(records: Iterable[EvidenceRecord]) -> list[dict[str, Any]]:
-    """Consent imports per purpose in the period: files imported and consents read and added."""
-    purposes: dict[str, dict[str, Any]] = {}
-    for record in records:
-        if record.kind != "consent-import":
-            continue
-        data = record.data()
-        purpose = str(data.get("purpose", ""))
-        found = purposes.setdefault(
-            purpose, {"purpose": purpose, "imports": 0, "read": 0, "inserted": 0, "updated": 0}
-        )
-        found["imports"] += 1
-        for key in ("read", "inserted", "updated"):
-            found[key] += _number(data.get(key))
-    return [purposes[purpose] for purpose in sorted(purposes)]
-
-
-def _record_json(record: EvidenceRecord | None) -> dict[str, Any] | None:
-    if record is None:
-        return None
-    return {"seq": record.seq, "at": utc(record.at), "kind": record.kind, "hash": record.hash}
-
-
-def evidence(chain: ChainCheck, records: PeriodRecords) -> dict[str, Any]:
-    """The chain's head and whether it verified, and what the period recorded."""
-    outcome = chain.verification
-    return {
-        "verified": outcome.ok,
-        "hmac_checked": chain.hmac_checked,
-        "records_verified": outcome.records,
-        "head": _record_json(chain.head),
-        "first_bad": outcome.first_bad,
-        "problem": outcome.problem,
-        "period": {
-            "kinds": [{"kind": k, "records": n} for k, n in sorted(records.record_kinds.items())],
-            "last": _record_json(records.last_record),
-        },
-    }
-
-
-# -- rendering -----------------------------------------------------------------------------------
-
-
-def render_json(document: Mapping[str, Any]) -> str:
-    """The document as indented JSON, ending in a newline."""
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
-
-
-def render_csv(document: Mapping[str, Any]) -> str:
-    """The findings of the document as CSV, one row per finding (CSV_COLUMNS)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
-    for item in document["findings"]["items"]:
-        waiver = item["waiver"] or {}
-        row = {
-            **item,
-            "waiver_reason": waiver.get("reason"),
-            "waiver_approver": waiver.get("approver"),
-            "waiver_expires": waiver.get("expires"),
-            "waiver_created_at": waiver.get("created_at"),
-            "waiver_state": waiver.get("state_at_end"),
-        }
-        writer.writerow([_cell(row[column]) for column in CSV_COLUMNS])
-    return buffer.getvalue()
-
-
-def _cell(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    text = str(value)
-    # A cell a spreadsheet would run as a formula is quoted with a leading apostrophe.
-    return "'" + text if text[:1] in {"=", "+", "-", "@", "\t", "\r"} else text
-
-
-@cache
-def _templates() -> jinja2.Environment:
-    environment = jinja2.Environment(
-        loader=jinja2.PackageLoader("auditor.evidence", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        extensions=["jinja2.ext.do"],
-    )
-    environment.filters["safeguard"] = lambda name: SAFEGUARD_NAMES.get(name, name)
-    return environment
-
-
-def render_html(document: Mapping[str, Any]) -> str:
-    """The document as one self-contained HTML page (inline styles, no scripts or external files)."""
-    return _templates().get_template("report.html").render(doc=document)
-
-
-def render(document: Mapping[str, Any], output_format: str) -> str:
-    """The document in one of FORMATS."""
-    if output_format == "json":
-        return render_json(document)
-    if output_format == "csv":
-        return render_csv(document)
-    return render_html(document)

@@ -7,18 +7,29 @@ import tempfile
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
 import structlog
 
 from auditor import __version__
-from auditor.config import ReportSettings
-from auditor.evidence.report import ReportInputs, build_report, period_bounds, render
-from auditor.inputs import Inputs
-from auditor.jobs import JobContext
+from auditor.core.jobs import JobContext, JobInputs
+from auditor.evidence.config import ReportSettings
+from auditor.evidence.render import render
+from auditor.evidence.report import ReportInputs, build_report, period_bounds
 from auditor.store import StateStore
 from auditor.store.reporting import check_chain, read_period
 
 log = structlog.get_logger("auditor.evidence.scheduled")
+
+
+class ReportConfig(Protocol):
+    """What the job reads of the configuration (which the daemon composes)."""
+
+    @property
+    def reports(self) -> ReportSettings: ...
+
+    @property
+    def digest(self) -> str: ...
 
 
 def report_days(settings: ReportSettings, today: date) -> tuple[date, date]:
@@ -62,7 +73,7 @@ class ReportJob:
 
     def __init__(
         self,
-        sources: Callable[[], Inputs],
+        sources: Callable[[], JobInputs[ReportConfig]],
         store: StateStore,
         clock: Callable[[], datetime],
     ) -> None:

@@ -9,8 +9,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from auditor.errors import ResolverError
-from auditor.model import Resolution
+from auditor.core.errors import ResolverError
+from auditor.core.model import Resolution
 from auditor.probes.dnstransport import (
     Nameserver,
     QueryIds,

@@ -14,7 +14,7 @@ import dns.exception
 import dns.nameserver
 import dns.resolver
 
-from auditor.errors import ResolverError
+from auditor.core.errors import ResolverError
 from auditor.probes.dnswire import answers
 
 

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from auditor.errors import GeoDataError
+from auditor.core.errors import GeoDataError
 
 RECORD_NAME = "fetched.json"
 """The record's file name in the range-file directory (no range file has this name)."""

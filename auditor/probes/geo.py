@@ -16,18 +16,17 @@ import geoip2.errors
 import geoip2.models
 import maxminddb
 
-from auditor.errors import GeoDataError
-from auditor.model import Location
-from auditor.ports import DataSet
+from auditor.core.errors import GeoDataError
+from auditor.core.model import Location
+from auditor.core.ports import DataSet
 from auditor.probes.ipranges import (
     IpAddress,
     IpRangeTable,
-    RangeEntry,
-    RangeFile,
     load_range_directory,
     load_range_file,
     parse_address,
 )
+from auditor.probes.rangeformats import RangeEntry, RangeFile
 
 RegionCountry = Callable[[str, str], str | None]
 """Maps (provider, region or zone as published) to an ISO 3166-1 alpha-2 code, or None."""

@@ -13,7 +13,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.zone
 
-from auditor.errors import ResolverError
+from auditor.core.errors import ResolverError
 from auditor.probes.dnswire import Labels, Outcome
 
 

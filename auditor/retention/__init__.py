@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from auditor.core.ledger import BatchIntent, PendingBatch, RetentionLedger
 from auditor.retention.anonymised import is_anonymised, is_keyed_hash
 from auditor.retention.deadline import is_overdue, retention_deadline
 from auditor.retention.enforce import (
@@ -11,7 +12,6 @@ from auditor.retention.enforce import (
     check_guard,
     enforce_policy,
 )
-from auditor.retention.ledger import BatchIntent, PendingBatch, RetentionLedger
 from auditor.retention.plan import RetentionPlan, plan_policy, retention_findings
 from auditor.retention.policy import (
     ANONYMISE_KEY_ENV,

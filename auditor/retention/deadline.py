@@ -26,7 +26,7 @@ from __future__ import annotations
 import calendar
 from datetime import UTC, date, datetime, time, timedelta
 
-from auditor.durations import Duration
+from auditor.core.durations import Duration
 
 
 class DeadlineOutOfRangeError(ValueError):

@@ -43,10 +43,10 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from auditor.errors import InvalidRequestError, StoreError
-from auditor.ports import Clock
+from auditor.core.errors import InvalidRequestError, StoreError
+from auditor.core.ledger import BatchIntent, RetentionLedger, encode_key, new_run
+from auditor.core.ports import Clock
 from auditor.retention.anonymised import replaced
-from auditor.retention.ledger import BatchIntent, RetentionLedger, encode_key, new_run
 from auditor.retention.plan import RetentionPlan, plan_policy
 from auditor.retention.policy import ANONYMISE_KEY_ENV
 from auditor.retention.reconcile import Batch, batch_content, reconcile_policy
@@ -131,6 +131,10 @@ def enforce_policy(
     `secret` keys the hashes (of anonymised values and of key ranges); `check` is called before
     each batch and may raise to stop the run there (the daemon's JobContext.check); `on_batch`
     hears of each committed batch, reconciled ones included.
+
+    It stays one function of about 100 lines: the order of reconcile, plan, guard, intent, batch
+    and settlement is the safety argument for changing the organisation's data, and reads best
+    top to bottom.
 
     Raises:
         RetentionRefusedError: refused before any change (read-only source, too large a share,

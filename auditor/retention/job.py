@@ -16,16 +16,16 @@ from typing import Any
 
 import structlog
 
-from auditor.consent_config import DataSourceSettings
-from auditor.errors import AuditorError
-from auditor.jobs import JobContext
-from auditor.ports import Clock
+from auditor.core.errors import AuditorError
+from auditor.core.jobs import JobContext
+from auditor.core.ledger import RetentionLedger
+from auditor.core.ports import Clock
 from auditor.retention.enforce import anonymise_key, enforce_policy
-from auditor.retention.ledger import RetentionLedger
 from auditor.retention.plan import RetentionPlan, plan_policy
 from auditor.retention.policy import RetentionPolicy
 from auditor.retention.reconcile import Batch, reconcile_policy
 from auditor.retention.tables import bind_policy
+from auditor.sources.config import DataSourceSettings
 from auditor.sources.datasources import DataSources
 
 log = structlog.get_logger("auditor.retention")

@@ -15,9 +15,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from auditor.errors import InvalidInputError
-from auditor.model import Finding
-from auditor.policies import PolicyData
+from auditor.core.errors import InvalidInputError
+from auditor.core.model import Finding
+from auditor.core.policies import PolicyData
 from auditor.retention.deadline import DeadlineOutOfRangeError, retention_deadline
 from auditor.retention.policy import Action, Mode, RetentionPolicy
 from auditor.retention.tables import BoundPolicy, as_instant

@@ -48,18 +48,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 
-from auditor.consent_config import (
-    ConfigRef,
-    DataSourceSettings,
-    TableSelection,
-    table_selection,
-)
-from auditor.durations import Duration, parse_duration
-from auditor.errors import InvalidInputError, Issue
-from auditor.model import Integration
-from auditor.tablerefs import identifier, is_filter_value, row_filter, table_name
-from auditor.validation import Strict, entries_by_id, format_loc, issues_from_validation
-from auditor.yamlsource import Loc, YamlDocument, display_name, load_yaml, yaml_files
+from auditor.core.durations import Duration, parse_duration
+from auditor.core.errors import InvalidInputError, Issue
+from auditor.core.model import Integration
+from auditor.core.tablerefs import identifier, is_filter_value, row_filter, table_name
+from auditor.core.validation import Strict, entries_by_id, format_loc, issues_from_validation
+from auditor.core.yamlsource import Loc, YamlDocument, display_name, load_yaml, yaml_files
+from auditor.sources.config import ConfigRef, DataSourceSettings, TableSelection, table_selection
 
 Action = Literal["report", "anonymise", "delete"]
 Mode = Literal["plan", "enforce"]

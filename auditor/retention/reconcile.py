@@ -2,7 +2,7 @@
 the data source and recorded as evidence.
 
 A batch's intent stays pending when its process was killed, its data source connection was lost,
-or the state database could not be written after the batch (`auditor.retention.ledger`). Whether
+or the state database could not be written after the batch (`auditor.core.ledger`). Whether
 the batch committed is then only known to the data source, and it can tell: the intent holds the
 keys the batch could process, every one of them eligible when the intent was made, so
 
@@ -24,8 +24,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from auditor.ports import Clock
-from auditor.retention.ledger import BatchIntent, RetentionLedger, decode_key
+from auditor.core.ledger import BatchIntent, RetentionLedger, decode_key
+from auditor.core.ports import Clock
 from auditor.retention.tables import BoundPolicy
 
 CHUNK = 500

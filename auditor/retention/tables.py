@@ -17,10 +17,11 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy import Column, ColumnElement, Connection, Table
 
-from auditor.errors import InvalidInputError, Issue
+from auditor.core.errors import InvalidInputError, Issue
 from auditor.retention.policy import HASH_LENGTH, HASH_PREFIX, Replacement, RetentionPolicy
 from auditor.sources.datasources import DataSource, DataSources
-from auditor.sources.schema_check import BoundTable, ColumnNeed, bind_table, key_kind, keys_match
+from auditor.sources.keys import key_kind, keys_match
+from auditor.sources.schema_check import BoundTable, ColumnNeed, bind_table
 
 _ORDERABLE = (sa.Integer, sa.Numeric, sa.Float, sa.String, sa.Date, sa.DateTime, sa.Uuid)
 _JULIAN_EPOCH = 2440587.5  # the Julian day of 1970-01-01 00:00 UTC

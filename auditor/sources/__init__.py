@@ -1,39 +1,8 @@
-"""SQL sent to the organisation's own databases: named data sources, schema checks, consent coverage."""
+"""The organisation's own databases: named data sources and the checks of their reflected schemas,
+shared by every capability that sends SQL there (consent coverage, retention)."""
 
 from __future__ import annotations
 
-from auditor.sources.consent import (
-    BoundConsent,
-    ConsentCoverage,
-    bind_consent,
-    bind_shared,
-    check_consent,
-    coverage,
-    gaps,
-)
 from auditor.sources.datasources import DataSource, DataSourceError, DataSources
-from auditor.sources.imported import (
-    BoundImported,
-    ImportedConsentLookup,
-    bind_imported,
-    imported_coverage,
-    imported_gaps,
-)
 
-__all__ = [
-    "BoundConsent",
-    "BoundImported",
-    "ConsentCoverage",
-    "DataSource",
-    "DataSourceError",
-    "DataSources",
-    "ImportedConsentLookup",
-    "bind_consent",
-    "bind_imported",
-    "bind_shared",
-    "check_consent",
-    "coverage",
-    "gaps",
-    "imported_coverage",
-    "imported_gaps",
-]
+__all__ = ["DataSource", "DataSourceError", "DataSources"]

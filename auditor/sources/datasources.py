@@ -28,8 +28,8 @@ from sqlalchemy import URL, Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
-from auditor.consent_config import DataSourceSettings
-from auditor.errors import AuditUnavailableError
+from auditor.core.errors import AuditUnavailableError
+from auditor.sources.config import DataSourceSettings
 
 CONNECT_TIMEOUT_SECONDS = 10.0
 """How long opening a connection may take before the source counts as down."""

@@ -5,13 +5,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-from auditor.audit import AuditResult
-from auditor.config import Config, state_url_problem
-from auditor.durations import Duration
-from auditor.errors import InvalidInputError, Issue, StoreError
-from auditor.ports import Clock
+from auditor.core.durations import Duration
+from auditor.core.errors import InvalidInputError, Issue, StoreError
+from auditor.core.ports import Clock
+from auditor.core.results import AuditResult
 from auditor.store.consents import ImportCounts, StoredCoverage
 from auditor.store.engine import display_url
 from auditor.store.migrations import SCHEMA_VERSION
@@ -30,62 +28,6 @@ from auditor.store.repository import FINDING_STATES, StateStore
 
 DEFAULT_FILE = "gdpr-auditor.db"
 """The SQLite file used when the configuration names no database."""
-
-
-def database_url(config: Config, environ: Mapping[str, str]) -> str:
-    """Return the state database URL: the configured one, else a SQLite file in the state directory.
-
-    The state directory is `$STATE_DIRECTORY` (the first one, when systemd sets several), else the
-    configuration file's directory. A relative SQLite path from `url_env` is relative to the
-    configuration file, like the one from `url`.
-
-    Raises:
-        InvalidInputError: `database.url_env` names a variable that is not set or is empty.
-    """
-    settings = config.database
-    if settings is None:
-        state = environ.get("STATE_DIRECTORY", "").split(":")[0]
-        directory = Path(state) if state else config.base
-        return f"sqlite:///{directory / DEFAULT_FILE}"
-    if settings.url is not None:
-        return settings.url
-    name = settings.url_env or ""
-    value = environ.get(name, "").strip()
-    if not value:
-        raise InvalidInputError(
-            [
-                Issue(
-                    str(config.path),
-                    f"the environment variable {name} holding the database URL is not set",
-                    field="database.url_env",
-                )
-            ]
-        )
-    problem = state_url_problem(value)
-    if problem is not None:
-        raise InvalidInputError(
-            [Issue(str(config.path), f"{name}: {problem}", field="database.url_env")]
-        )
-    return _relative_sqlite(value, config.base)
-
-
-def _relative_sqlite(url: str, base: Path) -> str:
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-        relative = url.removeprefix("sqlite:///")
-        if relative and not relative.startswith(":memory:"):
-            return f"sqlite:///{base / relative}"
-    return url
-
-
-def open_store(config: Config, environ: Mapping[str, str]) -> StateStore:
-    """Open the state store the configuration names (or the default one), creating its schema.
-
-    Raises:
-        InvalidInputError: the URL's environment variable is not set.
-        SchemaVersionError: the database's schema is older or newer than this code's.
-        StoreError: the database cannot be reached.
-    """
-    return StateStore.open(database_url(config, environ), evidence_key=evidence_key(environ))
 
 
 EVIDENCE_KEY_VARIABLE = "GDPR_AUDITOR_EVIDENCE_KEY"
@@ -172,11 +114,9 @@ __all__ = [
     "StoredCoverage",
     "StoredFinding",
     "Waiver",
-    "database_url",
     "describe_error",
     "display_url",
     "job_scope",
-    "open_store",
     "prune_cutoff",
     "record_audit",
 ]

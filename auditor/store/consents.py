@@ -17,8 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, case, delete, func, insert, or_, select, update
 
-from auditor.consent_import import ImportedConsent
-from auditor.sources.consent import ConsentCoverage
+from auditor.core.consents import ConsentCoverage, ImportedConsent
 from auditor.store.schema import consent_coverage, imported_consents
 
 IMPORT_BATCH = 1000

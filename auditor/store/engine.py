@@ -11,7 +11,7 @@ from sqlalchemy import URL, Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from auditor.errors import StoreError
+from auditor.core.errors import StoreError
 
 BUSY_TIMEOUT_SECONDS = 30.0
 """How long a SQLite writer waits for another one (the daemon, a CLI waiver) before failing."""

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, Text, func, select, text, type_coerce
 
-from auditor.evidence.chain import EvidenceRecord, link
+from auditor.core.chain import EvidenceRecord, link
 from auditor.store.schema import evidence, finding_events, findings
 
 _LOCK_KEY = 0x6764707265766964  # "gdprevid": serialises appends across PostgreSQL connections

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, text, update
 
-from auditor.retention.ledger import BatchIntent, PendingBatch, Settlement
+from auditor.core.ledger import BatchIntent, PendingBatch, Settlement
 from auditor.store import engine as store_engine
 from auditor.store import evidence
 from auditor.store.schema import retention_intents as intents

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Column, Connection, Table, func, inspect, select, text, update
 from sqlalchemy.schema import CreateColumn
 
-from auditor.model import endpoint_probe
+from auditor.core.model import endpoint_probe
 from auditor.store.schema import (
     TABLES,
     audit_runs,

@@ -11,10 +11,10 @@ from typing import Any
 from sqlalchemy import Connection, Row, bindparam, insert, select, true, update
 from sqlalchemy.sql.elements import ColumnElement
 
-from auditor.audit import AuditResult
-from auditor.lifecycle import Change, FindingKey, Known, Status, transitions
-from auditor.model import Finding, Observation, PlaceCheck
-from auditor.ports import DataSet
+from auditor.core.lifecycle import Change, FindingKey, Known, Status, transitions
+from auditor.core.model import Finding, Observation, PlaceCheck
+from auditor.core.ports import DataSet
+from auditor.core.results import AuditResult
 from auditor.store.engine import dumps
 from auditor.store.records import RunSummary
 from auditor.store.schema import (
@@ -118,6 +118,10 @@ def apply_findings(
     `failed` maps the probes of this run that observed nothing to why: an open finding resting
     on one of them is carried (kept open with its last evidence and last_seen, marked with
     `carried_since` and `carried_reason`) rather than resolved.
+
+    It stays one function of about 140 lines: one transaction's lifecycle (new, still open,
+    carried, resolved, reopened) over the same rows; split, each helper would need the whole
+    state.
 
     Raises:
         ValueError: a finding's rule is not in the scope (a rule raised by the wrong work).

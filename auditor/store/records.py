@@ -8,9 +8,9 @@ from typing import Any
 
 from sqlalchemy import Row
 
-from auditor.lifecycle import FindingKey, Status, waiver_active
-from auditor.model import Facet, Finding, PlaceCheck, Severity, Verdict
-from auditor.ports import DataSet
+from auditor.core.lifecycle import FindingKey, Status, waiver_active
+from auditor.core.model import Facet, Finding, PlaceCheck, Severity, Verdict
+from auditor.core.ports import DataSet
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +159,7 @@ class FindingDetail(StoredFinding):
 
 @dataclass(frozen=True, slots=True)
 class SnapshotCounts:
-    """What the metrics need from the store, aggregated in SQL (see auditor.snapshot.Snapshot)."""
+    """What the metrics need from the store, aggregated in SQL (see auditor.service.snapshot.Snapshot)."""
 
     open_findings: dict[tuple[str, str, str], int]
     """(rule, severity, integration) -> open, unwaived findings."""

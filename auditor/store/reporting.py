@@ -11,9 +11,9 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from auditor.errors import StoreError
-from auditor.evidence.chain import EvidenceRecord, Verification, verify
-from auditor.model import PlaceCheck
+from auditor.core.chain import EvidenceRecord, Verification, verify
+from auditor.core.errors import StoreError
+from auditor.core.model import PlaceCheck
 from auditor.store.engine import display_url
 from auditor.store.evidence import last_record, records
 from auditor.store.records import (

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, exists, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
-from auditor.errors import FindingNotFoundError
+from auditor.core.errors import FindingNotFoundError
 from auditor.store.recording import insert_event
 from auditor.store.records import Waiver, waiver_record
 from auditor.store.schema import findings, waivers

@@ -1,0 +1,102 @@
+"""What an audit found, and the pure checks every capability that looks at a place shares:
+whether an endpoint is a CDN/anycast edge, and whether probing it observed anything certain."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from auditor.core.model import (
+    Finding,
+    Integration,
+    Location,
+    Observation,
+    PlaceCheck,
+    ProbeOutcome,
+    Resolution,
+)
+from auditor.core.policies import PolicyData
+from auditor.core.ports import DataSet
+from auditor.core.staleness import DataWarning
+
+
+@dataclass(frozen=True, slots=True)
+class AuditResult:
+    """Everything one audit found, in a stable order."""
+
+    as_of: date
+    started_at: datetime
+    finished_at: datetime
+    integrations: tuple[Integration, ...]
+    observations: tuple[Observation, ...]
+    places: tuple[PlaceCheck, ...]
+    findings: tuple[Finding, ...]
+    policy_digest: str
+    datasets: tuple[DataSet, ...] = field(default=())
+    # Data too old to trust, measured against the day the audit ran; never findings.
+    warnings: tuple[DataWarning, ...] = field(default=())
+    probes: tuple[ProbeOutcome, ...] = field(default=())
+    """Every probe the audit made, with whether it observed what it looks at."""
+
+    @property
+    def failed_probes(self) -> dict[str, str]:
+        """Probe scope -> why it observed nothing, for the probes that failed."""
+        return {p.scope: p.failure for p in self.probes if p.failure is not None}
+
+    @property
+    def duration_seconds(self) -> float:
+        return (self.finished_at - self.started_at).total_seconds()
+
+    @property
+    def hostnames(self) -> int:
+        return len({observation.hostname for observation in self.observations})
+
+
+def edge_reason(
+    resolution: Resolution, locations: Sequence[Location], policies: PolicyData
+) -> str | None:
+    """Say why an endpoint is a CDN/anycast edge (by CNAME, range or ASN), or return None."""
+    for name in (resolution.hostname, *resolution.cname_chain):
+        for suffix, provider in policies.edges.cname_suffixes.items():
+            if name == suffix or name.endswith("." + suffix):
+                return f"CNAME {name} is a {provider} edge"
+    if locations and all(location.edge for location in locations):
+        first = locations[0]
+        if first.provider is not None:
+            return f"address in {first.provider} edge ranges"
+        return f"address in an edge network (AS{first.asn} {first.asn_org or ''})".rstrip()
+    return None
+
+
+def probe_failure(observation: Observation) -> str | None:
+    """Why resolving and locating an endpoint showed nothing certain, or None when it did.
+
+    NXDOMAIN and an empty answer are observations (the name has no addresses); a timeout, a
+    SERVFAIL, a failed lookup of one address family or an address no data set locates are not:
+    whatever was observed there before may still be so.
+    """
+    resolution = observation.resolution
+    if resolution.status in ("nxdomain", "no-answer"):
+        return None
+    if not resolution.ok:
+        return f"{resolution.status}: {resolution.reason or 'no reason given'}"
+    if resolution.reason is not None:
+        return f"partial: {resolution.reason}"
+    if observation.edge:
+        return None
+    unlocated = [location.address for location in observation.locations if location.country is None]
+    if unlocated:
+        return f"not located: {', '.join(unlocated)}"
+    return None
+
+
+def finding_order(finding: Finding) -> tuple[int, str, str, str, str]:
+    """Worst first, then by integration, rule, facet and place."""
+    return (
+        -finding.severity.rank,
+        finding.integration,
+        finding.rule,
+        finding.facet or "",
+        finding.place or "",
+    )

@@ -1,0 +1,410 @@
+"""The metric families the collector yields from a snapshot: findings, inventory, jobs, DNS, data
+sets, the daemon, retention, reports, discovery and consent."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+import structlog
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    InfoMetricFamily,
+    Metric,
+)
+
+from auditor import __version__
+from auditor.core.inventory import CATEGORIES
+from auditor.core.model import Verdict
+from auditor.service.snapshot import JobHealth, Snapshot
+
+log = structlog.get_logger("auditor.metrics")
+
+PREFIX = "gdpr_auditor_"
+FROM_LAST_AUDIT = "value from the last completed audit run (cached, not computed at scrape time)"
+DAY_SECONDS = 86400
+
+
+class _Skipped:
+    """Rows of the stored results left out of one rendering because a value cannot be exported
+    (a date at the calendar's end, a value of the wrong type), by metric; each metric's first
+    such row is logged once per process, so a bad row never fails a scrape nor floods the log."""
+
+    _logged: set[str] = set()
+    _lock = threading.Lock()
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def add(
+        self,
+        family: Metric,
+        labels: list[str],
+        value: object,
+        convert: Callable[[Any], float] = float,
+    ) -> None:
+        """Add `convert(value)` as a sample of `family`; count and skip the row if that fails."""
+        try:
+            family.add_metric(labels, float(convert(value)))  # type: ignore[attr-defined]
+        except (ArithmeticError, ValueError, TypeError, AttributeError) as exc:
+            self.counts[family.name] = self.counts.get(family.name, 0) + 1
+            with self._lock:
+                first = family.name not in self._logged
+                self._logged.add(family.name)
+            if first:
+                log.error(
+                    "metrics_row_skipped",
+                    metric=family.name,
+                    error=f"{type(exc).__name__}: {exc}",
+                    message="a stored value cannot be exported; the row is left out and "
+                    f"counted in {PREFIX}metrics_rows_skipped",
+                )
+
+    def family(self) -> Metric:
+        skipped = GaugeMetricFamily(
+            f"{PREFIX}metrics_rows_skipped",
+            "Rows of the stored results left out of the metric because a value could not be "
+            "exported (a date at the end of the calendar, a value of the wrong type); see the "
+            "log for the first of each.",
+            labels=["metric"],
+        )
+        for name, count in sorted(self.counts.items()):
+            skipped.add_metric([name], count)
+        return skipped
+
+
+def all_families(snapshot: Snapshot) -> Iterator[Metric]:
+    yield from stored_families(snapshot)
+    yield from live_families(snapshot)
+
+
+def stored_families(snapshot: Snapshot) -> Iterator[Metric]:
+    """The families drawn from the stored results alone: they change only with `stored_key`."""
+    skipped = _Skipped()
+    yield from _findings(snapshot, skipped)
+    yield from _inventory(snapshot, skipped)
+    yield _data_built(snapshot, skipped)
+    yield _last_audit(snapshot)
+    yield from _consent(snapshot, skipped)
+    yield skipped.family()
+
+
+def live_families(snapshot: Snapshot) -> Iterator[Metric]:
+    """The families the daemon changes between two reads of the store: job health and the like."""
+    yield from _jobs(snapshot.jobs)
+    yield from _dns(snapshot)
+    yield from _daemon(snapshot)
+    yield from _retention(snapshot)
+    yield _report_written(snapshot)
+    yield from _discovery(snapshot)
+
+
+def stored_key(snapshot: Snapshot) -> tuple[object, ...]:
+    """Every field `stored_families` reads: equal keys render the same bytes."""
+    return (
+        snapshot.open_findings,
+        snapshot.recently_resolved,
+        snapshot.waived_findings,
+        snapshot.carried_findings,
+        snapshot.waiver_expiry,
+        snapshot.integrations_by_category,
+        snapshot.places,
+        snapshot.data_built,
+        snapshot.last_audit,
+        snapshot.consent,
+    )
+
+
+def _findings(snapshot: Snapshot, skipped: _Skipped) -> Iterator[Metric]:
+    open_findings = GaugeMetricFamily(
+        f"{PREFIX}findings_open",
+        "Open, unwaived findings by rule, severity and integration; "
+        f"{FROM_LAST_AUDIT}. A combination whose last finding was resolved or waived reads 0 "
+        "after that audit, then disappears.",
+        labels=["rule", "severity", "integration"],
+    )
+    counts = {key: count for key, count in snapshot.open_findings.items() if count > 0}
+    for key in snapshot.recently_resolved:
+        counts.setdefault(key, 0)
+    for (rule, severity, integration), count in sorted(counts.items()):
+        skipped.add(open_findings, [rule, severity, integration], count)
+    yield open_findings
+
+    waived = GaugeMetricFamily(
+        f"{PREFIX}findings_waived",
+        f"Findings a DPO has waived, by rule and severity; {FROM_LAST_AUDIT}.",
+        labels=["rule", "severity"],
+    )
+    for (rule, severity), count in sorted(snapshot.waived_findings.items()):
+        skipped.add(waived, [rule, severity], count)
+    yield waived
+
+    carried = GaugeMetricFamily(
+        f"{PREFIX}findings_carried",
+        "Open, unwaived findings kept open because the probe that would show them gone (an "
+        "endpoint's DNS lookup or geolocation) failed: counted in findings_open too, with the "
+        f"evidence of the last run that saw them; by rule and severity; {FROM_LAST_AUDIT}.",
+        labels=["rule", "severity"],
+    )
+    for (rule, severity), count in sorted(snapshot.carried_findings.items()):
+        carried.add_metric([rule, severity], count)
+    yield carried
+
+    expiry = GaugeMetricFamily(
+        f"{PREFIX}waiver_expiry_timestamp_seconds",
+        "When the soonest-ending active waiver of an open finding ends (the end of its expiry "
+        f"day, UTC), by rule and severity, as a Unix time; {FROM_LAST_AUDIT}.",
+        labels=["rule", "severity"],
+    )
+    for (rule, severity), last_day in sorted(snapshot.waiver_expiry.items()):
+        skipped.add(expiry, [rule, severity], last_day, _day_end)
+    yield expiry
+
+
+def _inventory(snapshot: Snapshot, skipped: _Skipped) -> Iterator[Metric]:
+    integrations = GaugeMetricFamily(
+        f"{PREFIX}integrations",
+        f"Integrations in the inventory by category; {FROM_LAST_AUDIT}.",
+        labels=["category"],
+    )
+    by_category = dict.fromkeys(CATEGORIES, 0) | dict(snapshot.integrations_by_category)
+    for category, count in sorted(by_category.items()):
+        skipped.add(integrations, [category], count)
+    yield integrations
+
+    places = GaugeMetricFamily(
+        f"{PREFIX}places",
+        "Places personal data reaches, by transfer verdict and ISO country code "
+        f"(empty for none); {FROM_LAST_AUDIT}.",
+        labels=["verdict", "country"],
+    )
+    counts = dict(snapshot.places)
+    seen = {verdict for verdict, _ in counts}
+    for known in Verdict:
+        if known.value not in seen:
+            counts[(known.value, "")] = 0
+    for (verdict, country), count in sorted(counts.items()):
+        skipped.add(places, [verdict, country], count)
+    yield places
+
+
+def _jobs(jobs: tuple[JobHealth, ...]) -> Iterator[Metric]:
+    label = ["job_id"]
+    last_success = GaugeMetricFamily(
+        f"{PREFIX}job_last_success_timestamp_seconds",
+        "When the job last finished without error, as a Unix time; 0 if it never has.",
+        labels=label,
+    )
+    last_run = GaugeMetricFamily(
+        f"{PREFIX}job_last_run_timestamp_seconds",
+        "When the job last finished, with or without error, as a Unix time; 0 if it never has.",
+        labels=label,
+    )
+    duration = GaugeMetricFamily(
+        f"{PREFIX}job_last_duration_seconds",
+        "How long the job's last run took; 0 if it has not run.",
+        labels=label,
+    )
+    interval = GaugeMetricFamily(
+        f"{PREFIX}job_interval_seconds",
+        "How often the job is scheduled to run (typical gap for cron schedules).",
+        labels=label,
+    )
+    runs = CounterMetricFamily(
+        f"{PREFIX}job_runs", "Runs of the job since the daemon started.", labels=label
+    )
+    failures = CounterMetricFamily(
+        f"{PREFIX}job_failures",
+        "Runs of the job that raised an error since the daemon started.",
+        labels=label,
+    )
+    for job in sorted(jobs, key=lambda j: j.job_id):
+        labels = [job.job_id]
+        last_success.add_metric(labels, _unix(job.last_success))
+        last_run.add_metric(labels, _unix(job.last_run))
+        duration.add_metric(labels, job.last_duration_seconds or 0.0)
+        interval.add_metric(labels, job.interval_seconds)
+        runs.add_metric(labels, job.runs)
+        failures.add_metric(labels, job.failures)
+    yield from (last_success, last_run, duration, interval, runs, failures)
+
+
+def _dns(snapshot: Snapshot) -> Iterator[Metric]:
+    yield CounterMetricFamily(
+        f"{PREFIX}dns_queries",
+        "DNS queries sent by audits since the daemon started; updated when an audit run completes.",
+        value=snapshot.dns_queries,
+    )
+    yield CounterMetricFamily(
+        f"{PREFIX}dns_failures",
+        "Hostname lookups by audits that could not be completed (timeout, SERVFAIL, REFUSED or "
+        "error) since the daemon started, one per hostname however many queries it took; "
+        "NXDOMAIN and no-answer are answers, not failures. Updated when an audit run completes.",
+        value=snapshot.dns_failures,
+    )
+
+
+def _data_built(snapshot: Snapshot, skipped: _Skipped) -> Metric:
+    built = GaugeMetricFamily(
+        f"{PREFIX}data_build_timestamp_seconds",
+        "When a GeoIP database or IP-range data set in use was built, as a Unix time.",
+        labels=["kind", "name"],
+    )
+    for (kind, name), when in sorted(snapshot.data_built.items()):
+        skipped.add(built, [kind, name], when, datetime.timestamp)
+    return built
+
+
+def _last_audit(snapshot: Snapshot) -> Metric:
+    return GaugeMetricFamily(
+        f"{PREFIX}last_audit_timestamp_seconds",
+        "When the audit run the other gdpr_auditor_ results come from finished, as a Unix time; "
+        "0 before the first completed audit run.",
+        value=_unix(snapshot.last_audit),
+    )
+
+
+def _daemon(snapshot: Snapshot) -> Iterator[Metric]:
+    yield GaugeMetricFamily(
+        f"{PREFIX}config_last_reload_successful",
+        "Whether the last configuration load or reload succeeded (1) or was rejected (0).",
+        value=1 if snapshot.config_reload_ok else 0,
+    )
+    yield GaugeMetricFamily(
+        f"{PREFIX}config_last_reload_success_timestamp_seconds",
+        "When the configuration was last loaded successfully, as a Unix time.",
+        value=_unix(snapshot.config_reload_at),
+    )
+    yield GaugeMetricFamily(
+        f"{PREFIX}leader",
+        "Whether this replica runs the jobs (1) or stands by serving metrics (0).",
+        value=1 if snapshot.leader else 0,
+    )
+    info = InfoMetricFamily(f"{PREFIX}build", "The version of gdpr-auditor running.")
+    info.add_metric([], {"version": snapshot.version or __version__})
+    yield info
+
+
+def _retention(snapshot: Snapshot) -> Iterator[Metric]:
+    # Labels: retention policy ids (from configuration) and actions (report, anonymise, delete).
+    overdue = GaugeMetricFamily(
+        f"{PREFIX}retention_overdue_records",
+        "Records past their retention deadline and not on legal hold, by retention policy; "
+        "as counted by the last retention job run.",
+        labels=["policy"],
+    )
+    held = GaugeMetricFamily(
+        f"{PREFIX}retention_held_records",
+        "Records past their retention deadline kept under a legal hold, by retention policy; "
+        "as counted by the last retention job run.",
+        labels=["policy"],
+    )
+    for policy, count in sorted(snapshot.retention_overdue.items()):
+        overdue.add_metric([policy], count)
+    for policy, count in sorted(snapshot.retention_held.items()):
+        held.add_metric([policy], count)
+    processed = CounterMetricFamily(
+        f"{PREFIX}retention_processed_records",
+        "Records anonymised or deleted by retention enforcement since the daemon started, by "
+        "retention policy and action.",
+        labels=["policy", "action"],
+    )
+    for (policy, action), count in sorted(snapshot.retention_processed.items()):
+        processed.add_metric([policy, action], count)
+    last = GaugeMetricFamily(
+        f"{PREFIX}retention_last_enforcement_timestamp_seconds",
+        "When the last retention enforcement run of the policy finished, as a Unix time.",
+        labels=["policy"],
+    )
+    for policy, when in sorted(snapshot.retention_last_enforcement.items()):
+        last.add_metric([policy], when.timestamp())
+    yield from (overdue, held, processed, last)
+
+
+def _report_written(snapshot: Snapshot) -> Metric:
+    # Live, not cached with the stored results: the report job sets it between store reads.
+    return GaugeMetricFamily(
+        f"{PREFIX}report_last_written_timestamp_seconds",
+        "When the report job last wrote the evidence report files, as a Unix time; 0 when it "
+        "has not written them since the daemon started.",
+        value=_unix(snapshot.report_last_written),
+    )
+
+
+def _discovery(snapshot: Snapshot) -> Iterator[Metric]:
+    # Live, not cached with the stored results: the discovery job sets them between store reads.
+    vendors = GaugeMetricFamily(
+        f"{PREFIX}discovery_vendors",
+        "Catalogue vendors the last complete discovery run found in use (DNS records, web "
+        "pages), by whether the inventory declares them; absent before the first since start.",
+        labels=["state"],
+    )
+    for state in ("declared", "undeclared"):
+        if state in snapshot.discovery_vendors:
+            vendors.add_metric([state], snapshot.discovery_vendors[state])
+    coverage = GaugeMetricFamily(
+        f"{PREFIX}inventory_coverage_ratio",
+        "Vendors found in use that the inventory declares, over all found in use, in the last "
+        "discovery run (1 when none were found); absent while unknown: before the first run "
+        "since start, and after a run where some domain or page could not be checked.",
+    )
+    if snapshot.inventory_coverage is not None:
+        coverage.add_metric([], snapshot.inventory_coverage)
+    yield from (vendors, coverage)
+
+
+def _consent(snapshot: Snapshot, skipped: _Skipped) -> Iterator[Metric]:
+    # Counts of data subjects only, by integration id: never who they are.
+    checked = (
+        f"as counted by the last successful consent check ({PREFIX}consent_stale says whether "
+        "a later one failed)"
+    )
+    shared = GaugeMetricFamily(
+        f"{PREFIX}consent_subjects_shared",
+        f"Data subjects shared with an integration whose transfer relies on consent; {checked}.",
+        labels=["integration"],
+    )
+    missing = GaugeMetricFamily(
+        f"{PREFIX}consent_missing_subjects",
+        "Shared data subjects without a valid consent for the integration's purpose (Art. "
+        f"49(1)(a)), the withdrawn included; {checked}.",
+        labels=["integration"],
+    )
+    withdrawn = GaugeMetricFamily(
+        f"{PREFIX}consent_withdrawn_subjects",
+        f"Shared data subjects who withdrew their consent and are still shared; {checked}.",
+        labels=["integration"],
+    )
+    last = GaugeMetricFamily(
+        f"{PREFIX}consent_last_check_timestamp_seconds",
+        "When the integration's last successful consent check finished, as a Unix time; 0 if "
+        "none has.",
+        labels=["integration"],
+    )
+    stale = GaugeMetricFamily(
+        f"{PREFIX}consent_stale",
+        "1 when the integration's last consent check failed, so that the counts shown are from "
+        "an earlier successful check (or there are none yet); 0 otherwise.",
+        labels=["integration"],
+    )
+    for integration, status in sorted(snapshot.consent.items()):
+        labels = [integration]
+        if status.shared is not None:
+            shared.add_metric(labels, status.shared)
+            missing.add_metric(labels, status.missing or 0)
+            withdrawn.add_metric(labels, status.withdrawn or 0)
+        skipped.add(last, labels, status.checked_at, _unix)
+        stale.add_metric(labels, 1 if status.stale else 0)
+    yield from (shared, missing, withdrawn, last, stale)
+
+
+def _day_end(last_day: date) -> float:
+    """The end of a day in UTC as a Unix time; the calendar's last day too (no `date` after it)."""
+    return datetime.combine(last_day, time.min, tzinfo=UTC).timestamp() + DAY_SECONDS
+
+
+def _unix(when: datetime | None) -> float:
+    return 0.0 if when is None else when.timestamp()

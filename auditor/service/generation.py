@@ -1,0 +1,45 @@
+"""One loaded and valid set of inputs, and the adapters built from it; a reload makes a new one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from auditor.config import Config, load_config
+from auditor.core.inventory import load_inventory
+from auditor.core.model import Integration
+from auditor.core.policies import PolicyData, load_policies
+from auditor.core.ports import GeoLocator
+from auditor.probes.dns import DnsResolver
+from auditor.service.wiring import build_locator, build_resolver
+
+
+@dataclass(frozen=True, slots=True)
+class Generation:
+    """One loaded and valid set of inputs; a reload swaps in a new one, jobs read it at start."""
+
+    config: Config
+    policies: PolicyData
+    integrations: tuple[Integration, ...]
+    resolver: DnsResolver
+    locator: GeoLocator
+
+
+def load_generation(config_path: Path) -> Generation:
+    """Load config, policy data and inventory, and build the resolver and geolocator from them.
+
+    Raises:
+        InvalidInputError: the configuration, inventory or policy data is invalid.
+        AuditUnavailableError: a GeoIP database, range file or zone file cannot be used.
+    """
+    config = load_config(config_path)
+    policies = load_policies(config.policies)
+    integrations = tuple(load_inventory(config.inventory, policies, display=config.base))
+    needs_geo = any(integration.endpoints for integration in integrations)
+    return Generation(
+        config=config,
+        policies=policies,
+        integrations=integrations,
+        resolver=build_resolver(config),
+        locator=build_locator(config, policies, needed=needs_geo),
+    )

@@ -1,0 +1,125 @@
+"""The composition root: the one place that names concrete adapters and builds them from config
+(the resolver, the geolocator and the state store), for the daemon and the command line alike."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from auditor.config import Config, state_url_problem
+from auditor.core.errors import AuditUnavailableError, InvalidInputError, Issue
+from auditor.core.model import Location
+from auditor.core.policies import PolicyData
+from auditor.core.ports import DataSet, GeoLocator
+from auditor.store import DEFAULT_FILE, StateStore, evidence_key
+
+if TYPE_CHECKING:
+    from auditor.probes.dns import DnsResolver
+
+
+class _NoGeoData:
+    """Stands in when nothing needs locating: an inventory without endpoints."""
+
+    def locate(self, address: str) -> Location:
+        return Location(address=address, country=None, source="none")
+
+    def datasets(self) -> Sequence[DataSet]:
+        return ()
+
+
+def build_resolver(config: Config) -> DnsResolver:
+    from auditor.probes.dns import DnsResolver
+
+    return DnsResolver(
+        nameservers=config.dns.nameservers,
+        timeout=config.dns.timeout,
+        concurrency=config.dns.concurrency,
+        zone_files=config.dns.zone_files,
+    )
+
+
+def build_locator(config: Config, policies: PolicyData, needed: bool = True) -> GeoLocator:
+    """Build the geolocator; without a GeoIP database it is an error only if something needs it.
+
+    Raises:
+        GeoDataError: a configured database or range file is missing or corrupt.
+        AuditUnavailableError: endpoints need locating and no GeoIP database is configured.
+    """
+    from auditor.probes.geo import MmdbGeoLocator
+
+    if config.country_db is None:
+        if needed:
+            raise AuditUnavailableError(
+                f"{config.path}: geoip.country_db is not set, and endpoints need locating; "
+                "point it at a GeoLite2/GeoIP2/DB-IP Country or City mmdb"
+            )
+        return _NoGeoData()
+    edge_services = {
+        provider: frozenset(services)
+        for provider, services in policies.edges.range_services.items()
+    }
+    return MmdbGeoLocator(
+        country_db=config.country_db,
+        asn_db=config.asn_db,
+        ip_ranges=config.ip_ranges,
+        region_country=policies.region_country,
+        edge_services=edge_services,
+        edge_asns=dict(policies.edges.asns),
+    )
+
+
+def database_url(config: Config, environ: Mapping[str, str]) -> str:
+    """Return the state database URL: the configured one, else a SQLite file in the state directory.
+
+    The state directory is `$STATE_DIRECTORY` (the first one, when systemd sets several), else the
+    configuration file's directory. A relative SQLite path from `url_env` is relative to the
+    configuration file, like the one from `url`.
+
+    Raises:
+        InvalidInputError: `database.url_env` names a variable that is not set or is empty.
+    """
+    settings = config.database
+    if settings is None:
+        state = environ.get("STATE_DIRECTORY", "").split(":")[0]
+        directory = Path(state) if state else config.base
+        return f"sqlite:///{directory / DEFAULT_FILE}"
+    if settings.url is not None:
+        return settings.url
+    name = settings.url_env or ""
+    value = environ.get(name, "").strip()
+    if not value:
+        raise InvalidInputError(
+            [
+                Issue(
+                    str(config.path),
+                    f"the environment variable {name} holding the database URL is not set",
+                    field="database.url_env",
+                )
+            ]
+        )
+    problem = state_url_problem(value)
+    if problem is not None:
+        raise InvalidInputError(
+            [Issue(str(config.path), f"{name}: {problem}", field="database.url_env")]
+        )
+    return _relative_sqlite(value, config.base)
+
+
+def _relative_sqlite(url: str, base: Path) -> str:
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        relative = url.removeprefix("sqlite:///")
+        if relative and not relative.startswith(":memory:"):
+            return f"sqlite:///{base / relative}"
+    return url
+
+
+def open_store(config: Config, environ: Mapping[str, str]) -> StateStore:
+    """Open the state store the configuration names (or the default one), creating its schema.
+
+    Raises:
+        InvalidInputError: the URL's environment variable is not set.
+        SchemaVersionError: the database's schema is older or newer than this code's.
+        StoreError: the database cannot be reached.
+    """
+    return StateStore.open(database_url(config, environ), evidence_key=evidence_key(environ))

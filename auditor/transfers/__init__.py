@@ -1,0 +1,1 @@
+"""Transfers (GDPR Chapter V): the rules and the audit, plan -> probe -> evaluate."""

@@ -1,0 +1,81 @@
+"""The rule registry: pure functions of (inventory, observations, policies, as-of date) -> findings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from auditor.core.model import PROBED_FACETS, Facet, Finding, Integration, Observation
+from auditor.core.policies import PolicyData
+
+
+@dataclass(frozen=True, slots=True)
+class AuditContext:
+    """What every rule sees: the inventory, what was observed, the policy data and the audit date."""
+
+    integrations: Mapping[str, Integration]
+    observations: Mapping[str, tuple[Observation, ...]]
+    policies: PolicyData
+    as_of: date
+
+    def finding(
+        self,
+        rule: str,
+        integration: Integration,
+        message: str,
+        *,
+        facet: Facet | None = None,
+        place: str | None = None,
+        country: str | None = None,
+        evidence: Mapping[str, Any] | None = None,
+        probes: tuple[str, ...] = (),
+    ) -> Finding:
+        """Build a finding with the severity and article the policy data gives the rule;
+        `probes` name the probes whose observations it rests on (every endpoint finding has)."""
+        return self.policies.finding(
+            rule, integration.id, message, facet=facet, place=place, country=country,
+            evidence=evidence, probes=probes,
+        )  # fmt: skip
+
+
+Rule = Callable[[AuditContext], Iterable[Finding]]
+_REGISTRY: dict[str, Rule] = {}
+
+
+def rule(*names: str) -> Callable[[Rule], Rule]:
+    """Register a rule function under the rule identifiers it can raise."""
+
+    def register(function: Rule) -> Rule:
+        for name in names:
+            _REGISTRY[name] = function
+        return function
+
+    return register
+
+
+def registered() -> Mapping[str, Rule]:
+    """Rule identifier -> the function that raises it (importing the built-in rule modules)."""
+    from auditor.transfers.rules import backup, contract, location, transfer  # noqa: F401  (registers)
+
+    return dict(_REGISTRY)
+
+
+def evaluate(context: AuditContext) -> Iterator[Finding]:
+    """Run every registered rule function once and yield its findings.
+
+    Raises:
+        ValueError: a rule raised a finding about an observed place without naming the probe it
+            rests on; the lifecycle could then resolve it when that probe fails.
+    """
+    seen: set[Rule] = set()
+    for function in registered().values():
+        if function not in seen:
+            seen.add(function)
+            for finding in function(context):
+                if finding.facet in PROBED_FACETS and not finding.probes:
+                    raise ValueError(
+                        f"rule {finding.rule} raised a {finding.facet} finding without its probes"
+                    )
+                yield finding

@@ -1,0 +1,200 @@
+"""Transfer rules (Chapter V): every place the data reaches, and the unlawful ones."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+
+from auditor.core.adequacy import Assessment, Recipient, assess
+from auditor.core.model import (
+    Facet,
+    Finding,
+    Integration,
+    Observation,
+    Place,
+    PlaceCheck,
+    Verdict,
+    endpoint_probe,
+)
+from auditor.core.policies import PolicyData
+from auditor.transfers.rules import AuditContext, rule
+
+_FACET_NOUN = {
+    Facet.HOSTING: "hosting place",
+    Facet.BACKUP: "backup region",
+    Facet.SUPPORT: "support location",
+    Facet.SUBPROCESSOR: "sub-processor place",
+    Facet.ENDPOINT: "observed endpoint location",
+}
+
+
+def _declared(
+    integration: Integration,
+    facet: Facet,
+    places: tuple[Place, ...],
+    policies: PolicyData,
+    on: date,
+    via: Integration | None = None,
+) -> Iterator[tuple[PlaceCheck, Assessment]]:
+    recipient = Recipient.of(integration, via)
+    for place in places:
+        assessment = assess(place.country, recipient, policies, on, organisation=place.organisation)
+        spec = f"{via.id}/{place.spec}" if via is not None else place.spec
+        yield (
+            PlaceCheck(
+                integration=integration.id,
+                facet=facet,
+                place=spec,
+                country=place.country,
+                verdict=assessment.verdict,
+                basis=assessment.basis,
+                via=via.id if via is not None else None,
+            ),
+            assessment,
+        )
+
+
+def _observed(
+    integration: Integration, observations: tuple[Observation, ...], policies: PolicyData, on: date
+) -> Iterator[tuple[PlaceCheck, Assessment]]:
+    by_country: dict[str, list[str]] = {}
+    for observation in observations:
+        if observation.edge:
+            yield (
+                PlaceCheck(
+                    integration.id,
+                    Facet.ENDPOINT,
+                    observation.hostname,
+                    None,
+                    Verdict.EDGE,
+                    observation.edge_reason or "edge",
+                    via=observation.hostname,
+                    probes=(endpoint_probe(observation.hostname),),
+                ),
+                Assessment(Verdict.EDGE, "edge"),
+            )
+            continue
+        countries = {loc.country for loc in observation.locations if loc.country is not None}
+        for country in countries:
+            by_country.setdefault(country, []).append(observation.hostname)
+    for country, hostnames in sorted(by_country.items()):
+        assessment = assess(country, Recipient.of(integration), policies, on)
+        names = sorted(set(hostnames))
+        yield (
+            PlaceCheck(
+                integration.id,
+                Facet.ENDPOINT,
+                country,
+                country,
+                assessment.verdict,
+                assessment.basis,
+                via=", ".join(names),
+                probes=tuple(endpoint_probe(name) for name in names),
+            ),
+            assessment,
+        )
+
+
+def assessed_places(context: AuditContext) -> Iterator[tuple[PlaceCheck, Assessment]]:
+    """Yield every place each integration's data reaches, with its verdict on the audit date."""
+    policies, on = context.policies, context.as_of
+    for integration in context.integrations.values():
+        yield from _declared(integration, Facet.HOSTING, integration.hosting, policies, on)
+        if integration.backups is not None:
+            yield from _declared(
+                integration, Facet.BACKUP, integration.backups.regions, policies, on
+            )
+        yield from _declared(integration, Facet.SUPPORT, integration.support, policies, on)
+        for sub_id in integration.subprocessors:
+            sub = context.integrations[sub_id]
+            yield from _declared(
+                integration, Facet.SUBPROCESSOR, sub.hosting, policies, on, via=sub
+            )
+        yield from _observed(
+            integration, context.observations.get(integration.id, ()), policies, on
+        )
+
+
+def place_checks(context: AuditContext) -> tuple[PlaceCheck, ...]:
+    """Every place with its verdict, for reports and metrics."""
+    return tuple(check for check, _ in assessed_places(context))
+
+
+def _subject(check: PlaceCheck) -> str:
+    """The place in words: "backup region aws:us-west-2 (US)", "sub-processor aws: ..."."""
+    noun = _FACET_NOUN[check.facet]
+    where = (
+        check.place.split("/", 1)[-1]
+        if check.via and check.facet is Facet.SUBPROCESSOR
+        else check.place
+    )
+    subject = f"{noun} {where}"
+    if check.country is not None and check.country != where:
+        subject += f" ({check.country})"
+    if check.facet is Facet.SUBPROCESSOR:
+        subject = f"sub-processor {check.via}: {subject}"
+    elif check.facet is Facet.ENDPOINT:
+        subject += f" of {check.via}"
+    return subject
+
+
+def _evidence(check: PlaceCheck, assessment: Assessment, on: date) -> dict[str, object]:
+    evidence: dict[str, object] = {"reason": assessment.reason, "as_of": on.isoformat()}
+    if check.via is not None:
+        evidence["via"] = check.via
+    if assessment.decision is not None:
+        evidence["decision"] = assessment.decision.id
+        if assessment.verdict is Verdict.SCOPE_UNCONFIRMED:
+            evidence["scope"] = assessment.decision.scope_note
+    if assessment.certifications:
+        evidence["certifications"] = [c.describe() for c in assessment.certifications]
+        if any(c.shorthand for c in assessment.certifications):
+            evidence["note"] = (
+                "dpf_certified records a DPF certification without dates: it counts only while "
+                "the Data Privacy Framework decision is in force"
+            )
+    return evidence
+
+
+def _place_finding(
+    context: AuditContext, rule_id: str, check: PlaceCheck, assessment: Assessment, message: str
+) -> Finding:
+    """A finding about one place, with the evidence of its assessment."""
+    return context.finding(
+        rule_id,
+        context.integrations[check.integration],
+        message,
+        facet=check.facet,
+        place=check.place,
+        country=check.country,
+        evidence=_evidence(check, assessment, context.as_of),
+        probes=check.probes,
+    )
+
+
+@rule("transfer-unsafeguarded")
+def transfer_unsafeguarded(context: AuditContext) -> Iterator[Finding]:
+    """Art. 44: a place outside the EEA needs adequacy in force and in scope, or a safeguard."""
+    for check, assessment in assessed_places(context):
+        if check.verdict is Verdict.UNSAFEGUARDED:
+            message = (
+                f"{_subject(check)} has no adequacy in scope and no safeguard ({assessment.reason})"
+            )
+            yield _place_finding(context, "transfer-unsafeguarded", check, assessment, message)
+
+
+@rule("adequacy-scope-unconfirmed")
+def adequacy_scope_unconfirmed(context: AuditContext) -> Iterator[Finding]:
+    """Art. 45: a limited decision covers a recipient only within its scope, which the DPO confirms."""
+    for check, assessment in assessed_places(context):
+        decision = assessment.decision
+        if check.verdict is not Verdict.SCOPE_UNCONFIRMED or decision is None:
+            continue
+        # A sub-processor's scope is confirmed on the sub-processor's own entry.
+        owner = check.via if check.facet is Facet.SUBPROCESSOR and check.via else check.integration
+        message = (
+            f"{_subject(check)}: the {decision.name} decision ({decision.id}) covers it only "
+            f"if {decision.covers.confirm}; check that, then add {decision.id} to "
+            f"transfer.in_scope_of of {owner!r} (or record SCCs)"
+        )
+        yield _place_finding(context, "adequacy-scope-unconfirmed", check, assessment, message)

@@ -1,0 +1,250 @@
+"""Inventory loading and validation: every problem named by file, integration, key and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from auditor.core.errors import InvalidInputError, Issue
+from auditor.core.inventory import load_inventory, parse_inventory
+from auditor.core.yamlsource import parse_yaml
+from tests.helpers import integrations_from, minimal, shipped_policies
+
+
+def issues_for(text: str) -> list[Issue]:
+    _, issues = parse_inventory(parse_yaml(text, "inv.yaml"), shipped_policies())
+    return issues
+
+
+def dump(*entries: dict[str, object]) -> str:
+    return yaml.safe_dump({"integrations": list(entries)}, sort_keys=False)
+
+
+class TestValid:
+    def test_design_example_loads(self) -> None:
+        """The inventory example of the design document is valid and fully typed."""
+        [mailchimp, aws] = integrations_from(
+            """
+            integrations:
+              - id: mailchimp
+                name: Mailchimp
+                vendor: Intuit Mailchimp
+                category: email-marketing
+                role: processor
+                data_categories: [contact, behavioural]
+                endpoints: [us1.api.mailchimp.com]
+                hosting: [US]
+                support: [US]
+                backups:
+                  regions: [aws:us-west-2]
+                  retention: P10Y
+                retention: P2Y
+                subprocessors: [aws]
+                transfer:
+                  safeguards: [scc]
+                  dpf_certified: false
+                  consent_purpose: null
+                contract:
+                  dpa_signed: 2024-03-01
+                  vendor_may_use_data: false
+                  data_ownership: customer
+              - id: aws
+                name: AWS
+                category: infrastructure
+                role: processor
+                data_categories: []
+            """
+        )
+
+        assert ("US",) == tuple(p.country for p in mailchimp.hosting)
+        assert mailchimp.backups is not None
+        assert ("aws:us-west-2", "US") == (
+            mailchimp.backups.regions[0].spec,
+            mailchimp.backups.regions[0].country,
+        )
+        assert 120 == mailchimp.backups.retention.total_months  # type: ignore[union-attr]
+        assert frozenset({"scc"}) == mailchimp.transfer.safeguards
+        assert "2024-03-01" == str(mailchimp.contract.dpa_signed)
+        assert "aws" == aws.id
+
+    @pytest.mark.parametrize(
+        ("spec", "normalised", "country"),
+        [
+            ("aws:eu-central-2", "aws:eu-central-2", "CH"),
+            ("aws:eu-west-2", "aws:eu-west-2", "GB"),
+            ("gcp:europe-west3", "gcp:europe-west3", "DE"),
+            ("azure:westeurope", "azure:westeurope", "NL"),
+            ("azure:germanywc", "azure:germanywestcentral", "DE"),
+            ("azure:germanywestcentral", "azure:germanywestcentral", "DE"),
+            ("oci:eu-jovanovac-1", "oci:eu-jovanovac-1", "RS"),
+            ("do:fra1", "do:fra1", "DE"),
+            ("hetzner:hel1", "hetzner:hel1", "FI"),
+            ("ovh:gra", "ovh:gra", "FR"),
+            ("ovh:gra11", "ovh:gra", "FR"),
+            ("aws:me-west-1", "aws:me-west-1", "SA"),
+            ("aws:sa-west-1", "aws:sa-west-1", "CL"),
+            ("aws:us-east-1-qro-1", "aws:us-east-1-qro-1", "MX"),
+            ("aws:us-east-1-qro-1a", "aws:us-east-1-qro-1", "MX"),
+            ("aws:eu-central-1-waw-1", "aws:eu-central-1-waw-1", "PL"),
+            ("aws:eu-west-2-wl1-lon-wlz-1", "aws:eu-west-2-wl1-lon-wlz-1", "GB"),
+            ("aws:eu-central-1a", "aws:eu-central-1", "DE"),
+            ("gcp:europe-west3-a", "gcp:europe-west3", "DE"),
+            ("gcp:EUROPE-WEST2-B", "gcp:europe-west2", "GB"),
+            ("ovh:US-EAST-VA-1", "ovh:us-east-va", "US"),
+            ("ovh:EU-WEST-PAR", "ovh:par", "FR"),
+            ("ovh:eu-west-par-b", "ovh:par", "FR"),
+            ("ovh:EU-WEST-LZ-LUX-A", "ovh:eu-west-lz-lux", "LU"),
+            ("ovh:EU-WEST-LZ-ZRH-A", "ovh:eu-west-lz-zrh", "CH"),
+            ("UK", "GB", "GB"),
+            ("EL", "GR", "GR"),
+        ],
+    )
+    def test_places_resolve_to_countries(self, spec: str, normalised: str, country: str) -> None:
+        """Countries, both Azure name forms and every provider prefix resolve, with the traps right."""
+        [integration] = integrations_from(dump(minimal(hosting=[spec])))
+
+        assert (normalised, country) == (
+            integration.hosting[0].spec,
+            integration.hosting[0].country,
+        )
+
+    def test_local_zone_place_keeps_its_region_and_zone(self) -> None:
+        """A Local Zone is its own place, in its own country, with its parent region kept."""
+        [integration] = integrations_from(dump(minimal(hosting=["aws:us-east-1-bue-1"])))
+        place = integration.hosting[0]
+
+        assert ("AR", "aws", "us-east-1", "us-east-1-bue-1") == (
+            place.country,
+            place.provider,
+            place.region,
+            place.zone,
+        )
+
+    def test_directory_of_files_loads_together(self, tmp_path: Path) -> None:
+        """Sub-processor references may point into another file of the inventory."""
+        (tmp_path / "a.yaml").write_text(dump(minimal("crm", subprocessors=["cloud"])))
+        (tmp_path / "sub").mkdir()
+        (tmp_path / "sub" / "b.yml").write_text(dump(minimal("cloud")))
+
+        found = load_inventory([tmp_path], shipped_policies())
+
+        assert ["crm", "cloud"] == [i.id for i in found]
+
+
+class TestInvalid:
+    def test_unknown_key_names_file_integration_key_and_line(self) -> None:
+        """A typo'd key is an error pointing at its line."""
+        text = dump(minimal("crm"), minimal("mail", hostng=["DE"]))
+
+        [issue] = issues_for(text)
+
+        assert ("inv.yaml", "integration 'mail'", "hostng", "unknown key") == (
+            issue.source,
+            issue.entry,
+            issue.field,
+            issue.message,
+        )
+        assert issue.line is not None
+        assert "hostng" in text.splitlines()[issue.line - 1]
+
+    @pytest.mark.parametrize(
+        ("override", "field", "fragment"),
+        [
+            ({"hosting": ["Germany"]}, "hosting", "unknown country code 'Germany'"),
+            ({"hosting": ["de"]}, "hosting", "unknown country code 'de'"),
+            ({"hosting": ["aws:eu-central-9"]}, "hosting", "unknown aws region 'eu-central-9'"),
+            ({"hosting": ["ibm:eu-de"]}, "hosting", "unknown cloud provider 'ibm'"),
+            ({"support": ["XX"]}, "support", "unknown country code 'XX'"),
+            ({"retention": "2 years"}, "retention", "not an ISO 8601 duration"),
+            ({"backups": {"regions": ["aws:nowhere-1"]}}, "backups.regions", "unknown aws region"),
+            ({"hosting": ["aws:us-east-1-xyz-1"]}, "hosting", "unknown aws region"),
+            ({"hosting": ["gcp:europe-west3-ab"]}, "hosting", "unknown gcp region"),
+            ({"hosting": ["ovh:EU-WEST-LZ-XYZ-A"]}, "hosting", "unknown ovh region"),
+            ({"hosting": ["aws:us-south-1"]}, "hosting", "left out of the region table"),
+            ({"backups": {"retention": "P2"}}, "backups.retention", "not an ISO 8601 duration"),
+            ({"contract": {"dpa_signed": "2024-13-01"}}, "contract.dpa_signed", "date"),
+            ({"category": "crm-ish"}, "category", "Input should be"),
+            ({"data_categories": ["gossip"]}, "data_categories[0]", "Input should be"),
+            (
+                {"transfer": {"safeguards": ["pinky-promise"]}},
+                "transfer.safeguards[0]",
+                "Input should be",
+            ),
+            ({"endpoints": ["not a host"]}, "endpoints[0]", "not a valid hostname"),
+            ({"id": "Has Spaces"}, "id", "slug"),
+        ],
+    )
+    def test_bad_values_are_named(
+        self, override: dict[str, object], field: str, fragment: str
+    ) -> None:
+        """Bad countries, regions, durations, dates and vocabulary are errors naming the key."""
+        [issue] = issues_for(dump(minimal("crm", **override)))
+
+        assert field == issue.field
+        assert fragment in issue.message
+
+    def test_missing_required_key(self) -> None:
+        """A missing role is reported as such."""
+        entry = minimal("crm")
+        del entry["role"]
+
+        [issue] = issues_for(dump(entry))
+
+        assert ("role", "required key is missing") == (issue.field, issue.message)
+
+    def test_every_error_in_every_file_is_reported(self, tmp_path: Path) -> None:
+        """Problems in several files and integrations come back together, with references checked."""
+        (tmp_path / "a.yaml").write_text(
+            dump(minimal("crm", subprocessors=["ghost"]), minimal("crm"))
+        )
+        (tmp_path / "b.yaml").write_text(dump(minimal("mail", hosting=["ZZ"])))
+        (tmp_path / "c.yaml").write_text("integrations: [\n")
+
+        with pytest.raises(InvalidInputError) as caught:
+            load_inventory([tmp_path], shipped_policies(), display=tmp_path)
+
+        messages = [str(issue) for issue in caught.value.issues]
+        assert any(m.startswith("b.yaml:") and "'ZZ'" in m for m in messages)
+        assert any(m.startswith("c.yaml:") and "not valid YAML" in m for m in messages)
+        assert any("duplicate id" in m for m in messages)
+        assert any("subprocessors[0]" in m and "unknown integration 'ghost'" in m for m in messages)
+
+    def test_missing_path_is_an_error(self, tmp_path: Path) -> None:
+        """A configured inventory path that does not exist is named."""
+        with pytest.raises(InvalidInputError, match="does not exist"):
+            load_inventory([tmp_path / "nope.yaml"], shipped_policies())
+
+
+junk = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8) | st.dates(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.one_of(
+        junk,
+        st.fixed_dictionaries(
+            {
+                "integrations": st.lists(
+                    st.fixed_dictionaries({}, optional=dict.fromkeys(minimal(), junk)), max_size=3
+                )
+            }
+        ),
+    )
+)
+def test_junk_only_ever_produces_validation_issues(data: object) -> None:
+    """Whatever a YAML file holds, loading it yields Issues, never another exception."""
+    text = yaml.safe_dump(data)
+
+    _, issues = parse_inventory(parse_yaml(text, "junk.yaml"), shipped_policies())
+
+    assert all(isinstance(issue, Issue) and issue.source == "junk.yaml" for issue in issues)

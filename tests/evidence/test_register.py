@@ -1,0 +1,219 @@
+"""`register`: the inventory as an Art. 30 record of processing activities, with transfers judged."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import yaml
+from click.testing import CliRunner, Result
+
+from auditor.cli import cli
+from auditor.core.model import Integration
+from auditor.evidence.register import CSV_COLUMNS, build_register, register_csv, register_json
+from tests.helpers import integrations_from, minimal, shipped_policies
+
+TODAY = date(2026, 11, 22)
+
+ENTRIES = [
+    minimal(
+        "crm",
+        name="CRM",
+        vendor="Example CRM GmbH",
+        hosting=["DE"],
+        support=["IN"],
+        subprocessors=["cloud", "sendy"],
+        transfer={"safeguards": ["scc"]},
+        data_categories=["contact", "identity"],
+    ),
+    minimal(
+        "helpdesk",
+        name="Helpdesk",
+        vendor="Helpdesk LLC",
+        category="support",
+        hosting=["US"],
+        data_categories=["contact", "health"],
+        transfer={"safeguards": ["scc"]},
+    ),
+    minimal(
+        "stats",
+        name="Stats",
+        vendor="Stats Corp",
+        category="analytics",
+        hosting=["US"],
+        transfer={"dpf_certified": True},
+    ),
+    minimal(
+        "mail",
+        name="Mail",
+        vendor="Mailer Inc.",
+        category="email-marketing",
+        hosting=["DE"],
+        backups={"regions": ["aws:us-west-2", "aws:eu-west-1"], "retention": "P10Y"},
+        retention="P2Y",
+    ),
+    minimal("cloud", name="Cloud", vendor="Cloud Provider", hosting=["aws:eu-central-1"]),
+    minimal(
+        "sendy",
+        name="Sendy",
+        vendor="Sendy Inc.",
+        category="email-marketing",
+        hosting=["US"],
+        transfer={"dpf_certified": True},
+    ),
+]
+
+
+def inventory() -> list[Integration]:
+    return integrations_from(yaml.safe_dump({"integrations": ENTRIES}))
+
+
+def activities(on: date = TODAY) -> dict[str, dict[str, Any]]:
+    document = register_json(
+        build_register(inventory(), shipped_policies(), on), on, shipped_policies()
+    )
+    return {activity["id"]: activity for activity in document["activities"]}
+
+
+def transfers(activity: dict[str, Any]) -> list[tuple[Any, ...]]:
+    return [
+        (
+            t["facet"],
+            t["place"],
+            t["country"],
+            t["verdict"],
+            t["decision"],
+            t["safeguards"],
+            t["via"],
+        )
+        for t in activity["transfers"]
+    ]
+
+
+class TestMapping:
+    def test_a_us_transfer_under_sccs(self) -> None:
+        """A US host without DPF certification but with SCCs is a safeguarded transfer, its
+        basis the SCCs."""
+        helpdesk = activities()["helpdesk"]
+
+        assert [("hosting", "US", "US", "safeguarded", None, ["scc"], None)] == transfers(helpdesk)
+        assert "standard contractual clauses" in helpdesk["transfers"][0]["basis"]
+        assert ["health"] == helpdesk["special_categories"]
+
+    def test_a_dpf_certified_transfer_cites_the_decision(self) -> None:
+        """A DPF-certified US recipient is covered by the DPF decision in force on the date."""
+        stats = activities()["stats"]
+
+        assert [("hosting", "US", "US", "adequate", "us-dpf", [], None)] == transfers(stats)
+        assert "2023/1795" in stats["transfers"][0]["basis"]
+        assert stats["transfers"][0]["dpf_certified"]
+
+    def test_transfers_are_judged_on_the_as_of_date(self) -> None:
+        """Between the Privacy Shield's end and the DPF, the same US recipient had no cover."""
+        stats = activities(date(2021, 6, 1))["stats"]
+
+        assert [("hosting", "US", "US", "unsafeguarded", None, [], None)] == transfers(stats)
+
+    def test_backup_locations_and_their_transfers(self) -> None:
+        """Backup locations and retention are listed; a US backup region is a transfer, an EEA
+        one is not."""
+        mail = activities()["mail"]
+
+        assert {
+            "locations": [
+                {"place": "aws:us-west-2", "country": "US"},
+                {"place": "aws:eu-west-1", "country": "IE"},
+            ],
+            "retention": "P10Y",
+        } == mail["backups"]
+        assert "P2Y" == mail["retention"]
+        assert [("backup", "aws:us-west-2", "US", "unsafeguarded", None, [], None)] == transfers(
+            mail
+        )
+
+    def test_recipients_sub_processors_and_their_transfers(self) -> None:
+        """The recipient is the vendor in its role; sub-processors are listed, and a
+        sub-processor's third-country place is a transfer under its own safeguards."""
+        crm = activities()["crm"]
+
+        assert {"vendor": "Example CRM GmbH", "role": "processor"} == crm["recipient"]
+        assert ["contact", "identity"] == crm["data_categories"]
+        assert ["cloud", "sendy"] == [sub["id"] for sub in crm["subprocessors"]]
+        assert [
+            ("support", "IN", "IN", "safeguarded", None, ["scc"], None),
+            ("subprocessor", "US", "US", "adequate", "us-dpf", [], "sendy"),
+        ] == transfers(crm)
+
+    def test_the_csv_has_one_row_per_integration(self) -> None:
+        """The CSV has the documented columns and joins lists into readable cells."""
+        text = register_csv(build_register(inventory(), shipped_policies(), TODAY))
+        rows = {row["id"]: row for row in csv.DictReader(io.StringIO(text, newline=""))}
+
+        assert list(CSV_COLUMNS) == list(next(iter(rows.values())).keys())
+        assert ["cloud", "crm", "helpdesk", "mail", "sendy", "stats"] == list(rows)
+        assert (
+            "hosting US: safeguarded, standard contractual clauses" in rows["helpdesk"]["transfers"]
+        )
+        assert "health (Art. 9)" == rows["helpdesk"]["special_categories"]
+        assert "hosting US: adequate, " in rows["stats"]["transfers"]
+        assert "aws:us-west-2 (US); aws:eu-west-1 (IE)" == rows["mail"]["backup_locations"]
+        assert (
+            "backup aws:us-west-2 (US): unsafeguarded, no adequacy in scope and no safeguard"
+            == rows["mail"]["transfers"]
+        )
+        assert "sendy: subprocessor US: adequate" in rows["crm"]["transfers"]
+        assert "cloud (Cloud Provider); sendy (Sendy Inc.)" == rows["crm"]["subprocessors"]
+        assert "" == rows["cloud"]["transfers"]
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def write_config(tmp_path: Path) -> Path:
+    (tmp_path / "inventory.yaml").write_text(yaml.safe_dump({"integrations": ENTRIES}))
+    config = tmp_path / "auditor.yaml"
+    config.write_text(yaml.safe_dump({"inventory": ["inventory.yaml"]}))
+    return config
+
+
+class TestCommand:
+    def test_json_to_standard_output_without_a_database(self, tmp_path: Path) -> None:
+        """`register --format json` needs no database and creates none."""
+        config = write_config(tmp_path)
+        before = sorted(tmp_path.iterdir())
+
+        result = run("register", "--config", str(config), "--as-of", "2026-11-22")
+
+        assert 0 == result.exit_code, result.output
+        doc = json.loads(result.stdout)
+        assert ("2026-11-22", 6) == (doc["as_of"], len(doc["activities"]))
+        assert before == sorted(tmp_path.iterdir())
+
+    def test_csv_to_a_file_is_the_same_as_to_standard_output(self, tmp_path: Path) -> None:
+        """--out writes the same bytes as standard output gets."""
+        config = write_config(tmp_path)
+        out = tmp_path / "register.csv"
+
+        to_file = run("register", "--config", str(config), "--format", "csv", "--out", str(out))
+        to_stdout = run("register", "--config", str(config), "--format", "csv")
+
+        assert (0, 0) == (to_file.exit_code, to_stdout.exit_code)
+        assert out.read_bytes() == to_stdout.stdout_bytes
+        assert out.read_text().startswith(",".join(CSV_COLUMNS))
+
+    def test_an_invalid_inventory_exits_2(self, tmp_path: Path) -> None:
+        """A bad inventory is reported like `validate` reports it, with exit status 2."""
+        config = write_config(tmp_path)
+        (tmp_path / "inventory.yaml").write_text(
+            yaml.safe_dump({"integrations": [minimal("crm", hosting=["XX"])]})
+        )
+
+        result = run("register", "--config", str(config))
+
+        assert 2 == result.exit_code
+        assert "XX" in result.stderr

@@ -1,0 +1,363 @@
+"""Retention evidence under faults, on SQLite, PostgreSQL and MariaDB data sources: a process
+SIGKILLed between a batch's commit and its evidence, a state database locked past its timeout
+before or after a batch, a reconciliation racing a batch. After the next run, the
+`retention-batch` records add up to exactly the records deleted or anonymised, and the chain
+verifies."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, event, text
+
+from auditor.core.chain import verify
+from auditor.core.errors import StoreError
+from auditor.core.yamlsource import parse_yaml
+from auditor.evidence.ledgers import retention as report_retention
+from auditor.retention import enforce_policy, parse_retention, reconcile_policy
+from auditor.retention.job import RetentionJob, RetentionJobError
+from auditor.store import StateStore
+from auditor.store import engine as store_engine
+from tests.conftest import OrgDatabase
+from tests.retention.test_retention import (
+    ELIGIBLE,
+    ROOT,
+    SECRET,
+    _crm,  # noqa: F401  (the `crm` fixture)
+    bound_policy,
+    clock,
+    evidence_of,
+    hashed,
+    people,
+    policy_text,
+    rows_of,
+    source_settings,
+)
+
+ANONYMISE: dict[str, Any] = {
+    "action": "anonymise",
+    "anonymise": {"email": {"hash": True}, "name": None, "phone": {"value": "redacted"}},
+}
+ORIGINAL = {row["id"]: row for row in people()}
+
+
+def processed_in_source(org: OrgDatabase, action: str) -> set[int]:
+    """The records the data source shows deleted, or anonymised (every column replaced)."""
+    rows = rows_of(org)
+    if action == "delete":
+        return set(ORIGINAL) - set(rows)
+    return {
+        ident
+        for ident, row in rows.items()
+        if row[1:4] == (hashed(ORIGINAL[ident]["email"]), None, "redacted")
+    }
+
+
+def recorded_rows(store: StateStore) -> int:
+    """What the evidence report says was processed: its retention rows, summed."""
+    return sum(group["rows"] for group in report_retention(evidence_of(store)))
+
+
+def batch_rows(store: StateStore) -> int:
+    return sum(r.data()["rows"] for r in evidence_of(store) if r.kind == "retention-batch")
+
+
+@pytest.fixture(name="state")
+def _state(state_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[StateStore]:
+    """A state store (SQLite or PostgreSQL) whose writers give up on a lock after half a second."""
+    monkeypatch.setattr(store_engine, "BUSY_TIMEOUT_SECONDS", 0.5)
+    store = StateStore.open(state_url)
+    yield store
+    store.close()
+
+
+@contextmanager
+def locked(store: StateStore) -> Iterator[None]:
+    """Hold the state database's write lock from another connection: SQLite BEGIN EXCLUSIVE,
+    PostgreSQL a lock on the intents table that lets readers in and no writer."""
+    if store.engine.dialect.name == "sqlite":
+        path = store.engine.url.database
+        assert path is not None
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN EXCLUSIVE")
+        try:
+            yield
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        return
+    engine = create_engine(store.engine.url)
+    try:
+        with engine.connect() as other, other.begin():
+            other.execute(text("LOCK TABLE retention_intents IN EXCLUSIVE MODE"))
+            yield
+    finally:
+        engine.dispose()
+
+
+class TestKilled:
+    @pytest.mark.slow
+    @pytest.mark.parametrize("action", ["delete", "anonymise"])
+    def test_a_batch_killed_after_its_commit_is_reconciled_and_the_evidence_adds_up(
+        self, crm: OrgDatabase, tmp_path: Path, action: str
+    ) -> None:
+        """SIGKILL after the third batch committed in the data source and before its evidence:
+        its intent is pending; the next run records what it did (reconciled) and finishes, and
+        the evidence totals equal the records processed in the data source."""
+        state_url = f"sqlite:///{tmp_path / 'state.db'}"
+        StateStore.open(state_url).close()
+        overrides: dict[str, Any] = {"batch_size": 2, **(ANONYMISE if action != "delete" else {})}
+        policy_file = tmp_path / "retention.yaml"
+        policy_file.write_text(policy_text(**overrides))
+        child = subprocess.Popen(
+            [sys.executable, "-c", KILLED_AFTER_COMMIT, crm.url, str(policy_file), state_url],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        assert child.stdout is not None
+        try:
+            for line in child.stdout:
+                if line.strip() == "committed":
+                    child.send_signal(signal.SIGKILL)
+                    break
+        finally:
+            child.kill()
+            child.wait(timeout=30)
+            child.stdout.close()
+        assert -signal.SIGKILL == child.returncode
+        store = StateStore.open(state_url)
+        try:
+            # Batches {1, 2}, {4, 5}, {7, 9}: the third committed, without evidence.
+            assert {1, 2, 4, 5, 7, 9} == processed_in_source(crm, action)
+            assert 4 == batch_rows(store)
+            pending = store.pending_retention_batches("crm-contacts")
+            assert [2] == [p.intent.batch for p in pending]
+            with bound_policy(crm.url, **overrides) as bound:
+                finished = enforce_policy(bound, clock, store, secret=SECRET)
+            chain = evidence_of(store)
+        finally:
+            store.close()
+
+        assert (1, "done") == (finished.processed, finished.outcome)
+        assert ELIGIBLE == processed_in_source(crm, action)
+        reconciled = [r.data() for r in chain if r.data().get("reconciled")]
+        assert [(2, 2)] == [(d["batch"], d["rows"]) for d in reconciled]
+        assert len(ELIGIBLE) == batch_rows(store) == recorded_rows(store)
+        assert verify(chain).ok
+        assert "example.org" not in "".join(r.content for r in chain)
+
+    @pytest.mark.slow
+    def test_a_batch_killed_before_its_commit_is_reconciled_as_nothing_done(
+        self, crm: OrgDatabase, tmp_path: Path
+    ) -> None:
+        """SIGKILL while the third DELETE is uncommitted: rolled back; its reconciliation records
+        0 rows, and the totals still equal the records deleted."""
+        state_url = f"sqlite:///{tmp_path / 'state.db'}"
+        StateStore.open(state_url).close()
+        policy_file = tmp_path / "retention.yaml"
+        policy_file.write_text(policy_text(batch_size=2))
+        child = subprocess.Popen(
+            [sys.executable, "-c", KILLED_AFTER_COMMIT, crm.url, str(policy_file), state_url, "x"],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        assert child.stdout is not None
+        try:
+            for line in child.stdout:
+                if line.strip() == "uncommitted":
+                    child.send_signal(signal.SIGKILL)
+                    break
+        finally:
+            child.kill()
+            child.wait(timeout=30)
+            child.stdout.close()
+        store = StateStore.open(state_url)
+        try:
+            assert {1, 2, 4, 5} == processed_in_source(crm, "delete")
+            with bound_policy(crm.url, batch_size=2) as bound:
+                reconciled = reconcile_policy(bound, store, clock)
+                finished = enforce_policy(bound, clock, store)
+            total = batch_rows(store)
+            ok = verify(evidence_of(store)).ok
+        finally:
+            store.close()
+
+        assert [0] == [batch.rows for batch in reconciled]
+        assert (3, "done") == (finished.processed, finished.outcome)
+        assert len(ELIGIBLE) == total == len(processed_in_source(crm, "delete"))
+        assert ok
+
+
+KILLED_AFTER_COMMIT = textwrap.dedent(
+    """
+    import sys, time
+    from datetime import UTC, datetime
+    from pathlib import Path
+    from sqlalchemy import event
+    from auditor.sources.config import ConfigRef, DataSourceSettings
+    from auditor.retention import bind_policy, enforce_policy, load_retention_policies
+    from auditor.sources import DataSources
+    from auditor.store import StateStore
+
+    url, policy_path, state_url = sys.argv[1:4]
+    before_commit = len(sys.argv) > 4
+    now = datetime(2026, 11, 22, 10, 30, tzinfo=UTC)
+    store = StateStore.open(state_url)
+    settle = store.settle_retention_batch
+    settled = []
+
+    def slow_settle(*args, **kwargs):
+        # After the batch's data-source COMMIT, before its evidence: the third one waits there
+        # for the parent's SIGKILL.
+        settled.append(1)
+        if len(settled) == 3 and not before_commit:
+            print("committed", flush=True)
+            time.sleep(30)
+        return settle(*args, **kwargs)
+
+    store.settle_retention_batch = slow_settle
+    changes = []
+
+    def slow_change(conn, cursor, statement, *args):
+        # After the third DELETE, before its COMMIT.
+        if before_commit and statement.lstrip().upper().startswith("DELETE"):
+            changes.append(1)
+            if len(changes) == 3:
+                print("uncommitted", flush=True)
+                time.sleep(30)
+
+    ref = ConfigRef("auditor.yaml", "data_sources.crm")
+    settings = {"crm": DataSourceSettings("crm", url, None, False, ref)}
+    with DataSources(settings) as sources:
+        bound = bind_policy(load_retention_policies([Path(policy_path)])[0], sources)
+        event.listen(bound.source.engine, "after_cursor_execute", slow_change)
+        secret = b"a test secret of 32 bytes......."
+        enforce_policy(bound, lambda: now, store, secret=secret)
+    print("finished", flush=True)
+    """
+)
+
+
+class TestStateDatabaseLocked:
+    def test_no_batch_runs_without_a_committed_intent(
+        self, crm: OrgDatabase, state: StateStore
+    ) -> None:
+        """The state database locked past its timeout: the first intent cannot be committed, so
+        nothing in the data source changes and the run stops with the store's error; after the
+        lock is gone, the next run does everything and the evidence adds up."""
+        before = rows_of(crm)
+        with bound_policy(crm.url, batch_size=2) as bound:
+            with locked(state), pytest.raises(StoreError, match="state database"):
+                enforce_policy(bound, clock, state)
+            unchanged = rows_of(crm)
+            finished = enforce_policy(bound, clock, state)
+
+        assert before == unchanged
+        assert (len(ELIGIBLE), "done") == (finished.processed, finished.outcome)
+        assert len(ELIGIBLE) == batch_rows(state) == recorded_rows(state)
+        assert verify(evidence_of(state)).ok
+
+    def test_a_batch_whose_evidence_cannot_be_written_is_reconciled(
+        self, crm: OrgDatabase, state: StateStore
+    ) -> None:
+        """The lock is taken while the second batch runs: the batch commits in the data source,
+        its evidence cannot be written and the run stops; the run record says one batch is
+        unsettled, and the next plan's reconciliation records its rows."""
+        with bound_policy(crm.url, batch_size=2) as bound:
+            deletes: list[int] = []
+            holder: list[Any] = []
+
+            def lock_after_delete(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+                if statement.lstrip().upper().startswith("DELETE"):
+                    deletes.append(1)
+                    if len(deletes) == 2:
+                        holder.append(locked(state))
+                        holder[0].__enter__()
+
+            event.listen(bound.source.engine, "after_cursor_execute", lock_after_delete)
+            try:
+                with pytest.raises(StoreError):
+                    enforce_policy(bound, clock, state)
+            finally:
+                holder[0].__exit__(None, None, None)
+            event.remove(bound.source.engine, "after_cursor_execute", lock_after_delete)
+            deleted = processed_in_source(crm, "delete")
+            unrecorded = batch_rows(state)
+            reconciled = reconcile_policy(bound, state, clock)
+            finished = enforce_policy(bound, clock, state)
+
+        assert {1, 2, 4, 5} == deleted
+        assert 2 == unrecorded
+        assert [(1, 2)] == [(batch.index, batch.rows) for batch in reconciled]
+        assert len(ELIGIBLE) - 4 == finished.processed
+        assert len(ELIGIBLE) == batch_rows(state) == len(processed_in_source(crm, "delete"))
+        assert verify(evidence_of(state)).ok
+
+    def test_the_job_counts_a_locked_state_database_as_a_failure_and_changes_nothing(
+        self, crm: OrgDatabase, state: StateStore
+    ) -> None:
+        """In the daemon's job the policy fails with the store's error (a failed job)."""
+        found, _ = parse_retention(
+            parse_yaml(policy_text(mode="enforce", batch_size=2), "retention.yaml")
+        )
+        job = RetentionJob(
+            policies=lambda: found,
+            data_sources=lambda: source_settings(crm.url),
+            ledger=state,
+            clock=clock,
+            environ={},
+        )
+        before = rows_of(crm)
+        with locked(state), pytest.raises(RetentionJobError) as failed:
+            job(lambda: None)
+
+        assert before == rows_of(crm)
+        assert "crm-contacts" in failed.value.failures
+        assert "state database" in failed.value.failures["crm-contacts"]
+        assert {} == job.state.snapshot_fields()["retention_last_enforcement"]
+
+
+def test_a_reconciliation_during_a_batch_is_corrected_by_its_confirmation(
+    crm: OrgDatabase, tmp_path: Path
+) -> None:
+    """A reconciliation (another process's `retention plan`) that runs while a batch's change
+    is uncommitted finds nothing done; the batch's confirmation then records the difference, so
+    the totals are exact."""
+    store = StateStore.open(f"sqlite:///{tmp_path / 'state.db'}")
+    try:
+        with (
+            bound_policy(crm.url, batch_size=100) as bound,
+            # The same policy through its own data-source connection, as another process has it.
+            bound_policy(crm.url, batch_size=100) as other,
+        ):
+            raced: list[int] = []
+
+            def race(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+                if not raced and statement.lstrip().upper().startswith("DELETE"):
+                    raced.extend(b.rows for b in reconcile_policy(other, store, clock))
+
+            event.listen(bound.source.engine, "after_cursor_execute", race)
+            done = enforce_policy(bound, clock, store)
+        chain = [r.data() for r in evidence_of(store) if r.kind == "retention-batch"]
+    finally:
+        store.close()
+
+    assert [0] == raced
+    assert len(ELIGIBLE) == done.processed
+    assert [0, len(ELIGIBLE)] == [d["rows"] for d in chain]
+    assert [True] == [d.get("correction") for d in chain if "correction" in d]
+    assert len(ELIGIBLE) == sum(d["rows"] for d in chain)
