@@ -183,7 +183,7 @@ def test_bad_http_clients_get_400_from_a_running_daemon_never_a_traceback(
     """Junk bytes, a TLS ClientHello and a client hanging up early against the daemon's metrics
     port: each bad request is answered 400 with one structured log line; nothing reaches the
     log that is not a JSON line (a traceback would), and the daemon keeps serving /metrics."""
-    from tests.test_httpserver import TLS_CLIENT_HELLO, raw_exchange
+    from tests.service.test_httpserver import TLS_CLIENT_HELLO, raw_exchange
 
     daemon = spawn(workdir.config)
     daemon.wait_for("audit_finished")
