@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from auditor.core import jsonsource
 from auditor.core.errors import GeoDataError
 
 RECORD_NAME = "fetched.json"
@@ -57,9 +58,11 @@ def read_fetch_record(directory: Path) -> dict[str, Fetched]:
     except OSError as exc:
         raise GeoDataError(str(path), f"cannot read: {exc.strerror or exc}") from None
     try:
-        data = json.loads(text)
+        data = jsonsource.loads(text)
     except json.JSONDecodeError as exc:
         raise GeoDataError(str(path), f"not valid JSON: {exc.msg} at line {exc.lineno}") from None
+    except (ValueError, RecursionError) as exc:  # a duplicate key, a huge number, deep nesting
+        raise GeoDataError(str(path), f"not usable JSON: {jsonsource.problem(exc)}") from None
     if not isinstance(data, dict) or data.get("format") != RECORD_FORMAT:
         raise GeoDataError(str(path), f"not a fetch record of format {RECORD_FORMAT}")
     files = data.get("files")

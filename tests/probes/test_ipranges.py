@@ -684,3 +684,23 @@ def test_corrupt_fetch_record_is_an_error_naming_it(tmp_path: Path) -> None:
     write(tmp_path / "fetched.json", {"format": 1, "files": {"ips-v4": {"fetched": "yesterday"}}})
     with pytest.raises(GeoDataError, match=r"fetched\.json.*files\.ips-v4"):
         load_range_directory(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (
+            '{"format": 1, "files": {"ips-v4": {}, "ips-v4": {}}}',
+            "key 'ips-v4' appears twice",
+        ),
+        ('{"format": 1, "files": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deeply"),
+    ],
+    ids=["duplicate-file", "deep-nesting"],
+)
+def test_a_fetch_record_read_strictly_names_itself(tmp_path: Path, text: str, reason: str) -> None:
+    """fetched.json goes through the project's strict JSON reader: a file listed twice (one
+    date would silently replace the other) or deep nesting is an error naming the record."""
+    write(tmp_path / "ips-v4", "173.245.48.0/20\n")
+    (tmp_path / "fetched.json").write_text(text, encoding="utf-8")
+    with pytest.raises(GeoDataError, match=rf"fetched\.json.*{reason}"):
+        load_range_directory(tmp_path)
