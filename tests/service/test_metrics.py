@@ -502,9 +502,9 @@ def test_a_value_that_cannot_be_exported_skips_its_row_counts_it_and_logs_it_onc
 
     from structlog.testing import capture_logs
 
-    from auditor.service.families import _Skipped
+    from auditor.service.exportable import Skipped
 
-    _Skipped._logged.clear()
+    Skipped._logged.clear()
     bad = replace(
         FULL,
         waiver_expiry={
