@@ -11,6 +11,7 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
+from auditor.core.sites import registrable_domain
 from auditor.discovery.catalogue import Catalogue, under
 from auditor.discovery.evidence import Evidence, Signal, page_probe
 
@@ -76,17 +77,6 @@ def extract_urls(html: str, base_url: str) -> list[tuple[str, str]]:
     parser.feed(html)
     parser.close()
     return [(where, urljoin(base_url, url)) for where, url in parser.urls]
-
-
-def registrable_domain(host: str) -> str:
-    """The last two labels (three under a two-letter second-level such as co.uk): a heuristic,
-    good enough to tell a site's own hosts from third parties without a public-suffix list."""
-    labels = host.lower().rstrip(".").split(".")
-    keep = 3 if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVEL else 2
-    return ".".join(labels[-keep:])
-
-
-_SECOND_LEVEL = frozenset({"co", "com", "org", "net", "ac", "gov", "ltd", "plc", "or", "ne"})
 
 
 def fetch_page(url: str, timeout: float, max_bytes: int) -> tuple[str, str]:
