@@ -38,4 +38,3 @@ def registrable_domain(host: str) -> str:
 def same_site(host: str, other: str) -> bool:
     """Whether two hosts share a registrable domain (first-party to each other)."""
     return registrable_domain(host) == registrable_domain(other)
-

@@ -27,7 +27,9 @@ def test_registrable_domain_follows_the_public_suffix_list(host: str, expected: 
     assert expected == registrable_domain(host)
 
 
-def test_hosts_of_one_registrable_domain_are_the_same_site_and_sibling_suffix_users_are_not() -> None:
+def test_hosts_of_one_registrable_domain_are_the_same_site_and_sibling_suffix_users_are_not() -> (
+    None
+):
     assert same_site("www.example.co.uk", "cdn.example.co.uk")
     assert not same_site("example.co.uk", "other.co.uk")
     assert not same_site("alice.github.io", "bob.github.io")
