@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from auditor.consent.config import ConsentSettings, load_consent_settings
+from auditor.consent.config import ConsentMapping, ConsentSettings, parse_consent
 from auditor.core.durations import Duration, parse_duration
 from auditor.core.errors import InvalidInputError, Issue
 from auditor.core.staleness import DEFAULT_MAX_AGE_DAYS
@@ -25,6 +25,7 @@ from auditor.core.validation import Strict, issues_from_validation
 from auditor.core.yamlsource import load_yaml
 from auditor.discovery.config import DiscoveryModel, DiscoverySettings, discovery_settings
 from auditor.evidence.config import ReportSettings, ReportsModel, report_settings
+from auditor.sources.config import DataSourceSettings, parse_data_sources
 
 
 class _Dns(Strict):
@@ -216,9 +217,10 @@ class Config:
     jobs: Mapping[str, JobSchedule] = field(default_factory=dict)
     log_level: str = "info"
     log_format: str = "auto"
-    digest: str = ""
-    sources: ConsentSettings = field(default_factory=ConsentSettings)
-    retention: tuple[Path, ...] = ()  # sha256 of the file's bytes, recorded with every audit run
+    digest: str = ""  # sha256 of the file's bytes, recorded with every audit run
+    data_sources: Mapping[str, DataSourceSettings] = field(default_factory=dict)
+    consent: Mapping[str, ConsentMapping] = field(default_factory=dict)
+    retention: tuple[Path, ...] = ()
     reports: ReportSettings = field(default_factory=lambda: ReportSettings(Path("reports")))
     notify: NotifySettings | None = None
     discovery: DiscoverySettings = field(default_factory=DiscoverySettings)
@@ -226,6 +228,11 @@ class Config:
     @property
     def base(self) -> Path:
         return self.path.parent
+
+    @property
+    def consent_settings(self) -> ConsentSettings:
+        """What the consent check reads: the mappings and the data sources they name."""
+        return ConsentSettings(self.data_sources, self.consent)
 
 
 def load_config(path: Path) -> Config:
@@ -237,16 +244,17 @@ def load_config(path: Path) -> Config:
     doc = load_yaml(path)
     if not isinstance(doc.data, dict):
         raise InvalidInputError([Issue(doc.source, "expected a mapping of settings", line=1)])
-    issues = []
+    issues: list[Issue] = []
     try:
         raw = _Config.model_validate(doc.data)
     except ValidationError as exc:
         issues = issues_from_validation(exc, doc)
     base = path.resolve().parent
-    try:
-        sources = load_consent_settings(doc, base)
-    except InvalidInputError as exc:
-        issues.extend(exc.issues)
+    # Each capability validates its own section; consent's names data sources, so it comes after.
+    data_sources, more = parse_data_sources(doc, base)
+    issues += more
+    consent, more = parse_consent(doc, data_sources)
+    issues += more
     if issues:
         raise InvalidInputError(issues)
 
@@ -273,7 +281,8 @@ def load_config(path: Path) -> Config:
         log_level=raw.log.level,
         log_format=raw.log.format,
         digest=hashlib.sha256(path.read_bytes()).hexdigest(),
-        sources=sources,
+        data_sources=data_sources,
+        consent=consent,
         retention=tuple(base / Path(item).expanduser() for item in raw.retention),
         reports=report_settings(raw.reports, base),
         discovery=discovery_settings(raw.discovery, base),

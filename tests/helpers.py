@@ -1,14 +1,22 @@
-"""Test helpers: inventories from YAML text, the shipped policy data loaded once."""
+"""Test helpers: inventories and configuration sections from YAML text, the shipped policy data
+loaded once."""
 
 from __future__ import annotations
 
 import functools
 import textwrap
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
+import yaml
+
+from auditor.consent.config import ConsentSettings, parse_consent
+from auditor.core.errors import InvalidInputError
 from auditor.core.inventory import check_references, parse_inventory
 from auditor.core.model import Integration
 from auditor.core.policies import PolicyData, load_policies
-from auditor.core.yamlsource import parse_yaml
+from auditor.core.yamlsource import YamlDocument, parse_yaml
+from auditor.sources.config import parse_data_sources
 
 shipped_policies = functools.cache(load_policies)
 
@@ -43,3 +51,37 @@ def entry(ident: str, **overrides: object) -> dict[str, object]:
     """A valid integration entry as a dict (backups in Ireland), with keys overridden: the
     command-line and evidence tests' inventories are built from it."""
     return minimal(ident, **{"backups": {"regions": ["IE"], "retention": "P30D"}, **overrides})
+
+
+def consent_settings(doc: YamlDocument, base: Path | None = None) -> ConsentSettings:
+    """The `data_sources:` and `consent:` sections of a configuration document, validated as
+    `load_config` validates them.
+
+    Raises:
+        InvalidInputError: every problem of the two sections.
+    """
+    sources, issues = parse_data_sources(doc, base)
+    mappings, more = parse_consent(doc, sources)
+    if issues + more:
+        raise InvalidInputError(issues + more)
+    return ConsentSettings(data_sources=sources, consent=mappings)
+
+
+def write_config(
+    directory: Path,
+    integrations: Sequence[Mapping[str, object]] | str | None = None,
+    **sections: object,
+) -> Path:
+    """Write `auditor.yaml` (its `sections`, `inventory: [inventory.yaml]` unless given) into
+    `directory`, and `inventory.yaml` from `integrations` (entries, or YAML text) when given;
+    return the configuration's path."""
+    if integrations is not None:
+        inventory = (
+            integrations
+            if isinstance(integrations, str)
+            else yaml.safe_dump({"integrations": list(map(dict, integrations))})
+        )
+        (directory / "inventory.yaml").write_text(inventory, encoding="utf-8")
+    path = directory / "auditor.yaml"
+    path.write_text(yaml.safe_dump({"inventory": ["inventory.yaml"], **sections}), encoding="utf-8")
+    return path

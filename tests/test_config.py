@@ -157,8 +157,8 @@ consent:
 
     config = load_config(path)
 
-    assert {"crm"} == set(config.sources.data_sources)
-    assert "newsletter" == config.sources.consent["mailrocket"].purpose
+    assert {"crm"} == set(config.data_sources)
+    assert "newsletter" == config.consent["mailrocket"].purpose
     assert (path.parent.resolve() / "policies/retention.yaml",) == config.retention
 
 

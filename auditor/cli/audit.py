@@ -137,7 +137,7 @@ def validate(config_path: Path, connect: bool, output_format: str) -> None:
         issues.extend(_missing_files(config))
         _, integrations = load_all(config)
         count = len(integrations)
-        issues.extend(check_against_inventory(config.sources.consent, integrations))
+        issues.extend(check_against_inventory(config.consent, integrations))
         if connect:
             issues.extend(_consent_schemas(config))
         issues.extend(_retention_issues(config, integrations))
@@ -163,15 +163,15 @@ def _retention_issues(config: Config, integrations: list[Integration]) -> list[I
         policies = load_retention_policies(config.retention, display=config.base)
     except InvalidInputError as exc:
         return list(exc.issues)
-    return check_references(policies, config.sources.data_sources, integrations)
+    return check_references(policies, config.data_sources, integrations)
 
 
 def _consent_schemas(config: Config) -> list[Issue]:
     """The consent mappings' problems against the reflected schemas; a database that cannot be
     opened is a problem too (the mappings in it cannot be checked)."""
-    issues, unreachable = schema_issues(config.sources, os.environ)
+    issues, unreachable = schema_issues(config.consent_settings, os.environ)
     for exc in unreachable:
-        settings = config.sources.data_sources[exc.source]
+        settings = config.data_sources[exc.source]
         issues.append(settings.ref.issue(f"cannot check the consent mappings: {exc.reason}"))
     return issues
 

@@ -191,7 +191,7 @@ def _load(config_path: Path) -> _Setup:
     if not config.retention:
         issue = Issue(str(config.path), "no retention policies: add retention: [FILE or DIR, ...]")
         raise InvalidInputError([issue])
-    data_sources = config.sources.data_sources
+    data_sources = config.data_sources
     policies = load_retention_policies(config.retention, display=config.base)
     issues = check_references(policies, data_sources)
     if issues:

@@ -21,7 +21,7 @@ from auditor.core.errors import InvalidInputError, Issue
 from auditor.retention.policy import HASH_LENGTH, HASH_PREFIX, Replacement, RetentionPolicy
 from auditor.sources.datasources import DataSource, DataSources
 from auditor.sources.keys import key_kind, keys_match
-from auditor.sources.schema_check import BoundTable, ColumnNeed, bind_table
+from auditor.sources.schema_check import BoundTable, ColumnNeed, bind_table, fit_value
 
 _ORDERABLE = (sa.Integer, sa.Numeric, sa.Float, sa.String, sa.Date, sa.DateTime, sa.Uuid)
 _JULIAN_EPOCH = 2440587.5  # the Julian day of 1970-01-01 00:00 UTC
@@ -184,32 +184,7 @@ def fitted(replacement: Replacement, column: Column[Any]) -> Any:
     Raises:
         ValueError: the value does not fit the column.
     """
-    value, kind = replacement.value, column.type
-    if isinstance(kind, sa.Boolean):
-        if isinstance(value, bool) or value in (0, 1):
-            return bool(value)
-    elif isinstance(kind, sa.Integer):
-        if isinstance(value, bool | int):
-            return int(value)  # MySQL's BOOLEAN is TINYINT(1)
-    elif isinstance(kind, sa.Numeric | sa.Float):
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return value
-    elif isinstance(kind, sa.String):
-        if isinstance(value, str | int) and not isinstance(value, bool):
-            text = str(value)
-            if kind.length is not None and len(text) > kind.length:
-                raise ValueError(f"{value!r} is longer than {kind.length} characters")
-            return text
-    elif isinstance(kind, sa.DateTime):
-        pass  # a fixed instant is not what anonymising a timestamp means
-    elif isinstance(kind, sa.Date):
-        if isinstance(value, date):
-            return value
-        if isinstance(value, str):
-            return date.fromisoformat(value)
-    else:
-        return value  # a type SQLAlchemy does not know: leave it to the database
-    raise ValueError(f"{value!r} does not fit {kind}")
+    return fit_value(replacement.value, column, check_length=True)
 
 
 # --- binding ------------------------------------------------------------------------------------

@@ -20,15 +20,15 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from auditor import __version__
 from auditor.config import Config
-from auditor.consent.check import check_sources, run_consent_job
+from auditor.consent.check import check_sources
+from auditor.consent.job import ConsentJob
 from auditor.core.durations import parse_duration
 from auditor.core.errors import AuditUnavailableError, InvalidInputError, StoreError
 from auditor.core.jobs import JobContext
 from auditor.discovery.job import DiscoveryJob, discovery_needed
 from auditor.evidence.scheduled import ReportJob
-from auditor.retention import load_retention_policies
 from auditor.retention.job import RetentionJob
-from auditor.retention.plan import RetentionPlan, retention_findings
+from auditor.retention.job import daemon_job as retention_job
 from auditor.service.generation import Generation, load_generation
 from auditor.service.httpserver import MetricsServer
 from auditor.service.inputs import Inputs
@@ -71,8 +71,8 @@ def utcnow() -> datetime:
 
 # Each kind of work, by its name under `jobs:`, and when it is needed (scheduling.py runs them).
 WORK["audit"] = lambda daemon: daemon.audit
-WORK["consent"] = lambda daemon: daemon.consent
-NEEDED["consent"] = lambda generation: bool(generation.config.sources.consent)
+WORK["consent"] = lambda daemon: daemon.consents.work
+NEEDED["consent"] = lambda generation: bool(generation.config.consent)
 WORK["retention"] = lambda daemon: daemon.retention.work
 NEEDED["retention"] = lambda generation: bool(generation.config.retention)
 WORK["report"] = lambda daemon: daemon.reports.work
@@ -110,16 +110,8 @@ class Daemon(Reloading):
         self.runner = JobRunner(clock, self._standby_reason)
         self.server: MetricsServer | None = None
         self.exposition = Exposition(self.snapshot)
-        self.retention: RetentionJob = RetentionJob(
-            policies=lambda: load_retention_policies(
-                self.generation.config.retention, display=self.generation.config.base
-            ),
-            data_sources=lambda: self.generation.config.sources.data_sources,
-            ledger=store,
-            clock=clock,
-            environ=os.environ,
-            record=self._record_retention,
-        )
+        self.retention: RetentionJob = retention_job(self._inputs, store, clock, os.environ)
+        self.consents = ConsentJob(self._inputs, store, clock, os.environ, self.refresh_snapshot)
         self.reports: ReportJob = ReportJob(self._inputs, store, clock)
         self.discovery: DiscoveryJob = DiscoveryJob(self._inputs, store, clock)
         self.audits: AuditJob[Generation] = AuditJob(
@@ -277,12 +269,6 @@ class Daemon(Reloading):
         generation = self.generation
         return Inputs(generation.config, generation.policies, generation.integrations)
 
-    def _record_retention(self, plans: list[RetentionPlan]) -> None:
-        found = retention_findings(plans, self.generation.policies)
-        changes = self.store.record_job_findings("retention", found, self.clock())
-        log.info("retention_findings_recorded", open=changes.open, new=changes.new,
-                 resolved=changes.resolved)  # fmt: skip
-
     # -- the work -------------------------------------------------------------------------------
 
     def audit(self, context: JobContext) -> None:
@@ -327,29 +313,6 @@ class Daemon(Reloading):
             # after the next audit, as the events stay pending.
             log.error("notifications_not_delivered", error=str(exc))
 
-    def consent(self, context: JobContext) -> None:
-        """One consent check of every consent mapping, recorded with its findings (Art. 49(1)(a)).
-
-        Raises:
-            JobCancelled: the daemon is stopping or lost leadership; nothing is recorded.
-            ConsentCheckError: some mappings could not be checked; the others are recorded, and
-                the failed ones keep their last counts, marked stale.
-        """
-        generation = self.generation
-        try:
-            run_consent_job(
-                generation.config.sources,
-                generation.integrations,
-                generation.policies,
-                self.store,
-                clock=self.clock,
-                environ=os.environ,
-                check=context.check,
-            )
-        finally:
-            # Failed or not, the stored results changed (fresh counts, or stale marks).
-            self.refresh_snapshot()
-
 
 def run_daemon(config_path: Path, environ: Mapping[str, str] | None = None) -> int:
     """Run the daemon until SIGTERM or SIGINT; return the exit status (0 after a clean stop).
@@ -367,10 +330,10 @@ def run_daemon(config_path: Path, environ: Mapping[str, str] | None = None) -> i
     configure_logging(config.log_level, config.log_format)
     # APScheduler logs every heartbeat run at INFO; its warnings (missed runs) still show.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    if config.sources.consent:
+    if config.consent:
         # A misconfigured table or column stops the start (exit 2); a database that is down
         # does not: the consent job fails and is counted until it is back.
-        for reason in check_sources(config.sources, env):
+        for reason in check_sources(config.consent_settings, env):
             log.warning("consent_source_unreachable", error=reason)
     url = database_url(config, env)
     log.info(

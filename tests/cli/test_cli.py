@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import yaml
 from click.testing import CliRunner, Result
 
 from auditor.cli import cli
+from tests import helpers
 from tests.conftest import DnsServerFactory
 from tests.helpers import entry
 from tests.mmdb import build_country_db
@@ -50,15 +50,12 @@ def _workdir(tmp_path: Path) -> Path:
 
 
 def write_config(workdir: Path, integrations: list[dict[str, object]], **dns: object) -> Path:
-    (workdir / "inventory.yaml").write_text(yaml.safe_dump({"integrations": integrations}))
-    config = {
-        "inventory": ["inventory.yaml"],
-        "dns": {"timeout": 0.3, "concurrency": 8, **dns},
-        "geoip": {"country_db": "country.mmdb"},
-    }
-    path = workdir / "auditor.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+    return helpers.write_config(
+        workdir,
+        integrations,
+        dns={"timeout": 0.3, "concurrency": 8, **dns},
+        geoip={"country_db": "country.mmdb"},
+    )
 
 
 class TestCheckAgainstLoopbackDns:

@@ -19,6 +19,7 @@ from auditor.core.errors import InvalidInputError
 from auditor.service.wiring import database_url
 from auditor.store import SCHEMA_VERSION, StateStore
 from auditor.store.schema import schema_meta
+from tests import helpers
 from tests.helpers import minimal
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,13 +35,9 @@ def write_config(
 ) -> Path:
     """A config whose one integration is hosted in `hosting` (no endpoints, so no DNS or GeoIP)."""
     entries = [minimal("crm", hosting=[hosting]), minimal("mail", category="email-marketing")]
-    (workdir / "inventory.yaml").write_text(yaml.safe_dump({"integrations": entries}))
-    config: dict[str, object] = {"inventory": ["inventory.yaml"]}
-    if database is not None:
-        config["database"] = database
-    path = workdir / "auditor.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+    return helpers.write_config(
+        workdir, entries, **({} if database is None else {"database": database})
+    )
 
 
 def check(config: Path, env: Mapping[str, str] | None = None) -> Result:

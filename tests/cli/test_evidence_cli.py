@@ -29,7 +29,7 @@ from auditor.store.evidence import records as stored_records
 from auditor.store.schema import evidence as evidence_table
 from auditor.transfers.audit import run_audit
 from tests.conftest import DnsServerFactory
-from tests.helpers import entry
+from tests.helpers import entry, write_config
 from tests.mmdb import build_country_db
 
 KEY = "an-evidence-key-for-the-tests-0123"
@@ -136,16 +136,11 @@ def build_scenario(workdir: Path, nameserver: str, state_url: str) -> Scenario:
     """Record four real audits against the loopback DNS server, a waiver, a failed run, a
     retention batch and a consent check, at fixed times, with the evidence key set."""
     build_country_db(workdir / "country.mmdb", {"192.0.2.0/24": "DE", "198.51.100.0/24": "US"})
-    config_path = workdir / "auditor.yaml"
-    config_path.write_text(
-        yaml.safe_dump(
-            {
-                "inventory": ["inventory.yaml"],
-                "dns": {"nameservers": [nameserver], "timeout": 0.5, "concurrency": 4},
-                "geoip": {"country_db": "country.mmdb"},
-                "database": {"url": state_url},
-            }
-        )
+    config_path = write_config(
+        workdir,
+        dns={"nameservers": [nameserver], "timeout": 0.5, "concurrency": 4},
+        geoip={"country_db": "country.mmdb"},
+        database={"url": state_url},
     )
     write_inventory(workdir, helpdesk_safeguards=[])
     config = load_config(config_path)

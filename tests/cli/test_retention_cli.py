@@ -29,6 +29,7 @@ from auditor.core.chain import verify
 from auditor.retention import BatchIntent
 from auditor.store import StateStore
 from auditor.store.evidence import records
+from tests.helpers import write_config
 
 # Relative to the real clock: the command line reads it.
 OLD = datetime.now(UTC) - timedelta(days=800)
@@ -73,13 +74,12 @@ def _workdir(tmp_path: Path) -> Path:
         )
     engine.dispose()
     write_policies(tmp_path)
-    config = {
-        "inventory": ["inventory.yaml"],
-        "database": {"url": "sqlite:///state.db"},
-        "data_sources": {"crm": {"url": "sqlite:///crm.db", "read_only": False}},
-        "retention": ["retention/"],
-    }
-    (tmp_path / "auditor.yaml").write_text(yaml.safe_dump(config))
+    write_config(
+        tmp_path,
+        database={"url": "sqlite:///state.db"},
+        data_sources={"crm": {"url": "sqlite:///crm.db", "read_only": False}},
+        retention=["retention/"],
+    )
     return tmp_path
 
 

@@ -32,7 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeEngine
 
-from auditor.consent.config import check_against_inventory, load_consent_settings
+from auditor.consent.config import check_against_inventory
 from auditor.consent.counting import BoundConsent, _OutOfOrder, _pieces
 from auditor.consent.coverage import bind_consent, check_consent, coverage, gaps
 from auditor.core.consents import ConsentCoverage
@@ -40,7 +40,7 @@ from auditor.core.errors import InvalidInputError
 from auditor.core.yamlsource import parse_yaml
 from auditor.sources import DataSourceError, DataSources
 from tests.conftest import OrgDatabase
-from tests.helpers import integrations_from, minimal
+from tests.helpers import consent_settings, integrations_from, minimal
 
 D = date(2026, 11, 22)
 PURPOSE = "newsletter-us"
@@ -115,17 +115,19 @@ def consent_for(
 ) -> Iterator[BoundConsent]:
     """The mailchimp mapping bound to its sources (consents in `ledger_url` if given)."""
     text = config_text("ledger" if ledger_url else "crm", **overrides)
-    found = load_consent_settings(parse_yaml(text, "auditor.yaml"))
+    found = consent_settings(parse_yaml(text, "auditor.yaml"))
     environ = {"CRM_URL": crm_url, "LEDGER_URL": ledger_url or crm_url}
     with DataSources(found.data_sources, environ) as sources:
         yield bind_consent(found.consent["mailchimp"], sources)
 
 
-def customers_table(metadata: MetaData, key: TypeEngine[Any] | None = None) -> Table:
+def customers_table(
+    metadata: MetaData, key: TypeEngine[Any] | None = None, *, unique: bool = True
+) -> Table:
     return Table(
         "customers",
         metadata,
-        Column("customer_id", key or Integer(), primary_key=True, autoincrement=False),
+        Column("customer_id", key or Integer(), primary_key=unique, autoincrement=False),
         Column("synced_to_mailchimp", Boolean, nullable=False),
     )
 
@@ -199,7 +201,7 @@ class TestConfig:
 
         example = consent_config.__doc__.split("```yaml\n")[1].split("```")[0]  # type: ignore[union-attr]
 
-        found = load_consent_settings(parse_yaml(example, "auditor.yaml"))
+        found = consent_settings(parse_yaml(example, "auditor.yaml"))
 
         mapping = found.consent["mailchimp"]
         assert ("crm", None, "CRM_DATABASE_URL", True) == (
@@ -225,7 +227,7 @@ class TestConfig:
         """`sales.customers` splits into schema and table; a list is IN, a null in it IS NULL."""
         text = config_text(shared={"table": "sales.customers", "filter": {"tier": ["a", None]}})
 
-        mapping = load_consent_settings(parse_yaml(text, "auditor.yaml")).consent["mailchimp"]
+        mapping = consent_settings(parse_yaml(text, "auditor.yaml")).consent["mailchimp"]
 
         chosen = mapping.shared.selection
         assert ("sales", "customers", "sales.customers") == (
@@ -261,7 +263,7 @@ class TestConfig:
         )
 
         with pytest.raises(InvalidInputError) as raised:
-            load_consent_settings(parse_yaml(text, "auditor.yaml"))
+            consent_settings(parse_yaml(text, "auditor.yaml"))
 
         assert [
             "auditor.yaml:2: data_sources.crm: set exactly one of url and url_env",
@@ -278,7 +280,7 @@ class TestConfig:
         text = config_text(shared={"source": "crmx"})
 
         with pytest.raises(InvalidInputError) as raised:
-            load_consent_settings(parse_yaml(text, "auditor.yaml"))
+            consent_settings(parse_yaml(text, "auditor.yaml"))
 
         assert [
             (
@@ -290,7 +292,7 @@ class TestConfig:
     def test_mappings_are_checked_against_the_inventory(self) -> None:
         """A mapping needs an integration of that id in the inventory relying on consent."""
         text = config_text()
-        mappings = load_consent_settings(parse_yaml(text, "auditor.yaml")).consent
+        mappings = consent_settings(parse_yaml(text, "auditor.yaml")).consent
         relies = minimal("mailchimp", transfer={"consent_purpose": "newsletter"})
 
         fine = check_against_inventory(
@@ -564,7 +566,7 @@ class TestErrors:
         load_customers(org_database.engine, CUSTOMERS)
         load_consents(org_database.engine, CONSENTS)
         text = config_text(shared={"key": "cust_id"}, consents={"table": "consent"})
-        found = load_consent_settings(parse_yaml(text, "auditor.yaml"))
+        found = consent_settings(parse_yaml(text, "auditor.yaml"))
 
         with DataSources(found.data_sources, {"CRM_URL": org_database.url}) as sources:
             issues = check_consent(found.consent, sources)
@@ -591,7 +593,7 @@ class TestErrors:
         engine.dispose()
         ledger = f"postgresql://auditor:hunter2@127.0.0.1:{free_port()}/ledger"
         text = config_text("ledger")
-        found = load_consent_settings(parse_yaml(text, "auditor.yaml"))
+        found = consent_settings(parse_yaml(text, "auditor.yaml"))
         environ = {"CRM_URL": crm, "LEDGER_URL": ledger}
 
         with DataSources(found.data_sources, environ, connect_timeout=3) as sources:
@@ -747,15 +749,10 @@ def _property_worlds(
         url = f"sqlite:///{tmp_path_factory.mktemp(variant.name) / 'org.db'}"
         engine = create_engine(url)
         metadata = MetaData()
-        customers = Table(
-            "customers",
-            metadata,
-            Column("customer_id", variant.shared_key, primary_key=variant.unique),
-            Column("synced_to_mailchimp", Boolean, nullable=False),
-        )
+        customers = customers_table(metadata, variant.shared_key, unique=variant.unique)
         consents = consents_table(metadata, key=variant.subject_key)
         metadata.create_all(engine)
-        found = load_consent_settings(parse_yaml(config_text(), "auditor.yaml"))
+        found = consent_settings(parse_yaml(config_text(), "auditor.yaml"))
         sources = DataSources(found.data_sources, {"CRM_URL": url})
         bound = bind_consent(found.consent["mailchimp"], sources)
         worlds_by_name[variant.name] = PropertyWorld(engine, sources, bound, customers, consents)

@@ -18,7 +18,6 @@ from sqlalchemy import create_engine
 
 from auditor.cli import cli
 from auditor.consent.check import RULE, ConsentCheckError, consent_findings, run_consent_job
-from auditor.consent.config import load_consent_settings
 from auditor.consent.imports import SUBJECT_KEY_ENV
 from auditor.core.consents import ConsentCoverage
 from auditor.core.model import Finding, Severity
@@ -37,7 +36,7 @@ from tests.consent.test_consent import (
     load_consents,
     load_customers,
 )
-from tests.helpers import integrations_from, minimal, shipped_policies
+from tests.helpers import consent_settings, integrations_from, minimal, shipped_policies
 from tests.store.test_store import T0, audit, record, unsafe
 
 D = date(2026, 11, 22)
@@ -295,7 +294,7 @@ class TestMetrics:
 
 
 def settings_for(text: str) -> Any:
-    return load_consent_settings(parse_yaml(text, "auditor.yaml"))
+    return consent_settings(parse_yaml(text, "auditor.yaml"))
 
 
 def inventory() -> list[Any]:

@@ -28,7 +28,6 @@ from sqlalchemy import (
     text,
 )
 
-from auditor.consent.config import load_consent_settings
 from auditor.core.yamlsource import parse_yaml
 from auditor.sources import DataSource, DataSourceError, DataSources
 from auditor.sources.config import (
@@ -41,6 +40,7 @@ from auditor.sources.config import (
 from auditor.sources.keys import key_text
 from auditor.sources.schema_check import ColumnNeed, bind_table
 from tests.conftest import OrgDatabase
+from tests.helpers import consent_settings
 
 PASSWORD = "s3cret-Pa55"
 
@@ -454,7 +454,7 @@ class TestConfigSources:
             "auditor.yaml",
         )
 
-        sources = load_consent_settings(doc, base=tmp_path).data_sources
+        sources = consent_settings(doc, base=tmp_path).data_sources
 
         assert f"sqlite:///{tmp_path / 'data/crm.db'}" == sources["crm"].url
         assert "sqlite:////srv/crm.db" == sources["abs"].url
