@@ -66,50 +66,34 @@ def value(registry: CollectorRegistry, metric: str, /, **labels: str) -> float |
     return registry.get_sample_value(metric, labels)
 
 
+def open_findings(
+    registry: CollectorRegistry, rule: str, severity: str, integration: str
+) -> float | None:
+    """The open-findings gauge of one rule, severity and integration (None when absent)."""
+    labels = {"rule": rule, "severity": severity, "integration": integration}
+    return value(registry, "gdpr_auditor_findings_open", **labels)
+
+
 def test_findings_open_counts_each_rule_severity_integration() -> None:
     """Open findings are exported per rule, severity and integration with their counts."""
     registry = registry_for(FULL)
 
-    assert 2 == value(
-        registry,
-        "gdpr_auditor_findings_open",
-        rule="transfer-unsafeguarded",
-        severity="critical",
-        integration="crm",
-    )
-    assert 1 == value(
-        registry,
-        "gdpr_auditor_findings_open",
-        rule="backup-outside-eea",
-        severity="warning",
-        integration="helpdesk",
-    )
+    assert 2 == open_findings(registry, "transfer-unsafeguarded", "critical", "crm")
+    assert 1 == open_findings(registry, "backup-outside-eea", "warning", "helpdesk")
 
 
 def test_findings_open_reads_zero_for_a_combination_just_resolved() -> None:
     """A combination the last audit resolved is exported as 0 rather than vanishing at once."""
     registry = registry_for(FULL)
 
-    assert 0 == value(
-        registry,
-        "gdpr_auditor_findings_open",
-        rule="transfer-unsafeguarded",
-        severity="critical",
-        integration="webshop",
-    )
+    assert 0 == open_findings(registry, "transfer-unsafeguarded", "critical", "webshop")
 
 
 def test_findings_open_leaves_out_zero_counts_not_recently_resolved() -> None:
     """Combinations with no open finding and no recent resolution are absent, not exported."""
     registry = registry_for(FULL)
 
-    assert None is value(
-        registry,
-        "gdpr_auditor_findings_open",
-        rule="contract-missing-dpa",
-        severity="warning",
-        integration="newsletter",
-    )
+    assert None is open_findings(registry, "contract-missing-dpa", "warning", "newsletter")
 
 
 def test_waived_findings_by_rule_and_severity() -> None:
@@ -524,13 +508,7 @@ def test_a_value_that_cannot_be_exported_skips_its_row_counts_it_and_logs_it_onc
     assert 1 == value(registry, "gdpr_auditor_metrics_rows_skipped", metric=expiry)
     assert value(registry, expiry, rule="backup-outside-eea", severity="warning") is not None
     assert value(registry, expiry, rule="contract-dpa-missing", severity="critical") is None
-    assert 2 == value(
-        registry,
-        "gdpr_auditor_findings_open",
-        rule="transfer-unsafeguarded",
-        severity="critical",
-        integration="crm",
-    )
+    assert 2 == open_findings(registry, "transfer-unsafeguarded", "critical", "crm")
     assert "gdpr_auditor_metrics_rows_skipped" in first
     skipped_logs = [e for e in logs if e["event"] == "metrics_row_skipped"]
     assert [("error", expiry)] == [(e["log_level"], e["metric"]) for e in skipped_logs]
