@@ -17,15 +17,15 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from auditor.consent.config import ConsentMapping, ConsentSettings, parse_consent
-from auditor.core.durations import Duration, parse_duration
+from auditor.consent.config import ConsentMapping, ConsentModel, ConsentSettings, parse_consent
+from auditor.core.durations import Duration, DurationText, parse_duration
 from auditor.core.errors import InvalidInputError, Issue
 from auditor.core.staleness import DEFAULT_MAX_AGE_DAYS
-from auditor.core.validation import Strict, issues_from_validation
+from auditor.core.validation import Strict, document_schema, issues_from_validation
 from auditor.core.yamlsource import load_yaml
 from auditor.discovery.config import DiscoveryModel, DiscoverySettings, discovery_settings
 from auditor.evidence.config import ReportSettings, ReportsModel, report_settings
-from auditor.sources.config import DataSourceSettings, parse_data_sources
+from auditor.sources.config import DataSourceModel, DataSourceSettings, parse_data_sources
 
 
 class _Dns(Strict):
@@ -45,13 +45,7 @@ class _GeoIp(Strict):
 class _Database(Strict):
     url: str | None = None
     url_env: str | None = None  # the name of an environment variable holding the URL
-    keep_observations: str = "P30D"
-
-    @field_validator("keep_observations")
-    @classmethod
-    def _duration(cls, value: str) -> str:
-        parse_duration(value)
-        return value
+    keep_observations: DurationText = "P30D"
 
     @field_validator("url")
     @classmethod
@@ -79,17 +73,10 @@ class _Metrics(Strict):
 
 
 class _Job(Strict):
-    interval: str | None = None
+    interval: DurationText | None = None
     cron: str | None = None
-    jitter: str | None = None  # ISO 8601 duration; default: a tenth of the interval, at most PT5M
+    jitter: DurationText | None = None  # default: a tenth of the interval, at most PT5M
     enabled: bool = True
-
-    @field_validator("interval", "jitter")
-    @classmethod
-    def _duration(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_duration(value)
-        return value
 
     @field_validator("cron")
     @classmethod
@@ -146,15 +133,38 @@ class _Config(Strict):
     retention: list[str] = []
     discovery: DiscoveryModel | None = None  # auditor.discovery.config
 
-    @field_validator("retention", mode="before")
+    @field_validator("retention", mode="before", json_schema_input_type=str | list[str])
     @classmethod
     def _retention_paths(cls, value: object) -> object:
         return [value] if isinstance(value, str) else value
 
-    @field_validator("inventory", mode="before")
+    @field_validator("inventory", mode="before", json_schema_input_type=str | list[str])
     @classmethod
     def _one_or_many(cls, value: object) -> object:
         return [value] if isinstance(value, str) else value
+
+
+class _ConfigSchema(_Config):
+    """The configuration as editors see it: the sections validated by their capabilities
+    (`data_sources:`, `consent:`) with their own models in place of free mappings."""
+
+    data_sources: dict[str, DataSourceModel] = {}
+    consent: dict[str, ConsentModel] = {}
+
+
+def config_json_schema() -> dict[str, Any]:
+    """The JSON Schema of the configuration file, every section included, for editors.
+
+    Paths, URLs, environment variables and the tables and columns named are checked by the
+    auditor only (`validate`, `validate --connect`).
+    """
+    return document_schema(
+        _ConfigSchema,
+        "gdpr-auditor configuration",
+        "How gdpr-auditor audits (inventory, policies, DNS, GeoIP, IP ranges) and what the "
+        "daemon runs (database, metrics, jobs, reports, notifications, data sources, consent, "
+        "retention, discovery).",
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,24 +6,30 @@ import re
 from collections.abc import Iterable, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     Field,
     ValidationError,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
-from auditor.core.durations import Duration, parse_duration
+from auditor.core.durations import Duration, DurationText, parse_duration
 from auditor.core.errors import InvalidInputError, Issue
 from auditor.core.model import Backups, Certification, Contract, Integration, Place, Transfer
 from auditor.core.places import parse_place
 from auditor.core.policies import PolicyData
 from auditor.core.policydocs import Sector
-from auditor.core.validation import Strict, entries_by_id, issues_from_validation
+from auditor.core.validation import (
+    Strict,
+    document_schema,
+    entries_by_id,
+    issues_from_validation,
+)
 from auditor.core.yamlsource import YamlDocument, display_name, load_yaml, yaml_files
 
 CATEGORIES = (
@@ -93,11 +99,6 @@ def _check_places(values: list[str], info: ValidationInfo) -> list[str]:
     return values
 
 
-def _check_duration(value: str) -> str:
-    parse_duration(value)
-    return value
-
-
 def _policies(info: ValidationInfo) -> PolicyData:
     policies: PolicyData = (info.context or {})["policies"]
     return policies
@@ -136,9 +137,17 @@ def _check_purpose(value: str, info: ValidationInfo) -> str:
     return value
 
 
-PlaceSpecs = Annotated[list[str], AfterValidator(_check_places)]
+_PLACES_SCHEMA: dict[str, Any] = {
+    "type": "array",
+    "items": {"type": "string"},
+    "description": "Places: ISO 3166-1 alpha-2 codes (DE), cloud regions (aws:eu-central-1, "
+    "gcp:europe-west3, azure:westeurope, oci:eu-frankfurt-1, do:fra1, hetzner:fsn1, ovh:gra) "
+    "or international organisations (org:european-patent-organisation).",
+}
+PlaceSpecs = Annotated[
+    list[str], AfterValidator(_check_places), WithJsonSchema(_PLACES_SCHEMA, mode="validation")
+]
 """Country codes, cloud regions or organisations, checked against the policy data in the context."""
-DurationText = Annotated[str, AfterValidator(_check_duration)]
 Hostname = Annotated[str, AfterValidator(_hostname)]
 LimitedDecisionId = Annotated[str, AfterValidator(_check_limited_decision)]
 FrameworkName = Annotated[str, AfterValidator(_check_framework)]
@@ -224,6 +233,26 @@ class _Integration(Strict):
         if not _SLUG.match(value):
             raise ValueError(f"id must be a lower-case slug (a-z, 0-9, -): {value!r}")
         return value
+
+
+class _InventoryFile(Strict):
+    """An inventory file as written: only its `integrations` list (for the JSON Schema)."""
+
+    integrations: list[_Integration]
+
+
+def inventory_json_schema() -> dict[str, Any]:
+    """The JSON Schema of an inventory file, for editors: the keys, their types and vocabularies.
+
+    What needs the policy data (known regions, decision ids, frameworks, purposes) and what
+    spans files (unique ids, sub-processors) is checked by the auditor only.
+    """
+    return document_schema(
+        _InventoryFile,
+        "gdpr-auditor inventory",
+        "The SaaS integrations that receive personal data: one or many files, each with an "
+        "`integrations` list.",
+    )
 
 
 def _build(entry: _Integration, source: str, policies: PolicyData) -> Integration:

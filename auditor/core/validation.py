@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
 from auditor.core.errors import Issue
 from auditor.core.yamlsource import Loc, YamlDocument
 
@@ -82,3 +84,38 @@ def entries_by_id(doc: YamlDocument, list_key: str, noun: str) -> EntryNamer:
         return None, loc
 
     return namer
+
+
+def document_schema(model: type[BaseModel], title: str, description: str) -> dict[str, Any]:
+    """The JSON Schema of a YAML document `model` validates, for editors and other tools.
+
+    The models' private class names (`_Integration`) become plain names (`Integration`), so an
+    editor shows "Integration" rather than a Python detail; the dialect is JSON Schema 2020-12.
+    """
+    schema = model.model_json_schema(mode="validation")
+    names = list(schema.get("$defs", {}))
+    plain = [name.lstrip("_") or name for name in names]
+    # A plain name that two definitions share, or that another already has, stays as it was.
+    renames = {
+        name: new if plain.count(new) == 1 and (new == name or new not in names) else name
+        for name, new in zip(names, plain, strict=True)
+    }
+
+    def tidy(value: Any) -> Any:
+        if isinstance(value, dict):
+            tidied = {key: tidy(item) for key, item in value.items()}
+            ref = tidied.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                tidied["$ref"] = "#/$defs/" + renames.get(ref[8:], ref[8:])
+            if isinstance(tidied.get("title"), str) and tidied["title"] in renames:
+                tidied["title"] = renames[tidied["title"]]
+            return tidied
+        if isinstance(value, list):
+            return [tidy(item) for item in value]
+        return value
+
+    tidied = tidy(schema)
+    if "$defs" in tidied:
+        tidied["$defs"] = {renames[name]: item for name, item in tidied["$defs"].items()}
+    head = {"$schema": JSON_SCHEMA_DIALECT, "title": title, "description": description}
+    return {**head, **{key: item for key, item in tidied.items() if key not in head}}

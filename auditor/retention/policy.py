@@ -48,11 +48,17 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 
-from auditor.core.durations import Duration, parse_duration
+from auditor.core.durations import Duration, DurationText, parse_duration
 from auditor.core.errors import InvalidInputError, Issue
 from auditor.core.model import Integration
 from auditor.core.tablerefs import identifier, is_filter_value, row_filter, table_name
-from auditor.core.validation import Strict, entries_by_id, format_loc, issues_from_validation
+from auditor.core.validation import (
+    Strict,
+    document_schema,
+    entries_by_id,
+    format_loc,
+    issues_from_validation,
+)
 from auditor.core.yamlsource import Loc, YamlDocument, display_name, load_yaml, yaml_files
 from auditor.sources.config import ConfigRef, DataSourceSettings, TableSelection, table_selection
 
@@ -69,11 +75,6 @@ HASH_DIGITS = 64
 HASH_LENGTH = len(HASH_PREFIX) + HASH_DIGITS
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-
-
-def _duration(value: str) -> str:
-    parse_duration(value)
-    return value
 
 
 Name = Annotated[str, AfterValidator(identifier)]
@@ -131,7 +132,7 @@ class _Policy(Strict):
     table: TableName
     key: Name
     timestamp: Name
-    keep_for: Annotated[str, AfterValidator(_duration)]
+    keep_for: DurationText
     filter: RowFilterModel = {}
     legal_hold: _LegalHold | None = None
     action: Action = "report"
@@ -168,6 +169,26 @@ class _Policy(Strict):
             if column in self.anonymise:
                 raise ValueError(f"anonymise may not change column {column!r}, the {setting}")
         return self
+
+
+class _PolicyFile(Strict):
+    """A retention file as written: only its `policies` list (for the JSON Schema)."""
+
+    policies: list[_Policy]
+
+
+def retention_json_schema() -> dict[str, Any]:
+    """The JSON Schema of a retention-policy file, for editors.
+
+    Tables, columns and data sources are checked against the configuration and the databases'
+    schemas by the auditor only.
+    """
+    return document_schema(
+        _PolicyFile,
+        "gdpr-auditor retention policies",
+        "Retention policies: per dataset in the organisation's databases, which records, how "
+        "long they are kept, and what happens after (report, anonymise or delete).",
+    )
 
 
 # --- the validated policies ---------------------------------------------------------------------
