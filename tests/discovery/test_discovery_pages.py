@@ -10,13 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from auditor.core.sites import registrable_domain
 from auditor.discovery.catalogue import Catalogue, load_catalogue
-from auditor.discovery.pages import (
-    extract_urls,
-    page_signals,
-    registrable_domain,
-    scan_pages,
-)
+from auditor.discovery.pages import extract_urls, page_signals, scan_pages
 
 HOME = """<!doctype html>
 <html lang="en"><head>
