@@ -105,7 +105,8 @@ def test_realistic_page_names_its_vendors(site: str, catalogue: Catalogue) -> No
     assert found.problems == []
     by_host = {signal.host: signal for signal in found.signals}
     assert {s.vendor for s in found.signals} == {
-        "google-analytics", "hotjar", "hubspot", "typeform", "mailchimp", "intercom", None,
+        "google-tag-manager", "google-analytics", "hotjar", "hubspot", "typeform", "mailchimp",
+        "intercom", None,
     }  # fmt: skip
     assert by_host["www.googletagmanager.com"].evidence.matched == "inline script"
     assert by_host["js.hs-scripts.com"].evidence.matched == "script src"
