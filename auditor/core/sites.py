@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 from functools import lru_cache
 
 from publicsuffixlist import PublicSuffixList
@@ -38,3 +39,11 @@ def registrable_domain(host: str) -> str:
 def same_site(host: str, other: str) -> bool:
     """Whether two hosts share a registrable domain (first-party to each other)."""
     return registrable_domain(host) == registrable_domain(other)
+
+
+def first_party(host: str, own: Iterable[str]) -> bool:
+    """Whether a host shares a registrable domain with any of the organisation's own hosts or
+    domains: `mail.example.co.uk` is first-party to `www.example.co.uk`, `other.github.io` is
+    not to `mine.github.io`."""
+    site = registrable_domain(host)
+    return any(site == registrable_domain(name) for name in own)

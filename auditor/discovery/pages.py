@@ -11,8 +11,8 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from auditor.core.sites import registrable_domain
-from auditor.discovery.catalogue import Catalogue, under
+from auditor.core.sites import first_party
+from auditor.discovery.catalogue import Catalogue
 from auditor.discovery.evidence import Evidence, Signal, page_probe
 
 _URL_ATTRIBUTES = {
@@ -113,16 +113,16 @@ def page_signals(
     page_url: str, html: str, own_domains: Sequence[str], catalogue: Catalogue
 ) -> list[Signal]:
     """One signal per third-party host of a page (the first element naming it is the evidence);
-    hosts under the page's registrable domain or a configured domain are first-party."""
-    page_host = urlsplit(page_url).hostname or ""
-    first_party = {registrable_domain(page_host), *own_domains}
+    hosts sharing a registrable domain (Public Suffix List) with the page or with a configured
+    domain are first-party."""
+    own = (urlsplit(page_url).hostname or "", *own_domains)
     signals: dict[str, Signal] = {}
     for where, url in extract_urls(html, page_url):
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
         if parts.scheme not in ("http", "https") or not host or host in signals:
             continue
-        if any(under(host, own) for own in first_party):
+        if first_party(host, own):
             continue
         vendor = catalogue.by_host(host)
         evidence = Evidence("page", page_url, url, where)

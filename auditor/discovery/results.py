@@ -272,7 +272,7 @@ def _stub(found: FoundVendor) -> str:
         f"  - id: {vendor.id}",
         f"    name: {_scalar(vendor.name)}",
         f"    vendor: {_scalar(vendor.name)}  # TODO: the legal entity you contract with",
-        f"    category: {vendor.category}",
+        f"    category: {_category(vendor)}",
         "    role: processor  # TODO: processor, controller or joint-controller?",
         "    data_categories: []  # TODO: which personal data does it receive?",
         f"    endpoints: {_flow(endpoints)}",
@@ -283,6 +283,13 @@ def _stub(found: FoundVendor) -> str:
         "    # TODO: contract.dpa_signed, retention, subprocessors, backups",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _category(vendor: Vendor) -> str:
+    """The inventory category, noting the catalogue's own where the inventory has no word for it."""
+    if vendor.inventory_category == vendor.category:
+        return vendor.category
+    return f"{vendor.inventory_category}  # the catalogue says {vendor.category}"
 
 
 def _transfer_hints(vendor: Vendor) -> list[str]:

@@ -102,6 +102,10 @@ def test_discover_yaml_writes_valid_inventory_stubs(
     ids = {integration.id for integration in integrations}
     assert {"mailchimp", "shopify", "zendesk", "hotjar", "typeform"} <= ids
     assert not ids & {"google-workspace", "sendgrid", "hubspot"}
+    # A web category the inventory has no word for becomes the nearest one, and says so.
+    tag_manager = next(i for i in integrations if i.id == "google-tag-manager")
+    assert tag_manager.category == "analytics"
+    assert "category: analytics  # the catalogue says tag-manager" in result.output
     typeform = next(i for i in integrations if i.id == "typeform")
     assert typeform.endpoints == ("form.typeform.com",)
     assert yaml.safe_load(result.output)["integrations"][0]["role"] == "processor"
