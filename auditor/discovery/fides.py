@@ -8,7 +8,8 @@ from typing import Any
 from auditor.core.errors import InvalidInputError, Issue
 from auditor.core.yamlsource import Loc, YamlDocument
 from auditor.discovery.fides_datamap import LEGACY_MARKERS, REPORT_MARKERS, datamap_systems
-from auditor.discovery.fides_system import FidesSystem, map_system
+from auditor.discovery.fides_model import FidesSystem
+from auditor.discovery.fides_system import map_system
 from auditor.discovery.imports import ImportResult
 
 _EXPECTED = (

@@ -6,7 +6,7 @@ from typing import Any
 
 from auditor.core.errors import Issue
 from auditor.core.yamlsource import Loc, YamlDocument
-from auditor.discovery.fides_system import FidesSystem
+from auditor.discovery.fides_model import FidesSystem
 from auditor.discovery.imports import ImportResult
 
 REPORT_MARKERS = ("system_name",)
@@ -85,16 +85,16 @@ def _issue(doc: YamlDocument, loc: Loc, entry: str, message: str) -> Issue:
     return Issue(doc.source, f"{message}, skipped", entry=entry, line=doc.line_of(loc))
 
 
-def _key(cells: dict[str, tuple[str, str, Any]]) -> str | None:
+# A row read as {(part, fideslang name): (column, value)}; part is "system" or "declaration".
+Cells = dict[tuple[str, str], tuple[str, Any]]
+
+
+def _key(cells: Cells) -> str | None:
     for name in ("fides_key", "name"):
-        value = cells.get(name, ("", "", None))[2]
+        value = cells.get(("system", name), ("", None))[1]
         if isinstance(value, str) and value.strip():
             return value.strip()
     return None
-
-
-# A row read as {fideslang name: (part, column, value)}: part is "system" or "declaration".
-Cells = dict[str, tuple[str, str, Any]]
 
 
 def _report_cells(row: dict[str, Any]) -> Cells:
@@ -102,12 +102,12 @@ def _report_cells(row: dict[str, Any]) -> Cells:
     for column, value in row.items():
         column = str(column)
         if column in _DECLARATION:
-            name = _DECLARATION[column]
-            if name == "undeclared_data_categories" and name in cells and not value:
-                continue  # the system's and the data use's: either may be the one filled in
-            cells[name] = ("declaration", column, value)
+            name = ("declaration", _DECLARATION[column])
+            if name in cells and not value:
+                continue  # the system's and the data use's undeclared categories: either may be set
+            cells[name] = (column, value)
         else:
-            cells[_SYSTEM_RENAMED.get(column, column)] = ("system", column, value)
+            cells[("system", _SYSTEM_RENAMED.get(column, column))] = (column, value)
     return cells
 
 
@@ -119,17 +119,17 @@ def _legacy_cells(row: dict[str, Any]) -> Cells:
         if value in ("N/A", "", None) or column in _LEGACY_QUIET:
             continue
         if column in _LEGACY_SYSTEM:
-            cells[_LEGACY_SYSTEM[column]] = ("system", column, value)
+            cells[("system", _LEGACY_SYSTEM[column])] = (column, value)
         elif column in _LEGACY_DECLARATION:
             name = _LEGACY_DECLARATION[column]
             if name == "data_subjects" and isinstance(value, str):
                 # Names ("Job Applicant") in this report; keys (job_applicant) everywhere else.
                 value = [part.strip().lower().replace(" ", "_") for part in value.split(",")]
-            cells[name] = ("declaration", column, value)
+            cells[("declaration", name)] = (column, value)
         else:
             others.append(column)
     if others:
-        cells["report_columns"] = ("system", "", others)
+        cells[("columns", "")] = ("", others)
     return cells
 
 
@@ -139,12 +139,13 @@ def _merge(system: FidesSystem, cells: Cells, loc: Loc) -> None:
     path: Loc = ("privacy_declarations", len(declarations))
     system.origin[path] = loc
     declaration: dict[str, Any] = {}
-    for name, (part, column, value) in cells.items():
+    system.origin.setdefault((), loc)
+    for (part, name), (column, value) in cells.items():
         if part == "declaration":
             declaration[name] = value
             system.origin[(*path, name)] = (*loc, column)
             continue
-        if name == "report_columns":
+        if part == "columns":
             system.columns.update(dict.fromkeys(value))
             continue
         known = system.data.get(name)

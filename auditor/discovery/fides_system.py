@@ -3,15 +3,24 @@ field with an inventory counterpart mapped and every doubt written down as a TOD
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
 from auditor.core.durations import Duration
-from auditor.core.errors import Issue
 from auditor.core.inventory import DATA_CATEGORIES
-from auditor.core.yamlsource import Loc, YamlDocument
+from auditor.core.yamlsource import YamlDocument
+from auditor.discovery import fides_contract as contract
 from auditor.discovery import fides_vocabulary as vocab
+from auditor.discovery.fides_model import (
+    EMPTY,
+    Declaration,
+    FidesSystem,
+    Notes,
+    read_declarations,
+    strings,
+    text,
+)
 from auditor.discovery.imports import ImportResult, slug, stub
 
 _MAPPED = frozenset({
@@ -41,79 +50,28 @@ _DECLARATION_MAPPED = frozenset({
     "processes_special_category_data", "special_category_legal_basis",
     "data_shared_with_third_parties", "third_parties", "shared_categories", "egress",
     "undeclared_data_categories",
+    # whether a privacy notice may override the basis: nothing to check here
+    "flexible_legal_basis_for_processing",
 })  # fmt: skip
 _DECLARATION_NO_FIELD = frozenset({
-    "dataset_references", "ingress", "features", "flexible_legal_basis_for_processing",
-    "legal_basis_for_processing", "impact_assessment_location", "cookies", "data_qualifier",
+    "dataset_references", "ingress", "features", "legal_basis_for_processing", "impact_assessment_location", "cookies", "data_qualifier",
 })  # fmt: skip
 _ORDER = (
     "id", "name", "vendor", "category", "role", "data_categories", "endpoints", "hosting",
     "retention", "transfer", "_todo", "_note",
 )  # fmt: skip
-_EMPTY: tuple[object, ...] = (None, "", [], {}, False, "Not defined")
-"""Values that hold nothing (fideslang's default department is the text "Not defined")."""
-
-
-@dataclass(frozen=True, slots=True)
-class FidesSystem:
-    """A system in fideslang's shape, and where in the document each part of it was read."""
-
-    key: str
-    data: dict[str, Any]
-    origin: dict[Loc, Loc] = field(default_factory=dict)
-    columns: dict[str, None] = field(default_factory=dict)  # report columns with no counterpart
-    pending: list[tuple[Loc, str]] = field(default_factory=list)  # (document location, TODO)
-
-    def loc(self, path: Loc) -> Loc:
-        """The document location a path inside `data` was read from."""
-        for end in range(len(path), -1, -1):
-            base = self.origin.get(path[:end])
-            if base is not None:
-                return (*base, *path[end:])
-        return path
-
-
-class _Notes:
-    """Collects one system's TODOs and notes, each naming file, line, system and field."""
-
-    def __init__(self, doc: YamlDocument, system: FidesSystem, entry: dict[str, Any]) -> None:
-        self.doc, self.system, self.entry = doc, system, entry
-        self.problems: list[str] = []
-
-    def todo(self, path: Loc, message: str) -> None:
-        """A TODO about the value at `path` in the system."""
-        self.at(self.system.loc(path), message)
-
-    def at(self, loc: Loc, message: str) -> None:
-        """A TODO about the value at `loc` in the document."""
-        where = _dotted(loc)
-        self.entry["_todo"].append(f"{where}: {message}" if where else message)
-        issue = Issue(
-            self.doc.source,
-            message,
-            entry=f"system {self.system.key!r}",
-            field=where or None,
-            line=self.doc.line_of(loc),
-        )
-        self.problems.append(str(issue))
-
-
-def _dotted(loc: Loc) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
 
 def map_system(doc: YamlDocument, system: FidesSystem, result: ImportResult) -> None:
     """Add the inventory entry for one system to `result`, with its TODOs."""
     data = system.data
-    entry = stub(slug(system.key), _text(data.get("name")) or system.key)
-    notes = _Notes(doc, system, entry)
-    legal_name = _text(data.get("legal_name"))
+    entry = stub(slug(system.key), text(data.get("name")) or system.key)
+    notes = Notes(doc, system, entry)
+    legal_name = text(data.get("legal_name"))
     if legal_name:
         entry["vendor"] = legal_name
-    declarations = _declarations(data, notes)
+    declarations = read_declarations(data, notes)
     entry["category"] = _category(declarations, notes)
     entry["role"] = _role(data, notes)
     entry["data_categories"] = _data_categories(data, declarations, notes)
@@ -122,10 +80,10 @@ def map_system(doc: YamlDocument, system: FidesSystem, result: ImportResult) -> 
     period = _retention(declarations, notes)
     if period is not None:
         entry["retention"] = str(period)
-    _transfer(data, entry, notes)
-    _contract(data, entry, notes)
-    _vendor_country(data, notes)
-    _flows(data, declarations, notes)
+    contract.transfer(data, entry, notes)
+    contract.contract(data, entry, notes)
+    contract.vendor_country(data, notes)
+    contract.flows(data, declarations, notes)
     _unmapped_keys(data, declarations, entry, notes)
     for loc, message in system.pending:
         notes.at(loc, message)
@@ -137,53 +95,7 @@ def map_system(doc: YamlDocument, system: FidesSystem, result: ImportResult) -> 
     result.notes.extend(where + note for note in entry["_note"])
 
 
-def _text(value: Any) -> str | None:
-    return value.strip() or None if isinstance(value, str) else None
-
-
-def _strings(value: Any, path: Loc, notes: _Notes) -> list[str]:
-    """A list of strings (a datamap cell may hold one string); anything else is a TODO."""
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    if isinstance(value, list) and all(isinstance(item, str) for item in value):
-        return [item.strip() for item in value if item.strip()]
-    notes.todo(path, "not a list of text, not read")
-    return []
-
-
-@dataclass(frozen=True, slots=True)
-class _Declaration:
-    index: int
-    data: dict[str, Any]
-    uses: tuple[str, ...]
-    subjects: tuple[str, ...]
-
-    def path(self, *rest: str | int) -> Loc:
-        return ("privacy_declarations", self.index, *rest)
-
-
-def _declarations(data: dict[str, Any], notes: _Notes) -> list[_Declaration]:
-    raw = data.get("privacy_declarations")
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        notes.todo(("privacy_declarations",), "not a list, not read")
-        return []
-    found = []
-    for index, item in enumerate(raw):
-        if not isinstance(item, dict):
-            notes.todo(("privacy_declarations", index), "not a mapping, not read")
-            continue
-        path: Loc = ("privacy_declarations", index)
-        uses = _strings(item.get("data_use"), (*path, "data_use"), notes)
-        subjects = _strings(item.get("data_subjects"), (*path, "data_subjects"), notes)
-        found.append(_Declaration(index, item, tuple(uses), tuple(subjects)))
-    return found
-
-
-def _category(declarations: list[_Declaration], notes: _Notes) -> str:
+def _category(declarations: list[Declaration], notes: Notes) -> str:
     uses = list(dict.fromkeys(u for d in declarations for u in d.uses))
     category = vocab.inventory_category(uses)
     if category is None:
@@ -193,16 +105,16 @@ def _category(declarations: list[_Declaration], notes: _Notes) -> str:
     return category
 
 
-def _role(data: dict[str, Any], notes: _Notes) -> str:
-    titles = _strings(data.get("responsibility"), ("responsibility",), notes)
+def _role(data: dict[str, Any], notes: Notes) -> str:
+    titles = strings(data.get("responsibility"), ("responsibility",), notes)
     key = "responsibility"
-    if not titles and _text(data.get("data_responsibility_title")):
+    if not titles and text(data.get("data_responsibility_title")):
         titles, key = [str(data["data_responsibility_title"])], "data_responsibility_title"
     roles = {vocab.ROLES.get(title.lower()) for title in titles}
     unknown = [title for title in titles if title.lower() not in vocab.ROLES]
     if unknown:
         notes.todo((key,), f"{', '.join(map(repr, unknown))} is no role the inventory knows")
-    joint = data.get("joint_controller_info") not in _EMPTY or data.get("joint_controller")
+    joint = data.get("joint_controller_info") not in EMPTY or data.get("joint_controller")
     roles.discard(None)
     if roles == {"controller"}:
         if joint:
@@ -224,14 +136,14 @@ def _role(data: dict[str, Any], notes: _Notes) -> str:
 
 
 def _data_categories(
-    data: dict[str, Any], declarations: list[_Declaration], notes: _Notes
+    data: dict[str, Any], declarations: list[Declaration], notes: Notes
 ) -> list[str]:
     found: dict[str, None] = {}
     unclassified: list[str] = []
     for declaration in declarations:
         for key in ("data_categories", "shared_categories", "undeclared_data_categories"):
             path = declaration.path(key)
-            for category in _strings(declaration.data.get(key), path, notes):
+            for category in strings(declaration.data.get(key), path, notes):
                 if not vocab.is_personal(category):
                     continue
                 mapped = vocab.data_category(category)
@@ -266,11 +178,11 @@ def _data_categories(
     return [category for category in DATA_CATEGORIES if category in found]
 
 
-def _special(declaration: _Declaration, found: dict[str, None], notes: _Notes) -> None:
+def _special(declaration: Declaration, found: dict[str, None], notes: Notes) -> None:
     """Art. 9 data a declaration says it processes, whatever its categories say."""
     if declaration.data.get("processes_special_category_data") is not True:
         return
-    basis = _text(declaration.data.get("special_category_legal_basis"))
+    basis = text(declaration.data.get("special_category_legal_basis"))
     if not {"health", "special"} & set(found):
         found["special"] = None
         notes.todo(declaration.path("processes_special_category_data"),
@@ -278,28 +190,43 @@ def _special(declaration: _Declaration, found: dict[str, None], notes: _Notes) -
                    + (f" (basis: {basis})" if basis else ""))  # fmt: skip
 
 
-def _endpoints(data: dict[str, Any], entry: dict[str, Any], notes: _Notes) -> None:
+def _endpoints(data: dict[str, Any], entry: dict[str, Any], notes: Notes) -> None:
     meta = data.get("fidesctl_meta")
-    address = _text(meta.get("endpoint_address")) if isinstance(meta, dict) else None
+    address = text(meta.get("endpoint_address")) if isinstance(meta, dict) else None
     if address is None:
         return
-    host = (urlsplit(address).hostname if "//" in address else address.split(":")[0]) or ""
-    path = ("fidesctl_meta", "endpoint_address")
-    if "." in host and not host.replace(".", "").isdigit() and ":" not in host:
-        entry["endpoints"] = [host.lower().rstrip(".")]
+    host = _hostname(address)
+    if host is not None:
+        entry["endpoints"] = [host]
     else:
-        notes.todo(path, f"{address!r} is no hostname: list the vendor's hostnames as endpoints")
+        notes.todo(("fidesctl_meta", "endpoint_address"),
+                   f"{address!r} is no hostname: list the vendor's hostnames as endpoints")  # fmt: skip
 
 
-def _hosting(data: dict[str, Any], notes: _Notes) -> list[str]:
+def _hostname(address: str) -> str | None:
+    """The hostname in an address or URL; None for an IP address or anything else."""
+    try:
+        host = urlsplit(address if "//" in address else f"//{address}").hostname
+    except ValueError:
+        return None
+    labels = (host or "").rstrip(".").split(".")
+    if len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
+        return None
+    return None if all(label.isdigit() for label in labels) else ".".join(labels)
+
+
+def _hosting(data: dict[str, Any], notes: Notes) -> list[str]:
     hosting: list[str] = []
     path = ("third_country_transfers",)
-    for country in _strings(data.get("third_country_transfers"), path, notes):
+    for country in strings(data.get("third_country_transfers"), path, notes):
         if country.upper() in ("N/A", "NONE"):
             continue
         code = vocab.country_code(country)
         if code is None:
-            notes.todo(path, f"{country!r} is not a known country code, not mapped")
+            notes.todo(
+                path,
+                f"{country!r} is no country code this import knows: add the place by its ISO code",
+            )
         elif code not in hosting:
             hosting.append(code)
     if hosting:
@@ -316,8 +243,8 @@ def _hosting(data: dict[str, Any], notes: _Notes) -> list[str]:
     return hosting
 
 
-def _retention(declarations: list[_Declaration], notes: _Notes) -> Duration | None:
-    periods: list[tuple[Duration, _Declaration]] = []
+def _retention(declarations: list[Declaration], notes: Notes) -> Duration | None:
+    periods: list[tuple[Duration, Declaration]] = []
     for declaration in declarations:
         text = declaration.data.get("retention_period")
         path = declaration.path("retention_period")
@@ -343,77 +270,14 @@ def _retention(declarations: list[_Declaration], notes: _Notes) -> Duration | No
     return shortest
 
 
-def _transfer(data: dict[str, Any], entry: dict[str, Any], notes: _Notes) -> None:
-    safeguards: list[str] = []
-    path = ("legal_basis_for_transfers",)
-    for value in _strings(data.get("legal_basis_for_transfers"), path, notes):
-        basis = vocab.transfer_basis(value)
-        if basis.safeguard and basis.safeguard not in safeguards:
-            safeguards.append(basis.safeguard)
-        if basis.todo:
-            notes.todo(path, basis.todo)
-    if safeguards:
-        entry["transfer"] = {"safeguards": safeguards}
-
-
-def _contract(data: dict[str, Any], entry: dict[str, Any], notes: _Notes) -> None:
-    if entry["role"] != "processor":
-        return
-    for key in ("dpa_location", "link_to_processor_contract"):
-        if _text(data.get(key)):
-            notes.todo((key,), "Fides records where the DPA is: set contract.dpa_signed to the "
-                       "date it was signed")  # fmt: skip
-            return
-    notes.todo(("dpa_location",), "Fides records no DPA: set contract.dpa_signed to the date "
-               "one was signed (Art. 28)")  # fmt: skip
-
-
-def _vendor_country(data: dict[str, Any], notes: _Notes) -> None:
-    address = _text(data.get("legal_address"))
-    if address is None:
-        return
-    country = vocab.address_country(address)
-    if country:
-        notes.todo(("legal_address",), f"the vendor's legal address is in {country}: record it "
-                   f"as vendor_country: {country}")  # fmt: skip
-    else:
-        notes.todo(("legal_address",), "record the country of the vendor's legal address as "
-                   "vendor_country (it could not be read from the address)")  # fmt: skip
-
-
-def _flows(data: dict[str, Any], declarations: list[_Declaration], notes: _Notes) -> None:
-    """Where the data goes next: other systems, and third parties a declaration names."""
-    egress = data.get("egress")
-    targets = []
-    if isinstance(egress, list):
-        for flow in egress:
-            if isinstance(flow, dict) and flow.get("type") == "system":
-                targets.append(str(flow.get("fides_key")))
-            elif isinstance(flow, str):
-                targets.append(flow)  # a datamap cell names the systems
-    if targets:
-        notes.todo(("egress",), f"sends data to {', '.join(targets)}: if one processes it for this"
-                   " vendor, list it under subprocessors")  # fmt: skip
-    for declaration in declarations:
-        if declaration.data.get("data_shared_with_third_parties") is True:
-            whom = _text(declaration.data.get("third_parties"))
-            notes.todo(declaration.path("data_shared_with_third_parties"),
-                       f"the data is shared with third parties{f' ({whom})' if whom else ''}: "
-                       "declare each as an integration")  # fmt: skip
-    if data.get("exempt_from_privacy_regulations") is True:
-        notes.todo(("exempt_from_privacy_regulations",), "Fides marks the system exempt: the "
-                   "audit checks it as declared; remove the entry only if it holds no personal "
-                   "data")  # fmt: skip
-
-
 def _unmapped_keys(
-    data: dict[str, Any], declarations: list[_Declaration], entry: dict[str, Any], notes: _Notes
+    data: dict[str, Any], declarations: list[Declaration], entry: dict[str, Any], notes: Notes
 ) -> None:
-    no_field = [k for k in data if k in _NO_FIELD and data[k] not in _EMPTY]
+    no_field = [k for k in data if k in _NO_FIELD and data[k] not in EMPTY]
     unknown = [str(k) for k in data if k not in _MAPPED | _BOOKKEEPING | _NO_FIELD]
     for declaration in declarations:
         for key, value in declaration.data.items():
-            if key in _DECLARATION_NO_FIELD and value not in _EMPTY:
+            if key in _DECLARATION_NO_FIELD and value not in EMPTY:
                 no_field.append(f"privacy_declarations.{key}")
             elif key not in _DECLARATION_MAPPED | _DECLARATION_NO_FIELD:
                 unknown.append(f"privacy_declarations.{key}")
