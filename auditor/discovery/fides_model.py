@@ -44,9 +44,12 @@ class Notes:
         self.at(self.system.loc(path), message)
 
     def at(self, loc: Loc, message: str) -> None:
-        """A TODO about the value at `loc` in the document."""
+        """A TODO about the value at `loc` in the document (said once, however often asked)."""
         where = dotted(loc)
-        self.entry["_todo"].append(f"{where}: {message}" if where else message)
+        todo = f"{where}: {message}" if where else message
+        if todo in self.entry["_todo"]:
+            return
+        self.entry["_todo"].append(todo)
         issue = Issue(
             self.doc.source,
             message,
@@ -58,6 +61,7 @@ class Notes:
 
 
 def dotted(loc: Loc) -> str:
+    """A location as a field path: `system[0].privacy_declarations[1].retention_period`."""
     text = ""
     for part in loc:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
@@ -65,6 +69,7 @@ def dotted(loc: Loc) -> str:
 
 
 def text(value: Any) -> str | None:
+    """The value when it is text with more than spaces, else None."""
     return value.strip() or None if isinstance(value, str) else None
 
 

@@ -89,7 +89,8 @@ def map_system(doc: YamlDocument, system: FidesSystem, result: ImportResult) -> 
         notes.at(loc, message)
     if system.columns:
         entry["_note"].append(f"no inventory field for the columns {', '.join(system.columns)}")
-    result.entries.append({key: entry[key] for key in _ORDER if key in entry})
+    rank = {key: index for index, key in enumerate(_ORDER)}
+    result.entries.append(dict(sorted(entry.items(), key=lambda item: rank.get(item[0], 99))))
     result.unmapped.extend(notes.problems)
     where = f"{doc.source}: system {system.key!r}: "
     result.notes.extend(where + note for note in entry["_note"])
