@@ -6,6 +6,7 @@ import importlib.util
 from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 _BUILDER = Path(__file__).resolve().parent.parent / "geodb" / "build_example_mmdb.py"
 
@@ -45,6 +46,17 @@ def build_asn_db(
 ) -> Path:
     """Write an ASN-format mmdb mapping networks to (AS number, organisation); return its path."""
     result: Path = _builder.build_asn_db(path, networks, database_type, build_epoch)
+    return result
+
+
+def build_records_db(
+    path: Path,
+    networks: Mapping[str, Mapping[str, Any]],
+    database_type: str,
+    build_epoch: int = EXAMPLE_BUILD_EPOCH,
+) -> Path:
+    """Write an mmdb mapping each network (CIDR) to the record given, as it is; return its path."""
+    result: Path = _builder.build_records_db(path, networks, database_type, build_epoch)
     return result
 
 

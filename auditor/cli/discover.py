@@ -23,7 +23,8 @@ from auditor.core.yamlsource import load_yaml
 from auditor.discovery.catalogue import load_catalogue
 from auditor.discovery.config import with_targets
 from auditor.discovery.dns_signals import dnspython_lookup
-from auditor.discovery.imports import ImportResult, import_csv, import_fides
+from auditor.discovery.fides import import_fides
+from auditor.discovery.imports import ImportResult, import_csv
 from auditor.discovery.results import (
     discover,
     discovery_json,
@@ -98,7 +99,12 @@ _file_argument = click.argument(
 @_file_argument
 @handles_errors
 def import_fides_command(path: Path) -> None:
-    """Import a Fides (fideslang) system YAML export."""
+    """Import a Fides export, YAML or JSON: a fideslang manifest (`system:` list), the API's list
+    of systems, or the data map report (`{"items": [...]}` or its rows).
+
+    Fides records no hosting places since fideslang 3, so the entries have none until you add
+    them; personal data of a kind the inventory cannot name becomes `unclassified`, never none.
+    See docs/guides/imports.md for the field mapping."""
     _print_import(import_fides(load_yaml(path)), path)
 
 
@@ -120,4 +126,6 @@ def import_csv_command(path: Path) -> None:
 def _print_import(result: ImportResult, path: Path) -> None:
     click.echo(result.to_yaml(path.name), nl=False)
     for problem in result.unmapped:
-        say(f"not mapped: {problem}", err=True)
+        say(f"TODO: {problem}", err=True)
+    for note in result.notes:
+        say(f"note: {note}", err=True)

@@ -58,8 +58,11 @@ DATA_CATEGORIES = (
     "health",
     "special",
     "criminal",
+    "unclassified",
 )
-"""The data-category vocabulary; `health` and `special` are Art. 9 data, `criminal` Art. 10."""
+"""The data-category vocabulary; `health` and `special` are Art. 9 data, `criminal` Art. 10.
+`unclassified` is personal data whose kind is not yet known (imports write it where the source
+does not say): the integration still counts as holding personal data."""
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")

@@ -1,19 +1,19 @@
-"""Locates addresses with the providers' IP-range files first, then GeoIP2-format mmdb files."""
+"""Locates addresses with the providers' IP-range files first, then mmdb files (GeoIP2, DB-IP,
+IPinfo), each read by the layout its records turn out to have."""
 
 from __future__ import annotations
 
 import functools
+import ipaddress
+import itertools
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import Self
 
-import geoip2.database
-import geoip2.errors
-import geoip2.models
 import maxminddb
 
 from auditor.core.errors import GeoDataError
@@ -25,6 +25,15 @@ from auditor.probes.ipranges import (
     load_range_directory,
     load_range_file,
     parse_address,
+)
+from auditor.probes.mmdblayout import (
+    ASN_LAYOUTS,
+    COUNTRY_LAYOUTS,
+    AsnLayout,
+    CountryLayout,
+    Layout,
+    Record,
+    choose,
 )
 from auditor.probes.rangeformats import RangeEntry, RangeFile
 
@@ -42,10 +51,14 @@ def _no_region_country(provider: str, region: str) -> str | None:
     return None
 
 
-class _Mmdb:
-    """One open mmdb file with the geoip2 method that suits its database type."""
+_SAMPLE = 256
+"""How many records are read, at opening, to recognise a database's layout."""
 
-    def __init__(self, path: Path, kind: str, label: str, methods: Mapping[str, str]) -> None:
+
+class _Mmdb:
+    """One open mmdb file, kept in memory, and the layout its records were found to have."""
+
+    def __init__(self, path: Path, kind: str, label: str, layouts: Sequence[Layout]) -> None:
         self.path = path
         self.kind = kind
         if not path.is_file():
@@ -54,7 +67,7 @@ class _Mmdb:
             # Read into memory, never memory-mapped: a file replaced in place (`cp new old`
             # truncates it) would otherwise kill the process with SIGBUS at the next lookup.
             self.identity = file_identity(path)
-            self.reader = geoip2.database.Reader(str(path), mode=maxminddb.MODE_MEMORY)
+            self.reader = maxminddb.open_database(str(path), maxminddb.MODE_MEMORY)
         except maxminddb.InvalidDatabaseError as exc:
             # The library's usual message repeats the path and asks a question; say it plainly.
             detail = "no readable metadata" if str(path) in str(exc) else str(exc)
@@ -65,30 +78,42 @@ class _Mmdb:
         metadata = self.reader.metadata()
         self.database_type: str = metadata.database_type
         self.build_epoch: int = metadata.build_epoch
-        # Type names are matched by substring, as geoip2 does ("DBIP-City-Lite", "GeoIP2-City").
-        method = next((m for marker, m in methods.items() if marker in self.database_type), None)
-        if method is None:
-            self.reader.close()
-            expected = " or ".join(repr(marker) for marker in methods)
-            raise GeoDataError(
-                str(path),
-                f"database type {self.database_type!r} is not {label} database "
-                f"(expected a type containing {expected})",
-            )
-        self.method: str = method
-
-    def record(self, ip: IpAddress) -> object | None:
-        """Return the geoip2 model for the address, or None when the database lacks it."""
-        lookup: Callable[[IpAddress], object] = getattr(self.reader, self.method)
         try:
-            return lookup(ip)
-        except geoip2.errors.AddressNotFoundError:
-            return None
+            self.layout: Layout = self._recognise(label, layouts)
+        except BaseException:
+            self.reader.close()
+            raise
+
+    def _recognise(self, label: str, layouts: Sequence[Layout]) -> Layout:
+        """The layout of the first records; the type name is not trusted (DB-IP, IPinfo and
+        MaxMind's Enterprise edition name theirs as they like)."""
+        try:
+            sample = [record for _, record in itertools.islice(iter(self.reader), _SAMPLE)]
+        except (maxminddb.InvalidDatabaseError, ValueError, IndexError, KeyError) as exc:
+            raise GeoDataError(str(self.path), f"corrupt database: {exc}") from None
+        layout = choose(layouts, sample)
+        if layout is not None:
+            return layout
+        found = "holds no records" if not sample else "its records do not hold one"
+        expected = "; ".join(known.name for known in layouts)
+        raise GeoDataError(
+            str(self.path),
+            f"database type {self.database_type!r} is not {label} database: {found} "
+            f"(expected records laid out as {expected})",
+        )
+
+    def record(self, ip: IpAddress) -> tuple[Record, int] | None:
+        """Return the address's record and its network's prefix length, or None when absent."""
+        try:
+            record, prefix = self.reader.get_with_prefix_len(ip)
         except maxminddb.InvalidDatabaseError as exc:
             raise GeoDataError(str(self.path), f"corrupt database: {exc}") from None
         except ValueError:
             # An IPv6 address asked of an IPv4-only database is simply not in it.
             return None
+        if not isinstance(record, Mapping):
+            return None
+        return record, prefix
 
     def dataset(self) -> DataSet:
         built = datetime.fromtimestamp(self.build_epoch, tz=UTC) if self.build_epoch else None
@@ -147,14 +172,11 @@ class MmdbGeoLocator:
         Raises:
             GeoDataError: a database or range file is missing, corrupt, or of the wrong type.
         """
-        self._country = _Mmdb(
-            country_db, "geoip-country", "a country", {"Country": "country", "City": "city"}
-        )
+        self._country = _Mmdb(country_db, "geoip-country", "a country", COUNTRY_LAYOUTS)
         self._asn: _Mmdb | None = None
         try:
             if asn_db is not None:
-                methods = {"GeoLite2-ASN": "asn", "GeoIP2-ISP": "isp"}
-                self._asn = _Mmdb(asn_db, "geoip-asn", "an ASN", methods)
+                self._asn = _Mmdb(asn_db, "geoip-asn", "an ASN", ASN_LAYOUTS)
             self._range_files = _load_ranges(ip_ranges)
         except BaseException:
             self.close()
@@ -265,22 +287,23 @@ class MmdbGeoLocator:
         return asn is not None and asn in self._edge_asns
 
     def _lookup_country(self, ip: IpAddress) -> tuple[str | None, str | None]:
-        record = self._country.record(ip)
-        if not isinstance(record, geoip2.models.Country):  # City records are Country records
+        found = self._country.record(ip)
+        if found is None:
             return None, None
-        iso = record.country.iso_code
-        network = record.traits.network
+        record, prefix = found
+        layout = self._country.layout
+        iso = layout.country(record) if isinstance(layout, CountryLayout) else None
         if iso is None or iso.upper() in _PSEUDO_COUNTRIES:
             iso = None
-        return (iso.upper() if iso else None), (str(network) if network is not None else None)
+        kind = ipaddress.IPv4Network if ip.version == 4 else ipaddress.IPv6Network
+        return (iso.upper() if iso else None), str(kind((int(ip), prefix), strict=False))
 
     def _lookup_asn(self, ip: IpAddress) -> tuple[int | None, str | None]:
-        if self._asn is None:
+        found = self._asn.record(ip) if self._asn is not None else None
+        if found is None or self._asn is None:
             return None, None
-        record = self._asn.record(ip)
-        if not isinstance(record, geoip2.models.ASN):  # ISP records are ASN records
-            return None, None
-        return record.autonomous_system_number, record.autonomous_system_organization
+        layout = self._asn.layout
+        return layout.asn(found[0]) if isinstance(layout, AsnLayout) else (None, None)
 
 
 def _load_ranges(path: Path | None) -> list[RangeFile]:
