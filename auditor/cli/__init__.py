@@ -161,5 +161,6 @@ from auditor.cli import (  # noqa: F401
     geodb,
     report,
     retention,
+    retention_template,
     run,
 )
