@@ -9,16 +9,17 @@ eligible, checked in the same statement. Every identifier comes from a reflected
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import Column, ColumnElement, Connection, Table
+from sqlalchemy import Column, ColumnElement, Connection
 
 from auditor.core.errors import Issue
 from auditor.retention.dependents import Dependent, SharedRows
 from auditor.retention.policy import RetentionPolicy
+from auditor.sources.config import TableSelection
 from auditor.sources.datasources import DataSource
 from auditor.sources.keys import key_kind, key_text, keys_match
 from auditor.sources.schema_check import BoundTable, ColumnNeed, bind_table
@@ -68,9 +69,9 @@ class Owner:
 
 
 def bind_dependents(
-    policy: RetentionPolicy, source: DataSource, connection: Connection, table: Table | None
+    policy: RetentionPolicy, source: DataSource, connection: Connection
 ) -> tuple[list[BoundDependent], list[Issue]]:
-    """Bind every dependent of `policy` (whose own reflected table is `table`, if found).
+    """Bind every dependent of `policy` to the reflected schema of its data source.
 
     Returns the bound dependents and every problem, each naming its setting
     (`dependents[0].shared.column`).
@@ -81,6 +82,7 @@ def bind_dependents(
     bound: list[BoundDependent] = []
     issues: list[Issue] = []
     for dependent in policy.dependents:
+        issues += _distinct(dependent.selection, [policy.selection])
         needs = [ColumnNeed("key", dependent.key)]
         if dependent.shared is not None:
             needs.append(ColumnNeed("shared.column", dependent.shared.column))
@@ -88,13 +90,19 @@ def bind_dependents(
         issues += problems
         shared = None
         if dependent.shared is not None:
-            shared, problems = _bind_shared(dependent.shared, source, connection)
+            rows = dependent.shared
+            issues += _distinct(rows.selection, [policy.selection, dependent.selection])
+            issues += [
+                issue
+                for reference in rows.referenced_by
+                for issue in _distinct(reference.selection, [rows.selection])
+            ]
+            shared, problems = _bind_shared(rows, source, connection)
             issues += problems
         if found is None:
             continue
-        issues += _same_table(dependent.selection.ref.issue, found.table, table)
         if shared is not None:
-            issues += _check_shared(dependent, found, shared, table)
+            issues += _check_kinds(dependent, found, shared)
         bound.append(BoundDependent(dependent, found, shared))
     return bound, issues
 
@@ -110,37 +118,31 @@ def _bind_shared(
         )
         issues += problems
         if one is not None:
-            if found is not None:
-                issues += _same_table(reference.selection.ref.issue, one.table, found.table)
             references.append(one)
     if found is None or issues:
         return None, issues
     return BoundShared(rows, found, tuple(references)), []
 
 
-def _check_shared(
-    dependent: Dependent, found: BoundTable, shared: BoundShared, table: Table | None
-) -> list[Issue]:
-    issue = shared.rows.selection.ref.issue
-    issues = _same_table(issue, shared.bound.table, table)
-    issues += _same_table(issue, shared.bound.table, found.table)
+def _check_kinds(dependent: Dependent, found: BoundTable, shared: BoundShared) -> list[Issue]:
     column, key = found.column("shared.column"), shared.bound.column("key")
-    if _kind(column) != _kind(key):
-        message = (
-            f"column {column.name!r} of {found.table.name!r} is {column.type} and the shared key "
-            f"{key.name!r} is {key.type}: they must both hold integers or both text"
-        )
-        issues.append(dependent.selection.ref.issue(message, "shared.column"))
-    return issues
-
-
-def _same_table(
-    issue: Callable[[str, str | None], Issue], mine: Table, other: Table | None
-) -> list[Issue]:
-    """An Issue when `mine` is `other`: rows cannot depend on, or point at, their own table."""
-    if other is None or (mine.name, mine.schema) != (other.name, other.schema):
+    if _kind(column) == _kind(key):
         return []
-    return [issue(f"table {mine.name!r} is used twice here: name another table", "table")]
+    message = (
+        f"column {column.name!r} of {found.table.name!r} is {column.type} and the shared key "
+        f"{key.name!r} is {key.type}: they must both hold integers or both text"
+    )
+    return [dependent.selection.ref.issue(message, "shared.column")]
+
+
+def _distinct(mine: TableSelection, others: Sequence[TableSelection]) -> list[Issue]:
+    """An Issue when `mine` names the same table as one of `others`: rows cannot depend on, or
+    point at, their own table."""
+    name = (mine.schema or "", mine.table.lower())
+    if all(name != (other.schema or "", other.table.lower()) for other in others):
+        return []
+    message = f"table {mine.display_name!r} is used twice here: name another table"
+    return [mine.ref.issue(message, "table")]
 
 
 def _kind(column: Column[Any]) -> str:

@@ -237,8 +237,7 @@ def bind_policy(policy: RetentionPolicy, sources: DataSources) -> BoundPolicy:
     with source.connect() as connection:
         bound, issues = bind_table(source, connection, policy.selection, _needs(policy))
         held, more = _bind_held(policy, source, connection)
-        table = None if bound is None else bound.table
-        dependents, rest = bind_dependents(policy, source, connection, table)
+        dependents, rest = bind_dependents(policy, source, connection)
     issues = [_located(policy, issue) for issue in [*issues, *more, *rest]]
     if bound is not None:
         issues += _check_columns(policy, bound, held)
