@@ -119,6 +119,22 @@ def suitecrm(metadata: MetaData) -> None:
         Index("idx_email_address_id", "email_address_id"),
         Index("idx_bean_id", "bean_id", "bean_module"),
     )
+    for audited in ("leads", "contacts"):  # metadata/audit_templateMetaData.php
+        Table(
+            f"{audited}_audit",
+            metadata,
+            _suite_id(primary_key=True),
+            _suite_id("parent_id", nullable=False),
+            Column("date_created", DateTime),
+            Column("created_by", mysql.VARCHAR(36)),
+            Column("field_name", mysql.VARCHAR(100)),
+            Column("data_type", mysql.VARCHAR(100)),
+            Column("before_value_string", mysql.VARCHAR(255)),
+            Column("after_value_string", mysql.VARCHAR(255)),
+            Column("before_value_text", Text),
+            Column("after_value_text", Text),
+            Index(f"idx_{audited}_parent_id", "parent_id"),
+        )
     Table(
         "emails_email_addr_rel",
         metadata,
@@ -228,6 +244,10 @@ def espocrm(metadata: MetaData) -> None:
                  Column("from_email_address_id", _espo(24)))  # fmt: skip
     _espo_entity("sms", metadata, Column("body", mysql.MEDIUMTEXT(collation=_CI)),
                  Column("from_phone_number_id", _espo(24)))  # fmt: skip
+    _espo_entity("note", metadata, Column("post", mysql.MEDIUMTEXT(collation=_CI)),
+                 Column("data", mysql.MEDIUMTEXT(collation=_CI)), Column("type", _espo(24)),
+                 Column("parent_id", _espo(24)), Column("parent_type", _espo(100)),
+                 Column("created_at", DateTime), Index("note_parent", "parent_id"))  # fmt: skip
 
 
 # --- Odoo (PostgreSQL) ----------------------------------------------------------------------

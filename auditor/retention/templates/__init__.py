@@ -15,11 +15,12 @@ from auditor.retention.policy import RetentionPolicy, parse_retention
 DESCRIPTIONS = {
     "civicrm": "CiviCRM: individuals anonymised, contacts in the trash deleted, with their "
     "e-mails, phones, addresses and notes",
-    "espocrm": "EspoCRM: leads deleted, contacts anonymised, with their e-mail addresses and "
-    "phone numbers",
+    "espocrm": "EspoCRM: leads deleted, contacts anonymised, with their stream, e-mail "
+    "addresses and phone numbers",
     "odoo": "Odoo CRM (PostgreSQL): leads deleted with their chatter, archived contacts "
     "anonymised, lead attachments reported",
-    "suitecrm": "SuiteCRM 7: leads deleted, contacts anonymised, with their e-mail addresses",
+    "suitecrm": "SuiteCRM 7: leads deleted, contacts anonymised, with their change log and "
+    "e-mail addresses",
 }
 """Every shipped template by name, with what it covers."""
 
