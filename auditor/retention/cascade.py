@@ -184,7 +184,7 @@ def delete_dependents(
             rows = connection.execute(sa.delete(dependent.bound.table).where(*conditions))
             _add(deleted, dependent.name, int(rows.rowcount))
             if dependent.shared is not None:
-                gone = _delete_unreferenced(connection, dependent, pointed, owner.dialect)
+                gone = _delete_unreferenced(connection, dependent, dependents, pointed, owner)
                 _add(deleted, dependent.shared.name, gone)
     return deleted
 
@@ -208,15 +208,27 @@ def _belongs(
 
 
 def _delete_unreferenced(
-    connection: Connection, dependent: BoundDependent, pointed: Sequence[Any], dialect: str
+    connection: Connection,
+    dependent: BoundDependent,
+    dependents: Sequence[BoundDependent],
+    pointed: Sequence[Any],
+    owner: Owner,
 ) -> int:
+    """Delete the shared rows among `pointed` that no row points at any more: no row of a
+    dependent table pointing at the same shared table (whatever its filter), and no row of a
+    `referenced_by` table (narrowed by its filter)."""
     shared = dependent.shared
     if shared is None or not pointed:
         return 0
-    key = shared.bound.column("key")
-    links = [(dependent.bound, "shared.column", ())] + [
-        (reference, "key", reference.conditions) for reference in shared.references
+    key, dialect = shared.bound.column("key"), owner.dialect
+    links: list[tuple[BoundTable, str, Sequence[ColumnElement[bool]]]] = [
+        (other.bound, "shared.column", ())
+        for other in dependents
+        if other.shared is not None
+        and other.shared.bound.table.name == shared.bound.table.name
+        and other.shared.bound.table.schema == shared.bound.table.schema
     ]
+    links += [(reference, "key", reference.conditions) for reference in shared.references]
     unreferenced = []
     for table, setting, conditions in links:
         column = table.column(setting)

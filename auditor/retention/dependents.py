@@ -15,8 +15,8 @@ it, and the shared rows they point to, which go once nothing points to them any 
 ```
 
 A shared row is deleted in the same transaction as the dependent rows pointing to it, once no
-row of the dependent table (whatever its filter) and no row of a `referenced_by` table (narrowed
-by its filter) points to it any more. This module only reads the settings; the tables and columns
+row of a dependent table pointing at that table (whatever its filter) and no row of a
+`referenced_by` table (narrowed by its filter) points to it any more. This module only reads the settings; the tables and columns
 are checked against the reflected schema when the policy is bound
 (`auditor.retention.cascade.bind_dependents`).
 """

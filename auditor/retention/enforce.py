@@ -192,8 +192,15 @@ def enforce_policy(
                 seconds = timer() - before
                 rows = applied.rows
                 dependents = applied.dependents if bound.dependents else None
+                finished_at = clock()
                 batch = Batch(
-                    batches, rows, key_range, batch_started, clock(), seconds, False, dependents
+                    batches,
+                    rows,
+                    key_range,
+                    batch_started,
+                    finished_at,
+                    seconds,
+                    dependents=dependents,
                 )
                 ledger.settle_retention_batch(
                     intent_id, rows, "confirmed", batch_content(intent, batch), batch.finished_at

@@ -52,9 +52,8 @@ class RetentionPlan:
     limit: int
     max_share: float
     oldest_overdue: datetime | None  # the oldest overdue record not on hold
-    dependents: Mapping[str, int] = field(
-        default_factory=dict
-    )  # rows of eligible records, by table
+    # The rows of each dependent table that belong to the eligible records, by table.
+    dependents: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def eligible(self) -> int:
