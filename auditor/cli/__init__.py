@@ -161,6 +161,7 @@ from auditor.cli import (  # noqa: F401
     geodb,
     report,
     retention,
+    retention_template,
     run,
     schema,
 )

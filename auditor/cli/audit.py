@@ -32,8 +32,10 @@ from auditor.consent.config import check_against_inventory
 from auditor.core.errors import InvalidInputError, Issue
 from auditor.core.model import Integration, Severity
 from auditor.core.results import AuditResult
+from auditor.retention import RetentionPolicy, bind_policy
 from auditor.retention.policy import check_references, load_retention_policies
 from auditor.service.wiring import build_locator, build_resolver
+from auditor.sources import DataSourceError, DataSources
 from auditor.transfers.audit import run_audit
 
 
@@ -120,13 +122,14 @@ def _report_timing(result: AuditResult) -> None:
 @click.option(
     "--connect",
     is_flag=True,
-    help="Also check the consent mappings' tables and columns in the organisation's databases "
-    "(opened read-only).",
+    help="Also check the consent mappings' and retention policies' tables and columns in the "
+    "organisation's databases (read only: nothing is written).",
 )
 @format_option
 def validate(config_path: Path, connect: bool, output_format: str) -> None:
     """Check the configuration, inventory and policy data without probing anything (with
-    --connect, the consent mappings against the databases' schemas too).
+    --connect, the consent mappings and the retention policies, their dependents included,
+    against the databases' schemas too).
 
     Exit status 0 when all is valid, 2 with every problem found (file, entry, key, line).
     """
@@ -140,7 +143,7 @@ def validate(config_path: Path, connect: bool, output_format: str) -> None:
         issues.extend(check_against_inventory(config.consent, integrations))
         if connect:
             issues.extend(_consent_schemas(config))
-        issues.extend(_retention_issues(config, integrations))
+        issues.extend(_retention_issues(config, integrations, connect))
     except InvalidInputError as exc:
         issues.extend(exc.issues)
     if output_format == "json":
@@ -155,15 +158,43 @@ def validate(config_path: Path, connect: bool, output_format: str) -> None:
     sys.exit(EXIT_INVALID if issues else EXIT_OK)
 
 
-def _retention_issues(config: Config, integrations: list[Integration]) -> list[Issue]:
-    """The retention policy files' problems, and references to unknown data sources."""
+def _retention_issues(
+    config: Config, integrations: list[Integration], connect: bool
+) -> list[Issue]:
+    """The retention policy files' problems, references to unknown data sources, and with
+    `connect`, every problem against the reflected schemas."""
     if not config.retention:
         return []
     try:
         policies = load_retention_policies(config.retention, display=config.base)
     except InvalidInputError as exc:
         return list(exc.issues)
-    return check_references(policies, config.data_sources, integrations)
+    issues = check_references(policies, config.data_sources, integrations)
+    if connect:
+        issues += _retention_schemas(config, policies)
+    return issues
+
+
+def _retention_schemas(config: Config, policies: list[RetentionPolicy]) -> list[Issue]:
+    """The policies bound to the reflected schemas of their data sources, as enforcement binds
+    them; a database that cannot be opened is a problem too (its policies cannot be checked)."""
+    issues: list[Issue] = []
+    unreachable: set[str] = set()
+    with DataSources(config.data_sources, os.environ) as sources:
+        for policy in policies:
+            if policy.source not in sources or policy.source in unreachable:
+                continue  # an unknown source is reported already; an unreachable one once
+            try:
+                bind_policy(policy, sources)
+            except InvalidInputError as exc:
+                issues.extend(exc.issues)
+            except DataSourceError as exc:
+                unreachable.add(policy.source)
+                settings = config.data_sources[policy.source]
+                issues.append(
+                    settings.ref.issue(f"cannot check the retention policies: {exc.reason}")
+                )
+    return issues
 
 
 def _consent_schemas(config: Config) -> list[Issue]:

@@ -11,8 +11,9 @@ One run:
 4. walks the eligible keys in order (keyset pagination): each batch reads the next `batch_size`
    eligible keys, commits its intent (policy, run, action, deadline, keys) in the state database,
    then, in one data-source transaction, deletes or updates those of the records that are *still*
-   in scope, overdue and not held, and settles the intent with its `retention-batch` evidence
-   record (policy, action, rows, a hash of the key range, deadline, start and end). A record
+   in scope, overdue and not held (with their dependents, `auditor.retention.batches`), and
+   settles the intent with its `retention-batch` evidence record (policy, action, rows, the
+   dependent rows deleted per table, a hash of the key range, deadline, start and end). A record
    touched or put on hold after the plan is left alone. When the intent cannot be committed (the
    state database locked past its timeout, or down), the batch does not run;
 5. appends one `retention-run` record at the end.
@@ -23,10 +24,6 @@ batch that may have committed has an intent: settled with its evidence, or pendi
 reconciliation looks in the data source and records what it did. So the `retention-batch` records
 always add up to what was processed. Running it again changes nothing more: deleted records are
 gone, anonymised ones no longer match (their columns hold their replacements).
-
-Keyed hashes are computed here (no SQL dialect has a portable HMAC): the batch's rows are read
-with FOR UPDATE (where the dialect has it) and written back with one UPDATE ... CASE per chunk;
-a value already holding its exact keyed hash keeps it.
 """
 
 from __future__ import annotations
@@ -40,23 +37,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-import sqlalchemy as sa
-from sqlalchemy import Connection
-
 from auditor.core.errors import InvalidRequestError, StoreError
 from auditor.core.ledger import BatchIntent, RetentionLedger, encode_key, new_run
 from auditor.core.ports import Clock
-from auditor.retention.anonymised import replaced
+from auditor.retention.batches import BatchWalker
 from auditor.retention.plan import RetentionPlan, plan_policy
 from auditor.retention.policy import ANONYMISE_KEY_ENV
 from auditor.retention.reconcile import Batch, batch_content, reconcile_policy
-from auditor.retention.tables import BoundPolicy, fitted
+from auditor.retention.tables import BoundPolicy
 
 Outcome = Literal["done", "limit-reached", "report-only"]
 
-UPDATE_CHUNK = 500
-"""Rows per UPDATE ... CASE statement of a keyed-hash batch: bound parameters stay well below
-every dialect's limit."""
 MIN_KEY_BYTES = 16
 
 
@@ -163,7 +154,7 @@ def enforce_policy(
         finished = clock()
         _run_record(ledger, plan, run, "done", 0, 0, started, finished)
         return Enforcement(plan, run, 0, 0, "done", started, finished, 0.0)
-    walker = _Walker(bound, plan, secret)
+    walker = BatchWalker(bound, plan, secret)
     processed = batches = 0
     longest = 0.0
     outcome: Outcome = "limit-reached"
@@ -197,9 +188,20 @@ def enforce_policy(
                 intent_id = ledger.begin_retention_batch(intent)
                 unsettled = True
                 before = timer()
-                rows = walker.apply(connection, keys)
+                applied = walker.apply(connection, keys)
                 seconds = timer() - before
-                batch = Batch(batches, rows, key_range, batch_started, clock(), seconds)
+                rows = applied.rows
+                dependents = applied.dependents if bound.dependents else None
+                finished_at = clock()
+                batch = Batch(
+                    batches,
+                    rows,
+                    key_range,
+                    batch_started,
+                    finished_at,
+                    seconds,
+                    dependents=dependents,
+                )
                 ledger.settle_retention_batch(
                     intent_id, rows, "confirmed", batch_content(intent, batch), batch.finished_at
                 )
@@ -255,100 +257,6 @@ def check_guard(
             "max_rows_per_run (or --max-rows), raise max_share, or allow it once with "
             "--allow-large-share",
         )
-
-
-# --- the batches ----------------------------------------------------------------------------------
-
-
-class _Walker:
-    """Walks the eligible keys in order, one batch per call, remembering the last key done."""
-
-    def __init__(self, bound: BoundPolicy, plan: RetentionPlan, secret: bytes | None) -> None:
-        self.bound = bound
-        self.eligible = bound.eligible(plan.deadline)
-        self.secret = secret
-        self.keyed = secret is not None
-        self.after: Any = None
-        self.hashes = [r for r in bound.policy.anonymise if r.kind == "hash"]
-        if self.hashes and secret is None:
-            # Never write NULL where a hash was asked for: check_guard refuses this earlier.
-            raise ValueError("a keyed hash needs a secret")
-
-    def window(self, connection: Connection, size: int) -> list[Any]:
-        """The next `size` eligible keys in order (read only; the batch re-checks them)."""
-        key = self.bound.key
-        # A record whose (unique, but nullable) key is NULL has no place in a key range: it is
-        # never processed, and stays counted.
-        after = key.is_not(None) if self.after is None else key > self.after
-        query = sa.select(key).where(*self.eligible, after).order_by(key).limit(size)
-        with connection.begin():
-            keys = list(connection.execute(query).scalars())
-        if keys:
-            self.after = keys[-1]
-        return keys
-
-    def apply(self, connection: Connection, keys: list[Any]) -> int:
-        """Process the records with these keys that are still eligible, in one transaction;
-        return how many were deleted or anonymised."""
-        with connection.begin():
-            if self.hashes:
-                return self._hash_batch(connection, keys)
-            return self._fixed_batch(connection, keys)
-
-    def _fixed_batch(self, connection: Connection, keys: list[Any]) -> int:
-        bound = self.bound
-        done = 0
-        for start in range(0, len(keys), UPDATE_CHUNK):
-            conditions = [bound.key.in_(keys[start : start + UPDATE_CHUNK]), *self.eligible]
-            if bound.policy.action == "delete":
-                statement: Any = sa.delete(bound.table).where(*conditions)
-            else:
-                values = {
-                    bound.column(r).name: None if r.kind == "null" else fitted(r, bound.column(r))
-                    for r in bound.policy.anonymise
-                }
-                statement = sa.update(bound.table).where(*conditions).values(values)
-            done += int(connection.execute(statement).rowcount)
-        return done
-
-    def _hash_batch(self, connection: Connection, keys: list[Any]) -> int:
-        bound = self.bound
-        key = bound.key
-        columns = [bound.column(r) for r in self.hashes]
-        fixed = {
-            bound.column(r).name: None if r.kind == "null" else fitted(r, bound.column(r))
-            for r in bound.policy.anonymise
-            if r.kind != "hash"
-        }
-        done = 0
-        for start in range(0, len(keys), UPDATE_CHUNK):
-            query = sa.select(key, *columns).where(
-                key.in_(keys[start : start + UPDATE_CHUNK]), *self.eligible
-            )
-            if bound.dialect != "sqlite":
-                query = query.with_for_update()
-            rows = connection.execute(query).all()
-            if not rows:
-                continue
-            values: dict[str, Any] = dict(fixed)
-            for index, (replacement, column) in enumerate(
-                zip(self.hashes, columns, strict=True), start=1
-            ):
-                # Column by column: a value already hashed keeps its hash.
-                hashed = {row[0]: replaced(replacement, row[index], self.secret) for row in rows}
-                values[column.name] = _case(hashed, key, column)
-            chosen = [row[0] for row in rows]
-            statement = sa.update(bound.table).where(key.in_(chosen), *self.eligible).values(values)
-            done += int(connection.execute(statement).rowcount)
-        return done
-
-
-def _case(
-    hashed: Mapping[Any, object], key: sa.Column[Any], column: sa.Column[Any]
-) -> sa.ColumnElement[Any]:
-    """CASE key WHEN ... THEN its hash ...: one statement writes a whole chunk."""
-    whens = [(key == value, sa.literal(text, column.type)) for value, text in hashed.items()]
-    return sa.case(*whens, else_=sa.null())
 
 
 def _range_hash(first: object, last: object, secret: bytes | None) -> str:

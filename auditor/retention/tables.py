@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy import Column, ColumnElement, Connection, Table
 
 from auditor.core.errors import InvalidInputError, Issue
+from auditor.retention.cascade import BoundDependent, Owner, bind_dependents
 from auditor.retention.policy import HASH_LENGTH, HASH_PREFIX, Replacement, RetentionPolicy
 from auditor.sources.datasources import DataSource, DataSources
 from auditor.sources.keys import key_kind, keys_match
@@ -35,6 +36,7 @@ class BoundPolicy:
     source: DataSource
     bound: BoundTable
     held: BoundTable | None = None
+    dependents: tuple[BoundDependent, ...] = ()
 
     @property
     def table(self) -> Table:
@@ -111,6 +113,10 @@ class BoundPolicy:
     def eligible(self, deadline: datetime) -> list[ColumnElement[bool]]:
         """In scope, overdue and not held: the records enforcement may process."""
         return [*self.in_scope(), self.overdue(deadline), self.not_held()]
+
+    def owner(self, deadline: datetime) -> Owner:
+        """The records whose dependents go at `deadline`: the eligible ones."""
+        return Owner(self.key, self.eligible(deadline), self.dialect, self.bound.collation("key"))
 
     def time_value(self) -> ColumnElement[Any]:
         """The timestamp as MIN() should see it (a Julian day on SQLite)."""
@@ -206,12 +212,13 @@ def bind_policy(policy: RetentionPolicy, sources: DataSources) -> BoundPolicy:
     with source.connect() as connection:
         bound, issues = bind_table(source, connection, policy.selection, _needs(policy))
         held, more = _bind_held(policy, source, connection)
-    issues = [_located(policy, issue) for issue in [*issues, *more]]
+        dependents, rest = bind_dependents(policy, source, connection)
+    issues = [_located(policy, issue) for issue in [*issues, *more, *rest]]
     if bound is not None:
         issues += _check_columns(policy, bound, held)
     if bound is None or issues:
         raise InvalidInputError(issues)
-    return BoundPolicy(policy, source, bound, held)
+    return BoundPolicy(policy, source, bound, held, tuple(dependents))
 
 
 def check_policies(policies: Sequence[RetentionPolicy], sources: DataSources) -> list[Issue]:

@@ -1,0 +1,174 @@
+"""One enforcement run's batches: walking the eligible keys in order, and processing a batch of
+them in one data-source transaction that re-checks every record in the statement itself.
+
+A policy with dependents locks the batch's still-eligible records first (FOR UPDATE where the
+dialect has it), deletes their dependent rows (and the shared rows only those pointed to), then
+deletes or anonymises the records. If a record drops out in between (put on hold by another
+transaction), the records processed would not be the ones whose dependents went: the
+transaction is rolled back and the batch tried again, so a record and its dependents always go
+together or not at all.
+
+Keyed hashes are computed here (no SQL dialect has a portable HMAC): the batch's rows are read
+with FOR UPDATE (where the dialect has it) and written back with one UPDATE ... CASE per chunk;
+a value already holding its exact keyed hash keeps it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from auditor.retention.anonymised import replaced
+from auditor.retention.cascade import delete_dependents
+from auditor.retention.plan import RetentionPlan
+from auditor.retention.tables import BoundPolicy, fitted
+from auditor.sources.datasources import DataSourceError
+
+UPDATE_CHUNK = 500
+"""Rows per UPDATE ... CASE statement of a keyed-hash batch: bound parameters stay well below
+every dialect's limit."""
+ATTEMPTS = 3
+"""How often a batch with dependents is tried when its records keep changing under it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What one batch's transaction did: the records processed, and the dependent (and shared)
+    rows deleted with them, by table."""
+
+    rows: int
+    dependents: Mapping[str, int] = field(default_factory=dict)
+
+
+class BatchWalker:
+    """Walks the eligible keys in order, one batch per call, remembering the last key done."""
+
+    def __init__(self, bound: BoundPolicy, plan: RetentionPlan, secret: bytes | None) -> None:
+        self.bound = bound
+        self.eligible = bound.eligible(plan.deadline)
+        self.owner = bound.owner(plan.deadline)
+        self.secret = secret
+        self.keyed = secret is not None
+        self.after: Any = None
+        self.hashes = [r for r in bound.policy.anonymise if r.kind == "hash"]
+        if self.hashes and secret is None:
+            # Never write NULL where a hash was asked for: check_guard refuses this earlier.
+            raise ValueError("a keyed hash needs a secret")
+
+    def window(self, connection: Connection, size: int) -> list[Any]:
+        """The next `size` eligible keys in order (read only; the batch re-checks them)."""
+        key = self.bound.key
+        # A record whose (unique, but nullable) key is NULL has no place in a key range: it is
+        # never processed, and stays counted.
+        after = key.is_not(None) if self.after is None else key > self.after
+        query = sa.select(key).where(*self.eligible, after).order_by(key).limit(size)
+        with connection.begin():
+            keys = list(connection.execute(query).scalars())
+        if keys:
+            self.after = keys[-1]
+        return keys
+
+    def apply(self, connection: Connection, keys: list[Any]) -> Applied:
+        """Process the records with these keys that are still eligible, and their dependents, in
+        one transaction.
+
+        Raises:
+            DataSourceError: a batch with dependents found its records changing under it
+                `ATTEMPTS` times; nothing of it was kept.
+        """
+        if not self.bound.dependents:
+            with connection.begin():
+                return Applied(self._records(connection, keys))
+        for _ in range(ATTEMPTS):
+            with connection.begin() as transaction:
+                chosen = self._lock(connection, keys)
+                if not chosen:
+                    return Applied(0)
+                deleted = delete_dependents(connection, self.bound.dependents, self.owner, chosen)
+                rows = self._records(connection, chosen)
+                if rows == len(chosen):
+                    return Applied(rows, deleted)
+                transaction.rollback()
+        raise DataSourceError(
+            self.bound.policy.source,
+            f"the records of a batch of policy {self.bound.policy.id!r} kept changing while it "
+            f"ran ({ATTEMPTS} attempts, each rolled back); run it again",
+        )
+
+    def _lock(self, connection: Connection, keys: list[Any]) -> list[Any]:
+        """The keys among `keys` whose records are still eligible, locked until the end of the
+        transaction where the dialect can."""
+        key = self.bound.key
+        chosen: list[Any] = []
+        for start in range(0, len(keys), UPDATE_CHUNK):
+            query = sa.select(key).where(
+                key.in_(keys[start : start + UPDATE_CHUNK]), *self.eligible
+            )
+            if self.bound.dialect != "sqlite":
+                query = query.with_for_update()
+            chosen += connection.execute(query).scalars()
+        return chosen
+
+    def _records(self, connection: Connection, keys: list[Any]) -> int:
+        if self.hashes:
+            return self._hash_batch(connection, keys)
+        return self._fixed_batch(connection, keys)
+
+    def _fixed_batch(self, connection: Connection, keys: list[Any]) -> int:
+        bound = self.bound
+        done = 0
+        for start in range(0, len(keys), UPDATE_CHUNK):
+            conditions = [bound.key.in_(keys[start : start + UPDATE_CHUNK]), *self.eligible]
+            if bound.policy.action == "delete":
+                statement: Any = sa.delete(bound.table).where(*conditions)
+            else:
+                values = {
+                    bound.column(r).name: None if r.kind == "null" else fitted(r, bound.column(r))
+                    for r in bound.policy.anonymise
+                }
+                statement = sa.update(bound.table).where(*conditions).values(values)
+            done += int(connection.execute(statement).rowcount)
+        return done
+
+    def _hash_batch(self, connection: Connection, keys: list[Any]) -> int:
+        bound = self.bound
+        key = bound.key
+        columns = [bound.column(r) for r in self.hashes]
+        fixed = {
+            bound.column(r).name: None if r.kind == "null" else fitted(r, bound.column(r))
+            for r in bound.policy.anonymise
+            if r.kind != "hash"
+        }
+        done = 0
+        for start in range(0, len(keys), UPDATE_CHUNK):
+            query = sa.select(key, *columns).where(
+                key.in_(keys[start : start + UPDATE_CHUNK]), *self.eligible
+            )
+            if bound.dialect != "sqlite":
+                query = query.with_for_update()
+            rows = connection.execute(query).all()
+            if not rows:
+                continue
+            values: dict[str, Any] = dict(fixed)
+            for index, (replacement, column) in enumerate(
+                zip(self.hashes, columns, strict=True), start=1
+            ):
+                # Column by column: a value already hashed keeps its hash.
+                hashed = {row[0]: replaced(replacement, row[index], self.secret) for row in rows}
+                values[column.name] = _case(hashed, key, column)
+            chosen = [row[0] for row in rows]
+            statement = sa.update(bound.table).where(key.in_(chosen), *self.eligible).values(values)
+            done += int(connection.execute(statement).rowcount)
+        return done
+
+
+def _case(
+    hashed: Mapping[Any, object], key: sa.Column[Any], column: sa.Column[Any]
+) -> sa.ColumnElement[Any]:
+    """CASE key WHEN ... THEN its hash ...: one statement writes a whole chunk."""
+    whens = [(key == value, sa.literal(text, column.type)) for value, text in hashed.items()]
+    return sa.case(*whens, else_=sa.null())
