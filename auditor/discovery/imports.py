@@ -65,11 +65,11 @@ _ALPHA3 = {
 }  # fmt: skip
 _FIDES_SYSTEM_KEYS = {
     "fides_key", "name", "description", "privacy_declarations", "third_country_transfers",
-    "organization_fides_key", "tags", "system_type",
+    "organization_fides_key", "tags", "system_type", "legal_address",
 }  # fmt: skip
 _CSV_COLUMNS = (
-    "id", "name", "vendor", "category", "role", "data_categories", "endpoints", "hosting",
-    "support", "dpf_certified", "dpa_signed",
+    "id", "name", "vendor", "vendor_country", "category", "role", "data_categories",
+    "endpoints", "hosting", "support", "dpf_certified", "dpa_signed",
 )  # fmt: skip
 _SLUG_CHARS = re.compile(r"[^a-z0-9-]+")
 
@@ -182,10 +182,32 @@ def _fides_system(system: dict[str, Any], unmapped: list[str]) -> dict[str, Any]
             entry["hosting"].append(code)
         else:
             note(f"third-country transfer {country!r} is not a known country code")
+    _fides_vendor_country(system.get("legal_address"), entry, note)
     note("role: processor assumed; hosting is only the declared third-country transfers")
     for extra in sorted({str(key) for key in system} - _FIDES_SYSTEM_KEYS):
         note(f"{extra} not mapped")
     return entry
+
+
+def _country_code(text: str) -> str | None:
+    """An ISO alpha-2 or (common) alpha-3 code as alpha-2, or None."""
+    code = text.strip().upper()
+    code = _ALPHA3.get(code, code)
+    return code if code in COUNTRY_CODES else None
+
+
+def _fides_vendor_country(address: Any, entry: dict[str, Any], note: Callable[[str], None]) -> None:
+    """`vendor_country` from the last part of a Fides system's `legal_address` when it is a
+    country code ("..., Dublin, IE"); otherwise a TODO, never a guess."""
+    last = str(address).rsplit(",", 1)[-1] if isinstance(address, str) else ""
+    code = _country_code(last)
+    if code is not None:
+        entry["vendor_country"] = code
+        note(
+            "vendor_country from legal_address: check it is the headquarters or controlling parent"
+        )
+    else:
+        note("vendor_country: the ISO code of the vendor's headquarters or controlling parent")
 
 
 def import_csv(text: str, source: str) -> ImportResult:
@@ -233,6 +255,12 @@ def _csv_row(cells: dict[str, str], where: str, unmapped: list[str]) -> dict[str
 
     if cells.get("vendor"):
         entry["vendor"] = cells["vendor"]
+    if cells.get("vendor_country"):
+        code = _country_code(cells["vendor_country"])
+        if code is not None:
+            entry["vendor_country"] = code
+        else:
+            note(f"vendor_country {cells['vendor_country']!r} is not an ISO country code")
     category = cells.get("category", "").lower()
     if category in CATEGORIES:
         entry["category"] = category

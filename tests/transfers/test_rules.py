@@ -7,8 +7,9 @@ from datetime import date
 
 import yaml
 
-from auditor.core.model import Facet, Finding, Location, Observation, Resolution
+from auditor.core.model import Facet, Finding, Location, Observation, Resolution, Severity
 from auditor.core.results import edge_reason
+from auditor.transfers.config import BackupChecks
 from auditor.transfers.rules import AuditContext, evaluate, registered
 from tests.helpers import integrations_from, minimal, shipped_policies
 
@@ -19,15 +20,23 @@ def audit(
     entries: Sequence[dict[str, object]],
     observations: dict[str, list[Observation]] | None = None,
     day: date = DAY,
+    *,
+    unrecorded: bool = False,
+    checks: BackupChecks | None = None,
 ) -> list[Finding]:
+    """The findings of the entries on the day; the info-level ones (nothing recorded: vendor
+    country, restore test, backup documentation) only with `unrecorded`, as most tests are
+    about other rules and leave those keys out."""
     integrations = integrations_from(yaml.safe_dump({"integrations": list(entries)}))
     context = AuditContext(
         integrations={i.id: i for i in integrations},
         observations={k: tuple(v) for k, v in (observations or {}).items()},
         policies=shipped_policies(),
         as_of=day,
+        backup_checks=checks or BackupChecks(),
     )
-    return list(evaluate(context))
+    findings = list(evaluate(context))
+    return [f for f in findings if unrecorded or f.severity is not Severity.INFO]
 
 
 def rules_of(findings: list[Finding]) -> list[tuple[str, str | None, str | None]]:
@@ -70,8 +79,24 @@ def test_every_design_rule_with_a_place_or_contract_is_registered() -> None:
 
 
 def test_a_clean_eu_integration_has_no_findings() -> None:
-    """EEA hosting, off-site EEA backups, a DPA, no vendor use: nothing to report."""
-    assert [] == audit([minimal("crm")])
+    """EEA hosting and vendor, off-site EEA backups restored and reviewed this year, a DPA, no
+    vendor use: nothing to report, not even at info level."""
+    assert [] == audit([minimal("crm")], unrecorded=True)
+
+
+def test_what_is_not_recorded_is_said_at_info_level_only() -> None:
+    """Without vendor_country, restore test or backup documentation, the audit says so as info
+    findings: never fine, and nothing at warning level that would change `--fail-on warning`."""
+    entry = minimal("crm", backups={"regions": ["aws:eu-west-1"], "retention": "P30D"})
+    del entry["vendor_country"]
+
+    findings = audit([entry], unrecorded=True)
+
+    assert [
+        ("backup-documentation-stale", "info"),
+        ("backup-restore-untested", "info"),
+        ("vendor-foreign-jurisdiction", "info"),
+    ] == sorted((f.rule, f.severity.value) for f in findings)
 
 
 class TestTransfer:
