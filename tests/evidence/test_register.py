@@ -223,7 +223,9 @@ class TestMapping:
             rows["mail"]["backup_effective_retention"],
             rows["mail"]["backup_restore_tested"],
         )
-        assert "https://wiki.example/backup (reviewed 2026-02-01)" == rows["mail"]["backup_documented"]
+        assert (
+            "https://wiki.example/backup (reviewed 2026-02-01)" == rows["mail"]["backup_documented"]
+        )
 
 
 def run(*args: str) -> Result:
