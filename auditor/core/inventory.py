@@ -114,10 +114,11 @@ def _policies(info: ValidationInfo) -> PolicyData:
     return policies
 
 
-def _check_country(value: str) -> str:
-    if value not in COUNTRY_CODES:
+def _check_country(value: str, info: ValidationInfo) -> str:
+    code = _policies(info).canonical_country(value)  # UK -> GB, EL -> GR, as for places
+    if code not in COUNTRY_CODES:
         raise ValueError(f"not an ISO 3166-1 alpha-2 country code: {value!r}")
-    return value
+    return code
 
 
 def _check_generations(value: dict[str, str]) -> dict[str, str]:
