@@ -3,8 +3,8 @@
 This module composes the schema: it owns the daemon's own sections and takes each capability's
 section model from the capability (`data_sources:` from `auditor.sources.config`, `consent:`
 from `auditor.consent.config`, `discovery:` from `auditor.discovery.config`, `reports:` from
-`auditor.evidence.config`). The whole file, every section included, is validated here, once,
-when it is loaded; nothing else reads the file."""
+`auditor.evidence.config`, `backups:` from `auditor.transfers.config`). The whole file, every
+section included, is validated here, once, when it is loaded; nothing else reads the file."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from auditor.core.yamlsource import load_yaml
 from auditor.discovery.config import DiscoveryModel, DiscoverySettings, discovery_settings
 from auditor.evidence.config import ReportSettings, ReportsModel, report_settings
 from auditor.sources.config import DataSourceModel, DataSourceSettings, parse_data_sources
+from auditor.transfers.config import BackupChecks, BackupChecksModel, backup_checks
 
 
 class _Dns(Strict):
@@ -132,6 +133,7 @@ class _Config(Strict):
     consent: dict[str, Any] = {}
     retention: list[str] = []
     discovery: DiscoveryModel | None = None  # auditor.discovery.config
+    backups: BackupChecksModel | None = None  # auditor.transfers.config
 
     @field_validator("retention", mode="before", json_schema_input_type=str | list[str])
     @classmethod
@@ -234,6 +236,7 @@ class Config:
     reports: ReportSettings = field(default_factory=lambda: ReportSettings(Path("reports")))
     notify: NotifySettings | None = None
     discovery: DiscoverySettings = field(default_factory=DiscoverySettings)
+    backups: BackupChecks = field(default_factory=BackupChecks)
 
     @property
     def base(self) -> Path:
@@ -296,6 +299,7 @@ def load_config(path: Path) -> Config:
         retention=tuple(base / Path(item).expanduser() for item in raw.retention),
         reports=report_settings(raw.reports, base),
         discovery=discovery_settings(raw.discovery, base),
+        backups=backup_checks(raw.backups),
         notify=None
         if raw.notify is None
         else NotifySettings(raw.notify.webhook_url_env, raw.notify.format),

@@ -24,9 +24,9 @@ from auditor.core.errors import (
     SchemaVersionError,
     StoreError,
 )
-from auditor.core.inventory import load_inventory
 from auditor.core.model import Integration
 from auditor.core.policies import PolicyData, load_policies
+from auditor.service.wiring import load_integrations
 
 EXIT_OK, EXIT_FINDINGS, EXIT_INVALID, EXIT_UNAVAILABLE = 0, 1, 2, 3
 
@@ -130,9 +130,10 @@ def parse_as_of(value: str | None) -> date:
 
 
 def load_all(config: Config) -> tuple[PolicyData, list[Integration]]:
-    """Load the policy data and the inventory a configuration names."""
+    """Load the policy data and the inventory a configuration names (vendor countries it does
+    not declare filled in from the vendor catalogue)."""
     policies = load_policies(config.policies)
-    return policies, load_inventory(config.inventory, policies, display=config.base)
+    return policies, load_integrations(config, policies)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -81,6 +81,7 @@ def check(config_path: Path, as_of: str | None, output_format: str, fail_on: str
             utcnow,
             progress,
             max_data_age_days=config.geoip_max_age_days,
+            backup_checks=config.backups,
         )
 
     # With a database configured the run is recorded like the daemon's; without one nothing is.

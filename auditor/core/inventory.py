@@ -20,7 +20,17 @@ from pydantic import (
 
 from auditor.core.durations import Duration, DurationText, parse_duration
 from auditor.core.errors import InvalidInputError, Issue
-from auditor.core.model import Backups, Certification, Contract, Integration, Place, Transfer
+from auditor.core.iso3166 import COUNTRY_CODES
+from auditor.core.model import (
+    BackupDocumentation,
+    Backups,
+    Certification,
+    Contract,
+    Integration,
+    Place,
+    Transfer,
+    VendorCountry,
+)
 from auditor.core.places import parse_place
 from auditor.core.policies import PolicyData
 from auditor.core.policydocs import Sector
@@ -64,6 +74,7 @@ DATA_CATEGORIES = (
 `unclassified` is personal data whose kind is not yet known (imports write it where the source
 does not say): the integration still counts as holding personal data."""
 
+BACKUP_TYPES = ("full", "incremental", "differential")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
@@ -105,6 +116,22 @@ def _check_places(values: list[str], info: ValidationInfo) -> list[str]:
 def _policies(info: ValidationInfo) -> PolicyData:
     policies: PolicyData = (info.context or {})["policies"]
     return policies
+
+
+def _check_country(value: str, info: ValidationInfo) -> str:
+    code = _policies(info).canonical_country(value)  # UK -> GB, EL -> GR, as for places
+    if code not in COUNTRY_CODES:
+        raise ValueError(f"not an ISO 3166-1 alpha-2 country code: {value!r}")
+    return code
+
+
+def _check_generations(value: dict[str, str]) -> dict[str, str]:
+    if not value:
+        raise ValueError("name at least one generation, such as {daily: P7D}, or leave it out")
+    bad = [name for name in value if not _SLUG.match(str(name))]
+    if bad:
+        raise ValueError(f"generation names are lower-case words such as daily: {bad[0]!r}")
+    return value
 
 
 def _check_limited_decision(value: str, info: ValidationInfo) -> str:
@@ -151,15 +178,41 @@ PlaceSpecs = Annotated[
     list[str], AfterValidator(_check_places), WithJsonSchema(_PLACES_SCHEMA, mode="validation")
 ]
 """Country codes, cloud regions or organisations, checked against the policy data in the context."""
+CountryCode = Annotated[str, AfterValidator(_check_country)]
+Generations = Annotated[dict[str, DurationText], AfterValidator(_check_generations)]
 Hostname = Annotated[str, AfterValidator(_hostname)]
 LimitedDecisionId = Annotated[str, AfterValidator(_check_limited_decision)]
 FrameworkName = Annotated[str, AfterValidator(_check_framework)]
 Purpose = Annotated[str, AfterValidator(_check_purpose)]
 
 
+class _Documented(Strict):
+    at: str = Field(min_length=1)  # a URL or the name of the document
+    reviewed: date  # the day it was last reviewed
+
+
 class _Backups(Strict):
     regions: PlaceSpecs = []
     retention: DurationText | None = None
+    type: Literal[BACKUP_TYPES] | None = None  # type: ignore[valid-type]
+    generations: Generations | None = None  # name -> how long that generation is kept
+    restore_tested: date | None = None  # the last successful restore test
+    documented: _Documented | None = None
+
+    def build(self, places: tuple[Place, ...]) -> Backups:
+        documented = self.documented
+        return Backups(
+            regions=places,
+            retention=_duration(self.retention),
+            kind=self.type,
+            generations=tuple(
+                (name, parse_duration(text)) for name, text in (self.generations or {}).items()
+            ),
+            restore_tested=self.restore_tested,
+            documented=None
+            if documented is None
+            else BackupDocumentation(documented.at, documented.reviewed),
+        )
 
 
 class _Certification(Strict):
@@ -217,6 +270,7 @@ class _Integration(Strict):
     id: str
     name: str = Field(min_length=1)
     vendor: str | None = None
+    vendor_country: CountryCode | None = None  # headquarters or controlling parent
     category: Literal[CATEGORIES]  # type: ignore[valid-type]
     role: Literal["processor", "controller", "joint-controller"]
     data_categories: list[Literal[DATA_CATEGORIES]]  # type: ignore[valid-type]
@@ -264,7 +318,10 @@ def _build(entry: _Integration, source: str, policies: PolicyData) -> Integratio
 
     backups = None
     if entry.backups is not None:
-        backups = Backups(places(entry.backups.regions), _duration(entry.backups.retention))
+        backups = entry.backups.build(places(entry.backups.regions))
+    home = None
+    if entry.vendor_country is not None:
+        home = VendorCountry(entry.vendor_country, "inventory")
     return Integration(
         id=entry.id,
         name=entry.name,
@@ -279,6 +336,7 @@ def _build(entry: _Integration, source: str, policies: PolicyData) -> Integratio
         retention=_duration(entry.retention),
         subprocessors=tuple(dict.fromkeys(entry.subprocessors)),
         purposes=tuple(dict.fromkeys(entry.purposes)),
+        vendor_country=home,
         transfer=entry.transfer.build(),
         contract=Contract(
             dpa_signed=entry.contract.dpa_signed,

@@ -34,14 +34,17 @@ def contract(data: dict[str, Any], entry: dict[str, Any], notes: Notes) -> None:
                "one was signed (Art. 28)")  # fmt: skip
 
 
-def vendor_country(data: dict[str, Any], notes: Notes) -> None:
+def vendor_country(data: dict[str, Any], entry: dict[str, Any], notes: Notes) -> None:
+    """`vendor_country` from the country the legal address ends with, marked for checking (a
+    controlling parent elsewhere decides it); a TODO when the address names no known country."""
     address = text(data.get("legal_address"))
     if address is None:
         return
     country = vocab.address_country(address)
     if country:
-        notes.todo(("legal_address",), f"the vendor's legal address is in {country}: record it "
-                   f"as vendor_country: {country}")  # fmt: skip
+        entry["vendor_country"] = country
+        notes.todo(("legal_address",), f"vendor_country {country} is the country of the vendor's "
+                   "legal address: check it is the headquarters' or controlling parent's")  # fmt: skip
     else:
         notes.todo(("legal_address",), "record the country of the vendor's legal address as "
                    "vendor_country (it could not be read from the address)")  # fmt: skip

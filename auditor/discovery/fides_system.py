@@ -57,7 +57,7 @@ _DECLARATION_NO_FIELD = frozenset({
     "dataset_references", "ingress", "features", "legal_basis_for_processing", "impact_assessment_location", "cookies", "data_qualifier",
 })  # fmt: skip
 _ORDER = (
-    "id", "name", "vendor", "category", "role", "data_categories", "endpoints", "hosting",
+    "id", "name", "vendor", "vendor_country", "category", "role", "data_categories", "endpoints", "hosting",
     "retention", "transfer", "_todo", "_note",
 )  # fmt: skip
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -82,7 +82,7 @@ def map_system(doc: YamlDocument, system: FidesSystem, result: ImportResult) -> 
         entry["retention"] = str(period)
     contract.transfer(data, entry, notes)
     contract.contract(data, entry, notes)
-    contract.vendor_country(data, notes)
+    contract.vendor_country(data, entry, notes)
     contract.flows(data, declarations, notes)
     _unmapped_keys(data, declarations, entry, notes)
     for loc, message in system.pending:

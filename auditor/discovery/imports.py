@@ -15,10 +15,11 @@ import yaml
 
 from auditor.core.errors import InvalidInputError, Issue
 from auditor.core.inventory import CATEGORIES, DATA_CATEGORIES
+from auditor.discovery.fides_vocabulary import country_code
 
 _CSV_COLUMNS = (
-    "id", "name", "vendor", "category", "role", "data_categories", "endpoints", "hosting",
-    "support", "dpf_certified", "dpa_signed",
+    "id", "name", "vendor", "vendor_country", "category", "role", "data_categories",
+    "endpoints", "hosting", "support", "dpf_certified", "dpa_signed",
 )  # fmt: skip
 _SLUG_CHARS = re.compile(r"[^a-z0-9-]+")
 
@@ -113,6 +114,12 @@ def _csv_row(cells: dict[str, str], where: str, unmapped: list[str]) -> dict[str
 
     if cells.get("vendor"):
         entry["vendor"] = cells["vendor"]
+    if cells.get("vendor_country"):
+        code = country_code(cells["vendor_country"])
+        if code is not None:
+            entry["vendor_country"] = code
+        else:
+            note(f"vendor_country {cells['vendor_country']!r} is not an ISO country code")
     category = cells.get("category", "").lower()
     if category in CATEGORIES:
         entry["category"] = category

@@ -110,7 +110,9 @@ def build_report(inputs: ReportInputs) -> dict[str, Any]:
         "findings": findings(records, inputs.first_day, inputs.last_day),
         "retention": retention(records.records),
         "consent": {"checks": consent, "imports": consent_imports(records.records)},
-        "backups": [backup_item(i) for i in sorted(inputs.integrations, key=lambda i: i.id)],
+        "backups": [
+            backup_item(i, inputs.as_of) for i in sorted(inputs.integrations, key=lambda i: i.id)
+        ],
         "evidence": evidence(inputs.chain, records),
     }
 

@@ -1,5 +1,6 @@
 """The composition root: the one place that names concrete adapters and builds them from config
-(the resolver, the geolocator and the state store), for the daemon and the command line alike."""
+(the resolver, the geolocator, the state store, and the inventory with the vendor catalogue's
+countries filled in), for the daemon and the command line alike."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ from typing import TYPE_CHECKING
 
 from auditor.config import Config, state_url_problem
 from auditor.core.errors import AuditUnavailableError, InvalidInputError, Issue
-from auditor.core.model import Location
+from auditor.core.inventory import load_inventory
+from auditor.core.model import Integration, Location
 from auditor.core.policies import PolicyData
 from auditor.core.ports import DataSet, GeoLocator
+from auditor.core.vendors import CatalogueHome, with_vendor_countries
+from auditor.discovery.catalogue import load_catalogue
 from auditor.store import DEFAULT_FILE, StateStore, evidence_key
 
 if TYPE_CHECKING:
@@ -67,6 +71,31 @@ def build_locator(config: Config, policies: PolicyData, needed: bool = True) -> 
         edge_services=edge_services,
         edge_asns=dict(policies.edges.asns),
     )
+
+
+def catalogue_homes(config: Config) -> list[CatalogueHome]:
+    """Every vendor of the catalogue (shipped, and the local file of `discovery.vendors`) with
+    its headquarters and the source of that claim.
+
+    Raises:
+        InvalidInputError: the local catalogue file is missing or invalid.
+    """
+    catalogue = load_catalogue(config.discovery.vendors)
+    return [
+        CatalogueHome(v.id, v.name, v.headquarters, v.sources.get("headquarters"))
+        for v in catalogue.vendors.values()
+    ]
+
+
+def load_integrations(config: Config, policies: PolicyData) -> list[Integration]:
+    """The inventory the configuration names, each vendor_country it does not declare filled
+    in from the vendor catalogue (marked as such).
+
+    Raises:
+        InvalidInputError: an inventory file or the local catalogue is invalid.
+    """
+    integrations = load_inventory(config.inventory, policies, display=config.base)
+    return with_vendor_countries(integrations, catalogue_homes(config))
 
 
 def database_url(config: Config, environ: Mapping[str, str]) -> str:

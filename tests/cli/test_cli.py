@@ -230,9 +230,9 @@ class TestExample:
         result = run("check", "--config", str(EXAMPLE), "--as-of", "2026-11-22")
 
         blocks = result.stdout.split("\n\n")
-        assert blocks[1].startswith("mailrocket (MailRocket) — 4 critical, 1 warning")
+        assert blocks[1].startswith("mailrocket (MailRocket) — 4 critical, 1 warning, 2 info")
         assert "no findings" in blocks[-2]
-        assert blocks[-1].startswith("18 findings: 7 critical, 11 warning")
+        assert blocks[-1].startswith("28 findings: 7 critical, 15 warning, 6 info")
 
     def test_geodb_info_lists_the_loaded_data(self) -> None:
         """geodb info names every data set with its build date."""

@@ -99,7 +99,7 @@ class TestCheckRecords:
         )
 
     def test_the_example_records_its_findings(self, tmp_path: Path) -> None:
-        """The shipped example, with a database added, records its 13 findings as open."""
+        """The shipped example, with a database added, records its 28 findings as open."""
         example = yaml.safe_load((EXAMPLES / "auditor.yaml").read_text())
         config = {
             "inventory": [str(EXAMPLES / "inventory")],
@@ -118,7 +118,7 @@ class TestCheckRecords:
         found = findings_json(path)
         places = run("db", "status", "--config", str(path), "--format", "json")
 
-        assert 18 == len(found)  # the example's findings (tests/golden/example-check.json)
+        assert 28 == len(found)  # the example's findings (tests/golden/example-check.json)
         assert "critical" == found[0]["severity"]
         assert 13 == json.loads(places.stdout)["latest_success"]["integrations"]
 

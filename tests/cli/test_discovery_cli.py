@@ -115,6 +115,14 @@ def test_discover_yaml_writes_valid_inventory_stubs(
     assert by_id["mailchimp"].transfer.dpf_certified is False
     assert "# in_scope_of: [ca-2001]" in result.output  # Shopify, a Canadian company
     assert "# certifications: [{framework: dpf" in result.output
+    # The catalogue's headquarters become vendor_country, marked for checking.
+    assert ("US", "CA") == (
+        by_id["mailchimp"].vendor_country.code,  # type: ignore[union-attr]
+        by_id["shopify"].vendor_country.code,  # type: ignore[union-attr]
+    )
+    assert "vendor_country: US  # TODO: check (catalogue headquarters, source: memory)" in (
+        result.output
+    )
 
 
 def test_discover_table_and_nothing_to_do(

@@ -29,7 +29,7 @@ from auditor.store.evidence import records as stored_records
 from auditor.store.schema import evidence as evidence_table
 from auditor.transfers.audit import run_audit
 from tests.conftest import DnsServerFactory
-from tests.helpers import entry, write_config
+from tests.helpers import BACKUP_PRACTICE, entry, write_config
 from tests.mmdb import build_country_db
 
 KEY = "an-evidence-key-for-the-tests-0123"
@@ -72,7 +72,7 @@ def inventory(helpdesk_safeguards: list[str]) -> list[dict[str, object]]:
             category="email-marketing",
             hosting=["US"],
             endpoints=["mail.vendor.example"],
-            backups={"regions": ["aws:us-west-2"], "retention": "P10Y"},
+            backups={"regions": ["aws:us-west-2"], "retention": "P10Y", **BACKUP_PRACTICE},
             retention="P2Y",
             data_categories=["contact", "behavioural"],
         ),
@@ -98,6 +98,7 @@ def inventory(helpdesk_safeguards: list[str]) -> list[dict[str, object]]:
             "cloud",
             name="Cloud",
             vendor="Cloud Provider",
+            vendor_country="US",  # not DPF-certified: vendor-foreign-jurisdiction
             category="infrastructure",
             hosting=["aws:eu-central-1"],
         ),

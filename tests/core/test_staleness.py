@@ -90,9 +90,15 @@ def write_setup(
         "category": "crm",
         "role": "processor",
         "data_categories": ["contact"],
+        "vendor_country": "DE",
         "hosting": ["DE"],
         "endpoints": ["api.crm.example"],
-        "backups": {"regions": ["IE"], "retention": "P30D"},
+        "backups": {
+            "regions": ["IE"],
+            "retention": "P30D",
+            "restore_tested": (TODAY - timedelta(days=30)).date(),
+            "documented": {"at": "backup.md", "reviewed": (TODAY - timedelta(days=60)).date()},
+        },
         "retention": "P1Y",
         "contract": {"dpa_signed": None},
     }

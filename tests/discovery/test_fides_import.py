@@ -67,6 +67,7 @@ def test_a_fideslang3_system_with_every_field_maps_each_to_its_counterpart() -> 
         "id": "newsletter-tool",
         "name": "Newsletter Tool",
         "vendor": "Newsletter Tool Inc.",
+        "vendor_country": "US",
         "category": "email-marketing",
         "role": "processor",
         "data_categories": ["contact", "identity", "behavioural", "device"],
@@ -94,8 +95,8 @@ def test_a_fideslang3_system_with_every_field_maps_each_to_its_counterpart() -> 
             "date it was signed"
         ),
         (
-            "system[0].legal_address: the vendor's legal address is in US: record it as "
-            "vendor_country: US"
+            "system[0].legal_address: vendor_country US is the country of the vendor's legal "
+            "address: check it is the headquarters' or controlling parent's"
         ),
         (
             "system[0].egress: sends data to analytics_suite: if one processes it for this vendor, "
@@ -124,6 +125,7 @@ def test_staff_and_art9_data_joint_control_and_bcrs_come_out_of_an_hr_system() -
         "id": "people-hr",
         "name": "People HR",
         "vendor": "People HR B.V.",
+        "vendor_country": "NL",
         "category": "other",
         "role": "joint-controller",
         "data_categories": ["identity", "employment", "health", "special", "criminal"],
@@ -137,7 +139,8 @@ def test_staff_and_art9_data_joint_control_and_bcrs_come_out_of_an_hr_system() -
         "'203.0.113.7' is no hostname",
         "the period is counted from 'after the hiring decision'",
         "an adequacy decision covers a place on a date, so the audit needs the places",
-        "the vendor's legal address is in NL: record it as vendor_country: NL",
+        "vendor_country NL is the country of the vendor's legal address: check it is the "
+        "headquarters' or controlling parent's",
         "shared with third parties (background-check agencies): declare each as an integration",
     ):
         assert expected in todos
@@ -246,8 +249,9 @@ def test_each_todo_names_the_file_line_system_and_field() -> None:
         " the period is counted from 'after the hiring decision': confirm the retention"
     ) in result.unmapped
     assert (
-        "manifest.yml:62: system 'newsletter_tool': system[0].legal_address: the vendor's legal "
-        "address is in US: record it as vendor_country: US"
+        "manifest.yml:62: system 'newsletter_tool': system[0].legal_address: vendor_country US "
+        "is the country of the vendor's legal address: check it is the headquarters' or "
+        "controlling parent's"
     ) in result.unmapped
 
 
@@ -261,6 +265,7 @@ def test_the_api_system_list_imports_like_a_manifest() -> None:
         "id": "crm-cloud",
         "name": "CRM Cloud",
         "vendor": "CRM Cloud Ltd",
+        "vendor_country": "IE",
         "category": "other",
         "role": "processor",
         "data_categories": ["contact", "identity", "financial"],
@@ -269,8 +274,8 @@ def test_the_api_system_list_imports_like_a_manifest() -> None:
         "transfer": {"safeguards": ["scc", "bcr"]},
     } == summary(entries["crm-cloud"])
     assert (
-        "[0].legal_address: the vendor's legal address is in IE: record it as "
-        + ("vendor_country: IE")
+        "[0].legal_address: vendor_country IE is the country of the vendor's legal address: "
+        "check it is the headquarters' or controlling parent's"
         in entries["crm-cloud"]["_todo"]
     )
     assert [
@@ -296,6 +301,7 @@ def test_the_data_map_report_is_regrouped_into_one_entry_per_system() -> None:
         "id": "web-analytics",
         "name": "Web Analytics",
         "vendor": "Web Analytics GmbH",
+        "vendor_country": "DE",
         "category": "analytics",
         "role": "processor",
         "data_categories": ["identity", "behavioural", "location", "device"],
@@ -306,6 +312,7 @@ def test_the_data_map_report_is_regrouped_into_one_entry_per_system() -> None:
         "id": "support-desk",
         "name": "Support Desk",
         "vendor": "Support Desk Inc.",
+        "vendor_country": "CA",
         "category": "support",
         "role": "processor",
         "data_categories": ["contact", "communications"],
@@ -318,7 +325,7 @@ def test_the_data_map_report_is_regrouped_into_one_entry_per_system() -> None:
     assert "items[1].legal_address: differs from an earlier row's value: the first was used" in web
     assert "items[0]: unknown fields, not mapped: custom_field_owner" in web
     assert "items[2].retention_period: 'Until the ticket is closed' is no period" in desk
-    assert "the vendor's legal address is in CA" in desk
+    assert "vendor_country CA is the country of the vendor's legal address" in desk
     assert "datamap.json:83: row #4: names no system, skipped" in result.unmapped
 
 

@@ -145,7 +145,7 @@ class TestContents:
             resolved["status_at_end"],
         )
         assert ["new", "resolved"] == [e["change"] for e in resolved["events"]]
-        assert {"opened": 5, "resolved": 1, "waived": 1, "open_at_end": 3, "waived_at_end": 1} == (
+        assert {"opened": 6, "resolved": 1, "waived": 1, "open_at_end": 4, "waived_at_end": 1} == (
             doc["findings"]["counts"]
         )
         assert [("crm-contacts", "delete", 2, 150)] == [
@@ -367,7 +367,7 @@ class TestCsv:
 
         assert 0 == result.exit_code
         assert list(CSV_COLUMNS) == list(rows[0].keys())
-        assert 5 == len(rows)
+        assert 6 == len(rows)
         waived = next(r for r in rows if r["status_at_end"] == "waived")
         resolved = next(r for r in rows if r["status_at_end"] == "resolved")
         assert ("SCCs being signed <b>now</b>", "Dana DPO", "2026-06-30", "active") == (

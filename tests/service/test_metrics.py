@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from prometheus_client.openmetrics.parser import (
@@ -18,8 +19,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from auditor import __version__
 from auditor.core.inventory import CATEGORIES
 from auditor.core.model import Verdict
+from auditor.core.results import AuditResult
 from auditor.service.metrics import Exposition, build_registry
-from auditor.service.snapshot import JobHealth, Snapshot
+from auditor.service.snapshot import JobHealth, Snapshot, stored_snapshot
+from auditor.store import StateStore
+from auditor.transfers.rules import AuditContext, evaluate
+from tests.helpers import integrations_from, minimal, shipped_policies
 
 AUDITED = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 BUILT = datetime(2026, 2, 24, 0, 0, tzinfo=UTC)
@@ -512,3 +517,44 @@ def test_a_value_that_cannot_be_exported_skips_its_row_counts_it_and_logs_it_onc
     assert "gdpr_auditor_metrics_rows_skipped" in first
     skipped_logs = [e for e in logs if e["event"] == "metrics_row_skipped"]
     assert [("error", expiry)] == [(e["log_level"], e["metric"]) for e in skipped_logs]
+
+
+def test_vendor_and_backup_findings_reach_the_metrics_through_the_store(tmp_path: Any) -> None:
+    """A vendor-jurisdiction warning and info findings, recorded like the audit job records
+    them, come back from the store with their facet and are exported by rule and severity."""
+    entries = [
+        minimal("cloud", vendor_country="US", hosting=["aws:eu-central-1"]),
+        minimal("crm", backups={"regions": ["IE"], "retention": "P30D"}),
+    ]
+    integrations = integrations_from(yaml.safe_dump({"integrations": entries}))
+    day = datetime(2026, 11, 22, 10, tzinfo=UTC)
+    context = AuditContext({i.id: i for i in integrations}, {}, shipped_policies(), day.date())
+    result = AuditResult(
+        as_of=day.date(),
+        started_at=day,
+        finished_at=day,
+        integrations=tuple(integrations),
+        observations=(),
+        places=(),
+        findings=tuple(evaluate(context)),
+        policy_digest="p",
+        datasets=(),
+    )
+    store = StateStore.open(f"sqlite:///{tmp_path / 'state.db'}")
+    run_id = store.begin_run(day, tool_version="t", config_digest="c", policy_digest="p")
+    store.finish_run(run_id, result, day)
+
+    (stored,) = store.list_findings(status="open", integration="cloud")
+    registry = registry_for(stored_snapshot(store.snapshot_counts(day.date())))
+
+    assert ("vendor-foreign-jurisdiction", "vendor", "US") == (
+        stored.rule,
+        stored.facet.value if stored.facet else None,
+        stored.place,
+    )
+    open_ = "gdpr_auditor_findings_open"
+    assert 1 == value(
+        registry, open_, rule="vendor-foreign-jurisdiction", severity="warning", integration="cloud"
+    )
+    for rule in ("backup-restore-untested", "backup-documentation-stale"):
+        assert 1 == value(registry, open_, rule=rule, severity="info", integration="crm")
