@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
+import shutil
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,12 +15,14 @@ import pytest
 from click.testing import CliRunner
 
 from auditor.cli import cli
+from tests.conftest import checkout_state, copy_example
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_sample_check_output_is_real(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The sample `check` in the README is exactly the command's output on the day it names."""
+def test_sample_check_output_is_real(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The sample `check` in the README is exactly the command's output on the day it names
+    (run on a copy of the example: the checkout is never written)."""
     # Data ages are measured against today: pinned to the README's day, so the sample stays true.
     monkeypatch.setattr("auditor.cli.audit.utcnow", lambda: datetime(2026, 11, 22, 10, tzinfo=UTC))
     readme = (ROOT / "README.md").read_text()
@@ -25,7 +31,8 @@ def test_sample_check_output_is_real(monkeypatch: pytest.MonkeyPatch) -> None:
     )
     assert match is not None, "README has no sample check"
     args = shlex.split(match.group(1))
-    args[args.index("--config") + 1] = str(ROOT / args[args.index("--config") + 1])
+    assert "examples/auditor.yaml" == args[args.index("--config") + 1]
+    args[args.index("--config") + 1] = str(copy_example(tmp_path))
 
     result = CliRunner().invoke(cli, args)
 
@@ -44,3 +51,51 @@ def test_readme_names_the_two_setup_commands() -> None:
         ".venv/bin/pip install -q -e '.[test]' && .venv/bin/pytest -q"
         in (ROOT / ".ci" / "run").read_text()
     )
+
+
+def _readme_setup_commands(readme: str) -> list[list[str]]:
+    """The gdpr-auditor commands a newcomer types from the set-up section: the `check` of the
+    first block, then the ones the paragraph after it names (`finding list`)."""
+    setup = readme.split("## Set-up", 1)[1].split("\n## ", 1)[0]
+    commands = re.findall(r"\.venv/bin/gdpr-auditor ([^`\n&]+)", setup)
+    return [shlex.split(command) for command in commands]
+
+
+@pytest.mark.slow
+def test_readme_first_commands_in_a_copy_leave_the_checkout_untouched(tmp_path: Path) -> None:
+    """The README's first commands, typed in a copy of the repository, record one real run:
+    `finding list` shows exactly that run's open findings and nothing resolved; a what-if
+    `--as-of` afterwards records nothing; and the checkout itself is not written."""
+    before = checkout_state()
+    copy = tmp_path / "repo"
+    shutil.copytree(
+        ROOT, copy, ignore=shutil.ignore_patterns(".git", ".venv", "*cache*", "state.db*")
+    )
+    script = Path(sys.executable).parent / "gdpr-auditor"
+    commands = _readme_setup_commands((ROOT / "README.md").read_text())
+    assert ["check", "--config", "examples/auditor.yaml"] == commands[0]
+    assert any(command[:2] == ["finding", "list"] for command in commands)
+
+    def gdpr_auditor(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(script), *args], cwd=copy, capture_output=True, text=True, timeout=120, check=False
+        )
+
+    outputs = [gdpr_auditor(*command) for command in commands]
+    assert 1 == outputs[0].returncode, outputs[0].stderr  # the example's critical findings
+    config = ["--config", "examples/auditor.yaml"]
+    total = re.search(r"^(\d+) findings: ", outputs[0].stdout, re.MULTILINE)
+    assert total is not None, outputs[0].stdout
+    listed = json.loads(gdpr_auditor("finding", "list", *config, "--format", "json").stdout)
+    listed = listed["findings"]
+    resolved = gdpr_auditor("finding", "list", *config, "--status", "resolved", "--format", "json")
+    gdpr_auditor("check", *config, "--as-of", "2022-06-01")
+    gdpr_auditor("check", *config, "--as-of", "2031-12-28")
+    status = json.loads(gdpr_auditor("db", "status", *config, "--format", "json").stdout)
+
+    assert (copy / "examples" / "state.db").exists()
+    assert int(total.group(1)) == len(listed)
+    assert {"open"} == {finding["status"] for finding in listed}
+    assert [] == json.loads(resolved.stdout)["findings"]
+    assert 1 == status["runs"]["success"]  # the README's check; neither what-if
+    assert before == checkout_state()

@@ -6,6 +6,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -53,9 +54,22 @@ from auditor.transfers.audit import run_audit
     show_default=True,
     help="Exit 1 when a finding at or above this severity exists.",
 )
+@click.option(
+    "--no-record",
+    "no_record",
+    is_flag=True,
+    help="Do not record this run in the state database (a run as of another day than today "
+    "is never recorded).",
+)
 @handles_errors
-def check(config_path: Path, as_of: str | None, output_format: str, fail_on: str) -> None:
+def check(
+    config_path: Path, as_of: str | None, output_format: str, fail_on: str, no_record: bool
+) -> None:
     """Run one complete audit and print the findings.
+
+    With a state database configured, the run is recorded and the findings' history updated,
+    unless --no-record is given or --as-of names another day than today: such a what-if audit
+    is printed only, never stored as if it were today's state.
 
     Exit status: 0 no finding at or above --fail-on, 1 there are such findings, 2 bad usage or
     invalid configuration/inventory, 3 the audit could not run at all.
@@ -82,7 +96,14 @@ def check(config_path: Path, as_of: str | None, output_format: str, fail_on: str
         )
 
     # With a database configured the run is recorded like the daemon's; without one nothing is.
-    result = audit() if config.database is None else record_check(config, policies, audit)
+    # A what-if day is never recorded: the findings' history is the history of real days.
+    skip = unrecorded_reason(day, utcnow().date(), no_record=no_record)
+    if config.database is None or skip is not None:
+        result = audit()
+        if config.database is not None:
+            say(f"gdpr-auditor: not recorded in the state database: {skip}", err=True)
+    else:
+        result = record_check(config, policies, audit)
     _report_timing(result)
     if output_format == "json":
         write_json(result, sys.stdout)
@@ -91,6 +112,19 @@ def check(config_path: Path, as_of: str | None, output_format: str, fail_on: str
     threshold = Severity(fail_on).rank
     if any(finding.severity.rank >= threshold for finding in result.findings):
         sys.exit(EXIT_FINDINGS)
+
+
+def unrecorded_reason(day: date, today: date, *, no_record: bool) -> str | None:
+    """Why a `check` as of `day` is not recorded when run on `today`; None when it is."""
+    if day != today:
+        when = "past" if day < today else "future"
+        return (
+            f"--as-of {day.isoformat()} is a what-if audit in the {when} (today is "
+            f"{today.isoformat()}); only audits as of today enter the findings' history"
+        )
+    if no_record:
+        return "--no-record was given"
+    return None
 
 
 def _progress_printer() -> Callable[[str, int, int], None] | None:

@@ -194,11 +194,13 @@ class TestValidate:
 
 
 class TestExample:
-    def test_golden_json(self, monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_golden_json(self, monkeypatch: pytest.MonkeyPatch, example_config: Path) -> None:
         """The offline example gives exactly the recorded findings and places (UPDATE_GOLDEN=1 to renew)."""
         # Data ages are measured against today: pinned, so the golden does not age with the calendar.
         monkeypatch.setattr("auditor.cli.audit.utcnow", lambda: GOLDEN_TODAY)
-        result = run("check", "--config", str(EXAMPLE), "--as-of", "2026-11-22", "--format", "json")
+        result = run(
+            "check", "--config", str(example_config), "--as-of", "2026-11-22", "--format", "json"
+        )
 
         assert 1 == result.exit_code, result.stderr
         doc = json.loads(result.stdout)
@@ -217,9 +219,11 @@ class TestExample:
             ("2031-12-27", "peoplebase", False),
         ],
     )
-    def test_as_of_moves_the_verdicts(self, day: str, integration: str, expected: bool) -> None:
+    def test_as_of_moves_the_verdicts(
+        self, day: str, integration: str, expected: bool, example_config: Path
+    ) -> None:
         """The DPF-certified tool was unlawful in 2022; the UK host becomes unlawful after 2031-12-27."""
-        result = run("check", "--config", str(EXAMPLE), "--as-of", day, "--format", "json")
+        result = run("check", "--config", str(example_config), "--as-of", day, "--format", "json")
 
         unlawful = {
             f["integration"]
@@ -228,9 +232,9 @@ class TestExample:
         }
         assert expected == (integration in unlawful)
 
-    def test_table_groups_by_integration_worst_first(self) -> None:
+    def test_table_groups_by_integration_worst_first(self, example_config: Path) -> None:
         """The table starts with the integration with the most critical findings."""
-        result = run("check", "--config", str(EXAMPLE), "--as-of", "2026-11-22")
+        result = run("check", "--config", str(example_config), "--as-of", "2026-11-22")
 
         blocks = result.stdout.split("\n\n")
         assert blocks[1].startswith("mailrocket (MailRocket) — 4 critical, 1 warning")
