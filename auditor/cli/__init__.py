@@ -5,6 +5,8 @@ Each verb lives in a module of this package and registers itself on `cli` when i
 
 from __future__ import annotations
 
+import inspect
+import re
 import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -135,7 +137,41 @@ def load_all(config: Config) -> tuple[PolicyData, list[Integration]]:
     return policies, load_inventory(config.inventory, policies, display=config.base)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
+"""Where a sentence ends: a full stop followed by a capital (so "Art. 49(1)(a)" and "e.g. x"
+do not end one)."""
+
+
+def first_sentence(help_text: str) -> str:
+    """The first sentence of a command's help, whole: what `--help` lists for the command."""
+    paragraph = " ".join(inspect.cleandoc(help_text).split("\n\n")[0].split())
+    return _SENTENCE_END.split(paragraph, maxsplit=1)[0]
+
+
+class Command(click.Command):
+    """A command whose short help in its group's listing is its help's first sentence, whole.
+
+    click would cut it at its first full stop ("Records past their retention period (Art.")
+    or at the terminal's width ("upgrading it, and..."); a wrapped line reads better.
+    """
+
+    def get_short_help_str(self, limit: int = 45) -> str:
+        if self.short_help:
+            return inspect.cleandoc(self.short_help)
+        return first_sentence(self.help or "")
+
+
+class Group(click.Group, Command):
+    """A group of commands whose commands and sub-groups list their short help whole too."""
+
+    command_class = Command
+    group_class = type  # sub-groups are of this class too
+
+
+@click.group(
+    cls=Group,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="gdpr-auditor")
 def cli() -> None:
     """Audit where an organisation's SaaS integrations keep personal data, against the GDPR.
