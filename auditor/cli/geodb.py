@@ -136,7 +136,6 @@ def geodb_update(
     if config.ip_ranges is None:
         issue = Issue(str(config.path), "set it to a directory first", field="ip_ranges")
         raise InvalidInputError([issue])
-    config.ip_ranges.mkdir(parents=True, exist_ok=True)
     urls = None
     if mirror is not None:
         urls = {source.filename: f"{mirror.rstrip('/')}/{source.filename}" for source in SOURCES}

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -339,8 +341,9 @@ class TestGeodbInfo:
 
 
 class TestGeodbUpdate:
-    def test_mirror_download_keeps_old_files_on_failure(self, tmp_path: Path) -> None:
-        """Files the mirror serves are written; a file it lacks is reported and exit status is 3."""
+    @pytest.fixture(name="mirror")
+    def _mirror(self, tmp_path: Path) -> Iterator[tuple[Path, str]]:
+        """A loopback HTTP server serving AWS's range file only: (its directory, its URL)."""
         import functools
         import http.server
         import threading
@@ -353,18 +356,23 @@ class TestGeodbUpdate:
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
+        yield served, f"http://127.0.0.1:{server.server_address[1]}/"
+        server.shutdown()
+        server.server_close()
+
+    def test_mirror_download_keeps_old_files_on_failure(
+        self, tmp_path: Path, mirror: tuple[Path, str]
+    ) -> None:
+        """Files the mirror serves are written; a file it lacks is reported and exit status is 3."""
+        served, url = mirror
         ranges = tmp_path / "ranges"
         ranges.mkdir()
         (ranges / "cloud.json").write_text('{"prefixes": []}')
         config = tmp_path / "auditor.yaml"
         config.write_text("inventory: [inv.yaml]\nip_ranges: ranges\n")
-        mirror = f"http://127.0.0.1:{server.server_address[1]}/"
-        try:
-            result = run("geodb", "update", "--config", str(config), "--mirror", mirror,
-                         "--provider", "aws", "--provider", "gcp", "--format", "json")  # fmt: skip
-        finally:
-            server.shutdown()
-            server.server_close()
+
+        result = run("geodb", "update", "--config", str(config), "--mirror", url,
+                     "--provider", "aws", "--provider", "gcp", "--format", "json")  # fmt: skip
 
         assert 3 == result.exit_code
         files = {f["provider"]: f for f in json.loads(result.stdout)["files"]}
@@ -372,3 +380,30 @@ class TestGeodbUpdate:
         assert not files["gcp"]["ok"]
         assert (ranges / "ip-ranges.json").read_bytes() == (served / "ip-ranges.json").read_bytes()
         assert '{"prefixes": []}' == (ranges / "cloud.json").read_text()
+
+    def test_files_are_readable_by_the_daemon_whatever_the_umask(
+        self, tmp_path: Path, mirror: tuple[Path, str]
+    ) -> None:
+        """Under root's usual umask 077, `geodb update` still creates its directories 0755 and
+        writes its files 0644: the systemd unit's dynamic user must read them."""
+        _, url = mirror
+        config = tmp_path / "auditor.yaml"
+        config.write_text("inventory: [inv.yaml]\nip_ranges: data/ranges\n")
+        previous = os.umask(0o077)
+        try:
+            result = run("geodb", "update", "--config", str(config), "--mirror", url,
+                         "--provider", "aws", "--format", "json")  # fmt: skip
+        finally:
+            os.umask(previous)
+
+        assert 0 == result.exit_code, result.output
+        modes = {
+            str(path.relative_to(tmp_path)): stat.S_IMODE(path.stat().st_mode)
+            for path in [tmp_path / "data", *sorted((tmp_path / "data").rglob("*"))]
+        }
+        assert {
+            "data": 0o755,
+            "data/ranges": 0o755,
+            "data/ranges/fetched.json": 0o644,
+            "data/ranges/ip-ranges.json": 0o644,
+        } == modes
