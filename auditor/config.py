@@ -21,8 +21,8 @@ from auditor.consent.config import ConsentSettings, load_consent_settings
 from auditor.core.durations import Duration, parse_duration
 from auditor.core.errors import InvalidInputError, Issue
 from auditor.core.staleness import DEFAULT_MAX_AGE_DAYS
-from auditor.core.validation import Strict, issues_from_validation
-from auditor.core.yamlsource import load_yaml
+from auditor.core.validation import Strict, format_loc, issues_from_validation
+from auditor.core.yamlsource import Loc, load_yaml
 from auditor.discovery.config import DiscoveryModel, DiscoverySettings, discovery_settings
 from auditor.evidence.config import ReportSettings, ReportsModel, report_settings
 
@@ -223,9 +223,36 @@ class Config:
     notify: NotifySettings | None = None
     discovery: DiscoverySettings = field(default_factory=DiscoverySettings)
 
+    source: str = ""  # the file's name as given, for messages (`path` is resolved)
+
     @property
     def base(self) -> Path:
         return self.path.parent
+
+    def located(self, exc: InvalidInputError) -> InvalidInputError:
+        """The error with its problems about a configured inventory or retention path itself
+        (missing, or a directory without YAML files) pointed at that path's line here."""
+        where = {
+            str(path): (key, index)
+            for key, paths in (("inventory", self.inventory), ("retention", self.retention))
+            for index, path in enumerate(paths)
+        }
+        issues = [
+            self.issue(f"{issue.source}: {issue.message}", *where[issue.source])
+            if issue.line is None and issue.entry is None and issue.source in where
+            else issue
+            for issue in exc.issues
+        ]
+        return InvalidInputError(issues)
+
+    def issue(self, message: str, *loc: str | int) -> Issue:
+        """An Issue about the setting at `loc` (`"database", "url"`), with its line."""
+        return Issue(
+            self.source or str(self.path),
+            message,
+            field=format_loc(loc),
+            line=config_line(self.path, loc),
+        )
 
 
 def load_config(path: Path) -> Config:
@@ -255,6 +282,7 @@ def load_config(path: Path) -> Config:
 
     return Config(
         path=path.resolve(),
+        source=doc.source,
         inventory=tuple(base / Path(item).expanduser() for item in raw.inventory),
         policies=resolve(raw.policies),
         dns=DnsSettings(
@@ -281,6 +309,16 @@ def load_config(path: Path) -> Config:
         if raw.notify is None
         else NotifySettings(raw.notify.webhook_url_env, raw.notify.format),
     )
+
+
+def config_line(path: Path, loc: Loc) -> int | None:
+    """The line of the setting at `loc` (`("database", "url")`) in the configuration file, or
+    of its nearest enclosing setting; None when the file cannot be read now. The file is read
+    again: this is for messages about a problem found after loading, not for every load."""
+    try:
+        return load_yaml(path).line_of(loc)
+    except InvalidInputError:
+        return None
 
 
 def parse_listen(value: str) -> tuple[str, int]:

@@ -23,6 +23,7 @@ from auditor.core.errors import (
     AuditUnavailableError,
     InvalidInputError,
     InvalidRequestError,
+    MissingDriverError,
     SchemaVersionError,
     StoreError,
 )
@@ -54,6 +55,11 @@ def _fail(code: int, message: str) -> None:
     sys.exit(code)
 
 
+_UNAVAILABLE = {"check": "the audit could not run: ", "run": "cannot start: "}
+"""What a verb says before an error that stopped it (exit 3); other verbs' errors name their
+subject themselves ("data source 'crm': ...")."""
+
+
 def handles_errors(function: F) -> F:
     """Turn the project's errors into messages on stderr and the documented exit statuses."""
 
@@ -65,8 +71,12 @@ def handles_errors(function: F) -> F:
             _fail(EXIT_INVALID, str(exc))
         except StoreError as exc:
             _fail(EXIT_UNAVAILABLE, str(exc))
+        except MissingDriverError as exc:
+            _fail(EXIT_UNAVAILABLE, str(exc))  # one line: the driver, and how to install it
         except AuditUnavailableError as exc:
-            _fail(EXIT_UNAVAILABLE, f"the audit could not run: {exc}")
+            context = click.get_current_context(silent=True)
+            verb = context.command.name if context is not None else None
+            _fail(EXIT_UNAVAILABLE, f"{_UNAVAILABLE.get(verb or '', '')}{exc}")
         return None
 
     return wrapper  # type: ignore[return-value]
@@ -134,7 +144,10 @@ def parse_as_of(value: str | None) -> date:
 def load_all(config: Config) -> tuple[PolicyData, list[Integration]]:
     """Load the policy data and the inventory a configuration names."""
     policies = load_policies(config.policies)
-    return policies, load_inventory(config.inventory, policies, display=config.base)
+    try:
+        return policies, load_inventory(config.inventory, policies, display=config.base)
+    except InvalidInputError as exc:
+        raise config.located(exc) from None
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")

@@ -30,11 +30,13 @@ from auditor.cli.output import render_table, write_json
 from auditor.config import Config, load_config
 from auditor.consent.check import schema_issues
 from auditor.consent.config import check_against_inventory
-from auditor.core.errors import InvalidInputError, Issue
+from auditor.core.errors import InvalidInputError, Issue, StoreError
 from auditor.core.model import Integration, Severity
 from auditor.core.results import AuditResult
 from auditor.retention.policy import check_references, load_retention_policies
-from auditor.service.wiring import build_locator, build_resolver
+from auditor.service.wiring import build_locator, build_resolver, database_url
+from auditor.sources.datasources import DataSourceError, source_url
+from auditor.store.engine import driver_problem, normalise_url
 from auditor.transfers.audit import run_audit
 
 
@@ -172,6 +174,7 @@ def validate(config_path: Path, connect: bool, output_format: str) -> None:
         _, integrations = load_all(config)
         count = len(integrations)
         issues.extend(check_against_inventory(config.sources.consent, integrations))
+        issues.extend(_driver_issues(config))
         if connect:
             issues.extend(_consent_schemas(config))
         issues.extend(_retention_issues(config, integrations))
@@ -196,7 +199,7 @@ def _retention_issues(config: Config, integrations: list[Integration]) -> list[I
     try:
         policies = load_retention_policies(config.retention, display=config.base)
     except InvalidInputError as exc:
-        return list(exc.issues)
+        return list(config.located(exc).issues)
     return check_references(policies, config.sources.data_sources, integrations)
 
 
@@ -210,16 +213,45 @@ def _consent_schemas(config: Config) -> list[Issue]:
     return issues
 
 
+def _driver_issues(config: Config) -> list[Issue]:
+    """The state database's and the data sources' URLs whose driver is not installed (or
+    whose dialect SQLAlchemy does not know). A URL read from an environment variable that is
+    not set here is not checked: the daemon's environment may well set it."""
+    issues: list[Issue] = []
+    if config.database is not None:
+        key = "url" if config.database.url is not None else "url_env"
+        if config.database.url is not None or os.environ.get(config.database.url_env or ""):
+            try:
+                problem = driver_problem(normalise_url(database_url(config, os.environ)))
+            except InvalidInputError as exc:
+                issues.extend(exc.issues)
+                problem = None
+            except StoreError as exc:
+                problem = str(exc)
+            if problem is not None:
+                issues.append(config.issue(f"the state database {problem}", "database", key))
+    for settings in config.sources.data_sources.values():
+        try:
+            url = source_url(settings, os.environ)
+        except DataSourceError:
+            continue  # an unset variable or a bad URL: opening the source says so
+        problem = driver_problem(url)
+        if problem is not None:
+            key = "url" if settings.url is not None else "url_env"
+            issues.append(settings.ref.issue(f"the data source {problem}", key=key))
+    return issues
+
+
 def _missing_files(config: Config) -> list[Issue]:
-    named = [
-        ("geoip.country_db", config.country_db),
-        ("geoip.asn_db", config.asn_db),
-        ("ip_ranges", config.ip_ranges),
+    named: list[tuple[tuple[str | int, ...], Path | None]] = [
+        (("geoip", "country_db"), config.country_db),
+        (("geoip", "asn_db"), config.asn_db),
+        (("ip_ranges",), config.ip_ranges),
     ]
-    named += [(f"dns.zone_files[{i}]", path) for i, path in enumerate(config.dns.zone_files)]
+    named += [(("dns", "zone_files", i), path) for i, path in enumerate(config.dns.zone_files)]
     return [
-        Issue(str(config.path), f"{path} does not exist", field=label)
-        for label, path in named
+        config.issue(f"{path} does not exist", *loc)
+        for loc, path in named
         if path is not None and not path.exists()
     ]
 

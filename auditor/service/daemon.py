@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import queue
@@ -22,7 +23,7 @@ from auditor import __version__
 from auditor.config import Config
 from auditor.consent.check import check_sources, run_consent_job
 from auditor.core.durations import parse_duration
-from auditor.core.errors import AuditUnavailableError, InvalidInputError, StoreError
+from auditor.core.errors import AuditUnavailableError, InvalidInputError, ListenError, StoreError
 from auditor.core.jobs import JobContext
 from auditor.discovery.job import DiscoveryJob, discovery_needed
 from auditor.evidence.scheduled import ReportJob
@@ -206,7 +207,7 @@ class Daemon(Reloading):
         """Serve metrics, settle leadership, start the scheduler, then tell systemd we are ready.
 
         Raises:
-            AuditUnavailableError: the metrics address cannot be bound.
+            ListenError: the metrics address cannot be bound.
         """
         self.refresh_snapshot()
         host, port = self.generation.config.metrics_listen
@@ -214,9 +215,9 @@ class Daemon(Reloading):
         try:
             self.server = server.start()
         except OSError as exc:
-            raise AuditUnavailableError(
-                f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}"
-            ) from exc
+            address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            reason = (exc.strerror or str(exc)).lower()
+            raise ListenError(address, reason, in_use=exc.errno == errno.EADDRINUSE) from exc
         self._install_signal_handlers()
         self._add_internal_jobs()
         self.scheduler.start()
