@@ -268,7 +268,7 @@ def load_config(path: Path) -> Config:
     try:
         raw = _Config.model_validate(doc.data)
     except ValidationError as exc:
-        issues = issues_from_validation(exc, doc)
+        issues = issues_from_validation(exc, doc, model=_Config)
     base = path.resolve().parent
     try:
         sources = load_consent_settings(doc, base)

@@ -217,7 +217,8 @@ def _parse(doc: YamlDocument, local: bool, issues: list[Issue]) -> list[Vendor]:
     try:
         parsed = model.model_validate(doc.data)
     except ValidationError as exc:
-        issues.extend(issues_from_validation(exc, doc, entries_by_id(doc, "vendors", "vendor")))
+        namer = entries_by_id(doc, "vendors", "vendor")
+        issues.extend(issues_from_validation(exc, doc, namer, model=model))
         return []
     return [_vendor(entry) for entry in parsed.vendors]
 
