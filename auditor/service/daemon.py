@@ -34,6 +34,7 @@ from auditor.service.generation import Generation, load_generation
 from auditor.service.httpserver import MetricsServer
 from auditor.service.inputs import Inputs
 from auditor.service.jobs import Heartbeat, JobRunner
+from auditor.service.landing import landing_status, render_landing
 from auditor.service.leader import Leadership, leadership_for
 from auditor.service.log import configure_logging
 from auditor.service.metrics import Exposition
@@ -166,6 +167,11 @@ class Daemon(Reloading):
             **self.discovery.snapshot_fields(),
         )
 
+    def landing(self) -> str:
+        """The landing page at `/`: the stored results, health, role and schedule."""
+        status = landing_status(self.generation.config, self.clock(), self.health())
+        return render_landing(self.snapshot(), status)
+
     def health(self) -> tuple[bool, str]:
         """Healthy while the scheduler's heartbeat is fresh and the state database is the one
         opened (a SQLite file deleted or replaced under the daemon loses every write)."""
@@ -211,7 +217,7 @@ class Daemon(Reloading):
         """
         self.refresh_snapshot()
         host, port = self.generation.config.metrics_listen
-        server = MetricsServer(host, port, self.exposition.render, self.health)
+        server = MetricsServer(host, port, self.exposition.render, self.health, self.landing)
         try:
             self.server = server.start()
         except OSError as exc:
