@@ -21,8 +21,8 @@ from auditor.consent.config import ConsentMapping, ConsentModel, ConsentSettings
 from auditor.core.durations import Duration, DurationText, parse_duration
 from auditor.core.errors import InvalidInputError, Issue
 from auditor.core.staleness import DEFAULT_MAX_AGE_DAYS
-from auditor.core.validation import Strict, document_schema, issues_from_validation
-from auditor.core.yamlsource import load_yaml
+from auditor.core.validation import Strict, document_schema, format_loc, issues_from_validation
+from auditor.core.yamlsource import Loc, load_yaml
 from auditor.discovery.config import DiscoveryModel, DiscoverySettings, discovery_settings
 from auditor.evidence.config import ReportSettings, ReportsModel, report_settings
 from auditor.sources.config import DataSourceModel, DataSourceSettings, parse_data_sources
@@ -238,6 +238,8 @@ class Config:
     discovery: DiscoverySettings = field(default_factory=DiscoverySettings)
     backups: BackupChecks = field(default_factory=BackupChecks)
 
+    source: str = ""  # the file's name as given, for messages (`path` is resolved)
+
     @property
     def base(self) -> Path:
         return self.path.parent
@@ -246,6 +248,31 @@ class Config:
     def consent_settings(self) -> ConsentSettings:
         """What the consent check reads: the mappings and the data sources they name."""
         return ConsentSettings(self.data_sources, self.consent)
+
+    def located(self, exc: InvalidInputError) -> InvalidInputError:
+        """The error with its problems about a configured inventory or retention path itself
+        (missing, or a directory without YAML files) pointed at that path's line here."""
+        where = {
+            str(path): (key, index)
+            for key, paths in (("inventory", self.inventory), ("retention", self.retention))
+            for index, path in enumerate(paths)
+        }
+        issues = [
+            self.issue(f"{issue.source}: {issue.message}", *where[issue.source])
+            if issue.line is None and issue.entry is None and issue.source in where
+            else issue
+            for issue in exc.issues
+        ]
+        return InvalidInputError(issues)
+
+    def issue(self, message: str, *loc: str | int) -> Issue:
+        """An Issue about the setting at `loc` (`"database", "url"`), with its line."""
+        return Issue(
+            self.source or str(self.path),
+            message,
+            field=format_loc(loc),
+            line=config_line(self.path, loc),
+        )
 
 
 def load_config(path: Path) -> Config:
@@ -261,7 +288,7 @@ def load_config(path: Path) -> Config:
     try:
         raw = _Config.model_validate(doc.data)
     except ValidationError as exc:
-        issues = issues_from_validation(exc, doc)
+        issues = issues_from_validation(exc, doc, model=_Config)
     base = path.resolve().parent
     # Each capability validates its own section; consent's names data sources, so it comes after.
     data_sources, more = parse_data_sources(doc, base)
@@ -276,6 +303,7 @@ def load_config(path: Path) -> Config:
 
     return Config(
         path=path.resolve(),
+        source=doc.source,
         inventory=tuple(base / Path(item).expanduser() for item in raw.inventory),
         policies=resolve(raw.policies),
         dns=DnsSettings(
@@ -304,6 +332,16 @@ def load_config(path: Path) -> Config:
         if raw.notify is None
         else NotifySettings(raw.notify.webhook_url_env, raw.notify.format),
     )
+
+
+def config_line(path: Path, loc: Loc) -> int | None:
+    """The line of the setting at `loc` (`("database", "url")`) in the configuration file, or
+    of its nearest enclosing setting; None when the file cannot be read now. The file is read
+    again: this is for messages about a problem found after loading, not for every load."""
+    try:
+        return load_yaml(path).line_of(loc)
+    except InvalidInputError:
+        return None
 
 
 def parse_listen(value: str) -> tuple[str, int]:

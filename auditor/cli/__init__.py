@@ -5,6 +5,8 @@ Each verb lives in a module of this package and registers itself on `cli` when i
 
 from __future__ import annotations
 
+import inspect
+import re
 import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -21,6 +23,7 @@ from auditor.core.errors import (
     AuditUnavailableError,
     InvalidInputError,
     InvalidRequestError,
+    MissingDriverError,
     SchemaVersionError,
     StoreError,
 )
@@ -52,6 +55,11 @@ def _fail(code: int, message: str) -> None:
     sys.exit(code)
 
 
+_UNAVAILABLE = {"check": "the audit could not run: ", "run": "cannot start: "}
+"""What a verb says before an error that stopped it (exit 3); other verbs' errors name their
+subject themselves ("data source 'crm': ...")."""
+
+
 def handles_errors(function: F) -> F:
     """Turn the project's errors into messages on stderr and the documented exit statuses."""
 
@@ -63,8 +71,12 @@ def handles_errors(function: F) -> F:
             _fail(EXIT_INVALID, str(exc))
         except StoreError as exc:
             _fail(EXIT_UNAVAILABLE, str(exc))
+        except MissingDriverError as exc:
+            _fail(EXIT_UNAVAILABLE, str(exc))  # one line: the driver, and how to install it
         except AuditUnavailableError as exc:
-            _fail(EXIT_UNAVAILABLE, f"the audit could not run: {exc}")
+            context = click.get_current_context(silent=True)
+            verb = context.command.name if context is not None else None
+            _fail(EXIT_UNAVAILABLE, f"{_UNAVAILABLE.get(verb or '', '')}{exc}")
         return None
 
     return wrapper  # type: ignore[return-value]
@@ -133,10 +145,47 @@ def load_all(config: Config) -> tuple[PolicyData, list[Integration]]:
     """Load the policy data and the inventory a configuration names (vendor countries it does
     not declare filled in from the vendor catalogue)."""
     policies = load_policies(config.policies)
-    return policies, load_integrations(config, policies)
+    try:
+        return policies, load_integrations(config, policies)
+    except InvalidInputError as exc:
+        raise config.located(exc) from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
+"""Where a sentence ends: a full stop followed by a capital (so "Art. 49(1)(a)" and "e.g. x"
+do not end one)."""
+
+
+def first_sentence(help_text: str) -> str:
+    """The first sentence of a command's help, whole: what `--help` lists for the command."""
+    paragraph = " ".join(inspect.cleandoc(help_text).split("\n\n")[0].split())
+    return _SENTENCE_END.split(paragraph, maxsplit=1)[0]
+
+
+class Command(click.Command):
+    """A command whose short help in its group's listing is its help's first sentence, whole.
+
+    click would cut it at its first full stop ("Records past their retention period (Art.")
+    or at the terminal's width ("upgrading it, and..."); a wrapped line reads better.
+    """
+
+    def get_short_help_str(self, limit: int = 45) -> str:
+        if self.short_help:
+            return inspect.cleandoc(self.short_help)
+        return first_sentence(self.help or "")
+
+
+class Group(click.Group, Command):
+    """A group of commands whose commands and sub-groups list their short help whole too."""
+
+    command_class = Command
+    group_class = type  # sub-groups are of this class too
+
+
+@click.group(
+    cls=Group,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="gdpr-auditor")
 def cli() -> None:
     """Audit where an organisation's SaaS integrations keep personal data, against the GDPR.

@@ -100,7 +100,7 @@ _file_argument = click.argument(
 @handles_errors
 def import_fides_command(path: Path) -> None:
     """Import a Fides export, YAML or JSON: a fideslang manifest (`system:` list), the API's list
-    of systems, or the data map report (`{"items": [...]}` or its rows).
+    of systems, or the data map report (its `items` list, or its rows alone).
 
     Fides records no hosting places since fideslang 3, so the entries have none until you add
     them; personal data of a kind the inventory cannot name becomes `unclassified`, never none.
@@ -112,9 +112,9 @@ def import_fides_command(path: Path) -> None:
 @_file_argument
 @handles_errors
 def import_csv_command(path: Path) -> None:
-    """Import a CSV register: a header row of inventory fields (id, name, vendor, category,
-    role, data_categories, endpoints, hosting, support, dpf_certified, dpa_signed); list cells
-    are separated by `;`."""
+    """Import a CSV register: a header row of inventory fields (id, name, vendor, vendor_country,
+    category, role, data_categories, endpoints, hosting, support, dpf_certified, dpa_signed);
+    list cells are separated by `;`."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:

@@ -36,6 +36,11 @@ json_format_option = click.option(
 )
 
 
+def run_check_first(config: Config) -> str:
+    """What to do about a state database that holds no audit yet."""
+    return f"run `gdpr-auditor check --config {config.path}` (or start the daemon) first"
+
+
 def open_existing(config: Config) -> StateStore:
     """Open the state store for reading, refusing one that does not exist rather than creating it.
 
@@ -55,12 +60,18 @@ def open_existing(config: Config) -> StateStore:
             and not name.startswith("file:")
             and not Path(name).is_file()
         ):
-            raise StoreError(f"the state database {display_url(url)} does not exist")
+            raise StoreError(
+                f"the state database {display_url(url)} does not exist yet: "
+                + run_check_first(config)
+            )
     store = StateStore.open(url, check_version=False, evidence_key=key)
     try:
         version = store.schema_version()
         if version is None:
-            raise StoreError(f"the state database {store.url} holds no gdpr-auditor tables")
+            raise StoreError(
+                f"the state database {store.url} holds no gdpr-auditor tables: "
+                + run_check_first(config)
+            )
         if version != SCHEMA_VERSION:
             raise SchemaVersionError(store.url, version, SCHEMA_VERSION)
     except BaseException:

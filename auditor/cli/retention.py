@@ -192,7 +192,10 @@ def _load(config_path: Path) -> _Setup:
         issue = Issue(str(config.path), "no retention policies: add retention: [FILE or DIR, ...]")
         raise InvalidInputError([issue])
     data_sources = config.data_sources
-    policies = load_retention_policies(config.retention, display=config.base)
+    try:
+        policies = load_retention_policies(config.retention, display=config.base)
+    except InvalidInputError as exc:
+        raise config.located(exc) from None
     issues = check_references(policies, data_sources)
     if issues:
         raise InvalidInputError(issues)

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from auditor.cli import cli, handles_errors
+from auditor.cli import cli, handles_errors, say
 from auditor.config import config_json_schema
 from auditor.core.inventory import inventory_json_schema
 from auditor.retention.policy import retention_json_schema
@@ -60,4 +60,4 @@ def schema_command(kind: str | None, directory: Path | None) -> None:
             (directory / f"{name}.schema.json").write_text(schema_text(name), encoding="utf-8")
     except OSError as exc:
         raise click.FileError(str(directory), hint=exc.strerror or str(exc)) from None
-    click.echo(f"wrote {len(SCHEMAS)} schemas to {directory}")
+    say(f"wrote {len(SCHEMAS)} schemas to {directory}")

@@ -34,6 +34,7 @@ from auditor.core.model import (
 from auditor.core.places import parse_place
 from auditor.core.policies import PolicyData
 from auditor.core.policydocs import Sector
+from auditor.core.references import check_references, line_finder
 from auditor.core.validation import (
     Strict,
     document_schema,
@@ -108,9 +109,9 @@ def _resolve_places(values: Iterable[str], policies: PolicyData) -> tuple[Place,
     return tuple(places)
 
 
-def _check_places(values: list[str], info: ValidationInfo) -> list[str]:
-    _resolve_places(values, (info.context or {})["policies"])
-    return values
+def _check_place(value: str, info: ValidationInfo) -> str:
+    parse_place(value, (info.context or {})["policies"])
+    return value
 
 
 def _policies(info: ValidationInfo) -> PolicyData:
@@ -174,10 +175,10 @@ _PLACES_SCHEMA: dict[str, Any] = {
     "gcp:europe-west3, azure:westeurope, oci:eu-frankfurt-1, do:fra1, hetzner:fsn1, ovh:gra) "
     "or international organisations (org:european-patent-organisation).",
 }
-PlaceSpecs = Annotated[
-    list[str], AfterValidator(_check_places), WithJsonSchema(_PLACES_SCHEMA, mode="validation")
-]
-"""Country codes, cloud regions or organisations, checked against the policy data in the context."""
+PlaceSpec = Annotated[str, AfterValidator(_check_place)]
+PlaceSpecs = Annotated[list[PlaceSpec], WithJsonSchema(_PLACES_SCHEMA, mode="validation")]
+"""Country codes, cloud regions or organisations, checked one by one (so that each error names
+its own item and line) against the policy data in the context."""
 CountryCode = Annotated[str, AfterValidator(_check_country)]
 Generations = Annotated[dict[str, DurationText], AfterValidator(_check_generations)]
 Hostname = Annotated[str, AfterValidator(_hostname)]
@@ -371,49 +372,18 @@ def parse_inventory(
         try:
             entry = _Integration.model_validate(item, context=context)
         except ValidationError as exc:
-            issues.extend(issues_from_validation(exc, doc, namer, base=loc))
+            issues.extend(issues_from_validation(exc, doc, namer, base=loc, model=_Integration))
             continue
         integrations.append(_build(entry, doc.source, policies))
     return integrations, issues
 
 
+__all__ = ["check_references", "load_inventory", "parse_inventory"]
+
+
 def inventory_files(paths: Sequence[Path]) -> tuple[list[Path], list[Issue]]:
     """Expand files and directories into the inventory files they hold, sorted."""
     return yaml_files(paths, "inventory")
-
-
-def check_references(integrations: Sequence[Integration]) -> list[Issue]:
-    """Check ids are unique across files and every sub-processor names an integration."""
-    issues: list[Issue] = []
-    seen: dict[str, Integration] = {}
-    for integration in integrations:
-        first = seen.setdefault(integration.id, integration)
-        if first is not integration:
-            issues.append(
-                Issue(
-                    integration.source,
-                    f"duplicate id, first declared in {first.source}",
-                    entry=f"integration {integration.id!r}",
-                    field="id",
-                )
-            )
-    for integration in integrations:
-        for index, sub in enumerate(integration.subprocessors):
-            if sub == integration.id:
-                message = "an integration cannot be its own sub-processor"
-            elif sub not in seen:
-                message = f"unknown integration {sub!r}"
-            else:
-                continue
-            issues.append(
-                Issue(
-                    integration.source,
-                    message,
-                    entry=f"integration {integration.id!r}",
-                    field=f"subprocessors[{index}]",
-                )
-            )
-    return issues
 
 
 def load_inventory(
@@ -426,8 +396,10 @@ def load_inventory(
     """
     files, issues = inventory_files(paths)
     integrations: list[Integration] = []
+    sources: dict[str, Path] = {}
     for path in files:
         name = display_name(path, display)
+        sources[name] = path
         try:
             doc = load_yaml(path, source=name)
         except InvalidInputError as exc:
@@ -436,7 +408,7 @@ def load_inventory(
         found, problems = parse_inventory(doc, policies)
         integrations.extend(found)
         issues.extend(problems)
-    issues.extend(check_references(integrations))
+    issues.extend(check_references(integrations, line_finder(integrations, sources)))
     if issues:
         raise InvalidInputError(issues)
     return integrations

@@ -151,7 +151,7 @@ def _parse(model: type[_T], doc: YamlDocument, issues: list[Issue]) -> _T | None
     try:
         return model.model_validate(doc.data)
     except ValidationError as exc:
-        issues.extend(issues_from_validation(exc, doc))
+        issues.extend(issues_from_validation(exc, doc, model=model))
         return None
 
 

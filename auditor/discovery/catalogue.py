@@ -271,7 +271,8 @@ def _parse(doc: YamlDocument, local: bool, issues: list[Issue]) -> list[Vendor]:
     try:
         parsed = model.model_validate(doc.data)
     except ValidationError as exc:
-        issues.extend(issues_from_validation(exc, doc, entries_by_id(doc, "vendors", "vendor")))
+        namer = entries_by_id(doc, "vendors", "vendor")
+        issues.extend(issues_from_validation(exc, doc, namer, model=model))
         return []
     seen: set[str] = set()
     for number, entry in enumerate(parsed.vendors):

@@ -282,7 +282,7 @@ def parse_retention(doc: YamlDocument) -> tuple[list[RetentionPolicy], list[Issu
         try:
             entry = _Policy.model_validate(item)
         except ValidationError as exc:
-            issues.extend(issues_from_validation(exc, doc, namer, base=loc))
+            issues.extend(issues_from_validation(exc, doc, namer, base=loc, model=_Policy))
             continue
         policies.append(_build(entry, _ref(doc, loc)))
     return policies, issues

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import queue
@@ -23,7 +24,7 @@ from auditor.config import Config
 from auditor.consent.check import check_sources
 from auditor.consent.job import ConsentJob
 from auditor.core.durations import parse_duration
-from auditor.core.errors import AuditUnavailableError, InvalidInputError, StoreError
+from auditor.core.errors import AuditUnavailableError, InvalidInputError, ListenError, StoreError
 from auditor.core.jobs import JobContext
 from auditor.discovery.job import DiscoveryJob, discovery_needed
 from auditor.evidence.scheduled import ReportJob
@@ -33,6 +34,7 @@ from auditor.service.generation import Generation, load_generation
 from auditor.service.httpserver import MetricsServer
 from auditor.service.inputs import Inputs
 from auditor.service.jobs import Heartbeat, JobRunner
+from auditor.service.landing import landing_status, render_landing
 from auditor.service.leader import Leadership, leadership_for
 from auditor.service.log import configure_logging
 from auditor.service.metrics import Exposition
@@ -157,6 +159,11 @@ class Daemon(Reloading):
             **self.discovery.snapshot_fields(),
         )
 
+    def landing(self) -> str:
+        """The landing page at `/`: the stored results, health, role and schedule."""
+        status = landing_status(self.generation.config, self.clock(), self.health())
+        return render_landing(self.snapshot(), status)
+
     def health(self) -> tuple[bool, str]:
         """Healthy while the scheduler's heartbeat is fresh and the state database is the one
         opened (a SQLite file deleted or replaced under the daemon loses every write)."""
@@ -198,17 +205,17 @@ class Daemon(Reloading):
         """Serve metrics, settle leadership, start the scheduler, then tell systemd we are ready.
 
         Raises:
-            AuditUnavailableError: the metrics address cannot be bound.
+            ListenError: the metrics address cannot be bound.
         """
         self.refresh_snapshot()
         host, port = self.generation.config.metrics_listen
-        server = MetricsServer(host, port, self.exposition.render, self.health)
+        server = MetricsServer(host, port, self.exposition.render, self.health, self.landing)
         try:
             self.server = server.start()
         except OSError as exc:
-            raise AuditUnavailableError(
-                f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}"
-            ) from exc
+            address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            reason = (exc.strerror or str(exc)).lower()
+            raise ListenError(address, reason, in_use=exc.errno == errno.EADDRINUSE) from exc
         self._install_signal_handlers()
         self._add_internal_jobs()
         self.scheduler.start()

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from auditor.config import Config, load_config
+from auditor.core.errors import InvalidInputError
 from auditor.core.model import Integration
 from auditor.core.policies import PolicyData, load_policies
 from auditor.core.ports import GeoLocator
@@ -34,7 +35,10 @@ def load_generation(config_path: Path) -> Generation:
     """
     config = load_config(config_path)
     policies = load_policies(config.policies)
-    integrations = tuple(load_integrations(config, policies))
+    try:
+        integrations = tuple(load_integrations(config, policies))
+    except InvalidInputError as exc:
+        raise config.located(exc) from None
     needs_geo = any(integration.endpoints for integration in integrations)
     return Generation(
         config=config,

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from auditor.config import Config, state_url_problem
-from auditor.core.errors import AuditUnavailableError, InvalidInputError, Issue
+from auditor.core.errors import AuditUnavailableError, InvalidInputError
 from auditor.core.inventory import load_inventory
 from auditor.core.model import Integration, Location
 from auditor.core.policies import PolicyData
@@ -118,20 +118,11 @@ def database_url(config: Config, environ: Mapping[str, str]) -> str:
     name = settings.url_env or ""
     value = environ.get(name, "").strip()
     if not value:
-        raise InvalidInputError(
-            [
-                Issue(
-                    str(config.path),
-                    f"the environment variable {name} holding the database URL is not set",
-                    field="database.url_env",
-                )
-            ]
-        )
+        message = f"the environment variable {name} holding the database URL is not set"
+        raise InvalidInputError([config.issue(message, "database", "url_env")])
     problem = state_url_problem(value)
     if problem is not None:
-        raise InvalidInputError(
-            [Issue(str(config.path), f"{name}: {problem}", field="database.url_env")]
-        )
+        raise InvalidInputError([config.issue(f"{name}: {problem}", "database", "url_env")])
     return _relative_sqlite(value, config.base)
 
 

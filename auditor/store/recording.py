@@ -15,6 +15,7 @@ from auditor.core.lifecycle import Change, FindingKey, Known, Status, transition
 from auditor.core.model import Finding, Observation, PlaceCheck
 from auditor.core.ports import DataSet
 from auditor.core.results import AuditResult
+from auditor.core.wording import with_article
 from auditor.store.engine import dumps
 from auditor.store.records import RunSummary
 from auditor.store.schema import (
@@ -130,7 +131,9 @@ def apply_findings(
     current: dict[FindingKey, Finding] = {}
     for finding in found:
         if not scope.owns(finding.rule):
-            raise ValueError(f"a {finding.rule} finding is outside the scope of this work")
+            raise ValueError(
+                f"{with_article(finding.rule)} finding is outside the scope of this work"
+            )
         # The rules give each key once; should two share one, the first (the worst) is kept.
         current.setdefault(finding.key, finding)
     known = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +40,26 @@ def write_config(
     )
 
 
-def check(config: Path, env: Mapping[str, str] | None = None) -> Result:
-    return run("check", "--config", str(config), "--as-of", "2026-11-22", env=env)
+AUDIT_DAY = date(2026, 11, 22)
+
+
+@pytest.fixture(autouse=True)
+def _audit_day_is_today(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`check` records only audits as of today: these tests audit AUDIT_DAY, so today is that."""
+    monkeypatch.setattr(
+        "auditor.cli.audit.utcnow", lambda: datetime.combine(AUDIT_DAY, datetime.now(UTC).timetz())
+    )
+
+
+def check(config: Path, env: Mapping[str, str] | None = None, *extra: str) -> Result:
+    return run("check", "--config", str(config), "--as-of", AUDIT_DAY.isoformat(), *extra, env=env)
+
+
+def runs(config: Path) -> int:
+    """How many successful runs the configuration's state database holds."""
+    status = run("db", "status", "--config", str(config), "--format", "json")
+    count: int = json.loads(status.stdout)["runs"]["success"]
+    return count
 
 
 def findings_json(config: Path, *extra: str) -> list[dict[str, Any]]:
@@ -72,6 +90,29 @@ class TestCheckRecords:
         assert {"open": 1, "waived": 0, "resolved": 0} == doc["findings"]
         assert "2026-11-22" == doc["latest_success"]["as_of"]
         assert "***" not in doc["database"]
+
+    @pytest.mark.parametrize("day", ["2022-06-01", "2031-12-28"])
+    def test_a_what_if_day_is_never_recorded(self, config: Path, day: str) -> None:
+        """`--as-of` another day than today audits that day, prints it, and says on stderr that
+        it is not recorded: the findings' history holds no invented past or future."""
+        result = run("check", "--config", str(config), "--as-of", day, "--format", "json")
+
+        assert json.loads(result.stdout)["as_of"] == day
+        assert "not recorded in the state database" in result.stderr
+        assert "what-if" in result.stderr and day in result.stderr
+        assert 1 == runs(config)
+        assert {"open": 1, "waived": 0, "resolved": 0} == json.loads(
+            run("db", "status", "--config", str(config), "--format", "json").stdout
+        )["findings"]
+
+    def test_no_record_leaves_the_database_as_it_was(self, config: Path) -> None:
+        """`--no-record` audits today without recording; without it, the same run is recorded."""
+        skipped = check(config, None, "--no-record")
+        recorded = check(config)
+
+        assert 1 == skipped.exit_code and "--no-record" in skipped.stderr
+        assert "not recorded" not in recorded.stderr
+        assert 2 == runs(config)  # the fixture's run and the last one
 
     def test_check_without_a_database_writes_nothing(self, tmp_path: Path) -> None:
         """Without `database`, check leaves no file behind, even with $STATE_DIRECTORY set."""

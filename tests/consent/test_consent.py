@@ -267,7 +267,10 @@ class TestConfig:
 
         assert [
             "auditor.yaml:2: data_sources.crm: set exactly one of url and url_env",
-            "auditor.yaml:3: data_sources.ok.timeout: unknown key",
+            (
+                "auditor.yaml:3: data_sources.ok.timeout: unknown key"
+                " (known keys here: url, url_env, read_only)"
+            ),
             "auditor.yaml:8: consent.mailchimp.consents.withdrawn_at: required key is missing",
             (
                 "auditor.yaml:16: consent.Bad_Id.shared.filter: filter on 'flag': expected a "

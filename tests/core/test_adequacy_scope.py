@@ -359,7 +359,11 @@ class TestInventoryKeys:
                 "transfer",
                 "shorthand",
             ),
-            ({"recipient_sector": "government"}, "transfer.recipient_sector", "Input should be"),
+            (
+                {"recipient_sector": "government"},
+                "transfer.recipient_sector",
+                "expected one of 'private' or 'public', got 'government'",
+            ),
         ],
     )
     def test_bad_transfer_records_are_named(

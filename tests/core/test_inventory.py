@@ -191,7 +191,12 @@ class TestInvalid:
 
         [issue] = issues_for(text)
 
-        assert ("inv.yaml", "integration 'mail'", "hostng", "unknown key") == (
+        assert (
+            "inv.yaml",
+            "integration 'mail'",
+            "hostng",
+            "unknown key (did you mean 'hosting'?)",
+        ) == (
             issue.source,
             issue.entry,
             issue.field,
@@ -203,31 +208,35 @@ class TestInvalid:
     @pytest.mark.parametrize(
         ("override", "field", "fragment"),
         [
-            ({"hosting": ["Germany"]}, "hosting", "unknown country code 'Germany'"),
-            ({"hosting": ["de"]}, "hosting", "unknown country code 'de'"),
-            ({"hosting": ["aws:eu-central-9"]}, "hosting", "unknown aws region 'eu-central-9'"),
-            ({"hosting": ["ibm:eu-de"]}, "hosting", "unknown cloud provider 'ibm'"),
-            ({"support": ["XX"]}, "support", "unknown country code 'XX'"),
+            ({"hosting": ["Germany"]}, "hosting[0]", "'Germany' is not a country code"),
+            ({"hosting": ["de"]}, "hosting[0]", "unknown country code 'de' (did you mean 'DE'?)"),
+            ({"hosting": ["aws:eu-central-9"]}, "hosting[0]", "unknown aws region 'eu-central-9'"),
+            ({"hosting": ["ibm:eu-de"]}, "hosting[0]", "unknown cloud provider 'ibm'"),
+            ({"support": ["XX"]}, "support[0]", "unknown country code 'XX'"),
             ({"retention": "2 years"}, "retention", "not an ISO 8601 duration"),
-            ({"backups": {"regions": ["aws:nowhere-1"]}}, "backups.regions", "unknown aws region"),
-            ({"hosting": ["aws:us-east-1-xyz-1"]}, "hosting", "unknown aws region"),
-            ({"hosting": ["gcp:europe-west3-ab"]}, "hosting", "unknown gcp region"),
-            ({"hosting": ["ovh:EU-WEST-LZ-XYZ-A"]}, "hosting", "unknown ovh region"),
-            ({"hosting": ["aws:us-south-1"]}, "hosting", "left out of the region table"),
+            (
+                {"backups": {"regions": ["aws:nowhere-1"]}},
+                "backups.regions[0]",
+                "unknown aws region",
+            ),
+            ({"hosting": ["aws:us-east-1-xyz-1"]}, "hosting[0]", "unknown aws region"),
+            ({"hosting": ["gcp:europe-west3-ab"]}, "hosting[0]", "unknown gcp region"),
+            ({"hosting": ["ovh:EU-WEST-LZ-XYZ-A"]}, "hosting[0]", "unknown ovh region"),
+            ({"hosting": ["aws:us-south-1"]}, "hosting[0]", "left out of the region table"),
             ({"backups": {"retention": "P2"}}, "backups.retention", "not an ISO 8601 duration"),
             ({"contract": {"dpa_signed": "2024-13-01"}}, "contract.dpa_signed", "date"),
-            ({"category": "crm-ish"}, "category", "Input should be"),
-            ({"data_categories": ["gossip"]}, "data_categories[0]", "Input should be"),
+            ({"category": "crm-ish"}, "category", "expected one of 'crm', 'cdp'"),
+            ({"data_categories": ["gossip"]}, "data_categories[0]", "got 'gossip'"),
             (
                 {"transfer": {"safeguards": ["pinky-promise"]}},
                 "transfer.safeguards[0]",
-                "Input should be",
+                "expected one of 'scc' or 'bcr', got 'pinky-promise'",
             ),
             ({"endpoints": ["not a host"]}, "endpoints[0]", "not a valid hostname"),
             ({"id": "Has Spaces"}, "id", "slug"),
             ({"vendor_country": "Germany"}, "vendor_country", "not an ISO 3166-1 alpha-2"),
             ({"vendor_country": "EU"}, "vendor_country", "not an ISO 3166-1 alpha-2"),
-            ({"backups": {"type": "nightly"}}, "backups.type", "Input should be"),
+            ({"backups": {"type": "nightly"}}, "backups.type", "expected one of 'full'"),
             (
                 {"backups": {"generations": {"daily": "7 days"}}},
                 "backups.generations.daily",

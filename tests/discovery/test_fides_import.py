@@ -275,8 +275,7 @@ def test_the_api_system_list_imports_like_a_manifest() -> None:
     } == summary(entries["crm-cloud"])
     assert (
         "[0].legal_address: vendor_country IE is the country of the vendor's legal address: "
-        "check it is the headquarters' or controlling parent's"
-        in entries["crm-cloud"]["_todo"]
+        "check it is the headquarters' or controlling parent's" in entries["crm-cloud"]["_todo"]
     )
     assert [
         (

@@ -414,8 +414,9 @@ class TestHtml:
     def test_chromium_renders_it_to_a_pdf_with_its_sections(
         self, scenario: Scenario, tmp_path: Path
     ) -> None:
-        """Headless Chromium prints the report to a PDF whose text holds the title, the
-        integrations and the findings, and draws it on screen as a page that is not blank."""
+        """Headless Chromium prints the report to an A4 PDF that opens with a cover (title,
+        period, summary, table of contents), holds the integrations and the findings, and has
+        no near-empty page but the last; on screen it is a page that is not blank."""
         chromium = shutil.which("chromium") or shutil.which("chromium-browser")
         pdftotext = shutil.which("pdftotext")
         missing = [
@@ -473,8 +474,28 @@ class TestHtml:
             "crm-contacts",
         ):
             assert expected in text
-        # Sections start on new pages when printed.
-        assert text.count("\f") >= 8
+        pages = [[line.strip() for line in page.splitlines() if line.strip()] for page in
+                 text.rstrip("\f").split("\f")]  # fmt: skip
+        cover, *rest = pages
+        # The cover: the title, the period, the summary and the table of contents, alone.
+        assert "GDPR evidence report" in cover[0]
+        assert any(line.startswith("Summary:") for line in cover)
+        contents = cover[cover.index("Contents") + 1 :]
+        assert [
+            "1. Tool, configuration and data", "2. Inventory", "3. Places and transfers",
+            "4. Findings", "5. Retention", "6. Consent checks", "7. Backups", "8. Audit runs",
+            "9. Evidence chain",
+        ] == [" ".join(line.split()) for line in contents]  # fmt: skip
+        # The sections follow, numbered as in the contents; none is on the cover.
+        body = "\n".join("\n".join(page) for page in rest)
+        positions = [body.find(f"{n}. {title}") for n, title in enumerate(
+            ["Tool, configuration and data", "Inventory", "Places and transfers", "Findings",
+             "Retention", "Consent checks", "Backups", "Audit runs", "Evidence chain"],
+            start=1)]  # fmt: skip
+        assert -1 not in positions and positions == sorted(positions)
+        # No page but the last is near empty: small sections share pages, none is forced alone.
+        lines = [len(page) for page in rest]
+        assert all(n >= 15 for n in lines[:-1]), lines
 
 
 class TestUsage:
@@ -492,3 +513,59 @@ class TestUsage:
 
         assert 2 == result.exit_code
         assert "missing" in result.stderr
+
+    def test_period_names_a_calendar_quarter(self, scenario: Scenario) -> None:
+        """`--period 2026-Q1` is the same report as `--from 2026-01-01 --to 2026-03-31`."""
+        named = report(scenario, "--period", "2026-Q1", "--format", "json")
+        dated = report(scenario, *QUARTER, "--format", "json")
+
+        assert (0, 0) == (named.exit_code, dated.exit_code), named.output
+        assert named.stdout == dated.stdout
+
+    def test_last_quarter_is_counted_from_today(
+        self, scenario: Scenario, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """`--period last-quarter` on 2026-05-10 is 2026-Q1."""
+        monkeypatch.setattr("auditor.cli.report.utcnow", lambda: datetime(2026, 5, 10, tzinfo=UTC))
+
+        doc = json.loads(report(scenario, "--period", "last-quarter", "--format", "json").stdout)
+
+        assert {"from": "2026-01-01", "to": "2026-03-31"} == {
+            k: doc["period"][k] for k in ("from", "to")
+        }
+
+    @pytest.mark.parametrize(
+        ("args", "message"),
+        [
+            (("--period", "2026", "--from", "2026-01-01"), "either --period or --from and --to"),
+            ((), "give the period: --period (last-month, last-quarter"),
+            (("--from", "2026-01-01"), "--to is missing"),
+            (("--period", "2026-Q5"), "Invalid value for --period: expected last-month"),
+            (("--period", "0000"), "--period"),
+        ],
+    )
+    def test_period_usage_errors_exit_2_saying_what_to_give(
+        self, scenario: Scenario, args: tuple[str, ...], message: str
+    ) -> None:
+        """Both forms, neither, half a range or an unknown period: exit 2 with one message."""
+        result = report(scenario, *args)
+
+        assert 2 == result.exit_code
+        assert message in result.stderr
+
+    def test_before_any_audit_it_says_to_run_check_first(self, tmp_path: Path) -> None:
+        """With no state database yet, one line says to run `check` first (exit 3, like every
+        command reading a state database that is not there)."""
+        (tmp_path / "inventory.yaml").write_text("integrations: []\n")
+        config = tmp_path / "auditor.yaml"
+        config.write_text("inventory: [inventory.yaml]\ndatabase: {url: 'sqlite:///state.db'}\n")
+
+        result = run("report", "--config", str(config), "--period", "last-month")
+
+        assert 3 == result.exit_code
+        expected = (
+            f"gdpr-auditor: the state database sqlite:///{tmp_path / 'state.db'} does not exist "
+            f"yet: run `gdpr-auditor check --config {config}` (or start the daemon) first"
+        )
+        assert [expected] == result.stderr.splitlines()
+        assert not (tmp_path / "state.db").exists()

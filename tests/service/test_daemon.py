@@ -496,7 +496,8 @@ def test_a_database_of_another_schema_version_is_refused_with_exit_2(
 def test_a_metrics_address_in_use_exits_3(
     workdir: Workdir, spawn: Callable[..., DaemonProcess]
 ) -> None:
-    """When the metrics port is taken the daemon cannot start: exit 3 with the address named."""
+    """When the metrics port is taken the daemon cannot start: exit 3 with one line naming the
+    address and what to do, never "the audit could not run"."""
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -506,7 +507,11 @@ def test_a_metrics_address_in_use_exits_3(
         daemon = spawn(workdir.config)
 
         assert 3 == daemon.exit_status(timeout=10)
-    assert f"127.0.0.1:{port}" in daemon.log_text()
+    expected = (
+        f"gdpr-auditor: cannot start: cannot serve metrics on 127.0.0.1:{port}: address already "
+        "in use (another gdpr-auditor running? set metrics.listen)"
+    )
+    assert [expected] == daemon.other_lines
     assert 0 == daemon.count("daemon_ready")
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from auditor.core.model import PROBED_FACETS, Facet, Finding, Integration, Observation
 from auditor.core.policies import PolicyData
+from auditor.core.wording import with_article
 from auditor.transfers.config import BackupChecks
 
 
@@ -87,6 +88,7 @@ def evaluate(context: AuditContext) -> Iterator[Finding]:
             for finding in function(context):
                 if finding.facet in PROBED_FACETS and not finding.probes:
                     raise ValueError(
-                        f"rule {finding.rule} raised a {finding.facet} finding without its probes"
+                        f"rule {finding.rule} raised {with_article(str(finding.facet))} finding "
+                        "without its probes"
                     )
                 yield finding
