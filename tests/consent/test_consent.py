@@ -4,7 +4,6 @@ property test that the merge and the pushdown always agree."""
 
 from __future__ import annotations
 
-import socket
 import textwrap
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
@@ -40,7 +39,7 @@ from auditor.core.errors import InvalidInputError
 from auditor.core.yamlsource import parse_yaml
 from auditor.sources import DataSourceError, DataSources
 from tests.conftest import OrgDatabase
-from tests.helpers import consent_settings, integrations_from, minimal
+from tests.helpers import consent_settings, free_port, integrations_from, minimal
 
 D = date(2026, 11, 22)
 PURPOSE = "newsletter-us"
@@ -185,13 +184,6 @@ def both_paths(bound: BoundConsent) -> dict[str, tuple[int, int, int]]:
         "pushdown": counts(coverage(bound, D, merge=None)),
         "merge": counts(coverage(bound, D, merge=True, chunk_size=3)),
     }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 class TestConfig:

@@ -32,11 +32,16 @@ from tests.consent.test_consent import (
     EXPECTED_GAPS,
     PURPOSE,
     config_text,
-    free_port,
     load_consents,
     load_customers,
 )
-from tests.helpers import consent_settings, integrations_from, minimal, shipped_policies
+from tests.helpers import (
+    consent_settings,
+    free_port,
+    integrations_from,
+    minimal,
+    shipped_policies,
+)
 from tests.store.test_store import T0, audit, record, unsafe
 
 D = date(2026, 11, 22)

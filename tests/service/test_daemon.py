@@ -37,6 +37,7 @@ from auditor.service.sdnotify import Notifier
 from auditor.store import StateStore
 from tests.conftest import DnsServerFactory
 from tests.dnsserver import LoopbackDnsServer
+from tests.helpers import free_port
 from tests.mmdb import build_country_db
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,13 +63,6 @@ UNLAWFUL = {  # hosted in the US, not DPF-certified, no SCCs: transfer-unsafegua
     "contract": {"dpa_signed": "2024-01-01"},
 }
 FIXED = {**UNLAWFUL, "endpoints": ["api.eu.example"], "hosting": ["DE"]}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class Workdir:

@@ -3,7 +3,6 @@ the environment, unreachable servers, reflected tables and columns, filters, key
 
 from __future__ import annotations
 
-import socket
 import sqlite3
 import string
 import textwrap
@@ -40,7 +39,7 @@ from auditor.sources.config import (
 from auditor.sources.keys import key_text
 from auditor.sources.schema_check import ColumnNeed, bind_table
 from tests.conftest import OrgDatabase
-from tests.helpers import consent_settings
+from tests.helpers import consent_settings, free_port
 
 PASSWORD = "s3cret-Pa55"
 
@@ -48,13 +47,6 @@ PASSWORD = "s3cret-Pa55"
 def settings_for(url: str | None = None, env: str | None = None, read_only: bool = True) -> Any:
     ref = ConfigRef("auditor.yaml", "data_sources.crm", {"": 3})
     return DataSourceSettings("crm", url, env, read_only, ref)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 def people_table(metadata: MetaData) -> Table:
