@@ -74,36 +74,42 @@ EXPECTED = (10, 6, 2)  # shared, missing, withdrawn
 EXPECTED_GAPS = ["2", "3", "4", "5", "9", "10"]  # numeric order: 9 before 10
 
 
+def consent_mapping(
+    consents_source: str = "crm",
+    shared: dict[str, Any] | None = None,
+    consents: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The mailchimp consent mapping over the `customers` and `consents` tables, keys overridden."""
+    return {
+        "purpose": PURPOSE,
+        "shared": {
+            "source": "crm",
+            "table": "customers",
+            "key": "customer_id",
+            "filter": {"synced_to_mailchimp": True},
+            **(shared or {}),
+        },
+        "consents": {
+            "source": consents_source,
+            "table": "consents",
+            "subject": "customer_id",
+            "purpose": "purpose",
+            "granted_at": "granted_at",
+            "withdrawn_at": "withdrawn_at",
+            **(consents or {}),
+        },
+    }
+
+
 def config_text(
     consents_source: str = "crm",
     shared: dict[str, Any] | None = None,
     consents: dict[str, Any] | None = None,
 ) -> str:
+    evidence = {"notice_version": "notice_version", "method": "method", **(consents or {})}
     document = {
         "data_sources": {"crm": {"url_env": "CRM_URL"}, "ledger": {"url_env": "LEDGER_URL"}},
-        "consent": {
-            "mailchimp": {
-                "purpose": PURPOSE,
-                "shared": {
-                    "source": "crm",
-                    "table": "customers",
-                    "key": "customer_id",
-                    "filter": {"synced_to_mailchimp": True},
-                    **(shared or {}),
-                },
-                "consents": {
-                    "source": consents_source,
-                    "table": "consents",
-                    "subject": "customer_id",
-                    "purpose": "purpose",
-                    "granted_at": "granted_at",
-                    "withdrawn_at": "withdrawn_at",
-                    "notice_version": "notice_version",
-                    "method": "method",
-                    **(consents or {}),
-                },
-            }
-        },
+        "consent": {"mailchimp": consent_mapping(consents_source, shared, evidence)},
     }
     return yaml.safe_dump(document, sort_keys=False)
 
@@ -721,6 +727,41 @@ def model(
     )
 
 
+def timed(consents: list[Any]) -> list[tuple[Any, str, datetime, datetime | None]]:
+    """Drawn consents (subject, purpose, start, gone, in minutes from START) with their times."""
+    return [
+        (subject, purpose, START + start * MINUTE, None if gone is None else START + gone * MINUTE)
+        for subject, purpose, start, gone in consents
+    ]
+
+
+def refill(
+    engine: Engine,
+    customers: Table,
+    consents: Table,
+    shared: list[Any],
+    rows: Sequence[tuple[Any, str, datetime, datetime | None]],
+) -> None:
+    """Replace the rows of the two tables: shared subjects as (key, synced), consents as
+    (subject, purpose, granted_at, withdrawn_at)."""
+    with engine.begin() as connection:
+        connection.execute(customers.delete())
+        connection.execute(consents.delete())
+        if shared:
+            connection.execute(
+                insert(customers),
+                [{"customer_id": k, "synced_to_mailchimp": s} for k, s in shared],
+            )
+        if rows:
+            connection.execute(
+                insert(consents),
+                [
+                    {"customer_id": s, "purpose": p, "granted_at": g, "withdrawn_at": w}
+                    for s, p, g, w in rows
+                ],
+            )
+
+
 @dataclass
 class PropertyWorld:
     engine: Engine
@@ -767,27 +808,7 @@ def test_merge_and_pushdown_always_agree(
     @given(data=worlds(variant))
     def check(data: tuple[list[Any], list[Any]]) -> None:
         shared, consents = data
-        with world.engine.begin() as connection:
-            connection.execute(world.customers.delete())
-            connection.execute(world.consents.delete())
-            if shared:
-                connection.execute(
-                    insert(world.customers),
-                    [{"customer_id": k, "synced_to_mailchimp": s} for k, s in shared],
-                )
-            if consents:
-                connection.execute(
-                    insert(world.consents),
-                    [
-                        {
-                            "customer_id": subject,
-                            "purpose": purpose,
-                            "granted_at": START + start * MINUTE,
-                            "withdrawn_at": None if gone is None else START + gone * MINUTE,
-                        }
-                        for subject, purpose, start, gone in consents
-                    ],
-                )
+        refill(world.engine, world.customers, world.consents, shared, timed(consents))
         expected, missing, withdrawn = model(variant, shared, consents)
 
         pushdown = counts(coverage(world.bound, D))

@@ -13,7 +13,14 @@ import yaml
 from sqlalchemy import create_engine
 
 from auditor.consent.imports import SUBJECT_KEY_ENV
-from tests.consent.test_consent import CUSTOMERS, PURPOSE, load_consents, load_customers
+from tests.consent.test_consent import (
+    CUSTOMERS,
+    PURPOSE,
+    consent_mapping,
+    load_consents,
+    load_customers,
+)
+from tests.helpers import minimal
 from tests.service.test_daemon import (
     UNLAWFUL,
     DaemonProcess,
@@ -24,35 +31,14 @@ from tests.service.test_daemon import (
     in_process_daemon,
 )
 
-MAILCHIMP = {
-    "id": "mailchimp",
-    "name": "Mailchimp",
-    "category": "email-marketing",
-    "role": "processor",
-    "data_categories": ["contact"],
-    "hosting": ["US"],
-    "backups": {"regions": ["US"], "retention": "P30D"},
-    "retention": "P1Y",
-    "transfer": {"consent_purpose": "newsletter"},
-    "contract": {"dpa_signed": "2024-01-01"},
-}
-MAPPING = {
-    "purpose": PURPOSE,
-    "shared": {
-        "source": "crm",
-        "table": "customers",
-        "key": "customer_id",
-        "filter": {"synced_to_mailchimp": True},
-    },
-    "consents": {
-        "source": "crm",
-        "table": "consents",
-        "subject": "customer_id",
-        "purpose": "purpose",
-        "granted_at": "granted_at",
-        "withdrawn_at": "withdrawn_at",
-    },
-}
+MAILCHIMP = minimal(
+    "mailchimp",
+    category="email-marketing",
+    hosting=["US"],
+    backups={"regions": ["US"], "retention": "P30D"},
+    transfer={"consent_purpose": "newsletter"},
+)
+MAPPING = consent_mapping()
 
 
 def consents_around_today() -> list[tuple[int, str, datetime, datetime | None]]:

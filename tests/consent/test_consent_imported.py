@@ -30,7 +30,6 @@ from tests.consent.test_consent import (
     CUSTOMERS,
     EXPECTED,
     EXPECTED_GAPS,
-    MINUTE,
     PURPOSE,
     START,
     VARIANTS,
@@ -44,6 +43,8 @@ from tests.consent.test_consent import (
     load_consents,
     load_customers,
     model,
+    refill,
+    timed,
     worlds,
 )
 from tests.helpers import consent_settings
@@ -337,31 +338,8 @@ def test_imported_matching_and_the_pushdown_always_agree(
     def check(data: tuple[list[Any], list[Any]]) -> None:
         shared, drawn = data
         consents = as_exported(variant, drawn)
-        rows = [
-            (
-                subject,
-                purpose,
-                START + start * MINUTE,
-                None if gone is None else START + gone * MINUTE,
-            )
-            for subject, purpose, start, gone in consents
-        ]
-        with world.engine.begin() as connection:
-            connection.execute(world.customers.delete())
-            connection.execute(world.consents.delete())
-            if shared:
-                connection.execute(
-                    insert(world.customers),
-                    [{"customer_id": k, "synced_to_mailchimp": s} for k, s in shared],
-                )
-            if rows:
-                connection.execute(
-                    insert(world.consents),
-                    [
-                        {"customer_id": s, "purpose": p, "granted_at": g, "withdrawn_at": w}
-                        for s, p, g, w in rows
-                    ],
-                )
+        rows = timed(consents)
+        refill(world.engine, world.customers, world.consents, shared, rows)
         with world.store.engine.begin() as connection:
             connection.execute(imported_consents.delete())
         import_all(world.store, rows, world.files)
