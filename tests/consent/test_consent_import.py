@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import json
 import textwrap
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,13 +42,6 @@ bob@example.com,2026-02-01,2026-06-30T12:00:00+02:00,web
 0042,2025-12-31T23:00:00,,app
 "carol, jr@example.com",2026-03-01T08:00:00Z,,web
 """
-
-
-@pytest.fixture(name="store")
-def _store(state_url: str) -> Iterator[StateStore]:
-    store = StateStore.open(state_url)
-    yield store
-    store.close()
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -52,13 +51,6 @@ def covered(
     integration: str = "mailchimp", shared: int = 10, missing: int = 6, withdrawn: int = 2
 ) -> ConsentCoverage:
     return ConsentCoverage(integration, PURPOSE, D, shared, missing, withdrawn, "pushdown", 0.25)
-
-
-@pytest.fixture(name="store")
-def _store(state_url: str) -> Iterator[StateStore]:
-    store = StateStore.open(state_url)
-    yield store
-    store.close()
 
 
 def consent_finding(integration: str = "mailchimp", missing: int = 6) -> Finding:

@@ -86,13 +86,6 @@ def _hook() -> Iterator[Hook]:
     hook.server.server_close()
 
 
-@pytest.fixture(name="store")
-def _store(state_url: str) -> Iterator[StateStore]:
-    store = StateStore.open(state_url)
-    yield store
-    store.close()
-
-
 GENERIC = NotifySettings("AUDITOR_HOOK")
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 
@@ -40,13 +40,6 @@ from tests.helpers import integrations_from, minimal
 T0 = datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 GEOIP_BUILT = datetime(2026, 10, 28, 4, 5, 6, tzinfo=UTC)
-
-
-@pytest.fixture(name="store")
-def _store(state_url: str) -> Iterator[StateStore]:
-    store = StateStore.open(state_url)
-    yield store
-    store.close()
 
 
 def inventory(*categories: tuple[str, str]) -> tuple[Integration, ...]:
