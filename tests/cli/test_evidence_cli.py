@@ -538,11 +538,7 @@ class TestVerify:
 class TestUnreadable:
     def test_a_missing_database_exits_3_and_creates_nothing(self, tmp_path: Path) -> None:
         """A configured SQLite file that does not exist: exit 3, and no file is created."""
-        (tmp_path / "inventory.yaml").write_text(yaml.safe_dump({"integrations": [entry("crm")]}))
-        config = tmp_path / "auditor.yaml"
-        config.write_text(
-            yaml.safe_dump({"inventory": ["inventory.yaml"], "database": {"url": "sqlite:///x.db"}})
-        )
+        config = write_config(tmp_path, [entry("crm")], database={"url": "sqlite:///x.db"})
 
         result = run("evidence", "verify", "--config", str(config))
 
@@ -552,12 +548,8 @@ class TestUnreadable:
 
     def test_a_file_that_is_not_a_database_exits_3(self, tmp_path: Path) -> None:
         """A state file that is not SQLite: exit 3 with the database named."""
-        (tmp_path / "inventory.yaml").write_text(yaml.safe_dump({"integrations": [entry("crm")]}))
         (tmp_path / "x.db").write_bytes(b"this is not a database" * 100)
-        config = tmp_path / "auditor.yaml"
-        config.write_text(
-            yaml.safe_dump({"inventory": ["inventory.yaml"], "database": {"url": "sqlite:///x.db"}})
-        )
+        config = write_config(tmp_path, [entry("crm")], database={"url": "sqlite:///x.db"})
 
         result = run("evidence", "head", "--config", str(config))
 
@@ -576,12 +568,8 @@ class TestUnreachable:
     def test_an_unreachable_postgresql_exits_3(self, tmp_path: Path) -> None:
         """A PostgreSQL server that refuses connections: exit 3, naming the database without
         its password."""
-        (tmp_path / "inventory.yaml").write_text(yaml.safe_dump({"integrations": [entry("crm")]}))
-        config = tmp_path / "auditor.yaml"
         url = "postgresql://auditor:s3cret@127.0.0.1:1/state"
-        config.write_text(
-            yaml.safe_dump({"inventory": ["inventory.yaml"], "database": {"url": url}})
-        )
+        config = write_config(tmp_path, [entry("crm")], database={"url": url})
 
         result = run("evidence", "verify", "--config", str(config))
 
@@ -591,11 +579,7 @@ class TestUnreachable:
 
     def test_an_empty_chain_is_intact(self, tmp_path: Path) -> None:
         """A state database with nothing recorded yet verifies, and says it is empty."""
-        (tmp_path / "inventory.yaml").write_text(yaml.safe_dump({"integrations": [entry("crm")]}))
-        config = tmp_path / "auditor.yaml"
-        config.write_text(
-            yaml.safe_dump({"inventory": ["inventory.yaml"], "database": {"url": "sqlite:///s.db"}})
-        )
+        config = write_config(tmp_path, [entry("crm")], database={"url": "sqlite:///s.db"})
         StateStore.open(f"sqlite:///{tmp_path / 's.db'}").close()
 
         result = run("evidence", "verify", "--config", str(config))

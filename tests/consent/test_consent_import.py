@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from click.testing import CliRunner, Result
 from sqlalchemy import select
 
@@ -28,6 +27,7 @@ from auditor.consent.imports import (
 from auditor.core.errors import InvalidInputError
 from auditor.store import ImportCounts, StateStore
 from auditor.store.schema import evidence, imported_consents
+from tests.helpers import write_config
 
 KEY = b"a-test-subject-key-0123456789"
 ENV = {SUBJECT_KEY_ENV: KEY.decode()}
@@ -413,11 +413,7 @@ class TestSubjectKey:
 
 
 def config_file(tmp_path: Path, state_url: str) -> Path:
-    (tmp_path / "inventory.yaml").write_text(yaml.safe_dump({"integrations": []}))
-    config = {"inventory": ["inventory.yaml"], "database": {"url": state_url}}
-    path = tmp_path / "auditor.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+    return write_config(tmp_path, [], database={"url": state_url})
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> Result:
