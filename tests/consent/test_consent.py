@@ -762,6 +762,18 @@ def refill(
             )
 
 
+def variant_database(directory: Path, variant: Variant) -> tuple[str, Engine, Table, Table]:
+    """A SQLite file in `directory` with the shared and consent tables of the key variant: its
+    URL, an engine, the two tables."""
+    url = f"sqlite:///{directory / 'org.db'}"
+    engine = create_engine(url)
+    metadata = MetaData()
+    customers = customers_table(metadata, variant.shared_key, unique=variant.unique)
+    consents = consents_table(metadata, key=variant.subject_key)
+    metadata.create_all(engine)
+    return url, engine, customers, consents
+
+
 @dataclass
 class PropertyWorld:
     engine: Engine
@@ -779,12 +791,9 @@ def _property_worlds(
     examples replace the rows."""
     worlds_by_name: dict[str, PropertyWorld] = {}
     for variant in VARIANTS:
-        url = f"sqlite:///{tmp_path_factory.mktemp(variant.name) / 'org.db'}"
-        engine = create_engine(url)
-        metadata = MetaData()
-        customers = customers_table(metadata, variant.shared_key, unique=variant.unique)
-        consents = consents_table(metadata, key=variant.subject_key)
-        metadata.create_all(engine)
+        url, engine, customers, consents = variant_database(
+            tmp_path_factory.mktemp(variant.name), variant
+        )
         found = consent_settings(parse_yaml(config_text(), "auditor.yaml"))
         sources = DataSources(found.data_sources, {"CRM_URL": url})
         bound = bind_consent(found.consent["mailchimp"], sources)

@@ -37,14 +37,13 @@ from tests.consent.test_consent import (
     Variant,
     at,
     config_text,
-    consents_table,
     counts,
-    customers_table,
     load_consents,
     load_customers,
     model,
     refill,
     timed,
+    variant_database,
     worlds,
 )
 from tests.helpers import consent_settings
@@ -284,12 +283,7 @@ def _imported_worlds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[
     made: dict[str, World] = {}
     for variant in VARIANTS:
         where = tmp_path_factory.mktemp(f"imported-{variant.name}")
-        url = f"sqlite:///{where / 'org.db'}"
-        engine = create_engine(url)
-        metadata = MetaData()
-        customers = customers_table(metadata, variant.shared_key, unique=variant.unique)
-        consents = consents_table(metadata, key=variant.subject_key)
-        metadata.create_all(engine)
+        url, engine, customers, consents = variant_database(where, variant)
         sql_settings = consent_settings(parse_yaml(config_text(), "auditor.yaml"))
         imported_settings = consent_settings(parse_yaml(imported_config(), "auditor.yaml"))
         sources = DataSources(sql_settings.data_sources, {"CRM_URL": url})

@@ -28,6 +28,7 @@ from auditor.transfers.audit import run_audit
 from tests.dnsserver import LoopbackDnsServer
 from tests.service.test_daemon import UNLAWFUL, DaemonProcess, Workdir, _dns, _spawn, _workdir  # noqa: F401 (fixtures)
 from tests.service.test_notify import Hook, _hook  # noqa: F401 (the webhook receiver fixture)
+from tests.store.test_store import upgrade
 
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 
@@ -249,9 +250,7 @@ def test_a_version_2_database_gets_probes_from_the_evidence(state_url: str) -> N
         conn.execute(update(schema_meta).values(version=2))
     store.close()
 
-    unchecked = StateStore.open(state_url, check_version=False)
-    steps = unchecked.upgrade()
-    unchecked.close()
+    steps = upgrade(state_url)
     upgraded = StateStore.open(state_url)
     with upgraded.engine.connect() as conn:
         probes = {row.rule: row.probes for row in conn.execute(select(findings))}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import closing
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 
@@ -40,6 +41,13 @@ from tests.helpers import integrations_from, minimal
 T0 = datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 GEOIP_BUILT = datetime(2026, 10, 28, 4, 5, 6, tzinfo=UTC)
+
+
+def upgrade(state_url: str) -> tuple[int | None, int]:
+    """Upgrade the state database as `db upgrade` does (opened without checking its version);
+    return (before, after)."""
+    with closing(StateStore.open(state_url, check_version=False)) as unchecked:
+        return unchecked.upgrade()
 
 
 def inventory(*categories: tuple[str, str]) -> tuple[Integration, ...]:
@@ -147,9 +155,7 @@ class TestSchemaVersions:
 
         with pytest.raises(SchemaVersionError) as refused:
             StateStore.open(state_url)
-        unchecked = StateStore.open(state_url, check_version=False)
-        steps = unchecked.upgrade()
-        unchecked.close()
+        steps = upgrade(state_url)
         upgraded = StateStore.open(state_url)
         kept = upgraded.list_findings()
         upgraded.close()
@@ -169,9 +175,7 @@ class TestSchemaVersions:
 
         with pytest.raises(SchemaVersionError):
             StateStore.open(state_url)
-        unchecked = StateStore.open(state_url, check_version=False)
-        steps = unchecked.upgrade()
-        unchecked.close()
+        steps = upgrade(state_url)
         upgraded = StateStore.open(state_url)
         record(upgraded, audit(T0, [unsafe()]))
         history = events_of(upgraded, upgraded.list_findings()[0].id)
@@ -209,9 +213,7 @@ class TestSchemaVersions:
             conn.execute(update(schema_meta).values(version=1))
         store.close()
 
-        unchecked = StateStore.open(state_url, check_version=False)
-        steps = unchecked.upgrade()
-        unchecked.close()
+        steps = upgrade(state_url)
         upgraded = StateStore.open(state_url)
         check = PlaceCheck(
             "crm", Facet.HOSTING, "CA", "CA", Verdict.SCOPE_UNCONFIRMED, "Decision 2002/2/EC"
