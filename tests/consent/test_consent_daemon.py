@@ -28,6 +28,7 @@ from tests.service.test_daemon import (
     _dns,  # noqa: F401  (the fixture `dns`)
     _spawn,  # noqa: F401  (the fixture `spawn`)
     _workdir,  # noqa: F401  (the fixture `workdir`)
+    assert_refused_at_start,
     in_process_daemon,
 )
 
@@ -149,9 +150,9 @@ def test_a_misconfigured_consent_table_refuses_to_start_naming_the_setting(
 
     daemon = spawn(workdir.config)
 
-    assert 2 == daemon.exit_status(timeout=10)
-    assert "consent.mailchimp.consents.table: table 'consent' not found" in daemon.log_text()
-    assert 0 == daemon.count("daemon_ready")
+    assert_refused_at_start(
+        daemon, 2, "consent.mailchimp.consents.table: table 'consent' not found"
+    )
 
 
 @pytest.mark.slow

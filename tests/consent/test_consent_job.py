@@ -438,28 +438,10 @@ class TestCommands:
     def test_gaps_prints_exactly_the_missing_keys(self, workdir: Path) -> None:
         """One key per line, in key order, and only the withdrawn ones with --withdrawn-only."""
         config = str(workdir / "auditor.yaml")
+        gaps = ("consent", "gaps", "--config", config, "--integration", "mailchimp")
 
-        listed = run(
-            "consent",
-            "gaps",
-            "--config",
-            config,
-            "--integration",
-            "mailchimp",
-            "--as-of",
-            "2026-11-22",
-        )
-        withdrawn = run(
-            "consent",
-            "gaps",
-            "--config",
-            config,
-            "--integration",
-            "mailchimp",
-            "--as-of",
-            "2026-11-22",
-            "--withdrawn-only",
-        )
+        listed = run(*gaps, "--as-of", "2026-11-22")
+        withdrawn = run(*gaps, "--as-of", "2026-11-22", "--withdrawn-only")
         unknown = run("consent", "gaps", "--config", config, "--integration", "nope")
 
         assert (0, "\n".join(EXPECTED_GAPS) + "\n") == (listed.exit_code, listed.stdout)

@@ -205,6 +205,13 @@ class DaemonProcess:
         self._reader.join(5)
 
 
+def assert_refused_at_start(daemon: DaemonProcess, status: int, named: str) -> None:
+    """The daemon exits with `status` without ever being ready, its log naming `named`."""
+    assert status == daemon.exit_status(timeout=10)
+    assert named in daemon.log_text()
+    assert 0 == daemon.count("daemon_ready")
+
+
 @pytest.fixture(name="spawn")
 def _spawn() -> Iterator[Callable[..., DaemonProcess]]:
     """Start daemons; every one still running at the end is killed."""
@@ -465,9 +472,7 @@ def test_invalid_config_at_start_exits_2_before_starting(
 
     daemon = spawn(workdir.config)
 
-    assert 2 == daemon.exit_status(timeout=10)
-    assert "inventory.yaml" in daemon.log_text()
-    assert 0 == daemon.count("daemon_ready")
+    assert_refused_at_start(daemon, 2, "inventory.yaml")
 
 
 @pytest.mark.slow
@@ -481,9 +486,7 @@ def test_a_database_of_another_schema_version_is_refused_with_exit_2(
 
     daemon = spawn(workdir.config)
 
-    assert 2 == daemon.exit_status(timeout=10)
-    assert "schema version" in daemon.log_text()
-    assert 0 == daemon.count("daemon_ready")
+    assert_refused_at_start(daemon, 2, "schema version")
 
 
 @pytest.mark.slow
@@ -499,9 +502,7 @@ def test_a_metrics_address_in_use_exits_3(
 
         daemon = spawn(workdir.config)
 
-        assert 3 == daemon.exit_status(timeout=10)
-    assert f"127.0.0.1:{port}" in daemon.log_text()
-    assert 0 == daemon.count("daemon_ready")
+        assert_refused_at_start(daemon, 3, f"127.0.0.1:{port}")
 
 
 @pytest.mark.slow
