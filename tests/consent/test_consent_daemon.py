@@ -83,13 +83,6 @@ def consent_value(daemon: DaemonProcess, name: str) -> float | None:
     return daemon.value(f"gdpr_auditor_consent_{name}", integration="mailchimp")
 
 
-def open_consent_findings(daemon: DaemonProcess) -> float:
-    found = daemon.value(
-        "gdpr_auditor_findings_open", rule="transfer-consent-missing", integration="mailchimp"
-    )
-    return found or 0.0
-
-
 @pytest.mark.slow
 def test_the_consent_job_shows_its_counts_and_keeps_them_stale_while_the_database_is_down(
     workdir: Workdir, spawn: Callable[..., DaemonProcess]
@@ -101,7 +94,10 @@ def test_the_consent_job_shows_its_counts_and_keeps_them_stale_while_the_databas
     daemon = spawn(workdir.config)
 
     daemon.wait_for("consent_check_finished")
-    daemon.wait_until(lambda: open_consent_findings(daemon) == 1, "a consent finding")
+    daemon.wait_until(
+        lambda: daemon.open_findings("transfer-consent-missing", "mailchimp") == 1,
+        "a consent finding",
+    )
     assert (10, 6, 2, 0) == (
         consent_value(daemon, "subjects_shared"),
         consent_value(daemon, "missing_subjects"),
@@ -127,7 +123,7 @@ def test_the_consent_job_shows_its_counts_and_keeps_them_stale_while_the_databas
         consent_value(daemon, "withdrawn_subjects"),
     )
     assert checked == consent_value(daemon, "last_check_timestamp_seconds")
-    assert 1 == open_consent_findings(daemon)
+    assert 1 == daemon.open_findings("transfer-consent-missing", "mailchimp")
     assert 1 == daemon.value("gdpr_auditor_leader")
     stored = workdir.store().list_findings(status="open", rule="transfer-consent-missing")
     assert ["mailchimp"] == [finding.integration for finding in stored]

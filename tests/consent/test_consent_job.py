@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -321,28 +322,17 @@ class TestJob:
         settings = settings_for(config_text())
         store = StateStore.open(state_url)
         clock = FixedClock(datetime(2026, 11, 22, 12, tzinfo=UTC))
+        environ = {"CRM_URL": crm, "LEDGER_URL": crm}
+        job = partial(
+            run_consent_job, settings, inventory(), shipped_policies(), store, clock=clock,
+            environ=environ, check=lambda: None,
+        )  # fmt: skip
         try:
-            first = run_consent_job(
-                settings,
-                inventory(),
-                shipped_policies(),
-                store,
-                clock=clock,
-                environ={"CRM_URL": crm, "LEDGER_URL": crm},
-                check=lambda: None,
-            )
+            first = job()
             (tmp_path / "crm.db").rename(tmp_path / "gone.db")
             clock.now += timedelta(hours=6)
             with pytest.raises(ConsentCheckError) as failed:
-                run_consent_job(
-                    settings,
-                    inventory(),
-                    shipped_policies(),
-                    store,
-                    clock=clock,
-                    environ={"CRM_URL": crm, "LEDGER_URL": crm},
-                    check=lambda: None,
-                )
+                job()
             stored = store.consent_coverage()["mailchimp"]
             findings = store.list_findings(status="open", rule=RULE)
         finally:

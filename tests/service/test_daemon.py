@@ -177,6 +177,10 @@ class DaemonProcess:
         ]
         return sum(matching) if matching else None
 
+    def open_findings(self, rule: str, integration: str) -> float:
+        """The open findings of `rule` for `integration` in /metrics; 0 without a sample."""
+        return self.value("gdpr_auditor_findings_open", rule=rule, integration=integration) or 0.0
+
     def wait_until(self, check: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
         while not check():
@@ -238,10 +242,7 @@ def _workdir(tmp_path: Path, dns: LoopbackDnsServer) -> Workdir:
 
 
 def unsafeguarded(daemon: DaemonProcess) -> float:
-    open_findings = daemon.value(
-        "gdpr_auditor_findings_open", rule="transfer-unsafeguarded", integration="shop"
-    )
-    return open_findings or 0.0
+    return daemon.open_findings("transfer-unsafeguarded", "shop")
 
 
 # -- the daemon as a process ------------------------------------------------------------------

@@ -301,24 +301,15 @@ def test_the_daemon_keeps_the_critical_finding_open_and_silent_through_a_dns_out
 
     assert silent["carried"] >= 2 and silent["resolved"] == 0 and silent["probes_failed"] == 1
     daemon.wait_for("audit_finished", nth=runs + 3, timeout=20)  # the outage goes on
-    unverified = daemon.value(
-        "gdpr_auditor_findings_open", rule="location-unverified", integration="shop"
-    )
-    assert unverified == 1
-    assert 1 == daemon.value(
-        "gdpr_auditor_findings_open", rule="transfer-unsafeguarded", integration="shop"
-    )
+    assert 1 == daemon.open_findings("location-unverified", "shop")
+    assert 1 == daemon.open_findings("transfer-unsafeguarded", "shop")
     assert 1 == daemon.value("gdpr_auditor_findings_carried", rule="transfer-unsafeguarded")
     assert resolved_notifications(hook) == []
 
     dns.serve(MOVED)
     dns.set_behaviour("api.shop.example", None)
     daemon.wait_until(
-        lambda: (
-            not daemon.value(
-                "gdpr_auditor_findings_open", rule="transfer-unsafeguarded", integration="shop"
-            )
-        ),
+        lambda: not daemon.open_findings("transfer-unsafeguarded", "shop"),
         "the finding resolved once the endpoint is seen in Germany",
         timeout=20,
     )
