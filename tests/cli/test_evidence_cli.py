@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from auditor import __version__
 from auditor.cli import cli, load_all
 from auditor.config import Config, load_config
-from auditor.core.chain import link
+from auditor.core.chain import EvidenceRecord, link
 from auditor.core.model import Integration
 from auditor.core.policies import PolicyData
 from auditor.service.wiring import build_locator, build_resolver
@@ -281,15 +281,11 @@ def _scenario(tmp_path: Path, dns_server_factory: DnsServerFactory, state_url: s
     return build_scenario(tmp_path, server.address, state_url)
 
 
-def row_values(record: Any) -> dict[str, Any]:
-    return {
-        "at": record.at,
-        "kind": record.kind,
-        "content": record.content,
-        "hash": record.hash,
-        "prev_hash": record.prev_hash,
-        "mac": record.mac,
-    }
+def row_values(record: EvidenceRecord) -> dict[str, Any]:
+    """A record's columns but its sequence number."""
+    values = asdict(record)
+    del values["seq"]
+    return values
 
 
 class TestVerify:
@@ -448,15 +444,7 @@ class TestVerify:
         forged = link(last, "audit-run", {"outcome": "success"}, R4 + timedelta(hours=1), None)
         execute(
             scenario,
-            insert(evidence_table).values(
-                seq=forged.seq,
-                at=forged.at,
-                kind=forged.kind,
-                content=forged.content,
-                hash=forged.hash,
-                prev_hash=forged.prev_hash,
-                mac=None,
-            ),
+            insert(evidence_table).values(seq=forged.seq, **{**row_values(forged), "mac": None}),
         )
 
         without_key, _ = verify_json(scenario, key=None)
