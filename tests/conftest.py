@@ -17,6 +17,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from auditor.store import StateStore
 from tests.dnsserver import LoopbackDnsServer
 
 DnsServerFactory = Callable[..., LoopbackDnsServer]
@@ -174,6 +175,14 @@ def _state_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'state.db'}"
     url: str = request.getfixturevalue("postgres_schema_url")
     return url
+
+
+@pytest.fixture(name="store")
+def _store(state_url: str) -> Iterator[StateStore]:
+    """A state store in the `state_url` database, closed afterwards."""
+    store = StateStore.open(state_url)
+    yield store
+    store.close()
 
 
 def mariadb_test_url() -> str:

@@ -4,6 +4,7 @@ loaded once."""
 from __future__ import annotations
 
 import functools
+import socket
 import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -19,6 +20,14 @@ from auditor.core.yamlsource import YamlDocument, parse_yaml
 from auditor.sources.config import parse_data_sources
 
 shipped_policies = functools.cache(load_policies)
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on (free when this returns)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
 
 
 def integrations_from(text: str, policies: PolicyData | None = None) -> list[Integration]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import inspect
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from functools import wraps
 from pathlib import Path
@@ -89,13 +89,23 @@ config_option = click.option(
     type=click.Path(dir_okay=False, path_type=Path),
     help="The configuration file (YAML).",
 )
-format_option = click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="Output for people (table) or tools (json).",
+
+
+def output_format_option(choices: Sequence[str], help_text: str) -> Callable[[F], F]:
+    """A `--format` option (the parameter `output_format`) offering `choices`, the first by
+    default."""
+    return click.option(
+        "--format",
+        "output_format",
+        type=click.Choice(list(choices)),
+        default=choices[0],
+        show_default=True,
+        help=help_text,
+    )
+
+
+format_option = output_format_option(
+    ["table", "json"], "Output for people (table) or tools (json)."
 )
 
 

@@ -15,6 +15,7 @@ from auditor.cli import (
     config_option,
     handles_errors,
     load_all,
+    output_format_option,
     say,
 )
 from auditor.config import load_config
@@ -37,13 +38,9 @@ from auditor.discovery.results import (
 @config_option
 @click.option("--domain", "domains", multiple=True, help="A domain to look at (repeatable).")
 @click.option("--page", "pages", multiple=True, help="A web page to look at (repeatable).")
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["table", "json", "yaml"]),
-    default="table",
-    show_default=True,
-    help="For people (table), tools (json), or inventory stubs to complete (yaml).",
+@output_format_option(
+    ["table", "json", "yaml"],
+    "For people (table), tools (json), or inventory stubs to complete (yaml).",
 )
 @handles_errors
 def discover_command(

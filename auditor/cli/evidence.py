@@ -11,7 +11,15 @@ from typing import Any
 
 import click
 
-from auditor.cli import EXIT_FINDINGS, cli, config_option, day_option, handles_errors, say
+from auditor.cli import (
+    EXIT_FINDINGS,
+    cli,
+    config_option,
+    day_option,
+    handles_errors,
+    output_format_option,
+    say,
+)
 from auditor.config import Config, load_config
 from auditor.core.chain import EvidenceRecord, malformed
 from auditor.core.errors import InvalidRequestError, SchemaVersionError, StoreError
@@ -26,13 +34,8 @@ from auditor.store.repository import StateStore
 EXIT_BROKEN = EXIT_FINDINGS
 """`evidence verify` exits 1 when the chain does not verify."""
 
-json_format_option = click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Output for people (text) or tools (json).",
+json_format_option = output_format_option(
+    ["text", "json"], "Output for people (text) or tools (json)."
 )
 
 

@@ -25,8 +25,8 @@ from auditor.store.recording import (
 )
 from auditor.store.records import (
     FindingDetail,
-    FindingEvent,
     StoredFinding,
+    event_record,
     finding_order,
     stored_finding,
     waiver_record,
@@ -100,7 +100,7 @@ class FindingStore(StoreConnection):
                 )
             )
             events = tuple(
-                FindingEvent(e.id, e.finding_id, e.run_id, e.at, e.change, dict(e.detail))
+                event_record(e)
                 for e in conn.execute(
                     select(finding_events)
                     .where(finding_events.c.finding_id == finding_id)

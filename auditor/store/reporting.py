@@ -21,6 +21,7 @@ from auditor.store.records import (
     RunRecord,
     StoredFinding,
     Waiver,
+    event_record,
     place_check_record,
     run_record,
     stored_finding,
@@ -228,9 +229,7 @@ def finding_histories(
         .order_by(finding_events.c.at, finding_events.c.id)
     ):
         if e.finding_id in events:
-            events[e.finding_id].append(
-                FindingEvent(e.id, e.finding_id, e.run_id, e.at, e.change, dict(e.detail))
-            )
+            events[e.finding_id].append(event_record(e))
     kept: dict[int, list[Waiver]] = {ident: [] for ident in found}
     for w in conn.execute(
         select(waivers)

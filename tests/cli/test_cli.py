@@ -254,18 +254,29 @@ class TestExample:
         }
 
 
-def test_every_verb_has_help() -> None:
+@pytest.mark.parametrize(
+    "command",
+    [
+        "",
+        "check",
+        "validate",
+        "geodb info",
+        "geodb update",
+        "finding",
+        "finding list",
+        "finding show",
+        "finding waive",
+        "finding unwaive",
+        "db upgrade",
+        "db status",
+    ],
+)
+def test_every_verb_has_help(command: str) -> None:
     """--help works for every command."""
-    for args in (
-        ["--help"],
-        ["check", "--help"],
-        ["validate", "--help"],
-        ["geodb", "info", "--help"],
-        ["geodb", "update", "--help"],
-    ):
-        result = run(*args)
-        assert 0 == result.exit_code
-        assert "Usage:" in result.stdout
+    result = run(*command.split(), "--help")
+
+    assert 0 == result.exit_code
+    assert "Usage:" in result.stdout
 
 
 class TestGeodbInfo:

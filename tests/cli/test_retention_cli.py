@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from sqlalchemy import (
 )
 
 from auditor.cli import cli
-from auditor.core.chain import verify
+from auditor.core.chain import EvidenceRecord, verify
 from auditor.retention import BatchIntent
 from auditor.store import StateStore
 from auditor.store.evidence import records
@@ -111,6 +112,13 @@ def remaining(workdir: Path) -> list[int]:
     return [row[0] for row in found]
 
 
+def evidence_chain(workdir: Path) -> list[EvidenceRecord]:
+    """The evidence records in the work directory's state database, in chain order."""
+    url = f"sqlite:///{workdir / 'state.db'}"
+    with closing(StateStore.open(url)) as store, store.engine.connect() as connection:
+        return list(records(connection))
+
+
 def config(workdir: Path) -> str:
     return str(workdir / "auditor.yaml")
 
@@ -172,12 +180,7 @@ def test_enforce_deletes_in_batches_recorded_as_evidence(workdir: Path) -> None:
         done["after"]["held"],
     )
     assert [3, *range(5, 11)] == remaining(workdir)
-    store = StateStore.open(f"sqlite:///{workdir / 'state.db'}")
-    try:
-        with store.engine.connect() as connection:
-            chain = list(records(connection))
-    finally:
-        store.close()
+    chain = evidence_chain(workdir)
     assert ["retention-batch", "retention-batch", "retention-run"] == [r.kind for r in chain]
     assert verify(chain).ok
 
@@ -346,12 +349,7 @@ def test_plan_reconciles_a_batch_left_unsettled_and_records_it(workdir: Path) ->
     assert 0 == first.exit_code, first.output
     assert {"batches": 1, "rows": 2} == json.loads(first.stdout)["policies"][0]["reconciled"]
     assert {"batches": 0, "rows": 0} == json.loads(again.stdout)["policies"][0]["reconciled"]
-    store = StateStore.open(f"sqlite:///{workdir / 'state.db'}")
-    try:
-        with store.engine.connect() as connection:
-            chain = list(records(connection))
-    finally:
-        store.close()
+    chain = evidence_chain(workdir)
     assert [("retention-batch", 2, True)] == [
         (r.kind, r.data()["rows"], r.data()["reconciled"]) for r in chain
     ]

@@ -4,7 +4,6 @@ property test that the merge and the pushdown always agree."""
 
 from __future__ import annotations
 
-import socket
 import textwrap
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
@@ -40,7 +39,7 @@ from auditor.core.errors import InvalidInputError
 from auditor.core.yamlsource import parse_yaml
 from auditor.sources import DataSourceError, DataSources
 from tests.conftest import OrgDatabase
-from tests.helpers import consent_settings, integrations_from, minimal
+from tests.helpers import consent_settings, free_port, integrations_from, minimal
 
 D = date(2026, 11, 22)
 PURPOSE = "newsletter-us"
@@ -75,36 +74,42 @@ EXPECTED = (10, 6, 2)  # shared, missing, withdrawn
 EXPECTED_GAPS = ["2", "3", "4", "5", "9", "10"]  # numeric order: 9 before 10
 
 
+def consent_mapping(
+    consents_source: str = "crm",
+    shared: dict[str, Any] | None = None,
+    consents: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The mailchimp consent mapping over the `customers` and `consents` tables, keys overridden."""
+    return {
+        "purpose": PURPOSE,
+        "shared": {
+            "source": "crm",
+            "table": "customers",
+            "key": "customer_id",
+            "filter": {"synced_to_mailchimp": True},
+            **(shared or {}),
+        },
+        "consents": {
+            "source": consents_source,
+            "table": "consents",
+            "subject": "customer_id",
+            "purpose": "purpose",
+            "granted_at": "granted_at",
+            "withdrawn_at": "withdrawn_at",
+            **(consents or {}),
+        },
+    }
+
+
 def config_text(
     consents_source: str = "crm",
     shared: dict[str, Any] | None = None,
     consents: dict[str, Any] | None = None,
 ) -> str:
+    evidence = {"notice_version": "notice_version", "method": "method", **(consents or {})}
     document = {
         "data_sources": {"crm": {"url_env": "CRM_URL"}, "ledger": {"url_env": "LEDGER_URL"}},
-        "consent": {
-            "mailchimp": {
-                "purpose": PURPOSE,
-                "shared": {
-                    "source": "crm",
-                    "table": "customers",
-                    "key": "customer_id",
-                    "filter": {"synced_to_mailchimp": True},
-                    **(shared or {}),
-                },
-                "consents": {
-                    "source": consents_source,
-                    "table": "consents",
-                    "subject": "customer_id",
-                    "purpose": "purpose",
-                    "granted_at": "granted_at",
-                    "withdrawn_at": "withdrawn_at",
-                    "notice_version": "notice_version",
-                    "method": "method",
-                    **(consents or {}),
-                },
-            }
-        },
+        "consent": {"mailchimp": consent_mapping(consents_source, shared, evidence)},
     }
     return yaml.safe_dump(document, sort_keys=False)
 
@@ -185,13 +190,6 @@ def both_paths(bound: BoundConsent) -> dict[str, tuple[int, int, int]]:
         "pushdown": counts(coverage(bound, D, merge=None)),
         "merge": counts(coverage(bound, D, merge=True, chunk_size=3)),
     }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 class TestConfig:
@@ -732,6 +730,53 @@ def model(
     )
 
 
+def timed(consents: list[Any]) -> list[tuple[Any, str, datetime, datetime | None]]:
+    """Drawn consents (subject, purpose, start, gone, in minutes from START) with their times."""
+    return [
+        (subject, purpose, START + start * MINUTE, None if gone is None else START + gone * MINUTE)
+        for subject, purpose, start, gone in consents
+    ]
+
+
+def refill(
+    engine: Engine,
+    customers: Table,
+    consents: Table,
+    shared: list[Any],
+    rows: Sequence[tuple[Any, str, datetime, datetime | None]],
+) -> None:
+    """Replace the rows of the two tables: shared subjects as (key, synced), consents as
+    (subject, purpose, granted_at, withdrawn_at)."""
+    with engine.begin() as connection:
+        connection.execute(customers.delete())
+        connection.execute(consents.delete())
+        if shared:
+            connection.execute(
+                insert(customers),
+                [{"customer_id": k, "synced_to_mailchimp": s} for k, s in shared],
+            )
+        if rows:
+            connection.execute(
+                insert(consents),
+                [
+                    {"customer_id": s, "purpose": p, "granted_at": g, "withdrawn_at": w}
+                    for s, p, g, w in rows
+                ],
+            )
+
+
+def variant_database(directory: Path, variant: Variant) -> tuple[str, Engine, Table, Table]:
+    """A SQLite file in `directory` with the shared and consent tables of the key variant: its
+    URL, an engine, the two tables."""
+    url = f"sqlite:///{directory / 'org.db'}"
+    engine = create_engine(url)
+    metadata = MetaData()
+    customers = customers_table(metadata, variant.shared_key, unique=variant.unique)
+    consents = consents_table(metadata, key=variant.subject_key)
+    metadata.create_all(engine)
+    return url, engine, customers, consents
+
+
 @dataclass
 class PropertyWorld:
     engine: Engine
@@ -749,12 +794,9 @@ def _property_worlds(
     examples replace the rows."""
     worlds_by_name: dict[str, PropertyWorld] = {}
     for variant in VARIANTS:
-        url = f"sqlite:///{tmp_path_factory.mktemp(variant.name) / 'org.db'}"
-        engine = create_engine(url)
-        metadata = MetaData()
-        customers = customers_table(metadata, variant.shared_key, unique=variant.unique)
-        consents = consents_table(metadata, key=variant.subject_key)
-        metadata.create_all(engine)
+        url, engine, customers, consents = variant_database(
+            tmp_path_factory.mktemp(variant.name), variant
+        )
         found = consent_settings(parse_yaml(config_text(), "auditor.yaml"))
         sources = DataSources(found.data_sources, {"CRM_URL": url})
         bound = bind_consent(found.consent["mailchimp"], sources)
@@ -778,27 +820,7 @@ def test_merge_and_pushdown_always_agree(
     @given(data=worlds(variant))
     def check(data: tuple[list[Any], list[Any]]) -> None:
         shared, consents = data
-        with world.engine.begin() as connection:
-            connection.execute(world.customers.delete())
-            connection.execute(world.consents.delete())
-            if shared:
-                connection.execute(
-                    insert(world.customers),
-                    [{"customer_id": k, "synced_to_mailchimp": s} for k, s in shared],
-                )
-            if consents:
-                connection.execute(
-                    insert(world.consents),
-                    [
-                        {
-                            "customer_id": subject,
-                            "purpose": purpose,
-                            "granted_at": START + start * MINUTE,
-                            "withdrawn_at": None if gone is None else START + gone * MINUTE,
-                        }
-                        for subject, purpose, start, gone in consents
-                    ],
-                )
+        refill(world.engine, world.customers, world.consents, shared, timed(consents))
         expected, missing, withdrawn = model(variant, shared, consents)
 
         pushdown = counts(coverage(world.bound, D))

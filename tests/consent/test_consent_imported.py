@@ -30,7 +30,6 @@ from tests.consent.test_consent import (
     CUSTOMERS,
     EXPECTED,
     EXPECTED_GAPS,
-    MINUTE,
     PURPOSE,
     START,
     VARIANTS,
@@ -38,12 +37,13 @@ from tests.consent.test_consent import (
     Variant,
     at,
     config_text,
-    consents_table,
     counts,
-    customers_table,
     load_consents,
     load_customers,
     model,
+    refill,
+    timed,
+    variant_database,
     worlds,
 )
 from tests.helpers import consent_settings
@@ -283,12 +283,7 @@ def _imported_worlds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[
     made: dict[str, World] = {}
     for variant in VARIANTS:
         where = tmp_path_factory.mktemp(f"imported-{variant.name}")
-        url = f"sqlite:///{where / 'org.db'}"
-        engine = create_engine(url)
-        metadata = MetaData()
-        customers = customers_table(metadata, variant.shared_key, unique=variant.unique)
-        consents = consents_table(metadata, key=variant.subject_key)
-        metadata.create_all(engine)
+        url, engine, customers, consents = variant_database(where, variant)
         sql_settings = consent_settings(parse_yaml(config_text(), "auditor.yaml"))
         imported_settings = consent_settings(parse_yaml(imported_config(), "auditor.yaml"))
         sources = DataSources(sql_settings.data_sources, {"CRM_URL": url})
@@ -337,31 +332,8 @@ def test_imported_matching_and_the_pushdown_always_agree(
     def check(data: tuple[list[Any], list[Any]]) -> None:
         shared, drawn = data
         consents = as_exported(variant, drawn)
-        rows = [
-            (
-                subject,
-                purpose,
-                START + start * MINUTE,
-                None if gone is None else START + gone * MINUTE,
-            )
-            for subject, purpose, start, gone in consents
-        ]
-        with world.engine.begin() as connection:
-            connection.execute(world.customers.delete())
-            connection.execute(world.consents.delete())
-            if shared:
-                connection.execute(
-                    insert(world.customers),
-                    [{"customer_id": k, "synced_to_mailchimp": s} for k, s in shared],
-                )
-            if rows:
-                connection.execute(
-                    insert(world.consents),
-                    [
-                        {"customer_id": s, "purpose": p, "granted_at": g, "withdrawn_at": w}
-                        for s, p, g, w in rows
-                    ],
-                )
+        rows = timed(consents)
+        refill(world.engine, world.customers, world.consents, shared, rows)
         with world.store.engine.begin() as connection:
             connection.execute(imported_consents.delete())
         import_all(world.store, rows, world.files)

@@ -275,19 +275,22 @@ def test_adequate_places_on_the_update_date_match_the_commission_list() -> None:
 def test_adoption_dates_are_those_of_the_instruments() -> None:
     """Adoption dates are the dates of the decisions, not of publication or announcement."""
     adopted = {d["country"]: d["adopted"] for d in decisions() if "country" in d}
-    assert adopted["CA"] == date(2001, 12, 20)
-    assert adopted["NZ"] == date(2012, 12, 19)
-    assert adopted["JP"] == date(2019, 1, 23)
-    assert adopted["KR"] == date(2021, 12, 17)
-    assert adopted["IL"] == date(2011, 1, 31)
-    assert adopted["AR"] == date(2003, 6, 30)
-    assert adopted["GG"] == date(2003, 11, 21)
-    assert adopted["IM"] == date(2004, 4, 28)
-    assert adopted["JE"] == date(2008, 5, 8)
-    assert adopted["FO"] == date(2010, 3, 5)
-    assert adopted["AD"] == date(2010, 10, 19)
-    assert adopted["CH"] == date(2000, 7, 26)
-    assert adopted["UY"] == date(2012, 8, 21)
+    expected = {
+        "CA": date(2001, 12, 20),
+        "NZ": date(2012, 12, 19),
+        "JP": date(2019, 1, 23),
+        "KR": date(2021, 12, 17),
+        "IL": date(2011, 1, 31),
+        "AR": date(2003, 6, 30),
+        "GG": date(2003, 11, 21),
+        "IM": date(2004, 4, 28),
+        "JE": date(2008, 5, 8),
+        "FO": date(2010, 3, 5),
+        "AD": date(2010, 10, 19),
+        "CH": date(2000, 7, 26),
+        "UY": date(2012, 8, 21),
+    }
+    assert expected == {country: adopted[country] for country in expected}
 
 
 def test_us_frameworks_cover_only_certified_organisations() -> None:

@@ -139,8 +139,10 @@ def test_staff_and_art9_data_joint_control_and_bcrs_come_out_of_an_hr_system() -
         "'203.0.113.7' is no hostname",
         "the period is counted from 'after the hiring decision'",
         "an adequacy decision covers a place on a date, so the audit needs the places",
-        "vendor_country NL is the country of the vendor's legal address: check it is the "
-        "headquarters' or controlling parent's",
+        (
+            "vendor_country NL is the country of the vendor's legal address: check it is the "
+            "headquarters' or controlling parent's"
+        ),
         "shared with third parties (background-check agencies): declare each as an integration",
     ):
         assert expected in todos

@@ -132,7 +132,8 @@ def example_scrape() -> str:
     The daemon runs as a process, with the example's configuration but its state database and
     metrics address in a temporary directory.
     """
-    from tests.service.test_daemon import DaemonProcess, free_port
+    from tests.helpers import free_port
+    from tests.service.test_daemon import DaemonProcess
 
     with tempfile.TemporaryDirectory() as scratch:
         config = _example_config(Path(scratch), EXAMPLES / "auditor.yaml", port=free_port())

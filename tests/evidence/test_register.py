@@ -15,7 +15,7 @@ from click.testing import CliRunner, Result
 from auditor.cli import cli
 from auditor.core.model import Integration
 from auditor.evidence.register import CSV_COLUMNS, build_register, register_csv, register_json
-from tests.helpers import integrations_from, minimal, shipped_policies
+from tests.helpers import integrations_from, minimal, shipped_policies, write_config
 
 TODAY = date(2026, 11, 22)
 
@@ -232,17 +232,10 @@ def run(*args: str) -> Result:
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
-def write_config(tmp_path: Path) -> Path:
-    (tmp_path / "inventory.yaml").write_text(yaml.safe_dump({"integrations": ENTRIES}))
-    config = tmp_path / "auditor.yaml"
-    config.write_text(yaml.safe_dump({"inventory": ["inventory.yaml"]}))
-    return config
-
-
 class TestCommand:
     def test_json_to_standard_output_without_a_database(self, tmp_path: Path) -> None:
         """`register --format json` needs no database and creates none."""
-        config = write_config(tmp_path)
+        config = write_config(tmp_path, ENTRIES)
         before = sorted(tmp_path.iterdir())
 
         result = run("register", "--config", str(config), "--as-of", "2026-11-22")
@@ -254,7 +247,7 @@ class TestCommand:
 
     def test_csv_to_a_file_is_the_same_as_to_standard_output(self, tmp_path: Path) -> None:
         """--out writes the same bytes as standard output gets."""
-        config = write_config(tmp_path)
+        config = write_config(tmp_path, ENTRIES)
         out = tmp_path / "register.csv"
 
         to_file = run("register", "--config", str(config), "--format", "csv", "--out", str(out))
@@ -266,7 +259,7 @@ class TestCommand:
 
     def test_an_invalid_inventory_exits_2(self, tmp_path: Path) -> None:
         """A bad inventory is reported like `validate` reports it, with exit status 2."""
-        config = write_config(tmp_path)
+        config = write_config(tmp_path, ENTRIES)
         (tmp_path / "inventory.yaml").write_text(
             yaml.safe_dump({"integrations": [minimal("crm", hosting=["XX"])]})
         )

@@ -95,8 +95,8 @@ class TestReading:
         ("old", "new", "expected"),
         [
             ("column: address_id", "colum: address_id",
-             "retention.yaml:19: policy 'people': dependents[0].shared.colum: unknown key "
-             "(did you mean 'column'?)"),
+             ("retention.yaml:19: policy 'people': dependents[0].shared.colum: unknown key "
+              "(did you mean 'column'?)")),
             ("        key: person_id\n", "",
              "retention.yaml:13: policy 'people': dependents[0].key: required key is missing"),
             ("{kind: personal}", "{kind: []}",

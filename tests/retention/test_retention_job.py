@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -63,14 +62,6 @@ def _crm_url(tmp_path: Path) -> str:
         connection.execute(insert(table), rows)
     engine.dispose()
     return url
-
-
-@pytest.fixture(name="store")
-def _store(tmp_path: Path) -> Iterator[StateStore]:
-    """A state store for the evidence."""
-    store = StateStore.open(f"sqlite:///{tmp_path / 'state.db'}")
-    yield store
-    store.close()
 
 
 def policies(*entries: dict[str, Any]) -> list[RetentionPolicy]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import Iterator
 
@@ -18,6 +17,7 @@ from auditor.service.leader import (
     schema_key,
 )
 from tests.conftest import postgres_test_url
+from tests.helpers import free_port
 
 
 def schema_url(url: str, schema: str) -> str:
@@ -140,9 +140,7 @@ def test_deployments_in_separate_schemas_do_not_block_each_other(postgres_schema
 
 def test_unreachable_database_means_standby_with_a_reason() -> None:
     """No server at the address: not the leader, the reason recorded, no exception."""
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     leadership = AdvisoryLock(f"postgresql://nobody@127.0.0.1:{port}/none")
 
     assert not leadership.poll()
