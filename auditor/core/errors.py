@@ -9,7 +9,8 @@
     │   └── SchemaVersionError   its schema is older or newer than this code's (exit 2)
     └── AuditUnavailableError    the audit could not run at all (exit 3)
         ├── GeoDataError         a GeoIP database or IP-range file is missing or corrupt
-        └── ResolverError        the DNS resolver could not be set up
+        ├── ResolverError        the DNS resolver could not be set up
+        └── BrowserUnavailableError  the web audit's browser cannot be started
 
 A failing DNS lookup is not an exception: it becomes an observation with a reason.
 """
@@ -107,3 +108,8 @@ class ResolverError(AuditUnavailableError):
         self.source = source
         self.reason = reason
         super().__init__(f"{source}: {reason}")
+
+
+class BrowserUnavailableError(AuditUnavailableError):
+    """The browser the web audit drives cannot be started: Playwright or Chromium is missing, or
+    Chromium fails to launch; the message says how to install what is missing."""

@@ -30,6 +30,7 @@ class Facet(StrEnum):
     SUPPORT = "support"
     ENDPOINT = "endpoint"
     SUBPROCESSOR = "subprocessor"
+    WEB = "web"  # visitors' browsers, sent by the organisation's web pages
 
 
 class Verdict(StrEnum):
