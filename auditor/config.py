@@ -2,8 +2,8 @@
 
 This module composes the schema: it owns the daemon's own sections and takes each capability's
 section model from the capability (`data_sources:` from `auditor.sources.config`, `consent:`
-from `auditor.consent.config`, `discovery:` from `auditor.discovery.config`, `reports:` from
-`auditor.evidence.config`). The whole file, every section included, is validated here, once,
+from `auditor.consent.config`, `discovery:` from `auditor.discovery.config`, `websites:` from
+`auditor.discovery.web.config`, `reports:` from `auditor.evidence.config`). The whole file, every section included, is validated here, once,
 when it is loaded; nothing else reads the file."""
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from auditor.core.staleness import DEFAULT_MAX_AGE_DAYS
 from auditor.core.validation import Strict, issues_from_validation
 from auditor.core.yamlsource import load_yaml
 from auditor.discovery.config import DiscoveryModel, DiscoverySettings, discovery_settings
+from auditor.discovery.web.config import WebsiteSettings, WebsitesModel, website_settings
 from auditor.evidence.config import ReportSettings, ReportsModel, report_settings
 
 
@@ -115,6 +116,7 @@ class _Jobs(Strict):
     consent: _Job | None = None  # scheduled only when set and consent mappings exist
     report: _Job | None = None  # writes the evidence report of the last `reports.period`
     discovery: _Job | None = None  # scheduled only when `discovery:` names domains or pages
+    web: _Job | None = None  # scheduled only when `websites:` names sites
 
 
 class _Notify(Strict):
@@ -144,6 +146,7 @@ class _Config(Strict):
     consent: dict[str, Any] = {}
     retention: list[str] = []
     discovery: DiscoveryModel | None = None  # auditor.discovery.config
+    websites: WebsitesModel | None = None  # auditor.discovery.web.config
 
     @field_validator("retention", mode="before")
     @classmethod
@@ -222,6 +225,7 @@ class Config:
     reports: ReportSettings = field(default_factory=lambda: ReportSettings(Path("reports")))
     notify: NotifySettings | None = None
     discovery: DiscoverySettings = field(default_factory=DiscoverySettings)
+    websites: WebsiteSettings = field(default_factory=WebsiteSettings)
 
     @property
     def base(self) -> Path:
@@ -277,6 +281,7 @@ def load_config(path: Path) -> Config:
         retention=tuple(base / Path(item).expanduser() for item in raw.retention),
         reports=report_settings(raw.reports, base),
         discovery=discovery_settings(raw.discovery, base),
+        websites=website_settings(raw.websites, base),
         notify=None
         if raw.notify is None
         else NotifySettings(raw.notify.webhook_url_env, raw.notify.format),
