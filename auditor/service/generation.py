@@ -35,7 +35,8 @@ def load_generation(config_path: Path) -> Generation:
     config = load_config(config_path)
     policies = load_policies(config.policies)
     integrations = tuple(load_inventory(config.inventory, policies, display=config.base))
-    needs_geo = any(integration.endpoints for integration in integrations)
+    # Endpoints, and websites' third parties, are located.
+    needs_geo = bool(config.websites.sites) or any(i.endpoints for i in integrations)
     return Generation(
         config=config,
         policies=policies,

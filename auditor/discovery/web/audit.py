@@ -1,8 +1,6 @@
-"""One web audit: visit the sites in a browser, attribute and locate the third parties, judge them.
-
-The browser, resolver, geolocator and clock are passed in; the evidence files go to a new run
-directory under the evidence root.
-"""
+"""One web audit: visit the sites in a browser, then attribute, locate and judge the third
+parties. The browser, resolver, geolocator and clock are passed in; the evidence files go to a
+new run directory under the evidence root."""
 
 from __future__ import annotations
 
@@ -13,11 +11,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from auditor.core.model import Finding, Integration, Observation, ProbeOutcome, Verdict
+from auditor.core.model import Finding, Observation, ProbeOutcome, Verdict
 from auditor.core.policies import PolicyData
 from auditor.core.ports import Clock, GeoLocator, Resolver
 from auditor.core.results import finding_order, probe_failure
-from auditor.discovery.catalogue import Catalogue
 from auditor.discovery.web.config import WebsiteSettings
 from auditor.discovery.web.crawl import Browser, SiteVisit, visit_sites
 from auditor.discovery.web.files import run_directory
@@ -93,30 +90,48 @@ class WebAudit:
         return run_record(self)
 
 
-def run_web_audit(
+@dataclass(frozen=True, slots=True)
+class Visited:
+    """What the browser saw of every site, and where its files are."""
+
+    started_at: datetime
+    directory: Path
+    visits: tuple[SiteVisit, ...]
+
+
+def visit_websites(
     settings: WebsiteSettings,
+    attribution: Attribution,
     *,
-    catalogue: Catalogue,
-    integrations: Sequence[Integration],
+    browser: Browser,
+    root: Path,
+    clock: Clock,
+    check: Callable[[], None] = lambda: None,
+) -> Visited:
+    """Visit every site in the browser; the files go to a new run directory under `root`."""
+    started = clock()
+    directory = run_directory(root, started)
+    record = partial(page_record, attribution=attribution)
+    visits = visit_sites(settings, browser, directory, root, record, check)
+    return Visited(started, directory, tuple(visits))
+
+
+def judge_websites(
+    visited: Visited,
+    attribution: Attribution,
+    *,
     policies: PolicyData,
     resolver: Resolver,
     locator: GeoLocator,
     as_of: date,
     clock: Clock,
-    browser: Browser,
     root: Path,
-    check: Callable[[], None] = lambda: None,
 ) -> WebAudit:
-    """Visit, attribute, locate and judge; compliance problems are findings, pages that could not
-    be observed are failed probes (their findings are carried, never resolved)."""
-    started = clock()
-    directory = run_directory(root, started)
-    attribution = Attribution(catalogue, integrations)
-    record = partial(page_record, attribution=attribution)
-    visits = visit_sites(settings, browser, directory, root, record, check)
-    check()
+    """Attribute, locate and judge what was seen (after the browser is closed: the resolver
+    runs an event loop of its own). Compliance problems are findings; pages that could not be
+    observed are failed probes, so their findings are carried, never resolved."""
     by_party: dict[str, list[Sighting]] = {}
-    for visit in visits:
+    for visit in visited.visits:
         for key, sighting in sightings(visit, attribution).items():
             by_party.setdefault(key, []).append(sighting)
     hosts = sorted({host for seen in by_party.values() for s in seen for host in s.hosts})
@@ -132,18 +147,20 @@ def run_web_audit(
     findings = sorted(web_findings(judged, observed, policies, as_of), key=finding_order)
     return WebAudit(
         as_of=as_of,
-        started_at=started,
+        started_at=visited.started_at,
         finished_at=clock(),
-        visits=tuple(visits),
+        visits=visited.visits,
         parties=tuple(judged),
         observed=observed,
         findings=tuple(findings),
-        probes=tuple(_outcomes(visits, observed)),
-        directory=directory.relative_to(root).as_posix(),
+        probes=tuple(_outcomes(visited.visits, observed)),
+        directory=visited.directory.relative_to(root).as_posix(),
     )
 
 
-def _outcomes(visits: Sequence[SiteVisit], observed: Mapping[str, Observation]) -> list[ProbeOutcome]:
+def _outcomes(
+    visits: Sequence[SiteVisit], observed: Mapping[str, Observation]
+) -> list[ProbeOutcome]:
     outcomes = []
     for visit in visits:
         failure = visit.failure

@@ -17,8 +17,43 @@ from auditor.discovery.web.files import FileRecord, hashed, write_json
 from auditor.probes.pagecapture import PageCapture
 
 NOT_PAGES = frozenset(
-    "pdf zip gz tgz tar 7z rar jpg jpeg png gif svg webp ico mp3 mp4 webm mov avi "
-    "doc docx xls xlsx ppt pptx odt ods csv xml json txt ics exe dmg apk".split()
+    [
+        "pdf",
+        "zip",
+        "gz",
+        "tgz",
+        "tar",
+        "7z",
+        "rar",
+        "jpg",
+        "jpeg",
+        "png",
+        "gif",
+        "svg",
+        "webp",
+        "ico",
+        "mp3",
+        "mp4",
+        "webm",
+        "mov",
+        "avi",
+        "doc",
+        "docx",
+        "xls",
+        "xlsx",
+        "ppt",
+        "pptx",
+        "odt",
+        "ods",
+        "csv",
+        "xml",
+        "json",
+        "txt",
+        "ics",
+        "exe",
+        "dmg",
+        "apk",
+    ]
 )
 """Link targets that are files, not pages: a browser downloads them instead of showing them."""
 
@@ -58,7 +93,9 @@ class PageVisit:
     @property
     def failure(self) -> str | None:
         """Why some state of the page could not be observed completely, or None."""
-        failures = [f"{v.capture.state}: {v.capture.failure}" for v in self.states if v.capture.failure]
+        failures = [
+            f"{v.capture.state}: {v.capture.failure}" for v in self.states if v.capture.failure
+        ]
         return "; ".join(failures) or None
 
 
@@ -74,7 +111,9 @@ class SiteVisit:
     def failure(self) -> str | None:
         """Why the site was not observed completely: pages that failed, or the visit stopped."""
         failed = [page for page in self.pages if page.failure is not None]
-        reasons = [f"{len(failed)} of {len(self.pages)} pages not observed completely"] if failed else []
+        reasons = (
+            [f"{len(failed)} of {len(self.pages)} pages not observed completely"] if failed else []
+        )
         if self.stopped is not None:
             reasons.append(self.stopped)
         return "; ".join(reasons) or None

@@ -54,7 +54,9 @@ def write_json(path: Path, content: dict[str, Any], root: Path) -> FileRecord:
     """Write a JSON document (sorted keys, UTF-8) and return its record."""
     data = json.dumps(content, indent=1, sort_keys=True, ensure_ascii=False).encode() + b"\n"
     path.write_bytes(data)
-    return FileRecord(path.relative_to(root).as_posix(), hashlib.sha256(data).hexdigest(), len(data))
+    return FileRecord(
+        path.relative_to(root).as_posix(), hashlib.sha256(data).hexdigest(), len(data)
+    )
 
 
 def prune_runs(root: Path, before: datetime, keep: Path | None = None) -> int:

@@ -85,8 +85,13 @@ def run_record(audit: WebAudit) -> dict[str, Any]:
             "verdict": judged.verdict.value,
             "hosts": judged.hosts,
             "places": [
-                {"place": p.place, "country": p.country, "verdict": p.verdict.value,
-                 "basis": p.assessment.basis, "via": list(p.via)}  # fmt: skip
+                {
+                    "place": p.place,
+                    "country": p.country,
+                    "verdict": p.verdict.value,
+                    "basis": p.assessment.basis,
+                    "via": list(p.via),
+                }
                 for p in judged.places
             ],
             "sites": {

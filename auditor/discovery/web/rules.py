@@ -90,7 +90,11 @@ def _transfers(
     for place in judged.places:
         if place.verdict is not Verdict.UNSAFEGUARDED:
             continue
-        where = place.place if place.country in (None, place.place) else f"{place.place} ({place.country})"
+        where = (
+            place.place
+            if place.country in (None, place.place)
+            else f"{place.place} ({place.country})"
+        )
         message = (
             f"pages of {_sites(judged.sites)} make visitors' browsers send at least their IP "
             f"address to {party.name} ({', '.join(judged.hosts)}); {where}, reached as "
@@ -111,7 +115,9 @@ def _transfers(
             "declared": party.declared,
             "pages": _pages(judged.sightings),
             "connected": _connected(judged.sightings),
-            "resolved": {h: list(observed[h].resolution.addresses) for h in place.hosts if h in observed},
+            "resolved": {
+                h: list(observed[h].resolution.addresses) for h in place.hosts if h in observed
+            },
         }
         if place.assessment.certifications:
             evidence["certifications"] = [c.describe() for c in place.assessment.certifications]
@@ -146,8 +152,12 @@ def _before_consent(judged: JudgedParty, policies: PolicyData) -> Iterator[Findi
         evidence = {
             "site": sighting.site,
             "states": {
-                state: {"pages": sorted(a.pages)[:PAGES_SHOWN], "requests": a.requests,
-                        "cookies": a.cookies, "storage": a.storage}  # fmt: skip
+                state: {
+                    "pages": sorted(a.pages)[:PAGES_SHOWN],
+                    "requests": a.requests,
+                    "cookies": a.cookies,
+                    "storage": a.storage,
+                }
                 for state, a in acts.items()
             },
         }
@@ -159,7 +169,11 @@ def _before_consent(judged: JudgedParty, policies: PolicyData) -> Iterator[Findi
 
 def _undeclared(judged: JudgedParty, policies: PolicyData) -> Finding:
     party = judged.party
-    known = f"{party.vendor.name}, a catalogue vendor" if party.vendor else "not in the vendor catalogue"
+    known = (
+        f"{party.vendor.name}, a catalogue vendor"
+        if party.vendor
+        else "not in the vendor catalogue"
+    )
     message = (
         f"pages of {_sites(judged.sites)} contact {party.name} ({', '.join(judged.hosts)}; "
         f"{known}), but no inventory entry declares it"
