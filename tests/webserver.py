@@ -106,6 +106,7 @@ class LoopbackSites:
     def __init__(self, routes: Mapping[str, Mapping[str, Reply]], directory: Path) -> None:
         self.routes = routes
         self.seen: list[tuple[str, str]] = []
+        self.broken: set[tuple[str, str]] = set()  # (host, path) answered 503 while listed
         self._stop = threading.Event()
         cert, key = make_certificate(directory)
         handler = _handler(self)
@@ -121,6 +122,8 @@ class LoopbackSites:
         return f"https://{host}:{self.port}{path}"
 
     def reply(self, host: str, path: str) -> Reply:
+        if (host, path) in self.broken:
+            return Reply("down for maintenance", "text/plain", status=503)
         return self.routes.get(host, {}).get(path, Reply("ok", "text/plain"))
 
     def __enter__(self) -> Self:

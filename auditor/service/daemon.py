@@ -25,6 +25,7 @@ from auditor.core.durations import parse_duration
 from auditor.core.errors import AuditUnavailableError, InvalidInputError, StoreError
 from auditor.core.jobs import JobContext
 from auditor.discovery.job import DiscoveryJob, discovery_needed
+from auditor.discovery.web.job import WebJob, web_needed
 from auditor.evidence.scheduled import ReportJob
 from auditor.retention import load_retention_policies
 from auditor.retention.job import RetentionJob
@@ -45,7 +46,7 @@ from auditor.service.scheduling import (
 )
 from auditor.service.sdnotify import Notifier, Watchdog
 from auditor.service.snapshot import Snapshot, consent_statuses, stored_snapshot
-from auditor.service.wiring import build_locator, database_url
+from auditor.service.wiring import build_locator, database_url, web_evidence_directory
 from auditor.store import (
     StateStore,
     display_url,
@@ -80,6 +81,8 @@ WORK["report"] = lambda daemon: daemon.reports.work
 NEEDED["report"] = lambda generation: generation.config.database is not None
 WORK["discovery"] = lambda daemon: daemon.discovery.work
 NEEDED["discovery"] = lambda generation: discovery_needed(generation.config.discovery)
+WORK["web"] = lambda daemon: daemon.web.work
+NEEDED["web"] = lambda generation: web_needed(generation.config.websites)
 
 
 class Daemon(Reloading):
@@ -122,6 +125,11 @@ class Daemon(Reloading):
         )
         self.reports: ReportJob = ReportJob(self._inputs, store, clock)
         self.discovery: DiscoveryJob = DiscoveryJob(self._inputs, store, clock)
+        self.web = WebJob(
+            lambda: self._with_current_geodata(self.generation), store, clock,
+            root=lambda: web_evidence_directory(self.generation.config, os.environ),
+            recorded=self.refresh_snapshot,
+        )  # fmt: skip
         self.audits: AuditJob[Generation] = AuditJob(
             lambda: self._with_current_geodata(self.generation),
             store,
@@ -163,6 +171,7 @@ class Daemon(Reloading):
             **self.retention.state.snapshot_fields(),
             report_last_written=self.reports.last_written,
             **self.discovery.snapshot_fields(),
+            **self.web.snapshot_fields(),
         )
 
     def health(self) -> tuple[bool, str]:

@@ -129,11 +129,13 @@ class WebJob:
         store: StateStore,
         clock: Callable[[], datetime],
         root: Callable[[], Path],
+        recorded: Callable[[], None] = lambda: None,
     ) -> None:
         self._sources = sources
         self._store = store
         self._clock = clock
         self._root = root  # the evidence files' directory, under the state directory
+        self._recorded = recorded  # after the findings are recorded: refresh the metrics
         self.third_parties: dict[tuple[str, str, str], int] | None = None  # None: no run yet
         self.pages: dict[tuple[str, str], int] | None = None
 
@@ -156,6 +158,7 @@ class WebJob:
         context.check()
         new, resolved, carried = record_web_audit(self._store, audit, self._clock())
         self.third_parties, self.pages = audit.third_parties(), audit.pages()
+        self._recorded()
         if not audit.complete:
             log.warning("web_incomplete", problems=audit.problems[:10], new=new,
                         resolved=resolved, carried=carried)  # fmt: skip
