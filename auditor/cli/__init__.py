@@ -162,4 +162,5 @@ from auditor.cli import (  # noqa: F401
     report,
     retention,
     run,
+    web,
 )

@@ -97,9 +97,7 @@ def audit_websites(
         as_of=as_of, clock=clock, root=root,
     )  # fmt: skip
     keep = config.database.keep_observations if config.database is not None else KEEP_FILES
-    pruned = prune_runs(root, prune_cutoff(keep, audit.started_at), keep=root / audit.directory)
-    log.info("web_audited", directory=audit.directory, findings=len(audit.findings),
-             complete=audit.complete, runs_pruned=pruned)  # fmt: skip
+    prune_runs(root, prune_cutoff(keep, audit.started_at), keep=root / audit.directory)
     return audit
 
 
@@ -166,7 +164,7 @@ class WebJob:
                 f"web audit incomplete ({len(audit.failed_probes)} probes failed; {carried} "
                 "findings carried): " + "; ".join(audit.problems[:3])
             )
-        log.info("web_recorded", new=new, resolved=resolved)
+        log.info("web_recorded", directory=audit.directory, new=new, resolved=resolved)
 
     def snapshot_fields(self) -> dict[str, Any]:
         """The Snapshot fields this job sets."""
