@@ -88,8 +88,8 @@ def test_without_playwright_the_error_names_the_extra(
         ('  sites:\n    - id: "https://www.example.com/"\n      start: ["https://x.test/"]\n',
          "not a URL"),
         ("  sites:\n    - id: shop\n      start: [ftp://x.test/]\n", "http(s) URL"),
-        ("  sites:\n    - id: a\n      start: [https://a.test/]\n"
-         "    - id: a\n      start: [https://b.test/]\n", "unique"),
+        (("  sites:\n    - id: a\n      start: [https://a.test/]\n"
+         "    - id: a\n      start: [https://b.test/]\n"), "unique"),
         ("  timeout: 0\n", "greater than 0"),
     ],
 )  # fmt: skip
