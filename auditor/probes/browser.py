@@ -16,12 +16,13 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 from auditor.core.errors import BrowserUnavailableError
+from auditor.core.ports import Clock
 from auditor.probes.pagecapture import CapturedCookie, PageCapture, StorageKey
 from auditor.probes.pagerecorder import Recorder
 
@@ -107,8 +108,9 @@ class Chromium:
     thread uses one instance.
     """
 
-    def __init__(self, settings: BrowserSettings) -> None:
+    def __init__(self, settings: BrowserSettings, clock: Clock) -> None:
         self.settings = settings
+        self.clock = clock  # when each capture starts (cookie lifetimes count from it)
         self._playwright: Playwright | None = None
         self._persistent: BrowserContext | None = None
         self._browser: Browser | None = None
@@ -194,7 +196,7 @@ class Chromium:
 
         if self._browser is None or not self._browser.is_connected():
             raise BrowserUnavailableError("the browser is not running (it stopped or crashed)")
-        started = datetime.now(UTC)
+        started = self.clock()
         width, height = self.settings.viewport
         try:
             context = self._browser.new_context(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -75,7 +76,7 @@ def sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopbackSites]:
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Chromium]:
     require_browser()
-    with Chromium(browser_settings(timeout=4.0, settle=0.4)) as browser:
+    with Chromium(browser_settings(timeout=4.0, settle=0.4), utcnow) as browser:
         yield browser
 
 
@@ -86,6 +87,10 @@ def shop_page(
     """The shop's front page before any choice, captured once for the tests that read it."""
     directory = tmp_path_factory.mktemp("shop")
     return capture(chromium, sites.url("www.shop.test"), directory), directory
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 def capture(
@@ -222,6 +227,6 @@ class TestSetUp:
 
     def test_capture_without_a_started_browser_is_an_error(self, tmp_path: Path) -> None:
         with pytest.raises(BrowserUnavailableError, match="not running"):
-            Chromium(BrowserSettings()).capture(
+            Chromium(BrowserSettings(), utcnow).capture(
                 "https://x.test/", "before", None, har=tmp_path / "h", screenshot=tmp_path / "s"
             )

@@ -87,7 +87,7 @@ def audit_websites(
         JobCancelled: `check` asked to stop.
     """
     attribution = Attribution(load_catalogue(config.discovery.vendors), integrations)
-    with Chromium(config.websites.browser) as browser:
+    with Chromium(config.websites.browser, clock) as browser:
         visited = visit_websites(
             config.websites, attribution, browser=browser, root=root, clock=clock, check=check
         )
