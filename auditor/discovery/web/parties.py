@@ -48,16 +48,17 @@ class Attribution:
         self._cache: dict[str, Party] = {}
 
     def party(self, host: str) -> Party:
-        """The party a third-party host belongs to: an integration one of whose endpoints is on
-        the host's registrable domain; else the catalogue's vendor, declared by an integration
-        or not; else the host's registrable domain, undeclared."""
+        """The party a third-party host belongs to: the integration with an endpoint at or
+        above the host; else the catalogue's vendor (the most specific domain pattern wins),
+        declared by an integration or not; else an integration with an endpoint on the host's
+        registrable domain; else that registrable domain, undeclared."""
         if host not in self._cache:
             self._cache[host] = self._attribute(host)
         return self._cache[host]
 
     def _attribute(self, host: str) -> Party:
         for integration in self.integrations:
-            if any(under(host, e) or same_site(host, e) for e in integration.endpoints):
+            if any(under(host, endpoint) for endpoint in integration.endpoints):
                 return Party(integration.id, integration.name, integration)
         vendor = self.catalogue.by_host(host)
         if vendor is not None:
@@ -65,6 +66,9 @@ class Attribution:
             if ident is not None:
                 return Party(ident, self._by_id[ident].name, self._by_id[ident], vendor)
             return Party(vendor.id, vendor.name, None, vendor)
+        for integration in self.integrations:
+            if any(same_site(host, endpoint) for endpoint in integration.endpoints):
+                return Party(integration.id, integration.name, integration)
         domain = registrable_domain(host)
         return Party(domain, domain)
 
