@@ -6,6 +6,7 @@ websites:
   timeout: 30                           # seconds for a page to load
   settle: 3                             # seconds to wait after the load and after a click
   max_page_bytes: 20000000              # per page and consent state
+  essential: [consent.example-cmp.com]  # essential on every site (added to each site's own)
   sites:
     - id: shop                          # the label in metrics: never a URL or host name
       start: ["https://shop.example.com/"]
@@ -84,7 +85,13 @@ class WebsitesModel(Strict):
     timeout: float = Field(default=30.0, gt=0, le=300)
     settle: float = Field(default=3.0, ge=0, le=60)
     max_page_bytes: int = Field(default=20_000_000, ge=100_000)
+    essential: list[str] = []  # essential on every site
     sites: list[SiteModel] = []
+
+    @field_validator("essential")
+    @classmethod
+    def _entries(cls, value: list[str]) -> list[str]:
+        return suffixes(value)
 
     @model_validator(mode="after")
     def _unique(self) -> WebsitesModel:
@@ -161,7 +168,7 @@ def website_settings(model: WebsitesModel | None, base: Path) -> WebsiteSettings
                 max_pages=site.max_pages,
                 reject=site.reject,
                 accept=site.accept,
-                essential=tuple(site.essential),
+                essential=tuple(dict.fromkeys((*parsed.essential, *site.essential))),
                 first_party=tuple(site.first_party),
             )
             for site in parsed.sites

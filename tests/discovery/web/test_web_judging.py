@@ -158,3 +158,16 @@ def test_the_first_party_site_makes_no_party_at_all(tmp_path: Path) -> None:
            CapturedRequest("data:image/png;base64,AAAA", "GET", "image")]  # fmt: skip
     visit = SiteVisit(SITE, (PageVisit("shop", "p", "u", (StateVisit(capture("before", own)),)),))
     assert sightings(visit, Attribution(CATALOGUE, [])) == {}
+
+
+def test_essential_entries_of_the_section_apply_to_every_site() -> None:
+    from auditor.discovery.web.config import WebsitesModel, website_settings
+
+    model = WebsitesModel.model_validate(
+        {"essential": ["cmp.example"], "sites": [
+            {"id": "a", "start": ["https://a.example/"], "essential": ["psp"]},
+            {"id": "b", "start": ["https://b.example/"]},
+        ]}
+    )  # fmt: skip
+    sites = website_settings(model, Path(".")).sites
+    assert [site.essential for site in sites] == [("cmp.example", "psp"), ("cmp.example",)]
