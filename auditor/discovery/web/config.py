@@ -150,9 +150,13 @@ class WebsiteSettings:
 
 
 def website_settings(model: WebsitesModel | None, base: Path) -> WebsiteSettings:
-    """The validated section as settings; the browser's path is relative to `base`."""
+    """The validated section as settings; the browser's path is relative to `base`. Every
+    site's own domains are first party on the others: they are all the organisation's."""
     parsed = model or WebsitesModel()
     executable = None if parsed.browser is None else base / Path(parsed.browser).expanduser()
+    own = [
+        registrable_domain(urlsplit(url).hostname or "") for s in parsed.sites for url in s.start
+    ]
     return WebsiteSettings(
         browser=BrowserSettings(
             executable=executable,
@@ -169,7 +173,7 @@ def website_settings(model: WebsitesModel | None, base: Path) -> WebsiteSettings
                 reject=site.reject,
                 accept=site.accept,
                 essential=tuple(dict.fromkeys((*parsed.essential, *site.essential))),
-                first_party=tuple(site.first_party),
+                first_party=tuple(dict.fromkeys((*site.first_party, *own))),
             )
             for site in parsed.sites
         ),

@@ -97,8 +97,8 @@ def _transfers(
         )
         message = (
             f"pages of {_sites(judged.sites)} make visitors' browsers send at least their IP "
-            f"address to {party.name} ({', '.join(judged.hosts)}); {where}, reached as "
-            f"{', '.join(place.via)}, has no adequacy in scope and no safeguard "
+            f"address to {party.name} ({', '.join(judged.hosts)}), which receives it at {where} "
+            f"({', '.join(place.via)}): no adequacy in scope and no safeguard "
             f"({place.assessment.reason})"
         )
         if party.vendor is not None and party.vendor.dpf and not party.declared:

@@ -171,3 +171,15 @@ def test_essential_entries_of_the_section_apply_to_every_site() -> None:
     )  # fmt: skip
     sites = website_settings(model, Path(".")).sites
     assert [site.essential for site in sites] == [("cmp.example", "psp"), ("cmp.example",)]
+
+
+def test_every_configured_sites_domain_is_first_party_on_the_others() -> None:
+    from auditor.discovery.web.config import WebsitesModel, website_settings
+
+    model = WebsitesModel.model_validate(
+        {"sites": [{"id": "shop", "start": ["https://www.shop.example/"]},
+                   {"id": "blog", "start": ["https://blog.example.org/"]}]}
+    )  # fmt: skip
+    shop, blog = website_settings(model, Path(".")).sites
+    assert shop.first_party_host("static.example.org") and blog.first_party_host("www.shop.example")
+    assert not shop.first_party_host("tracker.example.net")
