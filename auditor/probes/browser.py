@@ -208,6 +208,12 @@ class Chromium:
             raise BrowserUnavailableError(f"no browser context: {_first_line(exc)}") from None
         try:
             return self._visit(context, url, state, selector, started, screenshot, links)
+        except Error as exc:
+            if not self._browser.is_connected():
+                raise BrowserUnavailableError(f"the browser stopped: {_first_line(exc)}") from None
+            # The page broke the driver's step (its context went away, say): not observed.
+            failure = f"the browser could not record the page: {_first_line(exc)}"
+            return PageCapture(url=url, state=state, started_at=started, failure=failure)
         finally:
             with contextlib.suppress(Error):
                 context.close()  # writes the HAR
@@ -232,16 +238,20 @@ class Chromium:
         page.on("websocket", recorder.on_websocket)
         recorder.attach(context.new_cdp_session(page))
         failure, status, final = _load(page, url, settings.timeout)
-        if failure is None:
+        loaded = failure is None
+        if loaded:
             recorder.settle(page, settings.settle)
         clicked = False
         if selector is not None and failure is None:
             failure = _choose(page, recorder, selector, min(CLICK_SECONDS, settings.timeout))
             clicked = failure is None
             recorder.settle(page, settings.settle)
-        found = _links(page) if links else ()
+        # Scripts are run in the page only once it loaded: a page stuck in a script of its own
+        # would hold them (and the run) forever; a screenshot has a timeout of its own.
+        found = _links(page) if links and loaded else ()
         _screenshot(page, screenshot)
-        _hide(page)
+        if loaded:
+            _hide(page)
         storage = recorder.storage(page)
         if failure is None and recorder.over_cap:
             failure = f"cut off after {recorder.received} bytes (limit {settings.max_bytes})"

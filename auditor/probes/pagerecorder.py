@@ -3,6 +3,7 @@ DevTools protocol's initiators and remote addresses, and the storage keys of the
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -110,9 +111,12 @@ class Recorder:
     def _data_received(self, event: dict[str, Any]) -> None:
         self.received += int(event.get("dataLength", 0))
         if self.received > self.max_bytes and not self.over_cap and self._session is not None:
+            from playwright.sync_api import Error
+
             self.over_cap = True
             # Nothing more is fetched; what the page got so far stays on record.
-            self._session.send("Network.setBlockedURLs", {"urls": ["*"]})
+            with contextlib.suppress(Error):  # the page may be gone already
+                self._session.send("Network.setBlockedURLs", {"urls": ["*"]})
 
     def _socket_created(self, event: dict[str, Any]) -> None:
         initiator = event.get("initiator") or {}
