@@ -4,7 +4,7 @@ screenshot and a HAR.
 
 Playwright drives the Chromium installed on the machine (Debian's `chromium`); nothing is
 downloaded. Playwright's own events give every request of every frame and worker; a DevTools
-session on the page adds what Playwright does not expose: who initiated each request (the parser
+connection on the page adds what Playwright does not expose: who initiated each request (the parser
 of a document, or the script that injected it) and the address the browser connected to.
 """
 
@@ -42,7 +42,7 @@ INSTALL_HINT = "install Chromium (Debian: apt-get install chromium) or set websi
 PLAYWRIGHT_HINT = "the web audit needs Playwright: pip install 'gdpr-auditor[web]'"
 
 SWITCHES = (
-    # Cross-site iframes in the page's renderer, so that the page's DevTools session sees the
+    # Cross-site iframes in the page's renderer, so that the page's DevTools connection sees the
     # requests of every frame with their initiators (site isolation puts them in other ones).
     "--disable-site-isolation-trials",
     "--disable-features=IsolateOrigins,site-per-process",
@@ -335,7 +335,7 @@ _HIDE = """() => {
 def _hide(page: Page) -> None:
     """Tell the page the visitor leaves (visibilitychange to hidden, pagehide), so that what it
     sends then (analytics beacons) is recorded: a real navigation away would detach those
-    requests from the page, and neither Playwright nor the page's DevTools session sees them."""
+    requests from the page, and neither Playwright nor the page's DevTools connection sees them."""
     from playwright.sync_api import Error
 
     try:

@@ -54,7 +54,7 @@ class Recorder:
         self._initiators: dict[str, tuple[str | None, str | None]] = {}
         self._addresses: dict[str, tuple[str | None, int | None]] = {}
         self._documents: list[str] = []
-        self._session: CDPSession | None = None
+        self._devtools: CDPSession | None = None
 
     # -- Playwright events ------------------------------------------------------------------
 
@@ -73,14 +73,14 @@ class Recorder:
 
     # -- DevTools events ----------------------------------------------------------------------
 
-    def attach(self, session: CDPSession) -> None:
+    def attach(self, devtools: CDPSession) -> None:
         """Listen to the page's DevTools network events."""
-        self._session = session
-        session.on("Network.requestWillBeSent", self._will_be_sent)
-        session.on("Network.responseReceived", self._response_received)
-        session.on("Network.dataReceived", self._data_received)
-        session.on("Network.webSocketCreated", self._socket_created)
-        session.send("Network.enable")
+        self._devtools = devtools
+        devtools.on("Network.requestWillBeSent", self._will_be_sent)
+        devtools.on("Network.responseReceived", self._response_received)
+        devtools.on("Network.dataReceived", self._data_received)
+        devtools.on("Network.webSocketCreated", self._socket_created)
+        devtools.send("Network.enable")
 
     def _will_be_sent(self, event: dict[str, Any]) -> None:
         url = str(event.get("request", {}).get("url", ""))
@@ -110,13 +110,13 @@ class Recorder:
 
     def _data_received(self, event: dict[str, Any]) -> None:
         self.received += int(event.get("dataLength", 0))
-        if self.received > self.max_bytes and not self.over_cap and self._session is not None:
+        if self.received > self.max_bytes and not self.over_cap and self._devtools is not None:
             from playwright.sync_api import Error
 
             self.over_cap = True
             # Nothing more is fetched; what the page got so far stays on record.
             with contextlib.suppress(Error):  # the page may be gone already
-                self._session.send("Network.setBlockedURLs", {"urls": ["*"]})
+                self._devtools.send("Network.setBlockedURLs", {"urls": ["*"]})
 
     def _socket_created(self, event: dict[str, Any]) -> None:
         initiator = event.get("initiator") or {}
@@ -143,7 +143,7 @@ class Recorder:
         document it loaded (values are not kept)."""
         from playwright.sync_api import Error
 
-        if self._session is None:
+        if self._devtools is None:
             return ()
         origins = dict.fromkeys(
             origin
@@ -155,7 +155,7 @@ class Recorder:
             for area, local in (("local", True), ("session", False)):
                 storage_id = {"securityOrigin": origin, "isLocalStorage": local}
                 try:
-                    items = self._session.send(
+                    items = self._devtools.send(
                         "DOMStorage.getDOMStorageItems", {"storageId": storage_id}
                     )
                 except Error:
