@@ -2,9 +2,10 @@
 
 This module composes the schema: it owns the daemon's own sections and takes each capability's
 section model from the capability (`data_sources:` from `auditor.sources.config`, `consent:`
-from `auditor.consent.config`, `discovery:` from `auditor.discovery.config`, `reports:` from
-`auditor.evidence.config`, `backups:` from `auditor.transfers.config`). The whole file, every
-section included, is validated here, once, when it is loaded; nothing else reads the file."""
+from `auditor.consent.config`, `discovery:` from `auditor.discovery.config`, `websites:` from
+`auditor.discovery.web.config`, `reports:` from `auditor.evidence.config`, `backups:` from
+`auditor.transfers.config`). The whole file, every section included, is validated here, once,
+when it is loaded; nothing else reads the file."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from auditor.core.staleness import DEFAULT_MAX_AGE_DAYS
 from auditor.core.validation import Strict, document_schema, format_loc, issues_from_validation
 from auditor.core.yamlsource import Loc, load_yaml
 from auditor.discovery.config import DiscoveryModel, DiscoverySettings, discovery_settings
+from auditor.discovery.web.config import WebsiteSettings, WebsitesModel, website_settings
 from auditor.evidence.config import ReportSettings, ReportsModel, report_settings
 from auditor.sources.config import DataSourceModel, DataSourceSettings, parse_data_sources
 from auditor.transfers.config import BackupChecks, BackupChecksModel, backup_checks
@@ -104,6 +106,7 @@ class _Jobs(Strict):
     consent: _Job | None = None  # scheduled only when set and consent mappings exist
     report: _Job | None = None  # writes the evidence report of the last `reports.period`
     discovery: _Job | None = None  # scheduled only when `discovery:` names domains or pages
+    web: _Job | None = None  # scheduled only when `websites:` names sites
 
 
 class _Notify(Strict):
@@ -134,6 +137,7 @@ class _Config(Strict):
     retention: list[str] = []
     discovery: DiscoveryModel | None = None  # auditor.discovery.config
     backups: BackupChecksModel | None = None  # auditor.transfers.config
+    websites: WebsitesModel | None = None  # auditor.discovery.web.config
 
     @field_validator("retention", mode="before", json_schema_input_type=str | list[str])
     @classmethod
@@ -237,6 +241,7 @@ class Config:
     notify: NotifySettings | None = None
     discovery: DiscoverySettings = field(default_factory=DiscoverySettings)
     backups: BackupChecks = field(default_factory=BackupChecks)
+    websites: WebsiteSettings = field(default_factory=WebsiteSettings)
 
     source: str = ""  # the file's name as given, for messages (`path` is resolved)
 
@@ -328,6 +333,7 @@ def load_config(path: Path) -> Config:
         reports=report_settings(raw.reports, base),
         discovery=discovery_settings(raw.discovery, base),
         backups=backup_checks(raw.backups),
+        websites=website_settings(raw.websites, base),
         notify=None
         if raw.notify is None
         else NotifySettings(raw.notify.webhook_url_env, raw.notify.format),

@@ -224,4 +224,5 @@ from auditor.cli import (  # noqa: F401
     retention_template,
     run,
     schema,
+    web,
 )

@@ -11,7 +11,8 @@
         ├── GeoDataError         a GeoIP database or IP-range file is missing or corrupt
         ├── ResolverError        the DNS resolver could not be set up
         ├── MissingDriverError   a database URL needs a driver that is not installed
-        └── ListenError          the metrics address cannot be served (in use, not ours)
+        ├── ListenError          the metrics address cannot be served (in use, not ours)
+        └── BrowserUnavailableError  the web audit's browser cannot be started
 
 A failing DNS lookup is not an exception: it becomes an observation with a reason.
 """
@@ -141,3 +142,8 @@ class ListenError(AuditUnavailableError):
             "another gdpr-auditor running? set metrics.listen" if in_use else ("set metrics.listen")
         )
         super().__init__(f"cannot serve metrics on {address}: {reason} ({advice})")
+
+
+class BrowserUnavailableError(AuditUnavailableError):
+    """The browser the web audit drives cannot be started: Playwright or Chromium is missing, or
+    Chromium fails to launch; the message says how to install what is missing."""

@@ -31,6 +31,7 @@ class Facet(StrEnum):
     ENDPOINT = "endpoint"
     SUBPROCESSOR = "subprocessor"
     VENDOR = "vendor"  # the vendor's home country: whose authorities can compel access
+    WEB = "web"  # visitors' browsers, sent by the organisation's web pages
 
 
 class Verdict(StrEnum):

@@ -17,6 +17,7 @@ from auditor.core.policies import PolicyData
 from auditor.core.policydocs import Decision
 from auditor.evidence.declared import backup_item, day, inventory_item
 from auditor.evidence.ledgers import consent_checks, consent_imports, evidence, retention, utc
+from auditor.evidence.websites import websites
 from auditor.store.reporting import ChainCheck, FindingHistory, PeriodRecords, RunTally
 
 SCHEMA_VERSION = 1
@@ -113,6 +114,7 @@ def build_report(inputs: ReportInputs) -> dict[str, Any]:
         "backups": [
             backup_item(i, inputs.as_of) for i in sorted(inputs.integrations, key=lambda i: i.id)
         ],
+        "websites": websites(records.web_run),
         "evidence": evidence(inputs.chain, records),
     }
 

@@ -1,5 +1,5 @@
-"""The metric families of the capabilities beside the audit: retention, reports, discovery and
-consent; `families` puts them in the collector's order."""
+"""The metric families of the capabilities beside the audit: retention, reports, discovery, web
+and consent; `families` puts them in the collector's order."""
 
 from __future__ import annotations
 
@@ -77,6 +77,31 @@ def discovery(snapshot: Snapshot) -> Iterator[Metric]:
     if snapshot.inventory_coverage is not None:
         coverage.add_metric([], snapshot.inventory_coverage)
     yield from (vendors, coverage)
+
+
+def web(snapshot: Snapshot) -> Iterator[Metric]:
+    # Live, like discovery's. Labels: site ids from the configuration (never a URL or host
+    # name), the three consent states and the place verdicts: bounded.
+    parties = GaugeMetricFamily(
+        f"{PREFIX}web_third_parties",
+        "Third parties the last web run saw active on a site's pages (contacted, or setting a "
+        "cookie or storage key), by consent state (before, reject, accept) and by the worst "
+        "verdict on the places they receive visitors' data at; absent before the first run "
+        "since start.",
+        labels=["site", "state", "verdict"],
+    )
+    for (site, state, verdict), count in sorted(snapshot.web_third_parties.items()):
+        parties.add_metric([site, state, verdict], count)
+    pages = GaugeMetricFamily(
+        f"{PREFIX}web_pages",
+        "Pages of a site the last web run visited, by whether they were observed in every "
+        "consent state or failed (did not load, the banner's button was missing, too big): "
+        "findings resting on a failed page are carried, not resolved.",
+        labels=["site", "outcome"],
+    )
+    for (site, outcome), count in sorted(snapshot.web_pages.items()):
+        pages.add_metric([site, outcome], count)
+    yield from (parties, pages)
 
 
 def consent(snapshot: Snapshot, skipped: Skipped) -> Iterator[Metric]:

@@ -27,6 +27,7 @@ from auditor.core.durations import parse_duration
 from auditor.core.errors import AuditUnavailableError, InvalidInputError, ListenError, StoreError
 from auditor.core.jobs import JobContext
 from auditor.discovery.job import DiscoveryJob, discovery_needed
+from auditor.discovery.web.job import WebJob, web_needed
 from auditor.evidence.scheduled import ReportJob
 from auditor.retention.job import RetentionJob
 from auditor.retention.job import daemon_job as retention_job
@@ -47,7 +48,7 @@ from auditor.service.scheduling import (
 )
 from auditor.service.sdnotify import Notifier, Watchdog
 from auditor.service.snapshot import Snapshot, consent_statuses, stored_snapshot
-from auditor.service.wiring import build_locator, database_url
+from auditor.service.wiring import build_locator, database_url, web_evidence_directory
 from auditor.store import (
     StateStore,
     display_url,
@@ -82,6 +83,8 @@ WORK["report"] = lambda daemon: daemon.reports.work
 NEEDED["report"] = lambda generation: generation.config.database is not None
 WORK["discovery"] = lambda daemon: daemon.discovery.work
 NEEDED["discovery"] = lambda generation: discovery_needed(generation.config.discovery)
+WORK["web"] = lambda daemon: daemon.web.work
+NEEDED["web"] = lambda generation: web_needed(generation.config.websites)
 
 
 class Daemon(Reloading):
@@ -116,6 +119,11 @@ class Daemon(Reloading):
         self.consents = ConsentJob(self._inputs, store, clock, os.environ, self.refresh_snapshot)
         self.reports: ReportJob = ReportJob(self._inputs, store, clock)
         self.discovery: DiscoveryJob = DiscoveryJob(self._inputs, store, clock)
+        self.web = WebJob(
+            lambda: self._with_current_geodata(self.generation), store, clock,
+            root=lambda: web_evidence_directory(self.generation.config, os.environ),
+            recorded=self.refresh_snapshot,
+        )  # fmt: skip
         self.audits: AuditJob[Generation] = AuditJob(
             lambda: self._with_current_geodata(self.generation),
             store,
@@ -157,6 +165,7 @@ class Daemon(Reloading):
             **self.retention.state.snapshot_fields(),
             report_last_written=self.reports.last_written,
             **self.discovery.snapshot_fields(),
+            **self.web.snapshot_fields(),
         )
 
     def landing(self) -> str:

@@ -1,5 +1,5 @@
 """The metric families the collector yields from a snapshot, in order: findings, inventory, jobs,
-DNS, data sets and the daemon here; retention, reports, discovery and consent from
+DNS, data sets and the daemon here; retention, reports, discovery, web and consent from
 `capability_families`."""
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ def live_families(snapshot: Snapshot) -> Iterator[Metric]:
     yield from capabilities.retention(snapshot)
     yield capabilities.report_written(snapshot)
     yield from capabilities.discovery(snapshot)
+    yield from capabilities.web(snapshot)
 
 
 def stored_key(snapshot: Snapshot) -> tuple[object, ...]:

@@ -39,7 +39,8 @@ def load_generation(config_path: Path) -> Generation:
         integrations = tuple(load_integrations(config, policies))
     except InvalidInputError as exc:
         raise config.located(exc) from None
-    needs_geo = any(integration.endpoints for integration in integrations)
+    # Endpoints, and websites' third parties, are located.
+    needs_geo = bool(config.websites.sites) or any(i.endpoints for i in integrations)
     return Generation(
         config=config,
         policies=policies,

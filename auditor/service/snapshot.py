@@ -87,6 +87,11 @@ class Snapshot:
     (empty before the first successful run since start)."""
     inventory_coverage: float | None = None
     """Declared over discovered vendors in the last discovery run (None: no run since start)."""
+    web_third_parties: Mapping[tuple[str, str, str], int] = field(default_factory=dict)
+    """(site id, consent state, verdict) -> third parties active in that state in the last web
+    run (empty before the first since start)."""
+    web_pages: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    """(site id, "observed" or "failed") -> pages of the site the last web run visited."""
 
 
 def stored_snapshot(counts: SnapshotCounts) -> Snapshot:

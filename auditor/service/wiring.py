@@ -98,11 +98,25 @@ def load_integrations(config: Config, policies: PolicyData) -> list[Integration]
     return with_vendor_countries(integrations, catalogue_homes(config))
 
 
-def database_url(config: Config, environ: Mapping[str, str]) -> str:
-    """Return the state database URL: the configured one, else a SQLite file in the state directory.
+def state_directory(config: Config, environ: Mapping[str, str]) -> Path:
+    """The state directory: `$STATE_DIRECTORY` (the first one, when systemd sets several), else
+    the configuration file's directory."""
+    state = environ.get("STATE_DIRECTORY", "").split(":")[0]
+    return Path(state) if state else config.base
 
-    The state directory is `$STATE_DIRECTORY` (the first one, when systemd sets several), else the
-    configuration file's directory. A relative SQLite path from `url_env` is relative to the
+
+WEB_EVIDENCE = "web-evidence"
+"""The web audit's evidence files' directory, under the state directory."""
+
+
+def web_evidence_directory(config: Config, environ: Mapping[str, str]) -> Path:
+    """Where the web audit writes its runs' screenshots, HARs and JSON records."""
+    return state_directory(config, environ) / WEB_EVIDENCE
+
+
+def database_url(config: Config, environ: Mapping[str, str]) -> str:
+    """Return the state database URL: the configured one, else a SQLite file in the state
+    directory (`state_directory`). A relative SQLite path from `url_env` is relative to the
     configuration file, like the one from `url`.
 
     Raises:
@@ -110,9 +124,7 @@ def database_url(config: Config, environ: Mapping[str, str]) -> str:
     """
     settings = config.database
     if settings is None:
-        state = environ.get("STATE_DIRECTORY", "").split(":")[0]
-        directory = Path(state) if state else config.base
-        return f"sqlite:///{directory / DEFAULT_FILE}"
+        return f"sqlite:///{state_directory(config, environ) / DEFAULT_FILE}"
     if settings.url is not None:
         return settings.url
     name = settings.url_env or ""

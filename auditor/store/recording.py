@@ -57,6 +57,9 @@ JOB_RULES: Mapping[str, frozenset[str]] = {
     "consent": frozenset({"transfer-consent-missing"}),
     "retention": frozenset({"retention-overdue"}),
     "discovery": frozenset({"inventory-undeclared"}),
+    "web": frozenset(
+        {"web-transfer-unsafeguarded", "web-tracking-before-consent", "web-third-party-undeclared"}
+    ),
 }
 """The rules raised by jobs of their own rather than by the audit, by job."""
 
@@ -65,7 +68,7 @@ AUDIT_SCOPE = RuleScope(excluding=frozenset().union(*JOB_RULES.values()))
 
 
 def job_scope(job: str) -> RuleScope:
-    """The findings a job other than the audit owns (`consent`, `retention`, `discovery`)."""
+    """The findings a job other than the audit owns (`consent`, `retention`, `discovery`, `web`)."""
     return RuleScope(only=JOB_RULES[job])
 
 

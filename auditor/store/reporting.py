@@ -39,6 +39,8 @@ from auditor.store.schema import (
 
 REPORTED_KINDS = ("retention-batch", "retention-run", "consent-check", "consent-import")
 """Evidence kinds whose records a report reads in full (the others it only counts)."""
+WEB_RUN = "web-run"
+"""The web audit's run record: a report reads the period's latest one (its websites section)."""
 
 _SUCCESS = "success"
 
@@ -82,6 +84,7 @@ class PeriodRecords:
     records: tuple[EvidenceRecord, ...]  # the period's records of REPORTED_KINDS, in order
     record_kinds: dict[str, int]  # every kind recorded in the period -> records
     last_record: EvidenceRecord | None  # the newest record before the period's end
+    web_run: EvidenceRecord | None = None  # the period's latest `web-run` record
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +137,7 @@ def read_period(engine: Engine, start: datetime, end: datetime) -> PeriodRecords
             records=tuple(records(conn, start, end, REPORTED_KINDS)),
             record_kinds=record_kinds(conn, start, end),
             last_record=last_record(conn, before=end),
+            web_run=last_record(conn, before=end, kind=WEB_RUN, since=start),
         )
 
 

@@ -78,6 +78,8 @@ EVERYTHING = Snapshot(
     retention_last_enforcement={"crm-contacts": AT},
     consent={"crm": ConsentStatus(10, 2, 1, AT, False)},
     report_last_written=AT,
+    web_third_parties={("shop", "accept", "unsafeguarded"): 1},
+    web_pages={("shop", "observed"): 1},
     discovery_vendors={"declared": 2, "undeclared": 1},
     inventory_coverage=2 / 3,
 )

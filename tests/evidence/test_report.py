@@ -11,7 +11,7 @@ import struct
 import subprocess
 import zlib
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import accumulate
 from pathlib import Path
 from typing import Any
@@ -382,6 +382,98 @@ class TestCsv:
             resolved["resolved_at"],
             resolved["resolved_in_period"],
         )
+
+
+WEB_AT = datetime(2026, 3, 4, 5, 0, tzinfo=UTC)
+DIGEST = "ab" * 32
+
+
+def web_run(directory: str) -> dict[str, Any]:
+    """A `web-run` evidence record as the web job writes it."""
+    files = {
+        kind: {"name": f"{directory}/shop/0123456789ab-before.{ext}", "sha256": DIGEST, "size": 10}
+        for kind, ext in (("record", "json"), ("screenshot", "png"), ("har", "har"))
+    }
+    return {
+        "directory": directory,
+        "as_of": "2026-03-04",
+        "started_at": "2026-03-04T05:00:00Z",
+        "complete": False,
+        "sites": [
+            {
+                "site": "shop",
+                "failure": "1 of 1 pages not observed completely",
+                "pages": [
+                    {
+                        "page": "0123456789ab",
+                        "url": "https://www.shop.example/",
+                        "states": {
+                            "before": {"failure": None, "files": files},
+                            "reject": {"failure": "HTTP 503", "files": {**files, "har": None}},
+                        },
+                    }
+                ],
+            }
+        ],
+        "third_parties": [
+            {
+                "party": "test-tracker",
+                "name": "Tracker <Test> Corp.",
+                "declared": False,
+                "vendor": "test-tracker",
+                "verdict": "unsafeguarded",
+                "hosts": ["collect.tracker.example"],
+                "places": [{"place": "US", "country": "US", "verdict": "unsafeguarded",
+                            "basis": "none", "via": ["headquarters (catalogue)"]}],
+                "sites": {"shop": {"states": ["before"], "before_choice": ["before"],
+                                   "essential_hosts": []}},
+            }
+        ],
+        "probes_failed": {"web-site:shop": "1 of 1 pages not observed completely"},
+        "findings": 3,
+    }  # fmt: skip
+
+
+class TestWebsites:
+    def test_the_periods_latest_web_run_is_the_websites_section(self, scenario: Scenario) -> None:
+        """The run's files with their digests, the third parties with their verdicts and where
+        they acted before consent; a later run (after the period) and an earlier one are not
+        the section's."""
+        store = StateStore.open(scenario.state_url, evidence_key=KEY.encode())
+        try:
+            for directory, at in (
+                ("earlier", WEB_AT - timedelta(days=1)),
+                ("20260304T050000Z", WEB_AT),
+                ("after", R2 + timedelta(days=90)),
+            ):
+                store.append_evidence("web-run", web_run(directory), at)  # fmt: skip
+        finally:
+            store.close()
+        doc = report_json(scenario)
+        web = doc["websites"]
+        assert (web["run"]["directory"], web["run"]["recorded_at"]) == (
+            "20260304T050000Z", "2026-03-04T05:00:00Z",
+        )  # fmt: skip
+        assert web["run"]["complete"] is False
+        (page,) = web["sites"][0]["pages"]
+        before, reject = page["states"]
+        assert before["record"]["sha256"] == DIGEST and reject["har"] is None
+        assert reject["failure"] == "HTTP 503"
+        tracker = web["third_parties"][0]
+        assert (tracker["verdict"], tracker["sites"]) == (
+            "unsafeguarded", [{"site": "shop", "states": ["before"], "before_choice": ["before"]}],
+        )  # fmt: skip
+        validate(doc)
+        page_html = report(scenario, *QUARTER, "--format", "html").stdout
+        assert '<section id="websites">' in page_html and DIGEST in page_html
+        assert "Tracker &lt;Test&gt; Corp." in page_html
+
+    def test_a_period_without_web_run_says_so(self, scenario: Scenario) -> None:
+        doc = report_json(scenario)
+        assert doc["websites"] == {"run": None, "sites": [], "third_parties": [],
+                                   "probes_failed": []}  # fmt: skip
+        page_html = report(scenario, *QUARTER, "--format", "html").stdout
+        assert "No web run was recorded in the period" in page_html
 
 
 class TestHtml:

@@ -159,7 +159,8 @@ def test_timestamps_are_shown_as_ages_in_seconds(path: Path) -> None:
 
 
 def test_the_issue_s_panels_are_all_there() -> None:
-    """DPO: posture, findings, places, consent, retention, waivers; ops: jobs, DNS, data, replicas."""
+    """DPO: posture, findings, places, consent, retention, waivers, websites; ops: jobs, DNS,
+    data, replicas."""
     dpo, ops = ({panel["title"] for panel in panels(load(path))} for path in DASHBOARDS)
     assert {
         "Posture over time",
@@ -169,6 +170,7 @@ def test_the_issue_s_panels_are_all_there() -> None:
         "Retention backlog",
         "Waived findings",
         "Waivers about to expire",
+        "Website third parties by site, consent state and verdict",
     } <= dpo
     assert {
         "Job last success age",

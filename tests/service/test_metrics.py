@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import gzip
+import os
+import shutil
+import subprocess
 import zlib
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
@@ -60,6 +64,8 @@ FULL = Snapshot(
     config_reload_at=RELOADED,
     leader=False,
     version="9.9.9",
+    web_third_parties={("shop", "before", "eea"): 2, ("shop", "accept", "unsafeguarded"): 3},
+    web_pages={("shop", "observed"): 4, ("shop", "failed"): 1},
 )
 
 
@@ -276,6 +282,9 @@ def test_labels_are_only_the_bounded_names() -> None:
         "kind",
         "name",
         "version",
+        "site",  # a site's id in the configuration, never a URL or host name
+        "state",  # before, reject, accept
+        "outcome",  # observed, failed
     }
     used = {
         label
@@ -558,3 +567,26 @@ def test_vendor_and_backup_findings_reach_the_metrics_through_the_store(tmp_path
     )
     for rule in ("backup-restore-untested", "backup-documentation-stale"):
         assert 1 == value(registry, open_, rule=rule, severity="info", integration="crm")
+
+
+def test_web_third_parties_and_pages_by_site_id() -> None:
+    """Third parties by site, consent state and verdict; pages by outcome; absent before the
+    first web run since start; and promtool finds nothing to lint in them."""
+    registry = registry_for(FULL)
+    assert 3 == value(
+        registry, "gdpr_auditor_web_third_parties", site="shop", state="accept",
+        verdict="unsafeguarded",
+    )  # fmt: skip
+    assert 1 == value(registry, "gdpr_auditor_web_pages", site="shop", outcome="failed")
+    empty = registry_for(Snapshot())
+    assert None is value(empty, "gdpr_auditor_web_pages", site="shop", outcome="observed")
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        if os.environ.get("GDPR_AUDITOR_REQUIRE_SERVICES") == "1":
+            pytest.fail("promtool is required (Debian package prometheus) but not on PATH")
+        pytest.skip("promtool not on PATH (install Debian's prometheus package)")
+    body = generate_latest(registry)
+    lint = subprocess.run(
+        [promtool, "check", "metrics"], input=body, capture_output=True, timeout=30, check=False
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr
