@@ -27,6 +27,7 @@ from auditor.core.yamlsource import Loc, load_yaml
 from auditor.discovery.config import DiscoveryModel, DiscoverySettings, discovery_settings
 from auditor.discovery.web.config import WebsiteSettings, WebsitesModel, website_settings
 from auditor.evidence.config import ReportSettings, ReportsModel, report_settings
+from auditor.service.schedules import JobModel, JobSchedule, JobsModel, job_schedule
 from auditor.sources.config import DataSourceModel, DataSourceSettings, parse_data_sources
 from auditor.transfers.config import BackupChecks, BackupChecksModel, backup_checks
 
@@ -75,40 +76,6 @@ class _Metrics(Strict):
         return value
 
 
-class _Job(Strict):
-    interval: DurationText | None = None
-    cron: str | None = None
-    jitter: DurationText | None = None  # default: a tenth of the interval, at most PT5M
-    enabled: bool = True
-
-    @field_validator("cron")
-    @classmethod
-    def _crontab(cls, value: str | None) -> str | None:
-        if value is not None:
-            from apscheduler.triggers.cron import CronTrigger
-
-            try:
-                CronTrigger.from_crontab(value, timezone="UTC")
-            except ValueError as exc:
-                raise ValueError(f"not a five-field cron expression: {value!r} ({exc})") from None
-        return value
-
-    @model_validator(mode="after")
-    def _one_schedule(self) -> _Job:
-        if (self.interval is None) == (self.cron is None):
-            raise ValueError("set exactly one of interval and cron")
-        return self
-
-
-class _Jobs(Strict):
-    audit: _Job = _Job(interval="PT1H")
-    retention: _Job | None = None
-    consent: _Job | None = None  # scheduled only when set and consent mappings exist
-    report: _Job | None = None  # writes the evidence report of the last `reports.period`
-    discovery: _Job | None = None  # scheduled only when `discovery:` names domains or pages
-    web: _Job | None = None  # scheduled only when `websites:` names sites
-
-
 class _Notify(Strict):
     webhook_url_env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")  # the URL is a secret
     format: Literal["generic", "slack"] = "generic"
@@ -127,7 +94,7 @@ class _Config(Strict):
     ip_ranges: str | None = None
     database: _Database | None = None
     metrics: _Metrics = _Metrics()
-    jobs: _Jobs = _Jobs()
+    jobs: JobsModel = JobsModel()
     reports: ReportsModel = ReportsModel()
     log: _Log = _Log()
     notify: _Notify | None = None
@@ -179,23 +146,6 @@ class DnsSettings:
     timeout: float
     concurrency: int
     zone_files: tuple[Path, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class JobSchedule:
-    """When a job runs: every `interval`, or on a cron expression, with jitter in seconds."""
-
-    interval: Duration | None
-    cron: str | None
-    jitter_seconds: float
-    enabled: bool = True
-
-    @property
-    def interval_seconds(self) -> float:
-        """The interval, or for cron the typical gap between runs (for the staleness alert)."""
-        if self.interval is not None:
-            return self.interval.approx_seconds()
-        return _cron_period_seconds(self.cron or "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,7 +273,7 @@ def load_config(path: Path) -> Config:
         geoip_max_age_days=raw.geoip.max_age_days,
         database=_database(raw.database, base),
         metrics_listen=parse_listen(raw.metrics.listen),
-        jobs={name: _schedule(job) for name, job in raw.jobs if isinstance(job, _Job)},
+        jobs={name: job_schedule(job) for name, job in raw.jobs if isinstance(job, JobModel)},
         log_level=raw.log.level,
         log_format=raw.log.format,
         digest=hashlib.sha256(path.read_bytes()).hexdigest(),
@@ -393,32 +343,3 @@ def _database(raw: _Database | None, base: Path) -> DatabaseSettings | None:
         if relative and relative != ":memory:":
             url = f"sqlite:///{base / relative}"
     return DatabaseSettings(url, raw.url_env, parse_duration(raw.keep_observations))
-
-
-def _schedule(job: _Job) -> JobSchedule:
-    interval = parse_duration(job.interval) if job.interval else None
-    if job.jitter is not None:
-        jitter = parse_duration(job.jitter).approx_seconds()
-    else:
-        period = interval.approx_seconds() if interval else _cron_period_seconds(job.cron or "")
-        jitter = min(period / 10, 300.0)
-    return JobSchedule(interval, job.cron, jitter, job.enabled)
-
-
-def _cron_period_seconds(expression: str) -> float:
-    """A rough period of a five-field cron expression: hourly, daily or weekly and so on."""
-    fields = expression.split()
-    if len(fields) != 5:
-        return 86400.0
-    minute, hour, day, _, weekday = fields
-    if minute == "*" or minute.startswith("*/"):
-        step = int(minute[2:]) if minute.startswith("*/") and minute[2:].isdigit() else 1
-        return 60.0 * step
-    if hour == "*" or hour.startswith("*/"):
-        step = int(hour[2:]) if hour.startswith("*/") and hour[2:].isdigit() else 1
-        return 3600.0 * step
-    if weekday != "*":
-        return 7 * 86400.0
-    if day != "*":
-        return 30 * 86400.0
-    return 86400.0

@@ -12,10 +12,10 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from auditor.config import JobSchedule
 from auditor.core.errors import AuditorError
 from auditor.core.jobs import JobCancelled, JobContext, Work
 from auditor.core.ports import Clock
+from auditor.service.schedules import JobSchedule
 from auditor.service.snapshot import JobHealth
 
 log = structlog.get_logger("auditor.jobs")

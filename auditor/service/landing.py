@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 
-from auditor.config import Config, JobSchedule
+from auditor.config import Config
+from auditor.service.schedules import JobSchedule
 from auditor.service.snapshot import JobHealth, Snapshot
 
 SEVERITIES = ("critical", "warning", "info")

@@ -14,12 +14,12 @@ import structlog
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from auditor.config import JobSchedule
 from auditor.core.errors import StoreError
 from auditor.core.jobs import Work
 from auditor.service.generation import Generation
 from auditor.service.jobs import Heartbeat, JobRunner, misfire_grace, trigger_for
 from auditor.service.leader import Leadership
+from auditor.service.schedules import JobSchedule
 from auditor.service.sdnotify import Notifier
 from auditor.store import StateStore
 
