@@ -223,6 +223,15 @@ def dpo_overview() -> Any:
                   "s", 12, [Query(f"min by (rule, severity) "
                                   f"({sel('gdpr_auditor_waiver_expiry_timestamp_seconds')}) - "
                                   "time()", instant=True)]),
+            Panel(table.Panel, "Website third parties by site, consent state and verdict",
+                  "Third parties the last web run saw active on each site's pages (contacted, or "
+                  "setting a cookie or storage key) before any consent choice, after reject and "
+                  "after accept, by the worst verdict on where they receive visitors' data. "
+                  "Anything in before or reject that is not essential is a "
+                  "web-tracking-before-consent finding.",
+                  "short", 24, [Query(f"max by (site, state, verdict) "
+                                      f"({sel('gdpr_auditor_web_third_parties')})",
+                                      instant=True)]),
         ],
     )  # fmt: skip
 
