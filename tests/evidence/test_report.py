@@ -575,15 +575,15 @@ class TestHtml:
         contents = cover[cover.index("Contents") + 1 :]
         assert [
             "1. Tool, configuration and data", "2. Inventory", "3. Places and transfers",
-            "4. Findings", "5. Retention", "6. Consent checks", "7. Backups", "8. Audit runs",
-            "9. Evidence chain",
+            "4. Findings", "5. Retention", "6. Consent checks", "7. Websites", "8. Backups",
+            "9. Audit runs", "10. Evidence chain",
         ] == [" ".join(line.split()) for line in contents]  # fmt: skip
         # The sections follow, numbered as in the contents; none is on the cover.
         body = "\n".join("\n".join(page) for page in rest)
         positions = [body.find(f"{n}. {title}") for n, title in enumerate(
             ["Tool, configuration and data", "Inventory", "Places and transfers", "Findings",
-             "Retention", "Consent checks", "Backups", "Audit runs", "Evidence chain"],
-            start=1)]  # fmt: skip
+             "Retention", "Consent checks", "Websites", "Backups", "Audit runs",
+             "Evidence chain"], start=1)]  # fmt: skip
         assert -1 not in positions and positions == sorted(positions)
         # No page but the last is near empty: small sections share pages, none is forced alone.
         lines = [len(page) for page in rest]
