@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from datetime import date
@@ -67,20 +68,34 @@ def _hostname(value: str) -> str:
     return name
 
 
+# An inventory repeats a few dozen durations and places thousands of times: each is parsed
+# once per load (errors are not kept, so each bad value is reported where it stands).
+_parsed_duration = functools.lru_cache(maxsize=1024)(parse_duration)
+
+
 def _duration(value: str | None) -> Duration | None:
-    return None if value is None else parse_duration(value)
+    return None if value is None else _parsed_duration(value)
 
 
-def _resolve_places(values: Iterable[str], policies: PolicyData) -> tuple[Place, ...]:
-    """Parse place specs, dropping repeats; raises ValueError naming every bad one by index."""
+def _resolve_places(
+    values: Iterable[str], policies: PolicyData, known: dict[str, Place] | None = None
+) -> tuple[Place, ...]:
+    """Parse place specs, dropping repeats; raises ValueError naming every bad one by index.
+
+    `known` holds the specs already parsed against the same policy data, and gains the new ones.
+    """
     places: list[Place] = []
     errors = []
     for index, spec in enumerate(values):
-        try:
-            place = parse_place(spec, policies)
-        except ValueError as exc:
-            errors.append(f"[{index}] {exc}")
-            continue
+        place = known.get(spec) if known is not None and isinstance(spec, str) else None
+        if place is None:
+            try:
+                place = parse_place(spec, policies)
+            except ValueError as exc:
+                errors.append(f"[{index}] {exc}")
+                continue
+            if known is not None and isinstance(spec, str):
+                known[spec] = place
         if place not in places:
             places.append(place)
     if errors:
@@ -89,12 +104,13 @@ def _resolve_places(values: Iterable[str], policies: PolicyData) -> tuple[Place,
 
 
 def _check_places(values: list[str], info: ValidationInfo) -> list[str]:
-    _resolve_places(values, (info.context or {})["policies"])
+    context = info.context or {}
+    _resolve_places(values, context["policies"], context.get("places"))
     return values
 
 
 def _check_duration(value: str) -> str:
-    parse_duration(value)
+    _parsed_duration(value)
     return value
 
 
@@ -226,9 +242,11 @@ class _Integration(Strict):
         return value
 
 
-def _build(entry: _Integration, source: str, policies: PolicyData) -> Integration:
+def _build(
+    entry: _Integration, source: str, policies: PolicyData, known: dict[str, Place] | None = None
+) -> Integration:
     def places(values: Iterable[str]) -> tuple[Place, ...]:
-        return _resolve_places(values, policies)
+        return _resolve_places(values, policies, known)
 
     backups = None
     if entry.backups is not None:
@@ -264,7 +282,8 @@ def parse_inventory(
     namer = entries_by_id(doc, "integrations", "integration")
     if not isinstance(doc.data, dict) or "integrations" not in doc.data:
         return [], [Issue(doc.source, "expected a mapping with an 'integrations' list", line=1)]
-    context = {"policies": policies}
+    known: dict[str, Place] = {}
+    context = {"policies": policies, "places": known}
     issues: list[Issue] = []
     integrations: list[Integration] = []
     raw = doc.data["integrations"]
@@ -283,7 +302,7 @@ def parse_inventory(
         except ValidationError as exc:
             issues.extend(issues_from_validation(exc, doc, namer, base=loc))
             continue
-        integrations.append(_build(entry, doc.source, policies))
+        integrations.append(_build(entry, doc.source, policies, known))
     return integrations, issues
 
 
