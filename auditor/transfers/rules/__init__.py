@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -19,6 +19,8 @@ class AuditContext:
     observations: Mapping[str, tuple[Observation, ...]]
     policies: PolicyData
     as_of: date
+    memo: dict[object, Any] = field(default_factory=dict, compare=False, repr=False)
+    """What rules compute once per audit and share (the assessed places), by a key of their own."""
 
     def finding(
         self,
