@@ -146,8 +146,9 @@ def retention_enforce(
             bound = _bind(_chosen(setup.policies, policy_ids), sources)
             reconciled = {one.policy.id: reconcile_policy(one, store, utcnow) for one in bound}
             now = utcnow()
+            plans = {one.policy.id: plan_policy(one, now, max_rows) for one in bound}
             for one in bound:
-                check_guard(one, plan_policy(one, now, max_rows), secret, allow_large_share)
+                check_guard(one, plans[one.policy.id], secret, allow_large_share)
             results = []
             for one in bound:
                 enforcement = enforce_policy(
@@ -157,6 +158,7 @@ def retention_enforce(
                     secret=secret,
                     max_rows=max_rows,
                     allow_large_share=allow_large_share,
+                    plan=plans[one.policy.id],
                 )
                 results.append((enforcement, plan_policy(one, utcnow(), max_rows)))
     finally:

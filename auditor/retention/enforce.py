@@ -40,23 +40,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-import sqlalchemy as sa
-from sqlalchemy import Connection
-
 from auditor.core.errors import InvalidRequestError, StoreError
 from auditor.core.ledger import BatchIntent, RetentionLedger, encode_key, new_run
 from auditor.core.ports import Clock
-from auditor.retention.anonymised import replaced
+from auditor.retention.batches import Walker, next_batch_size
 from auditor.retention.plan import RetentionPlan, plan_policy
 from auditor.retention.policy import ANONYMISE_KEY_ENV
 from auditor.retention.reconcile import Batch, batch_content, reconcile_policy
-from auditor.retention.tables import BoundPolicy, fitted
+from auditor.retention.tables import BoundPolicy
 
 Outcome = Literal["done", "limit-reached", "report-only"]
 
-UPDATE_CHUNK = 500
-"""Rows per UPDATE ... CASE statement of a keyed-hash batch: bound parameters stay well below
-every dialect's limit."""
 MIN_KEY_BYTES = 16
 
 
@@ -124,13 +118,19 @@ def enforce_policy(
     check: Callable[[], None] | None = None,
     on_batch: Callable[[Batch], None] | None = None,
     timer: Callable[[], float] = time.perf_counter,
+    plan: RetentionPlan | None = None,
 ) -> Enforcement:
     """Reconcile the policy's unsettled batches, plan it at `clock()` and process its eligible
     records in batches, each begun in and settled with `ledger`.
 
     `secret` keys the hashes (of anonymised values and of key ranges); `check` is called before
     each batch and may raise to stop the run there (the daemon's JobContext.check); `on_batch`
-    hears of each committed batch, reconciled ones included.
+    hears of each committed batch, reconciled ones included. `plan`: the caller's plan of this
+    policy, made after its unsettled batches were reconciled, so that the table is not counted
+    twice; without one, the run plans at `clock()`.
+
+    Each batch holds at most the policy's batch_size records; the next batch is sized toward a
+    target transaction time (`auditor.retention.batches.next_batch_size`).
 
     It stays one function of about 100 lines: the order of reconcile, plan, guard, intent, batch
     and settlement is the safety argument for changing the organisation's data, and reads best
@@ -150,7 +150,8 @@ def enforce_policy(
     if on_batch is not None:
         for batch in reconciled:
             on_batch(batch)
-    plan = plan_policy(bound, started, max_rows)
+    if plan is None or reconciled:
+        plan = plan_policy(bound, started, max_rows)
     run = new_run()
     if plan.action == "report":
         return Enforcement(plan, run, 0, 0, "report-only", started, clock(), 0.0)
@@ -163,9 +164,10 @@ def enforce_policy(
         finished = clock()
         _run_record(ledger, plan, run, "done", 0, 0, started, finished)
         return Enforcement(plan, run, 0, 0, "done", started, finished, 0.0)
-    walker = _Walker(bound, plan, secret)
+    walker = Walker(bound, plan, secret)
     processed = batches = 0
     longest = 0.0
+    size = bound.policy.batch_size
     outcome: Outcome = "limit-reached"
     unsettled = False
     try:
@@ -174,8 +176,7 @@ def enforce_policy(
                 if check is not None:
                     check()
                 batch_started = clock()
-                size = min(bound.policy.batch_size, plan.limit - processed)
-                keys = walker.window(connection, size)
+                keys = walker.window(connection, min(size, plan.limit - processed))
                 if not keys:
                     outcome = "done"
                     break
@@ -206,6 +207,7 @@ def enforce_policy(
                 unsettled = False
                 processed, batches = processed + rows, batches + 1
                 longest = max(longest, seconds)
+                size = next_batch_size(len(keys), seconds, bound.policy.batch_size)
                 if on_batch is not None:
                     on_batch(batch)
     except BaseException as exc:
@@ -258,97 +260,6 @@ def check_guard(
 
 
 # --- the batches ----------------------------------------------------------------------------------
-
-
-class _Walker:
-    """Walks the eligible keys in order, one batch per call, remembering the last key done."""
-
-    def __init__(self, bound: BoundPolicy, plan: RetentionPlan, secret: bytes | None) -> None:
-        self.bound = bound
-        self.eligible = bound.eligible(plan.deadline)
-        self.secret = secret
-        self.keyed = secret is not None
-        self.after: Any = None
-        self.hashes = [r for r in bound.policy.anonymise if r.kind == "hash"]
-        if self.hashes and secret is None:
-            # Never write NULL where a hash was asked for: check_guard refuses this earlier.
-            raise ValueError("a keyed hash needs a secret")
-
-    def window(self, connection: Connection, size: int) -> list[Any]:
-        """The next `size` eligible keys in order (read only; the batch re-checks them)."""
-        key = self.bound.key
-        # A record whose (unique, but nullable) key is NULL has no place in a key range: it is
-        # never processed, and stays counted.
-        after = key.is_not(None) if self.after is None else key > self.after
-        query = sa.select(key).where(*self.eligible, after).order_by(key).limit(size)
-        with connection.begin():
-            keys = list(connection.execute(query).scalars())
-        if keys:
-            self.after = keys[-1]
-        return keys
-
-    def apply(self, connection: Connection, keys: list[Any]) -> int:
-        """Process the records with these keys that are still eligible, in one transaction;
-        return how many were deleted or anonymised."""
-        with connection.begin():
-            if self.hashes:
-                return self._hash_batch(connection, keys)
-            return self._fixed_batch(connection, keys)
-
-    def _fixed_batch(self, connection: Connection, keys: list[Any]) -> int:
-        bound = self.bound
-        done = 0
-        for start in range(0, len(keys), UPDATE_CHUNK):
-            conditions = [bound.key.in_(keys[start : start + UPDATE_CHUNK]), *self.eligible]
-            if bound.policy.action == "delete":
-                statement: Any = sa.delete(bound.table).where(*conditions)
-            else:
-                values = {
-                    bound.column(r).name: None if r.kind == "null" else fitted(r, bound.column(r))
-                    for r in bound.policy.anonymise
-                }
-                statement = sa.update(bound.table).where(*conditions).values(values)
-            done += int(connection.execute(statement).rowcount)
-        return done
-
-    def _hash_batch(self, connection: Connection, keys: list[Any]) -> int:
-        bound = self.bound
-        key = bound.key
-        columns = [bound.column(r) for r in self.hashes]
-        fixed = {
-            bound.column(r).name: None if r.kind == "null" else fitted(r, bound.column(r))
-            for r in bound.policy.anonymise
-            if r.kind != "hash"
-        }
-        done = 0
-        for start in range(0, len(keys), UPDATE_CHUNK):
-            query = sa.select(key, *columns).where(
-                key.in_(keys[start : start + UPDATE_CHUNK]), *self.eligible
-            )
-            if bound.dialect != "sqlite":
-                query = query.with_for_update()
-            rows = connection.execute(query).all()
-            if not rows:
-                continue
-            values: dict[str, Any] = dict(fixed)
-            for index, (replacement, column) in enumerate(
-                zip(self.hashes, columns, strict=True), start=1
-            ):
-                # Column by column: a value already hashed keeps its hash.
-                hashed = {row[0]: replaced(replacement, row[index], self.secret) for row in rows}
-                values[column.name] = _case(hashed, key, column)
-            chosen = [row[0] for row in rows]
-            statement = sa.update(bound.table).where(key.in_(chosen), *self.eligible).values(values)
-            done += int(connection.execute(statement).rowcount)
-        return done
-
-
-def _case(
-    hashed: Mapping[Any, object], key: sa.Column[Any], column: sa.Column[Any]
-) -> sa.ColumnElement[Any]:
-    """CASE key WHEN ... THEN its hash ...: one statement writes a whole chunk."""
-    whens = [(key == value, sa.literal(text, column.type)) for value, text in hashed.items()]
-    return sa.case(*whens, else_=sa.null())
 
 
 def _range_hash(first: object, last: object, secret: bytes | None) -> str:
