@@ -1,7 +1,7 @@
 """Benchmarks batched retention enforcement on PostgreSQL against one bulk DELETE, same run."""
 
 # Usage: python bench/retention.py [--url URL] [--rows 5000000] [--overdue 1000000]
-#                                  [--batch 100000] [--layout spread|oldest] [--ts-index]
+#                                  [--batch 50000] [--layout spread|oldest] [--ts-index]
 #                                  [--keep] [--json]
 #
 # Loads, into a schema of its own on the PostgreSQL server named by --url (default: the
@@ -217,7 +217,7 @@ def main() -> int:
     parser.add_argument("--url", default=default_url)
     parser.add_argument("--rows", type=int, default=5_000_000)
     parser.add_argument("--overdue", type=int, default=1_000_000)
-    parser.add_argument("--batch", type=int, default=100_000)
+    parser.add_argument("--batch", type=int, default=50_000)
     parser.add_argument("--layout", choices=["spread", "oldest"], default="spread")
     parser.add_argument("--ts-index", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the schema afterwards")
