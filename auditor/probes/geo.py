@@ -297,8 +297,7 @@ class MmdbGeoLocator:
         iso = country.get("iso_code") if isinstance(country, Mapping) else None
         if not isinstance(iso, str) or not iso or iso.upper() in _PSEUDO_COUNTRIES:
             iso = None
-        kind = ipaddress.IPv4Network if ip.version == 4 else ipaddress.IPv6Network
-        return (iso.upper() if iso else None), str(kind((int(ip), prefix), strict=False))
+        return (iso.upper() if iso else None), _network_text(ip, prefix)
 
     def _lookup_asn(self, ip: IpAddress) -> tuple[int | None, str | None]:
         if self._asn is None:
@@ -313,6 +312,20 @@ class MmdbGeoLocator:
             number if isinstance(number, int) else None,
             organisation if isinstance(organisation, str) else None,
         )
+
+
+@functools.lru_cache(maxsize=4096)
+def _network_of(version: int, first: int, prefix: int) -> str:
+    kind = ipaddress.IPv4Network if version == 4 else ipaddress.IPv6Network
+    return str(kind((first, prefix), strict=False))
+
+
+def _network_text(ip: IpAddress, prefix: int) -> str:
+    """The network of `prefix` bits holding `ip`, as text; the few networks of a database are
+    formatted once each (the ipaddress module's text form is slow, IPv6 most)."""
+    bits = 32 if ip.version == 4 else 128
+    first = int(ip) >> (bits - prefix) << (bits - prefix) if prefix else 0
+    return _network_of(ip.version, first, prefix)
 
 
 def _load_ranges(path: Path | None) -> list[RangeFile]:
