@@ -24,7 +24,6 @@ from auditor.core.errors import (
     SchemaVersionError,
     StoreError,
 )
-from auditor.core.inventory import load_inventory
 from auditor.core.model import Integration
 from auditor.core.policies import PolicyData, load_policies
 
@@ -130,9 +129,12 @@ def parse_as_of(value: str | None) -> date:
 
 
 def load_all(config: Config) -> tuple[PolicyData, list[Integration]]:
-    """Load the policy data and the inventory a configuration names."""
+    """Load the policy data and the inventory a configuration names (a large inventory by
+    several processes, see `auditor.cli.loading`)."""
+    from auditor.cli.loading import load_inventory_parallel
+
     policies = load_policies(config.policies)
-    return policies, load_inventory(config.inventory, policies, display=config.base)
+    return policies, load_inventory_parallel(config.inventory, policies, display=config.base)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

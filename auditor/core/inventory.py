@@ -345,6 +345,17 @@ def check_references(integrations: Sequence[Integration]) -> list[Issue]:
     return issues
 
 
+def load_inventory_file(
+    path: Path, policies: PolicyData, display: Path | None = None
+) -> tuple[list[Integration], list[Issue]]:
+    """Load and validate one inventory file: its valid integrations and every problem found."""
+    try:
+        doc = load_yaml(path, source=display_name(path, display))
+    except InvalidInputError as exc:
+        return [], list(exc.issues)
+    return parse_inventory(doc, policies)
+
+
 def load_inventory(
     paths: Sequence[Path], policies: PolicyData, display: Path | None = None
 ) -> list[Integration]:
@@ -354,15 +365,20 @@ def load_inventory(
         InvalidInputError: with every problem in every file.
     """
     files, issues = inventory_files(paths)
+    loaded = [load_inventory_file(path, policies, display) for path in files]
+    return combine_inventory(loaded, issues)
+
+
+def combine_inventory(
+    loaded: Iterable[tuple[list[Integration], list[Issue]]], issues: list[Issue]
+) -> list[Integration]:
+    """The integrations of every file, in file order, checked together (`check_references`).
+
+    Raises:
+        InvalidInputError: with `issues`, every file's problems and the references' problems.
+    """
     integrations: list[Integration] = []
-    for path in files:
-        name = display_name(path, display)
-        try:
-            doc = load_yaml(path, source=name)
-        except InvalidInputError as exc:
-            issues.extend(exc.issues)
-            continue
-        found, problems = parse_inventory(doc, policies)
+    for found, problems in loaded:
         integrations.extend(found)
         issues.extend(problems)
     issues.extend(check_references(integrations))
