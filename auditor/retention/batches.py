@@ -43,10 +43,6 @@ class Walker:
         self.secret = secret
         self.keyed = secret is not None
         self.after: Any = None
-        # On PostgreSQL the window also reads where each record is (its ctid), and the batch
-        # goes straight there instead of scanning the key range again.
-        self.by_ctid = bound.dialect == "postgresql"
-        self.ctids: list[str] = []
         self.hashes = [r for r in bound.policy.anonymise if r.kind == "hash"]
         if self.hashes and secret is None:
             # Never write NULL where a hash was asked for: check_guard refuses this earlier.
@@ -58,12 +54,9 @@ class Walker:
         # A record whose (unique, but nullable) key is NULL has no place in a key range: it is
         # never processed, and stays counted.
         after = key.is_not(None) if self.after is None else key > self.after
-        columns = [key, sa.literal_column("ctid")] if self.by_ctid else [key]
-        query = sa.select(*columns).where(*self.eligible, after).order_by(key).limit(size)
+        query = sa.select(key).where(*self.eligible, after).order_by(key).limit(size)
         with connection.begin():
-            rows = connection.execute(query).all()
-        keys = [row[0] for row in rows]
-        self.ctids = [str(row[1]) for row in rows] if self.by_ctid else []
+            keys = list(connection.execute(query).scalars())
         if keys:
             self.after = keys[-1]
         return keys
@@ -93,17 +86,13 @@ class Walker:
         return done
 
     def _key_sets(self, keys: list[Any]) -> list[list[sa.ColumnElement[bool]]]:
-        """Conditions selecting exactly these keys: on PostgreSQL, for the window just read, the
-        records' places (ctids) and an array of the keys, one statement planned as a TID scan (a
-        record changed since, so moved, is left alone: its key no longer matches at that place);
-        elsewhere IN lists of UPDATE_CHUNK keys."""
+        """Conditions selecting exactly these keys: on PostgreSQL one key range and one array
+        (a single statement, planned as a range scan of the key's index); elsewhere IN lists of
+        UPDATE_CHUNK keys."""
         key = self.bound.key
-        if self.by_ctid and len(self.ctids) == len(keys):
+        if self.bound.dialect == "postgresql":
             array = sa.bindparam("batch_keys", keys, type_=postgresql.ARRAY(key.type))
-            places = sa.text("ctid = ANY(CAST(:batch_ctids AS tid[]))").bindparams(
-                sa.bindparam("batch_ctids", self.ctids, type_=postgresql.ARRAY(sa.Text()))
-            )
-            return [[sa.and_(places), key == sa.any_(array)]]
+            return [[key >= keys[0], key <= keys[-1], key == sa.any_(array)]]
         return [
             [key.in_(keys[start : start + UPDATE_CHUNK])]
             for start in range(0, len(keys), UPDATE_CHUNK)
