@@ -191,7 +191,7 @@ def enforce_policy(
                     deadline=plan.deadline,
                     key_range=key_range,
                     key_range_keyed=walker.keyed,
-                    keys=tuple(encode_key(key) for key in keys),
+                    keys=_encoded(keys),
                     created_at=batch_started,
                 )
                 # Nothing is changed in the data source before its intent is committed.
@@ -260,6 +260,13 @@ def check_guard(
 
 
 # --- the batches ----------------------------------------------------------------------------------
+
+
+def _encoded(keys: list[Any]) -> tuple[Any, ...]:
+    """The keys as the ledger records them; integers (most keys) are recorded as they are."""
+    if set(map(type, keys)) == {int}:
+        return tuple(keys)
+    return tuple(encode_key(key) for key in keys)
 
 
 def _range_hash(first: object, last: object, secret: bytes | None) -> str:
