@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import textwrap
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
 from auditor import __version__
@@ -129,7 +129,21 @@ def _result_items(result: AuditResult) -> dict[str, Any]:
     }
 
 
-_ENCODE = json.JSONEncoder(ensure_ascii=False).encode
+def _encoder() -> Callable[[Any], str]:
+    """`json.dumps(item, ensure_ascii=False)`, by one C encoder made once (json.dumps makes one
+    per call) and without the circular-reference check (the items are trees built here)."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return json.JSONEncoder(ensure_ascii=False).encode
+
+    def fail(value: Any) -> Any:
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+    encode = make(None, fail, json.encoder.encode_basestring, None, ": ", ", ", False, False, True)
+    return lambda item: "".join(encode(item, 0))
+
+
+_ENCODE = _encoder()
 _CHUNK = 512  # items joined per write
 
 
