@@ -100,10 +100,10 @@ def parse_answer(data: bytes, question_size: int, rdtype: int, source: str) -> O
     status = "nxdomain" if rcode == dns.rcode.NXDOMAIN else "noerror"
     outcome = Outcome(status, None, source)
     offset = 12 + question_size
-    names: dict[int, Labels] = {}  # the names read so far by offset: compression points at them
+    lowered = data.lower()  # names compare lower-case; addresses are read from `data`
     try:
         for _ in range(_HEADER.unpack_from(data)[3]):  # ANCOUNT
-            owner, offset = _read_name(data, offset, names)
+            owner, offset = _read_name(data, offset, lowered)
             rtype, rclass, _, size = _RR_FIXED.unpack_from(data, offset)
             offset += _RR_FIXED.size
             end = offset + size
@@ -116,7 +116,7 @@ def parse_answer(data: bytes, question_size: int, rdtype: int, source: str) -> O
                 address = socket.inet_ntop(family, data[offset:end])
                 outcome.addresses.setdefault(owner, []).append(address)
             elif rclass == _IN and rtype == _CNAME:
-                target, target_end = _read_name(data, offset, names)
+                target, target_end = _read_name(data, offset, lowered)
                 if target_end != end:
                     raise MalformedError("CNAME record with trailing data")
                 outcome.cnames.setdefault(owner, target)
@@ -126,33 +126,24 @@ def parse_answer(data: bytes, question_size: int, rdtype: int, source: str) -> O
     return outcome
 
 
-def _read_name(
-    data: bytes, offset: int, names: dict[int, Labels] | None = None
-) -> tuple[Labels, int]:
+def _read_name(data: bytes, offset: int, lowered: bytes) -> tuple[Labels, int]:
     """Decode a possibly compressed name; returns its lower-case labels and the offset after it.
 
-    `names` maps the offsets of names already read in this message to their labels: a pointer
-    to one of them is resolved without reading it again, and the names read here are added.
+    `lowered` is `data.lower()`, made once per message: the labels are cut from it, the lengths
+    and pointers read from `data` (a pointer's second byte can be any byte).
     """
     labels: list[bytes] = []
-    starts: list[tuple[int, int]] = []  # (offset, labels so far) of each label read here
     after = -1
     size = 0
+    end = len(data)
     while True:
-        if offset >= len(data):
+        if offset >= end:
             raise MalformedError("name runs past the end")
-        if after >= 0 and names is not None and offset in names:  # a pointer to a name read
-            known = names[offset]
-            size += sum(len(label) + 1 for label in known)
-            if size > 254:
-                raise MalformedError("name too long or cut short")
-            labels.extend(known)
-            break
         length = data[offset]
         if length == 0:
             break
-        if length & 0xC0 == 0xC0:
-            if offset + 1 >= len(data):
+        if length >= 0xC0:
+            if offset + 1 >= end:
                 raise MalformedError("name runs past the end")
             pointer = (length & 0x3F) << 8 | data[offset + 1]
             if pointer >= offset:  # only backward pointers: that rules out loops
@@ -163,18 +154,13 @@ def _read_name(
             continue
         if length & 0xC0:
             raise MalformedError("unknown label type")
-        label = data[offset + 1 : offset + 1 + length]
+        stop = offset + 1 + length
         size += length + 1
-        if len(label) != length or size > 254:
+        if stop > end or size > 254:
             raise MalformedError("name too long or cut short")
-        starts.append((offset, len(labels)))
-        labels.append(label.lower())
-        offset += 1 + length
-    name = tuple(labels)
-    if names is not None:
-        for start, first in starts:
-            names.setdefault(start, name[first:])
-    return name, after if after >= 0 else offset + 1
+        labels.append(lowered[offset + 1 : stop])
+        offset = stop
+    return tuple(labels), after if after >= 0 else offset + 1
 
 
 def _name_wire(name: Labels) -> bytes:
