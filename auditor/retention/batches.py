@@ -92,14 +92,10 @@ class Walker:
         UPDATE_CHUNK keys."""
         key = self.bound.key
         if self.bound.dialect == "postgresql":
-            array: sa.ColumnElement[Any]
-            if set(map(type, keys)) == {int}:
-                # Integers go as one array literal, written in C, cast by the server: the
-                # driver's list adapter costs microseconds per element.
-                text = "{" + ",".join(map(str, keys)) + "}"
-                array = sa.cast(sa.bindparam("batch_keys", text), postgresql.ARRAY(key.type))
-            else:
-                array = sa.bindparam("batch_keys", keys, type_=postgresql.ARRAY(key.type))
+            # One array parameter: the server walks the key's index once per key in the range
+            # (an array literal cast in SQL was planned as a filter over the range, three times
+            # slower).
+            array = sa.bindparam("batch_keys", keys, type_=postgresql.ARRAY(key.type))
             return [[key >= keys[0], key <= keys[-1], key == sa.any_(array)]]
         return [
             [key.in_(keys[start : start + UPDATE_CHUNK])]
