@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import os
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -297,7 +298,8 @@ class MmdbGeoLocator:
         iso = country.get("iso_code") if isinstance(country, Mapping) else None
         if not isinstance(iso, str) or not iso or iso.upper() in _PSEUDO_COUNTRIES:
             iso = None
-        return (iso.upper() if iso else None), _network_text(ip, prefix)
+        # Interned, as the organisations below: a large audit's locations share a few dozen.
+        return (sys.intern(iso.upper()) if iso else None), _network_text(ip, prefix)
 
     def _lookup_asn(self, ip: IpAddress) -> tuple[int | None, str | None]:
         if self._asn is None:
@@ -310,7 +312,7 @@ class MmdbGeoLocator:
         organisation = record.get("autonomous_system_organization")
         return (
             number if isinstance(number, int) else None,
-            organisation if isinstance(organisation, str) else None,
+            sys.intern(organisation) if isinstance(organisation, str) else None,
         )
 
 
