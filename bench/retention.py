@@ -19,7 +19,7 @@
 #   - batched enforcement: auditor.retention.enforce_policy() on `records_batched` in a fresh
 #     process, as `gdpr-auditor retention enforce` runs it: a plan (one pass counting the table
 #     and the overdue), then batches of at most --batch keys (the policy's batch_size; each next
-#     batch sized toward a 0.4 s transaction), each read by key order and processed in its own
+#     batch sized toward a 0.3 s transaction), each read by key order and processed in its own
 #     transaction that re-checks the deadline and the hold (on PostgreSQL one statement: a key
 #     range and an array of the batch's keys), one intent and one evidence record per batch in a
 #     SQLite state database;

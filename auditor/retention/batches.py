@@ -19,7 +19,7 @@ UPDATE_CHUNK = 500
 """Rows per UPDATE ... CASE statement of a keyed-hash batch, and per IN list elsewhere than on
 PostgreSQL: bound parameters stay well below every dialect's limit."""
 
-TARGET_TRANSACTION_SECONDS = 0.4
+TARGET_TRANSACTION_SECONDS = 0.3
 """What a batch's transaction should take: the next batch is sized toward it (at most the
 policy's batch_size), so that no transaction holds its locks for long on a slow or busy server."""
 
