@@ -83,8 +83,7 @@ WORK["discovery"] = lambda daemon: daemon.discovery.work
 NEEDED["discovery"] = lambda generation: discovery_needed(generation.config.discovery)
 
 
-SWITCH_INTERVAL = 0.001  # s a thread keeps the GIL while another waits (default 0.005): a
-# /metrics scrape, which gives the lock up at each read and write, is not held back by an audit.
+SWITCH_INTERVAL = 0.001  # s a thread keeps the GIL while another waits: /metrics beside an audit
 
 
 class Daemon(Reloading):
