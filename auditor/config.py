@@ -2,8 +2,9 @@
 
 This module composes the schema: it owns the daemon's own sections and takes each capability's
 section model from the capability (`data_sources:` from `auditor.sources.config`, `consent:`
-from `auditor.consent.config`, `discovery:` from `auditor.discovery.config`, `reports:` from
-`auditor.evidence.config`). The whole file, every section included, is validated here, once,
+from `auditor.consent.config`, `discovery:` from `auditor.discovery.config`, `websites:` from
+`auditor.discovery.web.config`, `reports:` from `auditor.evidence.config`, `backups:` from
+`auditor.transfers.config`). The whole file, every section included, is validated here, once,
 when it is loaded; nothing else reads the file."""
 
 from __future__ import annotations
@@ -17,14 +18,17 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from auditor.consent.config import ConsentSettings, load_consent_settings
-from auditor.core.durations import Duration, parse_duration
+from auditor.consent.config import ConsentMapping, ConsentModel, ConsentSettings, parse_consent
+from auditor.core.durations import Duration, DurationText, parse_duration
 from auditor.core.errors import InvalidInputError, Issue
 from auditor.core.staleness import DEFAULT_MAX_AGE_DAYS
-from auditor.core.validation import Strict, issues_from_validation
-from auditor.core.yamlsource import load_yaml
+from auditor.core.validation import Strict, document_schema, format_loc, issues_from_validation
+from auditor.core.yamlsource import Loc, load_yaml
 from auditor.discovery.config import DiscoveryModel, DiscoverySettings, discovery_settings
+from auditor.discovery.web.config import WebsiteSettings, WebsitesModel, website_settings
 from auditor.evidence.config import ReportSettings, ReportsModel, report_settings
+from auditor.sources.config import DataSourceModel, DataSourceSettings, parse_data_sources
+from auditor.transfers.config import BackupChecks, BackupChecksModel, backup_checks
 
 
 class _Dns(Strict):
@@ -44,13 +48,7 @@ class _GeoIp(Strict):
 class _Database(Strict):
     url: str | None = None
     url_env: str | None = None  # the name of an environment variable holding the URL
-    keep_observations: str = "P30D"
-
-    @field_validator("keep_observations")
-    @classmethod
-    def _duration(cls, value: str) -> str:
-        parse_duration(value)
-        return value
+    keep_observations: DurationText = "P30D"
 
     @field_validator("url")
     @classmethod
@@ -78,17 +76,10 @@ class _Metrics(Strict):
 
 
 class _Job(Strict):
-    interval: str | None = None
+    interval: DurationText | None = None
     cron: str | None = None
-    jitter: str | None = None  # ISO 8601 duration; default: a tenth of the interval, at most PT5M
+    jitter: DurationText | None = None  # default: a tenth of the interval, at most PT5M
     enabled: bool = True
-
-    @field_validator("interval", "jitter")
-    @classmethod
-    def _duration(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_duration(value)
-        return value
 
     @field_validator("cron")
     @classmethod
@@ -115,6 +106,7 @@ class _Jobs(Strict):
     consent: _Job | None = None  # scheduled only when set and consent mappings exist
     report: _Job | None = None  # writes the evidence report of the last `reports.period`
     discovery: _Job | None = None  # scheduled only when `discovery:` names domains or pages
+    web: _Job | None = None  # scheduled only when `websites:` names sites
 
 
 class _Notify(Strict):
@@ -144,16 +136,41 @@ class _Config(Strict):
     consent: dict[str, Any] = {}
     retention: list[str] = []
     discovery: DiscoveryModel | None = None  # auditor.discovery.config
+    backups: BackupChecksModel | None = None  # auditor.transfers.config
+    websites: WebsitesModel | None = None  # auditor.discovery.web.config
 
-    @field_validator("retention", mode="before")
+    @field_validator("retention", mode="before", json_schema_input_type=str | list[str])
     @classmethod
     def _retention_paths(cls, value: object) -> object:
         return [value] if isinstance(value, str) else value
 
-    @field_validator("inventory", mode="before")
+    @field_validator("inventory", mode="before", json_schema_input_type=str | list[str])
     @classmethod
     def _one_or_many(cls, value: object) -> object:
         return [value] if isinstance(value, str) else value
+
+
+class _ConfigSchema(_Config):
+    """The configuration as editors see it: the sections validated by their capabilities
+    (`data_sources:`, `consent:`) with their own models in place of free mappings."""
+
+    data_sources: dict[str, DataSourceModel] = {}
+    consent: dict[str, ConsentModel] = {}
+
+
+def config_json_schema() -> dict[str, Any]:
+    """The JSON Schema of the configuration file, every section included, for editors.
+
+    Paths, URLs, environment variables and the tables and columns named are checked by the
+    auditor only (`validate`, `validate --connect`).
+    """
+    return document_schema(
+        _ConfigSchema,
+        "gdpr-auditor configuration",
+        "How gdpr-auditor audits (inventory, policies, DNS, GeoIP, IP ranges) and what the "
+        "daemon runs (database, metrics, jobs, reports, notifications, data sources, consent, "
+        "retention, discovery).",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,16 +233,51 @@ class Config:
     jobs: Mapping[str, JobSchedule] = field(default_factory=dict)
     log_level: str = "info"
     log_format: str = "auto"
-    digest: str = ""
-    sources: ConsentSettings = field(default_factory=ConsentSettings)
-    retention: tuple[Path, ...] = ()  # sha256 of the file's bytes, recorded with every audit run
+    digest: str = ""  # sha256 of the file's bytes, recorded with every audit run
+    data_sources: Mapping[str, DataSourceSettings] = field(default_factory=dict)
+    consent: Mapping[str, ConsentMapping] = field(default_factory=dict)
+    retention: tuple[Path, ...] = ()
     reports: ReportSettings = field(default_factory=lambda: ReportSettings(Path("reports")))
     notify: NotifySettings | None = None
     discovery: DiscoverySettings = field(default_factory=DiscoverySettings)
+    backups: BackupChecks = field(default_factory=BackupChecks)
+    websites: WebsiteSettings = field(default_factory=WebsiteSettings)
+
+    source: str = ""  # the file's name as given, for messages (`path` is resolved)
 
     @property
     def base(self) -> Path:
         return self.path.parent
+
+    @property
+    def consent_settings(self) -> ConsentSettings:
+        """What the consent check reads: the mappings and the data sources they name."""
+        return ConsentSettings(self.data_sources, self.consent)
+
+    def located(self, exc: InvalidInputError) -> InvalidInputError:
+        """The error with its problems about a configured inventory or retention path itself
+        (missing, or a directory without YAML files) pointed at that path's line here."""
+        where = {
+            str(path): (key, index)
+            for key, paths in (("inventory", self.inventory), ("retention", self.retention))
+            for index, path in enumerate(paths)
+        }
+        issues = [
+            self.issue(f"{issue.source}: {issue.message}", *where[issue.source])
+            if issue.line is None and issue.entry is None and issue.source in where
+            else issue
+            for issue in exc.issues
+        ]
+        return InvalidInputError(issues)
+
+    def issue(self, message: str, *loc: str | int) -> Issue:
+        """An Issue about the setting at `loc` (`"database", "url"`), with its line."""
+        return Issue(
+            self.source or str(self.path),
+            message,
+            field=format_loc(loc),
+            line=config_line(self.path, loc),
+        )
 
 
 def load_config(path: Path) -> Config:
@@ -237,16 +289,17 @@ def load_config(path: Path) -> Config:
     doc = load_yaml(path)
     if not isinstance(doc.data, dict):
         raise InvalidInputError([Issue(doc.source, "expected a mapping of settings", line=1)])
-    issues = []
+    issues: list[Issue] = []
     try:
         raw = _Config.model_validate(doc.data)
     except ValidationError as exc:
-        issues = issues_from_validation(exc, doc)
+        issues = issues_from_validation(exc, doc, model=_Config)
     base = path.resolve().parent
-    try:
-        sources = load_consent_settings(doc, base)
-    except InvalidInputError as exc:
-        issues.extend(exc.issues)
+    # Each capability validates its own section; consent's names data sources, so it comes after.
+    data_sources, more = parse_data_sources(doc, base)
+    issues += more
+    consent, more = parse_consent(doc, data_sources)
+    issues += more
     if issues:
         raise InvalidInputError(issues)
 
@@ -255,6 +308,7 @@ def load_config(path: Path) -> Config:
 
     return Config(
         path=path.resolve(),
+        source=doc.source,
         inventory=tuple(base / Path(item).expanduser() for item in raw.inventory),
         policies=resolve(raw.policies),
         dns=DnsSettings(
@@ -273,14 +327,27 @@ def load_config(path: Path) -> Config:
         log_level=raw.log.level,
         log_format=raw.log.format,
         digest=hashlib.sha256(path.read_bytes()).hexdigest(),
-        sources=sources,
+        data_sources=data_sources,
+        consent=consent,
         retention=tuple(base / Path(item).expanduser() for item in raw.retention),
         reports=report_settings(raw.reports, base),
         discovery=discovery_settings(raw.discovery, base),
+        backups=backup_checks(raw.backups),
+        websites=website_settings(raw.websites, base),
         notify=None
         if raw.notify is None
         else NotifySettings(raw.notify.webhook_url_env, raw.notify.format),
     )
+
+
+def config_line(path: Path, loc: Loc) -> int | None:
+    """The line of the setting at `loc` (`("database", "url")`) in the configuration file, or
+    of its nearest enclosing setting; None when the file cannot be read now. The file is read
+    again: this is for messages about a problem found after loading, not for every load."""
+    try:
+        return load_yaml(path).line_of(loc)
+    except InvalidInputError:
+        return None
 
 
 def parse_listen(value: str) -> tuple[str, int]:

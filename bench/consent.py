@@ -275,14 +275,17 @@ def child(mode: str, chunk: int) -> dict[str, Any]:
     """Run one measured thing in this process; return its time, result and peak RSS."""
     from sqlalchemy import text
 
-    from auditor.consent.config import load_consent_settings
+    from auditor.consent.config import parse_consent
     from auditor.consent.coverage import bind_consent, coverage
     from auditor.core.yamlsource import parse_yaml
     from auditor.sources import DataSources
+    from auditor.sources.config import parse_data_sources
 
-    settings = load_consent_settings(parse_yaml(config_yaml(), "bench.yaml"))
-    with DataSources(settings.data_sources) as sources:
-        bound = bind_consent(settings.consent["mailchimp"], sources)
+    doc = parse_yaml(config_yaml(), "bench.yaml")
+    data_sources, _ = parse_data_sources(doc, None)
+    consent, _ = parse_consent(doc, data_sources)
+    with DataSources(data_sources) as sources:
+        bound = bind_consent(consent["mailchimp"], sources)
         result: dict[str, Any] = {}
         started = time.perf_counter()
         if mode == "pushdown":

@@ -47,6 +47,7 @@ from auditor.evidence.report import ReportInputs, build_report, period_bounds
 from auditor.store import StateStore
 from auditor.store.reporting import check_chain, read_period
 from auditor.store.schema import audit_runs, evidence, finding_events
+from tests.helpers import entry
 
 OUT = ROOT / "bench" / "out"
 KEY = b"bench-evidence-key-0123456789abcdef"
@@ -60,20 +61,7 @@ KEEP = timedelta(days=30)
 
 
 def write_inventory(path: Path, count: int) -> None:
-    entries = [
-        {
-            "id": f"app-{n:03d}",
-            "name": f"App {n:03d}",
-            "category": "crm",
-            "role": "processor",
-            "data_categories": ["contact"],
-            "hosting": ["US"],
-            "backups": {"regions": ["IE"], "retention": "P30D"},
-            "retention": "P1Y",
-            "contract": {"dpa_signed": "2024-01-01"},
-        }
-        for n in range(count)
-    ]
+    entries = [entry(f"app-{n:03d}", name=f"App {n:03d}", hosting=["US"]) for n in range(count)]
     path.write_text(yaml.safe_dump({"integrations": entries}))
 
 

@@ -133,6 +133,21 @@ def build_asn_db(
     return path
 
 
+def build_records_db(
+    path: Path,
+    networks: Mapping[str, Mapping[str, Any]],
+    database_type: str,
+    build_epoch: int = EXAMPLE_BUILD_EPOCH,
+) -> Path:
+    """Write an mmdb mapping each network (CIDR) to the record given, as it is: for databases
+    laid out otherwise than GeoLite2 (GeoIP2 Enterprise, IPinfo, ...). Returns `path`."""
+    writer = _writer(database_type, f"example {database_type} database", build_epoch)
+    _insert_all(writer, networks, dict)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer.to_db_file(str(path))
+    return path
+
+
 def _check(country_db: Path, asn_db: Path) -> None:
     """Read every example network back, so a broken file is noticed here and not by a user."""
     with geoip2.database.Reader(str(country_db)) as reader:

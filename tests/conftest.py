@@ -1,8 +1,12 @@
-"""Shared pytest fixtures: loopback servers started on demand and stopped at teardown."""
+"""Shared pytest fixtures: loopback servers started on demand and stopped at teardown, copies of
+the shipped example, and the guard that no test writes into the checkout."""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
+import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -13,9 +17,102 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from auditor.retention import batches
+from auditor.store import StateStore
 from tests.dnsserver import LoopbackDnsServer
 
 DnsServerFactory = Callable[..., LoopbackDnsServer]
+
+ROOT = Path(__file__).resolve().parent.parent
+"""The checkout the tests run from: read, never written (see `_checkout_untouched`)."""
+
+_CACHES = frozenset(
+    {".venv", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".hypothesis"}
+)
+"""Directories that tools (not tests) write into the checkout; ignored by the guard."""
+
+
+def copy_example(destination: Path) -> Path:
+    """Copy the offline example (`examples/`, and the `geodb/ip-ranges/` it points at) under
+    `destination`, keeping their relative layout; return the copy's `auditor.yaml`.
+
+    The example's state database is relative to its configuration file, so a test that ran
+    `check` on `examples/auditor.yaml` itself would record invented runs into the checkout.
+    """
+    shutil.copytree(
+        ROOT / "examples", destination / "examples", ignore=shutil.ignore_patterns("state.db*")
+    )
+    shutil.copytree(ROOT / "geodb" / "ip-ranges", destination / "geodb" / "ip-ranges")
+    return destination / "examples" / "auditor.yaml"
+
+
+@pytest.fixture(name="example_config")
+def _example_config(tmp_path: Path) -> Path:
+    """The offline example's configuration, in a copy under tmp_path (see `copy_example`)."""
+    return copy_example(tmp_path)
+
+
+def checkout_state(root: Path = ROOT) -> dict[str, str]:
+    """What the guard compares: every file under `examples/` (ignored ones included) by hash,
+    and, in a git checkout, the status of every other path and a hash of the tracked changes."""
+    state = {
+        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted((root / "examples").rglob("*"))
+        if path.is_file()
+    }
+    if not (root / ".git").exists() or shutil.which("git") is None:
+        return state
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=root, capture_output=True, text=True, check=True
+        ).stdout
+
+    for entry in git("status", "--porcelain", "--ignored", "--untracked-files=all", "-z").split(
+        "\0"
+    ):
+        path = entry[3:]
+        if path and not _CACHES.intersection(Path(path).parts) and ".egg-info" not in path:
+            state[f"status {path}"] = entry[:2]
+    state["tracked changes"] = hashlib.sha256(git("diff", "--binary").encode()).hexdigest()
+    return state
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _checkout_untouched() -> Iterator[None]:
+    """Fail the session when a test wrote into the checkout: a file in `examples/` (such as a
+    state database) or anywhere else added, removed or changed. Golden files renewed on purpose
+    (UPDATE_GOLDEN=1) are let through."""
+    before = checkout_state()
+    yield
+    after = checkout_state()
+    changed = sorted(
+        key
+        for key in before.keys() | after.keys()
+        if before.get(key) != after.get(key)
+        and not (os.environ.get("UPDATE_GOLDEN") and "tests/golden/" in key)
+    )
+    if os.environ.get("UPDATE_GOLDEN") and changed == ["tracked changes"]:
+        changed = []
+    if changed:
+        pytest.fail(
+            "tests wrote into the checkout (use tmp_path, or tests.conftest.copy_example): "
+            + ", ".join(changed),
+            pytrace=False,
+        )
+
+
+FIXED_BATCHES_TARGET_SECONDS = 3600.0
+"""A target transaction time no test's batch reaches: its batches keep the policy's batch_size."""
+
+
+@pytest.fixture(autouse=True)
+def _batches_of_batch_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retention batches of exactly the policy's batch_size, whatever the machine's load: the
+    tests count records and evidence batch by batch, and a busy test machine's slow commit
+    would otherwise shrink the next batch (`next_batch_size` is tested on its own, in
+    tests/retention/test_batch_sizes.py). Child processes set it themselves."""
+    monkeypatch.setattr(batches, "TARGET_TRANSACTION_SECONDS", FIXED_BATCHES_TARGET_SECONDS)
 
 
 @pytest.fixture
@@ -92,6 +189,14 @@ def _state_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'state.db'}"
     url: str = request.getfixturevalue("postgres_schema_url")
     return url
+
+
+@pytest.fixture(name="store")
+def _store(state_url: str) -> Iterator[StateStore]:
+    """A state store in the `state_url` database, closed afterwards."""
+    store = StateStore.open(state_url)
+    yield store
+    store.close()
 
 
 def mariadb_test_url() -> str:

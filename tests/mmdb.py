@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 _BUILDER = Path(__file__).resolve().parent.parent / "geodb" / "build_example_mmdb.py"
 
@@ -26,25 +27,19 @@ EXAMPLE_COUNTRIES: Mapping[str, str] = _builder.EXAMPLE_COUNTRIES
 EXAMPLE_ASNS: Mapping[str, tuple[int, str]] = _builder.EXAMPLE_ASNS
 
 
-def build_country_db(
-    path: Path,
-    networks: Mapping[str, str],
-    database_type: str = "GeoLite2-Country",
-    build_epoch: int = EXAMPLE_BUILD_EPOCH,
-) -> Path:
-    """Write a Country-format (or, by `database_type`, City-format) mmdb; return its path."""
-    result: Path = _builder.build_country_db(path, networks, database_type, build_epoch)
-    return result
+# Country-format (or, by `database_type`, City-format) and ASN-format writers; each returns its path.
+build_country_db: Callable[..., Path] = _builder.build_country_db
+build_asn_db: Callable[..., Path] = _builder.build_asn_db
 
 
-def build_asn_db(
+def build_records_db(
     path: Path,
-    networks: Mapping[str, tuple[int, str]],
-    database_type: str = "GeoLite2-ASN",
+    networks: Mapping[str, Mapping[str, Any]],
+    database_type: str,
     build_epoch: int = EXAMPLE_BUILD_EPOCH,
 ) -> Path:
-    """Write an ASN-format mmdb mapping networks to (AS number, organisation); return its path."""
-    result: Path = _builder.build_asn_db(path, networks, database_type, build_epoch)
+    """Write an mmdb mapping each network (CIDR) to the record given, as it is; return its path."""
+    result: Path = _builder.build_records_db(path, networks, database_type, build_epoch)
     return result
 
 

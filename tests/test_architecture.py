@@ -25,7 +25,7 @@ def test_cli_text_output_goes_through_the_escaping_printer() -> None:
     """Every `click.echo` in the CLI prints a machine format (JSON, YAML, CSV, HTML) or a fixed
     progress line; text for people goes through `say`, which escapes control characters, so a
     name or reason from a file or the database cannot recolour the terminal or forge a line."""
-    allowed_sources = {"json.dumps", "inventory_stubs", "result.to_yaml", "text"}
+    allowed_sources = {"json.dumps", "inventory_stubs", "result.to_yaml", "schema_text", "text"}
     offenders = []
     for path in sorted((PACKAGE / "cli").glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):

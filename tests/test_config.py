@@ -157,8 +157,8 @@ consent:
 
     config = load_config(path)
 
-    assert {"crm"} == set(config.sources.data_sources)
-    assert "newsletter" == config.sources.consent["mailrocket"].purpose
+    assert {"crm"} == set(config.data_sources)
+    assert "newsletter" == config.consent["mailrocket"].purpose
     assert (path.parent.resolve() / "policies/retention.yaml",) == config.retention
 
 
@@ -216,3 +216,40 @@ def test_validate_rejects_a_bad_discovery_section(tmp_path: Path) -> None:
     assert 2 == result.exit_code, result.output
     assert "discovery.pages" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_backup_periods_default_to_twelve_months_and_can_be_set(tmp_path: Path) -> None:
+    """`backups:` sets how old a restore test and a documentation review may be; both default
+    to P12M."""
+    default = load_config(write(tmp_path, "inventory: [a]\n"))
+    text = (
+        "inventory: [a]\nbackups: {restore_test_max_age: P6M, documentation_review_max_age: P2Y}\n"
+    )
+    configured = load_config(write(tmp_path, text))
+
+    assert ("P12M", "P12M") == (
+        str(default.backups.restore_test_max_age),
+        str(default.backups.documentation_review_max_age),
+    )
+    assert ("P6M", "P2Y") == (
+        str(configured.backups.restore_test_max_age),
+        str(configured.backups.documentation_review_max_age),
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("backups: {restore_test_max_age: 12 months}\n", "backups.restore_test_max_age"),
+        ("backups: {documentation_review_max_age: P0D}\n", "longer than zero"),
+        ("backups: {restore_tests: P6M}\n", "backups.restore_tests: unknown key"),
+    ],
+)
+def test_bad_backup_periods_are_rejected_at_load(tmp_path: Path, text: str, fragment: str) -> None:
+    """A period that is not an ISO 8601 duration, zero, or an unknown key is an error naming it."""
+    path = write(tmp_path, "inventory: [a]\n" + text)
+
+    with pytest.raises(InvalidInputError) as caught:
+        load_config(path)
+
+    assert fragment in str(caught.value)

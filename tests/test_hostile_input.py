@@ -130,12 +130,48 @@ _FIDES = {
         {
             "fides_key": "crm",
             "name": "CRM",
+            "fidesctl_meta": {"endpoint_address": "https://api.crm.example"},
+            "egress": [{"fides_key": "mail", "type": "system"}],
             "privacy_declarations": [
-                {"data_categories": ["user.contact.email"], "data_use": "marketing"}
+                {
+                    "data_categories": ["user.contact.email", "user"],
+                    "data_use": "marketing",
+                    "data_subjects": ["employee"],
+                    "retention_period": "3-5 years after the last order",
+                    "processes_special_category_data": True,
+                    "data_shared_with_third_parties": True,
+                    "third_parties": "resellers",
+                }
             ],
             "third_country_transfers": ["USA"],
+            "does_international_transfers": True,
+            "legal_basis_for_transfers": ["SCCs", "Consent"],
+            "legal_name": "CRM Inc.",
+            "legal_address": "1 Road, Town, United States",
+            "responsibility": ["Controller"],
+            "joint_controller_info": "partner",
+            "dpa_location": "https://contracts.example/crm",
+            "processes_personal_data": True,
+            "exempt_from_privacy_regulations": False,
         }
     ]
+}
+_DATAMAP = {
+    "items": [
+        {
+            "fides_key": "crm",
+            "system_name": "CRM",
+            "data_uses": ["marketing.communications.email"],
+            "data_categories": "user.contact, user.name",
+            "data_use_undeclared_data_categories": ["user.location"],
+            "retention_period": "P2Y",
+            "responsibility": ["Processor"],
+            "legal_basis_for_transfers": ["BCRs"],
+            "legal_address": "Dublin, Ireland",
+        },
+        {"fides_key": "crm", "system_name": "CRM", "legal_address": "Cork, Ireland"},
+    ],
+    "total": 2,
 }
 _AWS = {
     "syncToken": "1",
@@ -168,12 +204,13 @@ BASES: dict[str, tuple[str, str, Any]] = {
     "consent-jsonl": ("consents.jsonl", "jsonl", _CONSENTS),
     "fides": ("fides.yaml", "yaml", _FIDES),
     "fides-json": ("fides.json", "json", _FIDES),
+    "fides-datamap": ("datamap.json", "json", _DATAMAP),
     "register-csv": ("register.csv", "csv", [minimal("crm")]),
     "catalogue": ("vendors.yaml", "yaml", _catalogue()),
     "ip-ranges": ("ip-ranges.json", "json", _AWS),
 }
 POLICY_FILES = ["eea.yaml", "adequacy.yaml", "rules.yaml", "edges.yaml", "regions/aws.yaml"]
-READER = {"consent-jsonl": "consent-json", "fides-json": "fides"}
+READER = {"consent-jsonl": "consent-json", "fides-json": "fides", "fides-datamap": "fides"}
 """The reader of a kind where it is another kind's: the format is in the file's content."""
 
 

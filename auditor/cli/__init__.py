@@ -5,8 +5,10 @@ Each verb lives in a module of this package and registers itself on `cli` when i
 
 from __future__ import annotations
 
+import inspect
+import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from functools import wraps
 from pathlib import Path
@@ -21,11 +23,13 @@ from auditor.core.errors import (
     AuditUnavailableError,
     InvalidInputError,
     InvalidRequestError,
+    MissingDriverError,
     SchemaVersionError,
     StoreError,
 )
 from auditor.core.model import Integration
 from auditor.core.policies import PolicyData, load_policies
+from auditor.service.wiring import load_integrations
 
 EXIT_OK, EXIT_FINDINGS, EXIT_INVALID, EXIT_UNAVAILABLE = 0, 1, 2, 3
 
@@ -51,6 +55,11 @@ def _fail(code: int, message: str) -> None:
     sys.exit(code)
 
 
+_UNAVAILABLE = {"check": "the audit could not run: ", "run": "cannot start: "}
+"""What a verb says before an error that stopped it (exit 3); other verbs' errors name their
+subject themselves ("data source 'crm': ...")."""
+
+
 def handles_errors(function: F) -> F:
     """Turn the project's errors into messages on stderr and the documented exit statuses."""
 
@@ -62,8 +71,12 @@ def handles_errors(function: F) -> F:
             _fail(EXIT_INVALID, str(exc))
         except StoreError as exc:
             _fail(EXIT_UNAVAILABLE, str(exc))
+        except MissingDriverError as exc:
+            _fail(EXIT_UNAVAILABLE, str(exc))  # one line: the driver, and how to install it
         except AuditUnavailableError as exc:
-            _fail(EXIT_UNAVAILABLE, f"the audit could not run: {exc}")
+            context = click.get_current_context(silent=True)
+            verb = context.command.name if context is not None else None
+            _fail(EXIT_UNAVAILABLE, f"{_UNAVAILABLE.get(verb or '', '')}{exc}")
         return None
 
     return wrapper  # type: ignore[return-value]
@@ -76,13 +89,23 @@ config_option = click.option(
     type=click.Path(dir_okay=False, path_type=Path),
     help="The configuration file (YAML).",
 )
-format_option = click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="Output for people (table) or tools (json).",
+
+
+def output_format_option(choices: Sequence[str], help_text: str) -> Callable[[F], F]:
+    """A `--format` option (the parameter `output_format`) offering `choices`, the first by
+    default."""
+    return click.option(
+        "--format",
+        "output_format",
+        type=click.Choice(list(choices)),
+        default=choices[0],
+        show_default=True,
+        help=help_text,
+    )
+
+
+format_option = output_format_option(
+    ["table", "json"], "Output for people (table) or tools (json)."
 )
 
 
@@ -130,14 +153,52 @@ def parse_as_of(value: str | None) -> date:
 
 def load_all(config: Config) -> tuple[PolicyData, list[Integration]]:
     """Load the policy data and the inventory a configuration names (a large inventory by
-    several processes, see `auditor.cli.loading`)."""
+    several processes, see `auditor.cli.loading`; vendor countries it does not declare filled
+    in from the vendor catalogue)."""
     from auditor.cli.loading import load_inventory_parallel
 
     policies = load_policies(config.policies)
-    return policies, load_inventory_parallel(config.inventory, policies, display=config.base)
+    try:
+        return policies, load_integrations(config, policies, load_inventory_parallel)
+    except InvalidInputError as exc:
+        raise config.located(exc) from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
+"""Where a sentence ends: a full stop followed by a capital (so "Art. 49(1)(a)" and "e.g. x"
+do not end one)."""
+
+
+def first_sentence(help_text: str) -> str:
+    """The first sentence of a command's help, whole: what `--help` lists for the command."""
+    paragraph = " ".join(inspect.cleandoc(help_text).split("\n\n")[0].split())
+    return _SENTENCE_END.split(paragraph, maxsplit=1)[0]
+
+
+class Command(click.Command):
+    """A command whose short help in its group's listing is its help's first sentence, whole.
+
+    click would cut it at its first full stop ("Records past their retention period (Art.")
+    or at the terminal's width ("upgrading it, and..."); a wrapped line reads better.
+    """
+
+    def get_short_help_str(self, limit: int = 45) -> str:
+        if self.short_help:
+            return inspect.cleandoc(self.short_help)
+        return first_sentence(self.help or "")
+
+
+class Group(click.Group, Command):
+    """A group of commands whose commands and sub-groups list their short help whole too."""
+
+    command_class = Command
+    group_class = type  # sub-groups are of this class too
+
+
+@click.group(
+    cls=Group,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="gdpr-auditor")
 def cli() -> None:
     """Audit where an organisation's SaaS integrations keep personal data, against the GDPR.
@@ -163,5 +224,8 @@ from auditor.cli import (  # noqa: F401
     geodb,
     report,
     retention,
+    retention_template,
     run,
+    schema,
+    web,
 )

@@ -117,7 +117,7 @@ def consent_import(
         f"{file.name}: read {counts.read}, inserted {counts.inserted}, withdrawals recorded "
         f"{counts.updated}, already present {counts.already_present} (purpose {purpose!r})"
     )
-    purposes = {m.purpose for m in config.sources.consent.values() if m.imported}
+    purposes = {m.purpose for m in config.consent.values() if m.imported}
     if purpose not in purposes:
         listed = ", ".join(repr(p) for p in sorted(purposes)) or "none"
         say(
@@ -148,9 +148,9 @@ def consent_check(config_path: Path, as_of: str | None, output_format: str) -> N
     day = parse_as_of(as_of)
     config = load_config(config_path)
     policies, _ = load_all(config)
-    mappings = config.sources.consent
+    mappings = config.consent
     results: list[ConsentCoverage] = []
-    with DataSources(config.sources.data_sources) as sources:
+    with DataSources(config.data_sources) as sources:
         bound = bind_all(mappings, sources)
         store = _imported_store(config)
         try:
@@ -208,14 +208,14 @@ def consent_gaps(
     """
     day = parse_as_of(as_of)
     config = load_config(config_path)
-    mapping = config.sources.consent.get(integration)
+    mapping = config.consent.get(integration)
     if mapping is None:
-        known = ", ".join(sorted(config.sources.consent)) or "none are configured"
+        known = ", ".join(sorted(config.consent)) or "none are configured"
         raise click.BadParameter(
             f"no consent mapping for {integration!r} (mappings: {known})",
             param_hint="--integration",
         )
-    with DataSources(config.sources.data_sources) as sources:
+    with DataSources(config.data_sources) as sources:
         bound = bind(mapping, sources)
         if isinstance(bound, BoundConsent):
             _print_keys(gaps(bound, day, withdrawn_only=withdrawn_only))
@@ -231,7 +231,7 @@ def consent_gaps(
 
 def _imported_store(config: Config) -> StateStore | None:
     """The state store, when a mapping matches imported consents; else None (not opened)."""
-    return open_store(config, os.environ) if uses_imported(config.sources) else None
+    return open_store(config, os.environ) if uses_imported(config.consent_settings) else None
 
 
 def _note_empty_imports(mappings: Iterable[ConsentMapping], store: StateStore) -> None:

@@ -15,6 +15,7 @@ from auditor.cli import (
     config_option,
     handles_errors,
     load_all,
+    output_format_option,
     say,
 )
 from auditor.config import load_config
@@ -23,7 +24,8 @@ from auditor.core.yamlsource import load_yaml
 from auditor.discovery.catalogue import load_catalogue
 from auditor.discovery.config import with_targets
 from auditor.discovery.dns_signals import dnspython_lookup
-from auditor.discovery.imports import ImportResult, import_csv, import_fides
+from auditor.discovery.fides import import_fides
+from auditor.discovery.imports import ImportResult, import_csv
 from auditor.discovery.results import (
     discover,
     discovery_json,
@@ -36,13 +38,9 @@ from auditor.discovery.results import (
 @config_option
 @click.option("--domain", "domains", multiple=True, help="A domain to look at (repeatable).")
 @click.option("--page", "pages", multiple=True, help="A web page to look at (repeatable).")
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["table", "json", "yaml"]),
-    default="table",
-    show_default=True,
-    help="For people (table), tools (json), or inventory stubs to complete (yaml).",
+@output_format_option(
+    ["table", "json", "yaml"],
+    "For people (table), tools (json), or inventory stubs to complete (yaml).",
 )
 @handles_errors
 def discover_command(
@@ -98,7 +96,12 @@ _file_argument = click.argument(
 @_file_argument
 @handles_errors
 def import_fides_command(path: Path) -> None:
-    """Import a Fides (fideslang) system YAML export."""
+    """Import a Fides export, YAML or JSON: a fideslang manifest (`system:` list), the API's list
+    of systems, or the data map report (its `items` list, or its rows alone).
+
+    Fides records no hosting places since fideslang 3, so the entries have none until you add
+    them; personal data of a kind the inventory cannot name becomes `unclassified`, never none.
+    See docs/guides/imports.md for the field mapping."""
     _print_import(import_fides(load_yaml(path)), path)
 
 
@@ -106,9 +109,9 @@ def import_fides_command(path: Path) -> None:
 @_file_argument
 @handles_errors
 def import_csv_command(path: Path) -> None:
-    """Import a CSV register: a header row of inventory fields (id, name, vendor, category,
-    role, data_categories, endpoints, hosting, support, dpf_certified, dpa_signed); list cells
-    are separated by `;`."""
+    """Import a CSV register: a header row of inventory fields (id, name, vendor, vendor_country,
+    category, role, data_categories, endpoints, hosting, support, dpf_certified, dpa_signed);
+    list cells are separated by `;`."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -120,4 +123,6 @@ def import_csv_command(path: Path) -> None:
 def _print_import(result: ImportResult, path: Path) -> None:
     click.echo(result.to_yaml(path.name), nl=False)
     for problem in result.unmapped:
-        say(f"not mapped: {problem}", err=True)
+        say(f"TODO: {problem}", err=True)
+    for note in result.notes:
+        say(f"note: {note}", err=True)

@@ -11,7 +11,15 @@ from typing import Any
 
 import click
 
-from auditor.cli import EXIT_FINDINGS, cli, config_option, day_option, handles_errors, say
+from auditor.cli import (
+    EXIT_FINDINGS,
+    cli,
+    config_option,
+    day_option,
+    handles_errors,
+    output_format_option,
+    say,
+)
 from auditor.config import Config, load_config
 from auditor.core.chain import EvidenceRecord, malformed
 from auditor.core.errors import InvalidRequestError, SchemaVersionError, StoreError
@@ -26,14 +34,14 @@ from auditor.store.repository import StateStore
 EXIT_BROKEN = EXIT_FINDINGS
 """`evidence verify` exits 1 when the chain does not verify."""
 
-json_format_option = click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Output for people (text) or tools (json).",
+json_format_option = output_format_option(
+    ["text", "json"], "Output for people (text) or tools (json)."
 )
+
+
+def run_check_first(config: Config) -> str:
+    """What to do about a state database that holds no audit yet."""
+    return f"run `gdpr-auditor check --config {config.path}` (or start the daemon) first"
 
 
 def open_existing(config: Config) -> StateStore:
@@ -55,12 +63,18 @@ def open_existing(config: Config) -> StateStore:
             and not name.startswith("file:")
             and not Path(name).is_file()
         ):
-            raise StoreError(f"the state database {display_url(url)} does not exist")
+            raise StoreError(
+                f"the state database {display_url(url)} does not exist yet: "
+                + run_check_first(config)
+            )
     store = StateStore.open(url, check_version=False, evidence_key=key)
     try:
         version = store.schema_version()
         if version is None:
-            raise StoreError(f"the state database {store.url} holds no gdpr-auditor tables")
+            raise StoreError(
+                f"the state database {store.url} holds no gdpr-auditor tables: "
+                + run_check_first(config)
+            )
         if version != SCHEMA_VERSION:
             raise SchemaVersionError(store.url, version, SCHEMA_VERSION)
     except BaseException:

@@ -19,7 +19,7 @@ from auditor.cli import (
     utcnow,
 )
 from auditor.config import load_config
-from auditor.core.errors import InvalidInputError, Issue
+from auditor.core.errors import InvalidInputError
 from auditor.core.policies import load_policies
 from auditor.core.staleness import dataset_warning
 from auditor.service.wiring import build_locator
@@ -134,9 +134,8 @@ def geodb_update(
 
     config = load_config(config_path)
     if config.ip_ranges is None:
-        issue = Issue(str(config.path), "set it to a directory first", field="ip_ranges")
+        issue = config.issue("set it to a directory first", "ip_ranges")
         raise InvalidInputError([issue])
-    config.ip_ranges.mkdir(parents=True, exist_ok=True)
     urls = None
     if mirror is not None:
         urls = {source.filename: f"{mirror.rstrip('/')}/{source.filename}" for source in SOURCES}

@@ -48,7 +48,7 @@ def load_inventory_parallel(
     workers = min(len(files), os.cpu_count() or 1)
     if workers < 2 or _size(files) < PARALLEL_BYTES or threading.active_count() > 1:
         loaded = [load_inventory_file(path, policies, display) for path in files]
-        return combine_inventory(loaded, issues)
+        return combine_inventory(files, loaded, issues, display)
     global _POLICIES, _DISPLAY
     _POLICIES, _DISPLAY = policies, display
     try:
@@ -62,7 +62,7 @@ def load_inventory_parallel(
         loaded = [load_inventory_file(path, policies, display) for path in files]
     finally:
         _POLICIES = _DISPLAY = None
-    return combine_inventory(loaded, issues)
+    return combine_inventory(files, loaded, issues, display)
 
 
 def _load(path: Path) -> tuple[list[Integration], list[Issue]]:

@@ -19,9 +19,10 @@ from auditor.cli import (
     say,
     utcnow,
 )
-from auditor.cli.evidence import open_existing
+from auditor.cli.evidence import open_existing, run_check_first
 from auditor.config import load_config
 from auditor.core.errors import InvalidRequestError
+from auditor.core.periods import PERIOD_FORMS, parse_period
 from auditor.evidence.register import build_register, render_register
 from auditor.evidence.render import render
 from auditor.evidence.report import FORMATS, ReportInputs, build_report, period_bounds
@@ -75,9 +76,15 @@ def _generated_at(value: str | None) -> datetime | None:
 @cli.command(short_help="Write the evidence report for a period (HTML, JSON or CSV).")
 @config_option
 @click.option(
+    "--period",
+    "period",
+    metavar="PERIOD",
+    help="The period by name: last-month, last-quarter, YYYY-Qn, YYYY-MM or YYYY "
+    "(instead of --from and --to).",
+)
+@click.option(
     "--from",
     "first_day",
-    required=True,
     metavar="YYYY-MM-DD",
     callback=day_option,
     help="First day (UTC).",
@@ -85,7 +92,6 @@ def _generated_at(value: str | None) -> datetime | None:
 @click.option(
     "--to",
     "last_day",
-    required=True,
     metavar="YYYY-MM-DD",
     callback=day_option,
     help="Last day (UTC), included.",
@@ -114,8 +120,9 @@ def _generated_at(value: str | None) -> datetime | None:
 @handles_errors
 def report(
     config_path: Path,
-    first_day: date,
-    last_day: date,
+    period: str | None,
+    first_day: date | None,
+    last_day: date | None,
     as_of: date | None,
     generated_at: str | None,
     output_format: str,
@@ -124,12 +131,13 @@ def report(
     """Write the evidence report for a period: what was checked, against which rules and data,
     what was found, what was done about it, and whether the evidence chain is intact.
 
-    The same records always give the same bytes. Exit status: 0 written (a broken chain is
-    reported in it, and on standard error), 2 bad usage or invalid configuration, 3 the state
-    database cannot be read.
+    The period is --period (last-month, last-quarter, 2026-Q3, 2026-11, 2026; months and
+    quarters of the calendar, in UTC) or --from and --to. The same records always give the
+    same bytes. Exit status: 0 written (a broken chain is reported in it, and on standard
+    error), 2 bad usage or invalid configuration, 3 the state database cannot be read (or holds
+    no audit yet: run `check` first).
     """
-    if first_day > last_day:
-        raise click.BadParameter("--from is after --to", param_hint="--from")
+    first_day, last_day = report_period(period, first_day, last_day, utcnow().date())
     day = as_of or last_day
     stamp = _generated_at(generated_at)
     config = load_config(config_path)
@@ -139,8 +147,11 @@ def report(
     try:
         records = read_period(store.engine, start, end)
         chain = check_chain(store)
+        audited = store.latest_run(successful=False) is not None
     finally:
         store.close()
+    if not audited:
+        say(f"gdpr-auditor: no audit is recorded yet: {run_check_first(config)}", err=True)
     document = build_report(
         ReportInputs(
             first_day=first_day,
@@ -162,6 +173,37 @@ def report(
             f"{chain.verification.problem}",
             err=True,
         )
+
+
+def report_period(
+    period: str | None, first_day: date | None, last_day: date | None, today: date
+) -> tuple[date, date]:
+    """The report's first and last day, from --period or from --from and --to.
+
+    Raises:
+        click.UsageError: both forms or neither are given, or only one of --from and --to.
+        click.BadParameter: the period is not one of the forms, or --from is after --to.
+    """
+    if period is not None:
+        if first_day is not None or last_day is not None:
+            raise click.UsageError("give either --period or --from and --to, not both")
+        try:
+            first, last = parse_period(period, today)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--period") from None
+        for moment in (first, last):
+            parse_day(moment.isoformat(), "--period")  # the range every date is held to
+        return first, last
+    if first_day is None or last_day is None:
+        missing = "--to" if first_day is not None else "--from"
+        if first_day is None and last_day is None:
+            raise click.UsageError(
+                f"give the period: --period ({PERIOD_FORMS}), or --from and --to"
+            )
+        raise click.UsageError(f"{missing} is missing: give --from and --to, or --period")
+    if first_day > last_day:
+        raise click.BadParameter("--from is after --to", param_hint="--from")
+    return first_day, last_day
 
 
 @cli.command(short_help="Export the inventory as a record of processing activities (Art. 30).")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from auditor.retention import (
 from auditor.service.wiring import open_store
 from auditor.sources.config import DataSourceSettings
 from auditor.sources.datasources import DataSources
+from auditor.store import StateStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,16 +83,9 @@ def retention_plan(
     Exit status: 0, 2 invalid configuration or policies, 3 a data source or the state database
     cannot be reached.
     """
-    setup = _load(config_path)
-    store = open_store(setup.config, os.environ)
-    try:
-        with DataSources(setup.data_sources) as sources:
-            bound = _bind(_chosen(setup.policies, policy_ids), sources)
-            reconciled = {one.policy.id: reconcile_policy(one, store, utcnow) for one in bound}
-            now = utcnow()
-            plans = [plan_policy(one, now, max_rows) for one in bound]
-    finally:
-        store.close()
+    with _reconciled(_load(config_path), policy_ids) as (_, bound, reconciled):
+        now = utcnow()
+        plans = [plan_policy(one, now, max_rows) for one in bound]
     if output_format == "json":
         doc = {
             "planned_at": _iso(now),
@@ -140,29 +135,23 @@ def retention_enforce(
     """
     setup = _load(config_path)
     secret = anonymise_key(os.environ)
-    store = open_store(setup.config, os.environ)
-    try:
-        with DataSources(setup.data_sources) as sources:
-            bound = _bind(_chosen(setup.policies, policy_ids), sources)
-            reconciled = {one.policy.id: reconcile_policy(one, store, utcnow) for one in bound}
-            now = utcnow()
-            plans = {one.policy.id: plan_policy(one, now, max_rows) for one in bound}
-            for one in bound:
-                check_guard(one, plans[one.policy.id], secret, allow_large_share)
-            results = []
-            for one in bound:
-                enforcement = enforce_policy(
-                    one,
-                    utcnow,
-                    store,
-                    secret=secret,
-                    max_rows=max_rows,
-                    allow_large_share=allow_large_share,
-                    plan=plans[one.policy.id],
-                )
-                results.append((enforcement, plan_policy(one, utcnow(), max_rows)))
-    finally:
-        store.close()
+    with _reconciled(setup, policy_ids) as (store, bound, reconciled):
+        now = utcnow()
+        plans = {one.policy.id: plan_policy(one, now, max_rows) for one in bound}
+        for one in bound:
+            check_guard(one, plans[one.policy.id], secret, allow_large_share)
+        results = []
+        for one in bound:
+            enforcement = enforce_policy(
+                one,
+                utcnow,
+                store,
+                secret=secret,
+                max_rows=max_rows,
+                allow_large_share=allow_large_share,
+                plan=plans[one.policy.id],
+            )
+            results.append((enforcement, plan_policy(one, utcnow(), max_rows)))
     if output_format == "json":
         doc = {
             "policies": [
@@ -193,8 +182,11 @@ def _load(config_path: Path) -> _Setup:
     if not config.retention:
         issue = Issue(str(config.path), "no retention policies: add retention: [FILE or DIR, ...]")
         raise InvalidInputError([issue])
-    data_sources = config.sources.data_sources
-    policies = load_retention_policies(config.retention, display=config.base)
+    data_sources = config.data_sources
+    try:
+        policies = load_retention_policies(config.retention, display=config.base)
+    except InvalidInputError as exc:
+        raise config.located(exc) from None
     issues = check_references(policies, data_sources)
     if issues:
         raise InvalidInputError(issues)
@@ -212,6 +204,22 @@ def _chosen(policies: Sequence[RetentionPolicy], ids: Sequence[str]) -> list[Ret
             f"no retention policy {unknown[0]!r} (policies: {listed})", param_hint="--policy"
         )
     return [known[ident] for ident in dict.fromkeys(ids)]
+
+
+@contextmanager
+def _reconciled(
+    setup: _Setup, policy_ids: Sequence[str]
+) -> Iterator[tuple[StateStore, list[BoundPolicy], dict[str, list[Batch]]]]:
+    """The state store and the chosen policies bound to their data sources (both open for the
+    block), with the batches an earlier run left unsettled reconciled first, by policy id."""
+    store = open_store(setup.config, os.environ)
+    try:
+        with DataSources(setup.data_sources) as sources:
+            bound = _bind(_chosen(setup.policies, policy_ids), sources)
+            reconciled = {one.policy.id: reconcile_policy(one, store, utcnow) for one in bound}
+            yield store, bound, reconciled
+    finally:
+        store.close()
 
 
 def _bind(policies: Sequence[RetentionPolicy], sources: DataSources) -> list[BoundPolicy]:

@@ -1,4 +1,5 @@
-"""The `data_sources:` and `consent:` configuration sections -> validated, frozen settings.
+"""The `consent:` configuration section -> validated, frozen consent mappings (the data sources
+they name are `auditor.sources.config`'s section, validated first).
 
 ```yaml
 data_sources:                      # the organisation's databases, by name
@@ -48,7 +49,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from pydantic import (
@@ -60,7 +60,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from auditor.core.errors import InvalidInputError, Issue
+from auditor.core.errors import Issue
 from auditor.core.model import Integration
 from auditor.core.tablerefs import identifier, row_filter, table_name
 from auditor.core.validation import Strict
@@ -71,7 +71,6 @@ from auditor.sources.config import (
     TableSelection,
     config_issue,
     config_ref,
-    parse_data_sources,
     section,
     table_selection,
     unknown_source,
@@ -269,30 +268,14 @@ class ConsentMapping:
 
 @dataclass(frozen=True, slots=True)
 class ConsentSettings:
-    """The validated `data_sources:` and `consent:` sections."""
+    """What the consent check reads: the validated `consent:` mappings and the `data_sources:`
+    they name."""
 
     data_sources: Mapping[str, DataSourceSettings] = field(default_factory=dict)
     consent: Mapping[str, ConsentMapping] = field(default_factory=dict)
 
 
 # --- building them ----------------------------------------------------------------------------
-
-
-def load_consent_settings(doc: YamlDocument, base: Path | None = None) -> ConsentSettings:
-    """Validate the `data_sources:` and `consent:` sections of a configuration document.
-
-    Other top-level keys are left to their own parsers. `base` is the configuration file's
-    directory, for relative SQLite paths.
-
-    Raises:
-        InvalidInputError: every problem found, each naming the file, the key path and the line.
-    """
-    sources, issues = parse_data_sources(doc, base)
-    mappings, more = parse_consent(doc, sources)
-    issues += more
-    if issues:
-        raise InvalidInputError(issues)
-    return ConsentSettings(data_sources=sources, consent=mappings)
 
 
 def parse_consent(

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+from auditor.core.wording import with_article
+
 GENESIS = "0" * 64
 """The previous hash of the first record."""
 
@@ -74,15 +76,15 @@ def malformed(record: EvidenceRecord) -> str | None:
     """What is wrong with the types of a stored record's fields (a row tampered with outside the
     store, in a database that does not enforce column types), or None."""
     if not isinstance(record.seq, int) or isinstance(record.seq, bool):
-        return f"its sequence number is a {type(record.seq).__name__}, not an integer"
+        return f"its sequence number is {with_article(type(record.seq).__name__)}, not an integer"
     if not isinstance(record.at, datetime) or record.at.tzinfo is None:
-        return f"its time is a {type(record.at).__name__}, not a timezone-aware time"
+        return f"its time is {with_article(type(record.at).__name__)}, not a timezone-aware time"
     for name in _TEXT_FIELDS:
         value = getattr(record, name)
         if not isinstance(value, str):
-            return f"its {name} is a {type(value).__name__}, not text"
+            return f"its {name} is {with_article(type(value).__name__)}, not text"
     if record.mac is not None and not isinstance(record.mac, str):
-        return f"its mac is a {type(record.mac).__name__}, not text"
+        return f"its mac is {with_article(type(record.mac).__name__)}, not text"
     return None
 
 

@@ -9,7 +9,10 @@
     │   └── SchemaVersionError   its schema is older or newer than this code's (exit 2)
     └── AuditUnavailableError    the audit could not run at all (exit 3)
         ├── GeoDataError         a GeoIP database or IP-range file is missing or corrupt
-        └── ResolverError        the DNS resolver could not be set up
+        ├── ResolverError        the DNS resolver could not be set up
+        ├── MissingDriverError   a database URL needs a driver that is not installed
+        ├── ListenError          the metrics address cannot be served (in use, not ours)
+        └── BrowserUnavailableError  the web audit's browser cannot be started
 
 A failing DNS lookup is not an exception: it becomes an observation with a reason.
 """
@@ -107,3 +110,40 @@ class ResolverError(AuditUnavailableError):
         self.source = source
         self.reason = reason
         super().__init__(f"{source}: {reason}")
+
+
+DRIVER_EXTRAS = {"psycopg": "postgres", "pymysql": "mysql"}
+"""The drivers the package's extras install, by module: `pip install 'gdpr-auditor[postgres]'`."""
+
+_DATABASE_NAMES = {"postgresql": "PostgreSQL", "mysql": "MySQL", "mariadb": "MariaDB"}
+
+
+def missing_driver(module: str, backend: str) -> str:
+    """Say which driver a database needs and how to install it, for a message's end."""
+    database = _DATABASE_NAMES.get(backend, backend)
+    extra = DRIVER_EXTRAS.get(module)
+    install = f"pip install 'gdpr-auditor[{extra}]'" if extra else f"pip install {module}"
+    return f"needs the {database} driver {module}, which is not installed: {install}"
+
+
+class MissingDriverError(AuditUnavailableError):
+    """A database URL names a driver (a Python package) that is not installed; the message says
+    which, and how to install it."""
+
+
+class ListenError(AuditUnavailableError):
+    """The daemon cannot serve its metrics address: in use by another process, or not an
+    address of this machine."""
+
+    def __init__(self, address: str, reason: str, in_use: bool) -> None:
+        self.address = address
+        self.reason = reason
+        advice = (
+            "another gdpr-auditor running? set metrics.listen" if in_use else ("set metrics.listen")
+        )
+        super().__init__(f"cannot serve metrics on {address}: {reason} ({advice})")
+
+
+class BrowserUnavailableError(AuditUnavailableError):
+    """The browser the web audit drives cannot be started: Playwright or Chromium is missing, or
+    Chromium fails to launch; the message says how to install what is missing."""

@@ -2,29 +2,45 @@
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterable, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     Field,
     ValidationError,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
-from auditor.core.durations import Duration, parse_duration
+from auditor.core.durations import Duration, DurationText, parse_duration, parsed_duration
 from auditor.core.errors import InvalidInputError, Issue
-from auditor.core.model import Backups, Certification, Contract, Integration, Place, Transfer
+from auditor.core.iso3166 import COUNTRY_CODES
+from auditor.core.model import (
+    BackupDocumentation,
+    Backups,
+    Certification,
+    Contract,
+    Integration,
+    Place,
+    Transfer,
+    VendorCountry,
+)
 from auditor.core.places import parse_place
 from auditor.core.policies import PolicyData
 from auditor.core.policydocs import Sector
-from auditor.core.validation import Strict, entries_by_id, issues_from_validation
+from auditor.core.references import check_references, line_finder
+from auditor.core.validation import (
+    Strict,
+    document_schema,
+    entries_by_id,
+    issues_from_validation,
+)
 from auditor.core.yamlsource import YamlDocument, display_name, load_yaml, yaml_files
 
 CATEGORIES = (
@@ -53,9 +69,13 @@ DATA_CATEGORIES = (
     "health",
     "special",
     "criminal",
+    "unclassified",
 )
-"""The data-category vocabulary; `health` and `special` are Art. 9 data, `criminal` Art. 10."""
+"""The data-category vocabulary; `health` and `special` are Art. 9 data, `criminal` Art. 10.
+`unclassified` is personal data whose kind is not yet known (imports write it where the source
+does not say): the integration still counts as holding personal data."""
 
+BACKUP_TYPES = ("full", "incremental", "differential")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
@@ -68,13 +88,8 @@ def _hostname(value: str) -> str:
     return name
 
 
-# An inventory repeats a few dozen durations and places thousands of times: each is parsed
-# once per load (errors are not kept, so each bad value is reported where it stands).
-_parsed_duration = functools.lru_cache(maxsize=1024)(parse_duration)
-
-
 def _duration(value: str | None) -> Duration | None:
-    return None if value is None else _parsed_duration(value)
+    return None if value is None else parsed_duration(value)
 
 
 def _resolve_places(
@@ -103,20 +118,35 @@ def _resolve_places(
     return tuple(places)
 
 
-def _check_places(values: list[str], info: ValidationInfo) -> list[str]:
+def _check_place(value: str, info: ValidationInfo) -> str:
     context = info.context or {}
-    _resolve_places(values, context["policies"], context.get("places"))
-    return values
-
-
-def _check_duration(value: str) -> str:
-    _parsed_duration(value)
+    known: dict[str, Place] | None = context.get("places")
+    if known is None or value not in known:
+        place = parse_place(value, context["policies"])
+        if known is not None:
+            known[value] = place
     return value
 
 
 def _policies(info: ValidationInfo) -> PolicyData:
     policies: PolicyData = (info.context or {})["policies"]
     return policies
+
+
+def _check_country(value: str, info: ValidationInfo) -> str:
+    code = _policies(info).canonical_country(value)  # UK -> GB, EL -> GR, as for places
+    if code not in COUNTRY_CODES:
+        raise ValueError(f"not an ISO 3166-1 alpha-2 country code: {value!r}")
+    return code
+
+
+def _check_generations(value: dict[str, str]) -> dict[str, str]:
+    if not value:
+        raise ValueError("name at least one generation, such as {daily: P7D}, or leave it out")
+    bad = [name for name in value if not _SLUG.match(str(name))]
+    if bad:
+        raise ValueError(f"generation names are lower-case words such as daily: {bad[0]!r}")
+    return value
 
 
 def _check_limited_decision(value: str, info: ValidationInfo) -> str:
@@ -152,18 +182,52 @@ def _check_purpose(value: str, info: ValidationInfo) -> str:
     return value
 
 
-PlaceSpecs = Annotated[list[str], AfterValidator(_check_places)]
-"""Country codes, cloud regions or organisations, checked against the policy data in the context."""
-DurationText = Annotated[str, AfterValidator(_check_duration)]
+_PLACES_SCHEMA: dict[str, Any] = {
+    "type": "array",
+    "items": {"type": "string"},
+    "description": "Places: ISO 3166-1 alpha-2 codes (DE), cloud regions (aws:eu-central-1, "
+    "gcp:europe-west3, azure:westeurope, oci:eu-frankfurt-1, do:fra1, hetzner:fsn1, ovh:gra) "
+    "or international organisations (org:european-patent-organisation).",
+}
+PlaceSpec = Annotated[str, AfterValidator(_check_place)]
+PlaceSpecs = Annotated[list[PlaceSpec], WithJsonSchema(_PLACES_SCHEMA, mode="validation")]
+"""Country codes, cloud regions or organisations, checked one by one (so that each error names
+its own item and line) against the policy data in the context."""
+CountryCode = Annotated[str, AfterValidator(_check_country)]
+Generations = Annotated[dict[str, DurationText], AfterValidator(_check_generations)]
 Hostname = Annotated[str, AfterValidator(_hostname)]
 LimitedDecisionId = Annotated[str, AfterValidator(_check_limited_decision)]
 FrameworkName = Annotated[str, AfterValidator(_check_framework)]
 Purpose = Annotated[str, AfterValidator(_check_purpose)]
 
 
+class _Documented(Strict):
+    at: str = Field(min_length=1)  # a URL or the name of the document
+    reviewed: date  # the day it was last reviewed
+
+
 class _Backups(Strict):
     regions: PlaceSpecs = []
     retention: DurationText | None = None
+    type: Literal[BACKUP_TYPES] | None = None  # type: ignore[valid-type]
+    generations: Generations | None = None  # name -> how long that generation is kept
+    restore_tested: date | None = None  # the last successful restore test
+    documented: _Documented | None = None
+
+    def build(self, places: tuple[Place, ...]) -> Backups:
+        documented = self.documented
+        return Backups(
+            regions=places,
+            retention=_duration(self.retention),
+            kind=self.type,
+            generations=tuple(
+                (name, parse_duration(text)) for name, text in (self.generations or {}).items()
+            ),
+            restore_tested=self.restore_tested,
+            documented=None
+            if documented is None
+            else BackupDocumentation(documented.at, documented.reviewed),
+        )
 
 
 class _Certification(Strict):
@@ -221,6 +285,7 @@ class _Integration(Strict):
     id: str
     name: str = Field(min_length=1)
     vendor: str | None = None
+    vendor_country: CountryCode | None = None  # headquarters or controlling parent
     category: Literal[CATEGORIES]  # type: ignore[valid-type]
     role: Literal["processor", "controller", "joint-controller"]
     data_categories: list[Literal[DATA_CATEGORIES]]  # type: ignore[valid-type]
@@ -242,6 +307,26 @@ class _Integration(Strict):
         return value
 
 
+class _InventoryFile(Strict):
+    """An inventory file as written: only its `integrations` list (for the JSON Schema)."""
+
+    integrations: list[_Integration]
+
+
+def inventory_json_schema() -> dict[str, Any]:
+    """The JSON Schema of an inventory file, for editors: the keys, their types and vocabularies.
+
+    What needs the policy data (known regions, decision ids, frameworks, purposes) and what
+    spans files (unique ids, sub-processors) is checked by the auditor only.
+    """
+    return document_schema(
+        _InventoryFile,
+        "gdpr-auditor inventory",
+        "The SaaS integrations that receive personal data: one or many files, each with an "
+        "`integrations` list.",
+    )
+
+
 def _build(
     entry: _Integration, source: str, policies: PolicyData, known: dict[str, Place] | None = None
 ) -> Integration:
@@ -250,7 +335,10 @@ def _build(
 
     backups = None
     if entry.backups is not None:
-        backups = Backups(places(entry.backups.regions), _duration(entry.backups.retention))
+        backups = entry.backups.build(places(entry.backups.regions))
+    home = None
+    if entry.vendor_country is not None:
+        home = VendorCountry(entry.vendor_country, "inventory")
     return Integration(
         id=entry.id,
         name=entry.name,
@@ -265,6 +353,7 @@ def _build(
         retention=_duration(entry.retention),
         subprocessors=tuple(dict.fromkeys(entry.subprocessors)),
         purposes=tuple(dict.fromkeys(entry.purposes)),
+        vendor_country=home,
         transfer=entry.transfer.build(),
         contract=Contract(
             dpa_signed=entry.contract.dpa_signed,
@@ -300,49 +389,18 @@ def parse_inventory(
         try:
             entry = _Integration.model_validate(item, context=context)
         except ValidationError as exc:
-            issues.extend(issues_from_validation(exc, doc, namer, base=loc))
+            issues.extend(issues_from_validation(exc, doc, namer, base=loc, model=_Integration))
             continue
         integrations.append(_build(entry, doc.source, policies, known))
     return integrations, issues
 
 
+__all__ = ["check_references", "load_inventory", "parse_inventory"]
+
+
 def inventory_files(paths: Sequence[Path]) -> tuple[list[Path], list[Issue]]:
     """Expand files and directories into the inventory files they hold, sorted."""
     return yaml_files(paths, "inventory")
-
-
-def check_references(integrations: Sequence[Integration]) -> list[Issue]:
-    """Check ids are unique across files and every sub-processor names an integration."""
-    issues: list[Issue] = []
-    seen: dict[str, Integration] = {}
-    for integration in integrations:
-        first = seen.setdefault(integration.id, integration)
-        if first is not integration:
-            issues.append(
-                Issue(
-                    integration.source,
-                    f"duplicate id, first declared in {first.source}",
-                    entry=f"integration {integration.id!r}",
-                    field="id",
-                )
-            )
-    for integration in integrations:
-        for index, sub in enumerate(integration.subprocessors):
-            if sub == integration.id:
-                message = "an integration cannot be its own sub-processor"
-            elif sub not in seen:
-                message = f"unknown integration {sub!r}"
-            else:
-                continue
-            issues.append(
-                Issue(
-                    integration.source,
-                    message,
-                    entry=f"integration {integration.id!r}",
-                    field=f"subprocessors[{index}]",
-                )
-            )
-    return issues
 
 
 def load_inventory_file(
@@ -366,22 +424,27 @@ def load_inventory(
     """
     files, issues = inventory_files(paths)
     loaded = [load_inventory_file(path, policies, display) for path in files]
-    return combine_inventory(loaded, issues)
+    return combine_inventory(files, loaded, issues, display)
 
 
 def combine_inventory(
-    loaded: Iterable[tuple[list[Integration], list[Issue]]], issues: list[Issue]
+    files: Sequence[Path],
+    loaded: Iterable[tuple[list[Integration], list[Issue]]],
+    issues: list[Issue],
+    display: Path | None = None,
 ) -> list[Integration]:
-    """The integrations of every file, in file order, checked together (`check_references`).
+    """The integrations of every file (`loaded`, one item per file of `files`), in file order,
+    checked together (`check_references`, naming lines by reading a file again when needed).
 
     Raises:
         InvalidInputError: with `issues`, every file's problems and the references' problems.
     """
+    sources = {display_name(path, display): path for path in files}
     integrations: list[Integration] = []
     for found, problems in loaded:
         integrations.extend(found)
         issues.extend(problems)
-    issues.extend(check_references(integrations))
+    issues.extend(check_references(integrations, line_finder(integrations, sources)))
     if issues:
         raise InvalidInputError(issues)
     return integrations

@@ -31,6 +31,8 @@ class Facet(StrEnum):
     SUPPORT = "support"
     ENDPOINT = "endpoint"
     SUBPROCESSOR = "subprocessor"
+    VENDOR = "vendor"  # the vendor's home country: whose authorities can compel access
+    WEB = "web"  # visitors' browsers, sent by the organisation's web pages
 
 
 class Verdict(StrEnum):
@@ -64,9 +66,46 @@ class Place:
 
 
 @dataclass(frozen=True, slots=True)
+class BackupDocumentation:
+    """Where the backup procedure is written down, and the day it was last reviewed."""
+
+    at: str
+    reviewed: date
+
+
+@dataclass(frozen=True, slots=True)
 class Backups:
+    """Backups as the vendor runs them: where, how long, which generations, tested and written down."""
+
     regions: tuple[Place, ...] = ()
     retention: Duration | None = None
+    kind: str | None = None  # `type` in the inventory: full | incremental | differential
+    generations: tuple[tuple[str, Duration], ...] = ()  # ("daily", P7D), ("yearly", P7Y)
+    restore_tested: date | None = None  # the last successful restore test
+    documented: BackupDocumentation | None = None
+
+    @property
+    def informative(self) -> bool:
+        """Whether it says where or for how long backups are kept (else backup-undocumented)."""
+        return bool(self.regions or self.retention is not None or self.generations)
+
+    def effective_retention(self, anchor: date) -> tuple[Duration, str] | None:
+        """The longest of `retention` and the generations from `anchor`, with what it is
+        ("retention" or "generation yearly"); None when neither is recorded.
+
+        Deleted personal data lives on in the backups for that long.
+        """
+        candidates = [(d, f"generation {name}") for name, d in self.generations]
+        if self.retention is not None:
+            candidates.insert(0, (self.retention, "retention"))
+        if not candidates:
+            return None
+        # The first of equally long ones wins: the declared retention before any generation.
+        longest = candidates[0]
+        for candidate in candidates[1:]:
+            if candidate[0].exceeds(longest[0], anchor):
+                longest = candidate
+        return longest
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +162,23 @@ class Contract:
 
 
 @dataclass(frozen=True, slots=True)
+class VendorCountry:
+    """The country of a vendor's headquarters or controlling parent, and how it is known."""
+
+    code: str  # ISO 3166-1 alpha-2
+    source: str  # "inventory" (declared) or "catalogue" (the vendor catalogue's headquarters)
+    catalogue_id: str | None = None  # the catalogue entry it came from
+    reference: str | None = None  # the catalogue's source for it; "memory" means unchecked
+
+    def describe(self) -> str:
+        """Where the country comes from, in words, for findings and reports."""
+        if self.source != "catalogue":
+            return "declared in the inventory"
+        checked = f", source: {self.reference}" if self.reference else ""
+        return f"from the vendor catalogue entry {self.catalogue_id!r}{checked}; not declared"
+
+
+@dataclass(frozen=True, slots=True)
 class Integration:
     """One SaaS integration as declared in the inventory."""
 
@@ -142,6 +198,7 @@ class Integration:
     contract: Contract
     source: str  # "inventory/crm.yaml", for messages
     purposes: tuple[str, ...] = ()  # purposes some adequacy decision excludes (immigration-control)
+    vendor_country: VendorCountry | None = None  # declared, or filled from the catalogue
 
     @property
     def hr_data(self) -> bool:

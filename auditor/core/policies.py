@@ -1,4 +1,5 @@
-"""Loads and validates the policy data: EEA, adequacy decisions, cloud regions, edges, rules."""
+"""Loads and validates the policy data: EEA, adequacy decisions, cloud regions, edges, rules and
+the laws that reach vendors."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from auditor.core.policydocs import (
     AdequacyDocument,
     EdgeDocument,
     EeaDocument,
+    JurisdictionDocument,
     RegionDocument,
     RuleDocument,
     RuleEntry,
@@ -56,6 +58,7 @@ class PolicyData:
     regions: Mapping[str, Mapping[str, Region]]  # provider -> name, alias or zone -> Region
     edges: EdgeDocument
     rules: Mapping[str, RuleEntry]
+    jurisdictions: JurisdictionDocument
     digest: str
     directory: str
     left_out: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # provider -> why
@@ -104,14 +107,19 @@ class PolicyData:
         country: str | None = None,
         evidence: Mapping[str, Any] | None = None,
         probes: tuple[str, ...] = (),
+        unrecorded: bool = False,
     ) -> Finding:
         """Build a finding with the severity and article this policy data gives the rule;
-        `probes` name the probes its evidence came from (see `Finding.probes`)."""
+        `probes` name the probes its evidence came from (see `Finding.probes`); `unrecorded`
+        findings (nothing on record to judge) take the rule's `unrecorded_severity`, if it has one."""
         info = self.rules[rule]
+        severity = info.severity
+        if unrecorded and info.unrecorded_severity is not None:
+            severity = info.unrecorded_severity
         return Finding(
             rule=rule,
             integration=integration,
-            severity=Severity(info.severity),
+            severity=Severity(severity),
             article=info.article,
             message=message,
             facet=facet,
@@ -143,7 +151,7 @@ def _parse(model: type[_T], doc: YamlDocument, issues: list[Issue]) -> _T | None
     try:
         return model.model_validate(doc.data)
     except ValidationError as exc:
-        issues.extend(issues_from_validation(exc, doc))
+        issues.extend(issues_from_validation(exc, doc, model=model))
         return None
 
 
@@ -177,7 +185,7 @@ def load_policies(directory: Path | None = None) -> PolicyData:
     issues: list[Issue] = []
     digest = hashlib.sha256()
     docs: dict[str, YamlDocument] = {}
-    names = ["eea.yaml", "adequacy.yaml", "edges.yaml", "rules.yaml"]
+    names = ["eea.yaml", "adequacy.yaml", "edges.yaml", "rules.yaml", "jurisdictions.yaml"]
     names += [f"regions/{provider}.yaml" for provider in PROVIDERS]
     for name in names:
         path = root / name
@@ -194,6 +202,7 @@ def load_policies(directory: Path | None = None) -> PolicyData:
     adequacy = _parse(AdequacyDocument, docs["adequacy.yaml"], issues)
     edges = _parse(EdgeDocument, docs["edges.yaml"], issues)
     rules = _parse(RuleDocument, docs["rules.yaml"], issues)
+    jurisdictions = _parse(JurisdictionDocument, docs["jurisdictions.yaml"], issues)
     regions: dict[str, dict[str, Region]] = {}
     left_out: dict[str, dict[str, str]] = {}
     for provider in PROVIDERS:
@@ -203,7 +212,14 @@ def load_policies(directory: Path | None = None) -> PolicyData:
             continue
         regions[provider] = _region_table(provider, parsed, doc.source, issues)
         left_out[provider] = dict(parsed.left_out)
-    if issues or eea is None or adequacy is None or edges is None or rules is None:
+    if (
+        issues
+        or eea is None
+        or adequacy is None
+        or edges is None
+        or rules is None
+        or jurisdictions is None
+    ):
         raise InvalidInputError(issues)
     return PolicyData(
         eea=eea,
@@ -211,6 +227,7 @@ def load_policies(directory: Path | None = None) -> PolicyData:
         regions=regions,
         edges=edges,
         rules=rules.rules,
+        jurisdictions=jurisdictions,
         digest=digest.hexdigest(),
         directory=str(root),
         left_out=left_out,

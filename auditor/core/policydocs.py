@@ -1,5 +1,5 @@
-"""The policy data files' schemas: the EEA, adequacy decisions, cloud regions, CDN edges and rule
-severities, as written in policies/."""
+"""The policy data files' schemas: the EEA, adequacy decisions, cloud regions, CDN edges, rule
+severities and the laws that reach vendors, as written in policies/."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 from datetime import date
 from typing import Literal, TypeVar
 
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from auditor.core.iso3166 import COUNTRY_CODES
 from auditor.core.model import Severity
@@ -285,7 +285,69 @@ class RuleEntry(Strict):
     article: str
     title: str
     remedy: str
+    # The severity when what the rule judges is not recorded at all (a vendor country nobody
+    # knows, no restore test on record): said as a finding, never taken as fine.
+    unrecorded_severity: Severity | None = None
 
 
 class RuleDocument(_Document):
     rules: dict[str, RuleEntry]
+
+
+_LAW_ID = re.compile(r"^[a-z]{2}-[a-z0-9-]{1,60}$")
+
+
+class Law(Strict):
+    """A law under which a country's authorities can compel a company there to give access to
+    data it controls, wherever the data rests."""
+
+    id: str  # "us-cloud-act": the country's code in lower case, then a slug
+    name: str
+    citation: str  # "18 U.S.C. § 2713"
+    reach: str  # who it binds and what it lets the authorities demand
+    # URLs the facts were checked against, or "memory" (unchecked: the DPO checks them).
+    sources: list[str] = Field(min_length=1)
+
+    @field_validator("id")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not _LAW_ID.match(value):
+            raise ValueError(f"an id is a country code and a slug, such as us-cloud-act: {value!r}")
+        return value
+
+    @field_validator("sources")
+    @classmethod
+    def _sourced(cls, value: list[str]) -> list[str]:
+        for source in value:
+            if source != "memory" and not source.startswith(("https://", "http://")):
+                raise ValueError(f"a source is a URL or 'memory' (unchecked): {source!r}")
+        return value
+
+    def describe(self) -> str:
+        """The law's name and citation, as a message names it."""
+        return f"{self.name} ({self.citation})"
+
+
+class JurisdictionDocument(_Document):
+    countries: dict[str, list[Law]]
+
+    @field_validator("countries")
+    @classmethod
+    def _consistent(cls, value: dict[str, list[Law]]) -> dict[str, list[Law]]:
+        ids: list[str] = []
+        for code, laws in value.items():
+            _country(code)
+            if not laws:
+                raise ValueError(f"{code}: list at least one law, or leave the country out")
+            for law in laws:
+                if not law.id.startswith(code.lower() + "-"):
+                    raise ValueError(f"{code}: law id {law.id!r} must start with {code.lower()}-")
+                ids.append(law.id)
+        duplicates = sorted({ident for ident in ids if ids.count(ident) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate law ids: {', '.join(duplicates)}")
+        return value
+
+    def laws(self, country: str) -> tuple[Law, ...]:
+        """The laws of the country the policy data knows (none when it knows none)."""
+        return tuple(self.countries.get(country, ()))

@@ -19,6 +19,7 @@ from auditor.core.model import (
 from auditor.core.policies import PolicyData
 from auditor.core.ports import DataSet
 from auditor.core.staleness import DataWarning
+from auditor.core.wording import with_article
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +68,7 @@ def edge_reason(
         ]
         if found:
             _, provider = min(found)
-            return f"CNAME {name} is a {provider} edge"
+            return f"CNAME {name} is {with_article(provider)} edge"
     if locations and all(location.edge for location in locations):
         first = locations[0]
         if first.provider is not None:

@@ -10,7 +10,8 @@ import dns.exception
 import dns.nameserver
 import dns.resolver
 
-from auditor.discovery.catalogue import Catalogue, under
+from auditor.core.sites import first_party
+from auditor.discovery.catalogue import Catalogue
 from auditor.discovery.config import DiscoverySettings
 from auditor.discovery.evidence import Evidence, Signal, dns_probe
 from auditor.probes.dnstransport import parse_nameserver
@@ -76,8 +77,10 @@ class DnsFindings:
 
 def scan_domains(settings: DiscoverySettings, catalogue: Catalogue, lookup: Lookup) -> DnsFindings:
     """Look at every configured domain's TXT, SPF, MX and DMARC records and its subdomains'
-    CNAMEs; every record pointing at a catalogue vendor (or, for CNAMEs and DMARC, at an
-    unknown third party) is a signal."""
+    CNAMEs; every record pointing at a catalogue vendor, or at a third party the catalogue does
+    not know, is a signal. First-party is the registrable domain (Public Suffix List) of a
+    configured domain: `mail.example.co.uk` is the organisation's own when `example.co.uk` is
+    configured, `other.github.io` is a third party to `mine.github.io`."""
     found = DnsFindings()
     for domain in settings.domains:
         scan = _DomainScan(domain, settings.domains, catalogue, lookup, found)
@@ -108,9 +111,13 @@ class _DomainScan:
         mx = self._query(self.domain, "MX")
         for record in mx or []:
             exchange = record.split()[-1].rstrip(".").lower()
+            if not exchange:
+                continue  # a null MX (RFC 7505): the domain receives no mail
             vendor = self.catalogue.matching(exchange, "mx")
-            if vendor is not None:
-                self._add(vendor.id, exchange, Evidence("mx", self.domain, record, exchange))
+            if vendor is None and first_party(exchange, self.own):
+                continue  # the organisation's own mail server
+            evidence = Evidence("mx", self.domain, record, exchange)
+            self._add(vendor.id if vendor else None, exchange, evidence)
         self._dmarc()
 
     def _query(self, name: str, rdtype: str) -> list[str] | None:
@@ -127,9 +134,9 @@ class _DomainScan:
 
     def _tokens(self, records: list[str]) -> None:
         for record in records:
-            vendor = self.catalogue.by_txt(record)
-            if vendor is not None:
-                prefix = next(p for p in vendor.txt if record.lower().startswith(p.lower()))
+            match = self.catalogue.txt_prefix(record)
+            if match is not None:
+                prefix, vendor = match
                 self._add(vendor.id, self.domain, Evidence("txt", self.domain, record, prefix))
 
     def _spf(self, apex_records: list[str]) -> None:
@@ -147,8 +154,8 @@ class _DomainScan:
             if not record.lower().startswith("v=dmarc1"):
                 continue
             for address in dmarc_addresses(record):
-                host = address.rpartition("@")[2].lower()
-                if not host or any(under(host, own) for own in self.own):
+                host = address.rpartition("@")[2].lower().rstrip(".")
+                if not host or first_party(host, self.own):
                     continue
                 vendor = self.catalogue.by_host(host)
                 self._add(
@@ -188,6 +195,10 @@ class _SpfWalk:
         vendor = self.scan.catalogue.matching(target, "spf")
         if vendor is not None:
             self.scan._add(vendor.id, target, Evidence("spf", owner, record, term))
+        elif first_party(owner, self.scan.own) and not first_party(target, self.scan.own):
+            # An unknown sender the organisation's own record authorises (what a vendor's
+            # record includes in turn is the vendor's own business).
+            self.scan._add(None, target, Evidence("spf", owner, record, term))
         if target in stack:
             chain = " -> ".join((*stack, target))
             self.scan.found.problems.append(f"{self.scan.domain}: SPF include loop: {chain}")
@@ -236,7 +247,7 @@ def _scan_cname(
         if target in seen:
             found.problems.append(f"{name}: CNAME loop at {target}")
             return
-        if not any(under(target, domain) for domain in own):
+        if not first_party(target, own):
             found.signals.append(
                 Signal(None, target, Evidence("cname", current, targets[0], target), probe)
             )

@@ -1,4 +1,4 @@
-"""Imports into inventory YAML: Fides (fideslang) systems and CSV registers, with what did not map."""
+"""Imports into inventory YAML: the result every import gives, and CSV registers."""
 
 from __future__ import annotations
 
@@ -15,74 +15,27 @@ import yaml
 
 from auditor.core.errors import InvalidInputError, Issue
 from auditor.core.inventory import CATEGORIES, DATA_CATEGORIES
-from auditor.core.iso3166 import COUNTRY_CODES
-from auditor.core.yamlsource import YamlDocument
+from auditor.discovery.fides_vocabulary import country_code
 
-# Fides data categories (fideslang taxonomy) by prefix -> the inventory's vocabulary; the longest
-# matching prefix wins. Categories outside `user.` (system., account.) are not personal data.
-_FIDES_CATEGORIES = {
-    "user.contact": "contact",
-    "user.name": "identity",
-    "user.unique_id": "identity",
-    "user.government_id": "identity",
-    "user.authorization": "identity",
-    "user.account": "identity",
-    "user.demographic": "identity",
-    "user.behavior": "behavioural",
-    "user.device": "device",
-    "user.location": "location",
-    "user.financial": "financial",
-    "user.payment": "payment",
-    "user.health_and_medical": "health",
-    "user.biometric": "special",
-    "user.genetic": "special",
-    "user.race_ethnicity": "special",
-    "user.religious_belief": "special",
-    "user.sexual_orientation": "special",
-    "user.political_opinion": "special",
-    "user.criminal_history": "criminal",
-    "user.workplace": "employment",
-    "user.job_title": "employment",
-    "user.content": "communications",
-    "user.social": "communications",
-}
-# Fides data uses by prefix -> an inventory category (the longest matching prefix wins).
-_FIDES_USES = {
-    "marketing.communications": "email-marketing",
-    "analytics": "analytics",
-    "essential.service.payment_processing": "payment",
-    "essential.service.operations.support": "support",
-    "functional.service.operations.support": "support",
-}
-# ISO 3166-1 alpha-3 -> alpha-2 for the countries SaaS data most often goes to; others are
-# reported as not mapped rather than guessed.
-_ALPHA3 = {
-    "USA": "US", "GBR": "GB", "DEU": "DE", "FRA": "FR", "IRL": "IE", "NLD": "NL", "CAN": "CA",
-    "AUS": "AU", "CHE": "CH", "IND": "IN", "JPN": "JP", "SWE": "SE", "ESP": "ES", "ITA": "IT",
-    "BEL": "BE", "AUT": "AT", "DNK": "DK", "FIN": "FI", "POL": "PL", "SGP": "SG", "BRA": "BR",
-    "ISR": "IL", "NZL": "NZ", "EST": "EE", "LUX": "LU", "PRT": "PT", "NOR": "NO", "KOR": "KR",
-    "MLT": "MT", "CZE": "CZ", "CHN": "CN", "ZAF": "ZA", "ARG": "AR", "URY": "UY",
-}  # fmt: skip
-_FIDES_SYSTEM_KEYS = {
-    "fides_key", "name", "description", "privacy_declarations", "third_country_transfers",
-    "organization_fides_key", "tags", "system_type",
-}  # fmt: skip
 _CSV_COLUMNS = (
-    "id", "name", "vendor", "category", "role", "data_categories", "endpoints", "hosting",
-    "support", "dpf_certified", "dpa_signed",
+    "id", "name", "vendor", "vendor_country", "category", "role", "data_categories",
+    "endpoints", "hosting", "support", "dpf_certified", "dpa_signed",
 )  # fmt: skip
 _SLUG_CHARS = re.compile(r"[^a-z0-9-]+")
 
 
 @dataclass
 class ImportResult:
-    """The inventory entries made, and what could not be mapped (source, entry, message)."""
+    """The inventory entries made; what could not be mapped or must be confirmed (each naming
+    its source, entry and field); and notes on what the inventory has no field for."""
 
     entries: list[dict[str, Any]] = field(default_factory=list)
     unmapped: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def to_yaml(self, source: str) -> str:
-        """Inventory YAML with the problems as TODO comments above each entry."""
+        """Inventory YAML with the problems as TODO comments (and the notes as NOTE comments)
+        above each entry."""
         header = f"# Imported from {source} by gdpr-auditor import; complete every TODO.\n"
         if not self.entries:
             return header + "integrations: []\n"
@@ -90,6 +43,7 @@ class ImportResult:
         for entry in self.entries:
             todos = entry.pop("_todo", [])
             lines = [f"  # TODO: {todo}" for todo in todos]
+            lines += [f"  # NOTE: {note}" for note in entry.pop("_note", [])]
             text = yaml.safe_dump([entry], sort_keys=False, default_flow_style=None, width=100)
             lines += ["  " + line for line in text.splitlines()]
             parts.append("\n".join(lines) + "\n")
@@ -101,7 +55,8 @@ def slug(text: str) -> str:
     return _SLUG_CHARS.sub("-", text.lower().replace("_", "-")).strip("-")[:63] or "unnamed"
 
 
-def _stub(ident: str, name: str) -> dict[str, Any]:
+def stub(ident: str, name: str) -> dict[str, Any]:
+    """An inventory entry to fill in, with its TODO and NOTE lists (taken out when written)."""
     return {
         "id": ident,
         "name": name,
@@ -110,82 +65,8 @@ def _stub(ident: str, name: str) -> dict[str, Any]:
         "data_categories": [],
         "hosting": [],
         "_todo": [],
+        "_note": [],
     }
-
-
-def _longest(value: str, table: dict[str, str]) -> str | None:
-    matches = [key for key in table if value == key or value.startswith(key + ".")]
-    return table[max(matches, key=len)] if matches else None
-
-
-def import_fides(doc: YamlDocument) -> ImportResult:
-    """Map a fideslang `system:` document to inventory entries; `dataset:` entries describe
-    databases, not integrations, and are reported as skipped.
-
-    Raises:
-        InvalidInputError: the document has neither a `system` nor a `dataset` list.
-    """
-    data = doc.data if isinstance(doc.data, dict) else {}
-    systems, datasets = data.get("system"), data.get("dataset")
-    if not isinstance(systems, list) and not isinstance(datasets, list):
-        raise InvalidInputError([Issue(doc.source, "expected a fideslang 'system' list", line=1)])
-    result = ImportResult()
-    for dataset in datasets if isinstance(datasets, list) else []:
-        key = dataset.get("fides_key", "?") if isinstance(dataset, dict) else "?"
-        result.unmapped.append(f"dataset {key}: a database description, not an integration")
-    for index, system in enumerate(systems if isinstance(systems, list) else []):
-        if not isinstance(system, dict) or not system.get("fides_key"):
-            result.unmapped.append(f"system #{index + 1}: no fides_key, skipped")
-            continue
-        result.entries.append(_fides_system(system, result.unmapped))
-    return result
-
-
-def _fides_system(system: dict[str, Any], unmapped: list[str]) -> dict[str, Any]:
-    key = str(system["fides_key"])
-    entry = _stub(slug(key), str(system.get("name") or key))
-
-    def note(message: str) -> None:
-        unmapped.append(f"system {key}: {message}")
-        entry["_todo"].append(message)
-
-    def listed(value: Any, what: str) -> list[Any]:
-        # A hand-edited export can hold anything anywhere: what is not a list is reported.
-        if value is None or isinstance(value, list):
-            return value or []
-        note(f"{what} is not a list, not mapped")
-        return []
-
-    categories: dict[str, None] = {}
-    uses: dict[str, None] = {}
-    for declaration in listed(system.get("privacy_declarations"), "privacy_declarations"):
-        if not isinstance(declaration, dict):
-            note("a privacy declaration is not a mapping, not mapped")
-            continue
-        for category in listed(declaration.get("data_categories"), "data_categories"):
-            mapped = _longest(str(category), _FIDES_CATEGORIES)
-            if mapped:
-                categories[mapped] = None
-            elif str(category).startswith("user."):
-                note(f"data category {category} has no inventory equivalent")
-        if declaration.get("data_use"):
-            uses[str(declaration["data_use"])] = None
-    entry["data_categories"] = [c for c in DATA_CATEGORIES if c in categories]
-    kinds = {_longest(use, _FIDES_USES) for use in uses} - {None}
-    if len(kinds) == 1:
-        entry["category"] = kinds.pop()
-    else:
-        note(f"category: set one from the data uses {', '.join(uses) or '(none)'}")
-    for country in listed(system.get("third_country_transfers"), "third_country_transfers"):
-        code = _ALPHA3.get(str(country).upper(), str(country).upper())
-        if code in COUNTRY_CODES:
-            entry["hosting"].append(code)
-        else:
-            note(f"third-country transfer {country!r} is not a known country code")
-    note("role: processor assumed; hosting is only the declared third-country transfers")
-    for extra in sorted({str(key) for key in system} - _FIDES_SYSTEM_KEYS):
-        note(f"{extra} not mapped")
-    return entry
 
 
 def import_csv(text: str, source: str) -> ImportResult:
@@ -225,7 +106,7 @@ def _split(cell: str) -> list[str]:
 
 def _csv_row(cells: dict[str, str], where: str, unmapped: list[str]) -> dict[str, Any]:
     name = cells.get("name") or cells.get("id") or "unnamed"
-    entry = _stub(slug(cells.get("id") or name), name)
+    entry = stub(slug(cells.get("id") or name), name)
 
     def note(message: str) -> None:
         unmapped.append(f"{where} ({entry['id']}): {message}")
@@ -233,6 +114,12 @@ def _csv_row(cells: dict[str, str], where: str, unmapped: list[str]) -> dict[str
 
     if cells.get("vendor"):
         entry["vendor"] = cells["vendor"]
+    if cells.get("vendor_country"):
+        code = country_code(cells["vendor_country"])
+        if code is not None:
+            entry["vendor_country"] = code
+        else:
+            note(f"vendor_country {cells['vendor_country']!r} is not an ISO country code")
     category = cells.get("category", "").lower()
     if category in CATEGORIES:
         entry["category"] = category

@@ -11,7 +11,8 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from auditor.discovery.catalogue import Catalogue, under
+from auditor.core.sites import first_party
+from auditor.discovery.catalogue import Catalogue
 from auditor.discovery.evidence import Evidence, Signal, page_probe
 
 _URL_ATTRIBUTES = {
@@ -78,17 +79,6 @@ def extract_urls(html: str, base_url: str) -> list[tuple[str, str]]:
     return [(where, urljoin(base_url, url)) for where, url in parser.urls]
 
 
-def registrable_domain(host: str) -> str:
-    """The last two labels (three under a two-letter second-level such as co.uk): a heuristic,
-    good enough to tell a site's own hosts from third parties without a public-suffix list."""
-    labels = host.lower().rstrip(".").split(".")
-    keep = 3 if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVEL else 2
-    return ".".join(labels[-keep:])
-
-
-_SECOND_LEVEL = frozenset({"co", "com", "org", "net", "ac", "gov", "ltd", "plc", "or", "ne"})
-
-
 def fetch_page(url: str, timeout: float, max_bytes: int) -> tuple[str, str]:
     """Fetch a page: (final URL, text). Streams and stops reading past `max_bytes`.
 
@@ -123,16 +113,16 @@ def page_signals(
     page_url: str, html: str, own_domains: Sequence[str], catalogue: Catalogue
 ) -> list[Signal]:
     """One signal per third-party host of a page (the first element naming it is the evidence);
-    hosts under the page's registrable domain or a configured domain are first-party."""
-    page_host = urlsplit(page_url).hostname or ""
-    first_party = {registrable_domain(page_host), *own_domains}
+    hosts sharing a registrable domain (Public Suffix List) with the page or with a configured
+    domain are first-party."""
+    own = (urlsplit(page_url).hostname or "", *own_domains)
     signals: dict[str, Signal] = {}
     for where, url in extract_urls(html, page_url):
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
         if parts.scheme not in ("http", "https") or not host or host in signals:
             continue
-        if any(under(host, own) for own in first_party):
+        if first_party(host, own):
             continue
         vendor = catalogue.by_host(host)
         evidence = Evidence("page", page_url, url, where)

@@ -272,7 +272,8 @@ def _stub(found: FoundVendor) -> str:
         f"  - id: {vendor.id}",
         f"    name: {_scalar(vendor.name)}",
         f"    vendor: {_scalar(vendor.name)}  # TODO: the legal entity you contract with",
-        f"    category: {vendor.category}",
+        _vendor_country(vendor),
+        f"    category: {_category(vendor)}",
         "    role: processor  # TODO: processor, controller or joint-controller?",
         "    data_categories: []  # TODO: which personal data does it receive?",
         f"    endpoints: {_flow(endpoints)}",
@@ -283,6 +284,28 @@ def _stub(found: FoundVendor) -> str:
         "    # TODO: contract.dpa_signed, retention, subprocessors, backups",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _category(vendor: Vendor) -> str:
+    """The inventory category, noting the catalogue's own where the inventory has no word for it."""
+    if vendor.inventory_category == vendor.category:
+        return vendor.category
+    return f"{vendor.inventory_category}  # the catalogue says {vendor.category}"
+
+
+def _vendor_country(vendor: Vendor) -> str:
+    """The catalogue's headquarters as `vendor_country`, marked for checking (a controlling
+    parent elsewhere decides it), or a TODO when the catalogue does not know them."""
+    if vendor.headquarters is None:
+        return (
+            "    # TODO: vendor_country: the ISO code of the vendor's headquarters or "
+            "controlling parent"
+        )
+    source = " ".join(vendor.sources.get("headquarters", "unknown").split())
+    return (
+        f"    vendor_country: {_scalar(vendor.headquarters)}  # TODO: check (catalogue "
+        f"headquarters, source: {source}); a controlling parent elsewhere decides it"
+    )
 
 
 def _transfer_hints(vendor: Vendor) -> list[str]:

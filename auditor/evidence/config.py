@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from auditor.core.durations import Duration, parse_duration
+from auditor.core.durations import Duration, DurationText, parse_duration
 from auditor.core.validation import Strict
 
 
@@ -18,13 +18,7 @@ class ReportsModel(Strict):
 
     directory: str = "reports"
     formats: list[Literal["html", "json", "csv"]] = Field(default=["html", "json"], min_length=1)
-    period: str = "P1M"
-
-    @field_validator("period")
-    @classmethod
-    def _period(cls, value: str) -> str:
-        parse_duration(value)
-        return value
+    period: DurationText = "P1M"
 
 
 @dataclass(frozen=True, slots=True)

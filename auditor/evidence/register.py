@@ -11,7 +11,8 @@ from datetime import date
 from typing import Any
 
 from auditor.core.adequacy import Recipient, assess
-from auditor.core.model import Certification, Facet, Integration, Place, Verdict
+from auditor.core.jurisdiction import VendorJudgement, judge_vendor
+from auditor.core.model import Backups, Certification, Facet, Integration, Place, Verdict
 from auditor.core.policies import PolicyData
 
 SPECIAL_CATEGORIES = {"health": "Art. 9", "special": "Art. 9", "criminal": "Art. 10"}
@@ -21,6 +22,8 @@ CSV_COLUMNS = (
     "id",
     "name",
     "vendor",
+    "vendor_country",
+    "vendor_jurisdiction",
     "role",
     "category",
     "data_categories",
@@ -31,6 +34,11 @@ CSV_COLUMNS = (
     "retention",
     "backup_locations",
     "backup_retention",
+    "backup_type",
+    "backup_generations",
+    "backup_effective_retention",
+    "backup_restore_tested",
+    "backup_documented",
     "subprocessors",
     "dpa_signed",
 )
@@ -55,11 +63,14 @@ class RegisterTransfer:
 
 @dataclass(frozen=True, slots=True)
 class RegisterEntry:
-    """One processing activity: an integration, its sub-processors and its transfers."""
+    """One processing activity: an integration, its sub-processors, its transfers, and its
+    vendor's home country judged where the data rests only in the EEA or adequate places."""
 
     integration: Integration
     subprocessors: tuple[Integration, ...]
     transfers: tuple[RegisterTransfer, ...]
+    vendor: VendorJudgement | None = None
+    on: date | None = None  # the day the transfers were judged
 
 
 def _transfers(
@@ -122,7 +133,8 @@ def build_register(
                 on,
                 sub.id,
             )
-        entries.append(RegisterEntry(integration, subs, tuple(found)))
+        vendor = judge_vendor(integration, by_id, policies, on)
+        entries.append(RegisterEntry(integration, subs, tuple(found), vendor, on))
     return entries
 
 
@@ -146,26 +158,58 @@ def _transfer_json(transfer: RegisterTransfer) -> dict[str, Any]:
     }
 
 
+def _vendor_json(entry: RegisterEntry) -> dict[str, Any] | None:
+    """The vendor's home country judged, or None where it is not (see `judge_vendor`)."""
+    judged = entry.vendor
+    if judged is None:
+        return None
+    assessment = judged.assessment
+    return {
+        "verdict": judged.verdict.value,
+        "basis": assessment.basis if assessment else None,
+        "foreign_jurisdiction": judged.foreign,
+        "laws": [law.describe() for law in judged.laws],
+    }
+
+
+def _backups_json(backups: Backups, on: date | None) -> dict[str, Any]:
+    effective = backups.effective_retention(on) if on is not None else None
+    documented = backups.documented
+    return {
+        "locations": [_place(p) for p in backups.regions],
+        "retention": str(backups.retention) if backups.retention else None,
+        "type": backups.kind,
+        "generations": {name: str(d) for name, d in backups.generations},
+        "effective_retention": str(effective[0]) if effective else None,
+        "restore_tested": backups.restore_tested.isoformat() if backups.restore_tested else None,
+        "documented": None
+        if documented is None
+        else {"at": documented.at, "reviewed": documented.reviewed.isoformat()},
+    }
+
+
 def entry_json(entry: RegisterEntry) -> dict[str, Any]:
     """One processing activity as a JSON object."""
     i = entry.integration
+    home = i.vendor_country
     return {
         "id": i.id,
         "name": i.name,
         "category": i.category,
-        "recipient": {"vendor": i.vendor, "role": i.role},
+        "recipient": {
+            "vendor": i.vendor,
+            "role": i.role,
+            "country": home.code if home else None,
+            "country_source": home.source if home else None,
+            "jurisdiction": _vendor_json(entry),
+        },
         "data_categories": sorted(i.data_categories),
         "special_categories": sorted(c for c in i.data_categories if c in SPECIAL_CATEGORIES),
         "hosting": [_place(p) for p in i.hosting],
         "support": [_place(p) for p in i.support],
         "transfers": [_transfer_json(t) for t in entry.transfers],
         "retention": str(i.retention) if i.retention else None,
-        "backups": None
-        if i.backups is None
-        else {
-            "locations": [_place(p) for p in i.backups.regions],
-            "retention": str(i.backups.retention) if i.backups.retention else None,
-        },
+        "backups": None if i.backups is None else _backups_json(i.backups, entry.on),
         "subprocessors": [
             {
                 "id": sub.id,
@@ -210,14 +254,50 @@ def _transfer_text(transfer: RegisterTransfer) -> str:
     return f"{where}{transfer.facet.value} {place}: {transfer.verdict.value}, {basis}"
 
 
+def _vendor_text(entry: RegisterEntry) -> str:
+    """The vendor's country judged, in words: "unsafeguarded, none; CLOUD Act (...); ..."."""
+    judged = entry.vendor
+    if judged is None:
+        return ""
+    if judged.assessment is None:
+        return "unknown: vendor country not declared, nor in the vendor catalogue"
+    text = f"{judged.verdict.value}, {judged.assessment.basis}"
+    if judged.foreign:
+        laws = "; ".join(law.describe() for law in judged.laws) or "no law in the policy data"
+        text += f"; can be compelled under: {laws}"
+    return text
+
+
+def _backup_cells(backups: Backups | None, on: date | None) -> dict[str, str]:
+    if backups is None:
+        return dict.fromkeys(("type", "generations", "effective", "tested", "documented"), "")
+    effective = backups.effective_retention(on) if on is not None else None
+    documented = backups.documented
+    return {
+        "type": backups.kind or "",
+        "generations": "; ".join(f"{name} {d}" for name, d in backups.generations),
+        "effective": str(effective[0]) if effective else "",
+        "tested": backups.restore_tested.isoformat() if backups.restore_tested else "",
+        "documented": ""
+        if documented is None
+        else f"{documented.at} (reviewed {documented.reviewed.isoformat()})",
+    }
+
+
 def entry_row(entry: RegisterEntry) -> dict[str, str]:
     """One processing activity as a CSV row (CSV_COLUMNS)."""
     i = entry.integration
     special = sorted(c for c in i.data_categories if c in SPECIAL_CATEGORIES)
+    home = i.vendor_country
+    backup = _backup_cells(i.backups, entry.on)
     return {
         "id": i.id,
         "name": i.name,
         "vendor": i.vendor,
+        "vendor_country": ""
+        if home is None
+        else home.code + (" (vendor catalogue)" if home.source == "catalogue" else ""),
+        "vendor_jurisdiction": _vendor_text(entry),
         "role": i.role,
         "category": i.category,
         "data_categories": "; ".join(sorted(i.data_categories)),
@@ -228,6 +308,11 @@ def entry_row(entry: RegisterEntry) -> dict[str, str]:
         "retention": str(i.retention) if i.retention else "",
         "backup_locations": _places_text(i.backups.regions) if i.backups else "",
         "backup_retention": str(i.backups.retention) if i.backups and i.backups.retention else "",
+        "backup_type": backup["type"],
+        "backup_generations": backup["generations"],
+        "backup_effective_retention": backup["effective"],
+        "backup_restore_tested": backup["tested"],
+        "backup_documented": backup["documented"],
         "subprocessors": "; ".join(f"{sub.id} ({sub.vendor})" for sub in entry.subprocessors),
         "dpa_signed": i.contract.dpa_signed.isoformat() if i.contract.dpa_signed else "",
     }

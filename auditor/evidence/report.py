@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from auditor.core.model import Facet, Integration, Place, PlaceCheck, Severity
+from auditor.core.model import Facet, Integration, PlaceCheck, Severity
 from auditor.core.policies import PolicyData
 from auditor.core.policydocs import Decision
+from auditor.evidence.declared import backup_item, day, inventory_item
 from auditor.evidence.ledgers import consent_checks, consent_imports, evidence, retention, utc
+from auditor.evidence.websites import websites
 from auditor.store.reporting import ChainCheck, FindingHistory, PeriodRecords, RunTally
 
 SCHEMA_VERSION = 1
@@ -77,10 +79,6 @@ def period_bounds(first_day: date, last_day: date) -> tuple[datetime, datetime]:
     return start, datetime.combine(last_day + timedelta(days=1), datetime.min.time(), UTC)
 
 
-def _day(value: date | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
 # -- the document --------------------------------------------------------------------------------
 
 
@@ -113,7 +111,10 @@ def build_report(inputs: ReportInputs) -> dict[str, Any]:
         "findings": findings(records, inputs.first_day, inputs.last_day),
         "retention": retention(records.records),
         "consent": {"checks": consent, "imports": consent_imports(records.records)},
-        "backups": [backup_item(i) for i in sorted(inputs.integrations, key=lambda i: i.id)],
+        "backups": [
+            backup_item(i, inputs.as_of) for i in sorted(inputs.integrations, key=lambda i: i.id)
+        ],
+        "websites": websites(records.web_run),
         "evidence": evidence(inputs.chain, records),
     }
 
@@ -140,8 +141,8 @@ def decision_json(decision: Decision) -> dict[str, Any]:
         "name": decision.name,
         "instrument": decision.instrument,
         "adopted": decision.adopted.isoformat(),
-        "ended": _day(decision.ended),
-        "expires": _day(decision.expires),
+        "ended": day(decision.ended),
+        "expires": day(decision.expires),
         "scope": decision.scope,
         "scope_note": decision.scope_note,
         "commission_document": decision.commission_document,
@@ -189,69 +190,6 @@ def runs(tally: RunTally) -> dict[str, Any]:
     }
 
 
-def place_json(place: Place) -> dict[str, Any]:
-    return {"place": place.spec, "country": place.country}
-
-
-def inventory_item(integration: Integration) -> dict[str, Any]:
-    """One integration as declared (the inventory snapshot)."""
-    backups = integration.backups
-    return {
-        "id": integration.id,
-        "name": integration.name,
-        "vendor": integration.vendor,
-        "category": integration.category,
-        "role": integration.role,
-        "data_categories": sorted(integration.data_categories),
-        "endpoints": sorted(integration.endpoints),
-        "hosting": [place_json(p) for p in integration.hosting],
-        "support": [place_json(p) for p in integration.support],
-        "backups": None
-        if backups is None
-        else {
-            "regions": [place_json(p) for p in backups.regions],
-            "retention": str(backups.retention) if backups.retention else None,
-        },
-        "retention": str(integration.retention) if integration.retention else None,
-        "subprocessors": sorted(integration.subprocessors),
-        "transfer": {
-            "safeguards": sorted(integration.transfer.safeguards),
-            "dpf_certified": integration.transfer.dpf_certified,
-            "certifications": [
-                {
-                    "framework": c.framework,
-                    "since": _day(c.since),
-                    "until": _day(c.until),
-                    "hr": c.hr,
-                }
-                for c in integration.transfer.certifications
-            ],
-            "in_scope_of": sorted(integration.transfer.in_scope_of),
-            "recipient_sector": integration.transfer.recipient_sector,
-            "consent_purpose": integration.transfer.consent_purpose,
-        },
-        "contract": {
-            "dpa_signed": _day(integration.contract.dpa_signed),
-            "vendor_may_use_data": integration.contract.vendor_may_use_data,
-            "data_ownership": integration.contract.data_ownership,
-        },
-        "source": integration.source,
-    }
-
-
-def backup_item(integration: Integration) -> dict[str, Any]:
-    """What an integration documents of its backups, next to how long its data may be kept."""
-    backups = integration.backups
-    return {
-        "integration": integration.id,
-        "name": integration.name,
-        "documented": backups is not None and bool(backups.regions or backups.retention),
-        "regions": [place_json(p) for p in backups.regions] if backups else [],
-        "retention": str(backups.retention) if backups and backups.retention else None,
-        "data_retention": str(integration.retention) if integration.retention else None,
-    }
-
-
 def _place_order(check: PlaceCheck) -> tuple[int, str, str]:
     return (_FACETS.index(check.facet.value), check.place, check.via or "")
 
@@ -268,7 +206,7 @@ def places(
     return {
         "run_id": run.id if run else None,
         "run_started_at": utc(run.started_at) if run else None,
-        "as_of": _day(run.as_of) if run else None,
+        "as_of": day(run.as_of) if run else None,
         # Old runs' place checks are pruned (database.keep_observations); the latest is kept.
         "pruned": run is not None and not records.places and run.integrations > 0,
         "integrations": [

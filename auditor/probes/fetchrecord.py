@@ -30,6 +30,23 @@ RECORD_FORMAT = 1
 FILE_MODE = 0o644
 """Range data is public: readable by the daemon's dynamic user whoever ran `geodb update`."""
 
+DIRECTORY_MODE = 0o755
+"""A directory `geodb update` creates: listable by the daemon's dynamic user, whatever the
+umask of the user who ran it (root's is often 077)."""
+
+
+def make_directory(path: Path) -> None:
+    """Create `path` and any missing parents with DIRECTORY_MODE, whatever the umask; a
+    directory that exists already is left as it is.
+
+    Raises:
+        OSError: a directory cannot be created.
+    """
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    for directory in reversed(missing):
+        directory.mkdir(exist_ok=True)
+        os.chmod(directory, DIRECTORY_MODE)
+
 
 @dataclass(frozen=True, slots=True)
 class Fetched:

@@ -1,13 +1,15 @@
-"""Locates addresses with the providers' IP-range files first, then GeoIP2-format mmdb files."""
+"""Locates addresses with the providers' IP-range files first, then mmdb files (GeoIP2, DB-IP,
+IPinfo), each read by the layout its records turn out to have."""
 
 from __future__ import annotations
 
 import functools
 import ipaddress
+import itertools
 import os
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +28,15 @@ from auditor.probes.ipranges import (
     load_range_file,
     parse_address,
 )
+from auditor.probes.mmdblayout import (
+    ASN_LAYOUTS,
+    COUNTRY_LAYOUTS,
+    AsnLayout,
+    CountryLayout,
+    Layout,
+    Record,
+    choose,
+)
 from auditor.probes.rangeformats import RangeEntry, RangeFile
 
 RegionCountry = Callable[[str, str], str | None]
@@ -42,10 +53,14 @@ def _no_region_country(provider: str, region: str) -> str | None:
     return None
 
 
-class _Mmdb:
-    """One open mmdb file, kept in memory; lookups give the raw record and its network."""
+_SAMPLE = 256
+"""How many records are read, at opening, to recognise a database's layout."""
 
-    def __init__(self, path: Path, kind: str, label: str, methods: Mapping[str, str]) -> None:
+
+class _Mmdb:
+    """One open mmdb file, kept in memory, and the layout its records were found to have."""
+
+    def __init__(self, path: Path, kind: str, label: str, layouts: Sequence[Layout]) -> None:
         self.path = path
         self.kind = kind
         if not path.is_file():
@@ -67,19 +82,31 @@ class _Mmdb:
         metadata = self.reader.metadata()
         self.database_type: str = metadata.database_type
         self.build_epoch: int = metadata.build_epoch
-        # Type names are matched by substring, as geoip2 does ("DBIP-City-Lite", "GeoIP2-City").
-        method = next((m for marker, m in methods.items() if marker in self.database_type), None)
-        if method is None:
+        try:
+            self.layout: Layout = self._recognise(label, layouts)
+        except BaseException:
             self.reader.close()
-            expected = " or ".join(repr(marker) for marker in methods)
-            raise GeoDataError(
-                str(path),
-                f"database type {self.database_type!r} is not {label} database "
-                f"(expected a type containing {expected})",
-            )
-        self.method: str = method
+            raise
 
-    def record(self, ip: IpAddress) -> tuple[Mapping[str, object], int] | None:
+    def _recognise(self, label: str, layouts: Sequence[Layout]) -> Layout:
+        """The layout of the first records; the type name is not trusted (DB-IP, IPinfo and
+        MaxMind's Enterprise edition name theirs as they like)."""
+        try:
+            sample = [record for _, record in itertools.islice(iter(self.reader), _SAMPLE)]
+        except (maxminddb.InvalidDatabaseError, ValueError, IndexError, KeyError) as exc:
+            raise GeoDataError(str(self.path), f"corrupt database: {exc}") from None
+        layout = choose(layouts, sample)
+        if layout is not None:
+            return layout
+        found = "holds no records" if not sample else "its records do not hold one"
+        expected = "; ".join(known.name for known in layouts)
+        raise GeoDataError(
+            str(self.path),
+            f"database type {self.database_type!r} is not {label} database: {found} "
+            f"(expected records laid out as {expected})",
+        )
+
+    def record(self, ip: IpAddress) -> tuple[Record, int] | None:
         """Return the address's record and its network's prefix length, or None when absent."""
         try:
             record, prefix = self.reader.get_with_prefix_len(ip)
@@ -172,14 +199,11 @@ class MmdbGeoLocator:
         Raises:
             GeoDataError: a database or range file is missing, corrupt, or of the wrong type.
         """
-        self._country = _Mmdb(
-            country_db, "geoip-country", "a country", {"Country": "country", "City": "city"}
-        )
+        self._country = _Mmdb(country_db, "geoip-country", "a country", COUNTRY_LAYOUTS)
         self._asn: _Mmdb | None = None
         try:
             if asn_db is not None:
-                methods = {"GeoLite2-ASN": "asn", "GeoIP2-ISP": "isp"}
-                self._asn = _Mmdb(asn_db, "geoip-asn", "an ASN", methods)
+                self._asn = _Mmdb(asn_db, "geoip-asn", "an ASN", ASN_LAYOUTS)
             self._range_files = _load_ranges(ip_ranges)
         except BaseException:
             self.close()
@@ -294,26 +318,22 @@ class MmdbGeoLocator:
         if found is None:
             return None, None
         record, prefix = found
-        country = record.get("country")  # City records hold it too
-        iso = country.get("iso_code") if isinstance(country, Mapping) else None
-        if not isinstance(iso, str) or not iso or iso.upper() in _PSEUDO_COUNTRIES:
+        layout = self._country.layout
+        iso = layout.country(record) if isinstance(layout, CountryLayout) else None
+        if not iso or iso.upper() in _PSEUDO_COUNTRIES:
             iso = None
         # Interned, as the organisations below: a large audit's locations share a few dozen.
         return (sys.intern(iso.upper()) if iso else None), _network_text(ip, prefix)
 
     def _lookup_asn(self, ip: IpAddress) -> tuple[int | None, str | None]:
-        if self._asn is None:
+        found = self._asn.record(ip) if self._asn is not None else None
+        if found is None or self._asn is None:
             return None, None
-        found = self._asn.record(ip)
-        if found is None:
+        layout = self._asn.layout
+        if not isinstance(layout, AsnLayout):
             return None, None
-        record = found[0]  # ISP records hold the same keys
-        number = record.get("autonomous_system_number")
-        organisation = record.get("autonomous_system_organization")
-        return (
-            number if isinstance(number, int) else None,
-            sys.intern(organisation) if isinstance(organisation, str) else None,
-        )
+        number, organisation = layout.asn(found[0])
+        return number, (sys.intern(organisation) if organisation is not None else None)
 
 
 @functools.lru_cache(maxsize=4096)

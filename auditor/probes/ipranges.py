@@ -17,6 +17,7 @@ from auditor.probes.fetchrecord import (
     Fetched,
     digest,
     fetched_at,
+    make_directory,
     read_fetch_record,
     replace_atomically,
     write_fetch_record,
@@ -260,7 +261,7 @@ def fetch_ip_ranges(
     """
     chosen = _check_providers(providers)
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        make_directory(directory)
     except OSError as exc:
         raise GeoDataError(str(directory), f"cannot create: {exc.strerror or exc}") from None
     overrides = urls or {}

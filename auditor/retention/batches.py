@@ -1,10 +1,26 @@
-"""The batches of a retention run: the eligible keys read in order, one window at a time, and each
-window's records deleted or anonymised in one transaction that re-checks them; the next window's
-size adapts toward a target transaction time."""
+"""One enforcement run's batches: walking the eligible keys in order, one window at a time, and
+processing a window's records in one data-source transaction that re-checks every record in the
+statement itself; the next window's size adapts toward a target transaction time.
+
+A policy with dependents locks the batch's still-eligible records first (FOR UPDATE where the
+dialect has it), deletes their dependent rows (and the shared rows only those pointed to), then
+deletes or anonymises the records. If a record drops out in between (put on hold by another
+transaction), the records processed would not be the ones whose dependents went: the
+transaction is rolled back and the batch tried again, so a record and its dependents always go
+together or not at all.
+
+On PostgreSQL a batch's records are selected by one key range and one array of its keys (a
+single statement, planned as a range scan of the key's index); elsewhere by IN lists.
+
+Keyed hashes are computed here (no SQL dialect has a portable HMAC): the batch's rows are read
+with FOR UPDATE (where the dialect has it) and written back with one UPDATE ... CASE per chunk;
+a value already holding its exact keyed hash keeps it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,12 +28,16 @@ from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql
 
 from auditor.retention.anonymised import replaced
+from auditor.retention.cascade import delete_dependents
 from auditor.retention.plan import RetentionPlan
 from auditor.retention.tables import BoundPolicy, fitted
+from auditor.sources.datasources import DataSourceError
 
 UPDATE_CHUNK = 500
 """Rows per UPDATE ... CASE statement of a keyed-hash batch, and per IN list elsewhere than on
 PostgreSQL: bound parameters stay well below every dialect's limit."""
+ATTEMPTS = 3
+"""How often a batch with dependents is tried when its records keep changing under it."""
 
 TARGET_TRANSACTION_SECONDS = 0.3
 """What a batch's transaction should take: the next batch is sized toward it (at most the
@@ -33,13 +53,23 @@ def next_batch_size(size: int, seconds: float, ceiling: int) -> int:
     return max(1, min(ceiling, size * 2, max(scaled, size // 4)))
 
 
-class Walker:
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What one batch's transaction did: the records processed, and the dependent (and shared)
+    rows deleted with them, by table."""
+
+    rows: int
+    dependents: Mapping[str, int] = field(default_factory=dict)
+
+
+class BatchWalker:
     """Walks the eligible keys in order, one batch per call, remembering the last key done."""
 
     def __init__(self, bound: BoundPolicy, plan: RetentionPlan, secret: bytes | None) -> None:
         """Raises ValueError when a keyed hash has no secret (check_guard refuses that first)."""
         self.bound = bound
         self.eligible = bound.eligible(plan.deadline)
+        self.owner = bound.owner(plan.deadline)
         self.secret = secret
         self.keyed = secret is not None
         self.after: Any = None
@@ -62,13 +92,50 @@ class Walker:
             self.after = keys[-1]
         return keys
 
-    def apply(self, connection: Connection, keys: list[Any]) -> int:
-        """Process the records with these keys that are still eligible, in one transaction;
-        return how many were deleted or anonymised."""
-        with connection.begin():
-            if self.hashes:
-                return self._hash_batch(connection, keys)
-            return self._fixed_batch(connection, keys)
+    def apply(self, connection: Connection, keys: list[Any]) -> Applied:
+        """Process the records with these keys (in the database's key order, as `window` gives
+        them) that are still eligible, and their dependents, in one transaction.
+
+        Raises:
+            DataSourceError: a batch with dependents found its records changing under it
+                `ATTEMPTS` times; nothing of it was kept.
+        """
+        if not self.bound.dependents:
+            with connection.begin():
+                return Applied(self._records(connection, keys))
+        for _ in range(ATTEMPTS):
+            with connection.begin() as transaction:
+                chosen = self._lock(connection, keys)
+                if not chosen:
+                    return Applied(0)
+                deleted = delete_dependents(connection, self.bound.dependents, self.owner, chosen)
+                rows = self._records(connection, chosen)
+                if rows == len(chosen):
+                    return Applied(rows, deleted)
+                transaction.rollback()
+        raise DataSourceError(
+            self.bound.policy.source,
+            f"the records of a batch of policy {self.bound.policy.id!r} kept changing while it "
+            f"ran ({ATTEMPTS} attempts, each rolled back); run it again",
+        )
+
+    def _lock(self, connection: Connection, keys: list[Any]) -> list[Any]:
+        """The keys among `keys` whose records are still eligible, in key order (a key range
+        needs its ends first and last), locked until the end of the transaction where the
+        dialect can."""
+        key = self.bound.key
+        chosen: list[Any] = []
+        for conditions in self._key_sets(keys):
+            query = sa.select(key).where(*conditions, *self.eligible).order_by(key)
+            if self.bound.dialect != "sqlite":
+                query = query.with_for_update()
+            chosen += connection.execute(query).scalars().all()
+        return chosen
+
+    def _records(self, connection: Connection, keys: list[Any]) -> int:
+        if self.hashes:
+            return self._hash_batch(connection, keys)
+        return self._fixed_batch(connection, keys)
 
     def _fixed_batch(self, connection: Connection, keys: list[Any]) -> int:
         bound = self.bound
@@ -87,9 +154,9 @@ class Walker:
         return done
 
     def _key_sets(self, keys: list[Any]) -> list[list[sa.ColumnElement[bool]]]:
-        """Conditions selecting exactly these keys: on PostgreSQL one key range and one array
-        (a single statement, planned as a range scan of the key's index); elsewhere IN lists of
-        UPDATE_CHUNK keys."""
+        """Conditions selecting exactly these keys (in key order): on PostgreSQL one key range
+        and one array (a single statement, planned as a range scan of the key's index);
+        elsewhere IN lists of UPDATE_CHUNK keys."""
         key = self.bound.key
         if self.bound.dialect == "postgresql":
             # One array parameter: the server walks the key's index once per key in the range

@@ -8,13 +8,16 @@ One run:
    the whole run;
 3. refuses, before changing anything, when the data source is read-only, when a keyed hash has
    no key, or when the run would process more than `max_share` of the table (unless allowed);
-4. walks the eligible keys in order (keyset pagination): each batch reads the next `batch_size`
-   eligible keys, commits its intent (policy, run, action, deadline, keys) in the state database,
-   then, in one data-source transaction, deletes or updates those of the records that are *still*
-   in scope, overdue and not held, and settles the intent with its `retention-batch` evidence
-   record (policy, action, rows, a hash of the key range, deadline, start and end). A record
-   touched or put on hold after the plan is left alone. When the intent cannot be committed (the
-   state database locked past its timeout, or down), the batch does not run;
+4. walks the eligible keys in order (keyset pagination): each batch reads the next eligible keys
+   (at most `batch_size`, fewer when the last batch's transaction took longer than its target
+   time, `auditor.retention.batches.next_batch_size`), commits its intent (policy, run, action,
+   deadline, keys) in the state database, then, in one data-source transaction, deletes or
+   updates those of the records that are *still* in scope, overdue and not held (with their
+   dependents, `auditor.retention.batches`), and settles the intent with its `retention-batch`
+   evidence record (policy, action, rows, the dependent rows deleted per table, a hash of the key
+   range, deadline, start and end). A record touched or put on hold after the plan is left
+   alone. When the intent cannot be committed (the state database locked past its timeout, or
+   down), the batch does not run;
 5. appends one `retention-run` record at the end.
 
 A run stopped at any point (SIGTERM, SIGKILL, a lost connection or state database) leaves every
@@ -23,10 +26,6 @@ batch that may have committed has an intent: settled with its evidence, or pendi
 reconciliation looks in the data source and records what it did. So the `retention-batch` records
 always add up to what was processed. Running it again changes nothing more: deleted records are
 gone, anonymised ones no longer match (their columns hold their replacements).
-
-Keyed hashes are computed here (no SQL dialect has a portable HMAC): the batch's rows are read
-with FOR UPDATE (where the dialect has it) and written back with one UPDATE ... CASE per chunk;
-a value already holding its exact keyed hash keeps it.
 """
 
 from __future__ import annotations
@@ -43,7 +42,7 @@ from typing import Any, Literal
 from auditor.core.errors import InvalidRequestError, StoreError
 from auditor.core.ledger import BatchIntent, RetentionLedger, encode_key, new_run
 from auditor.core.ports import Clock
-from auditor.retention.batches import Walker, next_batch_size
+from auditor.retention.batches import BatchWalker, next_batch_size
 from auditor.retention.plan import RetentionPlan, plan_policy
 from auditor.retention.policy import ANONYMISE_KEY_ENV
 from auditor.retention.reconcile import Batch, batch_content, reconcile_policy
@@ -164,7 +163,7 @@ def enforce_policy(
         finished = clock()
         _run_record(ledger, plan, run, "done", 0, 0, started, finished)
         return Enforcement(plan, run, 0, 0, "done", started, finished, 0.0)
-    walker = Walker(bound, plan, secret)
+    walker = BatchWalker(bound, plan, secret)
     processed = batches = 0
     longest = 0.0
     size = bound.policy.batch_size
@@ -198,9 +197,20 @@ def enforce_policy(
                 intent_id = ledger.begin_retention_batch(intent)
                 unsettled = True
                 before = timer()
-                rows = walker.apply(connection, keys)
+                applied = walker.apply(connection, keys)
                 seconds = timer() - before
-                batch = Batch(batches, rows, key_range, batch_started, clock(), seconds)
+                rows = applied.rows
+                dependents = applied.dependents if bound.dependents else None
+                finished_at = clock()
+                batch = Batch(
+                    batches,
+                    rows,
+                    key_range,
+                    batch_started,
+                    finished_at,
+                    seconds,
+                    dependents=dependents,
+                )
                 ledger.settle_retention_batch(
                     intent_id, rows, "confirmed", batch_content(intent, batch), batch.finished_at
                 )

@@ -12,21 +12,23 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import structlog
 
 from auditor.core.errors import AuditorError
-from auditor.core.jobs import JobContext
+from auditor.core.jobs import JobContext, JobInputs
 from auditor.core.ledger import RetentionLedger
 from auditor.core.ports import Clock
 from auditor.retention.enforce import anonymise_key, enforce_policy
-from auditor.retention.plan import RetentionPlan, plan_policy
-from auditor.retention.policy import RetentionPolicy
+from auditor.retention.plan import RetentionPlan, plan_policy, retention_findings
+from auditor.retention.policy import RetentionPolicy, load_retention_policies
 from auditor.retention.reconcile import Batch, reconcile_policy
 from auditor.retention.tables import bind_policy
 from auditor.sources.config import DataSourceSettings
 from auditor.sources.datasources import DataSources
+from auditor.store import StateStore
 
 log = structlog.get_logger("auditor.retention")
 
@@ -187,6 +189,49 @@ class RetentionJob:
             deadline=plan.deadline.isoformat(),
         )
         return plan
+
+
+class RetentionConfig(Protocol):
+    """What the daemon's job reads of the configuration (which the daemon composes)."""
+
+    @property
+    def retention(self) -> Sequence[Path]: ...
+
+    @property
+    def base(self) -> Path: ...
+
+    @property
+    def data_sources(self) -> Mapping[str, DataSourceSettings]: ...
+
+
+def daemon_job(
+    sources: Callable[[], JobInputs[RetentionConfig]],
+    store: StateStore,
+    clock: Clock,
+    environ: Mapping[str, str],
+) -> RetentionJob:
+    """The daemon's `retention` job over the current inputs: policies and data sources read when
+    a run starts, intents and evidence kept in the state store, and `retention-overdue` findings
+    recorded there after a run where every policy ran."""
+
+    def policies() -> Sequence[RetentionPolicy]:
+        config = sources().config
+        return load_retention_policies(config.retention, display=config.base)
+
+    def record(plans: list[RetentionPlan]) -> None:
+        found = retention_findings(plans, sources().policies)
+        changes = store.record_job_findings("retention", found, clock())
+        log.info("retention_findings_recorded", open=changes.open, new=changes.new,
+                 resolved=changes.resolved)  # fmt: skip
+
+    return RetentionJob(
+        policies=policies,
+        data_sources=lambda: sources().config.data_sources,
+        ledger=store,
+        clock=clock,
+        environ=environ,
+        record=record,
+    )
 
 
 def _ies(items: Mapping[str, Any]) -> str:

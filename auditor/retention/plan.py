@@ -3,13 +3,15 @@ to-be-processed records, the oldest overdue record's age, and the deadline used;
 `retention-overdue` findings these counts give.
 
 One statement, whatever the table's size: one pass counts the table (for the share guard) and,
-within it, the overdue and held records in scope. Only counts and one timestamp come back.
+within it, the overdue and held records in scope. Only counts and one timestamp come back. A
+policy with dependents adds one count per dependent table: its rows that belong to records
+enforcement would process now (overdue, not held), deleted with them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +20,7 @@ import sqlalchemy as sa
 from auditor.core.errors import InvalidInputError
 from auditor.core.model import Finding
 from auditor.core.policies import PolicyData
+from auditor.retention.cascade import count_dependents
 from auditor.retention.deadline import DeadlineOutOfRangeError, retention_deadline
 from auditor.retention.policy import Action, Mode, RetentionPolicy
 from auditor.retention.tables import BoundPolicy, as_instant
@@ -49,6 +52,8 @@ class RetentionPlan:
     limit: int
     max_share: float
     oldest_overdue: datetime | None  # the oldest overdue record not on hold
+    # The rows of each dependent table that belong to the eligible records, by table.
+    dependents: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def eligible(self) -> int:
@@ -100,6 +105,7 @@ class RetentionPlan:
             "share_exceeded": self.share_exceeded,
             "oldest_overdue": _iso(self.oldest_overdue),
             "oldest_age_days": None if age is None else round(age / 86400, 2),
+            "dependents": dict(self.dependents),
         }
 
 
@@ -127,6 +133,11 @@ def plan_policy(bound: BoundPolicy, now: datetime, max_rows: int | None = None) 
     ).select_from(table)
     with bound.source.connect() as connection:
         table_rows, overdue_count, held_count, oldest = connection.execute(counts).one()
+        dependents = (
+            count_dependents(connection, bound.dependents, bound.owner(deadline))
+            if bound.dependents
+            else {}
+        )
     return RetentionPlan(
         policy=policy.id,
         subject=policy.subject,
@@ -143,6 +154,7 @@ def plan_policy(bound: BoundPolicy, now: datetime, max_rows: int | None = None) 
         limit=_limit(policy, max_rows),
         max_share=policy.max_share,
         oldest_overdue=as_instant(oldest),
+        dependents=dependents,
     )
 
 

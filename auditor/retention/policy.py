@@ -22,6 +22,8 @@ policies:
     max_share: 0.2               # refuse a run processing more than this share of the table
     mode: plan                   # plan (default) | enforce: whether the daemon's job enforces
     integration: crm             # optional: the inventory integration the records belong to
+    dependents:                  # optional: rows of other tables that go with each record
+      - {table: contact_emails, key: contact_id}   # (see `auditor.retention.dependents`)
 ```
 
 - Tables, columns and filter values are checked against the reflected schema when a policy is
@@ -30,6 +32,8 @@ policies:
 - A legal-hold column is held when true; NULL counts as not held. A legal-hold table holds the
   keys listed in it (narrowed by its optional filter) and must be in the policy's data source.
 - `anonymise` may not name the key, the timestamp or the legal-hold column.
+- `dependents` are deleted in the record's own transaction when it is deleted or anonymised, so a
+  `report` policy has none.
 - A keyed hash is `hmac:` followed by the 64 hex digits of HMAC-SHA256 over the value's text,
   keyed by the environment variable GDPR_AUDITOR_ANONYMISE_KEY (read by the command line and the
   daemon, never stored). The same value always gives the same hash, so records stay linkable
@@ -44,16 +48,31 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
-from auditor.core.durations import Duration, parse_duration
+from auditor.core.durations import Duration, DurationText, parse_duration
 from auditor.core.errors import InvalidInputError, Issue
 from auditor.core.model import Integration
-from auditor.core.tablerefs import identifier, is_filter_value, row_filter, table_name
-from auditor.core.validation import Strict, entries_by_id, format_loc, issues_from_validation
+from auditor.core.tablerefs import identifier, is_filter_value
+from auditor.core.validation import (
+    Strict,
+    document_schema,
+    entries_by_id,
+    format_loc,
+    issues_from_validation,
+)
 from auditor.core.yamlsource import Loc, YamlDocument, display_name, load_yaml, yaml_files
+from auditor.retention.dependents import (
+    Dependent,
+    DependentModel,
+    Name,
+    RowFilterModel,
+    TableName,
+    build_dependents,
+    sub_lines,
+)
 from auditor.sources.config import ConfigRef, DataSourceSettings, TableSelection, table_selection
 
 Action = Literal["report", "anonymise", "delete"]
@@ -69,16 +88,6 @@ HASH_DIGITS = 64
 HASH_LENGTH = len(HASH_PREFIX) + HASH_DIGITS
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-
-
-def _duration(value: str) -> str:
-    parse_duration(value)
-    return value
-
-
-Name = Annotated[str, AfterValidator(identifier)]
-TableName = Annotated[str, AfterValidator(table_name)]
-RowFilterModel = Annotated[dict[str, Any], AfterValidator(row_filter)]
 
 
 class _LegalHold(Strict):
@@ -131,7 +140,7 @@ class _Policy(Strict):
     table: TableName
     key: Name
     timestamp: Name
-    keep_for: Annotated[str, AfterValidator(_duration)]
+    keep_for: DurationText
     filter: RowFilterModel = {}
     legal_hold: _LegalHold | None = None
     action: Action = "report"
@@ -140,6 +149,7 @@ class _Policy(Strict):
     max_rows_per_run: int = Field(default=100_000, ge=1, strict=True)
     max_share: float = Field(default=0.2, gt=0, le=1)
     mode: Mode = "plan"
+    dependents: list[DependentModel] = []
 
     @field_validator("id", "integration")
     @classmethod
@@ -161,6 +171,10 @@ class _Policy(Strict):
             raise ValueError("action anonymise needs anonymise: the columns and their replacements")
         if self.action != "anonymise" and self.anonymise:
             raise ValueError(f"anonymise is only used with action: anonymise, not {self.action}")
+        if self.action == "report" and self.dependents:
+            raise ValueError(
+                "dependents go with records that are deleted or anonymised: not with action report"
+            )
         protected = {"key": self.key, "timestamp": self.timestamp}
         if self.legal_hold is not None and self.legal_hold.column is not None:
             protected["legal_hold.column"] = self.legal_hold.column
@@ -168,6 +182,26 @@ class _Policy(Strict):
             if column in self.anonymise:
                 raise ValueError(f"anonymise may not change column {column!r}, the {setting}")
         return self
+
+
+class _PolicyFile(Strict):
+    """A retention file as written: only its `policies` list (for the JSON Schema)."""
+
+    policies: list[_Policy]
+
+
+def retention_json_schema() -> dict[str, Any]:
+    """The JSON Schema of a retention-policy file, for editors.
+
+    Tables, columns and data sources are checked against the configuration and the databases'
+    schemas by the auditor only.
+    """
+    return document_schema(
+        _PolicyFile,
+        "gdpr-auditor retention policies",
+        "Retention policies: per dataset in the organisation's databases, which records, how "
+        "long they are kept, and what happens after (report, anonymise or delete).",
+    )
 
 
 # --- the validated policies ---------------------------------------------------------------------
@@ -210,6 +244,7 @@ class RetentionPolicy:
     integration: str | None
     description: str | None
     ref: ConfigRef = field(compare=False)
+    dependents: tuple[Dependent, ...] = ()
 
     @property
     def source(self) -> str:
@@ -247,7 +282,7 @@ def parse_retention(doc: YamlDocument) -> tuple[list[RetentionPolicy], list[Issu
         try:
             entry = _Policy.model_validate(item)
         except ValidationError as exc:
-            issues.extend(issues_from_validation(exc, doc, namer, base=loc))
+            issues.extend(issues_from_validation(exc, doc, namer, base=loc, model=_Policy))
             continue
         policies.append(_build(entry, _ref(doc, loc)))
     return policies, issues
@@ -317,7 +352,7 @@ def _build(entry: _Policy, ref: ConfigRef) -> RetentionPolicy:
         raw = entry.legal_hold
         held_table = None
         if raw.table is not None:
-            held_ref = ConfigRef(ref.source, "legal_hold", _sub_lines(ref, "legal_hold"))
+            held_ref = ConfigRef(ref.source, "legal_hold", sub_lines(ref.lines, "legal_hold"))
             held_table = table_selection(entry.source, raw.table, raw.filter, held_ref)
         hold = LegalHold(column=raw.column, table=held_table, key=raw.key)
     return RetentionPolicy(
@@ -336,6 +371,7 @@ def _build(entry: _Policy, ref: ConfigRef) -> RetentionPolicy:
         integration=entry.integration,
         description=entry.description,
         ref=ref,
+        dependents=build_dependents(entry.source, entry.dependents, ref),
     )
 
 
@@ -353,12 +389,3 @@ def _ref(doc: YamlDocument, loc: Loc) -> ConfigRef:
         format_loc(key[size:]) or "": line for key, line in doc.lines.items() if key[:size] == loc
     }
     return ConfigRef(doc.source, format_loc(loc) or "", lines)
-
-
-def _sub_lines(ref: ConfigRef, prefix: str) -> dict[str, int]:
-    # The held table's keys are named `legal_hold.table` in messages: keep the prefix in the lines.
-    return {
-        key.removeprefix(prefix).removeprefix(".") or "": line
-        for key, line in ref.lines.items()
-        if key == prefix or key.startswith(prefix + ".")
-    }

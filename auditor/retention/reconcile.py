@@ -13,11 +13,15 @@ keys the batch could process, every one of them eligible when the intent was mad
 A record deleted or anonymised by someone else between the intent and the reconciliation counts as
 the batch's too; if the batch is still running when it is reconciled, its confirmation records the
 difference. An intent whose policy now has another action (or is gone) stays pending.
+
+The dependent rows a batch deleted with its records went in the same transaction, so they are
+gone whenever the records are; how many there were is not known after the fact, and the record
+of a reconciled batch of a policy with dependents says so (`"dependents": null`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -43,10 +47,14 @@ class Batch:
     finished_at: datetime
     transaction_seconds: float
     reconciled: bool = False
+    dependents: Mapping[str, int] | None = None  # rows deleted with the records, by table
 
 
-def batch_content(intent: BatchIntent, batch: Batch) -> dict[str, Any]:
-    """The `retention-batch` evidence record of a batch, without its rows (the ledger adds them)."""
+def batch_content(
+    intent: BatchIntent, batch: Batch, with_dependents: bool = False
+) -> dict[str, Any]:
+    """The `retention-batch` evidence record of a batch, without its rows (the ledger adds them);
+    `with_dependents`: its policy has dependents, whose counts a reconciled batch cannot know."""
     content: dict[str, Any] = {
         "policy": intent.policy,
         "action": intent.action,
@@ -60,6 +68,10 @@ def batch_content(intent: BatchIntent, batch: Batch) -> dict[str, Any]:
         "started_at": batch.started_at,
         "finished_at": batch.finished_at,
     }
+    if batch.dependents is not None:
+        content["dependents"] = dict(batch.dependents)
+    elif with_dependents:
+        content["dependents"] = None
     if batch.reconciled:
         content["reconciled"] = True
         content["planned"] = len(intent.keys)
@@ -84,7 +96,11 @@ def reconcile_policy(bound: BoundPolicy, ledger: RetentionLedger, clock: Clock) 
         now = clock()
         batch = Batch(intent.batch, rows, intent.key_range, intent.created_at, now, 0.0, True)
         recorded = ledger.settle_retention_batch(
-            pending.id, rows, "reconciled", batch_content(intent, batch), now
+            pending.id,
+            rows,
+            "reconciled",
+            batch_content(intent, batch, bool(bound.dependents)),
+            now,
         )
         if recorded is not None:
             done.append(replace(batch, rows=recorded))

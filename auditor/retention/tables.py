@@ -18,10 +18,11 @@ import sqlalchemy as sa
 from sqlalchemy import Column, ColumnElement, Connection, Table
 
 from auditor.core.errors import InvalidInputError, Issue
+from auditor.retention.cascade import BoundDependent, Owner, bind_dependents
 from auditor.retention.policy import HASH_LENGTH, HASH_PREFIX, Replacement, RetentionPolicy
 from auditor.sources.datasources import DataSource, DataSources
 from auditor.sources.keys import key_kind, keys_match
-from auditor.sources.schema_check import BoundTable, ColumnNeed, bind_table
+from auditor.sources.schema_check import BoundTable, ColumnNeed, bind_table, fit_value
 
 _ORDERABLE = (sa.Integer, sa.Numeric, sa.Float, sa.String, sa.Date, sa.DateTime, sa.Uuid)
 _JULIAN_EPOCH = 2440587.5  # the Julian day of 1970-01-01 00:00 UTC
@@ -35,6 +36,7 @@ class BoundPolicy:
     source: DataSource
     bound: BoundTable
     held: BoundTable | None = None
+    dependents: tuple[BoundDependent, ...] = ()
 
     @property
     def table(self) -> Table:
@@ -112,6 +114,10 @@ class BoundPolicy:
         """In scope, overdue and not held: the records enforcement may process."""
         return [*self.in_scope(), self.overdue(deadline), self.not_held()]
 
+    def owner(self, deadline: datetime) -> Owner:
+        """The records whose dependents go at `deadline`: the eligible ones."""
+        return Owner(self.key, self.eligible(deadline), self.dialect, self.bound.collation("key"))
+
     def time_value(self) -> ColumnElement[Any]:
         """The timestamp as MIN() should see it (a Julian day on SQLite)."""
         if self.dialect == "sqlite":
@@ -184,32 +190,7 @@ def fitted(replacement: Replacement, column: Column[Any]) -> Any:
     Raises:
         ValueError: the value does not fit the column.
     """
-    value, kind = replacement.value, column.type
-    if isinstance(kind, sa.Boolean):
-        if isinstance(value, bool) or value in (0, 1):
-            return bool(value)
-    elif isinstance(kind, sa.Integer):
-        if isinstance(value, bool | int):
-            return int(value)  # MySQL's BOOLEAN is TINYINT(1)
-    elif isinstance(kind, sa.Numeric | sa.Float):
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return value
-    elif isinstance(kind, sa.String):
-        if isinstance(value, str | int) and not isinstance(value, bool):
-            text = str(value)
-            if kind.length is not None and len(text) > kind.length:
-                raise ValueError(f"{value!r} is longer than {kind.length} characters")
-            return text
-    elif isinstance(kind, sa.DateTime):
-        pass  # a fixed instant is not what anonymising a timestamp means
-    elif isinstance(kind, sa.Date):
-        if isinstance(value, date):
-            return value
-        if isinstance(value, str):
-            return date.fromisoformat(value)
-    else:
-        return value  # a type SQLAlchemy does not know: leave it to the database
-    raise ValueError(f"{value!r} does not fit {kind}")
+    return fit_value(replacement.value, column, check_length=True)
 
 
 # --- binding ------------------------------------------------------------------------------------
@@ -231,12 +212,13 @@ def bind_policy(policy: RetentionPolicy, sources: DataSources) -> BoundPolicy:
     with source.connect() as connection:
         bound, issues = bind_table(source, connection, policy.selection, _needs(policy))
         held, more = _bind_held(policy, source, connection)
-    issues = [_located(policy, issue) for issue in [*issues, *more]]
+        dependents, rest = bind_dependents(policy, source, connection)
+    issues = [_located(policy, issue) for issue in [*issues, *more, *rest]]
     if bound is not None:
         issues += _check_columns(policy, bound, held)
     if bound is None or issues:
         raise InvalidInputError(issues)
-    return BoundPolicy(policy, source, bound, held)
+    return BoundPolicy(policy, source, bound, held, tuple(dependents))
 
 
 def check_policies(policies: Sequence[RetentionPolicy], sources: DataSources) -> list[Issue]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import queue
@@ -21,19 +22,21 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from auditor import __version__
 from auditor.config import Config
-from auditor.consent.check import check_sources, run_consent_job
+from auditor.consent.check import check_sources
+from auditor.consent.job import ConsentJob
 from auditor.core.durations import parse_duration
-from auditor.core.errors import AuditUnavailableError, InvalidInputError, StoreError
+from auditor.core.errors import AuditUnavailableError, InvalidInputError, ListenError, StoreError
 from auditor.core.jobs import JobContext
 from auditor.discovery.job import DiscoveryJob, discovery_needed
+from auditor.discovery.web.job import WebJob, web_needed
 from auditor.evidence.scheduled import ReportJob
-from auditor.retention import load_retention_policies
 from auditor.retention.job import RetentionJob
-from auditor.retention.plan import RetentionPlan, retention_findings
+from auditor.retention.job import daemon_job as retention_job
 from auditor.service.generation import Generation, load_generation
 from auditor.service.httpserver import MetricsServer
 from auditor.service.inputs import Inputs
 from auditor.service.jobs import Heartbeat, JobRunner
+from auditor.service.landing import landing_status, render_landing
 from auditor.service.leader import Leadership, leadership_for
 from auditor.service.log import configure_logging
 from auditor.service.metrics import Exposition
@@ -46,7 +49,7 @@ from auditor.service.scheduling import (
 )
 from auditor.service.sdnotify import Notifier, Watchdog
 from auditor.service.snapshot import Snapshot, consent_statuses, stored_snapshot
-from auditor.service.wiring import build_locator, database_url
+from auditor.service.wiring import build_locator, database_url, web_evidence_directory
 from auditor.store import (
     StateStore,
     display_url,
@@ -72,8 +75,8 @@ def utcnow() -> datetime:
 
 # Each kind of work, by its name under `jobs:`, and when it is needed (scheduling.py runs them).
 WORK["audit"] = lambda daemon: daemon.audit
-WORK["consent"] = lambda daemon: daemon.consent
-NEEDED["consent"] = lambda generation: bool(generation.config.sources.consent)
+WORK["consent"] = lambda daemon: daemon.consents.work
+NEEDED["consent"] = lambda generation: bool(generation.config.consent)
 WORK["retention"] = lambda daemon: daemon.retention.work
 NEEDED["retention"] = lambda generation: bool(generation.config.retention)
 WORK["report"] = lambda daemon: daemon.reports.work
@@ -81,6 +84,8 @@ WORK["report"] = lambda daemon: daemon.reports.work
 NEEDED["report"] = lambda generation: generation.config.database is not None
 WORK["discovery"] = lambda daemon: daemon.discovery.work
 NEEDED["discovery"] = lambda generation: discovery_needed(generation.config.discovery)
+WORK["web"] = lambda daemon: daemon.web.work
+NEEDED["web"] = lambda generation: web_needed(generation.config.websites)
 
 
 SWITCH_INTERVAL = 0.001  # s a thread keeps the GIL while another waits: /metrics beside an audit
@@ -115,18 +120,15 @@ class Daemon(Reloading):
         self.runner = JobRunner(clock, self._standby_reason)
         self.server: MetricsServer | None = None
         self.exposition = Exposition(self.snapshot)
-        self.retention: RetentionJob = RetentionJob(
-            policies=lambda: load_retention_policies(
-                self.generation.config.retention, display=self.generation.config.base
-            ),
-            data_sources=lambda: self.generation.config.sources.data_sources,
-            ledger=store,
-            clock=clock,
-            environ=os.environ,
-            record=self._record_retention,
-        )
+        self.retention: RetentionJob = retention_job(self._inputs, store, clock, os.environ)
+        self.consents = ConsentJob(self._inputs, store, clock, os.environ, self.refresh_snapshot)
         self.reports: ReportJob = ReportJob(self._inputs, store, clock)
         self.discovery: DiscoveryJob = DiscoveryJob(self._inputs, store, clock)
+        self.web = WebJob(
+            lambda: self._with_current_geodata(self.generation), store, clock,
+            root=lambda: web_evidence_directory(self.generation.config, os.environ),
+            recorded=self.refresh_snapshot,
+        )  # fmt: skip
         self.audits: AuditJob[Generation] = AuditJob(
             lambda: self._with_current_geodata(self.generation),
             store,
@@ -168,7 +170,13 @@ class Daemon(Reloading):
             **self.retention.state.snapshot_fields(),
             report_last_written=self.reports.last_written,
             **self.discovery.snapshot_fields(),
+            **self.web.snapshot_fields(),
         )
+
+    def landing(self) -> str:
+        """The landing page at `/`: the stored results, health, role and schedule."""
+        status = landing_status(self.generation.config, self.clock(), self.health())
+        return render_landing(self.snapshot(), status)
 
     def health(self) -> tuple[bool, str]:
         """Healthy while the scheduler's heartbeat is fresh and the state database is the one
@@ -211,17 +219,17 @@ class Daemon(Reloading):
         """Serve metrics, settle leadership, start the scheduler, then tell systemd we are ready.
 
         Raises:
-            AuditUnavailableError: the metrics address cannot be bound.
+            ListenError: the metrics address cannot be bound.
         """
         self.refresh_snapshot()
         host, port = self.generation.config.metrics_listen
-        server = MetricsServer(host, port, self.exposition.render, self.health)
+        server = MetricsServer(host, port, self.exposition.render, self.health, self.landing)
         try:
             self.server = server.start()
         except OSError as exc:
-            raise AuditUnavailableError(
-                f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}"
-            ) from exc
+            address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            reason = (exc.strerror or str(exc)).lower()
+            raise ListenError(address, reason, in_use=exc.errno == errno.EADDRINUSE) from exc
         self._install_signal_handlers()
         self._add_internal_jobs()
         self.scheduler.start()
@@ -282,12 +290,6 @@ class Daemon(Reloading):
         generation = self.generation
         return Inputs(generation.config, generation.policies, generation.integrations)
 
-    def _record_retention(self, plans: list[RetentionPlan]) -> None:
-        found = retention_findings(plans, self.generation.policies)
-        changes = self.store.record_job_findings("retention", found, self.clock())
-        log.info("retention_findings_recorded", open=changes.open, new=changes.new,
-                 resolved=changes.resolved)  # fmt: skip
-
     # -- the work -------------------------------------------------------------------------------
 
     def audit(self, context: JobContext) -> None:
@@ -332,29 +334,6 @@ class Daemon(Reloading):
             # after the next audit, as the events stay pending.
             log.error("notifications_not_delivered", error=str(exc))
 
-    def consent(self, context: JobContext) -> None:
-        """One consent check of every consent mapping, recorded with its findings (Art. 49(1)(a)).
-
-        Raises:
-            JobCancelled: the daemon is stopping or lost leadership; nothing is recorded.
-            ConsentCheckError: some mappings could not be checked; the others are recorded, and
-                the failed ones keep their last counts, marked stale.
-        """
-        generation = self.generation
-        try:
-            run_consent_job(
-                generation.config.sources,
-                generation.integrations,
-                generation.policies,
-                self.store,
-                clock=self.clock,
-                environ=os.environ,
-                check=context.check,
-            )
-        finally:
-            # Failed or not, the stored results changed (fresh counts, or stale marks).
-            self.refresh_snapshot()
-
 
 def run_daemon(config_path: Path, environ: Mapping[str, str] | None = None) -> int:
     """Run the daemon until SIGTERM or SIGINT; return the exit status (0 after a clean stop).
@@ -372,10 +351,10 @@ def run_daemon(config_path: Path, environ: Mapping[str, str] | None = None) -> i
     configure_logging(config.log_level, config.log_format)
     # APScheduler logs every heartbeat run at INFO; its warnings (missed runs) still show.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    if config.sources.consent:
+    if config.consent:
         # A misconfigured table or column stops the start (exit 2); a database that is down
         # does not: the consent job fails and is counted until it is back.
-        for reason in check_sources(config.sources, env):
+        for reason in check_sources(config.consent_settings, env):
             log.warning("consent_source_unreachable", error=reason)
     url = database_url(config, env)
     log.info(

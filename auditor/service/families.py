@@ -1,14 +1,12 @@
-"""The metric families the collector yields from a snapshot: findings, inventory, jobs, DNS, data
-sets, the daemon, retention, reports, discovery and consent."""
+"""The metric families the collector yields from a snapshot, in order: findings, inventory, jobs,
+DNS, data sets and the daemon here; retention, reports, discovery, web and consent from
+`capability_families`."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, time
-from typing import Any
 
-import structlog
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -19,61 +17,12 @@ from prometheus_client.core import (
 from auditor import __version__
 from auditor.core.inventory import CATEGORIES
 from auditor.core.model import Verdict
+from auditor.service import capability_families as capabilities
+from auditor.service.exportable import PREFIX, Skipped, unix
 from auditor.service.snapshot import JobHealth, Snapshot
 
-log = structlog.get_logger("auditor.metrics")
-
-PREFIX = "gdpr_auditor_"
 FROM_LAST_AUDIT = "value from the last completed audit run (cached, not computed at scrape time)"
 DAY_SECONDS = 86400
-
-
-class _Skipped:
-    """Rows of the stored results left out of one rendering because a value cannot be exported
-    (a date at the calendar's end, a value of the wrong type), by metric; each metric's first
-    such row is logged once per process, so a bad row never fails a scrape nor floods the log."""
-
-    _logged: set[str] = set()
-    _lock = threading.Lock()
-
-    def __init__(self) -> None:
-        self.counts: dict[str, int] = {}
-
-    def add(
-        self,
-        family: Metric,
-        labels: list[str],
-        value: object,
-        convert: Callable[[Any], float] = float,
-    ) -> None:
-        """Add `convert(value)` as a sample of `family`; count and skip the row if that fails."""
-        try:
-            family.add_metric(labels, float(convert(value)))  # type: ignore[attr-defined]
-        except (ArithmeticError, ValueError, TypeError, AttributeError) as exc:
-            self.counts[family.name] = self.counts.get(family.name, 0) + 1
-            with self._lock:
-                first = family.name not in self._logged
-                self._logged.add(family.name)
-            if first:
-                log.error(
-                    "metrics_row_skipped",
-                    metric=family.name,
-                    error=f"{type(exc).__name__}: {exc}",
-                    message="a stored value cannot be exported; the row is left out and "
-                    f"counted in {PREFIX}metrics_rows_skipped",
-                )
-
-    def family(self) -> Metric:
-        skipped = GaugeMetricFamily(
-            f"{PREFIX}metrics_rows_skipped",
-            "Rows of the stored results left out of the metric because a value could not be "
-            "exported (a date at the end of the calendar, a value of the wrong type); see the "
-            "log for the first of each.",
-            labels=["metric"],
-        )
-        for name, count in sorted(self.counts.items()):
-            skipped.add_metric([name], count)
-        return skipped
 
 
 def all_families(snapshot: Snapshot) -> Iterator[Metric]:
@@ -83,12 +32,12 @@ def all_families(snapshot: Snapshot) -> Iterator[Metric]:
 
 def stored_families(snapshot: Snapshot) -> Iterator[Metric]:
     """The families drawn from the stored results alone: they change only with `stored_key`."""
-    skipped = _Skipped()
+    skipped = Skipped()
     yield from _findings(snapshot, skipped)
     yield from _inventory(snapshot, skipped)
     yield _data_built(snapshot, skipped)
     yield _last_audit(snapshot)
-    yield from _consent(snapshot, skipped)
+    yield from capabilities.consent(snapshot, skipped)
     yield skipped.family()
 
 
@@ -97,9 +46,10 @@ def live_families(snapshot: Snapshot) -> Iterator[Metric]:
     yield from _jobs(snapshot.jobs)
     yield from _dns(snapshot)
     yield from _daemon(snapshot)
-    yield from _retention(snapshot)
-    yield _report_written(snapshot)
-    yield from _discovery(snapshot)
+    yield from capabilities.retention(snapshot)
+    yield capabilities.report_written(snapshot)
+    yield from capabilities.discovery(snapshot)
+    yield from capabilities.web(snapshot)
 
 
 def stored_key(snapshot: Snapshot) -> tuple[object, ...]:
@@ -118,7 +68,7 @@ def stored_key(snapshot: Snapshot) -> tuple[object, ...]:
     )
 
 
-def _findings(snapshot: Snapshot, skipped: _Skipped) -> Iterator[Metric]:
+def _findings(snapshot: Snapshot, skipped: Skipped) -> Iterator[Metric]:
     open_findings = GaugeMetricFamily(
         f"{PREFIX}findings_open",
         "Open, unwaived findings by rule, severity and integration; "
@@ -164,7 +114,7 @@ def _findings(snapshot: Snapshot, skipped: _Skipped) -> Iterator[Metric]:
     yield expiry
 
 
-def _inventory(snapshot: Snapshot, skipped: _Skipped) -> Iterator[Metric]:
+def _inventory(snapshot: Snapshot, skipped: Skipped) -> Iterator[Metric]:
     integrations = GaugeMetricFamily(
         f"{PREFIX}integrations",
         f"Integrations in the inventory by category; {FROM_LAST_AUDIT}.",
@@ -223,8 +173,8 @@ def _jobs(jobs: tuple[JobHealth, ...]) -> Iterator[Metric]:
     )
     for job in sorted(jobs, key=lambda j: j.job_id):
         labels = [job.job_id]
-        last_success.add_metric(labels, _unix(job.last_success))
-        last_run.add_metric(labels, _unix(job.last_run))
+        last_success.add_metric(labels, unix(job.last_success))
+        last_run.add_metric(labels, unix(job.last_run))
         duration.add_metric(labels, job.last_duration_seconds or 0.0)
         interval.add_metric(labels, job.interval_seconds)
         runs.add_metric(labels, job.runs)
@@ -247,7 +197,7 @@ def _dns(snapshot: Snapshot) -> Iterator[Metric]:
     )
 
 
-def _data_built(snapshot: Snapshot, skipped: _Skipped) -> Metric:
+def _data_built(snapshot: Snapshot, skipped: Skipped) -> Metric:
     built = GaugeMetricFamily(
         f"{PREFIX}data_build_timestamp_seconds",
         "When a GeoIP database or IP-range data set in use was built, as a Unix time.",
@@ -263,7 +213,7 @@ def _last_audit(snapshot: Snapshot) -> Metric:
         f"{PREFIX}last_audit_timestamp_seconds",
         "When the audit run the other gdpr_auditor_ results come from finished, as a Unix time; "
         "0 before the first completed audit run.",
-        value=_unix(snapshot.last_audit),
+        value=unix(snapshot.last_audit),
     )
 
 
@@ -276,7 +226,7 @@ def _daemon(snapshot: Snapshot) -> Iterator[Metric]:
     yield GaugeMetricFamily(
         f"{PREFIX}config_last_reload_success_timestamp_seconds",
         "When the configuration was last loaded successfully, as a Unix time.",
-        value=_unix(snapshot.config_reload_at),
+        value=unix(snapshot.config_reload_at),
     )
     yield GaugeMetricFamily(
         f"{PREFIX}leader",
@@ -288,123 +238,6 @@ def _daemon(snapshot: Snapshot) -> Iterator[Metric]:
     yield info
 
 
-def _retention(snapshot: Snapshot) -> Iterator[Metric]:
-    # Labels: retention policy ids (from configuration) and actions (report, anonymise, delete).
-    overdue = GaugeMetricFamily(
-        f"{PREFIX}retention_overdue_records",
-        "Records past their retention deadline and not on legal hold, by retention policy; "
-        "as counted by the last retention job run.",
-        labels=["policy"],
-    )
-    held = GaugeMetricFamily(
-        f"{PREFIX}retention_held_records",
-        "Records past their retention deadline kept under a legal hold, by retention policy; "
-        "as counted by the last retention job run.",
-        labels=["policy"],
-    )
-    for policy, count in sorted(snapshot.retention_overdue.items()):
-        overdue.add_metric([policy], count)
-    for policy, count in sorted(snapshot.retention_held.items()):
-        held.add_metric([policy], count)
-    processed = CounterMetricFamily(
-        f"{PREFIX}retention_processed_records",
-        "Records anonymised or deleted by retention enforcement since the daemon started, by "
-        "retention policy and action.",
-        labels=["policy", "action"],
-    )
-    for (policy, action), count in sorted(snapshot.retention_processed.items()):
-        processed.add_metric([policy, action], count)
-    last = GaugeMetricFamily(
-        f"{PREFIX}retention_last_enforcement_timestamp_seconds",
-        "When the last retention enforcement run of the policy finished, as a Unix time.",
-        labels=["policy"],
-    )
-    for policy, when in sorted(snapshot.retention_last_enforcement.items()):
-        last.add_metric([policy], when.timestamp())
-    yield from (overdue, held, processed, last)
-
-
-def _report_written(snapshot: Snapshot) -> Metric:
-    # Live, not cached with the stored results: the report job sets it between store reads.
-    return GaugeMetricFamily(
-        f"{PREFIX}report_last_written_timestamp_seconds",
-        "When the report job last wrote the evidence report files, as a Unix time; 0 when it "
-        "has not written them since the daemon started.",
-        value=_unix(snapshot.report_last_written),
-    )
-
-
-def _discovery(snapshot: Snapshot) -> Iterator[Metric]:
-    # Live, not cached with the stored results: the discovery job sets them between store reads.
-    vendors = GaugeMetricFamily(
-        f"{PREFIX}discovery_vendors",
-        "Catalogue vendors the last complete discovery run found in use (DNS records, web "
-        "pages), by whether the inventory declares them; absent before the first since start.",
-        labels=["state"],
-    )
-    for state in ("declared", "undeclared"):
-        if state in snapshot.discovery_vendors:
-            vendors.add_metric([state], snapshot.discovery_vendors[state])
-    coverage = GaugeMetricFamily(
-        f"{PREFIX}inventory_coverage_ratio",
-        "Vendors found in use that the inventory declares, over all found in use, in the last "
-        "discovery run (1 when none were found); absent while unknown: before the first run "
-        "since start, and after a run where some domain or page could not be checked.",
-    )
-    if snapshot.inventory_coverage is not None:
-        coverage.add_metric([], snapshot.inventory_coverage)
-    yield from (vendors, coverage)
-
-
-def _consent(snapshot: Snapshot, skipped: _Skipped) -> Iterator[Metric]:
-    # Counts of data subjects only, by integration id: never who they are.
-    checked = (
-        f"as counted by the last successful consent check ({PREFIX}consent_stale says whether "
-        "a later one failed)"
-    )
-    shared = GaugeMetricFamily(
-        f"{PREFIX}consent_subjects_shared",
-        f"Data subjects shared with an integration whose transfer relies on consent; {checked}.",
-        labels=["integration"],
-    )
-    missing = GaugeMetricFamily(
-        f"{PREFIX}consent_missing_subjects",
-        "Shared data subjects without a valid consent for the integration's purpose (Art. "
-        f"49(1)(a)), the withdrawn included; {checked}.",
-        labels=["integration"],
-    )
-    withdrawn = GaugeMetricFamily(
-        f"{PREFIX}consent_withdrawn_subjects",
-        f"Shared data subjects who withdrew their consent and are still shared; {checked}.",
-        labels=["integration"],
-    )
-    last = GaugeMetricFamily(
-        f"{PREFIX}consent_last_check_timestamp_seconds",
-        "When the integration's last successful consent check finished, as a Unix time; 0 if "
-        "none has.",
-        labels=["integration"],
-    )
-    stale = GaugeMetricFamily(
-        f"{PREFIX}consent_stale",
-        "1 when the integration's last consent check failed, so that the counts shown are from "
-        "an earlier successful check (or there are none yet); 0 otherwise.",
-        labels=["integration"],
-    )
-    for integration, status in sorted(snapshot.consent.items()):
-        labels = [integration]
-        if status.shared is not None:
-            shared.add_metric(labels, status.shared)
-            missing.add_metric(labels, status.missing or 0)
-            withdrawn.add_metric(labels, status.withdrawn or 0)
-        skipped.add(last, labels, status.checked_at, _unix)
-        stale.add_metric(labels, 1 if status.stale else 0)
-    yield from (shared, missing, withdrawn, last, stale)
-
-
 def _day_end(last_day: date) -> float:
     """The end of a day in UTC as a Unix time; the calendar's last day too (no `date` after it)."""
     return datetime.combine(last_day, time.min, tzinfo=UTC).timestamp() + DAY_SECONDS
-
-
-def _unix(when: datetime | None) -> float:
-    return 0.0 if when is None else when.timestamp()

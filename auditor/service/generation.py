@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from auditor.config import Config, load_config
-from auditor.core.inventory import load_inventory
+from auditor.core.errors import InvalidInputError
 from auditor.core.model import Integration
 from auditor.core.policies import PolicyData, load_policies
 from auditor.core.ports import GeoLocator
 from auditor.probes.dns import DnsResolver
-from auditor.service.wiring import build_locator, build_resolver
+from auditor.service.wiring import build_locator, build_resolver, load_integrations
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +26,8 @@ class Generation:
 
 
 def load_generation(config_path: Path) -> Generation:
-    """Load config, policy data and inventory, and build the resolver and geolocator from them.
+    """Load config, policy data and inventory (with the vendor catalogue's countries), and build
+    the resolver and geolocator from them.
 
     Raises:
         InvalidInputError: the configuration, inventory or policy data is invalid.
@@ -34,8 +35,12 @@ def load_generation(config_path: Path) -> Generation:
     """
     config = load_config(config_path)
     policies = load_policies(config.policies)
-    integrations = tuple(load_inventory(config.inventory, policies, display=config.base))
-    needs_geo = any(integration.endpoints for integration in integrations)
+    try:
+        integrations = tuple(load_integrations(config, policies))
+    except InvalidInputError as exc:
+        raise config.located(exc) from None
+    # Endpoints, and websites' third parties, are located.
+    needs_geo = bool(config.websites.sites) or any(i.endpoints for i in integrations)
     return Generation(
         config=config,
         policies=policies,

@@ -21,13 +21,15 @@ from auditor import __version__
 
 Health = Callable[[], tuple[bool, str]]
 """Says whether the daemon is healthy, and if not why."""
+Landing = Callable[[], str]
+"""Renders the landing page at `/` (HTML) from what the daemon holds; never audits."""
 Render = Callable[[str, bool], tuple[str, bytes]]
 """Renders `/metrics` for an `Accept` header, gzip-compressed if the flag says so: (content type,
 body). `auditor.service.metrics.Exposition.render` is one."""
 
 log = structlog.get_logger(__name__)
 
-_LANDING = """<!DOCTYPE html>
+_FALLBACK = """<!DOCTYPE html>
 <html lang="en">
 <head><meta charset="utf-8"><title>gdpr-auditor</title></head>
 <body>
@@ -45,11 +47,14 @@ _LANDING = """<!DOCTYPE html>
 class MetricsServer:
     """Serves rendered metrics over HTTP from a background thread; `port` 0 picks a free port."""
 
-    def __init__(self, host: str, port: int, render: Render, health: Health) -> None:
+    def __init__(
+        self, host: str, port: int, render: Render, health: Health, landing: Landing | None = None
+    ) -> None:
         self.host = host
         self._requested_port = port
         self._render = render
         self._health = health
+        self._landing = landing
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -71,6 +76,7 @@ class MetricsServer:
         server = _Server((self.host, self._requested_port), _Handler, ipv6=":" in self.host)
         server.render = self._render
         server.health = self._health
+        server.landing = self._landing
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever, name="metrics-http", daemon=True
@@ -108,6 +114,7 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     render: Render
     health: Health
+    landing: Landing | None
 
     def __init__(
         self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], *, ipv6: bool
@@ -162,8 +169,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/healthz":
             status, content_type, body = self._healthz()
         elif path == "/":
-            page = _LANDING.format(version=html.escape(__version__))
-            status, content_type, body = HTTPStatus.OK, "text/html; charset=utf-8", page.encode()
+            status, content_type, body = HTTPStatus.OK, _HTML, self._landing().encode()
         else:
             status, content_type, body = HTTPStatus.NOT_FOUND, _TEXT, b"not found\n"
         headers = {"Content-Type": content_type}
@@ -186,6 +192,17 @@ class _Handler(BaseHTTPRequestHandler):
             log.exception("metrics_collection_failed")
             return HTTPStatus.INTERNAL_SERVER_ERROR, _TEXT, b"metrics collection failed\n"
         return HTTPStatus.OK, content_type, body
+
+    def _landing(self) -> str:
+        fallback = _FALLBACK.format(version=html.escape(__version__))
+        if self.server.landing is None:
+            return fallback
+        try:
+            return self.server.landing()
+        except Exception:
+            # The links still help; the log says what went wrong.
+            log.exception("landing_page_failed")
+            return fallback
 
     def _healthz(self) -> tuple[HTTPStatus, str, bytes]:
         try:
@@ -215,6 +232,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 _TEXT = "text/plain; charset=utf-8"
+_HTML = "text/html; charset=utf-8"
 
 
 def _printable(text: str, limit: int = 200) -> str:

@@ -29,6 +29,7 @@ from auditor.config import NotifyFormat, NotifySettings
 from auditor.core.errors import InvalidInputError, Issue, StoreError
 from auditor.service.log import register_secret
 from auditor.store import StateStore
+from auditor.store.records import record_of
 from auditor.store.schema import finding_events, findings, notifications_sent
 
 log = structlog.get_logger(__name__)
@@ -259,19 +260,7 @@ def pending(store: StateStore) -> list[Event]:
 
 def _events(rows: Any) -> Iterator[Event]:
     for row in rows:
-        yield Event(
-            event_id=int(row.id),
-            finding_id=int(row.finding_id),
-            change=row.change,
-            at=row.at,
-            rule=row.rule,
-            integration=row.integration,
-            severity=row.severity,
-            facet=row.facet,
-            place=row.place,
-            country=row.country,
-            message=row.message,
-        )
+        yield record_of(Event, row, event_id=int(row.id), finding_id=int(row.finding_id))
 
 
 def _record(store: StateStore, event: Event, status: str, at: datetime) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from auditor.store import SnapshotCounts, StoredCoverage
+from auditor.store import RunRecord, SnapshotCounts, StoredCoverage
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +64,8 @@ class Snapshot:
     data_built: Mapping[tuple[str, str], datetime] = field(default_factory=dict)
     """(kind, name) -> when a GeoIP database or IP-range file was built."""
     last_audit: datetime | None = None
+    last_run: RunRecord | None = None
+    """The last successful audit run, as recorded (for the landing page)."""
     config_reload_ok: bool = True
     config_reload_at: datetime | None = None
     leader: bool = True
@@ -85,6 +87,11 @@ class Snapshot:
     (empty before the first successful run since start)."""
     inventory_coverage: float | None = None
     """Declared over discovered vendors in the last discovery run (None: no run since start)."""
+    web_third_parties: Mapping[tuple[str, str, str], int] = field(default_factory=dict)
+    """(site id, consent state, verdict) -> third parties active in that state in the last web
+    run (empty before the first since start)."""
+    web_pages: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    """(site id, "observed" or "failed") -> pages of the site the last web run visited."""
 
 
 def stored_snapshot(counts: SnapshotCounts) -> Snapshot:
@@ -100,6 +107,7 @@ def stored_snapshot(counts: SnapshotCounts) -> Snapshot:
         places=counts.places,
         data_built=counts.data_built,
         last_audit=last.finished_at if last is not None else None,
+        last_run=last,
     )
 
 

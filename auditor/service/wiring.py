@@ -1,17 +1,21 @@
 """The composition root: the one place that names concrete adapters and builds them from config
-(the resolver, the geolocator and the state store), for the daemon and the command line alike."""
+(the resolver, the geolocator, the state store, and the inventory with the vendor catalogue's
+countries filled in), for the daemon and the command line alike."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from auditor.config import Config, state_url_problem
-from auditor.core.errors import AuditUnavailableError, InvalidInputError, Issue
-from auditor.core.model import Location
+from auditor.core.errors import AuditUnavailableError, InvalidInputError
+from auditor.core.inventory import load_inventory
+from auditor.core.model import Integration, Location
 from auditor.core.policies import PolicyData
 from auditor.core.ports import DataSet, GeoLocator
+from auditor.core.vendors import CatalogueHome, with_vendor_countries
+from auditor.discovery.catalogue import load_catalogue
 from auditor.store import DEFAULT_FILE, StateStore, evidence_key
 
 if TYPE_CHECKING:
@@ -69,11 +73,56 @@ def build_locator(config: Config, policies: PolicyData, needed: bool = True) -> 
     )
 
 
-def database_url(config: Config, environ: Mapping[str, str]) -> str:
-    """Return the state database URL: the configured one, else a SQLite file in the state directory.
+def catalogue_homes(config: Config) -> list[CatalogueHome]:
+    """Every vendor of the catalogue (shipped, and the local file of `discovery.vendors`) with
+    its headquarters and the source of that claim.
 
-    The state directory is `$STATE_DIRECTORY` (the first one, when systemd sets several), else the
-    configuration file's directory. A relative SQLite path from `url_env` is relative to the
+    Raises:
+        InvalidInputError: the local catalogue file is missing or invalid.
+    """
+    catalogue = load_catalogue(config.discovery.vendors)
+    return [
+        CatalogueHome(v.id, v.name, v.headquarters, v.sources.get("headquarters"))
+        for v in catalogue.vendors.values()
+    ]
+
+
+InventoryLoader = Callable[[Sequence[Path], PolicyData, Path | None], list[Integration]]
+"""Loads inventory files (paths, policy data, the directory names are shown relative to)."""
+
+
+def load_integrations(
+    config: Config, policies: PolicyData, load: InventoryLoader = load_inventory
+) -> list[Integration]:
+    """The inventory the configuration names (read by `load`), each vendor_country it does not
+    declare filled in from the vendor catalogue (marked as such).
+
+    Raises:
+        InvalidInputError: an inventory file or the local catalogue is invalid.
+    """
+    integrations = load(config.inventory, policies, config.base)
+    return with_vendor_countries(integrations, catalogue_homes(config))
+
+
+def state_directory(config: Config, environ: Mapping[str, str]) -> Path:
+    """The state directory: `$STATE_DIRECTORY` (the first one, when systemd sets several), else
+    the configuration file's directory."""
+    state = environ.get("STATE_DIRECTORY", "").split(":")[0]
+    return Path(state) if state else config.base
+
+
+WEB_EVIDENCE = "web-evidence"
+"""The web audit's evidence files' directory, under the state directory."""
+
+
+def web_evidence_directory(config: Config, environ: Mapping[str, str]) -> Path:
+    """Where the web audit writes its runs' screenshots, HARs and JSON records."""
+    return state_directory(config, environ) / WEB_EVIDENCE
+
+
+def database_url(config: Config, environ: Mapping[str, str]) -> str:
+    """Return the state database URL: the configured one, else a SQLite file in the state
+    directory (`state_directory`). A relative SQLite path from `url_env` is relative to the
     configuration file, like the one from `url`.
 
     Raises:
@@ -81,28 +130,17 @@ def database_url(config: Config, environ: Mapping[str, str]) -> str:
     """
     settings = config.database
     if settings is None:
-        state = environ.get("STATE_DIRECTORY", "").split(":")[0]
-        directory = Path(state) if state else config.base
-        return f"sqlite:///{directory / DEFAULT_FILE}"
+        return f"sqlite:///{state_directory(config, environ) / DEFAULT_FILE}"
     if settings.url is not None:
         return settings.url
     name = settings.url_env or ""
     value = environ.get(name, "").strip()
     if not value:
-        raise InvalidInputError(
-            [
-                Issue(
-                    str(config.path),
-                    f"the environment variable {name} holding the database URL is not set",
-                    field="database.url_env",
-                )
-            ]
-        )
+        message = f"the environment variable {name} holding the database URL is not set"
+        raise InvalidInputError([config.issue(message, "database", "url_env")])
     problem = state_url_problem(value)
     if problem is not None:
-        raise InvalidInputError(
-            [Issue(str(config.path), f"{name}: {problem}", field="database.url_env")]
-        )
+        raise InvalidInputError([config.issue(f"{name}: {problem}", "database", "url_env")])
     return _relative_sqlite(value, config.base)
 
 

@@ -168,7 +168,9 @@ def section(
         try:
             entries[name] = adapter.validate_python(value)
         except ValidationError as exc:
-            issues += issues_from_validation(exc, doc, base=(key, name))
+            issues += issues_from_validation(
+                exc, doc, base=(key, name), model=model if isinstance(model, type) else None
+            )
     return entries, issues
 
 

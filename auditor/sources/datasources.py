@@ -26,10 +26,11 @@ from urllib.parse import quote
 
 from sqlalchemy import URL, Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
-from auditor.core.errors import AuditUnavailableError
+from auditor.core.errors import AuditUnavailableError, MissingDriverError
 from auditor.sources.config import DataSourceSettings
+from auditor.store.engine import driver_problem
 
 CONNECT_TIMEOUT_SECONDS = 10.0
 """How long opening a connection may take before the source counts as down."""
@@ -50,6 +51,10 @@ class DataSourceError(AuditUnavailableError):
         self.source = source
         self.reason = reason
         super().__init__(f"data source {source!r}: {reason}")
+
+
+class DataSourceDriverError(DataSourceError, MissingDriverError):
+    """A data source's URL names a driver (or dialect) that is not installed."""
 
 
 @dataclass(eq=False)
@@ -174,14 +179,11 @@ def open_data_source(
             driver is not installed.
     """
     url = source_url(settings, environ)
+    problem = driver_problem(url)
+    if problem is not None:
+        raise DataSourceDriverError(settings.name, problem)
     try:
         engine, enforced = _create_engine(url, settings.read_only, connect_timeout)
-    except NoSuchModuleError:
-        reason = f"no SQLAlchemy dialect for {url.drivername!r} is installed"
-        raise DataSourceError(settings.name, reason) from None
-    except ImportError as exc:
-        reason = f"the driver for {url.drivername!r} is not installed ({exc.name or exc})"
-        raise DataSourceError(settings.name, reason) from None
     except ArgumentError as exc:
         raise DataSourceError(settings.name, f"cannot use its URL: {exc}") from None
     display = url.render_as_string(hide_password=True)

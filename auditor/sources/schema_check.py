@@ -243,7 +243,7 @@ def _condition(
     values = []
     for value in term.values:
         try:
-            values.append(_fit(value, column))
+            values.append(fit_value(value, column))
         except ValueError:
             message = f"value {value!r} does not fit column {column.name!r} ({_type_name(column)})"
             return None, selection.ref.issue(message, setting)
@@ -257,11 +257,14 @@ def _condition(
     return (parts[0] if len(parts) == 1 else sa.or_(*parts)), None
 
 
-def _fit(value: object, column: Column[Any]) -> object:
-    """The value converted to the column's type, so that every dialect compares it the same way.
+def fit_value(value: object, column: Column[Any], *, check_length: bool = False) -> object:
+    """The value converted to the column's type, so that every dialect compares or stores it the
+    same way. An instant is never fitted to a DATETIME column: equality with one is never what
+    a filter means, nor is a fixed instant what anonymising a timestamp means.
 
     Raises:
-        ValueError: the value cannot be compared with that column.
+        ValueError: the value does not fit the column (or, with `check_length`, is longer than
+            its string type allows).
     """
     kind = column.type
     if isinstance(kind, sa.Boolean):
@@ -274,17 +277,16 @@ def _fit(value: object, column: Column[Any]) -> object:
         if isinstance(value, int | float) and not isinstance(value, bool):
             return value
     elif isinstance(kind, sa.String):
-        if isinstance(value, str):
-            return value
-        if isinstance(value, int) and not isinstance(value, bool):
-            return str(value)
-    elif isinstance(kind, sa.DateTime):
-        pass  # equality with an instant is never what a filter means
-    elif isinstance(kind, sa.Date):
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            text = str(value)
+            if check_length and kind.length is not None and len(text) > kind.length:
+                raise ValueError(f"{value!r} is longer than {kind.length} characters")
+            return text
+    elif isinstance(kind, sa.Date) and not isinstance(kind, sa.DateTime):
         if isinstance(value, date):
             return value
         if isinstance(value, str):
             return date.fromisoformat(value)
-    else:
+    elif not isinstance(kind, sa.DateTime):
         return value  # a type SQLAlchemy does not know: leave it to the database
     raise ValueError(f"{value!r} does not fit {kind}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import Any, Self
 
@@ -151,20 +151,18 @@ class StoreConnection:
         if not self._sqlite:  # SQLite's BEGIN IMMEDIATE already serialises writers
             conn.execute(select(func.pg_advisory_xact_lock(_SCHEMA_LOCK)))
 
-    @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        self.check_file()
-        try:
-            with self._writer.begin() as conn:
-                yield conn
-        except SQLAlchemyError as exc:
-            raise StoreError(self._describe(exc)) from exc
+    def _write(self) -> AbstractContextManager[Connection]:
+        return self._transaction(self._writer)
+
+    def _read(self) -> AbstractContextManager[Connection]:
+        return self._transaction(self._reader)
 
     @contextmanager
-    def _read(self) -> Iterator[Connection]:
+    def _transaction(self, engine: Engine) -> Iterator[Connection]:
+        """A transaction on `engine`; the database's errors become StoreError naming it."""
         self.check_file()
         try:
-            with self._reader.begin() as conn:
+            with engine.begin() as conn:
                 yield conn
         except SQLAlchemyError as exc:
             raise StoreError(self._describe(exc)) from exc

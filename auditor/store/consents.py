@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, case, delete, func, insert, or_, select, update
 
 from auditor.core.consents import ConsentCoverage, ImportedConsent
+from auditor.store.records import record_of
 from auditor.store.schema import consent_coverage, imported_consents
 
 IMPORT_BATCH = 1000
@@ -226,21 +227,12 @@ def load_coverage(conn: Connection) -> dict[str, StoredCoverage]:
 def _stored(row: Any) -> StoredCoverage:
     coverage = None
     if row.checked_at is not None:
-        coverage = ConsentCoverage(
-            integration=row.integration,
-            purpose=row.purpose,
-            as_of=row.as_of,
+        coverage = record_of(
+            ConsentCoverage,
+            row,
             shared=int(row.shared),
             missing=int(row.missing),
             withdrawn=int(row.withdrawn),
-            path=row.path,
             duration_seconds=float(row.duration_seconds or 0.0),
         )
-    return StoredCoverage(
-        integration=row.integration,
-        purpose=row.purpose,
-        coverage=coverage,
-        checked_at=row.checked_at,
-        failed_at=row.failed_at,
-        error=row.error,
-    )
+    return record_of(StoredCoverage, row, coverage=coverage)

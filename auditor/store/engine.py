@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlalchemy import URL, Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-from auditor.core.errors import StoreError
+from auditor.core.errors import MissingDriverError, StoreError, missing_driver
 
 BUSY_TIMEOUT_SECONDS = 30.0
 """How long a SQLite writer waits for another one (the daemon, a CLI waiver) before failing."""
@@ -77,9 +77,32 @@ def dumps(value: object) -> str:
     return json.dumps(value, default=_json_default, ensure_ascii=False, sort_keys=True)
 
 
+def driver_problem(url: URL) -> str | None:
+    """What is missing to open `url`: its driver (with the extra that installs it), or its
+    SQLAlchemy dialect; None when both are installed. Imports the driver to find out."""
+    try:
+        dialect = url.get_dialect()
+        dialect.import_dbapi()
+    except NoSuchModuleError:
+        return f"no SQLAlchemy dialect for {url.drivername!r} is installed"
+    except ImportError as exc:
+        module = (exc.name or url.get_driver_name() or url.drivername).split(".")[0]
+        return missing_driver(module, url.get_backend_name())
+    return None
+
+
 def create_store_engine(url: URL) -> Engine:
     """Create the engine: SQLite with WAL, a busy timeout and explicit BEGINs; PostgreSQL with
-    a connect timeout and pre-ping, so that a restarted server costs one failed checkout."""
+    a connect timeout and pre-ping, so that a restarted server costs one failed checkout.
+
+    Raises:
+        MissingDriverError: the URL's driver is not installed (the message says how to install).
+    """
+    problem = driver_problem(url)
+    if problem is not None:
+        raise MissingDriverError(
+            f"the state database {url.render_as_string(hide_password=True)} {problem}"
+        )
     if url.get_backend_name() == "sqlite":
         engine = create_engine(
             url,

@@ -43,11 +43,22 @@ def _row_record(row: Any) -> EvidenceRecord:
     return EvidenceRecord(row.seq, at, row.kind, row.content, row.hash, row.prev_hash, row.mac)
 
 
-def last_record(connection: Connection, before: datetime | None = None) -> EvidenceRecord | None:
-    """The record with the highest sequence number (timed before `before`), or None."""
+def last_record(
+    connection: Connection,
+    before: datetime | None = None,
+    *,
+    kind: str | None = None,
+    since: datetime | None = None,
+) -> EvidenceRecord | None:
+    """The record with the highest sequence number (of `kind`, timed in [since, before)), or
+    None."""
     query = _select().order_by(evidence.c.seq.desc()).limit(1)
     if before is not None:
         query = query.where(evidence.c.at < before)
+    if since is not None:
+        query = query.where(evidence.c.at >= since)
+    if kind is not None:
+        query = query.where(evidence.c.kind == kind)
     row = connection.execute(query).first()
     return None if row is None else _row_record(row)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -25,8 +25,8 @@ from auditor.store.recording import (
 )
 from auditor.store.records import (
     FindingDetail,
-    FindingEvent,
     StoredFinding,
+    event_record,
     finding_order,
     stored_finding,
     waiver_record,
@@ -100,7 +100,7 @@ class FindingStore(StoreConnection):
                 )
             )
             events = tuple(
-                FindingEvent(e.id, e.finding_id, e.run_id, e.at, e.change, dict(e.detail))
+                event_record(e)
                 for e in conn.execute(
                     select(finding_events)
                     .where(finding_events.c.finding_id == finding_id)
@@ -220,17 +220,20 @@ class FindingStore(StoreConnection):
         found: Iterable[Finding],
         at: datetime,
         failed: Mapping[str, str] | None = None,
+        records: Sequence[tuple[str, Mapping[str, Any]]] = (),
     ) -> FindingChanges:
-        """Apply the findings of a job other than the audit (`retention`, `discovery`): only the
-        rules that job owns are opened, kept or resolved; evidence records the changes.
+        """Apply the findings of a job other than the audit (`retention`, `discovery`, `web`):
+        only the rules that job owns are opened, kept or resolved; evidence records the changes.
         `failed` are the run's probes that observed nothing (scope -> why): findings resting
-        on them are carried, not resolved (see `apply_findings`)."""
+        on them are carried, not resolved (see `apply_findings`). `records` are (kind, content)
+        evidence records of the run, appended to the chain in the same transaction."""
         with self._write() as conn:
             mark = evidence.last_event_id(conn)
             changes = apply_findings(conn, None, at, found, job_scope(job), failed=failed)
-            items: list[tuple[str, dict[str, Any]]] = []
+            items: list[tuple[str, Mapping[str, Any]]] = []
             if failed:
                 content = {"job": job, "probes_failed": sorted(failed), "carried": changes.carried}
                 items.append(("job-probes-failed", content))
+            items += records
             self._seal(conn, at, mark, items)
             return changes

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, insert, select, text, update
 from auditor.core.ledger import BatchIntent, PendingBatch, Settlement
 from auditor.store import engine as store_engine
 from auditor.store import evidence
+from auditor.store.records import record_of
 from auditor.store.schema import retention_intents as intents
 
 PENDING = "pending"
@@ -60,18 +61,12 @@ def pending(connection: Connection, policy: str) -> list[PendingBatch]:
     return [
         PendingBatch(
             row.id,
-            BatchIntent(
-                policy=row.policy,
-                run=row.run,
-                batch=row.batch,
-                action=row.action,
-                source=row.source,
+            record_of(
+                BatchIntent,
+                row,
                 table=row.table_name,
-                deadline=row.deadline,
-                key_range=row.key_range,
                 key_range_keyed=bool(row.key_range_keyed),
                 keys=tuple(row.keys or ()),
-                created_at=row.created_at,
             ),
         )
         for row in rows

@@ -15,6 +15,7 @@ from auditor.core.lifecycle import Change, FindingKey, Known, Status, transition
 from auditor.core.model import Finding, Observation, PlaceCheck
 from auditor.core.ports import DataSet
 from auditor.core.results import AuditResult
+from auditor.core.wording import with_article
 from auditor.store.engine import dumps
 from auditor.store.records import RunSummary
 from auditor.store.schema import (
@@ -56,6 +57,9 @@ JOB_RULES: Mapping[str, frozenset[str]] = {
     "consent": frozenset({"transfer-consent-missing"}),
     "retention": frozenset({"retention-overdue"}),
     "discovery": frozenset({"inventory-undeclared"}),
+    "web": frozenset(
+        {"web-transfer-unsafeguarded", "web-tracking-before-consent", "web-third-party-undeclared"}
+    ),
 }
 """The rules raised by jobs of their own rather than by the audit, by job."""
 
@@ -64,7 +68,7 @@ AUDIT_SCOPE = RuleScope(excluding=frozenset().union(*JOB_RULES.values()))
 
 
 def job_scope(job: str) -> RuleScope:
-    """The findings a job other than the audit owns (`consent`, `retention`, `discovery`)."""
+    """The findings a job other than the audit owns (`consent`, `retention`, `discovery`, `web`)."""
     return RuleScope(only=JOB_RULES[job])
 
 
@@ -130,7 +134,9 @@ def apply_findings(
     current: dict[FindingKey, Finding] = {}
     for finding in found:
         if not scope.owns(finding.rule):
-            raise ValueError(f"a {finding.rule} finding is outside the scope of this work")
+            raise ValueError(
+                f"{with_article(finding.rule)} finding is outside the scope of this work"
+            )
         # The rules give each key once; should two share one, the first (the worst) is kept.
         current.setdefault(finding.key, finding)
     known = {

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Row
 
 from auditor.core.lifecycle import FindingKey, Status, waiver_active
 from auditor.core.model import Facet, Finding, PlaceCheck, Severity, Verdict
 from auditor.core.ports import DataSet
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+R = TypeVar("R", bound="DataclassInstance")
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,24 +200,21 @@ class StoreStatus:
 # -- from rows -----------------------------------------------------------------------------------
 
 
+def record_of(record: type[R], row: Any, **converted: Any) -> R:
+    """A `record` (a dataclass) whose fields are the row's columns of the same names, but for
+    the fields given in `converted`."""
+    values = {
+        name: converted[name] if name in converted else getattr(row, name)
+        for name in (field.name for field in fields(record))
+    }
+    return record(**values)
+
+
 def run_record(row: Row[Any]) -> RunRecord:
-    return RunRecord(
+    return record_of(
+        RunRecord,
+        row,
         id=int(row.id),
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        outcome=row.outcome,
-        error=row.error,
-        tool_version=row.tool_version,
-        config_digest=row.config_digest,
-        policy_digest=row.policy_digest,
-        as_of=row.as_of,
-        integrations=row.integrations,
-        hostnames=row.hostnames,
-        findings=row.findings,
-        new=row.new,
-        resolved=row.resolved,
-        reopened=row.reopened,
-        geoip_built=row.geoip_built,
         datasets=tuple(
             DataSet(
                 kind=d["kind"],
@@ -229,40 +231,26 @@ def run_record(row: Row[Any]) -> RunRecord:
 
 
 def waiver_record(row: Row[Any]) -> Waiver:
-    return Waiver(
-        id=int(row.id),
-        finding_id=int(row.finding_id),
-        reason=row.reason,
-        approver=row.approver,
-        expires=row.expires,
-        created_at=row.created_at,
-        revoked_at=row.revoked_at,
-        revoked_by=row.revoked_by,
-        expiry_recorded_at=row.expiry_recorded_at,
-    )
+    return record_of(Waiver, row, id=int(row.id), finding_id=int(row.finding_id))
+
+
+def event_record(row: Row[Any]) -> FindingEvent:
+    return record_of(FindingEvent, row, detail=dict(row.detail))
 
 
 def stored_finding(row: Row[Any], waiver: Waiver | None) -> StoredFinding:
-    return StoredFinding(
+    return record_of(
+        StoredFinding,
+        row,
         id=int(row.id),
-        rule=row.rule,
-        integration=row.integration,
         facet=Facet(row.facet) if row.facet else None,
         place=row.place or None,
-        country=row.country,
         severity=Severity(row.severity),
-        article=row.article,
-        message=row.message,
         evidence=dict(row.evidence),
         status=Status(row.status),
-        first_seen=row.first_seen,
-        last_seen=row.last_seen,
-        resolved_at=row.resolved_at,
         reopened=int(row.reopened),
         waiver=waiver,
         probes=tuple(row.probes or ()),
-        carried_since=row.carried_since,
-        carried_reason=row.carried_reason,
     )
 
 

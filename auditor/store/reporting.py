@@ -21,6 +21,7 @@ from auditor.store.records import (
     RunRecord,
     StoredFinding,
     Waiver,
+    event_record,
     place_check_record,
     run_record,
     stored_finding,
@@ -38,6 +39,8 @@ from auditor.store.schema import (
 
 REPORTED_KINDS = ("retention-batch", "retention-run", "consent-check", "consent-import")
 """Evidence kinds whose records a report reads in full (the others it only counts)."""
+WEB_RUN = "web-run"
+"""The web audit's run record: a report reads the period's latest one (its websites section)."""
 
 _SUCCESS = "success"
 
@@ -81,6 +84,7 @@ class PeriodRecords:
     records: tuple[EvidenceRecord, ...]  # the period's records of REPORTED_KINDS, in order
     record_kinds: dict[str, int]  # every kind recorded in the period -> records
     last_record: EvidenceRecord | None  # the newest record before the period's end
+    web_run: EvidenceRecord | None = None  # the period's latest `web-run` record
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +137,7 @@ def read_period(engine: Engine, start: datetime, end: datetime) -> PeriodRecords
             records=tuple(records(conn, start, end, REPORTED_KINDS)),
             record_kinds=record_kinds(conn, start, end),
             last_record=last_record(conn, before=end),
+            web_run=last_record(conn, before=end, kind=WEB_RUN, since=start),
         )
 
 
@@ -228,9 +233,7 @@ def finding_histories(
         .order_by(finding_events.c.at, finding_events.c.id)
     ):
         if e.finding_id in events:
-            events[e.finding_id].append(
-                FindingEvent(e.id, e.finding_id, e.run_id, e.at, e.change, dict(e.detail))
-            )
+            events[e.finding_id].append(event_record(e))
     kept: dict[int, list[Waiver]] = {ident: [] for ident in found}
     for w in conn.execute(
         select(waivers)

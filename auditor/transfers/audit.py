@@ -15,6 +15,7 @@ from auditor.core.policies import PolicyData
 from auditor.core.ports import Clock, GeoLocator, Resolver
 from auditor.core.results import AuditResult, edge_reason, finding_order, probe_failure
 from auditor.core.staleness import DEFAULT_MAX_AGE_DAYS, data_warnings
+from auditor.transfers.config import BackupChecks
 from auditor.transfers.rules import AuditContext, evaluate
 from auditor.transfers.rules.transfer import place_checks
 
@@ -31,10 +32,12 @@ def run_audit(
     clock: Clock,
     progress: Progress | None = None,
     max_data_age_days: int = DEFAULT_MAX_AGE_DAYS,
+    backup_checks: BackupChecks | None = None,
 ) -> AuditResult:
     """Resolve and locate every endpoint, then run every rule; compliance problems are findings.
 
-    Data sets older than `max_data_age_days` on the clock's day (not `as_of`) are warnings.
+    Data sets older than `max_data_age_days` on the clock's day (not `as_of`) are warnings;
+    `backup_checks` are the configured restore-test and documentation-review periods.
 
     It stays one function of about 60 lines: plan, probe and evaluate, in order, in one place.
     """
@@ -70,6 +73,7 @@ def run_audit(
         observations=observations,
         policies=policies,
         as_of=as_of,
+        backup_checks=backup_checks or BackupChecks(),
     )
     findings = sorted(evaluate(context), key=finding_order)
     datasets = tuple(locator.datasets())

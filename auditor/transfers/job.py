@@ -19,6 +19,7 @@ from auditor.core.ports import GeoLocator
 from auditor.probes.dns import FAILURE_STATUSES, DnsResolver
 from auditor.store import StateStore, describe_error, prune_cutoff
 from auditor.transfers.audit import run_audit
+from auditor.transfers.config import BackupChecks
 
 # The audit's log lines have always carried the daemon's logger name; dashboards filter on it.
 log = structlog.get_logger("auditor.daemon")
@@ -40,6 +41,9 @@ class AuditConfig(Protocol):
 
     @property
     def database(self) -> KeepSettings | None: ...
+
+    @property
+    def backups(self) -> BackupChecks: ...
 
 
 class AuditInputs(JobInputs[AuditConfig], Protocol):
@@ -114,6 +118,7 @@ class AuditJob(Generic[Inputs]):
                         clock,
                         progress=lambda _phase, _done, _total: context.check(),
                         max_data_age_days=generation.config.geoip_max_age_days,
+                        backup_checks=generation.config.backups,
                     )
                 summary = self.store.finish_run(run_id, result, clock())
             except BaseException as exc:

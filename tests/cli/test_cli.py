@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import yaml
 from click.testing import CliRunner, Result
 
 from auditor.cli import cli
+from tests import helpers
 from tests.conftest import DnsServerFactory
 from tests.helpers import entry
 from tests.mmdb import build_country_db
@@ -50,15 +52,12 @@ def _workdir(tmp_path: Path) -> Path:
 
 
 def write_config(workdir: Path, integrations: list[dict[str, object]], **dns: object) -> Path:
-    (workdir / "inventory.yaml").write_text(yaml.safe_dump({"integrations": integrations}))
-    config = {
-        "inventory": ["inventory.yaml"],
-        "dns": {"timeout": 0.3, "concurrency": 8, **dns},
-        "geoip": {"country_db": "country.mmdb"},
-    }
-    path = workdir / "auditor.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+    return helpers.write_config(
+        workdir,
+        integrations,
+        dns={"timeout": 0.3, "concurrency": 8, **dns},
+        geoip={"country_db": "country.mmdb"},
+    )
 
 
 class TestCheckAgainstLoopbackDns:
@@ -186,19 +185,21 @@ class TestValidate:
         assert 2 == result.exit_code
         errors = json.loads(result.stdout)["errors"]
         assert {
-            ("integration 'crm'", "hosting"),
+            ("integration 'crm'", "hosting[0]"),
             ("integration 'mail'", "retention"),
             (None, "geoip.country_db"),
         } == {(e["entry"], e["field"]) for e in errors}
-        assert all(e["line"] for e in errors if e["entry"])
+        assert all(e["line"] for e in errors)  # the configuration's own problems too
 
 
 class TestExample:
-    def test_golden_json(self, monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_golden_json(self, monkeypatch: pytest.MonkeyPatch, example_config: Path) -> None:
         """The offline example gives exactly the recorded findings and places (UPDATE_GOLDEN=1 to renew)."""
         # Data ages are measured against today: pinned, so the golden does not age with the calendar.
         monkeypatch.setattr("auditor.cli.audit.utcnow", lambda: GOLDEN_TODAY)
-        result = run("check", "--config", str(EXAMPLE), "--as-of", "2026-11-22", "--format", "json")
+        result = run(
+            "check", "--config", str(example_config), "--as-of", "2026-11-22", "--format", "json"
+        )
 
         assert 1 == result.exit_code, result.stderr
         doc = json.loads(result.stdout)
@@ -217,9 +218,11 @@ class TestExample:
             ("2031-12-27", "peoplebase", False),
         ],
     )
-    def test_as_of_moves_the_verdicts(self, day: str, integration: str, expected: bool) -> None:
+    def test_as_of_moves_the_verdicts(
+        self, day: str, integration: str, expected: bool, example_config: Path
+    ) -> None:
         """The DPF-certified tool was unlawful in 2022; the UK host becomes unlawful after 2031-12-27."""
-        result = run("check", "--config", str(EXAMPLE), "--as-of", day, "--format", "json")
+        result = run("check", "--config", str(example_config), "--as-of", day, "--format", "json")
 
         unlawful = {
             f["integration"]
@@ -228,14 +231,14 @@ class TestExample:
         }
         assert expected == (integration in unlawful)
 
-    def test_table_groups_by_integration_worst_first(self) -> None:
+    def test_table_groups_by_integration_worst_first(self, example_config: Path) -> None:
         """The table starts with the integration with the most critical findings."""
-        result = run("check", "--config", str(EXAMPLE), "--as-of", "2026-11-22")
+        result = run("check", "--config", str(example_config), "--as-of", "2026-11-22")
 
         blocks = result.stdout.split("\n\n")
-        assert blocks[1].startswith("mailrocket (MailRocket) — 4 critical, 1 warning")
+        assert blocks[1].startswith("mailrocket (MailRocket) — 4 critical, 1 warning, 2 info")
         assert "no findings" in blocks[-2]
-        assert blocks[-1].startswith("18 findings: 7 critical, 11 warning")
+        assert blocks[-1].startswith("28 findings: 7 critical, 15 warning, 6 info")
 
     def test_geodb_info_lists_the_loaded_data(self) -> None:
         """geodb info names every data set with its build date."""
@@ -251,18 +254,29 @@ class TestExample:
         }
 
 
-def test_every_verb_has_help() -> None:
+@pytest.mark.parametrize(
+    "command",
+    [
+        "",
+        "check",
+        "validate",
+        "geodb info",
+        "geodb update",
+        "finding",
+        "finding list",
+        "finding show",
+        "finding waive",
+        "finding unwaive",
+        "db upgrade",
+        "db status",
+    ],
+)
+def test_every_verb_has_help(command: str) -> None:
     """--help works for every command."""
-    for args in (
-        ["--help"],
-        ["check", "--help"],
-        ["validate", "--help"],
-        ["geodb", "info", "--help"],
-        ["geodb", "update", "--help"],
-    ):
-        result = run(*args)
-        assert 0 == result.exit_code
-        assert "Usage:" in result.stdout
+    result = run(*command.split(), "--help")
+
+    assert 0 == result.exit_code
+    assert "Usage:" in result.stdout
 
 
 class TestGeodbInfo:
@@ -335,8 +349,9 @@ class TestGeodbInfo:
 
 
 class TestGeodbUpdate:
-    def test_mirror_download_keeps_old_files_on_failure(self, tmp_path: Path) -> None:
-        """Files the mirror serves are written; a file it lacks is reported and exit status is 3."""
+    @pytest.fixture(name="mirror")
+    def _mirror(self, tmp_path: Path) -> Iterator[tuple[Path, str]]:
+        """A loopback HTTP server serving AWS's range file only: (its directory, its URL)."""
         import functools
         import http.server
         import threading
@@ -349,18 +364,23 @@ class TestGeodbUpdate:
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
+        yield served, f"http://127.0.0.1:{server.server_address[1]}/"
+        server.shutdown()
+        server.server_close()
+
+    def test_mirror_download_keeps_old_files_on_failure(
+        self, tmp_path: Path, mirror: tuple[Path, str]
+    ) -> None:
+        """Files the mirror serves are written; a file it lacks is reported and exit status is 3."""
+        served, url = mirror
         ranges = tmp_path / "ranges"
         ranges.mkdir()
         (ranges / "cloud.json").write_text('{"prefixes": []}')
         config = tmp_path / "auditor.yaml"
         config.write_text("inventory: [inv.yaml]\nip_ranges: ranges\n")
-        mirror = f"http://127.0.0.1:{server.server_address[1]}/"
-        try:
-            result = run("geodb", "update", "--config", str(config), "--mirror", mirror,
-                         "--provider", "aws", "--provider", "gcp", "--format", "json")  # fmt: skip
-        finally:
-            server.shutdown()
-            server.server_close()
+
+        result = run("geodb", "update", "--config", str(config), "--mirror", url,
+                     "--provider", "aws", "--provider", "gcp", "--format", "json")  # fmt: skip
 
         assert 3 == result.exit_code
         files = {f["provider"]: f for f in json.loads(result.stdout)["files"]}
@@ -368,3 +388,30 @@ class TestGeodbUpdate:
         assert not files["gcp"]["ok"]
         assert (ranges / "ip-ranges.json").read_bytes() == (served / "ip-ranges.json").read_bytes()
         assert '{"prefixes": []}' == (ranges / "cloud.json").read_text()
+
+    def test_files_are_readable_by_the_daemon_whatever_the_umask(
+        self, tmp_path: Path, mirror: tuple[Path, str]
+    ) -> None:
+        """Under root's usual umask 077, `geodb update` still creates its directories 0755 and
+        writes its files 0644: the systemd unit's dynamic user must read them."""
+        _, url = mirror
+        config = tmp_path / "auditor.yaml"
+        config.write_text("inventory: [inv.yaml]\nip_ranges: data/ranges\n")
+        previous = os.umask(0o077)
+        try:
+            result = run("geodb", "update", "--config", str(config), "--mirror", url,
+                         "--provider", "aws", "--format", "json")  # fmt: skip
+        finally:
+            os.umask(previous)
+
+        assert 0 == result.exit_code, result.output
+        modes = {
+            str(path.relative_to(tmp_path)): stat.S_IMODE(path.stat().st_mode)
+            for path in [tmp_path / "data", *sorted((tmp_path / "data").rglob("*"))]
+        }
+        assert {
+            "data": 0o755,
+            "data/ranges": 0o755,
+            "data/ranges/fetched.json": 0o644,
+            "data/ranges/ip-ranges.json": 0o644,
+        } == modes

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from auditor.core.errors import InvalidInputError
 from auditor.service.wiring import database_url
 from auditor.store import SCHEMA_VERSION, StateStore
 from auditor.store.schema import schema_meta
+from tests import helpers
 from tests.helpers import minimal
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,17 +35,31 @@ def write_config(
 ) -> Path:
     """A config whose one integration is hosted in `hosting` (no endpoints, so no DNS or GeoIP)."""
     entries = [minimal("crm", hosting=[hosting]), minimal("mail", category="email-marketing")]
-    (workdir / "inventory.yaml").write_text(yaml.safe_dump({"integrations": entries}))
-    config: dict[str, object] = {"inventory": ["inventory.yaml"]}
-    if database is not None:
-        config["database"] = database
-    path = workdir / "auditor.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+    return helpers.write_config(
+        workdir, entries, **({} if database is None else {"database": database})
+    )
 
 
-def check(config: Path, env: Mapping[str, str] | None = None) -> Result:
-    return run("check", "--config", str(config), "--as-of", "2026-11-22", env=env)
+AUDIT_DAY = date(2026, 11, 22)
+
+
+@pytest.fixture(autouse=True)
+def _audit_day_is_today(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`check` records only audits as of today: these tests audit AUDIT_DAY, so today is that."""
+    monkeypatch.setattr(
+        "auditor.cli.audit.utcnow", lambda: datetime.combine(AUDIT_DAY, datetime.now(UTC).timetz())
+    )
+
+
+def check(config: Path, env: Mapping[str, str] | None = None, *extra: str) -> Result:
+    return run("check", "--config", str(config), "--as-of", AUDIT_DAY.isoformat(), *extra, env=env)
+
+
+def runs(config: Path) -> int:
+    """How many successful runs the configuration's state database holds."""
+    status = run("db", "status", "--config", str(config), "--format", "json")
+    count: int = json.loads(status.stdout)["runs"]["success"]
+    return count
 
 
 def findings_json(config: Path, *extra: str) -> list[dict[str, Any]]:
@@ -76,6 +91,29 @@ class TestCheckRecords:
         assert "2026-11-22" == doc["latest_success"]["as_of"]
         assert "***" not in doc["database"]
 
+    @pytest.mark.parametrize("day", ["2022-06-01", "2031-12-28"])
+    def test_a_what_if_day_is_never_recorded(self, config: Path, day: str) -> None:
+        """`--as-of` another day than today audits that day, prints it, and says on stderr that
+        it is not recorded: the findings' history holds no invented past or future."""
+        result = run("check", "--config", str(config), "--as-of", day, "--format", "json")
+
+        assert json.loads(result.stdout)["as_of"] == day
+        assert "not recorded in the state database" in result.stderr
+        assert "what-if" in result.stderr and day in result.stderr
+        assert 1 == runs(config)
+        assert {"open": 1, "waived": 0, "resolved": 0} == json.loads(
+            run("db", "status", "--config", str(config), "--format", "json").stdout
+        )["findings"]
+
+    def test_no_record_leaves_the_database_as_it_was(self, config: Path) -> None:
+        """`--no-record` audits today without recording; without it, the same run is recorded."""
+        skipped = check(config, None, "--no-record")
+        recorded = check(config)
+
+        assert 1 == skipped.exit_code and "--no-record" in skipped.stderr
+        assert "not recorded" not in recorded.stderr
+        assert 2 == runs(config)  # the fixture's run and the last one
+
     def test_check_without_a_database_writes_nothing(self, tmp_path: Path) -> None:
         """Without `database`, check leaves no file behind, even with $STATE_DIRECTORY set."""
         state = tmp_path / "state"
@@ -102,7 +140,7 @@ class TestCheckRecords:
         )
 
     def test_the_example_records_its_findings(self, tmp_path: Path) -> None:
-        """The shipped example, with a database added, records its 13 findings as open."""
+        """The shipped example, with a database added, records its 28 findings as open."""
         example = yaml.safe_load((EXAMPLES / "auditor.yaml").read_text())
         config = {
             "inventory": [str(EXAMPLES / "inventory")],
@@ -121,7 +159,7 @@ class TestCheckRecords:
         found = findings_json(path)
         places = run("db", "status", "--config", str(path), "--format", "json")
 
-        assert 18 == len(found)  # the example's findings (tests/golden/example-check.json)
+        assert 28 == len(found)  # the example's findings (tests/golden/example-check.json)
         assert "critical" == found[0]["severity"]
         assert 13 == json.loads(places.stdout)["latest_success"]["integrations"]
 
@@ -198,25 +236,26 @@ class TestWaiverVerbs:
             assert 2 == result.exit_code
             assert "no finding with id 999" in result.stderr
 
-    def test_a_bad_expiry_date_is_a_usage_error(self, config: Path) -> None:
-        """--expires must be YYYY-MM-DD; click reports a usage error (exit 2)."""
+    @pytest.mark.parametrize(
+        ("expires", "said"),
+        [
+            # --expires must be YYYY-MM-DD; click reports a usage error (exit 2).
+            ("next week", "expected YYYY-MM-DD"),
+            # A waiver that has expired already is refused with exit 2.
+            ("2001-01-01", "is in the past"),
+        ],
+    )
+    def test_a_bad_or_past_expiry_date_is_refused(
+        self, config: Path, expires: str, said: str
+    ) -> None:
+        """--expires must be a YYYY-MM-DD date not in the past: otherwise exit 2, saying why."""
         result = run(
             "finding", "waive", "1", "--config", str(config), "--reason", "r", "--approver", "a",
-            "--expires", "next week",
+            "--expires", expires,
         )  # fmt: skip
 
         assert 2 == result.exit_code
-        assert "expected YYYY-MM-DD" in result.stderr
-
-    def test_a_past_expiry_date_is_refused(self, config: Path) -> None:
-        """A waiver that has expired already is refused with exit 2."""
-        result = run(
-            "finding", "waive", "1", "--config", str(config), "--reason", "r", "--approver", "a",
-            "--expires", "2001-01-01",
-        )  # fmt: skip
-
-        assert 2 == result.exit_code
-        assert "is in the past" in result.stderr
+        assert said in result.stderr
 
 
 class TestDbVerbs:
@@ -271,22 +310,6 @@ class TestDbVerbs:
         assert 0 == result.exit_code, result.stderr
         assert (state / "gdpr-auditor.db").exists()
         assert not (tmp_path / "gdpr-auditor.db").exists()
-
-    def test_every_new_verb_has_help(self) -> None:
-        """--help works for the finding and db verbs."""
-        for args in (
-            ["finding", "--help"],
-            ["finding", "list", "--help"],
-            ["finding", "show", "--help"],
-            ["finding", "waive", "--help"],
-            ["finding", "unwaive", "--help"],
-            ["db", "upgrade", "--help"],
-            ["db", "status", "--help"],
-        ):
-            result = run(*args)
-
-            assert 0 == result.exit_code
-            assert "Usage:" in result.stdout
 
 
 class TestDatabaseUrl:

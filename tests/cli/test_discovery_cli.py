@@ -102,6 +102,10 @@ def test_discover_yaml_writes_valid_inventory_stubs(
     ids = {integration.id for integration in integrations}
     assert {"mailchimp", "shopify", "zendesk", "hotjar", "typeform"} <= ids
     assert not ids & {"google-workspace", "sendgrid", "hubspot"}
+    # A web category the inventory has no word for becomes the nearest one, and says so.
+    tag_manager = next(i for i in integrations if i.id == "google-tag-manager")
+    assert tag_manager.category == "analytics"
+    assert "category: analytics  # the catalogue says tag-manager" in result.output
     typeform = next(i for i in integrations if i.id == "typeform")
     assert typeform.endpoints == ("form.typeform.com",)
     assert yaml.safe_load(result.output)["integrations"][0]["role"] == "processor"
@@ -111,6 +115,14 @@ def test_discover_yaml_writes_valid_inventory_stubs(
     assert by_id["mailchimp"].transfer.dpf_certified is False
     assert "# in_scope_of: [ca-2001]" in result.output  # Shopify, a Canadian company
     assert "# certifications: [{framework: dpf" in result.output
+    # The catalogue's headquarters become vendor_country, marked for checking.
+    assert ("US", "CA") == (
+        by_id["mailchimp"].vendor_country.code,  # type: ignore[union-attr]
+        by_id["shopify"].vendor_country.code,  # type: ignore[union-attr]
+    )
+    assert "vendor_country: US  # TODO: check (catalogue headquarters, source: memory)" in (
+        result.output
+    )
 
 
 def test_discover_table_and_nothing_to_do(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from auditor import __version__
 from auditor.cli import cli, load_all
 from auditor.config import Config, load_config
-from auditor.core.chain import link
+from auditor.core.chain import EvidenceRecord, link
 from auditor.core.model import Integration
 from auditor.core.policies import PolicyData
 from auditor.service.wiring import build_locator, build_resolver
@@ -29,7 +29,7 @@ from auditor.store.evidence import records as stored_records
 from auditor.store.schema import evidence as evidence_table
 from auditor.transfers.audit import run_audit
 from tests.conftest import DnsServerFactory
-from tests.helpers import entry
+from tests.helpers import BACKUP_PRACTICE, entry, write_config
 from tests.mmdb import build_country_db
 
 KEY = "an-evidence-key-for-the-tests-0123"
@@ -72,7 +72,7 @@ def inventory(helpdesk_safeguards: list[str]) -> list[dict[str, object]]:
             category="email-marketing",
             hosting=["US"],
             endpoints=["mail.vendor.example"],
-            backups={"regions": ["aws:us-west-2"], "retention": "P10Y"},
+            backups={"regions": ["aws:us-west-2"], "retention": "P10Y", **BACKUP_PRACTICE},
             retention="P2Y",
             data_categories=["contact", "behavioural"],
         ),
@@ -98,6 +98,7 @@ def inventory(helpdesk_safeguards: list[str]) -> list[dict[str, object]]:
             "cloud",
             name="Cloud",
             vendor="Cloud Provider",
+            vendor_country="US",  # not DPF-certified: vendor-foreign-jurisdiction
             category="infrastructure",
             hosting=["aws:eu-central-1"],
         ),
@@ -136,16 +137,11 @@ def build_scenario(workdir: Path, nameserver: str, state_url: str) -> Scenario:
     """Record four real audits against the loopback DNS server, a waiver, a failed run, a
     retention batch and a consent check, at fixed times, with the evidence key set."""
     build_country_db(workdir / "country.mmdb", {"192.0.2.0/24": "DE", "198.51.100.0/24": "US"})
-    config_path = workdir / "auditor.yaml"
-    config_path.write_text(
-        yaml.safe_dump(
-            {
-                "inventory": ["inventory.yaml"],
-                "dns": {"nameservers": [nameserver], "timeout": 0.5, "concurrency": 4},
-                "geoip": {"country_db": "country.mmdb"},
-                "database": {"url": state_url},
-            }
-        )
+    config_path = write_config(
+        workdir,
+        dns={"nameservers": [nameserver], "timeout": 0.5, "concurrency": 4},
+        geoip={"country_db": "country.mmdb"},
+        database={"url": state_url},
     )
     write_inventory(workdir, helpdesk_safeguards=[])
     config = load_config(config_path)
@@ -286,15 +282,11 @@ def _scenario(tmp_path: Path, dns_server_factory: DnsServerFactory, state_url: s
     return build_scenario(tmp_path, server.address, state_url)
 
 
-def row_values(record: Any) -> dict[str, Any]:
-    return {
-        "at": record.at,
-        "kind": record.kind,
-        "content": record.content,
-        "hash": record.hash,
-        "prev_hash": record.prev_hash,
-        "mac": record.mac,
-    }
+def row_values(record: EvidenceRecord) -> dict[str, Any]:
+    """A record's columns but its sequence number."""
+    values = asdict(record)
+    del values["seq"]
+    return values
 
 
 class TestVerify:
@@ -453,15 +445,7 @@ class TestVerify:
         forged = link(last, "audit-run", {"outcome": "success"}, R4 + timedelta(hours=1), None)
         execute(
             scenario,
-            insert(evidence_table).values(
-                seq=forged.seq,
-                at=forged.at,
-                kind=forged.kind,
-                content=forged.content,
-                hash=forged.hash,
-                prev_hash=forged.prev_hash,
-                mac=None,
-            ),
+            insert(evidence_table).values(seq=forged.seq, **{**row_values(forged), "mac": None}),
         )
 
         without_key, _ = verify_json(scenario, key=None)
@@ -543,11 +527,7 @@ class TestVerify:
 class TestUnreadable:
     def test_a_missing_database_exits_3_and_creates_nothing(self, tmp_path: Path) -> None:
         """A configured SQLite file that does not exist: exit 3, and no file is created."""
-        (tmp_path / "inventory.yaml").write_text(yaml.safe_dump({"integrations": [entry("crm")]}))
-        config = tmp_path / "auditor.yaml"
-        config.write_text(
-            yaml.safe_dump({"inventory": ["inventory.yaml"], "database": {"url": "sqlite:///x.db"}})
-        )
+        config = write_config(tmp_path, [entry("crm")], database={"url": "sqlite:///x.db"})
 
         result = run("evidence", "verify", "--config", str(config))
 
@@ -557,12 +537,8 @@ class TestUnreadable:
 
     def test_a_file_that_is_not_a_database_exits_3(self, tmp_path: Path) -> None:
         """A state file that is not SQLite: exit 3 with the database named."""
-        (tmp_path / "inventory.yaml").write_text(yaml.safe_dump({"integrations": [entry("crm")]}))
         (tmp_path / "x.db").write_bytes(b"this is not a database" * 100)
-        config = tmp_path / "auditor.yaml"
-        config.write_text(
-            yaml.safe_dump({"inventory": ["inventory.yaml"], "database": {"url": "sqlite:///x.db"}})
-        )
+        config = write_config(tmp_path, [entry("crm")], database={"url": "sqlite:///x.db"})
 
         result = run("evidence", "head", "--config", str(config))
 
@@ -581,12 +557,8 @@ class TestUnreachable:
     def test_an_unreachable_postgresql_exits_3(self, tmp_path: Path) -> None:
         """A PostgreSQL server that refuses connections: exit 3, naming the database without
         its password."""
-        (tmp_path / "inventory.yaml").write_text(yaml.safe_dump({"integrations": [entry("crm")]}))
-        config = tmp_path / "auditor.yaml"
         url = "postgresql://auditor:s3cret@127.0.0.1:1/state"
-        config.write_text(
-            yaml.safe_dump({"inventory": ["inventory.yaml"], "database": {"url": url}})
-        )
+        config = write_config(tmp_path, [entry("crm")], database={"url": url})
 
         result = run("evidence", "verify", "--config", str(config))
 
@@ -596,11 +568,7 @@ class TestUnreachable:
 
     def test_an_empty_chain_is_intact(self, tmp_path: Path) -> None:
         """A state database with nothing recorded yet verifies, and says it is empty."""
-        (tmp_path / "inventory.yaml").write_text(yaml.safe_dump({"integrations": [entry("crm")]}))
-        config = tmp_path / "auditor.yaml"
-        config.write_text(
-            yaml.safe_dump({"inventory": ["inventory.yaml"], "database": {"url": "sqlite:///s.db"}})
-        )
+        config = write_config(tmp_path, [entry("crm")], database={"url": "sqlite:///s.db"})
         StateStore.open(f"sqlite:///{tmp_path / 's.db'}").close()
 
         result = run("evidence", "verify", "--config", str(config))

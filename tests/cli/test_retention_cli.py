@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,10 +26,11 @@ from sqlalchemy import (
 )
 
 from auditor.cli import cli
-from auditor.core.chain import verify
+from auditor.core.chain import EvidenceRecord, verify
 from auditor.retention import BatchIntent
 from auditor.store import StateStore
 from auditor.store.evidence import records
+from tests.helpers import write_config
 
 # Relative to the real clock: the command line reads it.
 OLD = datetime.now(UTC) - timedelta(days=800)
@@ -73,13 +75,12 @@ def _workdir(tmp_path: Path) -> Path:
         )
     engine.dispose()
     write_policies(tmp_path)
-    config = {
-        "inventory": ["inventory.yaml"],
-        "database": {"url": "sqlite:///state.db"},
-        "data_sources": {"crm": {"url": "sqlite:///crm.db", "read_only": False}},
-        "retention": ["retention/"],
-    }
-    (tmp_path / "auditor.yaml").write_text(yaml.safe_dump(config))
+    write_config(
+        tmp_path,
+        database={"url": "sqlite:///state.db"},
+        data_sources={"crm": {"url": "sqlite:///crm.db", "read_only": False}},
+        retention=["retention/"],
+    )
     return tmp_path
 
 
@@ -109,6 +110,13 @@ def remaining(workdir: Path) -> list[int]:
         found = list(connection.execute(select(table.c.person_id).order_by(table.c.person_id)))
     engine.dispose()
     return [row[0] for row in found]
+
+
+def evidence_chain(workdir: Path) -> list[EvidenceRecord]:
+    """The evidence records in the work directory's state database, in chain order."""
+    url = f"sqlite:///{workdir / 'state.db'}"
+    with closing(StateStore.open(url)) as store, store.engine.connect() as connection:
+        return list(records(connection))
 
 
 def config(workdir: Path) -> str:
@@ -172,12 +180,7 @@ def test_enforce_deletes_in_batches_recorded_as_evidence(workdir: Path) -> None:
         done["after"]["held"],
     )
     assert [3, *range(5, 11)] == remaining(workdir)
-    store = StateStore.open(f"sqlite:///{workdir / 'state.db'}")
-    try:
-        with store.engine.connect() as connection:
-            chain = list(records(connection))
-    finally:
-        store.close()
+    chain = evidence_chain(workdir)
     assert ["retention-batch", "retention-batch", "retention-run"] == [r.kind for r in chain]
     assert verify(chain).ok
 
@@ -346,12 +349,7 @@ def test_plan_reconciles_a_batch_left_unsettled_and_records_it(workdir: Path) ->
     assert 0 == first.exit_code, first.output
     assert {"batches": 1, "rows": 2} == json.loads(first.stdout)["policies"][0]["reconciled"]
     assert {"batches": 0, "rows": 0} == json.loads(again.stdout)["policies"][0]["reconciled"]
-    store = StateStore.open(f"sqlite:///{workdir / 'state.db'}")
-    try:
-        with store.engine.connect() as connection:
-            chain = list(records(connection))
-    finally:
-        store.close()
+    chain = evidence_chain(workdir)
     assert [("retention-batch", 2, True)] == [
         (r.kind, r.data()["rows"], r.data()["reconciled"]) for r in chain
     ]

@@ -4,7 +4,6 @@ property test that the merge and the pushdown always agree."""
 
 from __future__ import annotations
 
-import socket
 import textwrap
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
@@ -32,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeEngine
 
-from auditor.consent.config import check_against_inventory, load_consent_settings
+from auditor.consent.config import check_against_inventory
 from auditor.consent.counting import BoundConsent, _OutOfOrder, _pieces
 from auditor.consent.coverage import bind_consent, check_consent, coverage, gaps
 from auditor.core.consents import ConsentCoverage
@@ -40,7 +39,7 @@ from auditor.core.errors import InvalidInputError
 from auditor.core.yamlsource import parse_yaml
 from auditor.sources import DataSourceError, DataSources
 from tests.conftest import OrgDatabase
-from tests.helpers import integrations_from, minimal
+from tests.helpers import consent_settings, free_port, integrations_from, minimal
 
 D = date(2026, 11, 22)
 PURPOSE = "newsletter-us"
@@ -75,36 +74,42 @@ EXPECTED = (10, 6, 2)  # shared, missing, withdrawn
 EXPECTED_GAPS = ["2", "3", "4", "5", "9", "10"]  # numeric order: 9 before 10
 
 
+def consent_mapping(
+    consents_source: str = "crm",
+    shared: dict[str, Any] | None = None,
+    consents: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The mailchimp consent mapping over the `customers` and `consents` tables, keys overridden."""
+    return {
+        "purpose": PURPOSE,
+        "shared": {
+            "source": "crm",
+            "table": "customers",
+            "key": "customer_id",
+            "filter": {"synced_to_mailchimp": True},
+            **(shared or {}),
+        },
+        "consents": {
+            "source": consents_source,
+            "table": "consents",
+            "subject": "customer_id",
+            "purpose": "purpose",
+            "granted_at": "granted_at",
+            "withdrawn_at": "withdrawn_at",
+            **(consents or {}),
+        },
+    }
+
+
 def config_text(
     consents_source: str = "crm",
     shared: dict[str, Any] | None = None,
     consents: dict[str, Any] | None = None,
 ) -> str:
+    evidence = {"notice_version": "notice_version", "method": "method", **(consents or {})}
     document = {
         "data_sources": {"crm": {"url_env": "CRM_URL"}, "ledger": {"url_env": "LEDGER_URL"}},
-        "consent": {
-            "mailchimp": {
-                "purpose": PURPOSE,
-                "shared": {
-                    "source": "crm",
-                    "table": "customers",
-                    "key": "customer_id",
-                    "filter": {"synced_to_mailchimp": True},
-                    **(shared or {}),
-                },
-                "consents": {
-                    "source": consents_source,
-                    "table": "consents",
-                    "subject": "customer_id",
-                    "purpose": "purpose",
-                    "granted_at": "granted_at",
-                    "withdrawn_at": "withdrawn_at",
-                    "notice_version": "notice_version",
-                    "method": "method",
-                    **(consents or {}),
-                },
-            }
-        },
+        "consent": {"mailchimp": consent_mapping(consents_source, shared, evidence)},
     }
     return yaml.safe_dump(document, sort_keys=False)
 
@@ -115,17 +120,19 @@ def consent_for(
 ) -> Iterator[BoundConsent]:
     """The mailchimp mapping bound to its sources (consents in `ledger_url` if given)."""
     text = config_text("ledger" if ledger_url else "crm", **overrides)
-    found = load_consent_settings(parse_yaml(text, "auditor.yaml"))
+    found = consent_settings(parse_yaml(text, "auditor.yaml"))
     environ = {"CRM_URL": crm_url, "LEDGER_URL": ledger_url or crm_url}
     with DataSources(found.data_sources, environ) as sources:
         yield bind_consent(found.consent["mailchimp"], sources)
 
 
-def customers_table(metadata: MetaData, key: TypeEngine[Any] | None = None) -> Table:
+def customers_table(
+    metadata: MetaData, key: TypeEngine[Any] | None = None, *, unique: bool = True
+) -> Table:
     return Table(
         "customers",
         metadata,
-        Column("customer_id", key or Integer(), primary_key=True, autoincrement=False),
+        Column("customer_id", key or Integer(), primary_key=unique, autoincrement=False),
         Column("synced_to_mailchimp", Boolean, nullable=False),
     )
 
@@ -185,13 +192,6 @@ def both_paths(bound: BoundConsent) -> dict[str, tuple[int, int, int]]:
     }
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
 class TestConfig:
     def test_the_documented_example_loads(self) -> None:
         """The YAML of the module docstring gives the settings it describes."""
@@ -199,7 +199,7 @@ class TestConfig:
 
         example = consent_config.__doc__.split("```yaml\n")[1].split("```")[0]  # type: ignore[union-attr]
 
-        found = load_consent_settings(parse_yaml(example, "auditor.yaml"))
+        found = consent_settings(parse_yaml(example, "auditor.yaml"))
 
         mapping = found.consent["mailchimp"]
         assert ("crm", None, "CRM_DATABASE_URL", True) == (
@@ -225,7 +225,7 @@ class TestConfig:
         """`sales.customers` splits into schema and table; a list is IN, a null in it IS NULL."""
         text = config_text(shared={"table": "sales.customers", "filter": {"tier": ["a", None]}})
 
-        mapping = load_consent_settings(parse_yaml(text, "auditor.yaml")).consent["mailchimp"]
+        mapping = consent_settings(parse_yaml(text, "auditor.yaml")).consent["mailchimp"]
 
         chosen = mapping.shared.selection
         assert ("sales", "customers", "sales.customers") == (
@@ -261,11 +261,14 @@ class TestConfig:
         )
 
         with pytest.raises(InvalidInputError) as raised:
-            load_consent_settings(parse_yaml(text, "auditor.yaml"))
+            consent_settings(parse_yaml(text, "auditor.yaml"))
 
         assert [
             "auditor.yaml:2: data_sources.crm: set exactly one of url and url_env",
-            "auditor.yaml:3: data_sources.ok.timeout: unknown key",
+            (
+                "auditor.yaml:3: data_sources.ok.timeout: unknown key"
+                " (known keys here: url, url_env, read_only)"
+            ),
             "auditor.yaml:8: consent.mailchimp.consents.withdrawn_at: required key is missing",
             (
                 "auditor.yaml:16: consent.Bad_Id.shared.filter: filter on 'flag': expected a "
@@ -278,7 +281,7 @@ class TestConfig:
         text = config_text(shared={"source": "crmx"})
 
         with pytest.raises(InvalidInputError) as raised:
-            load_consent_settings(parse_yaml(text, "auditor.yaml"))
+            consent_settings(parse_yaml(text, "auditor.yaml"))
 
         assert [
             (
@@ -290,7 +293,7 @@ class TestConfig:
     def test_mappings_are_checked_against_the_inventory(self) -> None:
         """A mapping needs an integration of that id in the inventory relying on consent."""
         text = config_text()
-        mappings = load_consent_settings(parse_yaml(text, "auditor.yaml")).consent
+        mappings = consent_settings(parse_yaml(text, "auditor.yaml")).consent
         relies = minimal("mailchimp", transfer={"consent_purpose": "newsletter"})
 
         fine = check_against_inventory(
@@ -564,7 +567,7 @@ class TestErrors:
         load_customers(org_database.engine, CUSTOMERS)
         load_consents(org_database.engine, CONSENTS)
         text = config_text(shared={"key": "cust_id"}, consents={"table": "consent"})
-        found = load_consent_settings(parse_yaml(text, "auditor.yaml"))
+        found = consent_settings(parse_yaml(text, "auditor.yaml"))
 
         with DataSources(found.data_sources, {"CRM_URL": org_database.url}) as sources:
             issues = check_consent(found.consent, sources)
@@ -591,7 +594,7 @@ class TestErrors:
         engine.dispose()
         ledger = f"postgresql://auditor:hunter2@127.0.0.1:{free_port()}/ledger"
         text = config_text("ledger")
-        found = load_consent_settings(parse_yaml(text, "auditor.yaml"))
+        found = consent_settings(parse_yaml(text, "auditor.yaml"))
         environ = {"CRM_URL": crm, "LEDGER_URL": ledger}
 
         with DataSources(found.data_sources, environ, connect_timeout=3) as sources:
@@ -727,6 +730,53 @@ def model(
     )
 
 
+def timed(consents: list[Any]) -> list[tuple[Any, str, datetime, datetime | None]]:
+    """Drawn consents (subject, purpose, start, gone, in minutes from START) with their times."""
+    return [
+        (subject, purpose, START + start * MINUTE, None if gone is None else START + gone * MINUTE)
+        for subject, purpose, start, gone in consents
+    ]
+
+
+def refill(
+    engine: Engine,
+    customers: Table,
+    consents: Table,
+    shared: list[Any],
+    rows: Sequence[tuple[Any, str, datetime, datetime | None]],
+) -> None:
+    """Replace the rows of the two tables: shared subjects as (key, synced), consents as
+    (subject, purpose, granted_at, withdrawn_at)."""
+    with engine.begin() as connection:
+        connection.execute(customers.delete())
+        connection.execute(consents.delete())
+        if shared:
+            connection.execute(
+                insert(customers),
+                [{"customer_id": k, "synced_to_mailchimp": s} for k, s in shared],
+            )
+        if rows:
+            connection.execute(
+                insert(consents),
+                [
+                    {"customer_id": s, "purpose": p, "granted_at": g, "withdrawn_at": w}
+                    for s, p, g, w in rows
+                ],
+            )
+
+
+def variant_database(directory: Path, variant: Variant) -> tuple[str, Engine, Table, Table]:
+    """A SQLite file in `directory` with the shared and consent tables of the key variant: its
+    URL, an engine, the two tables."""
+    url = f"sqlite:///{directory / 'org.db'}"
+    engine = create_engine(url)
+    metadata = MetaData()
+    customers = customers_table(metadata, variant.shared_key, unique=variant.unique)
+    consents = consents_table(metadata, key=variant.subject_key)
+    metadata.create_all(engine)
+    return url, engine, customers, consents
+
+
 @dataclass
 class PropertyWorld:
     engine: Engine
@@ -744,18 +794,10 @@ def _property_worlds(
     examples replace the rows."""
     worlds_by_name: dict[str, PropertyWorld] = {}
     for variant in VARIANTS:
-        url = f"sqlite:///{tmp_path_factory.mktemp(variant.name) / 'org.db'}"
-        engine = create_engine(url)
-        metadata = MetaData()
-        customers = Table(
-            "customers",
-            metadata,
-            Column("customer_id", variant.shared_key, primary_key=variant.unique),
-            Column("synced_to_mailchimp", Boolean, nullable=False),
+        url, engine, customers, consents = variant_database(
+            tmp_path_factory.mktemp(variant.name), variant
         )
-        consents = consents_table(metadata, key=variant.subject_key)
-        metadata.create_all(engine)
-        found = load_consent_settings(parse_yaml(config_text(), "auditor.yaml"))
+        found = consent_settings(parse_yaml(config_text(), "auditor.yaml"))
         sources = DataSources(found.data_sources, {"CRM_URL": url})
         bound = bind_consent(found.consent["mailchimp"], sources)
         worlds_by_name[variant.name] = PropertyWorld(engine, sources, bound, customers, consents)
@@ -778,27 +820,7 @@ def test_merge_and_pushdown_always_agree(
     @given(data=worlds(variant))
     def check(data: tuple[list[Any], list[Any]]) -> None:
         shared, consents = data
-        with world.engine.begin() as connection:
-            connection.execute(world.customers.delete())
-            connection.execute(world.consents.delete())
-            if shared:
-                connection.execute(
-                    insert(world.customers),
-                    [{"customer_id": k, "synced_to_mailchimp": s} for k, s in shared],
-                )
-            if consents:
-                connection.execute(
-                    insert(world.consents),
-                    [
-                        {
-                            "customer_id": subject,
-                            "purpose": purpose,
-                            "granted_at": START + start * MINUTE,
-                            "withdrawn_at": None if gone is None else START + gone * MINUTE,
-                        }
-                        for subject, purpose, start, gone in consents
-                    ],
-                )
+        refill(world.engine, world.customers, world.consents, shared, timed(consents))
         expected, missing, withdrawn = model(variant, shared, consents)
 
         pushdown = counts(coverage(world.bound, D))

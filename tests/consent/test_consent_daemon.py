@@ -13,7 +13,14 @@ import yaml
 from sqlalchemy import create_engine
 
 from auditor.consent.imports import SUBJECT_KEY_ENV
-from tests.consent.test_consent import CUSTOMERS, PURPOSE, load_consents, load_customers
+from tests.consent.test_consent import (
+    CUSTOMERS,
+    PURPOSE,
+    consent_mapping,
+    load_consents,
+    load_customers,
+)
+from tests.helpers import minimal
 from tests.service.test_daemon import (
     UNLAWFUL,
     DaemonProcess,
@@ -21,38 +28,18 @@ from tests.service.test_daemon import (
     _dns,  # noqa: F401  (the fixture `dns`)
     _spawn,  # noqa: F401  (the fixture `spawn`)
     _workdir,  # noqa: F401  (the fixture `workdir`)
+    assert_refused_at_start,
     in_process_daemon,
 )
 
-MAILCHIMP = {
-    "id": "mailchimp",
-    "name": "Mailchimp",
-    "category": "email-marketing",
-    "role": "processor",
-    "data_categories": ["contact"],
-    "hosting": ["US"],
-    "backups": {"regions": ["US"], "retention": "P30D"},
-    "retention": "P1Y",
-    "transfer": {"consent_purpose": "newsletter"},
-    "contract": {"dpa_signed": "2024-01-01"},
-}
-MAPPING = {
-    "purpose": PURPOSE,
-    "shared": {
-        "source": "crm",
-        "table": "customers",
-        "key": "customer_id",
-        "filter": {"synced_to_mailchimp": True},
-    },
-    "consents": {
-        "source": "crm",
-        "table": "consents",
-        "subject": "customer_id",
-        "purpose": "purpose",
-        "granted_at": "granted_at",
-        "withdrawn_at": "withdrawn_at",
-    },
-}
+MAILCHIMP = minimal(
+    "mailchimp",
+    category="email-marketing",
+    hosting=["US"],
+    backups={"regions": ["US"], "retention": "P30D"},
+    transfer={"consent_purpose": "newsletter"},
+)
+MAPPING = consent_mapping()
 
 
 def consents_around_today() -> list[tuple[int, str, datetime, datetime | None]]:
@@ -96,13 +83,6 @@ def consent_value(daemon: DaemonProcess, name: str) -> float | None:
     return daemon.value(f"gdpr_auditor_consent_{name}", integration="mailchimp")
 
 
-def open_consent_findings(daemon: DaemonProcess) -> float:
-    found = daemon.value(
-        "gdpr_auditor_findings_open", rule="transfer-consent-missing", integration="mailchimp"
-    )
-    return found or 0.0
-
-
 @pytest.mark.slow
 def test_the_consent_job_shows_its_counts_and_keeps_them_stale_while_the_database_is_down(
     workdir: Workdir, spawn: Callable[..., DaemonProcess]
@@ -114,7 +94,10 @@ def test_the_consent_job_shows_its_counts_and_keeps_them_stale_while_the_databas
     daemon = spawn(workdir.config)
 
     daemon.wait_for("consent_check_finished")
-    daemon.wait_until(lambda: open_consent_findings(daemon) == 1, "a consent finding")
+    daemon.wait_until(
+        lambda: daemon.open_findings("transfer-consent-missing", "mailchimp") == 1,
+        "a consent finding",
+    )
     assert (10, 6, 2, 0) == (
         consent_value(daemon, "subjects_shared"),
         consent_value(daemon, "missing_subjects"),
@@ -140,7 +123,7 @@ def test_the_consent_job_shows_its_counts_and_keeps_them_stale_while_the_databas
         consent_value(daemon, "withdrawn_subjects"),
     )
     assert checked == consent_value(daemon, "last_check_timestamp_seconds")
-    assert 1 == open_consent_findings(daemon)
+    assert 1 == daemon.open_findings("transfer-consent-missing", "mailchimp")
     assert 1 == daemon.value("gdpr_auditor_leader")
     stored = workdir.store().list_findings(status="open", rule="transfer-consent-missing")
     assert ["mailchimp"] == [finding.integration for finding in stored]
@@ -163,9 +146,9 @@ def test_a_misconfigured_consent_table_refuses_to_start_naming_the_setting(
 
     daemon = spawn(workdir.config)
 
-    assert 2 == daemon.exit_status(timeout=10)
-    assert "consent.mailchimp.consents.table: table 'consent' not found" in daemon.log_text()
-    assert 0 == daemon.count("daemon_ready")
+    assert_refused_at_start(
+        daemon, 2, "consent.mailchimp.consents.table: table 'consent' not found"
+    )
 
 
 @pytest.mark.slow

@@ -7,13 +7,11 @@ import hashlib
 import hmac
 import json
 import textwrap
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from click.testing import CliRunner, Result
 from sqlalchemy import select
 
@@ -29,6 +27,7 @@ from auditor.consent.imports import (
 from auditor.core.errors import InvalidInputError
 from auditor.store import ImportCounts, StateStore
 from auditor.store.schema import evidence, imported_consents
+from tests.helpers import write_config
 
 KEY = b"a-test-subject-key-0123456789"
 ENV = {SUBJECT_KEY_ENV: KEY.decode()}
@@ -43,13 +42,6 @@ bob@example.com,2026-02-01,2026-06-30T12:00:00+02:00,web
 0042,2025-12-31T23:00:00,,app
 "carol, jr@example.com",2026-03-01T08:00:00Z,,web
 """
-
-
-@pytest.fixture(name="store")
-def _store(state_url: str) -> Iterator[StateStore]:
-    store = StateStore.open(state_url)
-    yield store
-    store.close()
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:
@@ -421,11 +413,7 @@ class TestSubjectKey:
 
 
 def config_file(tmp_path: Path, state_url: str) -> Path:
-    (tmp_path / "inventory.yaml").write_text(yaml.safe_dump({"integrations": []}))
-    config = {"inventory": ["inventory.yaml"], "database": {"url": state_url}}
-    path = tmp_path / "auditor.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+    return write_config(tmp_path, [], database={"url": state_url})
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> Result:

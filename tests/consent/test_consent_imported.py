@@ -16,7 +16,6 @@ import yaml
 from hypothesis import given, settings
 from sqlalchemy import Boolean, Column, Engine, MetaData, String, Table, create_engine, insert
 
-from auditor.consent.config import load_consent_settings
 from auditor.consent.coverage import bind_consent, check_consent, coverage, gaps
 from auditor.consent.imported import BoundImported, bind_imported, imported_coverage, imported_gaps
 from auditor.consent.imports import ImportColumns, SubjectHasher, read_consents
@@ -31,7 +30,6 @@ from tests.consent.test_consent import (
     CUSTOMERS,
     EXPECTED,
     EXPECTED_GAPS,
-    MINUTE,
     PURPOSE,
     START,
     VARIANTS,
@@ -39,13 +37,16 @@ from tests.consent.test_consent import (
     Variant,
     at,
     config_text,
-    consents_table,
     counts,
     load_consents,
     load_customers,
     model,
+    refill,
+    timed,
+    variant_database,
     worlds,
 )
+from tests.helpers import consent_settings
 
 KEY = b"a-test-subject-key-0123456789"
 HASHER = SubjectHasher(KEY)
@@ -61,7 +62,7 @@ def imported_config(**shared: Any) -> str:
 
 @contextmanager
 def imported_for(crm_url: str, **shared: Any) -> Iterator[BoundImported]:
-    found = load_consent_settings(parse_yaml(imported_config(**shared), "auditor.yaml"))
+    found = consent_settings(parse_yaml(imported_config(**shared), "auditor.yaml"))
     with DataSources(found.data_sources, {"CRM_URL": crm_url}) as sources:
         yield bind_imported(found.consent["mailchimp"], sources)
 
@@ -108,7 +109,7 @@ class TestScenarios:
         load_consents(org_database.engine, CONSENTS)
         import_all(state, CONSENTS, tmp_path)
         text = config_text()
-        found = load_consent_settings(parse_yaml(text, "auditor.yaml"))
+        found = consent_settings(parse_yaml(text, "auditor.yaml"))
 
         with imported_for(org_database.url) as bound:
             result = imported_coverage(bound, D, state, HASHER, batch_size=3)
@@ -215,10 +216,8 @@ class TestScenarios:
         engine = create_engine(crm)
         load_customers(engine, CUSTOMERS)
         engine.dispose()
-        bad = load_consent_settings(
-            parse_yaml(imported_config(key="cust_id"), "auditor.yaml")
-        ).consent
-        good = load_consent_settings(parse_yaml(config_text(), "auditor.yaml")).consent
+        bad = consent_settings(parse_yaml(imported_config(key="cust_id"), "auditor.yaml")).consent
+        good = consent_settings(parse_yaml(config_text(), "auditor.yaml")).consent
 
         with DataSources({"crm": _crm_settings()}, {"CRM_URL": crm}) as sources:
             issues = check_consent(bad, sources)
@@ -243,10 +242,10 @@ class TestScenarios:
         document["consent"]["mailchimp"]["consents"] = {"imported": True, "table": "consents"}
 
         with pytest.raises(InvalidInputError) as mixed:
-            load_consent_settings(parse_yaml(yaml.safe_dump(document), "auditor.yaml"))
+            consent_settings(parse_yaml(yaml.safe_dump(document), "auditor.yaml"))
         document["consent"]["mailchimp"]["consents"] = {"source": "crm", "table": "consents"}
         with pytest.raises(InvalidInputError) as bare:
-            load_consent_settings(parse_yaml(yaml.safe_dump(document), "auditor.yaml"))
+            consent_settings(parse_yaml(yaml.safe_dump(document), "auditor.yaml"))
 
         assert ["consent.mailchimp.consents.table: not used with imported: true"] == [
             f"{issue.field}: {issue.message}" for issue in mixed.value.issues
@@ -260,7 +259,7 @@ class TestScenarios:
 
 
 def _crm_settings() -> Any:
-    return load_consent_settings(parse_yaml(config_text(), "auditor.yaml")).data_sources["crm"]
+    return consent_settings(parse_yaml(config_text(), "auditor.yaml")).data_sources["crm"]
 
 
 # --- the property: imported matching agrees with the SQL pushdown --------------------------------
@@ -284,19 +283,9 @@ def _imported_worlds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[
     made: dict[str, World] = {}
     for variant in VARIANTS:
         where = tmp_path_factory.mktemp(f"imported-{variant.name}")
-        url = f"sqlite:///{where / 'org.db'}"
-        engine = create_engine(url)
-        metadata = MetaData()
-        customers = Table(
-            "customers",
-            metadata,
-            Column("customer_id", variant.shared_key, primary_key=variant.unique),
-            Column("synced_to_mailchimp", Boolean, nullable=False),
-        )
-        consents = consents_table(metadata, key=variant.subject_key)
-        metadata.create_all(engine)
-        sql_settings = load_consent_settings(parse_yaml(config_text(), "auditor.yaml"))
-        imported_settings = load_consent_settings(parse_yaml(imported_config(), "auditor.yaml"))
+        url, engine, customers, consents = variant_database(where, variant)
+        sql_settings = consent_settings(parse_yaml(config_text(), "auditor.yaml"))
+        imported_settings = consent_settings(parse_yaml(imported_config(), "auditor.yaml"))
         sources = DataSources(sql_settings.data_sources, {"CRM_URL": url})
         made[variant.name] = World(
             engine,
@@ -343,31 +332,8 @@ def test_imported_matching_and_the_pushdown_always_agree(
     def check(data: tuple[list[Any], list[Any]]) -> None:
         shared, drawn = data
         consents = as_exported(variant, drawn)
-        rows = [
-            (
-                subject,
-                purpose,
-                START + start * MINUTE,
-                None if gone is None else START + gone * MINUTE,
-            )
-            for subject, purpose, start, gone in consents
-        ]
-        with world.engine.begin() as connection:
-            connection.execute(world.customers.delete())
-            connection.execute(world.consents.delete())
-            if shared:
-                connection.execute(
-                    insert(world.customers),
-                    [{"customer_id": k, "synced_to_mailchimp": s} for k, s in shared],
-                )
-            if rows:
-                connection.execute(
-                    insert(world.consents),
-                    [
-                        {"customer_id": s, "purpose": p, "granted_at": g, "withdrawn_at": w}
-                        for s, p, g, w in rows
-                    ],
-                )
+        rows = timed(consents)
+        refill(world.engine, world.customers, world.consents, shared, rows)
         with world.store.engine.begin() as connection:
             connection.execute(imported_consents.delete())
         import_all(world.store, rows, world.files)

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,6 @@ from sqlalchemy import create_engine
 
 from auditor.cli import cli
 from auditor.consent.check import RULE, ConsentCheckError, consent_findings, run_consent_job
-from auditor.consent.config import load_consent_settings
 from auditor.consent.imports import SUBJECT_KEY_ENV
 from auditor.core.consents import ConsentCoverage
 from auditor.core.model import Finding, Severity
@@ -33,11 +32,16 @@ from tests.consent.test_consent import (
     EXPECTED_GAPS,
     PURPOSE,
     config_text,
-    free_port,
     load_consents,
     load_customers,
 )
-from tests.helpers import integrations_from, minimal, shipped_policies
+from tests.helpers import (
+    consent_settings,
+    free_port,
+    integrations_from,
+    minimal,
+    shipped_policies,
+)
 from tests.store.test_store import T0, audit, record, unsafe
 
 D = date(2026, 11, 22)
@@ -48,13 +52,6 @@ def covered(
     integration: str = "mailchimp", shared: int = 10, missing: int = 6, withdrawn: int = 2
 ) -> ConsentCoverage:
     return ConsentCoverage(integration, PURPOSE, D, shared, missing, withdrawn, "pushdown", 0.25)
-
-
-@pytest.fixture(name="store")
-def _store(state_url: str) -> Iterator[StateStore]:
-    store = StateStore.open(state_url)
-    yield store
-    store.close()
 
 
 def consent_finding(integration: str = "mailchimp", missing: int = 6) -> Finding:
@@ -295,7 +292,7 @@ class TestMetrics:
 
 
 def settings_for(text: str) -> Any:
-    return load_consent_settings(parse_yaml(text, "auditor.yaml"))
+    return consent_settings(parse_yaml(text, "auditor.yaml"))
 
 
 def inventory() -> list[Any]:
@@ -325,28 +322,17 @@ class TestJob:
         settings = settings_for(config_text())
         store = StateStore.open(state_url)
         clock = FixedClock(datetime(2026, 11, 22, 12, tzinfo=UTC))
+        environ = {"CRM_URL": crm, "LEDGER_URL": crm}
+        job = partial(
+            run_consent_job, settings, inventory(), shipped_policies(), store, clock=clock,
+            environ=environ, check=lambda: None,
+        )  # fmt: skip
         try:
-            first = run_consent_job(
-                settings,
-                inventory(),
-                shipped_policies(),
-                store,
-                clock=clock,
-                environ={"CRM_URL": crm, "LEDGER_URL": crm},
-                check=lambda: None,
-            )
+            first = job()
             (tmp_path / "crm.db").rename(tmp_path / "gone.db")
             clock.now += timedelta(hours=6)
             with pytest.raises(ConsentCheckError) as failed:
-                run_consent_job(
-                    settings,
-                    inventory(),
-                    shipped_policies(),
-                    store,
-                    clock=clock,
-                    environ={"CRM_URL": crm, "LEDGER_URL": crm},
-                    check=lambda: None,
-                )
+                job()
             stored = store.consent_coverage()["mailchimp"]
             findings = store.list_findings(status="open", rule=RULE)
         finally:
@@ -442,28 +428,10 @@ class TestCommands:
     def test_gaps_prints_exactly_the_missing_keys(self, workdir: Path) -> None:
         """One key per line, in key order, and only the withdrawn ones with --withdrawn-only."""
         config = str(workdir / "auditor.yaml")
+        gaps = ("consent", "gaps", "--config", config, "--integration", "mailchimp")
 
-        listed = run(
-            "consent",
-            "gaps",
-            "--config",
-            config,
-            "--integration",
-            "mailchimp",
-            "--as-of",
-            "2026-11-22",
-        )
-        withdrawn = run(
-            "consent",
-            "gaps",
-            "--config",
-            config,
-            "--integration",
-            "mailchimp",
-            "--as-of",
-            "2026-11-22",
-            "--withdrawn-only",
-        )
+        listed = run(*gaps, "--as-of", "2026-11-22")
+        withdrawn = run(*gaps, "--as-of", "2026-11-22", "--withdrawn-only")
         unknown = run("consent", "gaps", "--config", config, "--integration", "nope")
 
         assert (0, "\n".join(EXPECTED_GAPS) + "\n") == (listed.exit_code, listed.stdout)

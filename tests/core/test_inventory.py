@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -124,6 +125,54 @@ class TestValid:
             place.zone,
         )
 
+    def test_vendor_country_and_backups_as_they_are_run(self) -> None:
+        """The design's vendor_country and backup keys load typed; `UK` is read as GB."""
+        backups = {
+            "regions": ["aws:us-west-2"],
+            "retention": "P10Y",
+            "type": "incremental",
+            "generations": {"daily": "P7D", "weekly": "P5W", "monthly": "P12M"},
+            "restore_tested": "2026-05-04",
+            "documented": {"at": "https://wiki.example/backup", "reviewed": "2026-02-01"},
+        }
+        [mail, shop] = integrations_from(
+            dump(minimal("mail", backups=backups), minimal("shop", vendor_country="UK"))
+        )
+
+        assert mail.backups is not None
+        assert ("DE", "inventory") == (mail.vendor_country.code, mail.vendor_country.source)  # type: ignore[union-attr]
+        assert ("incremental", ("daily", "weekly", "monthly"), "2026-05-04") == (
+            mail.backups.kind,
+            tuple(name for name, _ in mail.backups.generations),
+            str(mail.backups.restore_tested),
+        )
+        assert mail.backups.documented is not None
+        assert ("https://wiki.example/backup", "2026-02-01") == (
+            mail.backups.documented.at,
+            str(mail.backups.documented.reviewed),
+        )
+        assert "GB" == shop.vendor_country.code  # type: ignore[union-attr]
+
+    def test_effective_retention_is_the_longest_of_retention_and_generations(self) -> None:
+        """Months and days are compared on the calendar from the anchor day; the declared
+        retention wins a tie."""
+        generations = {"daily": "P30D", "monthly": "P1M"}
+        [one, two] = integrations_from(
+            dump(
+                minimal("one", backups={"retention": "P1M", "generations": generations}),
+                minimal("two", backups={"generations": {"weekly": "P5W", "monthly": "P1M"}}),
+            )
+        )
+        assert one.backups is not None and two.backups is not None
+
+        february = one.backups.effective_retention(date(2026, 2, 1))
+        january = one.backups.effective_retention(date(2026, 1, 1))
+        assert ("P30D", "generation daily") == (str(february[0]), february[1])  # type: ignore[index]
+        assert ("P1M", "retention") == (str(january[0]), january[1])  # type: ignore[index]
+        assert ("P5W", "generation weekly") == tuple(
+            map(str, two.backups.effective_retention(date(2026, 1, 1)))  # type: ignore[arg-type]
+        )
+
     def test_directory_of_files_loads_together(self, tmp_path: Path) -> None:
         """Sub-processor references may point into another file of the inventory."""
         (tmp_path / "a.yaml").write_text(dump(minimal("crm", subprocessors=["cloud"])))
@@ -142,7 +191,12 @@ class TestInvalid:
 
         [issue] = issues_for(text)
 
-        assert ("inv.yaml", "integration 'mail'", "hostng", "unknown key") == (
+        assert (
+            "inv.yaml",
+            "integration 'mail'",
+            "hostng",
+            "unknown key (did you mean 'hosting'?)",
+        ) == (
             issue.source,
             issue.entry,
             issue.field,
@@ -154,28 +208,62 @@ class TestInvalid:
     @pytest.mark.parametrize(
         ("override", "field", "fragment"),
         [
-            ({"hosting": ["Germany"]}, "hosting", "unknown country code 'Germany'"),
-            ({"hosting": ["de"]}, "hosting", "unknown country code 'de'"),
-            ({"hosting": ["aws:eu-central-9"]}, "hosting", "unknown aws region 'eu-central-9'"),
-            ({"hosting": ["ibm:eu-de"]}, "hosting", "unknown cloud provider 'ibm'"),
-            ({"support": ["XX"]}, "support", "unknown country code 'XX'"),
+            ({"hosting": ["Germany"]}, "hosting[0]", "'Germany' is not a country code"),
+            ({"hosting": ["de"]}, "hosting[0]", "unknown country code 'de' (did you mean 'DE'?)"),
+            ({"hosting": ["aws:eu-central-9"]}, "hosting[0]", "unknown aws region 'eu-central-9'"),
+            ({"hosting": ["ibm:eu-de"]}, "hosting[0]", "unknown cloud provider 'ibm'"),
+            ({"support": ["XX"]}, "support[0]", "unknown country code 'XX'"),
             ({"retention": "2 years"}, "retention", "not an ISO 8601 duration"),
-            ({"backups": {"regions": ["aws:nowhere-1"]}}, "backups.regions", "unknown aws region"),
-            ({"hosting": ["aws:us-east-1-xyz-1"]}, "hosting", "unknown aws region"),
-            ({"hosting": ["gcp:europe-west3-ab"]}, "hosting", "unknown gcp region"),
-            ({"hosting": ["ovh:EU-WEST-LZ-XYZ-A"]}, "hosting", "unknown ovh region"),
-            ({"hosting": ["aws:us-south-1"]}, "hosting", "left out of the region table"),
+            (
+                {"backups": {"regions": ["aws:nowhere-1"]}},
+                "backups.regions[0]",
+                "unknown aws region",
+            ),
+            ({"hosting": ["aws:us-east-1-xyz-1"]}, "hosting[0]", "unknown aws region"),
+            ({"hosting": ["gcp:europe-west3-ab"]}, "hosting[0]", "unknown gcp region"),
+            ({"hosting": ["ovh:EU-WEST-LZ-XYZ-A"]}, "hosting[0]", "unknown ovh region"),
+            ({"hosting": ["aws:us-south-1"]}, "hosting[0]", "left out of the region table"),
             ({"backups": {"retention": "P2"}}, "backups.retention", "not an ISO 8601 duration"),
             ({"contract": {"dpa_signed": "2024-13-01"}}, "contract.dpa_signed", "date"),
-            ({"category": "crm-ish"}, "category", "Input should be"),
-            ({"data_categories": ["gossip"]}, "data_categories[0]", "Input should be"),
+            ({"category": "crm-ish"}, "category", "expected one of 'crm', 'cdp'"),
+            ({"data_categories": ["gossip"]}, "data_categories[0]", "got 'gossip'"),
             (
                 {"transfer": {"safeguards": ["pinky-promise"]}},
                 "transfer.safeguards[0]",
-                "Input should be",
+                "expected one of 'scc' or 'bcr', got 'pinky-promise'",
             ),
             ({"endpoints": ["not a host"]}, "endpoints[0]", "not a valid hostname"),
             ({"id": "Has Spaces"}, "id", "slug"),
+            ({"vendor_country": "Germany"}, "vendor_country", "not an ISO 3166-1 alpha-2"),
+            ({"vendor_country": "EU"}, "vendor_country", "not an ISO 3166-1 alpha-2"),
+            ({"backups": {"type": "nightly"}}, "backups.type", "expected one of 'full'"),
+            (
+                {"backups": {"generations": {"daily": "7 days"}}},
+                "backups.generations.daily",
+                "not an ISO 8601 duration",
+            ),
+            ({"backups": {"generations": {}}}, "backups.generations", "at least one generation"),
+            (
+                {"backups": {"generations": {"Daily Copy": "P7D"}}},
+                "backups.generations",
+                "lower-case words",
+            ),
+            ({"backups": {"restore_tested": "last week"}}, "backups.restore_tested", "date"),
+            (
+                {"backups": {"documented": {"at": "wiki"}}},
+                "backups.documented.reviewed",
+                "required key is missing",
+            ),
+            (
+                {"backups": {"documented": {"at": "", "reviewed": "2026-01-01"}}},
+                "backups.documented.at",
+                "at least 1 character",
+            ),
+            (
+                {"backups": {"documented": {"at": "w", "url": "w", "reviewed": "2026-01-01"}}},
+                "backups.documented.url",
+                "unknown key",
+            ),
         ],
     )
     def test_bad_values_are_named(

@@ -275,19 +275,22 @@ def test_adequate_places_on_the_update_date_match_the_commission_list() -> None:
 def test_adoption_dates_are_those_of_the_instruments() -> None:
     """Adoption dates are the dates of the decisions, not of publication or announcement."""
     adopted = {d["country"]: d["adopted"] for d in decisions() if "country" in d}
-    assert adopted["CA"] == date(2001, 12, 20)
-    assert adopted["NZ"] == date(2012, 12, 19)
-    assert adopted["JP"] == date(2019, 1, 23)
-    assert adopted["KR"] == date(2021, 12, 17)
-    assert adopted["IL"] == date(2011, 1, 31)
-    assert adopted["AR"] == date(2003, 6, 30)
-    assert adopted["GG"] == date(2003, 11, 21)
-    assert adopted["IM"] == date(2004, 4, 28)
-    assert adopted["JE"] == date(2008, 5, 8)
-    assert adopted["FO"] == date(2010, 3, 5)
-    assert adopted["AD"] == date(2010, 10, 19)
-    assert adopted["CH"] == date(2000, 7, 26)
-    assert adopted["UY"] == date(2012, 8, 21)
+    expected = {
+        "CA": date(2001, 12, 20),
+        "NZ": date(2012, 12, 19),
+        "JP": date(2019, 1, 23),
+        "KR": date(2021, 12, 17),
+        "IL": date(2011, 1, 31),
+        "AR": date(2003, 6, 30),
+        "GG": date(2003, 11, 21),
+        "IM": date(2004, 4, 28),
+        "JE": date(2008, 5, 8),
+        "FO": date(2010, 3, 5),
+        "AD": date(2010, 10, 19),
+        "CH": date(2000, 7, 26),
+        "UY": date(2012, 8, 21),
+    }
+    assert expected == {country: adopted[country] for country in expected}
 
 
 def test_us_frameworks_cover_only_certified_organisations() -> None:
@@ -556,3 +559,49 @@ def test_uk_renewal_is_cited_by_its_official_journal_number() -> None:
     assert by_id["uk-2025"]["instrument"] == "Commission Implementing Decision (EU) 2025/2574"
     assert by_id["uk-2021"]["expires"] == date(2025, 12, 27)
     assert by_id["uk-2025"]["adopted"] == date(2025, 12, 19)
+
+
+# ------------------------------------------------------------------ laws that reach vendors
+
+
+def test_jurisdictions_name_the_us_laws_with_their_citations() -> None:
+    """The US entry names the CLOUD Act, FISA Section 702 and E.O. 12333 with their citations."""
+    us = {law["id"]: law for law in load("jurisdictions.yaml")["countries"]["US"]}
+
+    assert {
+        "us-cloud-act": "18 U.S.C. § 2713",
+        "us-fisa-702": "50 U.S.C. § 1881a",
+        "us-eo-12333": "46 FR 59941",
+    } == {ident: law["citation"] for ident, law in us.items()}
+
+
+def test_every_law_is_sourced_and_every_country_is_iso() -> None:
+    """Each law cites at least one URL (or says `memory`, unchecked); keys are ISO codes."""
+    countries = load("jurisdictions.yaml")["countries"]
+
+    assert set(countries) <= COUNTRY_CODES
+    for laws in countries.values():
+        for law in laws:
+            assert law["sources"]
+            assert all(
+                s == "memory" or s.startswith(("https://", "http://")) for s in law["sources"]
+            )
+            assert law["reach"].strip() and law["name"].strip()
+
+
+def test_the_new_rules_have_an_info_severity_for_what_is_not_recorded() -> None:
+    """The three rules are warnings, info when nothing is on record to judge."""
+    rules = load("rules.yaml")["rules"]
+
+    assert {
+        name: (rules[name]["severity"], rules[name]["unrecorded_severity"])
+        for name in (
+            "vendor-foreign-jurisdiction",
+            "backup-restore-untested",
+            "backup-documentation-stale",
+        )
+    } == {
+        "vendor-foreign-jurisdiction": ("warning", "info"),
+        "backup-restore-untested": ("warning", "info"),
+        "backup-documentation-stale": ("warning", "info"),
+    }

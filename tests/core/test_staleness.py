@@ -90,9 +90,15 @@ def write_setup(
         "category": "crm",
         "role": "processor",
         "data_categories": ["contact"],
+        "vendor_country": "DE",
         "hosting": ["DE"],
         "endpoints": ["api.crm.example"],
-        "backups": {"regions": ["IE"], "retention": "P30D"},
+        "backups": {
+            "regions": ["IE"],
+            "retention": "P30D",
+            "restore_tested": (TODAY - timedelta(days=30)).date(),
+            "documented": {"at": "backup.md", "reviewed": (TODAY - timedelta(days=60)).date()},
+        },
         "retention": "P1Y",
         "contract": {"dpa_signed": None},
     }
@@ -124,6 +130,12 @@ def check_json(config: Path, *args: str) -> tuple[Result, dict[str, object]]:
     result = run("check", "--config", str(config), "--format", "json", *args)
     assert result.exit_code in (0, 1), result.output
     return result, json.loads(result.stdout)
+
+
+def dating(warning: dict[str, object], *more: str) -> tuple[object, ...]:
+    """What a warning says of its data's date: kind, build date, what dated it, age in days (and
+    the `more` keys)."""
+    return tuple(warning[key] for key in ("kind", "built", "dated_by", "age_days", *more))
 
 
 def warnings_of(doc: dict[str, object]) -> dict[str, dict[str, object]]:
@@ -201,12 +213,7 @@ class TestCheckWarns:
         _, doc = check_json(config)
 
         warning = warnings_of(doc)["ips-v4"]
-        assert ("ip-ranges-stale", "2026-10-04", "fetched", 60) == (
-            warning["kind"],
-            warning["built"],
-            warning["dated_by"],
-            warning["age_days"],
-        )
+        assert ("ip-ranges-stale", "2026-10-04", "fetched", 60) == dating(warning)
         assert "was fetched 2026-10-04, 60 days ago" in str(warning["message"])
 
     def test_cloudflare_list_without_a_recorded_fetch_is_of_unknown_age(
@@ -258,12 +265,8 @@ class TestCheckWarns:
         _, doc = check_json(config, "--as-of", "2025-06-01")
 
         warning = warnings_of(doc)["adequacy.yaml"]
-        assert ("adequacy-stale", "2025-06-01", "updated", 550, 365) == (
-            warning["kind"],
-            warning["built"],
-            warning["dated_by"],
-            warning["age_days"],
-            warning["max_age_days"],
+        assert ("adequacy-stale", "2025-06-01", "updated", 550, 365) == dating(
+            warning, "max_age_days"
         )
         assert "last updated 2025-06-01, 550 days ago (more than a year)" in str(warning["message"])
 
@@ -391,12 +394,7 @@ class TestGeodb:
         monkeypatch.setattr("auditor.cli.audit.utcnow", lambda: TODAY)
         _, doc = check_json(config)
         warning = warnings_of(doc)["ips-v4"]
-        assert ("ip-ranges-stale", "2026-10-14", "fetched", 50) == (
-            warning["kind"],
-            warning["built"],
-            warning["dated_by"],
-            warning["age_days"],
-        )
+        assert ("ip-ranges-stale", "2026-10-14", "fetched", 50) == dating(warning)
 
 
 @pytest.fixture(name="mirror")

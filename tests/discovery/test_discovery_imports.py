@@ -57,8 +57,9 @@ def run(*args: str) -> tuple[int, str, str]:
 
 def test_fides_export_maps_what_maps_and_reports_the_rest(tmp_path: Path) -> None:
     """Systems become entries with mapped data categories, category from the data use and
-    hosting from third-country transfers; datasets, keyless systems, unknown countries,
-    unmappable categories and unmapped keys (egress) are reported; the YAML loads as inventory."""
+    hosting from (fideslang 2) third-country transfers; datasets, keyless systems, unknown
+    countries and egress are reported; an unmapped user category is unclassified personal
+    data; the YAML loads as inventory. tests/discovery/test_fides_import.py has the rest."""
     path = tmp_path / "fides.yaml"
     path.write_text(FIDES, encoding="utf-8")
     code, out, err = run("import", "fides", str(path))
@@ -70,14 +71,17 @@ def test_fides_export_maps_what_maps_and_reports_the_rest(tmp_path: Path) -> Non
     assert mailchimp.data_categories == ("contact", "identity", "behavioural")
     assert [place.spec for place in mailchimp.hosting] == ["US"]
     assert desk.category == "other"  # two data uses: the user chooses
-    assert desk.data_categories == ("contact", "device", "special")
+    assert desk.data_categories == ("contact", "device", "special", "unclassified")
     assert [place.spec for place in desk.hosting] == ["GB"]
-    assert "not mapped: dataset crm_db: a database description" in err
-    assert "system #3: no fides_key" in err
-    assert "system support_desk: third-country transfer 'XYZ'" in err
-    assert "system support_desk: data category user.sensor has no inventory equivalent" in err
-    assert "system mailchimp_marketing: egress not mapped" in err
-    assert "# TODO: egress not mapped" in out
+    assert f"note: {path}:29: dataset crm_db: a database description" in err
+    assert f"{path}:27: system #3: no fides_key" in err
+    assert "system 'support_desk': system[1].third_country_transfers: 'XYZ'" in err
+    assert (
+        "system 'support_desk': system[1].privacy_declarations: personal data of a kind to "
+        "be confirmed (user.sensor)" in err
+    )
+    assert "system 'mailchimp_marketing': system[0].egress: sends data to crm_system" in err
+    assert "# TODO: system[0].egress: sends data to crm_system" in out
 
 
 def test_csv_register_maps_rows_and_reports_bad_cells(tmp_path: Path) -> None:

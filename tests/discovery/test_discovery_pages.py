@@ -10,13 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from auditor.core.sites import registrable_domain
 from auditor.discovery.catalogue import Catalogue, load_catalogue
-from auditor.discovery.pages import (
-    extract_urls,
-    page_signals,
-    registrable_domain,
-    scan_pages,
-)
+from auditor.discovery.pages import extract_urls, page_signals, scan_pages
 
 HOME = """<!doctype html>
 <html lang="en"><head>
@@ -109,7 +105,8 @@ def test_realistic_page_names_its_vendors(site: str, catalogue: Catalogue) -> No
     assert found.problems == []
     by_host = {signal.host: signal for signal in found.signals}
     assert {s.vendor for s in found.signals} == {
-        "google-analytics", "hotjar", "hubspot", "typeform", "mailchimp", "intercom", None,
+        "google-tag-manager", "google-analytics", "hotjar", "hubspot", "typeform", "mailchimp",
+        "intercom", None,
     }  # fmt: skip
     assert by_host["www.googletagmanager.com"].evidence.matched == "inline script"
     assert by_host["js.hs-scripts.com"].evidence.matched == "script src"
@@ -172,3 +169,32 @@ def test_first_party_is_the_registrable_domain(catalogue: Catalogue) -> None:
     html = '<script src="https://cdn.shop.co.uk/a.js"></script><script src="https://js.stripe.com/v3"></script>'
     signals = page_signals("https://www.shop.co.uk/", html, [], catalogue)
     assert [(s.vendor, s.host) for s in signals] == [("stripe", "js.stripe.com")]
+
+
+@pytest.mark.parametrize(
+    ("page", "own", "hosts", "third_parties"),
+    [
+        # A configured name below the registrable domain makes the whole site first-party.
+        ("https://shop.example.com.au/", ["www.example.com.au"],
+         ["static.example.com.au", "cdn.other.com.au"], [(None, "cdn.other.com.au")]),
+        # Sites under a private suffix are third parties to each other, GitHub Pages included.
+        ("https://mine.github.io/", [],
+         ["assets.mine.github.io", "other.github.io"], [("github", "other.github.io")]),
+        # A page on a configured domain's other site: both the page's and the domain's are own.
+        ("https://www.shop.co.uk/", ["example.co.uk"],
+         ["img.example.co.uk", "cdn.shop.co.uk", "example.co.uk.evil.example"],
+         [(None, "example.co.uk.evil.example")]),
+    ],
+)  # fmt: skip
+def test_first_party_follows_the_public_suffix_list(
+    catalogue: Catalogue,
+    page: str,
+    own: list[str],
+    hosts: list[str],
+    third_parties: list[tuple[str | None, str]],
+) -> None:
+    """A page's host and the configured domains are first-party by registrable domain (Public
+    Suffix List, private suffixes such as github.io included); any other host is a third party."""
+    html = "".join(f'<script src="https://{host}/a.js"></script>' for host in hosts)
+    signals = page_signals(page, html, own, catalogue)
+    assert [(s.vendor, s.host) for s in signals] == third_parties

@@ -15,7 +15,7 @@ from click.testing import CliRunner, Result
 from auditor.cli import cli
 from auditor.core.model import Integration
 from auditor.evidence.register import CSV_COLUMNS, build_register, register_csv, register_json
-from tests.helpers import integrations_from, minimal, shipped_policies
+from tests.helpers import integrations_from, minimal, shipped_policies, write_config
 
 TODAY = date(2026, 11, 22)
 
@@ -53,10 +53,23 @@ ENTRIES = [
         vendor="Mailer Inc.",
         category="email-marketing",
         hosting=["DE"],
-        backups={"regions": ["aws:us-west-2", "aws:eu-west-1"], "retention": "P10Y"},
+        backups={
+            "regions": ["aws:us-west-2", "aws:eu-west-1"],
+            "retention": "P10Y",
+            "type": "incremental",
+            "generations": {"daily": "P7D", "monthly": "P12M"},
+            "restore_tested": "2026-05-04",
+            "documented": {"at": "https://wiki.example/backup", "reviewed": "2026-02-01"},
+        },
         retention="P2Y",
     ),
-    minimal("cloud", name="Cloud", vendor="Cloud Provider", hosting=["aws:eu-central-1"]),
+    minimal(
+        "cloud",
+        name="Cloud",
+        vendor="Cloud Provider",
+        vendor_country="US",  # not DPF-certified, hosting in Frankfurt
+        hosting=["aws:eu-central-1"],
+    ),
     minimal(
         "sendy",
         name="Sendy",
@@ -129,6 +142,11 @@ class TestMapping:
                 {"place": "aws:eu-west-1", "country": "IE"},
             ],
             "retention": "P10Y",
+            "type": "incremental",
+            "generations": {"daily": "P7D", "monthly": "P12M"},
+            "effective_retention": "P10Y",
+            "restore_tested": "2026-05-04",
+            "documented": {"at": "https://wiki.example/backup", "reviewed": "2026-02-01"},
         } == mail["backups"]
         assert "P2Y" == mail["retention"]
         assert [("backup", "aws:us-west-2", "US", "unsafeguarded", None, [], None)] == transfers(
@@ -140,13 +158,40 @@ class TestMapping:
         sub-processor's third-country place is a transfer under its own safeguards."""
         crm = activities()["crm"]
 
-        assert {"vendor": "Example CRM GmbH", "role": "processor"} == crm["recipient"]
+        assert {
+            "vendor": "Example CRM GmbH",
+            "role": "processor",
+            "country": "DE",
+            "country_source": "inventory",
+            "jurisdiction": {
+                "verdict": "eea",
+                "basis": "EEA",
+                "foreign_jurisdiction": False,
+                "laws": [],
+            },
+        } == crm["recipient"]
         assert ["contact", "identity"] == crm["data_categories"]
         assert ["cloud", "sendy"] == [sub["id"] for sub in crm["subprocessors"]]
         assert [
             ("support", "IN", "IN", "safeguarded", None, ["scc"], None),
             ("subprocessor", "US", "US", "adequate", "us-dpf", [], "sendy"),
         ] == transfers(crm)
+
+    def test_a_us_vendor_holding_data_in_the_eea_is_a_foreign_jurisdiction(self) -> None:
+        """A US vendor without DPF certification hosting in Frankfurt: nothing is transferred,
+        but the register names the laws that can compel it; where data already leaves the EEA,
+        the transfers speak and the vendor is not judged."""
+        cloud, mail = activities()["cloud"], activities()["mail"]
+
+        jurisdiction = cloud["recipient"]["jurisdiction"]
+        assert ("US", "unsafeguarded", True) == (
+            cloud["recipient"]["country"],
+            jurisdiction["verdict"],
+            jurisdiction["foreign_jurisdiction"],
+        )
+        assert "CLOUD Act (18 U.S.C. § 2713)" in jurisdiction["laws"]
+        assert [] == cloud["transfers"]
+        assert None is mail["recipient"]["jurisdiction"]
 
     def test_the_csv_has_one_row_per_integration(self) -> None:
         """The CSV has the documented columns and joins lists into readable cells."""
@@ -168,23 +213,29 @@ class TestMapping:
         assert "sendy: subprocessor US: adequate" in rows["crm"]["transfers"]
         assert "cloud (Cloud Provider); sendy (Sendy Inc.)" == rows["crm"]["subprocessors"]
         assert "" == rows["cloud"]["transfers"]
+        assert "US" == rows["cloud"]["vendor_country"]
+        assert rows["cloud"]["vendor_jurisdiction"].startswith("unsafeguarded, none; can be")
+        assert "FISA Section 702 (50 U.S.C. § 1881a)" in rows["cloud"]["vendor_jurisdiction"]
+        assert "eea, EEA" == rows["crm"]["vendor_jurisdiction"]
+        assert ("incremental", "daily P7D; monthly P12M", "P10Y", "2026-05-04") == (
+            rows["mail"]["backup_type"],
+            rows["mail"]["backup_generations"],
+            rows["mail"]["backup_effective_retention"],
+            rows["mail"]["backup_restore_tested"],
+        )
+        assert (
+            "https://wiki.example/backup (reviewed 2026-02-01)" == rows["mail"]["backup_documented"]
+        )
 
 
 def run(*args: str) -> Result:
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
-def write_config(tmp_path: Path) -> Path:
-    (tmp_path / "inventory.yaml").write_text(yaml.safe_dump({"integrations": ENTRIES}))
-    config = tmp_path / "auditor.yaml"
-    config.write_text(yaml.safe_dump({"inventory": ["inventory.yaml"]}))
-    return config
-
-
 class TestCommand:
     def test_json_to_standard_output_without_a_database(self, tmp_path: Path) -> None:
         """`register --format json` needs no database and creates none."""
-        config = write_config(tmp_path)
+        config = write_config(tmp_path, ENTRIES)
         before = sorted(tmp_path.iterdir())
 
         result = run("register", "--config", str(config), "--as-of", "2026-11-22")
@@ -196,7 +247,7 @@ class TestCommand:
 
     def test_csv_to_a_file_is_the_same_as_to_standard_output(self, tmp_path: Path) -> None:
         """--out writes the same bytes as standard output gets."""
-        config = write_config(tmp_path)
+        config = write_config(tmp_path, ENTRIES)
         out = tmp_path / "register.csv"
 
         to_file = run("register", "--config", str(config), "--format", "csv", "--out", str(out))
@@ -208,7 +259,7 @@ class TestCommand:
 
     def test_an_invalid_inventory_exits_2(self, tmp_path: Path) -> None:
         """A bad inventory is reported like `validate` reports it, with exit status 2."""
-        config = write_config(tmp_path)
+        config = write_config(tmp_path, ENTRIES)
         (tmp_path / "inventory.yaml").write_text(
             yaml.safe_dump({"integrations": [minimal("crm", hosting=["XX"])]})
         )

@@ -11,7 +11,7 @@ import struct
 import subprocess
 import zlib
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import accumulate
 from pathlib import Path
 from typing import Any
@@ -145,7 +145,7 @@ class TestContents:
             resolved["status_at_end"],
         )
         assert ["new", "resolved"] == [e["change"] for e in resolved["events"]]
-        assert {"opened": 5, "resolved": 1, "waived": 1, "open_at_end": 3, "waived_at_end": 1} == (
+        assert {"opened": 6, "resolved": 1, "waived": 1, "open_at_end": 4, "waived_at_end": 1} == (
             doc["findings"]["counts"]
         )
         assert [("crm-contacts", "delete", 2, 150)] == [
@@ -367,7 +367,7 @@ class TestCsv:
 
         assert 0 == result.exit_code
         assert list(CSV_COLUMNS) == list(rows[0].keys())
-        assert 5 == len(rows)
+        assert 6 == len(rows)
         waived = next(r for r in rows if r["status_at_end"] == "waived")
         resolved = next(r for r in rows if r["status_at_end"] == "resolved")
         assert ("SCCs being signed <b>now</b>", "Dana DPO", "2026-06-30", "active") == (
@@ -382,6 +382,98 @@ class TestCsv:
             resolved["resolved_at"],
             resolved["resolved_in_period"],
         )
+
+
+WEB_AT = datetime(2026, 3, 4, 5, 0, tzinfo=UTC)
+DIGEST = "ab" * 32
+
+
+def web_run(directory: str) -> dict[str, Any]:
+    """A `web-run` evidence record as the web job writes it."""
+    files = {
+        kind: {"name": f"{directory}/shop/0123456789ab-before.{ext}", "sha256": DIGEST, "size": 10}
+        for kind, ext in (("record", "json"), ("screenshot", "png"), ("har", "har"))
+    }
+    return {
+        "directory": directory,
+        "as_of": "2026-03-04",
+        "started_at": "2026-03-04T05:00:00Z",
+        "complete": False,
+        "sites": [
+            {
+                "site": "shop",
+                "failure": "1 of 1 pages not observed completely",
+                "pages": [
+                    {
+                        "page": "0123456789ab",
+                        "url": "https://www.shop.example/",
+                        "states": {
+                            "before": {"failure": None, "files": files},
+                            "reject": {"failure": "HTTP 503", "files": {**files, "har": None}},
+                        },
+                    }
+                ],
+            }
+        ],
+        "third_parties": [
+            {
+                "party": "test-tracker",
+                "name": "Tracker <Test> Corp.",
+                "declared": False,
+                "vendor": "test-tracker",
+                "verdict": "unsafeguarded",
+                "hosts": ["collect.tracker.example"],
+                "places": [{"place": "US", "country": "US", "verdict": "unsafeguarded",
+                            "basis": "none", "via": ["headquarters (catalogue)"]}],
+                "sites": {"shop": {"states": ["before"], "before_choice": ["before"],
+                                   "essential_hosts": []}},
+            }
+        ],
+        "probes_failed": {"web-site:shop": "1 of 1 pages not observed completely"},
+        "findings": 3,
+    }  # fmt: skip
+
+
+class TestWebsites:
+    def test_the_periods_latest_web_run_is_the_websites_section(self, scenario: Scenario) -> None:
+        """The run's files with their digests, the third parties with their verdicts and where
+        they acted before consent; a later run (after the period) and an earlier one are not
+        the section's."""
+        store = StateStore.open(scenario.state_url, evidence_key=KEY.encode())
+        try:
+            for directory, at in (
+                ("earlier", WEB_AT - timedelta(days=1)),
+                ("20260304T050000Z", WEB_AT),
+                ("after", R2 + timedelta(days=90)),
+            ):
+                store.append_evidence("web-run", web_run(directory), at)  # fmt: skip
+        finally:
+            store.close()
+        doc = report_json(scenario)
+        web = doc["websites"]
+        assert (web["run"]["directory"], web["run"]["recorded_at"]) == (
+            "20260304T050000Z", "2026-03-04T05:00:00Z",
+        )  # fmt: skip
+        assert web["run"]["complete"] is False
+        (page,) = web["sites"][0]["pages"]
+        before, reject = page["states"]
+        assert before["record"]["sha256"] == DIGEST and reject["har"] is None
+        assert reject["failure"] == "HTTP 503"
+        tracker = web["third_parties"][0]
+        assert (tracker["verdict"], tracker["sites"]) == (
+            "unsafeguarded", [{"site": "shop", "states": ["before"], "before_choice": ["before"]}],
+        )  # fmt: skip
+        validate(doc)
+        page_html = report(scenario, *QUARTER, "--format", "html").stdout
+        assert '<section id="websites">' in page_html and DIGEST in page_html
+        assert "Tracker &lt;Test&gt; Corp." in page_html
+
+    def test_a_period_without_web_run_says_so(self, scenario: Scenario) -> None:
+        doc = report_json(scenario)
+        assert doc["websites"] == {"run": None, "sites": [], "third_parties": [],
+                                   "probes_failed": []}  # fmt: skip
+        page_html = report(scenario, *QUARTER, "--format", "html").stdout
+        assert "No web run was recorded in the period" in page_html
 
 
 class TestHtml:
@@ -414,8 +506,9 @@ class TestHtml:
     def test_chromium_renders_it_to_a_pdf_with_its_sections(
         self, scenario: Scenario, tmp_path: Path
     ) -> None:
-        """Headless Chromium prints the report to a PDF whose text holds the title, the
-        integrations and the findings, and draws it on screen as a page that is not blank."""
+        """Headless Chromium prints the report to an A4 PDF that opens with a cover (title,
+        period, summary, table of contents), holds the integrations and the findings, and has
+        no near-empty page but the last; on screen it is a page that is not blank."""
         chromium = shutil.which("chromium") or shutil.which("chromium-browser")
         pdftotext = shutil.which("pdftotext")
         missing = [
@@ -473,8 +566,28 @@ class TestHtml:
             "crm-contacts",
         ):
             assert expected in text
-        # Sections start on new pages when printed.
-        assert text.count("\f") >= 8
+        pages = [[line.strip() for line in page.splitlines() if line.strip()] for page in
+                 text.rstrip("\f").split("\f")]  # fmt: skip
+        cover, *rest = pages
+        # The cover: the title, the period, the summary and the table of contents, alone.
+        assert "GDPR evidence report" in cover[0]
+        assert any(line.startswith("Summary:") for line in cover)
+        contents = cover[cover.index("Contents") + 1 :]
+        assert [
+            "1. Tool, configuration and data", "2. Inventory", "3. Places and transfers",
+            "4. Findings", "5. Retention", "6. Consent checks", "7. Backups", "8. Audit runs",
+            "9. Evidence chain",
+        ] == [" ".join(line.split()) for line in contents]  # fmt: skip
+        # The sections follow, numbered as in the contents; none is on the cover.
+        body = "\n".join("\n".join(page) for page in rest)
+        positions = [body.find(f"{n}. {title}") for n, title in enumerate(
+            ["Tool, configuration and data", "Inventory", "Places and transfers", "Findings",
+             "Retention", "Consent checks", "Backups", "Audit runs", "Evidence chain"],
+            start=1)]  # fmt: skip
+        assert -1 not in positions and positions == sorted(positions)
+        # No page but the last is near empty: small sections share pages, none is forced alone.
+        lines = [len(page) for page in rest]
+        assert all(n >= 15 for n in lines[:-1]), lines
 
 
 class TestUsage:
@@ -492,3 +605,59 @@ class TestUsage:
 
         assert 2 == result.exit_code
         assert "missing" in result.stderr
+
+    def test_period_names_a_calendar_quarter(self, scenario: Scenario) -> None:
+        """`--period 2026-Q1` is the same report as `--from 2026-01-01 --to 2026-03-31`."""
+        named = report(scenario, "--period", "2026-Q1", "--format", "json")
+        dated = report(scenario, *QUARTER, "--format", "json")
+
+        assert (0, 0) == (named.exit_code, dated.exit_code), named.output
+        assert named.stdout == dated.stdout
+
+    def test_last_quarter_is_counted_from_today(
+        self, scenario: Scenario, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """`--period last-quarter` on 2026-05-10 is 2026-Q1."""
+        monkeypatch.setattr("auditor.cli.report.utcnow", lambda: datetime(2026, 5, 10, tzinfo=UTC))
+
+        doc = json.loads(report(scenario, "--period", "last-quarter", "--format", "json").stdout)
+
+        assert {"from": "2026-01-01", "to": "2026-03-31"} == {
+            k: doc["period"][k] for k in ("from", "to")
+        }
+
+    @pytest.mark.parametrize(
+        ("args", "message"),
+        [
+            (("--period", "2026", "--from", "2026-01-01"), "either --period or --from and --to"),
+            ((), "give the period: --period (last-month, last-quarter"),
+            (("--from", "2026-01-01"), "--to is missing"),
+            (("--period", "2026-Q5"), "Invalid value for --period: expected last-month"),
+            (("--period", "0000"), "--period"),
+        ],
+    )
+    def test_period_usage_errors_exit_2_saying_what_to_give(
+        self, scenario: Scenario, args: tuple[str, ...], message: str
+    ) -> None:
+        """Both forms, neither, half a range or an unknown period: exit 2 with one message."""
+        result = report(scenario, *args)
+
+        assert 2 == result.exit_code
+        assert message in result.stderr
+
+    def test_before_any_audit_it_says_to_run_check_first(self, tmp_path: Path) -> None:
+        """With no state database yet, one line says to run `check` first (exit 3, like every
+        command reading a state database that is not there)."""
+        (tmp_path / "inventory.yaml").write_text("integrations: []\n")
+        config = tmp_path / "auditor.yaml"
+        config.write_text("inventory: [inventory.yaml]\ndatabase: {url: 'sqlite:///state.db'}\n")
+
+        result = run("report", "--config", str(config), "--period", "last-month")
+
+        assert 3 == result.exit_code
+        expected = (
+            f"gdpr-auditor: the state database sqlite:///{tmp_path / 'state.db'} does not exist "
+            f"yet: run `gdpr-auditor check --config {config}` (or start the daemon) first"
+        )
+        assert [expected] == result.stderr.splitlines()
+        assert not (tmp_path / "state.db").exists()

@@ -117,7 +117,7 @@ def test_a_configured_directory_period_and_format_are_used_and_rewritten_whole(
 
     (written,) = (tmp_path / "out" / "evidence").iterdir()
     assert "report-2026-01-01-2026-03-31.csv" == written.name
-    assert 6 == len(written.read_text().splitlines())  # the header and the quarter's 5 findings
+    assert 7 == len(written.read_text().splitlines())  # the header and the quarter's 6 findings
 
 
 def test_a_stopping_daemon_writes_nothing(scenario: Scenario, tmp_path: Path) -> None:

@@ -6,7 +6,6 @@ import ipaddress
 import json
 import os
 import random
-import socket
 import threading
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
@@ -25,6 +24,7 @@ from auditor.probes.ipranges import (
     load_range_file,
 )
 from auditor.probes.rangeformats import RangeEntry
+from tests.helpers import free_port
 
 GEODB_RANGES = Path(__file__).resolve().parents[2] / "geodb" / "ip-ranges"
 
@@ -620,9 +620,7 @@ def test_unreachable_server_is_reported_not_raised(
     session: requests.Session, tmp_path: Path
 ) -> None:
     """A refused connection becomes a failed result; the other providers are still fetched."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     urls = {
         "ips-v4": f"http://127.0.0.1:{port}/ips-v4",
         "ips-v6": f"http://127.0.0.1:{port}/ips-v6",

@@ -442,30 +442,36 @@ def test_zone_files_and_nameservers_together(
     assert server.query_count == 2
 
 
+def refused_zone_file(path: Path, text: str | None = None) -> ResolverError:
+    """The error a resolver raises at construction when given the zone file `path` (holding
+    `text`, or missing when None)."""
+    if text is not None:
+        path.write_text(text)
+    with pytest.raises(ResolverError) as caught:
+        DnsResolver([], zone_files=[path])
+    return caught.value
+
+
 def test_broken_zone_file_raises_naming_file_and_line(tmp_path: Path) -> None:
     """A zone file with a bad record is refused at construction, naming the file and line."""
     broken = tmp_path / "broken.zone"
-    broken.write_text("$ORIGIN corp.test.\n$TTL 60\nweb IN A 192.0.2.1\nmail IN BOGUS 192.0.2.2\n")
-    with pytest.raises(ResolverError) as caught:
-        DnsResolver([], zone_files=[broken])
-    assert caught.value.source == str(broken)
-    assert caught.value.reason == "line 4: unknown rdatatype 'BOGUS'"
+    text = "$ORIGIN corp.test.\n$TTL 60\nweb IN A 192.0.2.1\nmail IN BOGUS 192.0.2.2\n"
+    error = refused_zone_file(broken, text)
+    assert error.source == str(broken)
+    assert error.reason == "line 4: unknown rdatatype 'BOGUS'"
 
 
 def test_zone_file_with_a_bad_address_raises(tmp_path: Path) -> None:
     """A record whose data does not parse is refused too, naming the file."""
     broken = tmp_path / "broken.zone"
-    broken.write_text("$ORIGIN corp.test.\n$TTL 60\nmail IN A not-an-ip\n")
-    with pytest.raises(ResolverError) as caught:
-        DnsResolver([], zone_files=[broken])
-    assert caught.value.source == str(broken)
-    assert caught.value.reason.startswith("line ")
+    error = refused_zone_file(broken, "$ORIGIN corp.test.\n$TTL 60\nmail IN A not-an-ip\n")
+    assert error.source == str(broken)
+    assert error.reason.startswith("line ")
 
 
 def test_missing_zone_file_raises(tmp_path: Path) -> None:
     """A zone file that cannot be read is a ResolverError naming it."""
     missing = tmp_path / "missing.zone"
-    with pytest.raises(ResolverError) as caught:
-        DnsResolver([], zone_files=[missing])
-    assert caught.value.source == str(missing)
-    assert "cannot read zone file" in caught.value.reason
+    error = refused_zone_file(missing)
+    assert error.source == str(missing)
+    assert "cannot read zone file" in error.reason

@@ -16,7 +16,13 @@ from auditor.core.policies import load_policies
 from auditor.core.ports import DataSet, GeoLocator
 from auditor.probes.fetchrecord import Fetched, digest, write_fetch_record
 from auditor.probes.geo import MmdbGeoLocator, UnmappedName
-from tests.mmdb import EXAMPLE_BUILD_EPOCH, build_asn_db, build_country_db, build_example_dbs
+from tests.mmdb import (
+    EXAMPLE_BUILD_EPOCH,
+    build_asn_db,
+    build_country_db,
+    build_example_dbs,
+    build_records_db,
+)
 
 GEODB_RANGES = Path(__file__).resolve().parents[2] / "geodb" / "ip-ranges"
 
@@ -199,14 +205,15 @@ def test_truncated_database_raises_geodata_error(country_db: Path, tmp_path: Pat
         MmdbGeoLocator(path)
 
 
-def test_corrupt_search_tree_raises_geodata_error_on_lookup(tmp_path: Path) -> None:
-    """A file whose metadata reads but whose search tree is garbage fails the lookup clearly."""
+def test_corrupt_search_tree_raises_geodata_error_when_opened(tmp_path: Path) -> None:
+    """A file whose metadata reads but whose search tree is garbage fails clearly as soon as
+    its first records are read to recognise its layout."""
     good = build_country_db(tmp_path / "good.mmdb", COUNTRIES).read_bytes()
     metadata = good.rfind(b"\xab\xcd\xefMaxMind.com")
     path = tmp_path / "broken.mmdb"
     path.write_bytes(b"\xff" * (metadata - 16) + good[metadata - 16 :])
-    with MmdbGeoLocator(path) as locator, pytest.raises(GeoDataError, match="corrupt") as caught:
-        locator.locate("192.0.2.1")
+    with pytest.raises(GeoDataError, match="corrupt") as caught:
+        MmdbGeoLocator(path)
     assert caught.value.path == str(path)
 
 
@@ -228,11 +235,24 @@ def test_database_of_wrong_type_raises_geodata_error(country_db: Path, asn_db: P
         MmdbGeoLocator(country_db, asn_db=country_db)
 
 
-def test_unknown_database_type_is_named(tmp_path: Path) -> None:
-    """A database whose type is neither Country nor City is refused, naming its type."""
-    db = build_country_db(tmp_path / "isp.mmdb", COUNTRIES, database_type="GeoIP2-Connection-Type")
-    with pytest.raises(GeoDataError, match="'GeoIP2-Connection-Type'"):
+def test_a_database_whose_records_hold_no_country_is_refused_naming_its_type(
+    tmp_path: Path,
+) -> None:
+    """Connection-type records locate nothing: refused, naming the file, the type and the
+    layouts expected (tests/probes/test_geo_layouts.py has the layouts that work)."""
+    db = build_records_db(
+        tmp_path / "connection.mmdb",
+        {"192.0.2.0/24": {"connection_type": "Cable/DSL"}},
+        database_type="GeoIP2-Connection-Type",
+    )
+    with pytest.raises(GeoDataError) as caught:
         MmdbGeoLocator(db)
+    assert str(caught.value) == (
+        f"{db}: database type 'GeoIP2-Connection-Type' is not a country database: its records "
+        "do not hold one (expected records laid out as GeoIP2 (country.iso_code: GeoLite2 and "
+        "GeoIP2 Country, City and Enterprise, DB-IP Lite); flat (a country_code or two-letter "
+        "country value: IPinfo))"
+    )
 
 
 def test_malformed_range_file_raises_at_construction(country_db: Path, tmp_path: Path) -> None:

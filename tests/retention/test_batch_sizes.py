@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
+
 from auditor.retention.batches import TARGET_TRANSACTION_SECONDS, next_batch_size
+
+
+@pytest.fixture(autouse=True)
+def _batches_of_batch_size() -> Iterator[None]:
+    """The real target here (the other tests fix batches at their batch_size)."""
+    yield
 
 
 def test_a_fast_batch_grows_at_most_twofold_and_never_past_the_ceiling() -> None:

@@ -20,7 +20,6 @@ from tests.retention.test_retention import (
     ELIGIBLE,
     SECRET,
     _crm,  # noqa: F401  (the `crm` fixture)
-    _store,  # noqa: F401  (the `store` fixture)
     bound_policy,
     clock,
     hashed,

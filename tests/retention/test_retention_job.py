@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,7 +27,7 @@ from auditor.service.snapshot import Snapshot
 from auditor.sources.config import ConfigRef, DataSourceSettings
 from auditor.store import StateStore
 from auditor.store.evidence import records
-from tests.helpers import shipped_policies
+from tests.helpers import shipped_policies, write_config
 
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
 
@@ -63,14 +62,6 @@ def _crm_url(tmp_path: Path) -> str:
         connection.execute(insert(table), rows)
     engine.dispose()
     return url
-
-
-@pytest.fixture(name="store")
-def _store(tmp_path: Path) -> Iterator[StateStore]:
-    """A state store for the evidence."""
-    store = StateStore.open(f"sqlite:///{tmp_path / 'state.db'}")
-    yield store
-    store.close()
 
 
 def policies(*entries: dict[str, Any]) -> list[RetentionPolicy]:
@@ -253,19 +244,18 @@ def test_findings_name_the_policy_and_count_without_personal_data(
 
 def daemon_with_policy(crm_url: str, tmp_path: Path, **policy: object) -> tuple[Daemon, StateStore]:
     """A daemon whose configuration names one retention policy over the CRM's orders."""
-    (tmp_path / "inventory.yaml").write_text("integrations: []\n")
     entry = {"id": "orders", "source": "crm", "table": "orders", "key": "order_id",
              "timestamp": "placed_at", "keep_for": "P1Y", "legal_hold": {"column": "hold"},
              **policy}  # fmt: skip
     (tmp_path / "retention.yaml").write_text(yaml.safe_dump({"policies": [entry]}))
-    config = {
-        "inventory": ["inventory.yaml"],
-        "database": {"url": "sqlite:///state.db"},
-        "data_sources": {"crm": {"url": crm_url, "read_only": False}},
-        "retention": "retention.yaml",
-        "jobs": {"retention": {"interval": "P1D"}},
-    }
-    (tmp_path / "auditor.yaml").write_text(yaml.safe_dump(config))
+    write_config(
+        tmp_path,
+        [],
+        database={"url": "sqlite:///state.db"},
+        data_sources={"crm": {"url": crm_url, "read_only": False}},
+        retention="retention.yaml",
+        jobs={"retention": {"interval": "P1D"}},
+    )
     generation = load_generation(tmp_path / "auditor.yaml")
     store = StateStore.open(f"sqlite:///{tmp_path / 'state.db'}")
     daemon = Daemon(tmp_path / "auditor.yaml", generation, store, SingleReplica(), Notifier({}))

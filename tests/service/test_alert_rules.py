@@ -115,13 +115,15 @@ def test_every_runbook_link_has_a_section() -> None:
 
 
 def test_the_issue_s_alerts_are_all_there() -> None:
-    """Down, absent, jobs, critical findings, new transfers, consent, retention, data, reload, replica."""
+    """Down, absent, jobs, critical findings, new transfers (of integrations and of web pages),
+    consent, retention, data, reload, replica."""
     assert {rule["alert"] for rule in alerts()} == {
         "GdprAuditorDown",
         "GdprAuditorAbsent",
         "GdprAuditorJobNotSucceeding",
         "GdprAuditorCriticalFinding",
         "GdprAuditorNewUnlawfulTransfer",
+        "GdprAuditorNewUnlawfulWebTransfer",
         "GdprAuditorConsentGaps",
         "GdprAuditorRetentionOverdue",
         "GdprAuditorGeoDataStale",

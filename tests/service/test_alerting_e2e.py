@@ -25,8 +25,9 @@ import pytest
 import yaml
 
 from tests.conftest import DnsServerFactory
+from tests.helpers import free_port
 from tests.service.test_alert_rules import RULES, tool
-from tests.service.test_daemon import FIXED, ZONE, DaemonProcess, Workdir, free_port
+from tests.service.test_daemon import FIXED, ZONE, DaemonProcess, Workdir
 
 GRAFANA = RULES.parent / "grafana"
 SUBSTITUTIONS = {"$__rate_interval": "1m", "$job": "gdpr-auditor", "$instance": ".*"}

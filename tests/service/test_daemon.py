@@ -37,6 +37,7 @@ from auditor.service.sdnotify import Notifier
 from auditor.store import StateStore
 from tests.conftest import DnsServerFactory
 from tests.dnsserver import LoopbackDnsServer
+from tests.helpers import free_port
 from tests.mmdb import build_country_db
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,13 +63,6 @@ UNLAWFUL = {  # hosted in the US, not DPF-certified, no SCCs: transfer-unsafegua
     "contract": {"dpa_signed": "2024-01-01"},
 }
 FIXED = {**UNLAWFUL, "endpoints": ["api.eu.example"], "hosting": ["DE"]}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class Workdir:
@@ -183,6 +177,10 @@ class DaemonProcess:
         ]
         return sum(matching) if matching else None
 
+    def open_findings(self, rule: str, integration: str) -> float:
+        """The open findings of `rule` for `integration` in /metrics; 0 without a sample."""
+        return self.value("gdpr_auditor_findings_open", rule=rule, integration=integration) or 0.0
+
     def wait_until(self, check: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
         while not check():
@@ -211,6 +209,13 @@ class DaemonProcess:
         self._reader.join(5)
 
 
+def assert_refused_at_start(daemon: DaemonProcess, status: int, named: str) -> None:
+    """The daemon exits with `status` without ever being ready, its log naming `named`."""
+    assert status == daemon.exit_status(timeout=10)
+    assert named in daemon.log_text()
+    assert 0 == daemon.count("daemon_ready")
+
+
 @pytest.fixture(name="spawn")
 def _spawn() -> Iterator[Callable[..., DaemonProcess]]:
     """Start daemons; every one still running at the end is killed."""
@@ -237,10 +242,7 @@ def _workdir(tmp_path: Path, dns: LoopbackDnsServer) -> Workdir:
 
 
 def unsafeguarded(daemon: DaemonProcess) -> float:
-    open_findings = daemon.value(
-        "gdpr_auditor_findings_open", rule="transfer-unsafeguarded", integration="shop"
-    )
-    return open_findings or 0.0
+    return daemon.open_findings("transfer-unsafeguarded", "shop")
 
 
 # -- the daemon as a process ------------------------------------------------------------------
@@ -471,9 +473,7 @@ def test_invalid_config_at_start_exits_2_before_starting(
 
     daemon = spawn(workdir.config)
 
-    assert 2 == daemon.exit_status(timeout=10)
-    assert "inventory.yaml" in daemon.log_text()
-    assert 0 == daemon.count("daemon_ready")
+    assert_refused_at_start(daemon, 2, "inventory.yaml")
 
 
 @pytest.mark.slow
@@ -487,16 +487,15 @@ def test_a_database_of_another_schema_version_is_refused_with_exit_2(
 
     daemon = spawn(workdir.config)
 
-    assert 2 == daemon.exit_status(timeout=10)
-    assert "schema version" in daemon.log_text()
-    assert 0 == daemon.count("daemon_ready")
+    assert_refused_at_start(daemon, 2, "schema version")
 
 
 @pytest.mark.slow
 def test_a_metrics_address_in_use_exits_3(
     workdir: Workdir, spawn: Callable[..., DaemonProcess]
 ) -> None:
-    """When the metrics port is taken the daemon cannot start: exit 3 with the address named."""
+    """When the metrics port is taken the daemon cannot start: exit 3 with one line naming the
+    address and what to do, never "the audit could not run"."""
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -506,7 +505,11 @@ def test_a_metrics_address_in_use_exits_3(
         daemon = spawn(workdir.config)
 
         assert 3 == daemon.exit_status(timeout=10)
-    assert f"127.0.0.1:{port}" in daemon.log_text()
+    expected = (
+        f"gdpr-auditor: cannot start: cannot serve metrics on 127.0.0.1:{port}: address already "
+        "in use (another gdpr-auditor running? set metrics.listen)"
+    )
+    assert [expected] == daemon.other_lines
     assert 0 == daemon.count("daemon_ready")
 
 

@@ -1,18 +1,27 @@
-"""The Grafana dashboards: stable uids, a datasource variable every panel uses, titled and unitised
-panels, and queries scoped to the `job` and `instance` variables (rules of grafana/dashboard-linter)."""
+"""The Grafana dashboards: written by dashboards/generate.py with grafana-foundation-sdk, within
+Grafana's dashboard schema; stable uids, a datasource variable every panel uses, titled and
+unitised panels, and queries scoped to the `job` and `instance` variables (rules of
+grafana/dashboard-linter)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
 import yaml
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.cog.plugins import register_default_plugins
+from grafana_foundation_sdk.models.dashboard import Dashboard
 
-GRAFANA = Path(__file__).resolve().parents[2] / "dashboards" / "grafana"
+GENERATOR = Path(__file__).resolve().parents[2] / "dashboards" / "generate.py"
+GRAFANA = GENERATOR.parent / "grafana"
 DASHBOARDS = sorted(GRAFANA.glob("*.json"))
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 UNITS = {"short", "s", "bool", "ops", "bytes", "percentunit", "dateTimeFromNow", "none"}
@@ -35,11 +44,65 @@ def variables(dashboard: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def test_both_dashboards_exist_with_stable_uids() -> None:
-    """A DPO overview and an operations view, each with its own fixed uid and a null id."""
+    """A DPO overview and an operations view, each with its own fixed uid and no id (Grafana
+    gives one when it imports the dashboard)."""
     assert [path.name for path in DASHBOARDS] == ["dpo-overview.json", "operations.json"]
     uids = [load(path)["uid"] for path in DASHBOARDS]
     assert uids == ["gdpr-auditor-dpo", "gdpr-auditor-ops"]
-    assert all(load(path)["id"] is None for path in DASHBOARDS)
+    assert all(load(path).get("id") is None for path in DASHBOARDS)
+
+
+def _generator() -> ModuleType:
+    # dashboards/ is a directory of tools, not a package, so the script is loaded by its path.
+    spec = importlib.util.spec_from_file_location("generate_dashboards", GENERATOR)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_committed_dashboards_are_what_the_generator_writes(tmp_path: Path) -> None:
+    """Nobody edits the JSON by hand: after a change to the generator, run
+    `python dashboards/generate.py` and commit what it writes."""
+    assert 0 == _generator().main([str(tmp_path)])
+
+    written = sorted(tmp_path.glob("*.json"))
+    assert [path.name for path in DASHBOARDS] == [path.name for path in written]
+    for path in DASHBOARDS:
+        assert (tmp_path / path.name).read_text() == path.read_text(), (
+            f"{path.name} is not what dashboards/generate.py writes: run it and commit the result"
+        )
+
+
+def _lost(original: Any, decoded: Any, where: str = "") -> list[str]:
+    """What of `original` is not in `decoded` (which may hold more: the schema's defaults)."""
+    if isinstance(original, dict):
+        if not isinstance(decoded, dict):
+            return [where]
+        return [
+            lost
+            for key, value in original.items()
+            for lost in ([f"{where}.{key}"] if key not in decoded else [])
+            or _lost(value, decoded[key], f"{where}.{key}")
+        ]
+    if isinstance(original, list):
+        if not isinstance(decoded, list) or len(original) != len(decoded):
+            return [where]
+        return [lost for i, pair in enumerate(zip(original, decoded, strict=True))
+                for lost in _lost(*pair, f"{where}[{i}]")]  # fmt: skip
+    return [] if original == decoded else [f"{where}: {original!r} became {decoded!r}"]
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.stem)
+def test_every_field_of_the_dashboards_is_in_grafanas_schema(path: Path) -> None:
+    """Read through the SDK's model of Grafana's dashboard schema, nothing is lost or changed:
+    no field Grafana does not know, no value of the wrong type."""
+    register_default_plugins()
+    original = load(path)
+    decoded = json.loads(json.dumps(Dashboard.from_json(original), cls=JSONEncoder))
+
+    assert [] == _lost(original, decoded)
 
 
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.stem)
@@ -96,7 +159,8 @@ def test_timestamps_are_shown_as_ages_in_seconds(path: Path) -> None:
 
 
 def test_the_issue_s_panels_are_all_there() -> None:
-    """DPO: posture, findings, places, consent, retention, waivers; ops: jobs, DNS, data, replicas."""
+    """DPO: posture, findings, places, consent, retention, waivers, websites; ops: jobs, DNS,
+    data, replicas."""
     dpo, ops = ({panel["title"] for panel in panels(load(path))} for path in DASHBOARDS)
     assert {
         "Posture over time",
@@ -106,6 +170,7 @@ def test_the_issue_s_panels_are_all_there() -> None:
         "Retention backlog",
         "Waived findings",
         "Waivers about to expire",
+        "Website third parties by site, consent state and verdict",
     } <= dpo
     assert {
         "Job last success age",

@@ -13,6 +13,7 @@ import socket
 import subprocess
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import structlog
@@ -123,15 +124,26 @@ def test_healthz_is_503_with_the_reason_when_unhealthy(serve: ServerFactory) -> 
     assert (503, b"scheduler stuck for 600 s\n") == (status, body)
 
 
-def test_healthz_is_503_when_the_health_check_itself_fails(serve: ServerFactory) -> None:
-    """A health callable that raises makes the endpoint report unhealthy, not crash."""
+@pytest.mark.parametrize(
+    ("callable_name", "path", "answer"),
+    [
+        ("health", "/healthz", (503, b"health check failed\n")),
+        ("source", "/metrics", (500, b"metrics collection failed\n")),
+    ],
+    ids=["healthz", "metrics"],
+)
+def test_a_failing_health_check_or_snapshot_source_is_an_error_not_a_crash(
+    serve: ServerFactory, callable_name: str, path: str, answer: tuple[int, bytes]
+) -> None:
+    """A health callable that raises makes `/healthz` report unhealthy (503); a snapshot source
+    that raises fails the scrape (500, not an empty one), so Prometheus marks the target down."""
 
-    def broken() -> tuple[bool, str]:
-        raise RuntimeError("store gone")
+    def broken() -> Any:
+        raise RuntimeError(f"{callable_name} gone")
 
-    status, _, body = fetch(serve(health=broken), "/healthz")
+    status, _, body = fetch(serve(**{callable_name: broken}), path)
 
-    assert (503, b"health check failed\n") == (status, body)
+    assert answer == (status, body)
 
 
 def test_metrics_serves_the_text_exposition(serve: ServerFactory) -> None:
@@ -195,17 +207,6 @@ def test_a_gzipped_openmetrics_scrape_is_one_valid_document(serve: ServerFactory
             names
         )
         assert 1 == text.count("# EOF")
-
-
-def test_a_failing_snapshot_source_is_a_500_not_an_empty_scrape(serve: ServerFactory) -> None:
-    """If the snapshot cannot be read the scrape fails, so Prometheus marks the target down."""
-
-    def broken() -> Snapshot:
-        raise RuntimeError("no snapshot")
-
-    status, _, body = fetch(serve(source=broken), "/metrics")
-
-    assert (500, b"metrics collection failed\n") == (status, body)
 
 
 def test_unknown_paths_are_404(serve: ServerFactory) -> None:

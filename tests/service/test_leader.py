@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import socket
 import uuid
+from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -17,12 +17,24 @@ from auditor.service.leader import (
     schema_key,
 )
 from tests.conftest import postgres_test_url
+from tests.helpers import free_port
 
 
 def schema_url(url: str, schema: str) -> str:
     """The URL with `schema` first on the search path, so each test has its own tables and lock."""
     with_path = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
     return with_path.render_as_string(hide_password=False)
+
+
+@pytest.fixture
+def replicas(postgres_schema_url: str) -> Iterator[tuple[AdvisoryLock, AdvisoryLock]]:
+    """Two replicas' locks on one schema, both released after the test."""
+    first, second = AdvisoryLock(postgres_schema_url), AdvisoryLock(postgres_schema_url)
+    try:
+        yield first, second
+    finally:
+        first.release()
+        second.release()
 
 
 def test_sqlite_is_a_single_replica_that_always_leads() -> None:
@@ -51,41 +63,37 @@ def test_schema_keys_are_stable_signed_32_bit_integers() -> None:
 
 
 @pytest.mark.postgres
-def test_exactly_one_of_two_replicas_leads(postgres_schema_url: str) -> None:
+def test_exactly_one_of_two_replicas_leads(replicas: tuple[AdvisoryLock, AdvisoryLock]) -> None:
     """Two replicas on one schema: the first to ask leads, the other stays standby on every poll."""
-    first, second = AdvisoryLock(postgres_schema_url), AdvisoryLock(postgres_schema_url)
-    try:
-        assert first.poll()
-        assert not second.poll()
-        assert first.poll()  # still held
-        assert not second.poll()
-        assert not first.single_replica
-    finally:
-        first.release()
-        second.release()
+    first, second = replicas
+    assert first.poll()
+    assert not second.poll()
+    assert first.poll()  # still held
+    assert not second.poll()
+    assert not first.single_replica
 
 
 @pytest.mark.postgres
-def test_release_hands_leadership_to_the_standby(postgres_schema_url: str) -> None:
+def test_release_hands_leadership_to_the_standby(
+    replicas: tuple[AdvisoryLock, AdvisoryLock],
+) -> None:
     """A leader that shuts down releases the lock; the standby's next poll takes it."""
-    first, second = AdvisoryLock(postgres_schema_url), AdvisoryLock(postgres_schema_url)
-    try:
-        assert first.poll()
-        assert not second.poll()
+    first, second = replicas
+    assert first.poll()
+    assert not second.poll()
 
-        first.release()
+    first.release()
 
-        assert not first.is_leader
-        assert second.poll()
-    finally:
-        first.release()
-        second.release()
+    assert not first.is_leader
+    assert second.poll()
 
 
 @pytest.mark.postgres
-def test_a_lost_connection_is_lost_leadership(postgres_schema_url: str) -> None:
+def test_a_lost_connection_is_lost_leadership(
+    replicas: tuple[AdvisoryLock, AdvisoryLock], postgres_schema_url: str
+) -> None:
     """When the leader's session is killed, it stops leading at its next poll and the standby leads."""
-    first, second = AdvisoryLock(postgres_schema_url), AdvisoryLock(postgres_schema_url)
+    first, second = replicas
     admin = create_engine(postgres_driver(make_url(postgres_schema_url)))
     try:
         assert first.poll()
@@ -107,8 +115,6 @@ def test_a_lost_connection_is_lost_leadership(postgres_schema_url: str) -> None:
         assert first.poll() is False  # reconnected, and now it is the standby
         assert first.last_error is None
     finally:
-        first.release()
-        second.release()
         admin.dispose()
 
 
@@ -134,9 +140,7 @@ def test_deployments_in_separate_schemas_do_not_block_each_other(postgres_schema
 
 def test_unreachable_database_means_standby_with_a_reason() -> None:
     """No server at the address: not the leader, the reason recorded, no exception."""
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     leadership = AdvisoryLock(f"postgresql://nobody@127.0.0.1:{port}/none")
 
     assert not leadership.poll()

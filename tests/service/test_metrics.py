@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import gzip
+import os
+import shutil
+import subprocess
 import zlib
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from prometheus_client.openmetrics.parser import (
@@ -18,8 +23,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from auditor import __version__
 from auditor.core.inventory import CATEGORIES
 from auditor.core.model import Verdict
+from auditor.core.results import AuditResult
 from auditor.service.metrics import Exposition, build_registry
-from auditor.service.snapshot import JobHealth, Snapshot
+from auditor.service.snapshot import JobHealth, Snapshot, stored_snapshot
+from auditor.store import StateStore
+from auditor.transfers.rules import AuditContext, evaluate
+from tests.helpers import integrations_from, minimal, shipped_policies
 
 AUDITED = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 BUILT = datetime(2026, 2, 24, 0, 0, tzinfo=UTC)
@@ -55,6 +64,8 @@ FULL = Snapshot(
     config_reload_at=RELOADED,
     leader=False,
     version="9.9.9",
+    web_third_parties={("shop", "before", "eea"): 2, ("shop", "accept", "unsafeguarded"): 3},
+    web_pages={("shop", "observed"): 4, ("shop", "failed"): 1},
 )
 
 
@@ -66,50 +77,34 @@ def value(registry: CollectorRegistry, metric: str, /, **labels: str) -> float |
     return registry.get_sample_value(metric, labels)
 
 
+def open_findings(
+    registry: CollectorRegistry, rule: str, severity: str, integration: str
+) -> float | None:
+    """The open-findings gauge of one rule, severity and integration (None when absent)."""
+    labels = {"rule": rule, "severity": severity, "integration": integration}
+    return value(registry, "gdpr_auditor_findings_open", **labels)
+
+
 def test_findings_open_counts_each_rule_severity_integration() -> None:
     """Open findings are exported per rule, severity and integration with their counts."""
     registry = registry_for(FULL)
 
-    assert 2 == value(
-        registry,
-        "gdpr_auditor_findings_open",
-        rule="transfer-unsafeguarded",
-        severity="critical",
-        integration="crm",
-    )
-    assert 1 == value(
-        registry,
-        "gdpr_auditor_findings_open",
-        rule="backup-outside-eea",
-        severity="warning",
-        integration="helpdesk",
-    )
+    assert 2 == open_findings(registry, "transfer-unsafeguarded", "critical", "crm")
+    assert 1 == open_findings(registry, "backup-outside-eea", "warning", "helpdesk")
 
 
 def test_findings_open_reads_zero_for_a_combination_just_resolved() -> None:
     """A combination the last audit resolved is exported as 0 rather than vanishing at once."""
     registry = registry_for(FULL)
 
-    assert 0 == value(
-        registry,
-        "gdpr_auditor_findings_open",
-        rule="transfer-unsafeguarded",
-        severity="critical",
-        integration="webshop",
-    )
+    assert 0 == open_findings(registry, "transfer-unsafeguarded", "critical", "webshop")
 
 
 def test_findings_open_leaves_out_zero_counts_not_recently_resolved() -> None:
     """Combinations with no open finding and no recent resolution are absent, not exported."""
     registry = registry_for(FULL)
 
-    assert None is value(
-        registry,
-        "gdpr_auditor_findings_open",
-        rule="contract-missing-dpa",
-        severity="warning",
-        integration="newsletter",
-    )
+    assert None is open_findings(registry, "contract-missing-dpa", "warning", "newsletter")
 
 
 def test_waived_findings_by_rule_and_severity() -> None:
@@ -287,6 +282,9 @@ def test_labels_are_only_the_bounded_names() -> None:
         "kind",
         "name",
         "version",
+        "site",  # a site's id in the configuration, never a URL or host name
+        "state",  # before, reject, accept
+        "outcome",  # observed, failed
     }
     used = {
         label
@@ -502,9 +500,9 @@ def test_a_value_that_cannot_be_exported_skips_its_row_counts_it_and_logs_it_onc
 
     from structlog.testing import capture_logs
 
-    from auditor.service.families import _Skipped
+    from auditor.service.exportable import Skipped
 
-    _Skipped._logged.clear()
+    Skipped._logged.clear()
     bad = replace(
         FULL,
         waiver_expiry={
@@ -524,13 +522,71 @@ def test_a_value_that_cannot_be_exported_skips_its_row_counts_it_and_logs_it_onc
     assert 1 == value(registry, "gdpr_auditor_metrics_rows_skipped", metric=expiry)
     assert value(registry, expiry, rule="backup-outside-eea", severity="warning") is not None
     assert value(registry, expiry, rule="contract-dpa-missing", severity="critical") is None
-    assert 2 == value(
-        registry,
-        "gdpr_auditor_findings_open",
-        rule="transfer-unsafeguarded",
-        severity="critical",
-        integration="crm",
-    )
+    assert 2 == open_findings(registry, "transfer-unsafeguarded", "critical", "crm")
     assert "gdpr_auditor_metrics_rows_skipped" in first
     skipped_logs = [e for e in logs if e["event"] == "metrics_row_skipped"]
     assert [("error", expiry)] == [(e["log_level"], e["metric"]) for e in skipped_logs]
+
+
+def test_vendor_and_backup_findings_reach_the_metrics_through_the_store(tmp_path: Any) -> None:
+    """A vendor-jurisdiction warning and info findings, recorded like the audit job records
+    them, come back from the store with their facet and are exported by rule and severity."""
+    entries = [
+        minimal("cloud", vendor_country="US", hosting=["aws:eu-central-1"]),
+        minimal("crm", backups={"regions": ["IE"], "retention": "P30D"}),
+    ]
+    integrations = integrations_from(yaml.safe_dump({"integrations": entries}))
+    day = datetime(2026, 11, 22, 10, tzinfo=UTC)
+    context = AuditContext({i.id: i for i in integrations}, {}, shipped_policies(), day.date())
+    result = AuditResult(
+        as_of=day.date(),
+        started_at=day,
+        finished_at=day,
+        integrations=tuple(integrations),
+        observations=(),
+        places=(),
+        findings=tuple(evaluate(context)),
+        policy_digest="p",
+        datasets=(),
+    )
+    store = StateStore.open(f"sqlite:///{tmp_path / 'state.db'}")
+    run_id = store.begin_run(day, tool_version="t", config_digest="c", policy_digest="p")
+    store.finish_run(run_id, result, day)
+
+    (stored,) = store.list_findings(status="open", integration="cloud")
+    registry = registry_for(stored_snapshot(store.snapshot_counts(day.date())))
+
+    assert ("vendor-foreign-jurisdiction", "vendor", "US") == (
+        stored.rule,
+        stored.facet.value if stored.facet else None,
+        stored.place,
+    )
+    open_ = "gdpr_auditor_findings_open"
+    assert 1 == value(
+        registry, open_, rule="vendor-foreign-jurisdiction", severity="warning", integration="cloud"
+    )
+    for rule in ("backup-restore-untested", "backup-documentation-stale"):
+        assert 1 == value(registry, open_, rule=rule, severity="info", integration="crm")
+
+
+def test_web_third_parties_and_pages_by_site_id() -> None:
+    """Third parties by site, consent state and verdict; pages by outcome; absent before the
+    first web run since start; and promtool finds nothing to lint in them."""
+    registry = registry_for(FULL)
+    assert 3 == value(
+        registry, "gdpr_auditor_web_third_parties", site="shop", state="accept",
+        verdict="unsafeguarded",
+    )  # fmt: skip
+    assert 1 == value(registry, "gdpr_auditor_web_pages", site="shop", outcome="failed")
+    empty = registry_for(Snapshot())
+    assert None is value(empty, "gdpr_auditor_web_pages", site="shop", outcome="observed")
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        if os.environ.get("GDPR_AUDITOR_REQUIRE_SERVICES") == "1":
+            pytest.fail("promtool is required (Debian package prometheus) but not on PATH")
+        pytest.skip("promtool not on PATH (install Debian's prometheus package)")
+    body = generate_latest(registry)
+    lint = subprocess.run(
+        [promtool, "check", "metrics"], input=body, capture_output=True, timeout=30, check=False
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr

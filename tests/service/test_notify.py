@@ -26,6 +26,7 @@ from auditor.core.errors import InvalidInputError
 from auditor.service.log import configure_logging
 from auditor.service.notify import Delivery, Retry, deliver
 from auditor.store import StateStore
+from tests.helpers import free_port
 from tests.service.test_daemon import (  # noqa: F401 (the daemon test fixtures)
     FIXED,
     DaemonProcess,
@@ -33,7 +34,6 @@ from tests.service.test_daemon import (  # noqa: F401 (the daemon test fixtures)
     _dns,
     _spawn,
     _workdir,
-    free_port,
 )
 from tests.store.test_store import DAY, T0, audit, no_dpa, record, unsafe
 
@@ -84,13 +84,6 @@ def _hook() -> Iterator[Hook]:
     yield hook
     hook.server.shutdown()
     hook.server.server_close()
-
-
-@pytest.fixture(name="store")
-def _store(state_url: str) -> Iterator[StateStore]:
-    store = StateStore.open(state_url)
-    yield store
-    store.close()
 
 
 GENERIC = NotifySettings("AUDITOR_HOOK")

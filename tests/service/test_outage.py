@@ -28,6 +28,7 @@ from auditor.transfers.audit import run_audit
 from tests.dnsserver import LoopbackDnsServer
 from tests.service.test_daemon import UNLAWFUL, DaemonProcess, Workdir, _dns, _spawn, _workdir  # noqa: F401 (fixtures)
 from tests.service.test_notify import Hook, _hook  # noqa: F401 (the webhook receiver fixture)
+from tests.store.test_store import upgrade
 
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 
@@ -249,9 +250,7 @@ def test_a_version_2_database_gets_probes_from_the_evidence(state_url: str) -> N
         conn.execute(update(schema_meta).values(version=2))
     store.close()
 
-    unchecked = StateStore.open(state_url, check_version=False)
-    steps = unchecked.upgrade()
-    unchecked.close()
+    steps = upgrade(state_url)
     upgraded = StateStore.open(state_url)
     with upgraded.engine.connect() as conn:
         probes = {row.rule: row.probes for row in conn.execute(select(findings))}
@@ -302,24 +301,15 @@ def test_the_daemon_keeps_the_critical_finding_open_and_silent_through_a_dns_out
 
     assert silent["carried"] >= 2 and silent["resolved"] == 0 and silent["probes_failed"] == 1
     daemon.wait_for("audit_finished", nth=runs + 3, timeout=20)  # the outage goes on
-    unverified = daemon.value(
-        "gdpr_auditor_findings_open", rule="location-unverified", integration="shop"
-    )
-    assert unverified == 1
-    assert 1 == daemon.value(
-        "gdpr_auditor_findings_open", rule="transfer-unsafeguarded", integration="shop"
-    )
+    assert 1 == daemon.open_findings("location-unverified", "shop")
+    assert 1 == daemon.open_findings("transfer-unsafeguarded", "shop")
     assert 1 == daemon.value("gdpr_auditor_findings_carried", rule="transfer-unsafeguarded")
     assert resolved_notifications(hook) == []
 
     dns.serve(MOVED)
     dns.set_behaviour("api.shop.example", None)
     daemon.wait_until(
-        lambda: (
-            not daemon.value(
-                "gdpr_auditor_findings_open", rule="transfer-unsafeguarded", integration="shop"
-            )
-        ),
+        lambda: not daemon.open_findings("transfer-unsafeguarded", "shop"),
         "the finding resolved once the endpoint is seen in Germany",
         timeout=20,
     )

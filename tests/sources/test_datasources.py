@@ -3,7 +3,6 @@ the environment, unreachable servers, reflected tables and columns, filters, key
 
 from __future__ import annotations
 
-import socket
 import sqlite3
 import string
 import textwrap
@@ -28,7 +27,6 @@ from sqlalchemy import (
     text,
 )
 
-from auditor.consent.config import load_consent_settings
 from auditor.core.yamlsource import parse_yaml
 from auditor.sources import DataSource, DataSourceError, DataSources
 from auditor.sources.config import (
@@ -41,6 +39,7 @@ from auditor.sources.config import (
 from auditor.sources.keys import key_text
 from auditor.sources.schema_check import ColumnNeed, bind_table
 from tests.conftest import OrgDatabase
+from tests.helpers import consent_settings, free_port
 
 PASSWORD = "s3cret-Pa55"
 
@@ -48,13 +47,6 @@ PASSWORD = "s3cret-Pa55"
 def settings_for(url: str | None = None, env: str | None = None, read_only: bool = True) -> Any:
     ref = ConfigRef("auditor.yaml", "data_sources.crm", {"": 3})
     return DataSourceSettings("crm", url, env, read_only, ref)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 def people_table(metadata: MetaData) -> Table:
@@ -278,27 +270,36 @@ class TestSchemaCheck:
         with DataSources({"crm": settings_for(org_database.url)}) as sources:
             yield sources["crm"]
 
-    def test_a_missing_table_is_named_with_the_tables_there(self, source: DataSource) -> None:
-        """An unknown table is an Issue naming the setting, its line and the tables there."""
-        _, issues = self.bind(source, selection("persons"), ColumnNeed("key", "person_id"))
-
-        assert [
+    @pytest.mark.parametrize(
+        ("table", "column", "issue"),
+        [
             (
-                "auditor.yaml:11: consent.mailchimp.shared.table: table 'persons' not found in "
-                "data source 'crm' (tables: orders, people)"
-            )
-        ] == issues
-
-    def test_a_missing_column_is_named_with_the_columns_there(self, source: DataSource) -> None:
-        """An unknown column is an Issue naming the setting and listing the table's columns."""
-        _, issues = self.bind(source, selection("people"), ColumnNeed("key", "cust_id"))
-
-        assert [
+                "persons",
+                "person_id",
+                (
+                    "auditor.yaml:11: consent.mailchimp.shared.table: table 'persons' not found "
+                    "in data source 'crm' (tables: orders, people)"
+                ),
+            ),
             (
-                "auditor.yaml:12: consent.mailchimp.shared.key: column 'cust_id' not in table "
-                "people (columns: Country, active, born, code, email, person_id, seen_at)"
-            )
-        ] == issues
+                "people",
+                "cust_id",
+                (
+                    "auditor.yaml:12: consent.mailchimp.shared.key: column 'cust_id' not in "
+                    "table people (columns: Country, active, born, code, email, person_id, seen_at)"
+                ),
+            ),
+        ],
+        ids=["table", "column"],
+    )
+    def test_a_missing_table_or_column_is_named_with_those_there(
+        self, source: DataSource, table: str, column: str, issue: str
+    ) -> None:
+        """An unknown table or column is an Issue naming the setting, its line and the tables
+        there, or the table's columns."""
+        _, issues = self.bind(source, selection(table), ColumnNeed("key", column))
+
+        assert [issue] == issues
 
     def test_names_differing_only_in_case_match_when_unambiguous(self, source: DataSource) -> None:
         """`PEOPLE.person_ID` and `country` bind to the reflected spellings."""
@@ -454,7 +455,7 @@ class TestConfigSources:
             "auditor.yaml",
         )
 
-        sources = load_consent_settings(doc, base=tmp_path).data_sources
+        sources = consent_settings(doc, base=tmp_path).data_sources
 
         assert f"sqlite:///{tmp_path / 'data/crm.db'}" == sources["crm"].url
         assert "sqlite:////srv/crm.db" == sources["abs"].url

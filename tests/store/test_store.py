@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
+from contextlib import closing
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 
@@ -42,11 +43,11 @@ DAY = timedelta(days=1)
 GEOIP_BUILT = datetime(2026, 10, 28, 4, 5, 6, tzinfo=UTC)
 
 
-@pytest.fixture(name="store")
-def _store(state_url: str) -> Iterator[StateStore]:
-    store = StateStore.open(state_url)
-    yield store
-    store.close()
+def upgrade(state_url: str) -> tuple[int | None, int]:
+    """Upgrade the state database as `db upgrade` does (opened without checking its version);
+    return (before, after)."""
+    with closing(StateStore.open(state_url, check_version=False)) as unchecked:
+        return unchecked.upgrade()
 
 
 def inventory(*categories: tuple[str, str]) -> tuple[Integration, ...]:
@@ -154,9 +155,7 @@ class TestSchemaVersions:
 
         with pytest.raises(SchemaVersionError) as refused:
             StateStore.open(state_url)
-        unchecked = StateStore.open(state_url, check_version=False)
-        steps = unchecked.upgrade()
-        unchecked.close()
+        steps = upgrade(state_url)
         upgraded = StateStore.open(state_url)
         kept = upgraded.list_findings()
         upgraded.close()
@@ -176,9 +175,7 @@ class TestSchemaVersions:
 
         with pytest.raises(SchemaVersionError):
             StateStore.open(state_url)
-        unchecked = StateStore.open(state_url, check_version=False)
-        steps = unchecked.upgrade()
-        unchecked.close()
+        steps = upgrade(state_url)
         upgraded = StateStore.open(state_url)
         record(upgraded, audit(T0, [unsafe()]))
         history = events_of(upgraded, upgraded.list_findings()[0].id)
@@ -216,9 +213,7 @@ class TestSchemaVersions:
             conn.execute(update(schema_meta).values(version=1))
         store.close()
 
-        unchecked = StateStore.open(state_url, check_version=False)
-        steps = unchecked.upgrade()
-        unchecked.close()
+        steps = upgrade(state_url)
         upgraded = StateStore.open(state_url)
         check = PlaceCheck(
             "crm", Facet.HOSTING, "CA", "CA", Verdict.SCOPE_UNCONFIRMED, "Decision 2002/2/EC"

@@ -9,16 +9,20 @@ from typing import Any
 
 from auditor.core.model import PROBED_FACETS, Facet, Finding, Integration, Observation
 from auditor.core.policies import PolicyData
+from auditor.core.wording import with_article
+from auditor.transfers.config import BackupChecks
 
 
 @dataclass(frozen=True, slots=True)
 class AuditContext:
-    """What every rule sees: the inventory, what was observed, the policy data and the audit date."""
+    """What every rule sees: the inventory, what was observed, the policy data, the audit date
+    and the configured backup checks."""
 
     integrations: Mapping[str, Integration]
     observations: Mapping[str, tuple[Observation, ...]]
     policies: PolicyData
     as_of: date
+    backup_checks: BackupChecks = field(default_factory=BackupChecks)
     memo: dict[object, Any] = field(default_factory=dict, compare=False, repr=False)
     """What rules compute once per audit and share (the assessed places), by a key of their own."""
 
@@ -33,12 +37,14 @@ class AuditContext:
         country: str | None = None,
         evidence: Mapping[str, Any] | None = None,
         probes: tuple[str, ...] = (),
+        unrecorded: bool = False,
     ) -> Finding:
         """Build a finding with the severity and article the policy data gives the rule;
-        `probes` name the probes whose observations it rests on (every endpoint finding has)."""
+        `probes` name the probes whose observations it rests on (every endpoint finding has);
+        `unrecorded` when nothing is on record to judge (the rule's `unrecorded_severity`)."""
         return self.policies.finding(
             rule, integration.id, message, facet=facet, place=place, country=country,
-            evidence=evidence, probes=probes,
+            evidence=evidence, probes=probes, unrecorded=unrecorded,
         )  # fmt: skip
 
 
@@ -59,7 +65,13 @@ def rule(*names: str) -> Callable[[Rule], Rule]:
 
 def registered() -> Mapping[str, Rule]:
     """Rule identifier -> the function that raises it (importing the built-in rule modules)."""
-    from auditor.transfers.rules import backup, contract, location, transfer  # noqa: F401  (registers)
+    from auditor.transfers.rules import (  # noqa: F401  (registers)
+        backup,
+        contract,
+        location,
+        transfer,
+        vendor,
+    )
 
     return dict(_REGISTRY)
 
@@ -78,6 +90,7 @@ def evaluate(context: AuditContext) -> Iterator[Finding]:
             for finding in function(context):
                 if finding.facet in PROBED_FACETS and not finding.probes:
                     raise ValueError(
-                        f"rule {finding.rule} raised a {finding.facet} finding without its probes"
+                        f"rule {finding.rule} raised {with_article(str(finding.facet))} finding "
+                        "without its probes"
                     )
                 yield finding
