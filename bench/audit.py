@@ -39,14 +39,16 @@ from pathlib import Path
 from types import FrameType, ModuleType
 from typing import Any, Self
 
+from adns_baseline import adns_version, find_adnshost
 from loopback_dns import DnsServerError, KnotServer, knot_version, zone_text
 
 ROOT = Path(__file__).resolve().parent.parent
 AS_OF = "2026-11-22"  # fixed, so that runs on different days apply the same rules
-TARGET_RATIO = 0.5  # the check's hostnames/s at least half the bare loop's
-TARGET_SECONDS = 10.0  # for 15,000 hostnames
-TARGET_HOSTNAMES = 15000
-TARGET_RSS_MB = 200.0
+TARGET_RATIO = 0.5  # the check's hostnames/s at least half the bare dnspython loop's
+TARGET_SECONDS = {5000: 5.0, 50000: 30.0}  # by inventory size: the whole check, wall time
+TARGET_RSS_MB = {50000: 300.0}  # by inventory size: the check's peak RSS
+SCALING = (1000, 5000, 20000, 50000)  # the sizes of --scaling
+ADNS_WINDOW = 128  # the C resolver's queries in flight: the check's 64 names, A and AAAA each
 ENDPOINTS = 3  # per integration
 SHARED = 50  # the first integrations are infrastructure that others name as sub-processors
 SEED = 20261122
@@ -470,6 +472,20 @@ def run_baseline(
     return run
 
 
+def run_adns(spawner: Spawner, work: Path, names: Path, host: str, number: int) -> Run:
+    """Time one adnshost run over the same names (bench/adns_baseline.py), in its own process."""
+    out, err = work / f"adns-{number}.json", work / f"adns-{number}.err"
+    script = Path(__file__).resolve().parent / "adns_baseline.py"
+    command = [sys.executable, str(script), str(names), host, "--window", str(ADNS_WINDOW)]
+    run = spawner.run(command, out, err)
+    if run.exit_status != 0:
+        raise BenchError(
+            f"adnshost exited with status {run.exit_status}:\n{err.read_text()[-3000:]}"
+        )
+    run.report = json.loads(out.read_text())
+    return run
+
+
 async def bare_loop(names: list[str], host: str, port: int, concurrency: int) -> dict[str, Any]:
     """Resolve A and AAAA of every name with `concurrency` names in flight; count the outcomes.
 
@@ -626,7 +642,9 @@ class Figures:
     all_seconds: list[float]
 
     @classmethod
-    def of(cls, runs: Sequence[Run], hostnames: int) -> Figures:
+    def of(cls, runs: Sequence[Run], hostnames: int) -> Figures | None:
+        if not runs:
+            return None
         best = min(run.seconds for run in runs)
         rss = max(run.peak_rss_mb for run in runs)
         return cls(hostnames, best, hostnames / best, rss, [round(r.seconds, 3) for r in runs])
@@ -635,22 +653,24 @@ class Figures:
 Verdict = tuple[str, bool | None, str]  # target, met (None: does not apply), measured value
 
 
-def verdicts(check: Figures, baseline: Figures) -> list[Verdict]:
-    ratio = check.hostnames_per_second / baseline.hostnames_per_second
-    # The time target is for 15,000 hostnames; smaller runs are mostly start-up, so it is
-    # scaled up for larger runs only and does not apply to smaller ones.
-    size = max(check.hostnames, TARGET_HOSTNAMES)
-    limit = TARGET_SECONDS * size / TARGET_HOSTNAMES
-    timed = check.seconds < limit if check.hostnames >= TARGET_HOSTNAMES else None
-    return [
-        (f"rate >= {TARGET_RATIO}x bare loop", ratio >= TARGET_RATIO, f"{ratio:.2f}x"),
-        (f"{size} hostnames < {limit:g} s", timed, f"{check.seconds:.2f} s"),
-        (f"peak RSS < {TARGET_RSS_MB:g} MB", check.peak_rss_mb < TARGET_RSS_MB,
-         f"{check.peak_rss_mb:.1f} MB"),
-    ]  # fmt: skip
+def verdicts(size: int, check: Figures, bare: Figures | None) -> list[Verdict]:
+    """The targets that apply to an inventory of `size` integrations, met or not."""
+    found: list[Verdict] = []
+    if bare is not None:
+        ratio = check.hostnames_per_second / bare.hostnames_per_second
+        found.append((f"rate >= {TARGET_RATIO}x bare loop", ratio >= TARGET_RATIO, f"{ratio:.2f}x"))
+    if size in TARGET_SECONDS:
+        limit = TARGET_SECONDS[size]
+        found.append((f"{size} integrations <= {limit:g} s", check.seconds <= limit,
+                      f"{check.seconds:.2f} s"))  # fmt: skip
+    if size in TARGET_RSS_MB:
+        limit = TARGET_RSS_MB[size]
+        found.append((f"peak RSS <= {limit:g} MB", check.peak_rss_mb <= limit,
+                      f"{check.peak_rss_mb:.1f} MB"))  # fmt: skip
+    return found
 
 
-def sanity_problems(world: World, check: Run, baseline: Run) -> list[str]:
+def sanity_problems(world: World, check: Run, baselines: dict[str, Run]) -> list[str]:
     """Say where a run did not resolve what the zone holds: a fast wrong run proves nothing."""
     problems = []
     hostnames = len(world.hostnames)
@@ -660,35 +680,48 @@ def sanity_problems(world: World, check: Run, baseline: Run) -> list[str]:
     if check.report["unresolved"] != {kind: n for kind, n in dead.items() if n}:
         problems.append(f"check could not resolve {check.report['unresolved']}; expected {dead}")
     expected = {"ok": hostnames - sum(dead.values())} | {k: n for k, n in dead.items() if n}
-    if baseline.report["outcomes"] != dict(sorted(expected.items())):
-        problems.append(f"bare loop got {baseline.report['outcomes']}; expected {expected}")
+    for name, run in baselines.items():
+        if run.report["outcomes"] != dict(sorted(expected.items())):
+            problems.append(f"{name} got {run.report['outcomes']}; expected {expected}")
     return problems
 
 
 _MARK = {True: "PASS", False: "FAIL", None: "n/a "}
+_ROWS = (("check", "gdpr-auditor check"), ("baseline", "bare dnspython loop"),
+         ("adns", "C resolver (adnshost)"))  # fmt: skip
 
 
-def print_table(doc: dict[str, Any]) -> None:
-    check, baseline = doc["check"], doc["baseline"]
+def print_size(doc: dict[str, Any]) -> None:
+    """The table of one inventory size."""
     print(
         f"gdpr-auditor check benchmark: {doc['integrations']} integrations, "
-        f"{check['hostnames']} hostnames, concurrency {doc['concurrency']}, best of {doc['repeat']}"
+        f"{doc['check']['hostnames']} hostnames, concurrency {doc['concurrency']}, "
+        f"best of {doc['repeat']}"
     )
     print(
         f"Knot DNS {doc['knot']} on loopback ({doc['zone_records']} records), "
-        f"Python {doc['python']}, {doc['cpus']} CPUs\n"
+        f"Python {doc['python']}, {doc['cpus']} CPUs; {doc['adns'] or 'adnshost: not run'}\n"
     )
-    print(f"{'':<22}{'hostnames':>10}{'seconds':>10}{'hostnames/s':>13}{'peak RSS MB':>13}")
-    for name, row in (("gdpr-auditor check", check), ("bare dnspython loop", baseline)):
+    print(f"{'':<24}{'hostnames':>10}{'seconds':>10}{'hostnames/s':>13}{'peak RSS MB':>13}")
+    for key, name in _ROWS:
+        row = doc["adns_run" if key == "adns" else key]
+        if row is None:
+            print(f"{name:<24}{'—':>10}  {doc['skipped'].get(key, 'not run')}")
+            continue
         print(
-            f"{name:<22}{row['hostnames']:>10}{row['seconds']:>10.2f}"
+            f"{name:<24}{row['hostnames']:>10}{row['seconds']:>10.2f}"
             f"{row['hostnames_per_second']:>13.0f}{row['peak_rss_mb']:>13.1f}"
         )
-    print(f"\nratio check/baseline: {doc['ratio']:.2f}x")
-    print(f"all runs (s): check {check['all_seconds']}, baseline {baseline['all_seconds']}")
-    print(f"bare loop without interpreter start-up: {doc['baseline_loop_seconds']:.2f} s")
+    print()
+    if doc["ratio"] is not None:
+        print(f"ratio check/bare dnspython loop: {doc['ratio']:.2f}x")
+    if doc["ratio_adns"] is not None:
+        print(f"check's rate as a fraction of the C resolver's: {doc['ratio_adns']:.2f}")
+    rows = {key: doc["adns_run" if key == "adns" else key] for key, _ in _ROWS}
+    runs = ", ".join(f"{key} {row['all_seconds']}" for key, row in rows.items() if row)
+    print(f"all runs (s): {runs}")
     for target in doc["targets"]:
-        print(f"{_MARK[target['pass']]}  {target['target']:<30} {target['value']}")
+        print(f"{_MARK[target['pass']]}  {target['target']:<32} {target['value']}")
     if doc["phases"]:
         print("\nphases of one in-process check (s):")
         for name, seconds in doc["phases"].items():
@@ -697,23 +730,47 @@ def print_table(doc: dict[str, Any]) -> None:
         print(f"WRONG  {problem}")
 
 
+def print_scaling(docs: Sequence[dict[str, Any]]) -> None:
+    """One line per inventory size: the check, both baselines, and the ratios."""
+    print("\nscaling (best of each; seconds, peak RSS MB, hostnames/s):\n")
+    print(
+        f"{'integrations':>12}{'hostnames':>10}{'check s':>9}{'RSS MB':>8}{'names/s':>9}"
+        f"{'dnspython s':>12}{'adns s':>8}{'vs dnspython':>13}{'of adns':>9}"
+    )
+    for doc in docs:
+        check, bare, adns = doc["check"], doc["baseline"], doc["adns_run"]
+        print(
+            f"{doc['integrations']:>12,}{check['hostnames']:>10,}{check['seconds']:>9.2f}"
+            f"{check['peak_rss_mb']:>8.0f}{check['hostnames_per_second']:>9.0f}"
+            f"{bare['seconds'] if bare else float('nan'):>12.2f}"
+            f"{adns['seconds'] if adns else float('nan'):>8.2f}"
+            f"{doc['ratio'] or float('nan'):>12.2f}x{doc['ratio_adns'] or float('nan'):>9.2f}"
+        )
+
+
 # --- main ------------------------------------------------------------------------------------
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="bench/audit.py",
-        description="Time `gdpr-auditor check` against a bare dnspython loop, on loopback Knot DNS.",
+        description="Time `gdpr-auditor check` against a bare dnspython loop and a C resolver, "
+        "on loopback Knot DNS.",
     )
     add = parser.add_argument
-    add("--integrations", type=int, default=5000, help="integrations, 3 endpoints each (5000)")
+    add("--integrations", type=int, nargs="+", default=[5000],
+        help="inventory sizes, 3 endpoints per integration (5000)")  # fmt: skip
+    add("--scaling", action="store_true", help=f"the sizes {', '.join(map(str, SCALING))}")
     add(
         "--repeat",
         type=int,
         default=3,
         help="runs of each, alternating; best time, highest RSS (3)",
     )
-    add("--concurrency", type=int, default=64, help="hostnames in flight, for both (64)")
+    add("--bare-loop-up-to", type=int, default=20000, metavar="N",
+        help="run the bare dnspython loop only for inventories up to N integrations (20000): "
+        "it takes minutes beyond")  # fmt: skip
+    add("--concurrency", type=int, default=64, help="hostnames in flight, for all three (64)")
     add("--json", action="store_true", help="print the figures as JSON")
     add("--profile", action="store_true", help="also time the check's phases in this process and "
         "print a cProfile to stderr")  # fmt: skip
@@ -721,7 +778,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     add("--baseline-worker", type=Path, help=argparse.SUPPRESS)  # internal: the baseline process
     add("--nameserver", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if min(args.integrations, args.repeat, args.concurrency) < 1:
+    if args.scaling:
+        args.integrations = list(SCALING)
+    if min(*args.integrations, args.repeat, args.concurrency) < 1:
         parser.error("--integrations, --repeat and --concurrency must be positive")
     return args
 
@@ -741,22 +800,54 @@ def main(argv: Sequence[str]) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         with Spawner() as spawner:  # first, while this process is small
-            if args.keep is not None:
-                args.keep.mkdir(parents=True, exist_ok=True)
-                return bench(args, args.keep, spawner)
-            with tempfile.TemporaryDirectory(prefix="gdpr-auditor-bench-") as work:
-                return bench(args, Path(work), spawner)
+            docs = []
+            for size in args.integrations:
+                if args.keep is not None:
+                    work = args.keep / str(size)
+                    work.mkdir(parents=True, exist_ok=True)
+                    docs.append(bench(args, size, work, spawner))
+                else:
+                    with tempfile.TemporaryDirectory(prefix="gdpr-auditor-bench-") as temp:
+                        docs.append(bench(args, size, Path(temp), spawner))
+                if not args.json:
+                    print_size(docs[-1])
+                    print(flush=True)
     except (BenchError, DnsServerError) as exc:
         log(f"bench/audit.py: {exc}")
         return 3
     except KeyboardInterrupt:
         log("bench/audit.py: interrupted; the DNS server is stopped")
         return 130
+    if args.json:
+        print(json.dumps({"sizes": docs}, indent=2))
+    elif len(docs) > 1:
+        print_scaling(docs)
+    met = all(t["pass"] is not False for doc in docs for t in doc["targets"])
+    return 0 if met and not any(doc["problems"] for doc in docs) else 1
 
 
-def bench(args: argparse.Namespace, work: Path, spawner: Spawner) -> int:
+def serve(zone: str) -> KnotServer:
+    """Knot DNS serving `zone`: at port 53 of a 127.53.x.y address when adnshost can be run
+    (adns asks port 53 only) and that port may be bound, else at a free port of 127.0.0.1."""
+    if find_adnshost() is not None:
+        rng = random.Random()
+        for _ in range(3):
+            host = f"127.53.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+            server = KnotServer({".": zone}, host=host, port=53)
+            try:
+                server.start()
+                return server
+            except DnsServerError as exc:
+                log(f"cannot serve at {host}:53 ({str(exc).splitlines()[0]}); trying another")
+    server = KnotServer({".": zone})
+    server.start()
+    return server
+
+
+def bench(args: argparse.Namespace, size: int, work: Path, spawner: Spawner) -> dict[str, Any]:
+    """Generate an inventory of `size` integrations, time the three in turn, report."""
     started = time.perf_counter()
-    world = generate(args.integrations)
+    world = generate(size)
     write_inventory(work / "inventory", world)
     write_geodata(work)
     names = work / "hostnames.txt"
@@ -766,63 +857,82 @@ def bench(args: argparse.Namespace, work: Path, spawner: Spawner) -> int:
         f"generated {len(world.integrations)} integrations, {len(world.hostnames)} hostnames, "
         f"{len(world.records)} records in {time.perf_counter() - started:.1f} s"
     )
-    checks: list[Run] = []
-    baselines: list[Run] = []
-    with KnotServer({".": zone}) as server:
+    runs: dict[str, list[Run]] = {"check": [], "baseline": [], "adns": []}
+    skipped: dict[str, str] = {}
+    server = serve(zone)
+    try:
+        host = server.address.rpartition(":")[0]
         config = write_config(work, server.address, args.concurrency)
+        order = ["check"]
+        if size <= args.bare_loop_up_to:
+            order.append("baseline")
+        else:
+            skipped["baseline"] = f"not run above {args.bare_loop_up_to} integrations"
+        if server.port == 53:
+            order.append("adns")
+        else:
+            skipped["adns"] = "not run (adnshost missing, or port 53 not available)"
         for number in range(args.repeat):
-            # Alternate which goes first, so that neither always runs on a warmer machine.
-            for which in ("check", "baseline") if number % 2 == 0 else ("baseline", "check"):
+            # Rotate which goes first, so that none always runs on a warmer machine.
+            for which in order[number % len(order) :] + order[: number % len(order)]:
                 if which == "check":
-                    checks.append(run_check(spawner, work, config, number))
-                else:
-                    baselines.append(
-                        run_baseline(spawner, work, names, server.address, args.concurrency, number)
+                    run = run_check(spawner, work, config, number)
+                elif which == "baseline":
+                    run = run_baseline(
+                        spawner, work, names, server.address, args.concurrency, number
                     )
-                log(
-                    f"run {number + 1}: {which} {(checks if which == 'check' else baselines)[-1].seconds:.2f} s"
-                )
+                else:
+                    run = run_adns(spawner, work, names, host, number)
+                runs[which].append(run)
+                log(f"{size}: run {number + 1}: {which} {run.seconds:.2f} s")
         phases = profile_check(config) if args.profile else None
-    doc = report(args, world, checks, baselines, phases)
-    if args.json:
-        print(json.dumps(doc, indent=2))
-    else:
-        print_table(doc)
-    met = all(target["pass"] is not False for target in doc["targets"])
-    return 0 if met and not doc["problems"] else 1
+    finally:
+        server.stop()
+    return report(args, size, world, runs, skipped, phases)
 
 
 def report(
     args: argparse.Namespace,
+    size: int,
     world: World,
-    checks: list[Run],
-    baselines: list[Run],
+    runs: dict[str, list[Run]],
+    skipped: dict[str, str],
     phases: dict[str, float] | None,
 ) -> dict[str, Any]:
-    """The figures, as printed with --json."""
+    """The figures of one inventory size, as printed with --json."""
     hostnames = len(world.hostnames)
-    check, baseline = Figures.of(checks, hostnames), Figures.of(baselines, hostnames)
-    fastest_baseline = min(baselines, key=lambda run: run.seconds)
+    check = Figures.of(runs["check"], hostnames)
+    bare = Figures.of(runs["baseline"], hostnames)
+    adns = Figures.of(runs["adns"], hostnames)
+    assert check is not None
+    fastest = {
+        name: min(runs[key], key=lambda run: run.seconds)
+        for key, name in (("baseline", "bare loop"), ("adns", "adnshost"))
+        if runs[key]
+    }
     return {
-        "integrations": args.integrations,
+        "integrations": size,
         "concurrency": args.concurrency,
         "repeat": args.repeat,
         "knot": knot_version(),
+        "adns": adns_version() if adns else "",
         "zone_records": len(world.records),
         "endpoint_kinds": dict(sorted(world.kinds.items())),
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
         "check": asdict(check),
-        "baseline": asdict(baseline),
-        "ratio": check.hostnames_per_second / baseline.hostnames_per_second,
-        "baseline_loop_seconds": fastest_baseline.report["loop_seconds"],
+        "baseline": asdict(bare) if bare else None,
+        "adns_run": asdict(adns) if adns else None,
+        "skipped": skipped,
+        "ratio": check.hostnames_per_second / bare.hostnames_per_second if bare else None,
+        "ratio_adns": check.hostnames_per_second / adns.hostnames_per_second if adns else None,
         "targets": [
             {"target": target, "pass": met, "value": value}
-            for target, met, value in verdicts(check, baseline)
+            for target, met, value in verdicts(size, check, bare)
         ],
-        "check_findings": checks[-1].report["findings"],
+        "check_findings": runs["check"][-1].report["findings"],
         "phases": phases,
-        "problems": sanity_problems(world, checks[-1], fastest_baseline),
+        "problems": sanity_problems(world, runs["check"][-1], fastest),
     }
 
 

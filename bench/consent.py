@@ -1,4 +1,4 @@
-"""Benchmarks consent coverage on PostgreSQL against a hand-written NOT EXISTS count, same run."""
+"""Benchmarks consent coverage on PostgreSQL against hand-written SQL for the same counts, same run."""
 
 # Usage: python bench/consent.py [--url URL] [--subjects 1000000] [--repeat 3] [--chunk 10000]
 #                                [--text-keys] [--reuse] [--keep] [--json]
@@ -23,17 +23,21 @@
 #   customers: the primary key on the key column.
 #
 # Then it times, each in a fresh process (best of --repeat, alternating the two SQL runs):
-#   - coverage (pushdown): auditor.sources.coverage(): shared, missing and withdrawn in one
-#     statement;
-#   - hand-written NOT EXISTS: `SELECT count(*) FROM customers s WHERE s.synced_to_mailchimp AND
-#     NOT EXISTS (SELECT 1 FROM consents c WHERE ... valid on the audit date)`: the missing count
-#     alone, as a person would write it;
+#   - coverage (pushdown): auditor.consent.coverage(): shared, missing and withdrawn in one
+#     statement, one pass over the shared subjects;
+#   - the baseline, hand-written SQL computing the same three counts, in the two ways a person
+#     would write them (both printed; the ratio is taken against the faster of the two, run by
+#     run): "one pass", the shared subjects LEFT JOINed to a GROUP BY of their consents with
+#     bool_or(still valid), counted with FILTER; "anti-join", the shared count, a NOT EXISTS
+#     anti-join for the missing and a join to the DISTINCT withdrawn subjects;
+#   - for reference only, the NOT EXISTS anti-join counting the missing alone (one count of
+#     three: a floor, not a like-for-like baseline);
 #   - coverage (merge): the same coverage with the merge path forced on this one server (two
 #     connections, both key streams sorted and merged in Python), as subjects per second;
 #   - an idle process: everything imported, the data source opened and the mapping bound (the
 #     tables reflected), nothing counted: the baseline for memory.
 # It prints seconds, subjects per second, peak RSS (VmHWM) of each process, the ratio
-# pushdown / hand-written, and PASS/FAIL against the targets: ratio <= 1.3, merge >= 200,000
+# pushdown / hand-written, and PASS/FAIL against the targets: ratio <= 1.15, merge >= 300,000
 # subjects/s, peak RSS at most 50 MB above the idle process. A WRONG line says a path returned
 # other counts than the data holds. Exit status: 0 every target met, 1 a target missed or a WRONG
 # result, 3 the benchmark could not run.
@@ -64,8 +68,8 @@ sys.path.insert(0, str(ROOT))
 SCHEMA = "gdpr_bench_consent"
 PURPOSE = "newsletter-us"
 AS_OF = date(2026, 11, 22)
-TARGET_RATIO = 1.3
-TARGET_RATE = 200_000.0
+TARGET_RATIO = 1.15
+TARGET_RATE = 300_000.0
 TARGET_GROWTH_MB = 50.0
 SEED = 20261122
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -81,15 +85,43 @@ INDEXES = (
     ),
 )
 
-BASELINE_SQL = """
-SELECT count(*) FROM customers s
-WHERE s.synced_to_mailchimp
-  AND NOT EXISTS (
-    SELECT 1 FROM consents c
-    WHERE c.customer_id = s.customer_id
+_VALID = """c.customer_id = s.customer_id
       AND c.purpose = %(purpose)s
       AND c.granted_at < %(next_day)s
-      AND (c.withdrawn_at IS NULL OR c.withdrawn_at >= %(next_day)s))
+      AND (c.withdrawn_at IS NULL OR c.withdrawn_at >= %(next_day)s)"""
+
+# The hand-written baselines: the same three counts (shared, missing, withdrawn) as the
+# coverage check, as a person writes them by hand for PostgreSQL.
+BASELINES = {
+    "one pass": """
+SELECT count(*),
+       count(*) FILTER (WHERE c.valid IS NOT TRUE),
+       count(*) FILTER (WHERE NOT c.valid)
+FROM customers s
+LEFT JOIN (SELECT customer_id, bool_or(withdrawn_at IS NULL OR withdrawn_at >= %(next_day)s) AS valid
+           FROM consents
+           WHERE purpose = %(purpose)s AND granted_at < %(next_day)s
+           GROUP BY customer_id) c ON c.customer_id = s.customer_id
+WHERE s.synced_to_mailchimp
+""",
+    "anti-join": f"""
+SELECT (SELECT count(*) FROM customers WHERE synced_to_mailchimp),
+       count(*),
+       count(w.customer_id)
+FROM customers s
+LEFT JOIN (SELECT DISTINCT customer_id FROM consents
+           WHERE purpose = %(purpose)s AND granted_at < %(next_day)s
+             AND withdrawn_at < %(next_day)s) w ON w.customer_id = s.customer_id
+WHERE s.synced_to_mailchimp
+  AND NOT EXISTS (SELECT 1 FROM consents c WHERE {_VALID})
+""",
+}
+
+# For reference: the missing count alone (a third of the work).
+NOT_EXISTS_SQL = f"""
+SELECT count(*) FROM customers s
+WHERE s.synced_to_mailchimp
+  AND NOT EXISTS (SELECT 1 FROM consents c WHERE {_VALID})
 """
 
 
@@ -260,14 +292,16 @@ def child(mode: str, chunk: int) -> dict[str, Any]:
             result = asdict(coverage(bound, AS_OF))
         elif mode == "merge":
             result = asdict(coverage(bound, AS_OF, merge=True, chunk_size=chunk))
-        elif mode == "baseline":
+        elif mode in BASELINES or mode == "not-exists":
             next_day = f"{AS_OF + timedelta(days=1)} 00:00:00+00"
+            sql = NOT_EXISTS_SQL if mode == "not-exists" else BASELINES[mode]
             # The hand-written query goes to the driver as written, as its author would send it.
             with sources["crm"].engine.connect() as connection:
-                missing = connection.exec_driver_sql(
-                    BASELINE_SQL, {"purpose": PURPOSE, "next_day": next_day}
-                ).scalar_one()
-            result = {"missing": missing}
+                row = connection.exec_driver_sql(
+                    sql, {"purpose": PURPOSE, "next_day": next_day}
+                ).one()
+            names = ("missing",) if mode == "not-exists" else ("shared", "missing", "withdrawn")
+            result = dict(zip(names, row, strict=True))
         else:
             with sources["crm"].connect() as connection:
                 connection.execute(text("SELECT 1"))
@@ -304,22 +338,23 @@ def run_child(mode: str, url: str, chunk: int) -> dict[str, Any]:
 
 
 def measure(url: str, repeat: int, chunk: int) -> dict[str, list[dict[str, Any]]]:
-    runs: dict[str, list[dict[str, Any]]] = {
-        "idle": [],
-        "pushdown": [],
-        "baseline": [],
-        "merge": [],
-    }
+    sql_modes = ["pushdown", *BASELINES, "not-exists"]
+    runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in ["idle", *sql_modes, "merge"]}
     runs["idle"].append(run_child("idle", url, chunk))
     for index in range(repeat):
-        # Alternate which SQL runs first, so that neither always finds the cache warmer.
-        pair = ("pushdown", "baseline") if index % 2 == 0 else ("baseline", "pushdown")
-        for mode in pair:
+        # Rotate which SQL runs first, so that none always finds the cache warmer.
+        turn = index % len(sql_modes)
+        for mode in sql_modes[turn:] + sql_modes[:turn]:
             runs[mode].append(run_child(mode, url, chunk))
             print(f"  {mode}: {runs[mode][-1]['seconds']:.3f} s", file=sys.stderr)
     for _ in range(repeat):
         runs["merge"].append(run_child("merge", url, chunk))
         print(f"  merge: {runs['merge'][-1]['seconds']:.3f} s", file=sys.stderr)
+    # The baseline of each round: the faster hand-written formulation of the three counts.
+    runs["baseline"] = [
+        min(pair, key=lambda run: float(run["seconds"]))
+        for pair in zip(*(runs[name] for name in BASELINES), strict=True)
+    ]
     return runs
 
 
@@ -336,10 +371,11 @@ def report(
     shared = expected.shared
     rows = {
         "pushdown": ("coverage (pushdown)", best("pushdown")),
-        "baseline": ("hand-written NOT EXISTS", best("baseline")),
+        **{name: (f"hand-written, {name}", best(name)) for name in BASELINES},
+        "not-exists": ("NOT EXISTS (missing only)", best("not-exists")),
         "merge": ("coverage (merge)", best("merge")),
     }
-    ratio = rows["pushdown"][1] / rows["baseline"][1]
+    ratio = rows["pushdown"][1] / best("baseline")
     rate = shared / rows["merge"][1]
     growth = {mode: peak_mb(mode) - idle for mode in ("pushdown", "merge")}
     server = server_version(args.url)
@@ -368,25 +404,24 @@ def report(
         for a, b in zip(runs["pushdown"], runs["baseline"], strict=True)
     )
     print(
-        f"ratio pushdown/hand-written: {ratio:.2f}x (best against best); run by run: "
+        f"ratio pushdown/hand-written (the faster formulation): {ratio:.2f}x (best against best); run by run: "
         f"median {pairs[len(pairs) // 2]:.2f}x, from {pairs[0]:.2f}x to {pairs[-1]:.2f}x"
     )
     print(
         "all runs (s): "
         + ", ".join(
-            f"{mode} {[round(float(r['seconds']), 3) for r in runs[mode]]}"
-            for mode in ("pushdown", "baseline", "merge")
+            f"{mode} {[round(float(r['seconds']), 3) for r in runs[mode]]}" for mode in rows
         )
     )
     status = 0
-    for mode in ("pushdown", "merge"):
+    for mode in ("pushdown", "merge", *BASELINES):
         for run in runs[mode]:
             got = {key: run["result"][key] for key in ("shared", "missing", "withdrawn")}
             want = {"shared": shared, "missing": expected.missing, "withdrawn": expected.withdrawn}
             if got != want:
                 print(f"WRONG {mode} counted {got}, the data holds {want}")
                 status = 1
-    for run in runs["baseline"]:
+    for run in runs["not-exists"]:
         if run["result"]["missing"] != expected.missing:
             print(f"WRONG hand-written query counted {run['result']['missing']} missing")
             status = 1

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from auditor.retention import batches
 from auditor.store import StateStore
 from tests.dnsserver import LoopbackDnsServer
 
@@ -99,6 +100,19 @@ def _checkout_untouched() -> Iterator[None]:
             + ", ".join(changed),
             pytrace=False,
         )
+
+
+FIXED_BATCHES_TARGET_SECONDS = 3600.0
+"""A target transaction time no test's batch reaches: its batches keep the policy's batch_size."""
+
+
+@pytest.fixture(autouse=True)
+def _batches_of_batch_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retention batches of exactly the policy's batch_size, whatever the machine's load: the
+    tests count records and evidence batch by batch, and a busy test machine's slow commit
+    would otherwise shrink the next batch (`next_batch_size` is tested on its own, in
+    tests/retention/test_batch_sizes.py). Child processes set it themselves."""
+    monkeypatch.setattr(batches, "TARGET_TRANSACTION_SECONDS", FIXED_BATCHES_TARGET_SECONDS)
 
 
 @pytest.fixture

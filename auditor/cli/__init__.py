@@ -152,11 +152,14 @@ def parse_as_of(value: str | None) -> date:
 
 
 def load_all(config: Config) -> tuple[PolicyData, list[Integration]]:
-    """Load the policy data and the inventory a configuration names (vendor countries it does
-    not declare filled in from the vendor catalogue)."""
+    """Load the policy data and the inventory a configuration names (a large inventory by
+    several processes, see `auditor.cli.loading`; vendor countries it does not declare filled
+    in from the vendor catalogue)."""
+    from auditor.cli.loading import load_inventory_parallel
+
     policies = load_policies(config.policies)
     try:
-        return policies, load_integrations(config, policies)
+        return policies, load_integrations(config, policies, load_inventory_parallel)
     except InvalidInputError as exc:
         raise config.located(exc) from None
 

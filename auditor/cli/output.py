@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import textwrap
 from collections import Counter
+from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
 from auditor import __version__
@@ -93,6 +94,14 @@ def warning_json(warning: DataWarning) -> dict[str, Any]:
 
 def result_json(result: AuditResult) -> dict[str, Any]:
     """The `check --format json` document (DESIGN §3; keys are stable, more may be added)."""
+    return {
+        key: list(value) if isinstance(value, Iterator) else value
+        for key, value in _result_items(result).items()
+    }
+
+
+def _result_items(result: AuditResult) -> dict[str, Any]:
+    """The document's keys in order, its long lists as iterators that build one item at a time."""
     severities = Counter(finding.severity.value for finding in result.findings)
     return {
         "as_of": result.as_of.isoformat(),
@@ -101,9 +110,9 @@ def result_json(result: AuditResult) -> dict[str, Any]:
         "hostnames": result.hostnames,
         "summary": {name: severities.get(name, 0) for name in ("critical", "warning", "info")},
         "warnings": [warning_json(warning) for warning in result.warnings],
-        "findings": [finding_json(finding) for finding in result.findings],
-        "places": [place_json(check) for check in result.places],
-        "endpoints": [observation_json(observation) for observation in result.observations],
+        "findings": map(finding_json, result.findings),
+        "places": map(place_json, result.places),
+        "endpoints": map(observation_json, result.observations),
         "data": {
             "tool_version": __version__,
             "policy_digest": result.policy_digest,
@@ -120,27 +129,62 @@ def result_json(result: AuditResult) -> dict[str, Any]:
     }
 
 
+def _encoder() -> Callable[[Any], str]:
+    """`json.dumps(item, ensure_ascii=False)`, by one C encoder made once (json.dumps makes one
+    per call) and without the circular-reference check (the items are trees built here)."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return json.JSONEncoder(ensure_ascii=False).encode
+
+    def fail(value: Any) -> Any:
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+    encode = make(None, fail, json.encoder.encode_basestring, None, ": ", ", ", False, False, True)
+    return lambda item: "".join(encode(item, 0))
+
+
+_ENCODE = _encoder()
+_CHUNK = 512  # items joined per write
+
+
 def write_json(result: AuditResult, stream: TextIO) -> None:
     """Write the JSON document: one top-level key per line and one list item per line.
 
-    Each item is encoded by the C encoder (an indented document goes through the pure-Python one,
-    several times slower on a large audit), and written as it is encoded, so memory stays flat.
+    Each item is built and encoded by the C encoder as it is written (an indented document goes
+    through the pure-Python encoder, several times slower on a large audit), so memory stays
+    flat: no list of all items is ever held.
     """
-    document = result_json(result)
+    document = _result_items(result)
     stream.write("{\n")
     for position, (key, value) in enumerate(document.items()):
         stream.write(f"  {json.dumps(key)}: ")
-        if isinstance(value, list) and value:
-            stream.write("[\n")
-            last = len(value) - 1
-            for index, item in enumerate(value):
-                stream.write("    " + json.dumps(item, ensure_ascii=False))
-                stream.write(",\n" if index < last else "\n")
-            stream.write("  ]")
+        if isinstance(value, Iterator | list):
+            _write_items(iter(value), stream)
         else:
-            stream.write(json.dumps(value, ensure_ascii=False))
+            stream.write(_ENCODE(value))
         stream.write(",\n" if position < len(document) - 1 else "\n")
     stream.write("}\n")
+
+
+def _write_items(items: Iterator[Any], stream: TextIO) -> None:
+    """Write `[...]` with one encoded item per line; an empty list as `[]`."""
+    first = next(items, _END)
+    if first is _END:
+        stream.write("[]")
+        return
+    stream.write("[\n    " + _ENCODE(first))
+    chunk: list[str] = []
+    for item in items:
+        chunk.append(_ENCODE(item))
+        if len(chunk) >= _CHUNK:
+            stream.write(",\n    " + ",\n    ".join(chunk))
+            chunk.clear()
+    if chunk:
+        stream.write(",\n    " + ",\n    ".join(chunk))
+    stream.write("\n  ]")
+
+
+_END = object()
 
 
 def _places_line(checks: list[PlaceCheck]) -> str:

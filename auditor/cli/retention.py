@@ -137,8 +137,9 @@ def retention_enforce(
     secret = anonymise_key(os.environ)
     with _reconciled(setup, policy_ids) as (store, bound, reconciled):
         now = utcnow()
+        plans = {one.policy.id: plan_policy(one, now, max_rows) for one in bound}
         for one in bound:
-            check_guard(one, plan_policy(one, now, max_rows), secret, allow_large_share)
+            check_guard(one, plans[one.policy.id], secret, allow_large_share)
         results = []
         for one in bound:
             enforcement = enforce_policy(
@@ -148,6 +149,7 @@ def retention_enforce(
                 secret=secret,
                 max_rows=max_rows,
                 allow_large_share=allow_large_share,
+                plan=plans[one.policy.id],
             )
             results.append((enforcement, plan_policy(one, utcnow(), max_rows)))
     if output_format == "json":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -113,8 +114,13 @@ def parse_duration(text: str) -> Duration:
     return duration
 
 
+parsed_duration = functools.lru_cache(maxsize=1024)(parse_duration)
+"""`parse_duration`, remembered: a file repeats a few dozen durations thousands of times, and
+each is parsed once (errors are not kept, so each bad value is reported where it stands)."""
+
+
 def _checked(text: str) -> str:
-    parse_duration(text)
+    parsed_duration(text)
     return text
 
 

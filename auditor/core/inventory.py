@@ -18,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from auditor.core.durations import Duration, DurationText, parse_duration
+from auditor.core.durations import Duration, DurationText, parse_duration, parsed_duration
 from auditor.core.errors import InvalidInputError, Issue
 from auditor.core.iso3166 import COUNTRY_CODES
 from auditor.core.model import (
@@ -89,19 +89,28 @@ def _hostname(value: str) -> str:
 
 
 def _duration(value: str | None) -> Duration | None:
-    return None if value is None else parse_duration(value)
+    return None if value is None else parsed_duration(value)
 
 
-def _resolve_places(values: Iterable[str], policies: PolicyData) -> tuple[Place, ...]:
-    """Parse place specs, dropping repeats; raises ValueError naming every bad one by index."""
+def _resolve_places(
+    values: Iterable[str], policies: PolicyData, known: dict[str, Place] | None = None
+) -> tuple[Place, ...]:
+    """Parse place specs, dropping repeats; raises ValueError naming every bad one by index.
+
+    `known` holds the specs already parsed against the same policy data, and gains the new ones.
+    """
     places: list[Place] = []
     errors = []
     for index, spec in enumerate(values):
-        try:
-            place = parse_place(spec, policies)
-        except ValueError as exc:
-            errors.append(f"[{index}] {exc}")
-            continue
+        place = known.get(spec) if known is not None and isinstance(spec, str) else None
+        if place is None:
+            try:
+                place = parse_place(spec, policies)
+            except ValueError as exc:
+                errors.append(f"[{index}] {exc}")
+                continue
+            if known is not None and isinstance(spec, str):
+                known[spec] = place
         if place not in places:
             places.append(place)
     if errors:
@@ -110,7 +119,12 @@ def _resolve_places(values: Iterable[str], policies: PolicyData) -> tuple[Place,
 
 
 def _check_place(value: str, info: ValidationInfo) -> str:
-    parse_place(value, (info.context or {})["policies"])
+    context = info.context or {}
+    known: dict[str, Place] | None = context.get("places")
+    if known is None or value not in known:
+        place = parse_place(value, context["policies"])
+        if known is not None:
+            known[value] = place
     return value
 
 
@@ -313,9 +327,11 @@ def inventory_json_schema() -> dict[str, Any]:
     )
 
 
-def _build(entry: _Integration, source: str, policies: PolicyData) -> Integration:
+def _build(
+    entry: _Integration, source: str, policies: PolicyData, known: dict[str, Place] | None = None
+) -> Integration:
     def places(values: Iterable[str]) -> tuple[Place, ...]:
-        return _resolve_places(values, policies)
+        return _resolve_places(values, policies, known)
 
     backups = None
     if entry.backups is not None:
@@ -355,7 +371,8 @@ def parse_inventory(
     namer = entries_by_id(doc, "integrations", "integration")
     if not isinstance(doc.data, dict) or "integrations" not in doc.data:
         return [], [Issue(doc.source, "expected a mapping with an 'integrations' list", line=1)]
-    context = {"policies": policies}
+    known: dict[str, Place] = {}
+    context = {"policies": policies, "places": known}
     issues: list[Issue] = []
     integrations: list[Integration] = []
     raw = doc.data["integrations"]
@@ -374,7 +391,7 @@ def parse_inventory(
         except ValidationError as exc:
             issues.extend(issues_from_validation(exc, doc, namer, base=loc, model=_Integration))
             continue
-        integrations.append(_build(entry, doc.source, policies))
+        integrations.append(_build(entry, doc.source, policies, known))
     return integrations, issues
 
 
@@ -386,6 +403,17 @@ def inventory_files(paths: Sequence[Path]) -> tuple[list[Path], list[Issue]]:
     return yaml_files(paths, "inventory")
 
 
+def load_inventory_file(
+    path: Path, policies: PolicyData, display: Path | None = None
+) -> tuple[list[Integration], list[Issue]]:
+    """Load and validate one inventory file: its valid integrations and every problem found."""
+    try:
+        doc = load_yaml(path, source=display_name(path, display))
+    except InvalidInputError as exc:
+        return [], list(exc.issues)
+    return parse_inventory(doc, policies)
+
+
 def load_inventory(
     paths: Sequence[Path], policies: PolicyData, display: Path | None = None
 ) -> list[Integration]:
@@ -395,17 +423,25 @@ def load_inventory(
         InvalidInputError: with every problem in every file.
     """
     files, issues = inventory_files(paths)
+    loaded = [load_inventory_file(path, policies, display) for path in files]
+    return combine_inventory(files, loaded, issues, display)
+
+
+def combine_inventory(
+    files: Sequence[Path],
+    loaded: Iterable[tuple[list[Integration], list[Issue]]],
+    issues: list[Issue],
+    display: Path | None = None,
+) -> list[Integration]:
+    """The integrations of every file (`loaded`, one item per file of `files`), in file order,
+    checked together (`check_references`, naming lines by reading a file again when needed).
+
+    Raises:
+        InvalidInputError: with `issues`, every file's problems and the references' problems.
+    """
+    sources = {display_name(path, display): path for path in files}
     integrations: list[Integration] = []
-    sources: dict[str, Path] = {}
-    for path in files:
-        name = display_name(path, display)
-        sources[name] = path
-        try:
-            doc = load_yaml(path, source=name)
-        except InvalidInputError as exc:
-            issues.extend(exc.issues)
-            continue
-        found, problems = parse_inventory(doc, policies)
+    for found, problems in loaded:
         integrations.extend(found)
         issues.extend(problems)
     issues.extend(check_references(integrations, line_finder(integrations, sources)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
@@ -294,8 +295,11 @@ PROBED_FACETS = frozenset({Facet.ENDPOINT})
 
 
 def endpoint_probe(hostname: str) -> str:
-    """The probe scope of resolving and locating one endpoint hostname."""
-    return f"endpoint:{hostname}"
+    """The probe scope of resolving and locating one endpoint hostname.
+
+    Interned: the findings, places and probe outcomes of a large audit name each one several
+    times, and then share one string."""
+    return sys.intern(f"endpoint:{hostname}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@ whether an endpoint is a CDN/anycast edge, and whether probing it observed anyth
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -58,16 +58,38 @@ def edge_reason(
     resolution: Resolution, locations: Sequence[Location], policies: PolicyData
 ) -> str | None:
     """Say why an endpoint is a CDN/anycast edge (by CNAME, range or ASN), or return None."""
+    suffixes = _suffix_order(policies.edges.cname_suffixes)
     for name in (resolution.hostname, *resolution.cname_chain):
-        for suffix, provider in policies.edges.cname_suffixes.items():
-            if name == suffix or name.endswith("." + suffix):
-                return f"CNAME {name} is {with_article(provider)} edge"
+        # The name and each of its parent domains, looked up, rather than every edge suffix
+        # tried on every name; the first suffix in the policy data's order wins, as listed.
+        parts = name.split(".")
+        found = [
+            suffixes[tail] for i in range(len(parts)) if (tail := ".".join(parts[i:])) in suffixes
+        ]
+        if found:
+            _, provider = min(found)
+            return f"CNAME {name} is {with_article(provider)} edge"
     if locations and all(location.edge for location in locations):
         first = locations[0]
         if first.provider is not None:
             return f"address in {first.provider} edge ranges"
         return f"address in an edge network (AS{first.asn} {first.asn_org or ''})".rstrip()
     return None
+
+
+_SUFFIX_ORDERS: dict[int, tuple[Mapping[str, str], dict[str, tuple[int, str]]]] = {}
+
+
+def _suffix_order(cname_suffixes: Mapping[str, str]) -> dict[str, tuple[int, str]]:
+    """Edge suffix -> (its position in the policy data, its provider), per mapping."""
+    known = _SUFFIX_ORDERS.get(id(cname_suffixes))
+    if known is None or known[0] is not cname_suffixes:
+        order = {
+            suffix: (index, provider)
+            for index, (suffix, provider) in enumerate(cname_suffixes.items())
+        }
+        known = _SUFFIX_ORDERS[id(cname_suffixes)] = (cname_suffixes, order)
+    return known[1]
 
 
 def probe_failure(observation: Observation) -> str | None:

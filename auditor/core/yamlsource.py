@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,18 +24,36 @@ hand-written reuse needs (a block of 20 values repeated 5,000 times), far fewer 
 laughs" document of a few hundred bytes expands to."""
 
 
-@dataclass(frozen=True, slots=True)
 class YamlDocument:
-    """A parsed YAML file and the line (1-based) where each value starts."""
+    """A parsed YAML file and the line (1-based) where each value starts.
 
-    source: str
-    data: Any
-    lines: dict[Loc, int] = field(default_factory=dict)
+    The line map is built when something first asks for a line (an error to report): a valid
+    file is parsed once, straight into data, and never pays for it.
+    """
+
+    __slots__ = ("_lines", "_text", "data", "source")
+
+    def __init__(
+        self, source: str, data: Any, lines: dict[Loc, int] | None = None, text: str | None = None
+    ) -> None:
+        self.source = source
+        self.data = data
+        self._lines = lines
+        self._text = text  # parsed again for the line map, when one is asked for
+
+    @property
+    def lines(self) -> dict[Loc, int]:
+        """The line of every value and key, by location (built on first use)."""
+        if self._lines is None:
+            self._lines = line_map(self._text, self.source) if self._text is not None else {}
+            self._text = None
+        return self._lines
 
     def line_of(self, loc: Loc) -> int | None:
         """Return the line of the value at `loc`, or of its nearest enclosing value."""
+        lines = self.lines
         for end in range(len(loc), -1, -1):
-            line = self.lines.get(tuple(loc[:end]))
+            line = lines.get(tuple(loc[:end]))
             if line is not None:
                 return line
         return None
@@ -68,6 +85,91 @@ _Loader.add_implicit_resolver(
     re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
     list("tTfF"),
 )
+
+
+class _Unusual(Exception):
+    """A document the event builder leaves to the full path (anchors, tags, merge keys, ...)."""
+
+
+_SCALAR, _MAP_START, _MAP_END = yaml.ScalarEvent, yaml.MappingStartEvent, yaml.MappingEndEvent
+_SEQ_START, _SEQ_END = yaml.SequenceStartEvent, yaml.SequenceEndEvent
+_NULL, _BOOL = "tag:yaml.org,2002:null", "tag:yaml.org,2002:bool"
+_BUILT_BY_CONSTRUCTOR = frozenset(
+    {"tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:timestamp"}
+)
+_TRUE = frozenset({"true", "True", "TRUE"})
+_NO_KEY = object()
+
+
+def fast_load(text: str) -> Any:
+    """Build the data of a plain YAML document straight from the parser's events.
+
+    Gives what the full path gives (the same implicit types, YAML 1.2 booleans), without a node
+    graph or a line map. Raises _Unusual for anything it leaves to the full path: anchors,
+    aliases, explicit tags, merge keys, collections as keys, a key twice, several documents;
+    parse and construction errors propagate, and the full path reports them.
+
+    It stays one loop of about 60 lines: one event at a time, no calls on the common path.
+    """
+    loader = _Loader(text)
+    try:
+        get = loader.get_event
+        resolvers = loader.yaml_implicit_resolvers
+        wildcard = resolvers.get(None, [])
+        get()  # StreamStartEvent
+        if isinstance(get(), yaml.StreamEndEvent):
+            return None  # an empty stream
+        stack: list[list[Any]] = []  # [container, pending key, is a mapping]
+        while True:
+            event = get()
+            kind = event.__class__
+            if kind is _SCALAR:
+                if event.anchor is not None or event.tag is not None:
+                    raise _Unusual
+                value: Any = event.value
+                if event.implicit[0]:  # plain: its type is resolved from its text
+                    for tag, regexp in resolvers.get(value[:1], []) + wildcard:
+                        if regexp.match(value):
+                            if tag == _NULL:
+                                value = None
+                            elif tag == _BOOL:
+                                value = value in _TRUE
+                            elif tag in _BUILT_BY_CONSTRUCTOR:
+                                node = yaml.ScalarNode(tag, value, event.start_mark, event.end_mark)
+                                value = loader.yaml_constructors[tag](loader, node)
+                            else:
+                                raise _Unusual  # a merge key or a `=` value
+                            break
+            elif kind is _MAP_START or kind is _SEQ_START:
+                if event.anchor is not None or event.tag is not None:
+                    raise _Unusual
+                if stack and stack[-1][2] and stack[-1][1] is _NO_KEY:
+                    raise _Unusual  # a collection as a key
+                stack.append([{}, _NO_KEY, True] if kind is _MAP_START else [[], None, False])
+                continue
+            elif kind is _MAP_END or kind is _SEQ_END:
+                value = stack.pop()[0]
+            else:
+                raise _Unusual  # an alias
+            if not stack:
+                break
+            top = stack[-1]
+            if not top[2]:
+                top[0].append(value)
+            elif top[1] is _NO_KEY:
+                if value in top[0]:
+                    raise _Unusual  # a key twice: the full path reports it
+                top[1] = value
+            else:
+                top[0][top[1]] = value
+                top[1] = _NO_KEY
+        if not isinstance(get(), yaml.DocumentEndEvent) or not isinstance(
+            get(), yaml.StreamEndEvent
+        ):
+            raise _Unusual  # several documents
+        return value
+    finally:
+        loader.dispose()
 
 
 _STR = "tag:yaml.org,2002:str"
@@ -179,10 +281,31 @@ class _Checker:
 def parse_yaml(text: str, source: str) -> YamlDocument:
     """Parse YAML text with `yaml.safe_load` semantics and YAML 1.2 booleans.
 
+    Plain documents (no anchors, aliases, tags or merge keys) are built straight from the
+    parser's events, and their line map only when a line is asked for; anything else, and every
+    document with a problem, takes the full path that checks and maps the node graph.
+
     Raises:
         InvalidInputError: the text is not well-formed YAML (naming the line), holds a key twice
             in one mapping, a recursive alias, or aliases expanding it past MAX_ALIAS_NODES.
     """
+    try:
+        data = fast_load(text)
+    except (_Unusual, yaml.YAMLError, ValueError, OverflowError, TypeError, RecursionError):
+        return _checked_parse(text, source)
+    return YamlDocument(source=source, data=data, text=text)
+
+
+def line_map(text: str, source: str) -> dict[Loc, int]:
+    """The line of every value and key of a YAML text by location; empty if it does not parse."""
+    try:
+        return _checked_parse(text, source).lines
+    except InvalidInputError:
+        return {}
+
+
+def _checked_parse(text: str, source: str) -> YamlDocument:
+    """Parse via the node graph: check it (duplicate keys, aliases), map its lines, build the data."""
     try:
         # One parse gives both the node tree (for lines and checks) and the data built from it.
         loader = _Loader(text)

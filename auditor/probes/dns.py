@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from auditor.core.errors import ResolverError
 from auditor.core.model import Resolution
+from auditor.probes.dnsengine import Answer, Query, UdpEngine, run_all
 from auditor.probes.dnstransport import (
     Nameserver,
     QueryIds,
-    UdpPool,
     parse_nameserver,
     system_nameservers,
     tcp_exchange,
@@ -88,7 +87,6 @@ class DnsResolver:
         self.concurrency = concurrency
         self.retries = retries
         self.stats = ResolverStats()
-        self._udp: UdpPool | None = None
         self._query_ids = QueryIds()
 
     def resolve_many(
@@ -96,10 +94,10 @@ class DnsResolver:
     ) -> dict[str, Resolution]:
         """Return one Resolution per distinct hostname; `progress(done, total)` ends at (total, total).
 
-        Runs its own event loop, so it must not be called from a running one.
+        At most `concurrency` hostnames are in flight, each with its A and AAAA lookups.
         """
         unique = list(dict.fromkeys(hostnames))
-        results = asyncio.run(self._resolve_all(unique, progress))
+        results = self._resolve_all(unique, progress)
         for resolution in results.values():
             self.stats.hostnames += 1
             self.stats.statuses[resolution.status] += 1
@@ -107,49 +105,67 @@ class DnsResolver:
                 self.stats.failures += 1
         return results
 
-    async def _resolve_all(
+    def _resolve_all(
         self, hostnames: list[str], progress: Callable[[int, int], None] | None
     ) -> dict[str, Resolution]:
         results: dict[str, Resolution] = {}
         total = len(hostnames)
         step = max(1, -(-total // 100))  # at most ~100 progress calls
-        pending = iter(hostnames)
 
-        async def worker() -> None:
-            for hostname in pending:  # the iterator is shared: each worker takes the next name
-                results[hostname] = await self._resolve_one(hostname)
-                if progress is not None and (len(results) % step == 0 or len(results) == total):
-                    progress(len(results), total)
+        def record(resolution: Resolution) -> None:
+            results[resolution.hostname] = resolution
+            if progress is not None and (len(results) % step == 0 or len(results) == total):
+                progress(len(results), total)
 
-        self._udp = UdpPool()
+        def job(hostname: str) -> Callable[[UdpEngine, Callable[[], None]], None]:
+            def start(engine: UdpEngine, finished: Callable[[], None]) -> None:
+                def done(resolution: Resolution) -> None:
+                    record(resolution)
+                    finished()
+
+                self._start_one(engine, hostname, done)
+
+            return start
+
+        engine = UdpEngine(self.timeout)
         try:
-            await asyncio.gather(*(worker() for _ in range(min(self.concurrency, total))))
+            run_all(engine, map(job, hostnames), self.concurrency)
         finally:
-            await self._udp.close()
-            self._udp = None
+            engine.close()
         if progress is not None and total == 0:
             progress(0, 0)
         return results
 
-    async def _resolve_one(self, hostname: str) -> Resolution:
+    def _start_one(
+        self, engine: UdpEngine, hostname: str, done: Callable[[Resolution], None]
+    ) -> None:
+        """Resolve one hostname: its A and AAAA lookups at once, merged when both are in."""
         literal = address_literal(hostname)
         if literal is not None:  # as getaddrinfo does: an address resolves to itself
-            return Resolution(hostname, "ok", (literal,))
+            done(Resolution(hostname, "ok", (literal,)))
+            return
         try:
             name = hostname_labels(hostname)
         except ValueError as exc:
-            return Resolution(hostname, "error", reason=f"invalid hostname: {exc}")
-        ipv4 = asyncio.get_running_loop().create_task(self._resolve_type(name, A))
-        ipv6 = await self._resolve_type(name, AAAA)
-        return _merge(hostname, name, await ipv4, ipv6)
+            done(Resolution(hostname, "error", reason=f"invalid hostname: {exc}"))
+            return
+        found: dict[int, _TypeResult] = {}
 
-    async def _resolve_type(self, name: Labels, rdtype: int) -> _TypeResult:
+        def one(result: _TypeResult) -> None:
+            found[result.rdtype] = result
+            if len(found) == 2:
+                done(_merge(hostname, name, found[A], found[AAAA]))
+
+        engine.start(self._resolve_type(name, A), one)
+        engine.start(self._resolve_type(name, AAAA), one)
+
+    def _resolve_type(self, name: Labels, rdtype: int) -> Generator[Query, Answer, _TypeResult]:
         """Follow the CNAME chain from `name` to its addresses of one type, asking again as needed."""
         chain: list[Labels] = []
         seen = {name}
         current = name
         while True:
-            outcome = await self._lookup(current, rdtype)
+            outcome = yield from self._lookup(current, rdtype)
             if outcome.status in FAILURE_STATUSES:
                 return _TypeResult(rdtype, outcome.status, outcome.reason, chain)
             advanced = False
@@ -177,7 +193,7 @@ class DnsResolver:
                 return _TypeResult(rdtype, "no-answer", reason, chain)
             # The answer ends in a CNAME whose target it does not cover: ask for the target.
 
-    async def _lookup(self, name: Labels, rdtype: int) -> Outcome:
+    def _lookup(self, name: Labels, rdtype: int) -> Generator[Query, Answer, Outcome]:
         """Answer one question from the loaded zones or the nameservers."""
         for zone in self.zones:
             if zone.covers(name):
@@ -189,7 +205,7 @@ class DnsResolver:
         outcome = Outcome("error", "no query sent", "")
         for attempt in range(self.retries + 1):
             nameserver = self.nameservers[attempt % len(self.nameservers)]
-            outcome = await self._query(nameserver, question, rdtype)
+            outcome = yield from self._query(nameserver, question, rdtype)
             tried.append(str(nameserver))
             retry = outcome.status == "timeout" or (
                 outcome.status in ("servfail", "refused") and len(self.nameservers) > 1
@@ -201,19 +217,22 @@ class DnsResolver:
             outcome.reason = f"no answer from {servers} within {self.timeout} s"
         return outcome
 
-    async def _query(self, nameserver: Nameserver, question: bytes, rdtype: int) -> Outcome:
+    def _query(
+        self, nameserver: Nameserver, question: bytes, rdtype: int
+    ) -> Generator[Query, Answer, Outcome]:
         """Send one question to one nameserver over UDP, then TCP if the answer is truncated."""
-        assert self._udp is not None, "queries are only sent inside _resolve_all"
         query_id = self._query_ids.next()
         wire = query_wire(query_id, question)
         source = str(nameserver)
         self.stats.queries += 1
+        data = yield Query(nameserver, wire, query_id, question)
         try:
-            data = await self._udp.exchange(nameserver, wire, query_id, question, self.timeout)
+            if isinstance(data, OSError):
+                raise data
             if data is not None and is_truncated(data):
                 self.stats.queries += 1
                 self.stats.tcp_queries += 1
-                data = await tcp_exchange(nameserver, wire, self.timeout)
+                data = tcp_exchange(nameserver, wire, self.timeout)
                 if data is not None and not answers(data, query_id, question):
                     return Outcome("error", f"TCP answer from {source} does not match", source)
         except OSError as exc:

@@ -1,21 +1,19 @@
-"""Getting DNS messages to and from a nameserver: addresses, query IDs, pooled UDP sockets, TCP."""
+"""Getting DNS messages to and from a nameserver: addresses, query IDs, TCP (UDP: dnsengine)."""
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import os
 import socket
 import struct
+import time
 from dataclasses import dataclass
-from typing import cast
 
 import dns.exception
 import dns.nameserver
 import dns.resolver
 
 from auditor.core.errors import ResolverError
-from auditor.probes.dnswire import answers
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,21 +74,30 @@ def system_nameservers() -> list[Nameserver]:
     return [parse_nameserver(str(ns)) for ns in found]  # normalises the address text
 
 
-async def tcp_exchange(nameserver: Nameserver, wire: bytes, timeout: float) -> bytes | None:
+def tcp_exchange(nameserver: Nameserver, wire: bytes, timeout: float) -> bytes | None:
     """Send one query over TCP; returns the answer's wire, or None on timeout; raises OSError."""
+    deadline = time.monotonic() + timeout
     try:
-        async with asyncio.timeout(timeout):
-            reader, writer = await asyncio.open_connection(nameserver.host, nameserver.port)
-            try:
-                writer.write(struct.pack("!H", len(wire)) + wire)
-                size = struct.unpack("!H", await reader.readexactly(2))[0]
-                return await reader.readexactly(size)
-            finally:
-                writer.close()
+        with socket.create_connection((nameserver.host, nameserver.port), timeout) as sock:
+            sock.sendall(struct.pack("!H", len(wire)) + wire)
+            size = struct.unpack("!H", _read_exactly(sock, 2, deadline, nameserver))[0]
+            return _read_exactly(sock, size, deadline, nameserver)
     except TimeoutError:
         return None
-    except asyncio.IncompleteReadError:
-        raise OSError(f"connection to {nameserver} closed before the answer was complete") from None
+
+
+def _read_exactly(sock: socket.socket, size: int, deadline: float, peer: Nameserver) -> bytes:
+    data = b""
+    while len(data) < size:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError
+        sock.settimeout(remaining)
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise OSError(f"connection to {peer} closed before the answer was complete")
+        data += chunk
+    return data
 
 
 class QueryIds:
@@ -104,89 +111,3 @@ class QueryIds:
         if not self._ids:
             self._ids = list(memoryview(os.urandom(4096)).cast("H"))
         return self._ids.pop()
-
-
-class _UdpChannel(asyncio.DatagramProtocol):
-    """One UDP socket with at most one query outstanding, so answers need no demultiplexing."""
-
-    def __init__(self) -> None:
-        self.transport: asyncio.DatagramTransport | None = None
-        self._waiter: asyncio.Future[bytes | None] | None = None
-        self._expected: tuple[Nameserver, int, bytes] | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # Not an isinstance check: 3.11's selector datagram transport does not inherit the ABC.
-        self.transport = cast(asyncio.DatagramTransport, transport)
-
-    def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
-        waiter, expected = self._waiter, self._expected
-        if waiter is None or waiter.done() or expected is None:
-            return  # a late answer to a query that already timed out
-        nameserver, query_id, question = expected
-        # Anything not from the nameserver, or not about our question, is ignored (spoofing).
-        from_nameserver = addr[0] == nameserver.host and addr[1] == nameserver.port
-        if from_nameserver and answers(data, query_id, question):
-            waiter.set_result(data)
-
-    def error_received(self, exc: Exception) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_exception(exc)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.error_received(exc or ConnectionError("socket closed"))
-
-    async def exchange(
-        self, nameserver: Nameserver, wire: bytes, query_id: int, question: bytes, timeout: float
-    ) -> bytes | None:
-        assert self.transport is not None
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[bytes | None] = loop.create_future()
-        self._waiter, self._expected = waiter, (nameserver, query_id, question)
-        # call_later is much cheaper than asyncio.wait_for, which makes a task per call.
-        timer = loop.call_later(timeout, _expire, waiter)
-        try:
-            self.transport.sendto(wire, (nameserver.host, nameserver.port))
-            return await waiter
-        finally:
-            timer.cancel()
-            self._waiter = self._expected = None
-
-
-def _expire(waiter: asyncio.Future[bytes | None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
-
-
-class UdpPool:
-    """Reuses UDP sockets across queries: making one per query costs more than the query itself."""
-
-    def __init__(self) -> None:
-        self._idle: dict[int, list[_UdpChannel]] = {}
-        self._all: list[_UdpChannel] = []
-
-    async def exchange(
-        self, nameserver: Nameserver, wire: bytes, query_id: int, question: bytes, timeout: float
-    ) -> bytes | None:
-        """Send `wire` and wait for its answer; returns None on timeout, raises OSError."""
-        idle = self._idle.setdefault(nameserver.family, [])
-        if idle:
-            channel = idle.pop()
-        else:
-            loop = asyncio.get_running_loop()
-            _, channel = await loop.create_datagram_endpoint(_UdpChannel, family=nameserver.family)
-            self._all.append(channel)
-        try:
-            data = await channel.exchange(nameserver, wire, query_id, question, timeout)
-        except BaseException:
-            if channel.transport is not None:
-                channel.transport.close()  # a socket in an unknown state is not reused
-            raise
-        idle.append(channel)
-        return data
-
-    async def close(self) -> None:
-        """Close every socket the pool opened; must run inside the loop that opened them."""
-        for channel in self._all:
-            if channel.transport is not None:
-                channel.transport.close()
-        await asyncio.sleep(0)  # lets the transports finish closing inside this loop

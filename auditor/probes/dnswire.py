@@ -100,9 +100,10 @@ def parse_answer(data: bytes, question_size: int, rdtype: int, source: str) -> O
     status = "nxdomain" if rcode == dns.rcode.NXDOMAIN else "noerror"
     outcome = Outcome(status, None, source)
     offset = 12 + question_size
+    lowered = data.lower()  # names compare lower-case; addresses are read from `data`
     try:
         for _ in range(_HEADER.unpack_from(data)[3]):  # ANCOUNT
-            owner, offset = _read_name(data, offset)
+            owner, offset = _read_name(data, offset, lowered)
             rtype, rclass, _, size = _RR_FIXED.unpack_from(data, offset)
             offset += _RR_FIXED.size
             end = offset + size
@@ -115,7 +116,7 @@ def parse_answer(data: bytes, question_size: int, rdtype: int, source: str) -> O
                 address = socket.inet_ntop(family, data[offset:end])
                 outcome.addresses.setdefault(owner, []).append(address)
             elif rclass == _IN and rtype == _CNAME:
-                target, target_end = _read_name(data, offset)
+                target, target_end = _read_name(data, offset, lowered)
                 if target_end != end:
                     raise MalformedError("CNAME record with trailing data")
                 outcome.cnames.setdefault(owner, target)
@@ -125,19 +126,24 @@ def parse_answer(data: bytes, question_size: int, rdtype: int, source: str) -> O
     return outcome
 
 
-def _read_name(data: bytes, offset: int) -> tuple[Labels, int]:
-    """Decode a possibly compressed name; returns its lower-case labels and the offset after it."""
+def _read_name(data: bytes, offset: int, lowered: bytes) -> tuple[Labels, int]:
+    """Decode a possibly compressed name; returns its lower-case labels and the offset after it.
+
+    `lowered` is `data.lower()`, made once per message: the labels are cut from it, the lengths
+    and pointers read from `data` (a pointer's second byte can be any byte).
+    """
     labels: list[bytes] = []
     after = -1
     size = 0
+    end = len(data)
     while True:
-        if offset >= len(data):
+        if offset >= end:
             raise MalformedError("name runs past the end")
         length = data[offset]
         if length == 0:
             break
-        if length & 0xC0 == 0xC0:
-            if offset + 1 >= len(data):
+        if length >= 0xC0:
+            if offset + 1 >= end:
                 raise MalformedError("name runs past the end")
             pointer = (length & 0x3F) << 8 | data[offset + 1]
             if pointer >= offset:  # only backward pointers: that rules out loops
@@ -148,12 +154,12 @@ def _read_name(data: bytes, offset: int) -> tuple[Labels, int]:
             continue
         if length & 0xC0:
             raise MalformedError("unknown label type")
-        label = data[offset + 1 : offset + 1 + length]
+        stop = offset + 1 + length
         size += length + 1
-        if len(label) != length or size > 254:
+        if stop > end or size > 254:
             raise MalformedError("name too long or cut short")
-        labels.append(label.lower())
-        offset += 1 + length
+        labels.append(lowered[offset + 1 : stop])
+        offset = stop
     return tuple(labels), after if after >= 0 else offset + 1
 
 

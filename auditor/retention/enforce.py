@@ -8,14 +8,16 @@ One run:
    the whole run;
 3. refuses, before changing anything, when the data source is read-only, when a keyed hash has
    no key, or when the run would process more than `max_share` of the table (unless allowed);
-4. walks the eligible keys in order (keyset pagination): each batch reads the next `batch_size`
-   eligible keys, commits its intent (policy, run, action, deadline, keys) in the state database,
-   then, in one data-source transaction, deletes or updates those of the records that are *still*
-   in scope, overdue and not held (with their dependents, `auditor.retention.batches`), and
-   settles the intent with its `retention-batch` evidence record (policy, action, rows, the
-   dependent rows deleted per table, a hash of the key range, deadline, start and end). A record
-   touched or put on hold after the plan is left alone. When the intent cannot be committed (the
-   state database locked past its timeout, or down), the batch does not run;
+4. walks the eligible keys in order (keyset pagination): each batch reads the next eligible keys
+   (at most `batch_size`, fewer when the last batch's transaction took longer than its target
+   time, `auditor.retention.batches.next_batch_size`), commits its intent (policy, run, action,
+   deadline, keys) in the state database, then, in one data-source transaction, deletes or
+   updates those of the records that are *still* in scope, overdue and not held (with their
+   dependents, `auditor.retention.batches`), and settles the intent with its `retention-batch`
+   evidence record (policy, action, rows, the dependent rows deleted per table, a hash of the key
+   range, deadline, start and end). A record touched or put on hold after the plan is left
+   alone. When the intent cannot be committed (the state database locked past its timeout, or
+   down), the batch does not run;
 5. appends one `retention-run` record at the end.
 
 A run stopped at any point (SIGTERM, SIGKILL, a lost connection or state database) leaves every
@@ -40,7 +42,7 @@ from typing import Any, Literal
 from auditor.core.errors import InvalidRequestError, StoreError
 from auditor.core.ledger import BatchIntent, RetentionLedger, encode_key, new_run
 from auditor.core.ports import Clock
-from auditor.retention.batches import BatchWalker
+from auditor.retention.batches import BatchWalker, next_batch_size
 from auditor.retention.plan import RetentionPlan, plan_policy
 from auditor.retention.policy import ANONYMISE_KEY_ENV
 from auditor.retention.reconcile import Batch, batch_content, reconcile_policy
@@ -115,13 +117,19 @@ def enforce_policy(
     check: Callable[[], None] | None = None,
     on_batch: Callable[[Batch], None] | None = None,
     timer: Callable[[], float] = time.perf_counter,
+    plan: RetentionPlan | None = None,
 ) -> Enforcement:
     """Reconcile the policy's unsettled batches, plan it at `clock()` and process its eligible
     records in batches, each begun in and settled with `ledger`.
 
     `secret` keys the hashes (of anonymised values and of key ranges); `check` is called before
     each batch and may raise to stop the run there (the daemon's JobContext.check); `on_batch`
-    hears of each committed batch, reconciled ones included.
+    hears of each committed batch, reconciled ones included. `plan`: the caller's plan of this
+    policy, made after its unsettled batches were reconciled, so that the table is not counted
+    twice; without one, the run plans at `clock()`.
+
+    Each batch holds at most the policy's batch_size records; the next batch is sized toward a
+    target transaction time (`auditor.retention.batches.next_batch_size`).
 
     It stays one function of about 100 lines: the order of reconcile, plan, guard, intent, batch
     and settlement is the safety argument for changing the organisation's data, and reads best
@@ -141,7 +149,8 @@ def enforce_policy(
     if on_batch is not None:
         for batch in reconciled:
             on_batch(batch)
-    plan = plan_policy(bound, started, max_rows)
+    if plan is None or reconciled:
+        plan = plan_policy(bound, started, max_rows)
     run = new_run()
     if plan.action == "report":
         return Enforcement(plan, run, 0, 0, "report-only", started, clock(), 0.0)
@@ -157,6 +166,7 @@ def enforce_policy(
     walker = BatchWalker(bound, plan, secret)
     processed = batches = 0
     longest = 0.0
+    size = bound.policy.batch_size
     outcome: Outcome = "limit-reached"
     unsettled = False
     try:
@@ -165,8 +175,7 @@ def enforce_policy(
                 if check is not None:
                     check()
                 batch_started = clock()
-                size = min(bound.policy.batch_size, plan.limit - processed)
-                keys = walker.window(connection, size)
+                keys = walker.window(connection, min(size, plan.limit - processed))
                 if not keys:
                     outcome = "done"
                     break
@@ -181,7 +190,7 @@ def enforce_policy(
                     deadline=plan.deadline,
                     key_range=key_range,
                     key_range_keyed=walker.keyed,
-                    keys=tuple(encode_key(key) for key in keys),
+                    keys=_encoded(keys),
                     created_at=batch_started,
                 )
                 # Nothing is changed in the data source before its intent is committed.
@@ -208,6 +217,7 @@ def enforce_policy(
                 unsettled = False
                 processed, batches = processed + rows, batches + 1
                 longest = max(longest, seconds)
+                size = next_batch_size(len(keys), seconds, bound.policy.batch_size)
                 if on_batch is not None:
                     on_batch(batch)
     except BaseException as exc:
@@ -257,6 +267,16 @@ def check_guard(
             "max_rows_per_run (or --max-rows), raise max_share, or allow it once with "
             "--allow-large-share",
         )
+
+
+# --- the batches ----------------------------------------------------------------------------------
+
+
+def _encoded(keys: list[Any]) -> tuple[Any, ...]:
+    """The keys as the ledger records them; integers (most keys) are recorded as they are."""
+    if set(map(type, keys)) == {int}:
+        return tuple(keys)
+    return tuple(encode_key(key) for key in keys)
 
 
 def _range_hash(first: object, last: object, secret: bytes | None) -> str:

@@ -167,6 +167,7 @@ class RetentionJob:
                 secret=anonymise_key(self.environ),
                 check=check,
                 on_batch=count,
+                plan=plan,
             )
             self.state.enforced(policy.id, enforcement.finished_at)
             log.info(

@@ -7,6 +7,7 @@ import logging
 import os
 import queue
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -87,6 +88,9 @@ WORK["web"] = lambda daemon: daemon.web.work
 NEEDED["web"] = lambda generation: web_needed(generation.config.websites)
 
 
+SWITCH_INTERVAL = 0.001  # s a thread keeps the GIL while another waits: /metrics beside an audit
+
+
 class Daemon(Reloading):
     """Runs the scheduled jobs on the leader, serves metrics everywhere, reloads and stops cleanly.
 
@@ -104,6 +108,7 @@ class Daemon(Reloading):
         notifier: Notifier,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        sys.setswitchinterval(SWITCH_INTERVAL)
         self.config_path = config_path
         self.generation = generation
         self.store = store

@@ -4,7 +4,7 @@ countries filled in), for the daemon and the command line alike."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -87,14 +87,20 @@ def catalogue_homes(config: Config) -> list[CatalogueHome]:
     ]
 
 
-def load_integrations(config: Config, policies: PolicyData) -> list[Integration]:
-    """The inventory the configuration names, each vendor_country it does not declare filled
-    in from the vendor catalogue (marked as such).
+InventoryLoader = Callable[[Sequence[Path], PolicyData, Path | None], list[Integration]]
+"""Loads inventory files (paths, policy data, the directory names are shown relative to)."""
+
+
+def load_integrations(
+    config: Config, policies: PolicyData, load: InventoryLoader = load_inventory
+) -> list[Integration]:
+    """The inventory the configuration names (read by `load`), each vendor_country it does not
+    declare filled in from the vendor catalogue (marked as such).
 
     Raises:
         InvalidInputError: an inventory file or the local catalogue is invalid.
     """
-    integrations = load_inventory(config.inventory, policies, display=config.base)
+    integrations = load(config.inventory, policies, config.base)
     return with_vendor_countries(integrations, catalogue_homes(config))
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
@@ -106,17 +108,18 @@ class AuditJob(Generic[Inputs]):
             log.info("audit_started", integrations=len(generation.integrations))
             stats_before = dns_counts(generation.resolver)
             try:
-                result = run_audit(
-                    generation.integrations,
-                    generation.policies,
-                    generation.resolver,
-                    generation.locator,
-                    started.date(),
-                    clock,
-                    progress=lambda _phase, _done, _total: context.check(),
-                    max_data_age_days=generation.config.geoip_max_age_days,
-                    backup_checks=generation.config.backups,
-                )
+                with _collector_paused():
+                    result = run_audit(
+                        generation.integrations,
+                        generation.policies,
+                        generation.resolver,
+                        generation.locator,
+                        started.date(),
+                        clock,
+                        progress=lambda _phase, _done, _total: context.check(),
+                        max_data_age_days=generation.config.geoip_max_age_days,
+                        backup_checks=generation.config.backups,
+                    )
                 summary = self.store.finish_run(run_id, result, clock())
             except BaseException as exc:
                 self._record_unfinished(run_id, exc)
@@ -178,3 +181,17 @@ class AuditJob(Generic[Inputs]):
 def dns_counts(resolver: DnsResolver) -> tuple[int, int]:
     stats = resolver.stats
     return stats.queries, sum(stats.statuses[status] for status in FAILURE_STATUSES)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Keep the cycle collector off while an audit runs: it makes millions of objects and no
+    cycles to speak of, and on a large inventory each full collection would walk them all, for
+    seconds, with every thread (the /metrics endpoint's too) stopped. It is on again after."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()

@@ -579,3 +579,16 @@ def test_offline_example_data_locates_as_documented(tmp_path: Path) -> None:
         "198.51.100.150": ("GB", "geoip", False),
         "2001:db8:3::1": ("SG", "geoip", False),
     }
+
+
+def test_a_country_database_overwritten_in_place_keeps_answering_from_the_copy_read(
+    tmp_path: Path,
+) -> None:
+    """The locator reads a private copy: truncating and rewriting the file changes nothing."""
+    path = build_country_db(tmp_path / "country.mmdb", {"198.51.100.0/24": "FR"})
+    with MmdbGeoLocator(path) as locator:
+        path.write_bytes(b"")  # truncated, as `cp new old` does first
+        build_country_db(path, {"198.51.100.0/24": "DE"})
+        assert locator.locate("198.51.100.7").country == "FR"
+        assert locator.locate("198.51.100.7").network == "198.51.100.0/24"
+        assert locator.changed() == [str(path)]

@@ -607,6 +607,9 @@ KILLED_CHILD = textwrap.dedent(
     from auditor.sources import DataSources
     from auditor.store import StateStore
 
+    # Batches of exactly batch_size, however slow this machine's commits (as tests/conftest.py).
+    import auditor.retention.batches
+    auditor.retention.batches.TARGET_TRANSACTION_SECONDS = 3600.0
     url, policy_path, state_url = sys.argv[1:4]
     now = datetime(2026, 11, 22, 10, 30, tzinfo=UTC)
     store = StateStore.open(state_url)

@@ -23,6 +23,8 @@ class AuditContext:
     policies: PolicyData
     as_of: date
     backup_checks: BackupChecks = field(default_factory=BackupChecks)
+    memo: dict[object, Any] = field(default_factory=dict, compare=False, repr=False)
+    """What rules compute once per audit and share (the assessed places), by a key of their own."""
 
     def finding(
         self,

@@ -28,17 +28,38 @@ _FACET_NOUN = {
 }
 
 
+_Assessments = dict[tuple[str | None, str | None, Recipient], Assessment]
+"""Assessments already made in this audit, by (country, organisation, recipient): thousands of
+integrations send data to a few dozen places under a few dozen kinds of transfer record."""
+
+
+def _assess(
+    known: _Assessments,
+    country: str | None,
+    recipient: Recipient,
+    policies: PolicyData,
+    on: date,
+    organisation: str | None = None,
+) -> Assessment:
+    key = (country, organisation, recipient)
+    found = known.get(key)
+    if found is None:
+        found = known[key] = assess(country, recipient, policies, on, organisation=organisation)
+    return found
+
+
 def _declared(
     integration: Integration,
     facet: Facet,
     places: tuple[Place, ...],
     policies: PolicyData,
     on: date,
+    known: _Assessments,
     via: Integration | None = None,
 ) -> Iterator[tuple[PlaceCheck, Assessment]]:
     recipient = Recipient.of(integration, via)
     for place in places:
-        assessment = assess(place.country, recipient, policies, on, organisation=place.organisation)
+        assessment = _assess(known, place.country, recipient, policies, on, place.organisation)
         spec = f"{via.id}/{place.spec}" if via is not None else place.spec
         yield (
             PlaceCheck(
@@ -55,7 +76,11 @@ def _declared(
 
 
 def _observed(
-    integration: Integration, observations: tuple[Observation, ...], policies: PolicyData, on: date
+    integration: Integration,
+    observations: tuple[Observation, ...],
+    policies: PolicyData,
+    on: date,
+    known: _Assessments,
 ) -> Iterator[tuple[PlaceCheck, Assessment]]:
     by_country: dict[str, list[str]] = {}
     for observation in observations:
@@ -78,7 +103,7 @@ def _observed(
         for country in countries:
             by_country.setdefault(country, []).append(observation.hostname)
     for country, hostnames in sorted(by_country.items()):
-        assessment = assess(country, Recipient.of(integration), policies, on)
+        assessment = _assess(known, country, Recipient.of(integration), policies, on)
         names = sorted(set(hostnames))
         yield (
             PlaceCheck(
@@ -95,24 +120,33 @@ def _observed(
         )
 
 
-def assessed_places(context: AuditContext) -> Iterator[tuple[PlaceCheck, Assessment]]:
-    """Yield every place each integration's data reaches, with its verdict on the audit date."""
+def assessed_places(context: AuditContext) -> list[tuple[PlaceCheck, Assessment]]:
+    """Every place each integration's data reaches, with its verdict on the audit date.
+
+    Computed once per audit context; the rules and the report share the list.
+    """
+    found: list[tuple[PlaceCheck, Assessment]] | None = context.memo.get(assessed_places)
+    if found is None:
+        found = context.memo[assessed_places] = list(_assess_places(context))
+    return found
+
+
+def _assess_places(context: AuditContext) -> Iterator[tuple[PlaceCheck, Assessment]]:
     policies, on = context.policies, context.as_of
+    known: _Assessments = {}
     for integration in context.integrations.values():
-        yield from _declared(integration, Facet.HOSTING, integration.hosting, policies, on)
+        yield from _declared(integration, Facet.HOSTING, integration.hosting, policies, on, known)
         if integration.backups is not None:
-            yield from _declared(
-                integration, Facet.BACKUP, integration.backups.regions, policies, on
-            )
-        yield from _declared(integration, Facet.SUPPORT, integration.support, policies, on)
+            regions = integration.backups.regions
+            yield from _declared(integration, Facet.BACKUP, regions, policies, on, known)
+        yield from _declared(integration, Facet.SUPPORT, integration.support, policies, on, known)
         for sub_id in integration.subprocessors:
             sub = context.integrations[sub_id]
             yield from _declared(
-                integration, Facet.SUBPROCESSOR, sub.hosting, policies, on, via=sub
+                integration, Facet.SUBPROCESSOR, sub.hosting, policies, on, known, via=sub
             )
-        yield from _observed(
-            integration, context.observations.get(integration.id, ()), policies, on
-        )
+        observations = context.observations.get(integration.id, ())
+        yield from _observed(integration, observations, policies, on, known)
 
 
 def place_checks(context: AuditContext) -> tuple[PlaceCheck, ...]:
