@@ -57,25 +57,26 @@ def findings_of(integrations: list[Integration]) -> dict[str, set[str]]:
     return found
 
 
+EXPECTED: dict[str, dict[str, Any]] = load_yaml(FIXTURES / "expected.yml").data
+"""What each imported entry says, without its TODOs and notes, by fixture and entry id."""
+
+
+@pytest.mark.parametrize(
+    ("name", "entry_id"),
+    [(name, entry_id) for name, entries in EXPECTED.items() for entry_id in entries],
+)
+def test_each_imported_entry_says_what_its_system_says(name: str, entry_id: str) -> None:
+    _, entries = imported(name)
+
+    assert EXPECTED[name][entry_id] == summary(entries[entry_id])
+
+
 # -- fideslang 3 manifest ---------------------------------------------------------------------
 
 
 def test_a_fideslang3_system_with_every_field_maps_each_to_its_counterpart() -> None:
     _, entries = imported("manifest.yml")
 
-    assert {
-        "id": "newsletter-tool",
-        "name": "Newsletter Tool",
-        "vendor": "Newsletter Tool Inc.",
-        "vendor_country": "US",
-        "category": "email-marketing",
-        "role": "processor",
-        "data_categories": ["contact", "identity", "behavioural", "device"],
-        "endpoints": ["api.newsletter.example"],
-        "hosting": [],
-        "retention": "P13M",
-        "transfer": {"safeguards": ["scc"]},
-    } == summary(entries["newsletter-tool"])
     assert [
         (
             "system[0].does_international_transfers: Fides says the data goes to other countries "
@@ -121,18 +122,6 @@ def test_staff_and_art9_data_joint_control_and_bcrs_come_out_of_an_hr_system() -
     _, entries = imported("manifest.yml")
     hr = entries["people-hr"]
 
-    assert {
-        "id": "people-hr",
-        "name": "People HR",
-        "vendor": "People HR B.V.",
-        "vendor_country": "NL",
-        "category": "other",
-        "role": "joint-controller",
-        "data_categories": ["identity", "employment", "health", "special", "criminal"],
-        "hosting": [],
-        "retention": "P6M",
-        "transfer": {"safeguards": ["bcr"]},
-    } == summary(hr)
     todos = "\n".join(hr["_todo"])
     for expected in (
         "staff data (employee, employment.recruitment, job_applicant): employment added",
@@ -154,14 +143,6 @@ def test_a_system_declaring_only_the_bare_user_category_holds_unclassified_perso
     is to be confirmed, and no role in Fides means processor (so a DPA is checked)."""
     _, entries = imported("manifest.yml")
 
-    assert {
-        "id": "loyalty-db",
-        "name": "Loyalty Programme",
-        "category": "other",
-        "role": "processor",
-        "data_categories": ["unclassified"],
-        "hosting": [],
-    } == summary(entries["loyalty-db"])
     assert [
         "system[2].privacy_declarations: set the category from the data uses: essential.service",
         "system[2].responsibility: Fides records no role: processor assumed (a DPA is checked)",
@@ -206,15 +187,6 @@ def test_unmapped_user_categories_ranges_and_unknown_fields_are_todos() -> None:
     _, entries = imported("manifest.yml")
     chat = entries["chat-widget"]
 
-    assert {
-        "id": "chat-widget",
-        "name": "Chat Widget",
-        "category": "support",
-        "role": "processor",
-        "data_categories": ["contact", "location", "unclassified"],
-        "hosting": [],
-        "retention": "P3Y",
-    } == summary(chat)
     todos = "\n".join(chat["_todo"])
     for expected in (
         "both controller and processor: processor assumed",
@@ -263,18 +235,6 @@ def test_each_todo_names_the_file_line_system_and_field() -> None:
 def test_the_api_system_list_imports_like_a_manifest() -> None:
     _, entries = imported("systems.json")
 
-    assert {
-        "id": "crm-cloud",
-        "name": "CRM Cloud",
-        "vendor": "CRM Cloud Ltd",
-        "vendor_country": "IE",
-        "category": "other",
-        "role": "processor",
-        "data_categories": ["contact", "identity", "financial"],
-        "hosting": [],
-        "retention": "P7Y",
-        "transfer": {"safeguards": ["scc", "bcr"]},
-    } == summary(entries["crm-cloud"])
     assert (
         "[0].legal_address: vendor_country IE is the country of the vendor's legal address: "
         "check it is the headquarters' or controlling parent's" in entries["crm-cloud"]["_todo"]
@@ -298,27 +258,6 @@ def test_the_data_map_report_is_regrouped_into_one_entry_per_system() -> None:
     system's rows, a custom field and a row naming no system are reported."""
     result, entries = imported("datamap.json")
 
-    assert {
-        "id": "web-analytics",
-        "name": "Web Analytics",
-        "vendor": "Web Analytics GmbH",
-        "vendor_country": "DE",
-        "category": "analytics",
-        "role": "processor",
-        "data_categories": ["identity", "behavioural", "location", "device"],
-        "hosting": [],
-        "retention": "P14M",
-    } == summary(entries["web-analytics"])
-    assert {
-        "id": "support-desk",
-        "name": "Support Desk",
-        "vendor": "Support Desk Inc.",
-        "vendor_country": "CA",
-        "category": "support",
-        "role": "processor",
-        "data_categories": ["contact", "communications"],
-        "hosting": [],
-    } == summary(entries["support-desk"])
     web = "\n".join(entries["web-analytics"]["_todo"])
     desk = "\n".join(entries["support-desk"]["_todo"])
     assert "items[0].data_use_undeclared_data_categories: Fides found these categories" in web
@@ -334,16 +273,6 @@ def test_the_older_data_map_report_gives_places_from_third_country_transfers() -
     _, entries = imported("datamap-legacy.json")
 
     assert ["ticket-helpdesk"] == list(entries)  # the first row is the column labels
-    assert {
-        "id": "ticket-helpdesk",
-        "name": "Ticket Helpdesk",
-        "category": "other",
-        "role": "processor",
-        "data_categories": ["contact", "identity", "employment"],
-        "hosting": ["US", "GB", "CA"],
-        "retention": "P1Y",
-        "transfer": {"safeguards": ["scc"]},
-    } == summary(entries["ticket-helpdesk"])
 
 
 def test_a_fideslang2_manifest_still_gives_its_places_and_role() -> None:

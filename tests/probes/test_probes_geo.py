@@ -286,25 +286,34 @@ def test_cloud_range_beats_geoip(country_db: Path, tmp_path: Path) -> None:
         assert locator.locate("198.51.100.1").source == "geoip"
 
 
-def test_longest_prefix_wins_in_the_locator(country_db: Path, tmp_path: Path) -> None:
-    """Of nested published networks, the most specific decides the region."""
-    ranges = aws_file(
-        tmp_path / "ranges",
-        [("198.51.100.0/24", "us-east-1", "AMAZON"), ("198.51.100.128/25", "eu-central-1", "S3")],
-    )
+@pytest.mark.parametrize(
+    ("prefixes", "expected"),
+    [
+        pytest.param(
+            [
+                ("198.51.100.0/24", "us-east-1", "AMAZON"),
+                ("198.51.100.128/25", "eu-central-1", "S3"),
+            ],
+            {("198.51.100.200", "country"): "DE", ("198.51.100.20", "country"): "US"},
+            id="of nested published networks the most specific decides the region",
+        ),
+        pytest.param(
+            [("192.0.2.0/26", "eu-central-1", "EC2"), ("192.0.2.0/26", "eu-central-1", "AMAZON")],
+            {("192.0.2.5", "service"): "EC2"},
+            id="a prefix listed under AMAZON and EC2 names EC2 whatever the order",
+        ),
+    ],
+)
+def test_the_most_specific_aws_entry_decides(
+    country_db: Path,
+    tmp_path: Path,
+    prefixes: list[tuple[str, str, str]],
+    expected: dict[tuple[str, str], str],
+) -> None:
+    ranges = aws_file(tmp_path / "ranges", prefixes)
     with MmdbGeoLocator(country_db, ip_ranges=ranges, region_country=region_country) as locator:
-        assert locator.locate("198.51.100.200").country == "DE"
-        assert locator.locate("198.51.100.20").country == "US"
-
-
-def test_amazon_duplicate_yields_the_specific_service(country_db: Path, tmp_path: Path) -> None:
-    """AWS lists a prefix under AMAZON and EC2; the location names EC2 whatever the order."""
-    ranges = aws_file(
-        tmp_path / "ranges",
-        [("192.0.2.0/26", "eu-central-1", "EC2"), ("192.0.2.0/26", "eu-central-1", "AMAZON")],
-    )
-    with MmdbGeoLocator(country_db, ip_ranges=ranges, region_country=region_country) as locator:
-        assert locator.locate("192.0.2.5").service == "EC2"
+        for (address, attribute), value in expected.items():
+            assert getattr(locator.locate(address), attribute) == value
 
 
 def test_azure_short_region_names_are_kept_and_mapped(country_db: Path, tmp_path: Path) -> None:
