@@ -74,6 +74,20 @@ def aws_file(
     return path
 
 
+def aws_ec2(country: str, region: str, zone: str | None = None) -> Location:
+    """Where 198.51.100.70 is when published as AWS EC2 in 198.51.100.64/26 of `region`."""
+    return Location(
+        address="198.51.100.70",
+        country=country,
+        source="ip-ranges:aws",
+        provider="aws",
+        region=region,
+        zone=zone,
+        service="EC2",
+        network="198.51.100.64/26",
+    )
+
+
 @pytest.fixture
 def country_db(tmp_path: Path) -> Path:
     """A GeoLite2-Country-format database of the documentation ranges."""
@@ -274,15 +288,7 @@ def test_cloud_range_beats_geoip(country_db: Path, tmp_path: Path) -> None:
     """An AWS eu-central-1 address is in DE by its region though the mmdb says US."""
     ranges = aws_file(tmp_path / "ranges", [("198.51.100.64/26", "eu-central-1", "EC2")])
     with MmdbGeoLocator(country_db, ip_ranges=ranges, region_country=region_country) as locator:
-        assert locator.locate("198.51.100.70") == Location(
-            address="198.51.100.70",
-            country="DE",
-            source="ip-ranges:aws",
-            provider="aws",
-            region="eu-central-1",
-            service="EC2",
-            network="198.51.100.64/26",
-        )
+        assert locator.locate("198.51.100.70") == aws_ec2("DE", "eu-central-1")
         assert locator.locate("198.51.100.1").source == "geoip"
 
 
@@ -394,16 +400,7 @@ def test_local_zone_abroad_is_placed_in_the_zones_country(country_db: Path, tmp_
     with MmdbGeoLocator(
         country_db, ip_ranges=ranges, region_country=policies.region_country
     ) as locator:
-        assert locator.locate("198.51.100.70") == Location(
-            address="198.51.100.70",
-            country="MX",
-            source="ip-ranges:aws",
-            provider="aws",
-            region="us-east-1",
-            zone="us-east-1-qro-1",
-            service="EC2",
-            network="198.51.100.64/26",
-        )
+        assert locator.locate("198.51.100.70") == aws_ec2("MX", "us-east-1", "us-east-1-qro-1")
         assert locator.locate("198.51.100.130").country == "US"  # us-east-1 itself
         assert locator.locate("198.51.100.1").source == "geoip"  # the mmdb agrees: US
 
