@@ -22,6 +22,10 @@ from auditor.sources.config import parse_data_sources
 shipped_policies = functools.cache(load_policies)
 
 
+GEODB_RANGES = Path(__file__).resolve().parent.parent / "geodb" / "ip-ranges"
+"""The IP range files the project ships."""
+
+
 def free_port() -> int:
     """A loopback TCP port nothing listens on (free when this returns)."""
     with socket.socket() as probe:

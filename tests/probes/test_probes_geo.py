@@ -16,6 +16,7 @@ from auditor.core.policies import load_policies
 from auditor.core.ports import DataSet, GeoLocator
 from auditor.probes.fetchrecord import Fetched, digest, write_fetch_record
 from auditor.probes.geo import MmdbGeoLocator, UnmappedName
+from tests.helpers import GEODB_RANGES
 from tests.mmdb import (
     EXAMPLE_BUILD_EPOCH,
     build_asn_db,
@@ -23,8 +24,6 @@ from tests.mmdb import (
     build_example_dbs,
     build_records_db,
 )
-
-GEODB_RANGES = Path(__file__).resolve().parents[2] / "geodb" / "ip-ranges"
 
 COUNTRIES = {
     "192.0.2.0/24": "DE",
