@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from auditor.service.exportable import PREFIX, Skipped, labelled_gauge, unix
+from auditor.service.exportable import PREFIX, Skipped, labelled_gauge, time_gauge, unix
 from auditor.service.snapshot import Snapshot
 
 
@@ -46,11 +46,11 @@ def retention(snapshot: Snapshot) -> Iterator[Metric]:
 
 def report_written(snapshot: Snapshot) -> Metric:
     # Live, not cached with the stored results: the report job sets it between store reads.
-    return GaugeMetricFamily(
-        f"{PREFIX}report_last_written_timestamp_seconds",
+    return time_gauge(
+        "report_last_written_timestamp_seconds",
         "When the report job last wrote the evidence report files, as a Unix time; 0 when it "
         "has not written them since the daemon started.",
-        value=unix(snapshot.report_last_written),
+        snapshot.report_last_written,
     )
 
 

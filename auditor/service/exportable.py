@@ -75,3 +75,8 @@ def labelled_gauge(
     for key, value in sorted(values.items()):
         gauge.add_metric(list(key) if isinstance(key, tuple) else [key], value)
     return gauge
+
+
+def time_gauge(name: str, documentation: str, when: datetime | None) -> GaugeMetricFamily:
+    """The gauge `PREFIX + name` holding `when` as a Unix time, 0 for None."""
+    return GaugeMetricFamily(f"{PREFIX}{name}", documentation, value=unix(when))

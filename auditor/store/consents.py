@@ -177,16 +177,13 @@ def imported_count(conn: Connection, purpose: str | None = None) -> int:
 # --- coverage -----------------------------------------------------------------------------------
 
 
+COVERAGE_COUNTS = ("purpose", "as_of", "shared", "missing", "withdrawn", "path")
+"""What one consent check found, as the coverage table and the evidence record hold it."""
+
+
 def coverage_counts(result: ConsentCoverage) -> dict[str, Any]:
-    """What one consent check found, as the coverage table and the evidence record hold it."""
-    return {
-        "purpose": result.purpose,
-        "as_of": result.as_of,
-        "shared": result.shared,
-        "missing": result.missing,
-        "withdrawn": result.withdrawn,
-        "path": result.path,
-    }
+    """The COVERAGE_COUNTS of `result`, by name."""
+    return {name: getattr(result, name) for name in COVERAGE_COUNTS}
 
 
 def save_coverage(
