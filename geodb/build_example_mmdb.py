@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -88,10 +88,15 @@ def _writer(database_type: str, description: str, build_epoch: int) -> MMDBWrite
     )
 
 
-def _insert_all(writer: MMDBWriter, networks: Mapping[str, Any], record: Any) -> None:
+def _write_all(
+    path: Path, writer: MMDBWriter, networks: Mapping[str, Any], record: Callable[[Any], Any]
+) -> Path:
     # Wider networks first, so a narrower one inserted later carves its part out of them.
     for network in sorted(networks, key=lambda n: IPNetwork(n).prefixlen):
         writer.insert_network(IPSet([network]), record(networks[network]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer.to_db_file(str(path))
+    return path
 
 
 def build_country_db(
@@ -106,10 +111,7 @@ def build_country_db(
     Returns `path`.
     """
     writer = _writer(database_type, "example country database (documentation ranges)", build_epoch)
-    _insert_all(writer, networks, _country_record)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    writer.to_db_file(str(path))
-    return path
+    return _write_all(path, writer, networks, _country_record)
 
 
 def build_asn_db(
@@ -123,14 +125,12 @@ def build_asn_db(
     Returns `path`.
     """
     writer = _writer(database_type, "example ASN database (documentation ranges)", build_epoch)
-    _insert_all(
+    return _write_all(
+        path,
         writer,
         networks,
         lambda asn: {"autonomous_system_number": asn[0], "autonomous_system_organization": asn[1]},
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    writer.to_db_file(str(path))
-    return path
 
 
 def build_records_db(
@@ -142,10 +142,7 @@ def build_records_db(
     """Write an mmdb mapping each network (CIDR) to the record given, as it is: for databases
     laid out otherwise than GeoLite2 (GeoIP2 Enterprise, IPinfo, ...). Returns `path`."""
     writer = _writer(database_type, f"example {database_type} database", build_epoch)
-    _insert_all(writer, networks, dict)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    writer.to_db_file(str(path))
-    return path
+    return _write_all(path, writer, networks, dict)
 
 
 def _check(country_db: Path, asn_db: Path) -> None:

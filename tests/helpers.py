@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import socket
 import textwrap
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import yaml
@@ -20,6 +20,10 @@ from auditor.core.yamlsource import YamlDocument, parse_yaml
 from auditor.sources.config import parse_data_sources
 
 shipped_policies = functools.cache(load_policies)
+
+
+GEODB_RANGES = Path(__file__).resolve().parent.parent / "geodb" / "ip-ranges"
+"""The IP range files the project ships."""
 
 
 def free_port() -> int:
@@ -71,6 +75,40 @@ def entry(ident: str, **overrides: object) -> dict[str, object]:
     command-line and evidence tests' inventories are built from it."""
     backups = {"regions": ["IE"], "retention": "P30D", **BACKUP_PRACTICE}
     return minimal(ident, **{"backups": backups, **overrides})
+
+
+SAMPLE_VENDORS: dict[str, dict[str, object]] = {
+    "crm": {
+        "name": "CRM",
+        "vendor": "Example CRM GmbH",
+        "support": ["IN"],
+        "transfer": {"safeguards": ["scc"]},
+    },
+    "mail": {"vendor": "Mailer Inc.", "category": "email-marketing", "retention": "P2Y"},
+    "stats": {
+        "vendor": "Stats Corp",
+        "category": "analytics",
+        "hosting": ["US"],
+        "transfer": {"dpf_certified": True},
+    },
+    "helpdesk": {
+        "vendor": "Helpdesk LLC",
+        "category": "support",
+        "hosting": ["US"],
+        "data_categories": ["contact", "health"],
+    },
+    "cloud": {"vendor": "Cloud Provider", "vendor_country": "US", "hosting": ["aws:eu-central-1"]},
+}
+"""The vendors the register and evidence tests' inventories share: an EEA CRM with support in
+India, a US mailer, DPF-certified US statistics, a US helpdesk holding health data and a US
+cloud hosting in Frankfurt."""
+
+
+def sample(
+    ident: str, build: Callable[..., dict[str, object]] = minimal, **overrides: object
+) -> dict[str, object]:
+    """One of SAMPLE_VENDORS as `build` (`minimal` or `entry`) makes it, with keys overridden."""
+    return build(ident, **{**SAMPLE_VENDORS[ident], **overrides})
 
 
 def consent_settings(doc: YamlDocument, base: Path | None = None) -> ConsentSettings:

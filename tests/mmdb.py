@@ -6,7 +6,6 @@ import importlib.util
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 _BUILDER = Path(__file__).resolve().parent.parent / "geodb" / "build_example_mmdb.py"
 
@@ -27,20 +26,11 @@ EXAMPLE_COUNTRIES: Mapping[str, str] = _builder.EXAMPLE_COUNTRIES
 EXAMPLE_ASNS: Mapping[str, tuple[int, str]] = _builder.EXAMPLE_ASNS
 
 
-# Country-format (or, by `database_type`, City-format) and ASN-format writers; each returns its path.
+# Country-format (or, by `database_type`, City-format) and ASN-format writers, and one writing
+# each network's record as given (path, networks, database_type); each returns its path.
 build_country_db: Callable[..., Path] = _builder.build_country_db
 build_asn_db: Callable[..., Path] = _builder.build_asn_db
-
-
-def build_records_db(
-    path: Path,
-    networks: Mapping[str, Mapping[str, Any]],
-    database_type: str,
-    build_epoch: int = EXAMPLE_BUILD_EPOCH,
-) -> Path:
-    """Write an mmdb mapping each network (CIDR) to the record given, as it is; return its path."""
-    result: Path = _builder.build_records_db(path, networks, database_type, build_epoch)
-    return result
+build_records_db: Callable[..., Path] = _builder.build_records_db
 
 
 def build_example_dbs(directory: Path) -> tuple[Path, Path]:

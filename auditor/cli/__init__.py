@@ -8,7 +8,7 @@ from __future__ import annotations
 import inspect
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
 from functools import wraps
 from pathlib import Path
@@ -27,7 +27,7 @@ from auditor.core.errors import (
     SchemaVersionError,
     StoreError,
 )
-from auditor.core.model import Integration
+from auditor.core.model import Finding, Integration, Severity
 from auditor.core.policies import PolicyData, load_policies
 from auditor.service.wiring import load_integrations
 
@@ -149,6 +149,34 @@ def parse_as_of(value: str | None) -> date:
     if value is None:
         return utcnow().date()
     return parse_day(value, "--as-of")
+
+
+def as_of_option(help_text: str, *, parsed: bool = False) -> Callable[[F], F]:
+    """An `--as-of YYYY-MM-DD` option (the parameter `as_of`): the raw text for `parse_as_of`,
+    or with `parsed` a date (None when not given) as `day_option` makes it."""
+    return click.option(
+        "--as-of",
+        "as_of",
+        metavar="YYYY-MM-DD",
+        callback=day_option if parsed else None,
+        help=help_text,
+    )
+
+
+fail_on_option = click.option(
+    "--fail-on",
+    type=click.Choice([s.value for s in Severity]),
+    default="critical",
+    show_default=True,
+    help="Exit 1 when a finding at or above this severity exists.",
+)
+
+
+def exit_on_findings(found: Iterable[Finding], fail_on: str) -> None:
+    """Exit 1 (EXIT_FINDINGS) when a finding is at or above the `--fail-on` severity."""
+    threshold = Severity(fail_on).rank
+    if any(finding.severity.rank >= threshold for finding in found):
+        sys.exit(EXIT_FINDINGS)
 
 
 def load_all(config: Config) -> tuple[PolicyData, list[Integration]]:

@@ -14,11 +14,13 @@ from typing import Any
 import click
 
 from auditor.cli import (
-    EXIT_FINDINGS,
     EXIT_INVALID,
     EXIT_OK,
+    as_of_option,
     cli,
     config_option,
+    exit_on_findings,
+    fail_on_option,
     format_option,
     handles_errors,
     load_all,
@@ -32,7 +34,7 @@ from auditor.config import Config, load_config
 from auditor.consent.check import schema_issues
 from auditor.consent.config import check_against_inventory
 from auditor.core.errors import InvalidInputError, Issue, StoreError
-from auditor.core.model import Integration, Severity
+from auditor.core.model import Integration
 from auditor.core.results import AuditResult
 from auditor.retention import RetentionPolicy, bind_policy
 from auditor.retention.policy import check_references, load_retention_policies
@@ -45,20 +47,9 @@ from auditor.transfers.audit import run_audit
 
 @cli.command()
 @config_option
-@click.option(
-    "--as-of",
-    "as_of",
-    metavar="YYYY-MM-DD",
-    help="Evaluate the rules in force that day (default: today, UTC).",
-)
+@as_of_option("Evaluate the rules in force that day (default: today, UTC).")
 @format_option
-@click.option(
-    "--fail-on",
-    type=click.Choice([s.value for s in Severity]),
-    default="critical",
-    show_default=True,
-    help="Exit 1 when a finding at or above this severity exists.",
-)
+@fail_on_option
 @click.option(
     "--no-record",
     "no_record",
@@ -130,9 +121,7 @@ def _check(
         write_json(result, sys.stdout)
     else:
         say(render_table(result), nl=False)
-    threshold = Severity(fail_on).rank
-    if any(finding.severity.rank >= threshold for finding in result.findings):
-        sys.exit(EXIT_FINDINGS)
+    exit_on_findings(result.findings, fail_on)
 
 
 def unrecorded_reason(day: date, today: date, *, no_record: bool) -> str | None:

@@ -13,6 +13,7 @@ import click
 
 from auditor.cli import (
     EXIT_FINDINGS,
+    as_of_option,
     cli,
     config_option,
     format_option,
@@ -129,12 +130,7 @@ def consent_import(
 
 @consent.command("check")
 @config_option
-@click.option(
-    "--as-of",
-    "as_of",
-    metavar="YYYY-MM-DD",
-    help="Count the consents valid that day (default: today, UTC).",
-)
+@as_of_option("Count the consents valid that day (default: today, UTC).")
 @format_option
 @handles_errors
 def consent_check(config_path: Path, as_of: str | None, output_format: str) -> None:
@@ -185,12 +181,7 @@ def consent_check(config_path: Path, as_of: str | None, output_format: str) -> N
     metavar="ID",
     help="The integration whose consent mapping to check.",
 )
-@click.option(
-    "--as-of",
-    "as_of",
-    metavar="YYYY-MM-DD",
-    help="Count the consents valid that day (default: today, UTC).",
-)
+@as_of_option("Count the consents valid that day (default: today, UTC).")
 @click.option(
     "--withdrawn-only",
     is_flag=True,

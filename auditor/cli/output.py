@@ -44,15 +44,7 @@ def finding_json(finding: Finding) -> dict[str, Any]:
 
 
 def place_json(check: PlaceCheck) -> dict[str, Any]:
-    return {
-        "integration": check.integration,
-        "facet": check.facet.value,
-        "place": check.place,
-        "country": check.country,
-        "verdict": check.verdict.value,
-        "basis": check.basis,
-        "via": check.via,
-    }
+    return {"integration": check.integration, **check.verdict_fields()}
 
 
 def observation_json(observation: Observation) -> dict[str, Any]:

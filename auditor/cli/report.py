@@ -10,6 +10,7 @@ import click
 
 from auditor import __version__
 from auditor.cli import (
+    as_of_option,
     cli,
     config_option,
     day_option,
@@ -96,13 +97,7 @@ def _generated_at(value: str | None) -> datetime | None:
     callback=day_option,
     help="Last day (UTC), included.",
 )
-@click.option(
-    "--as-of",
-    "as_of",
-    metavar="YYYY-MM-DD",
-    callback=day_option,
-    help="Show the adequacy decisions in force that day (default: the --to day).",
-)
+@as_of_option("Show the adequacy decisions in force that day (default: the --to day).", parsed=True)
 @click.option(
     "--generated-at",
     metavar="TIME",
@@ -208,12 +203,9 @@ def report_period(
 
 @cli.command(short_help="Export the inventory as a record of processing activities (Art. 30).")
 @config_option
-@click.option(
-    "--as-of",
-    "as_of",
-    metavar="YYYY-MM-DD",
-    callback=day_option,
-    help="Judge transfers by the adequacy decisions in force that day (default: today, UTC).",
+@as_of_option(
+    "Judge transfers by the adequacy decisions in force that day (default: today, UTC).",
+    parsed=True,
 )
 @click.option(
     "--format",

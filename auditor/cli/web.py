@@ -11,10 +11,12 @@ from pathlib import Path
 import click
 
 from auditor.cli import (
-    EXIT_FINDINGS,
     EXIT_UNAVAILABLE,
+    as_of_option,
     cli,
     config_option,
+    exit_on_findings,
+    fail_on_option,
     format_option,
     handles_errors,
     load_all,
@@ -25,7 +27,6 @@ from auditor.cli import (
 from auditor.cli.output import finding_json
 from auditor.config import load_config
 from auditor.core.errors import InvalidRequestError
-from auditor.core.model import Severity
 from auditor.discovery.web.job import audit_websites, record_web_audit
 from auditor.discovery.web.output import render_table, web_json
 from auditor.service.wiring import (
@@ -38,20 +39,9 @@ from auditor.service.wiring import (
 
 @cli.command("web")
 @config_option
-@click.option(
-    "--as-of",
-    "as_of",
-    metavar="YYYY-MM-DD",
-    help="Judge transfers by the rules in force that day (default: today, UTC).",
-)
+@as_of_option("Judge transfers by the rules in force that day (default: today, UTC).")
 @format_option
-@click.option(
-    "--fail-on",
-    type=click.Choice([s.value for s in Severity]),
-    default="critical",
-    show_default=True,
-    help="Exit 1 when a finding at or above this severity exists.",
-)
+@fail_on_option
 @handles_errors
 def web_command(config_path: Path, as_of: str | None, output_format: str, fail_on: str) -> None:
     """Load every page of the sites under `websites:` in headless Chromium, before any consent
@@ -95,6 +85,4 @@ def web_command(config_path: Path, as_of: str | None, output_format: str, fail_o
             "observed completely; what they would show is unknown",
             err=True,
         )
-    threshold = Severity(fail_on).rank
-    if any(finding.severity.rank >= threshold for finding in audit.findings):
-        sys.exit(EXIT_FINDINGS)
+    exit_on_findings(audit.findings, fail_on)

@@ -266,6 +266,18 @@ class PlaceCheck:
     via: str | None = None  # the sub-processor or hostname the place was reached through
     probes: tuple[str, ...] = field(default=(), compare=False)  # see Finding.probes
 
+    def verdict_fields(self) -> dict[str, Any]:
+        """The place and its verdict as JSON values, as reports and `check --format json` show
+        them (without the integration)."""
+        return {
+            "facet": self.facet.value,
+            "place": self.place,
+            "country": self.country,
+            "verdict": self.verdict.value,
+            "basis": self.basis,
+            "via": self.via,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class Finding:

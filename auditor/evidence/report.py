@@ -215,12 +215,7 @@ def places(
                 "name": names.get(ident, ident),
                 "places": [
                     {
-                        "facet": check.facet.value,
-                        "place": check.place,
-                        "country": check.country,
-                        "verdict": check.verdict.value,
-                        "basis": check.basis,
-                        "via": check.via,
+                        **check.verdict_fields(),
                         "consent": _coverage(coverage.get(ident))
                         if check.verdict.value == "consent"
                         else None,

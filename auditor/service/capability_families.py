@@ -7,28 +7,26 @@ from collections.abc import Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from auditor.service.exportable import PREFIX, Skipped, unix
+from auditor.service.exportable import PREFIX, Skipped, labelled_gauge, time_gauge, unix
 from auditor.service.snapshot import Snapshot
 
 
 def retention(snapshot: Snapshot) -> Iterator[Metric]:
     # Labels: retention policy ids (from configuration) and actions (report, anonymise, delete).
-    overdue = GaugeMetricFamily(
-        f"{PREFIX}retention_overdue_records",
+    overdue = labelled_gauge(
+        "retention_overdue_records",
         "Records past their retention deadline and not on legal hold, by retention policy; "
         "as counted by the last retention job run.",
-        labels=["policy"],
+        ["policy"],
+        snapshot.retention_overdue,
     )
-    held = GaugeMetricFamily(
-        f"{PREFIX}retention_held_records",
+    held = labelled_gauge(
+        "retention_held_records",
         "Records past their retention deadline kept under a legal hold, by retention policy; "
         "as counted by the last retention job run.",
-        labels=["policy"],
+        ["policy"],
+        snapshot.retention_held,
     )
-    for policy, count in sorted(snapshot.retention_overdue.items()):
-        overdue.add_metric([policy], count)
-    for policy, count in sorted(snapshot.retention_held.items()):
-        held.add_metric([policy], count)
     processed = CounterMetricFamily(
         f"{PREFIX}retention_processed_records",
         "Records anonymised or deleted by retention enforcement since the daemon started, by "
@@ -37,23 +35,22 @@ def retention(snapshot: Snapshot) -> Iterator[Metric]:
     )
     for (policy, action), count in sorted(snapshot.retention_processed.items()):
         processed.add_metric([policy, action], count)
-    last = GaugeMetricFamily(
-        f"{PREFIX}retention_last_enforcement_timestamp_seconds",
+    last = labelled_gauge(
+        "retention_last_enforcement_timestamp_seconds",
         "When the last retention enforcement run of the policy finished, as a Unix time.",
-        labels=["policy"],
+        ["policy"],
+        {policy: when.timestamp() for policy, when in snapshot.retention_last_enforcement.items()},
     )
-    for policy, when in sorted(snapshot.retention_last_enforcement.items()):
-        last.add_metric([policy], when.timestamp())
     yield from (overdue, held, processed, last)
 
 
 def report_written(snapshot: Snapshot) -> Metric:
     # Live, not cached with the stored results: the report job sets it between store reads.
-    return GaugeMetricFamily(
-        f"{PREFIX}report_last_written_timestamp_seconds",
+    return time_gauge(
+        "report_last_written_timestamp_seconds",
         "When the report job last wrote the evidence report files, as a Unix time; 0 when it "
         "has not written them since the daemon started.",
-        value=unix(snapshot.report_last_written),
+        snapshot.report_last_written,
     )
 
 
@@ -82,25 +79,23 @@ def discovery(snapshot: Snapshot) -> Iterator[Metric]:
 def web(snapshot: Snapshot) -> Iterator[Metric]:
     # Live, like discovery's. Labels: site ids from the configuration (never a URL or host
     # name), the three consent states and the place verdicts: bounded.
-    parties = GaugeMetricFamily(
-        f"{PREFIX}web_third_parties",
+    parties = labelled_gauge(
+        "web_third_parties",
         "Third parties the last web run saw active on a site's pages (contacted, or setting a "
         "cookie or storage key), by consent state (before, reject, accept) and by the worst "
         "verdict on the places they receive visitors' data at; absent before the first run "
         "since start.",
-        labels=["site", "state", "verdict"],
+        ["site", "state", "verdict"],
+        snapshot.web_third_parties,
     )
-    for (site, state, verdict), count in sorted(snapshot.web_third_parties.items()):
-        parties.add_metric([site, state, verdict], count)
-    pages = GaugeMetricFamily(
-        f"{PREFIX}web_pages",
+    pages = labelled_gauge(
+        "web_pages",
         "Pages of a site the last web run visited, by whether they were observed in every "
         "consent state or failed (did not load, the banner's button was missing, too big): "
         "findings resting on a failed page are carried, not resolved.",
-        labels=["site", "outcome"],
+        ["site", "outcome"],
+        snapshot.web_pages,
     )
-    for (site, outcome), count in sorted(snapshot.web_pages.items()):
-        pages.add_metric([site, outcome], count)
     yield from (parties, pages)
 
 

@@ -4,7 +4,7 @@ be exported, counted and logged once instead of failing a scrape."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -52,17 +52,31 @@ class Skipped:
                 )
 
     def family(self) -> Metric:
-        skipped = GaugeMetricFamily(
-            f"{PREFIX}metrics_rows_skipped",
+        return labelled_gauge(
+            "metrics_rows_skipped",
             "Rows of the stored results left out of the metric because a value could not be "
             "exported (a date at the end of the calendar, a value of the wrong type); see the "
             "log for the first of each.",
-            labels=["metric"],
+            ["metric"],
+            self.counts,
         )
-        for name, count in sorted(self.counts.items()):
-            skipped.add_metric([name], count)
-        return skipped
 
 
 def unix(when: datetime | None) -> float:
     return 0.0 if when is None else when.timestamp()
+
+
+def labelled_gauge(
+    name: str, documentation: str, labels: list[str], values: Mapping[Any, float]
+) -> GaugeMetricFamily:
+    """The gauge `PREFIX + name` with one sample per key of `values` (a label value, or a tuple
+    of them in the order of `labels`), in key order."""
+    gauge = GaugeMetricFamily(f"{PREFIX}{name}", documentation, labels=labels)
+    for key, value in sorted(values.items()):
+        gauge.add_metric(list(key) if isinstance(key, tuple) else [key], value)
+    return gauge
+
+
+def time_gauge(name: str, documentation: str, when: datetime | None) -> GaugeMetricFamily:
+    """The gauge `PREFIX + name` holding `when` as a Unix time, 0 for None."""
+    return GaugeMetricFamily(f"{PREFIX}{name}", documentation, value=unix(when))

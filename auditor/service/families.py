@@ -18,7 +18,7 @@ from auditor import __version__
 from auditor.core.inventory import CATEGORIES
 from auditor.core.model import Verdict
 from auditor.service import capability_families as capabilities
-from auditor.service.exportable import PREFIX, Skipped, unix
+from auditor.service.exportable import PREFIX, Skipped, labelled_gauge, time_gauge, unix
 from auditor.service.snapshot import JobHealth, Snapshot
 
 FROM_LAST_AUDIT = "value from the last completed audit run (cached, not computed at scrape time)"
@@ -92,16 +92,14 @@ def _findings(snapshot: Snapshot, skipped: Skipped) -> Iterator[Metric]:
         skipped.add(waived, [rule, severity], count)
     yield waived
 
-    carried = GaugeMetricFamily(
-        f"{PREFIX}findings_carried",
+    yield labelled_gauge(
+        "findings_carried",
         "Open, unwaived findings kept open because the probe that would show them gone (an "
         "endpoint's DNS lookup or geolocation) failed: counted in findings_open too, with the "
         f"evidence of the last run that saw them; by rule and severity; {FROM_LAST_AUDIT}.",
-        labels=["rule", "severity"],
+        ["rule", "severity"],
+        snapshot.carried_findings,
     )
-    for (rule, severity), count in sorted(snapshot.carried_findings.items()):
-        carried.add_metric([rule, severity], count)
-    yield carried
 
     expiry = GaugeMetricFamily(
         f"{PREFIX}waiver_expiry_timestamp_seconds",
@@ -209,11 +207,11 @@ def _data_built(snapshot: Snapshot, skipped: Skipped) -> Metric:
 
 
 def _last_audit(snapshot: Snapshot) -> Metric:
-    return GaugeMetricFamily(
-        f"{PREFIX}last_audit_timestamp_seconds",
+    return time_gauge(
+        "last_audit_timestamp_seconds",
         "When the audit run the other gdpr_auditor_ results come from finished, as a Unix time; "
         "0 before the first completed audit run.",
-        value=unix(snapshot.last_audit),
+        snapshot.last_audit,
     )
 
 
@@ -223,10 +221,10 @@ def _daemon(snapshot: Snapshot) -> Iterator[Metric]:
         "Whether the last configuration load or reload succeeded (1) or was rejected (0).",
         value=1 if snapshot.config_reload_ok else 0,
     )
-    yield GaugeMetricFamily(
-        f"{PREFIX}config_last_reload_success_timestamp_seconds",
+    yield time_gauge(
+        "config_last_reload_success_timestamp_seconds",
         "When the configuration was last loaded successfully, as a Unix time.",
-        value=unix(snapshot.config_reload_at),
+        snapshot.config_reload_at,
     )
     yield GaugeMetricFamily(
         f"{PREFIX}leader",

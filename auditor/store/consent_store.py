@@ -93,15 +93,7 @@ class ConsentStore(StoreConnection):
             changes = apply_findings(conn, None, at, found, job_scope("consent"))
             content = {
                 "checked": [
-                    {
-                        "integration": result.integration,
-                        "purpose": result.purpose,
-                        "as_of": result.as_of,
-                        "shared": result.shared,
-                        "missing": result.missing,
-                        "withdrawn": result.withdrawn,
-                        "path": result.path,
-                    }
+                    {"integration": result.integration, **consents.coverage_counts(result)}
                     for result in results
                 ],
                 "failed": sorted(failures),

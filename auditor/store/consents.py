@@ -177,6 +177,15 @@ def imported_count(conn: Connection, purpose: str | None = None) -> int:
 # --- coverage -----------------------------------------------------------------------------------
 
 
+COVERAGE_COUNTS = ("purpose", "as_of", "shared", "missing", "withdrawn", "path")
+"""What one consent check found, as the coverage table and the evidence record hold it."""
+
+
+def coverage_counts(result: ConsentCoverage) -> dict[str, Any]:
+    """The COVERAGE_COUNTS of `result`, by name."""
+    return {name: getattr(result, name) for name in COVERAGE_COUNTS}
+
+
 def save_coverage(
     conn: Connection,
     results: Sequence[ConsentCoverage],
@@ -190,12 +199,7 @@ def save_coverage(
     stored = set(conn.execute(select(consent_coverage.c.integration)).scalars())
     for result in results:
         values: dict[str, Any] = {
-            "purpose": result.purpose,
-            "as_of": result.as_of,
-            "shared": result.shared,
-            "missing": result.missing,
-            "withdrawn": result.withdrawn,
-            "path": result.path,
+            **coverage_counts(result),
             "duration_seconds": result.duration_seconds,
             "checked_at": at,
             "failed_at": None,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, insert, select, true, update
+from sqlalchemy import Connection, Row, Table, bindparam, insert, select, true, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from auditor.core.lifecycle import Change, FindingKey, Known, Status, transitions
@@ -307,11 +307,16 @@ def insert_event(
     conn.execute(insert(finding_events).values(**event_row(finding_id, run_id, at, change, detail)))
 
 
+def _insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert `rows` in one statement; none is no statement (an empty executemany fails)."""
+    if rows:
+        conn.execute(insert(table), rows)
+
+
 def insert_observations(conn: Connection, run_id: int, observed: Sequence[Observation]) -> None:
-    if not observed:
-        return
-    conn.execute(
-        insert(observations),
+    _insert_rows(
+        conn,
+        observations,
         [
             {
                 "run_id": run_id,
@@ -330,31 +335,17 @@ def insert_observations(conn: Connection, run_id: int, observed: Sequence[Observ
 
 
 def insert_places(conn: Connection, run_id: int, checks: Sequence[PlaceCheck]) -> None:
-    if not checks:
-        return
-    conn.execute(
-        insert(place_checks),
-        [
-            {
-                "run_id": run_id,
-                "integration": c.integration,
-                "facet": c.facet.value,
-                "place": c.place,
-                "country": c.country,
-                "verdict": c.verdict.value,
-                "basis": c.basis,
-                "via": c.via,
-            }
-            for c in checks
-        ],
+    _insert_rows(
+        conn,
+        place_checks,
+        [{"run_id": run_id, "integration": c.integration, **c.verdict_fields()} for c in checks],
     )
 
 
 def insert_integrations(conn: Connection, run_id: int, result: AuditResult) -> None:
-    if not result.integrations:
-        return
-    conn.execute(
-        insert(run_integrations),
+    _insert_rows(
+        conn,
+        run_integrations,
         [
             {"run_id": run_id, "integration": i.id, "category": i.category}
             for i in result.integrations

@@ -29,7 +29,7 @@ from auditor.store.evidence import records as stored_records
 from auditor.store.schema import evidence as evidence_table
 from auditor.transfers.audit import run_audit
 from tests.conftest import DnsServerFactory
-from tests.helpers import BACKUP_PRACTICE, entry, write_config
+from tests.helpers import BACKUP_PRACTICE, entry, sample, write_config
 from tests.mmdb import build_country_db
 
 KEY = "an-evidence-key-for-the-tests-0123"
@@ -56,52 +56,20 @@ HOSTILE_NAME = "Mail <script>alert('x')</script> & Co"
 def inventory(helpdesk_safeguards: list[str]) -> list[dict[str, object]]:
     """Five integrations: EEA, unlawful US, DPF-certified US, US under SCCs (or not), a cloud."""
     return [
-        entry(
-            "crm",
-            name="CRM",
-            vendor="Example CRM GmbH",
-            endpoints=["api.crm.example"],
-            support=["IN"],
-            subprocessors=["cloud"],
-            transfer={"safeguards": ["scc"]},
-        ),
-        entry(
+        sample("crm", entry, endpoints=["api.crm.example"], subprocessors=["cloud"]),
+        sample(
             "mail",
+            entry,
             name=HOSTILE_NAME,
-            vendor="Mailer Inc.",
-            category="email-marketing",
             hosting=["US"],
             endpoints=["mail.vendor.example"],
             backups={"regions": ["aws:us-west-2"], "retention": "P10Y", **BACKUP_PRACTICE},
-            retention="P2Y",
             data_categories=["contact", "behavioural"],
         ),
-        entry(
-            "stats",
-            name="Stats",
-            vendor="Stats Corp",
-            category="analytics",
-            hosting=["US"],
-            support=["US"],
-            transfer={"dpf_certified": True},
-        ),
-        entry(
-            "helpdesk",
-            name="Helpdesk",
-            vendor="Helpdesk LLC",
-            category="support",
-            hosting=["US"],
-            data_categories=["contact", "health"],
-            transfer={"safeguards": helpdesk_safeguards},
-        ),
-        entry(
-            "cloud",
-            name="Cloud",
-            vendor="Cloud Provider",
-            vendor_country="US",  # not DPF-certified: vendor-foreign-jurisdiction
-            category="infrastructure",
-            hosting=["aws:eu-central-1"],
-        ),
+        sample("stats", entry, support=["US"]),
+        sample("helpdesk", entry, transfer={"safeguards": helpdesk_safeguards}),
+        # not DPF-certified: vendor-foreign-jurisdiction
+        sample("cloud", entry, category="infrastructure"),
     ]
 
 

@@ -8,6 +8,7 @@ from click.testing import CliRunner
 
 from auditor.cli import cli
 from auditor.core.inventory import parse_inventory
+from auditor.core.model import Integration
 from auditor.core.policies import load_policies
 from auditor.core.yamlsource import parse_yaml
 
@@ -55,17 +56,24 @@ def run(*args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
+def import_file(kind: str, path: Path, content: str) -> tuple[list[Integration], str, str]:
+    """`import KIND` of `content` written at `path`: it exits 0 and its YAML loads as inventory
+    without issue; the integrations, the YAML and stderr."""
+    path.write_text(content, encoding="utf-8")
+    code, out, err = run("import", kind, str(path))
+    assert code == 0
+    integrations, issues = parse_inventory(parse_yaml(out, "import"), load_policies())
+    assert issues == []
+    return integrations, out, err
+
+
 def test_fides_export_maps_what_maps_and_reports_the_rest(tmp_path: Path) -> None:
     """Systems become entries with mapped data categories, category from the data use and
     hosting from (fideslang 2) third-country transfers; datasets, keyless systems, unknown
     countries and egress are reported; an unmapped user category is unclassified personal
     data; the YAML loads as inventory. tests/discovery/test_fides_import.py has the rest."""
     path = tmp_path / "fides.yaml"
-    path.write_text(FIDES, encoding="utf-8")
-    code, out, err = run("import", "fides", str(path))
-    assert code == 0
-    integrations, issues = parse_inventory(parse_yaml(out, "import"), load_policies())
-    assert issues == []
+    integrations, out, err = import_file("fides", path, FIDES)
     mailchimp, desk = integrations
     assert (mailchimp.id, mailchimp.category) == ("mailchimp-marketing", "email-marketing")
     assert mailchimp.data_categories == ("contact", "identity", "behavioural")
@@ -88,11 +96,7 @@ def test_csv_register_maps_rows_and_reports_bad_cells(tmp_path: Path) -> None:
     """Rows become entries (lists split on `;`, DPF and DPA date mapped); unknown columns,
     categories, roles, data categories, yes/no values and dates are reported; the YAML loads."""
     path = tmp_path / "register.csv"
-    path.write_text(CSV, encoding="utf-8")
-    code, out, err = run("import", "csv", str(path))
-    assert code == 0
-    integrations, issues = parse_inventory(parse_yaml(out, "import"), load_policies())
-    assert issues == []
+    integrations, _, err = import_file("csv", path, CSV)
     crm, tickets = integrations
     assert crm.vendor == "Acme CRM Inc." and crm.endpoints == ("api.acme-crm.example",)
     assert [place.spec for place in crm.hosting] == ["US", "aws:eu-central-1"]

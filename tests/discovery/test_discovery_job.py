@@ -12,13 +12,14 @@ from auditor.config import load_config
 from auditor.core.errors import AuditUnavailableError
 from auditor.core.jobs import JobContext
 from auditor.service.daemon import NEEDED, WORK, Daemon
-from auditor.service.generation import load_generation
+from auditor.service.generation import Generation, load_generation
 from auditor.service.leader import SingleReplica
 from auditor.service.metrics import build_registry
 from auditor.service.sdnotify import Notifier
 from auditor.store import StateStore
 from tests.conftest import DnsServerFactory
 from tests.discovery.test_discovery_dns import ZONE
+from tests.jobs import run_job_once
 
 AT = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 INVENTORY = """
@@ -46,17 +47,13 @@ def configure(tmp_path: Path, nameserver: str, discovery: str) -> Path:
 
 
 def run_job(config: Path) -> tuple[Daemon, StateStore]:
-    generation = load_generation(config)
+    return run_job_once("discovery", config, _configured_store, AT)
+
+
+def _configured_store(generation: Generation) -> StateStore:
     settings = generation.config.database
     assert settings is not None and settings.url is not None
-    store = StateStore.open(settings.url)
-    daemon = Daemon(config, generation, store, SingleReplica(), Notifier({}), clock=lambda: AT)
-    try:
-        WORK["discovery"](daemon)(JobContext("discovery", lambda: None))
-    except BaseException:
-        store.close()
-        raise
-    return daemon, store
+    return StateStore.open(settings.url)
 
 
 def test_job_records_undeclared_vendors_and_exports_coverage(

@@ -15,44 +15,16 @@ from click.testing import CliRunner, Result
 from auditor.cli import cli
 from auditor.core.model import Integration
 from auditor.evidence.register import CSV_COLUMNS, build_register, register_csv, register_json
-from tests.helpers import integrations_from, minimal, shipped_policies, write_config
+from tests.helpers import integrations_from, minimal, sample, shipped_policies, write_config
 
 TODAY = date(2026, 11, 22)
 
 ENTRIES = [
-    minimal(
-        "crm",
-        name="CRM",
-        vendor="Example CRM GmbH",
-        hosting=["DE"],
-        support=["IN"],
-        subprocessors=["cloud", "sendy"],
-        transfer={"safeguards": ["scc"]},
-        data_categories=["contact", "identity"],
-    ),
-    minimal(
-        "helpdesk",
-        name="Helpdesk",
-        vendor="Helpdesk LLC",
-        category="support",
-        hosting=["US"],
-        data_categories=["contact", "health"],
-        transfer={"safeguards": ["scc"]},
-    ),
-    minimal(
-        "stats",
-        name="Stats",
-        vendor="Stats Corp",
-        category="analytics",
-        hosting=["US"],
-        transfer={"dpf_certified": True},
-    ),
-    minimal(
+    sample("crm", subprocessors=["cloud", "sendy"], data_categories=["contact", "identity"]),
+    sample("helpdesk", transfer={"safeguards": ["scc"]}),
+    sample("stats"),
+    sample(
         "mail",
-        name="Mail",
-        vendor="Mailer Inc.",
-        category="email-marketing",
-        hosting=["DE"],
         backups={
             "regions": ["aws:us-west-2", "aws:eu-west-1"],
             "retention": "P10Y",
@@ -61,15 +33,8 @@ ENTRIES = [
             "restore_tested": "2026-05-04",
             "documented": {"at": "https://wiki.example/backup", "reviewed": "2026-02-01"},
         },
-        retention="P2Y",
     ),
-    minimal(
-        "cloud",
-        name="Cloud",
-        vendor="Cloud Provider",
-        vendor_country="US",  # not DPF-certified, hosting in Frankfurt
-        hosting=["aws:eu-central-1"],
-    ),
+    sample("cloud"),  # not DPF-certified, hosting in Frankfurt
     minimal(
         "sendy",
         name="Sendy",

@@ -13,10 +13,10 @@ from prometheus_client import generate_latest
 from auditor.config import load_config
 from auditor.core.durations import parse_duration
 from auditor.core.errors import InvalidInputError
-from auditor.core.jobs import JobCancelled, JobContext
+from auditor.core.jobs import JobCancelled
 from auditor.evidence.config import ReportSettings
 from auditor.evidence.scheduled import report_days
-from auditor.service.daemon import NEEDED, WORK, Daemon
+from auditor.service.daemon import NEEDED, Daemon
 from auditor.service.generation import load_generation
 from auditor.service.leader import SingleReplica
 from auditor.service.metrics import build_registry
@@ -24,6 +24,7 @@ from auditor.service.sdnotify import Notifier
 from auditor.store import StateStore
 from tests.cli.test_evidence_cli import KEY, ZONE, Scenario, build_scenario, run
 from tests.conftest import DnsServerFactory
+from tests.jobs import run_job_once
 
 WRITTEN_AT = datetime(2026, 4, 1, 3, 0, tzinfo=UTC)
 
@@ -58,23 +59,13 @@ def run_report_job(
     scenario: Scenario, check: Callable[[], None] = lambda: None
 ) -> tuple[Daemon, StateStore]:
     """Build a daemon over the scenario at WRITTEN_AT and run its `report` work once."""
-    generation = load_generation(scenario.config_path)
-    store = StateStore.open(scenario.state_url, evidence_key=KEY.encode())
-    daemon = Daemon(
+    return run_job_once(
+        "report",
         scenario.config_path,
-        generation,
-        store,
-        SingleReplica(),
-        Notifier({}),
-        clock=lambda: WRITTEN_AT,
+        lambda _: StateStore.open(scenario.state_url, evidence_key=KEY.encode()),
+        WRITTEN_AT,
+        check,
     )
-    assert NEEDED["report"](generation)
-    try:
-        WORK["report"](daemon)(JobContext("report", check))
-    except BaseException:
-        store.close()
-        raise
-    return daemon, store
 
 
 def test_the_job_writes_the_last_month_in_each_format_as_the_cli_would(

@@ -24,9 +24,7 @@ from auditor.probes.ipranges import (
     load_range_file,
 )
 from auditor.probes.rangeformats import RangeEntry
-from tests.helpers import free_port
-
-GEODB_RANGES = Path(__file__).resolve().parents[2] / "geodb" / "ip-ranges"
+from tests.helpers import GEODB_RANGES, free_port
 
 AWS_SAMPLE = {
     "syncToken": "1793016000",
@@ -182,31 +180,58 @@ def test_aws_border_group_other_than_the_region_is_kept_as_the_zone(tmp_path: Pa
     ]
 
 
-def test_gcp_file_treats_global_scope_as_no_region(tmp_path: Path) -> None:
-    """GCP cloud.json: scope is the region, "global" means none; creationTime is the build time."""
-    parsed = load_range_file(write(tmp_path / "cloud.json", GCP_SAMPLE))
-    assert parsed.provider == "gcp"
-    assert parsed.built == datetime(2026, 10, 26, 9, 0, 5, 237120, tzinfo=UTC)
-    assert parsed.entries == (
-        RangeEntry("gcp", "35.198.64.0/18", "europe-west3", "Google Cloud"),
-        RangeEntry("gcp", "2600:1900:4050::/44", "europe-west3", "Google Cloud"),
-        RangeEntry("gcp", "34.149.0.0/16", None, "Google Cloud"),
-    )
-
-
-def test_azure_service_tags_keep_short_regions_and_date_from_name(tmp_path: Path) -> None:
-    """Azure tags keep short region names, empty regions become None, the name gives the date."""
-    path = tmp_path / "ServiceTags_Public_20261026.json"
-    # Microsoft's download may begin with a byte order mark.
-    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(AZURE_SAMPLE).encode())
+@pytest.mark.parametrize(
+    ("name", "content", "built", "entries"),
+    [
+        pytest.param(
+            "cloud.json",
+            json.dumps(GCP_SAMPLE).encode(),
+            datetime(2026, 10, 26, 9, 0, 5, 237120, tzinfo=UTC),
+            [
+                ("gcp", "35.198.64.0/18", "europe-west3", "Google Cloud"),
+                ("gcp", "2600:1900:4050::/44", "europe-west3", "Google Cloud"),
+                ("gcp", "34.149.0.0/16", None, "Google Cloud"),
+            ],
+            id='GCP: scope is the region, "global" means none; creationTime is the build time',
+        ),
+        pytest.param(
+            "ServiceTags_Public_20261026.json",
+            # Microsoft's download may begin with a byte order mark.
+            b"\xef\xbb\xbf" + json.dumps(AZURE_SAMPLE).encode(),
+            datetime(2026, 10, 26, tzinfo=UTC),
+            [
+                ("azure", "51.116.0.0/18", "germanywc", "AzureCloud"),
+                ("azure", "2603:1020:c00::/47", "germanywc", "AzureCloud"),
+                ("azure", "13.107.246.0/24", None, "AzureFrontDoor"),
+            ],
+            id="Azure: short region names kept, empty regions None, the name gives the date",
+        ),
+        pytest.param(
+            "public_ip_ranges.json",
+            json.dumps(OCI_SAMPLE).encode(),
+            datetime(2026, 10, 25, 21, 39, 53, 457290, tzinfo=UTC),
+            [
+                ("oci", "130.61.0.0/16", "eu-frankfurt-1", "OCI"),
+                ("oci", "134.70.32.0/22", "eu-frankfurt-1", "OSN,OBJECT_STORAGE"),
+                ("oci", "143.47.32.0/21", "eu-jovanovac-1", "OCI"),
+            ],
+            id="OCI: every cidr of every region, tags as the service",
+        ),
+    ],
+)
+def test_a_provider_file_gives_its_regions_services_and_build_time(
+    tmp_path: Path,
+    name: str,
+    content: bytes,
+    built: datetime,
+    entries: list[tuple[str, str, str | None, str]],
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
     parsed = load_range_file(path)
-    assert parsed.provider == "azure"
-    assert parsed.built == datetime(2026, 10, 26, tzinfo=UTC)
-    assert parsed.entries == (
-        RangeEntry("azure", "51.116.0.0/18", "germanywc", "AzureCloud"),
-        RangeEntry("azure", "2603:1020:c00::/47", "germanywc", "AzureCloud"),
-        RangeEntry("azure", "13.107.246.0/24", None, "AzureFrontDoor"),
-    )
+    assert parsed.provider == entries[0][0]
+    assert parsed.built == built
+    assert parsed.entries == tuple(RangeEntry(*entry) for entry in entries)
 
 
 def test_file_without_a_date_is_undated_whatever_its_modification_time(tmp_path: Path) -> None:
@@ -216,18 +241,6 @@ def test_file_without_a_date_is_undated_whatever_its_modification_time(tmp_path:
     os.utime(path, (stamp, stamp))
     parsed = load_range_file(path)
     assert (parsed.built, parsed.dated_by) == (None, None)
-
-
-def test_oci_file_parses_regions_and_tags(tmp_path: Path) -> None:
-    """OCI public_ip_ranges.json: every cidr of every region, tags as the service."""
-    parsed = load_range_file(write(tmp_path / "public_ip_ranges.json", OCI_SAMPLE))
-    assert parsed.provider == "oci"
-    assert parsed.built == datetime(2026, 10, 25, 21, 39, 53, 457290, tzinfo=UTC)
-    assert parsed.entries == (
-        RangeEntry("oci", "130.61.0.0/16", "eu-frankfurt-1", "OCI"),
-        RangeEntry("oci", "134.70.32.0/22", "eu-frankfurt-1", "OSN,OBJECT_STORAGE"),
-        RangeEntry("oci", "143.47.32.0/21", "eu-jovanovac-1", "OCI"),
-    )
 
 
 def test_cloudflare_text_lists_and_api_json_parse(tmp_path: Path) -> None:

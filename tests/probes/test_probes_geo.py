@@ -16,6 +16,7 @@ from auditor.core.policies import load_policies
 from auditor.core.ports import DataSet, GeoLocator
 from auditor.probes.fetchrecord import Fetched, digest, write_fetch_record
 from auditor.probes.geo import MmdbGeoLocator, UnmappedName
+from tests.helpers import GEODB_RANGES
 from tests.mmdb import (
     EXAMPLE_BUILD_EPOCH,
     build_asn_db,
@@ -23,8 +24,6 @@ from tests.mmdb import (
     build_example_dbs,
     build_records_db,
 )
-
-GEODB_RANGES = Path(__file__).resolve().parents[2] / "geodb" / "ip-ranges"
 
 COUNTRIES = {
     "192.0.2.0/24": "DE",
@@ -72,6 +71,20 @@ def aws_file(
     path = directory / "ip-ranges.json"
     path.write_text(json.dumps(document), encoding="utf-8")
     return path
+
+
+def aws_ec2(country: str, region: str, zone: str | None = None) -> Location:
+    """Where 198.51.100.70 is when published as AWS EC2 in 198.51.100.64/26 of `region`."""
+    return Location(
+        address="198.51.100.70",
+        country=country,
+        source="ip-ranges:aws",
+        provider="aws",
+        region=region,
+        zone=zone,
+        service="EC2",
+        network="198.51.100.64/26",
+    )
 
 
 @pytest.fixture
@@ -274,37 +287,38 @@ def test_cloud_range_beats_geoip(country_db: Path, tmp_path: Path) -> None:
     """An AWS eu-central-1 address is in DE by its region though the mmdb says US."""
     ranges = aws_file(tmp_path / "ranges", [("198.51.100.64/26", "eu-central-1", "EC2")])
     with MmdbGeoLocator(country_db, ip_ranges=ranges, region_country=region_country) as locator:
-        assert locator.locate("198.51.100.70") == Location(
-            address="198.51.100.70",
-            country="DE",
-            source="ip-ranges:aws",
-            provider="aws",
-            region="eu-central-1",
-            service="EC2",
-            network="198.51.100.64/26",
-        )
+        assert locator.locate("198.51.100.70") == aws_ec2("DE", "eu-central-1")
         assert locator.locate("198.51.100.1").source == "geoip"
 
 
-def test_longest_prefix_wins_in_the_locator(country_db: Path, tmp_path: Path) -> None:
-    """Of nested published networks, the most specific decides the region."""
-    ranges = aws_file(
-        tmp_path / "ranges",
-        [("198.51.100.0/24", "us-east-1", "AMAZON"), ("198.51.100.128/25", "eu-central-1", "S3")],
-    )
+@pytest.mark.parametrize(
+    ("prefixes", "expected"),
+    [
+        pytest.param(
+            [
+                ("198.51.100.0/24", "us-east-1", "AMAZON"),
+                ("198.51.100.128/25", "eu-central-1", "S3"),
+            ],
+            {("198.51.100.200", "country"): "DE", ("198.51.100.20", "country"): "US"},
+            id="of nested published networks the most specific decides the region",
+        ),
+        pytest.param(
+            [("192.0.2.0/26", "eu-central-1", "EC2"), ("192.0.2.0/26", "eu-central-1", "AMAZON")],
+            {("192.0.2.5", "service"): "EC2"},
+            id="a prefix listed under AMAZON and EC2 names EC2 whatever the order",
+        ),
+    ],
+)
+def test_the_most_specific_aws_entry_decides(
+    country_db: Path,
+    tmp_path: Path,
+    prefixes: list[tuple[str, str, str]],
+    expected: dict[tuple[str, str], str],
+) -> None:
+    ranges = aws_file(tmp_path / "ranges", prefixes)
     with MmdbGeoLocator(country_db, ip_ranges=ranges, region_country=region_country) as locator:
-        assert locator.locate("198.51.100.200").country == "DE"
-        assert locator.locate("198.51.100.20").country == "US"
-
-
-def test_amazon_duplicate_yields_the_specific_service(country_db: Path, tmp_path: Path) -> None:
-    """AWS lists a prefix under AMAZON and EC2; the location names EC2 whatever the order."""
-    ranges = aws_file(
-        tmp_path / "ranges",
-        [("192.0.2.0/26", "eu-central-1", "EC2"), ("192.0.2.0/26", "eu-central-1", "AMAZON")],
-    )
-    with MmdbGeoLocator(country_db, ip_ranges=ranges, region_country=region_country) as locator:
-        assert locator.locate("192.0.2.5").service == "EC2"
+        for (address, attribute), value in expected.items():
+            assert getattr(locator.locate(address), attribute) == value
 
 
 def test_azure_short_region_names_are_kept_and_mapped(country_db: Path, tmp_path: Path) -> None:
@@ -385,16 +399,7 @@ def test_local_zone_abroad_is_placed_in_the_zones_country(country_db: Path, tmp_
     with MmdbGeoLocator(
         country_db, ip_ranges=ranges, region_country=policies.region_country
     ) as locator:
-        assert locator.locate("198.51.100.70") == Location(
-            address="198.51.100.70",
-            country="MX",
-            source="ip-ranges:aws",
-            provider="aws",
-            region="us-east-1",
-            zone="us-east-1-qro-1",
-            service="EC2",
-            network="198.51.100.64/26",
-        )
+        assert locator.locate("198.51.100.70") == aws_ec2("MX", "us-east-1", "us-east-1-qro-1")
         assert locator.locate("198.51.100.130").country == "US"  # us-east-1 itself
         assert locator.locate("198.51.100.1").source == "geoip"  # the mmdb agrees: US
 

@@ -464,30 +464,44 @@ def test_sd_notify_ready_watchdog_reloading_and_stopping(
     assert any(line.startswith("STATUS=active") for line in received)
 
 
-@pytest.mark.slow
-def test_invalid_config_at_start_exits_2_before_starting(
-    workdir: Workdir, spawn: Callable[..., DaemonProcess]
-) -> None:
-    """An inventory error names the file and key, and the daemon never starts (exit 2)."""
+def _invalid_inventory(workdir: Workdir) -> None:
     workdir.write_inventory([{**UNLAWFUL, "hosting": ["XX"]}])
 
-    daemon = spawn(workdir.config)
 
-    assert_refused_at_start(daemon, 2, "inventory.yaml")
-
-
-@pytest.mark.slow
-def test_a_database_of_another_schema_version_is_refused_with_exit_2(
-    workdir: Workdir, spawn: Callable[..., DaemonProcess]
-) -> None:
-    """A newer schema version is a clear refusal naming the versions, not a crash."""
+def _newer_schema(workdir: Workdir) -> None:
     workdir.store().close()
     with sqlite3.connect(workdir.path / "state.db") as connection:
         connection.execute("UPDATE schema_meta SET version = version + 1")
 
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("spoil", "named"),
+    [
+        pytest.param(
+            _invalid_inventory,
+            "inventory.yaml",
+            id="an inventory error names the file and key",
+        ),
+        pytest.param(
+            _newer_schema,
+            "schema version",
+            id="a newer schema version is a clear refusal naming the versions, not a crash",
+        ),
+    ],
+)
+def test_invalid_input_at_start_exits_2_before_starting(
+    workdir: Workdir,
+    spawn: Callable[..., DaemonProcess],
+    spoil: Callable[[Workdir], None],
+    named: str,
+) -> None:
+    """The daemon never starts (exit 2) and says why."""
+    spoil(workdir)
+
     daemon = spawn(workdir.config)
 
-    assert_refused_at_start(daemon, 2, "schema version")
+    assert_refused_at_start(daemon, 2, named)
 
 
 @pytest.mark.slow

@@ -5,43 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from auditor.discovery.web.audit import WebAudit
-from auditor.discovery.web.rules import JudgedParty
+from auditor.discovery.web.records import party_json
 
 _STATE_WORDS = {"before": "before any choice", "reject": "after reject", "accept": "after accept"}
 
 
 def _utc(audit: WebAudit) -> str:
     return audit.started_at.isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def party_json(judged: JudgedParty) -> dict[str, Any]:
-    party = judged.party
-    return {
-        "party": party.key,
-        "name": party.name,
-        "declared": party.declared,
-        "vendor": party.vendor.id if party.vendor else None,
-        "verdict": judged.verdict.value,
-        "hosts": judged.hosts,
-        "places": [
-            {
-                "place": place.place,
-                "country": place.country,
-                "verdict": place.verdict.value,
-                "basis": place.assessment.basis,
-                "via": list(place.via),
-            }
-            for place in judged.places
-        ],
-        "sites": {
-            s.site: {
-                "states": sorted(s.states),
-                "before_choice": s.before_choice_states,
-                "essential_hosts": sorted(s.essential),
-            }
-            for s in judged.sightings
-        },
-    }
 
 
 def web_json(audit: WebAudit) -> dict[str, Any]:

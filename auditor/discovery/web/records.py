@@ -11,6 +11,7 @@ from auditor.probes.pagecapture import PageCapture
 
 if TYPE_CHECKING:
     from auditor.discovery.web.audit import WebAudit
+    from auditor.discovery.web.rules import JudgedParty
 
 RECORD = "gdpr-auditor web page"
 RECORD_VERSION = 1
@@ -57,6 +58,38 @@ def page_record(
     }
 
 
+def party_json(judged: JudgedParty) -> dict[str, Any]:
+    """A third party with its verdict, places and sightings, as `web --format json` and the
+    `web-run` record show it."""
+    party = judged.party
+    return {
+        "party": party.key,
+        "name": party.name,
+        "declared": party.declared,
+        "vendor": party.vendor.id if party.vendor else None,
+        "verdict": judged.verdict.value,
+        "hosts": judged.hosts,
+        "places": [
+            {
+                "place": place.place,
+                "country": place.country,
+                "verdict": place.verdict.value,
+                "basis": place.assessment.basis,
+                "via": list(place.via),
+            }
+            for place in judged.places
+        ],
+        "sites": {
+            s.site: {
+                "states": sorted(s.states),
+                "before_choice": s.before_choice_states,
+                "essential_hosts": sorted(s.essential),
+            }
+            for s in judged.sightings
+        },
+    }
+
+
 def run_record(audit: WebAudit) -> dict[str, Any]:
     """The `web-run` evidence record: per site and page, each state's outcome and its files'
     hashes; the third parties with their verdict; the probes that failed."""
@@ -76,35 +109,7 @@ def run_record(audit: WebAudit) -> dict[str, Any]:
             }
             pages.append({"page": page.page_id, "url": page.url, "states": states})
         sites.append({"site": visit.site.id, "pages": pages, "failure": visit.failure})
-    parties = [
-        {
-            "party": judged.party.key,
-            "name": judged.party.name,
-            "declared": judged.party.declared,
-            "vendor": judged.party.vendor.id if judged.party.vendor else None,
-            "verdict": judged.verdict.value,
-            "hosts": judged.hosts,
-            "places": [
-                {
-                    "place": p.place,
-                    "country": p.country,
-                    "verdict": p.verdict.value,
-                    "basis": p.assessment.basis,
-                    "via": list(p.via),
-                }
-                for p in judged.places
-            ],
-            "sites": {
-                s.site: {
-                    "states": sorted(s.states),
-                    "before_choice": s.before_choice_states,
-                    "essential_hosts": sorted(s.essential),
-                }
-                for s in judged.sightings
-            },
-        }
-        for judged in audit.parties
-    ]
+    parties = [party_json(judged) for judged in audit.parties]
     return {
         "directory": audit.directory,
         "as_of": audit.as_of.isoformat(),

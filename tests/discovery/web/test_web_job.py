@@ -11,15 +11,12 @@ import pytest
 from prometheus_client import generate_latest
 
 from auditor.core.errors import AuditUnavailableError
-from auditor.core.jobs import JobContext
-from auditor.service.daemon import NEEDED, WORK, Daemon
-from auditor.service.generation import load_generation
-from auditor.service.leader import SingleReplica
+from auditor.service.daemon import Daemon
 from auditor.service.metrics import build_registry
-from auditor.service.sdnotify import Notifier
 from auditor.store import StateStore
 from auditor.store.reporting import list_records
 from tests.discovery.web.conftest import World
+from tests.jobs import run_job_once
 
 AT = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 BLOG = """
@@ -36,16 +33,9 @@ JOBS = "jobs:\n  web: {interval: P1D}\n"
 
 
 def run_job(config: Path) -> tuple[Daemon, StateStore]:
-    generation = load_generation(config)
-    assert NEEDED["web"](generation)
-    store = StateStore.open(f"sqlite:///{config.parent / 'state.db'}")
-    daemon = Daemon(config, generation, store, SingleReplica(), Notifier({}), clock=lambda: AT)
-    try:
-        WORK["web"](daemon)(JobContext("web", lambda: None))
-    except BaseException:
-        store.close()
-        raise
-    return daemon, store
+    return run_job_once(
+        "web", config, lambda _: StateStore.open(f"sqlite:///{config.parent / 'state.db'}"), AT
+    )
 
 
 def test_the_job_records_findings_evidence_and_metrics(world: World, tmp_path: Path) -> None:
