@@ -542,7 +542,7 @@ def test_two_replicas_one_active_and_the_standby_takes_over(
         directory.mkdir()
         replicas.append(spawn(Workdir(directory, dns.address, postgres_schema_url).config))
     for replica in replicas:
-        replica.wait_for("daemon_ready")
+        replica.wait_for("daemon_ready", timeout=30)  # two daemons start at once on a busy machine
 
     def leaders() -> list[float | None]:
         return [replica.value("gdpr_auditor_leader") for replica in replicas]
