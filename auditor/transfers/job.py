@@ -120,7 +120,7 @@ class AuditJob(Generic[Inputs]):
                         max_data_age_days=generation.config.geoip_max_age_days,
                         backup_checks=generation.config.backups,
                     )
-                summary = self.store.finish_run(run_id, result, clock())
+                    summary = self.store.finish_run(run_id, result, clock())
             except BaseException as exc:
                 self._record_unfinished(run_id, exc)
                 raise
@@ -185,9 +185,10 @@ def dns_counts(resolver: DnsResolver) -> tuple[int, int]:
 
 @contextlib.contextmanager
 def _collector_paused() -> Iterator[None]:
-    """Keep the cycle collector off while an audit runs: it makes millions of objects and no
-    cycles to speak of, and on a large inventory each full collection would walk them all, for
-    seconds, with every thread (the /metrics endpoint's too) stopped. It is on again after."""
+    """Keep the cycle collector off while an audit runs and its results are stored: that makes
+    millions of objects and no cycles to speak of, and on a large inventory each full collection
+    would walk them all, for seconds, with every thread (the /metrics endpoint's too) stopped.
+    It is on again after."""
     collecting = gc.isenabled()
     gc.disable()
     try:
