@@ -46,9 +46,18 @@ def load_inventory_parallel(
     """
     files, issues = inventory_files(paths)
     workers = min(len(files), os.cpu_count() or 1)
-    if workers < 2 or _size(files) < PARALLEL_BYTES or threading.active_count() > 1:
+    loaded: list[tuple[list[Integration], list[Issue]]] | None = None
+    if workers >= 2 and _size(files) >= PARALLEL_BYTES and threading.active_count() == 1:
+        loaded = _load_in_workers(files, workers, policies, display)
+    if loaded is None:  # small, single-core, threaded, or the workers could not run
         loaded = [load_inventory_file(path, policies, display) for path in files]
-        return combine_inventory(files, loaded, issues, display)
+    return combine_inventory(files, loaded, issues, display)
+
+
+def _load_in_workers(
+    files: Sequence[Path], workers: int, policies: PolicyData, display: Path | None
+) -> list[tuple[list[Integration], list[Issue]]] | None:
+    """Each file's integrations and problems, loaded by forked workers; None if they cannot run."""
     global _POLICIES, _DISPLAY
     _POLICIES, _DISPLAY = policies, display
     try:
@@ -57,12 +66,11 @@ def load_inventory_parallel(
             # Largest files first, so that no worker is left with a big one at the end.
             order = sorted(range(len(files)), key=lambda i: -_size(files[i : i + 1]))
             futures = {index: pool.submit(_load, files[index]) for index in order}
-            loaded = [futures[index].result() for index in range(len(files))]
+            return [futures[index].result() for index in range(len(files))]
     except (BrokenProcessPool, OSError, ValueError):
-        loaded = [load_inventory_file(path, policies, display) for path in files]
+        return None
     finally:
         _POLICIES = _DISPLAY = None
-    return combine_inventory(files, loaded, issues, display)
 
 
 def _load(path: Path) -> tuple[list[Integration], list[Issue]]:
