@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 
 from auditor.core.model import (
     Integration,
+    Location,
     Observation,
     ProbeOutcome,
+    Resolution,
     endpoint_probe,
 )
 from auditor.core.policies import PolicyData
@@ -22,6 +24,30 @@ from auditor.transfers.rules.transfer import place_checks
 Progress = Callable[[str, int, int], None]
 """Called with (phase, done, total) during long work."""
 
+Probed = tuple[Resolution, tuple[Location, ...]]
+"""One hostname resolved, and each of its addresses located (in the resolution's order)."""
+
+EndpointProbe = Callable[[Sequence[str], Callable[[int, int], None] | None], Mapping[str, Probed]]
+"""Resolves and locates distinct hostnames, calling back (done, total) as it goes: in this
+process (`probe_endpoints`), or spread over processes by a caller that may fork."""
+
+
+def probe_endpoints(resolver: Resolver, locator: GeoLocator) -> EndpointProbe:
+    """The endpoint probe of this process: the resolver, then the locator for each address."""
+
+    def probe(
+        hostnames: Sequence[str], progress: Callable[[int, int], None] | None
+    ) -> dict[str, Probed]:
+        resolutions = resolver.resolve_many(hostnames, progress=progress)
+        locate = locator.locate
+        probed: dict[str, Probed] = {}
+        for hostname in hostnames:
+            resolution = resolutions[hostname]
+            probed[hostname] = (resolution, tuple(map(locate, resolution.addresses)))
+        return probed
+
+    return probe
+
 
 def run_audit(
     integrations: Sequence[Integration],
@@ -33,26 +59,28 @@ def run_audit(
     progress: Progress | None = None,
     max_data_age_days: int = DEFAULT_MAX_AGE_DAYS,
     backup_checks: BackupChecks | None = None,
+    probe: EndpointProbe | None = None,
 ) -> AuditResult:
     """Resolve and locate every endpoint, then run every rule; compliance problems are findings.
 
     Data sets older than `max_data_age_days` on the clock's day (not `as_of`) are warnings;
-    `backup_checks` are the configured restore-test and documentation-review periods.
+    `backup_checks` are the configured restore-test and documentation-review periods; `probe`
+    resolves and locates the endpoints (by default `probe_endpoints` of `resolver` and `locator`).
 
     It stays one function of about 60 lines: plan, probe and evaluate, in order, in one place.
     """
     started = clock()
     hostnames = list(dict.fromkeys(h for i in integrations for h in i.endpoints))
-    resolutions = resolver.resolve_many(
+    probed = (probe or probe_endpoints(resolver, locator))(
         hostnames,
-        progress=(lambda done, total: progress("resolve", done, total)) if progress else None,
+        (lambda done, total: progress("resolve", done, total)) if progress else None,
     )
     located: dict[str, Observation] = {}
     for hostname in hostnames:
-        resolution = resolutions[hostname]
-        locations = tuple(locator.locate(address) for address in resolution.addresses)
+        resolution, locations = probed[hostname]
         reason = edge_reason(resolution, locations, policies) if resolution.ok else None
         located[hostname] = Observation("", hostname, resolution, locations, reason)
+    del probed
     observations: dict[str, tuple[Observation, ...]] = {}
     flat: list[Observation] = []
     for integration in integrations:
