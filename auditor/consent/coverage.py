@@ -166,10 +166,21 @@ def coverage(
     path = _path(bound, merge)
     started = timer()
     if path == "pushdown":
-        shared, missing, withdrawn = pushdown_counts(bound, as_of)
+        counts = pushdown_counts(bound, as_of)
     else:
-        shared, missing, withdrawn = merge_counts(bound, as_of, chunk_size)
-    mapping = bound.mapping
+        counts = merge_counts(bound, as_of, chunk_size)
+    return counted(bound.mapping, as_of, counts, path, timer() - started)
+
+
+def counted(
+    mapping: ConsentMapping,
+    as_of: date,
+    counts: tuple[int, int, int],
+    path: Path,
+    duration_seconds: float,
+) -> ConsentCoverage:
+    """The coverage of a mapping from its (shared, missing, withdrawn) counts."""
+    shared, missing, withdrawn = counts
     return ConsentCoverage(
         integration=mapping.integration,
         purpose=mapping.purpose,
@@ -178,7 +189,7 @@ def coverage(
         missing=missing,
         withdrawn=withdrawn,
         path=path,
-        duration_seconds=timer() - started,
+        duration_seconds=duration_seconds,
     )
 
 
