@@ -179,17 +179,9 @@ def counted(
     path: Path,
     duration_seconds: float,
 ) -> ConsentCoverage:
-    """The coverage of a mapping from its (shared, missing, withdrawn) counts."""
-    shared, missing, withdrawn = counts
+    """The coverage of a mapping from its (shared, missing, withdrawn) counts, in that order."""
     return ConsentCoverage(
-        integration=mapping.integration,
-        purpose=mapping.purpose,
-        as_of=as_of,
-        shared=shared,
-        missing=missing,
-        withdrawn=withdrawn,
-        path=path,
-        duration_seconds=duration_seconds,
+        mapping.integration, mapping.purpose, as_of, *counts, path, duration_seconds
     )
 
 
