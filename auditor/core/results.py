@@ -17,7 +17,7 @@ from auditor.core.model import (
     Resolution,
 )
 from auditor.core.policies import PolicyData
-from auditor.core.ports import DataSet
+from auditor.core.ports import DataSet, GeoLocator
 from auditor.core.staleness import DataWarning
 from auditor.core.wording import with_article
 
@@ -75,6 +75,23 @@ def edge_reason(
             return f"address in {first.provider} edge ranges"
         return f"address in an edge network (AS{first.asn} {first.asn_org or ''})".rstrip()
     return None
+
+
+def locate_resolved(
+    names: Sequence[str],
+    resolutions: Mapping[str, Resolution],
+    locator: GeoLocator,
+    policies: PolicyData,
+) -> dict[str, Observation]:
+    """Locate every address each name resolved to: name -> its observation (of no integration
+    yet), with the reason it is an edge when it resolved."""
+    located: dict[str, Observation] = {}
+    for name in names:
+        resolution = resolutions[name]
+        locations = tuple(locator.locate(address) for address in resolution.addresses)
+        reason = edge_reason(resolution, locations, policies) if resolution.ok else None
+        located[name] = Observation("", name, resolution, locations, reason)
+    return located
 
 
 _SUFFIX_ORDERS: dict[int, tuple[Mapping[str, str], dict[str, tuple[int, str]]]] = {}

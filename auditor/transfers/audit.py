@@ -13,7 +13,7 @@ from auditor.core.model import (
 )
 from auditor.core.policies import PolicyData
 from auditor.core.ports import Clock, GeoLocator, Resolver
-from auditor.core.results import AuditResult, edge_reason, finding_order, probe_failure
+from auditor.core.results import AuditResult, finding_order, locate_resolved, probe_failure
 from auditor.core.staleness import DEFAULT_MAX_AGE_DAYS, data_warnings
 from auditor.transfers.config import BackupChecks
 from auditor.transfers.rules import AuditContext, evaluate
@@ -47,12 +47,7 @@ def run_audit(
         hostnames,
         progress=(lambda done, total: progress("resolve", done, total)) if progress else None,
     )
-    located: dict[str, Observation] = {}
-    for hostname in hostnames:
-        resolution = resolutions[hostname]
-        locations = tuple(locator.locate(address) for address in resolution.addresses)
-        reason = edge_reason(resolution, locations, policies) if resolution.ok else None
-        located[hostname] = Observation("", hostname, resolution, locations, reason)
+    located = locate_resolved(hostnames, resolutions, locator, policies)
     observations: dict[str, tuple[Observation, ...]] = {}
     flat: list[Observation] = []
     for integration in integrations:
