@@ -428,14 +428,28 @@ def check_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "auditor"]
 
 
+def run_json(
+    spawner: Spawner,
+    what: str,
+    command: Sequence[str],
+    out: Path,
+    err: Path,
+    ok: tuple[int, ...] = (0,),
+) -> tuple[Run, Any]:
+    """Run a child that writes JSON to `out`: its run and what it wrote; raises BenchError with
+    the end of its stderr when it exits with a status not in `ok`."""
+    run = spawner.run(command, out, err)
+    if run.exit_status not in ok:
+        raise BenchError(f"{what} exited with status {run.exit_status}:\n{err.read_text()[-3000:]}")
+    return run, json.loads(out.read_text())
+
+
 def run_check(spawner: Spawner, work: Path, config: Path, number: int) -> Run:
     """Time one `gdpr-auditor check --format json` and summarise its findings."""
     out, err = work / f"check-{number}.json", work / f"check-{number}.err"
     options = ["--config", str(config), "--format", "json", "--as-of", AS_OF]
-    run = spawner.run([*check_command(), "check", *options], out, err)
-    if run.exit_status not in (0, 1):  # 1 only means that findings exist
-        raise BenchError(f"check exited with status {run.exit_status}:\n{err.read_text()[-3000:]}")
-    doc = json.loads(out.read_text())
+    command = [*check_command(), "check", *options]
+    run, doc = run_json(spawner, "check", command, out, err, ok=(0, 1))  # 1: findings exist
     unresolved = Counter(
         finding["evidence"]["status"]
         for finding in doc["findings"]
@@ -463,12 +477,8 @@ def run_baseline(
         "--concurrency",
         str(concurrency),
     ]
-    run = spawner.run(command, out, err)
-    if run.exit_status != 0:
-        raise BenchError(
-            f"baseline exited with status {run.exit_status}:\n{err.read_text()[-3000:]}"
-        )
-    run.report = json.loads(out.read_text())
+    run, report = run_json(spawner, "baseline", command, out, err)
+    run.report = report
     return run
 
 
@@ -477,12 +487,8 @@ def run_adns(spawner: Spawner, work: Path, names: Path, host: str, number: int) 
     out, err = work / f"adns-{number}.json", work / f"adns-{number}.err"
     script = Path(__file__).resolve().parent / "adns_baseline.py"
     command = [sys.executable, str(script), str(names), host, "--window", str(ADNS_WINDOW)]
-    run = spawner.run(command, out, err)
-    if run.exit_status != 0:
-        raise BenchError(
-            f"adnshost exited with status {run.exit_status}:\n{err.read_text()[-3000:]}"
-        )
-    run.report = json.loads(out.read_text())
+    run, report = run_json(spawner, "adnshost", command, out, err)
+    run.report = report
     return run
 
 

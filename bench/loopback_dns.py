@@ -17,14 +17,12 @@ import ctypes
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 import dns.exception
@@ -33,6 +31,11 @@ import dns.message
 import dns.query
 import dns.rcode
 import dns.rdatatype
+
+# The loopback server's shape and port finding are the test suite's (tests/dnsserver.py).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.dnsserver import LoopbackServer, bind_udp_and_tcp
 
 APT_PACKAGE = "knot"
 """The Debian package that ships knotd."""
@@ -88,21 +91,16 @@ def zone_text(
 
 def free_port(host: str = "127.0.0.1") -> int:
     """Return a port that is free for both UDP and TCP on `host` right now."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    for _ in range(50):
-        with socket.socket(family, socket.SOCK_DGRAM) as udp:
-            udp.bind((host, 0))
-            port: int = udp.getsockname()[1]
-            with socket.socket(family, socket.SOCK_STREAM) as tcp:
-                try:
-                    tcp.bind((host, port))
-                except OSError:
-                    continue
-            return port
-    raise DnsServerError(f"no free port found on {host}")
+    try:
+        udp, tcp = bind_udp_and_tcp(host, attempts=50)
+    except OSError as exc:
+        raise DnsServerError(f"no free port found on {host}") from exc
+    with udp, tcp:
+        port: int = udp.getsockname()[1]
+    return port
 
 
-class KnotServer:
+class KnotServer(LoopbackServer):
     """knotd serving `zones` ({origin: zone text}) on `host` at `port` (a free one by default).
 
     Use it as a context manager, or call `start` and `stop` (stop is safe to call twice). The
@@ -133,12 +131,6 @@ class KnotServer:
         self._log: Path | None = None
 
     @property
-    def address(self) -> str:
-        """The nameserver as a client is given it: "127.0.0.1:PORT" or "[::1]:PORT"."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
-
-    @property
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
@@ -147,17 +139,6 @@ class KnotServer:
         if self._log is None or not self._log.exists():
             return ""
         return self._log.read_text(errors="replace")
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def start(self) -> Self:
         """Start knotd and wait until every zone answers; raises DnsServerError."""

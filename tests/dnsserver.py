@@ -9,6 +9,7 @@ import socket
 import struct
 import threading
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
@@ -30,6 +31,60 @@ _MAX_CHAIN = 32  # stop following CNAMEs after this many, as a recursor would
 _HEADER = struct.Struct("!HHHHHH")
 
 
+class LoopbackServer(ABC):
+    """A DNS server on loopback at `host` and `port`, stopped when the `with` block it starts ends."""
+
+    host: str
+    port: int
+
+    @property
+    def address(self) -> str:
+        """The nameserver string a client is given, "127.0.0.1:PORT" or "[::1]:PORT"."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    @abstractmethod
+    def start(self) -> Self:
+        """Start serving; returns the server."""
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Stop serving."""
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def bind_udp_and_tcp(host: str, attempts: int = 20) -> tuple[socket.socket, socket.socket]:
+    """A UDP socket and a listening TCP socket bound to one free port on `host`.
+
+    Raises:
+        OSError: no port was free for both in `attempts` tries.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for _ in range(attempts):
+        udp = socket.socket(family, socket.SOCK_DGRAM)
+        udp.bind((host, 0))
+        tcp = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            tcp.bind((host, udp.getsockname()[1]))
+        except OSError:  # that port is taken for TCP: try another UDP port
+            udp.close()
+            tcp.close()
+            continue
+        tcp.listen(64)
+        return udp, tcp
+    raise OSError("no free port for both UDP and TCP")
+
+
 @dataclass
 class _Node:
     """The records of one owner name, ready to be written: rdtype -> (ttl, rdata in wire form)."""
@@ -38,7 +93,7 @@ class _Node:
     cname: bytes | None = None  # the CNAME target in wire form, lower-case
 
 
-class LoopbackDnsServer:
+class LoopbackDnsServer(LoopbackServer):
     """Serves one zone on 127.0.0.1 (or ::1) over UDP and TCP, answering like a recursive resolver.
 
     CNAME chains inside the served data are followed and returned in the answer section; a name
@@ -68,14 +123,8 @@ class LoopbackDnsServer:
         self._stopping = False
         self._threads: list[threading.Thread] = []
         self._connections: list[socket.socket] = []
-        self._udp, self._tcp = self._bind()
-        self.port: int = self._udp.getsockname()[1]
-
-    @property
-    def address(self) -> str:
-        """The nameserver string a client is given, "127.0.0.1:PORT" or "[::1]:PORT"."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
+        self._udp, self._tcp = bind_udp_and_tcp(host)
+        self.port = self._udp.getsockname()[1]
 
     def serve(self, zone_text: str, origin: str = ".") -> None:
         """Serve other data from now on (a record changed at the authoritative server)."""
@@ -122,33 +171,6 @@ class LoopbackDnsServer:
             conn.close()
         self._udp.close()
         self._tcp.close()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def _bind(self) -> tuple[socket.socket, socket.socket]:
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        for _ in range(20):
-            udp = socket.socket(family, socket.SOCK_DGRAM)
-            udp.bind((self.host, 0))
-            tcp = socket.socket(family, socket.SOCK_STREAM)
-            try:
-                tcp.bind((self.host, udp.getsockname()[1]))
-            except OSError:  # that port is taken for TCP: try another UDP port
-                udp.close()
-                tcp.close()
-                continue
-            tcp.listen(64)
-            return udp, tcp
-        raise OSError("no free port for both UDP and TCP")
 
     def _serve_udp(self) -> None:
         while True:

@@ -12,13 +12,13 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import click
 
 from auditor import __version__
 from auditor.cli.output import terminal_safe
-from auditor.config import Config
+from auditor.config import Config, load_config
 from auditor.core.errors import (
     AuditUnavailableError,
     InvalidInputError,
@@ -172,6 +172,16 @@ fail_on_option = click.option(
 )
 
 
+def findings_options(as_of_help: str) -> Callable[[F], F]:
+    """The options of a verb that judges as of a day and prints findings, in this order:
+    `--config`, `--as-of` (with this help), `--format` and `--fail-on`."""
+
+    def decorate(function: F) -> F:
+        return config_option(as_of_option(as_of_help)(format_option(fail_on_option(function))))
+
+    return decorate
+
+
 def exit_on_findings(found: Iterable[Finding], fail_on: str) -> None:
     """Exit 1 (EXIT_FINDINGS) when a finding is at or above the `--fail-on` severity."""
     threshold = Severity(fail_on).rank
@@ -190,6 +200,24 @@ def load_all(config: Config) -> tuple[PolicyData, list[Integration]]:
         return policies, load_integrations(config, policies, load_inventory_parallel)
     except InvalidInputError as exc:
         raise config.located(exc) from None
+
+
+class RunInputs(NamedTuple):
+    """What a verb judging as of a day reads: the day, the configuration, the policy data and
+    the inventory."""
+
+    day: date
+    config: Config
+    policies: PolicyData
+    integrations: list[Integration]
+
+
+def load_run(config_path: Path, as_of: str | None) -> RunInputs:
+    """Parse `--as-of` (first, so a bad date is reported before any file is read), then load the
+    configuration and what it names, as `load_all`."""
+    day = parse_as_of(as_of)
+    config = load_config(config_path)
+    return RunInputs(day, config, *load_all(config))
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")

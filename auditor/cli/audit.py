@@ -16,15 +16,14 @@ import click
 from auditor.cli import (
     EXIT_INVALID,
     EXIT_OK,
-    as_of_option,
     cli,
     config_option,
     exit_on_findings,
-    fail_on_option,
+    findings_options,
     format_option,
     handles_errors,
     load_all,
-    parse_as_of,
+    load_run,
     say,
     utcnow,
 )
@@ -47,10 +46,7 @@ from auditor.transfers.audit import run_audit
 
 
 @cli.command()
-@config_option
-@as_of_option("Evaluate the rules in force that day (default: today, UTC).")
-@format_option
-@fail_on_option
+@findings_options("Evaluate the rules in force that day (default: today, UTC).")
 @click.option(
     "--no-record",
     "no_record",
@@ -86,9 +82,7 @@ def check(
 def _check(
     config_path: Path, as_of: str | None, output_format: str, fail_on: str, no_record: bool
 ) -> None:
-    day = parse_as_of(as_of)
-    config = load_config(config_path)
-    policies, integrations = load_all(config)
+    day, config, policies, integrations = load_run(config_path, as_of)
     needs_geo = any(integration.endpoints for integration in integrations)
     resolver = build_resolver(config)
     locator = build_locator(config, policies, needed=needs_geo)

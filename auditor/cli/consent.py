@@ -18,7 +18,7 @@ from auditor.cli import (
     config_option,
     format_option,
     handles_errors,
-    load_all,
+    load_run,
     parse_as_of,
     say,
     utcnow,
@@ -141,9 +141,7 @@ def consent_check(config_path: Path, as_of: str | None, output_format: str) -> N
     `transfer-consent-missing` findings), 2 invalid configuration, 3 a database cannot be
     reached.
     """
-    day = parse_as_of(as_of)
-    config = load_config(config_path)
-    policies, _ = load_all(config)
+    day, config, policies, _ = load_run(config_path, as_of)
     mappings = config.consent
     results: list[ConsentCoverage] = []
     with DataSources(config.data_sources) as sources:

@@ -23,8 +23,8 @@ from operator import attrgetter
 
 from auditor.core.model import Location, Resolution
 from auditor.core.ports import GeoLocator
+from auditor.core.results import EndpointProbe, Probed, probe_endpoints
 from auditor.probes.dns import DnsResolver, ResolverStats
-from auditor.transfers.audit import EndpointProbe, Probed, probe_endpoints
 
 PARALLEL_HOSTNAMES = 20_000
 """Below this many hostnames, starting workers costs more than it saves."""

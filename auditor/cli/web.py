@@ -12,20 +12,15 @@ import click
 
 from auditor.cli import (
     EXIT_UNAVAILABLE,
-    as_of_option,
     cli,
-    config_option,
     exit_on_findings,
-    fail_on_option,
-    format_option,
+    findings_options,
     handles_errors,
-    load_all,
-    parse_as_of,
+    load_run,
     say,
     utcnow,
 )
 from auditor.cli.output import finding_json
-from auditor.config import load_config
 from auditor.core.errors import InvalidRequestError
 from auditor.discovery.web.job import audit_websites, record_web_audit
 from auditor.discovery.web.output import render_table, web_json
@@ -38,10 +33,7 @@ from auditor.service.wiring import (
 
 
 @cli.command("web")
-@config_option
-@as_of_option("Judge transfers by the rules in force that day (default: today, UTC).")
-@format_option
-@fail_on_option
+@findings_options("Judge transfers by the rules in force that day (default: today, UTC).")
 @handles_errors
 def web_command(config_path: Path, as_of: str | None, output_format: str, fail_on: str) -> None:
     """Load every page of the sites under `websites:` in headless Chromium, before any consent
@@ -52,9 +44,7 @@ def web_command(config_path: Path, as_of: str | None, output_format: str, fail_o
     `web` job does. Exit status: 0 no finding at or above --fail-on, 1 there are such findings,
     2 invalid configuration, 3 the browser could not run or no page loaded at all.
     """
-    day = parse_as_of(as_of)
-    config = load_config(config_path)
-    policies, integrations = load_all(config)
+    day, config, policies, integrations = load_run(config_path, as_of)
     if not config.websites.sites:
         raise InvalidRequestError(f"{config.path}: nothing to look at: `websites:` names no site")
     resolver = build_resolver(config)

@@ -166,19 +166,22 @@ def coverage(
     path = _path(bound, merge)
     started = timer()
     if path == "pushdown":
-        shared, missing, withdrawn = pushdown_counts(bound, as_of)
+        counts = pushdown_counts(bound, as_of)
     else:
-        shared, missing, withdrawn = merge_counts(bound, as_of, chunk_size)
-    mapping = bound.mapping
+        counts = merge_counts(bound, as_of, chunk_size)
+    return counted(bound.mapping, as_of, counts, path, timer() - started)
+
+
+def counted(
+    mapping: ConsentMapping,
+    as_of: date,
+    counts: tuple[int, int, int],
+    path: Path,
+    duration_seconds: float,
+) -> ConsentCoverage:
+    """The coverage of a mapping from its (shared, missing, withdrawn) counts, in that order."""
     return ConsentCoverage(
-        integration=mapping.integration,
-        purpose=mapping.purpose,
-        as_of=as_of,
-        shared=shared,
-        missing=missing,
-        withdrawn=withdrawn,
-        path=path,
-        duration_seconds=timer() - started,
+        mapping.integration, mapping.purpose, as_of, *counts, path, duration_seconds
     )
 
 

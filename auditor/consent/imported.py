@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql.util import ClauseAdapter
 
 from auditor.consent.config import ConsentMapping
-from auditor.consent.coverage import bind_shared
+from auditor.consent.coverage import bind_shared, counted
 from auditor.consent.imports import SubjectHasher
 from auditor.core.consents import ConsentCoverage
 from auditor.sources.datasources import DataSourceError, DataSources
@@ -96,17 +96,8 @@ def imported_coverage(
         gone = states.count(0)
         missing += gone + states.count(None)
         withdrawn += gone
-    mapping = bound.mapping
-    return ConsentCoverage(
-        integration=mapping.integration,
-        purpose=mapping.purpose,
-        as_of=as_of,
-        shared=shared,
-        missing=missing,
-        withdrawn=withdrawn,
-        path="imported",
-        duration_seconds=timer() - started,
-    )
+    counts = (shared, missing, withdrawn)
+    return counted(bound.mapping, as_of, counts, "imported", timer() - started)
 
 
 def imported_gaps(

@@ -1,4 +1,5 @@
-"""The 249 officially assigned ISO 3166-1 alpha-2 country codes, the only codes the policy data uses."""
+"""The 249 officially assigned ISO 3166-1 alpha-2 country codes, the only codes the policy data uses,
+and what people write for them: alpha-3 codes and country names."""
 
 from __future__ import annotations
 
@@ -34,3 +35,41 @@ _ROWS = (
 )
 
 COUNTRY_CODES: frozenset[str] = frozenset(code for row in _ROWS for code in row.split())
+
+
+# ISO 3166-1 alpha-3 -> alpha-2 for the countries SaaS data most often goes to; others are
+# reported as not mapped rather than guessed.
+ALPHA3 = {
+    "USA": "US", "GBR": "GB", "DEU": "DE", "FRA": "FR", "IRL": "IE", "NLD": "NL", "CAN": "CA",
+    "AUS": "AU", "CHE": "CH", "IND": "IN", "JPN": "JP", "SWE": "SE", "ESP": "ES", "ITA": "IT",
+    "BEL": "BE", "AUT": "AT", "DNK": "DK", "FIN": "FI", "POL": "PL", "SGP": "SG", "BRA": "BR",
+    "ISR": "IL", "NZL": "NZ", "EST": "EE", "LUX": "LU", "PRT": "PT", "NOR": "NO", "KOR": "KR",
+    "MLT": "MT", "CZE": "CZ", "CHN": "CN", "ZAF": "ZA", "ARG": "AR", "URY": "UY",
+}  # fmt: skip
+
+COUNTRY_NAMES = {
+    "united states": "US", "united states of america": "US", "u.s.a.": "US", "u.s.": "US",
+    "united kingdom": "GB", "great britain": "GB", "england": "GB", "scotland": "GB",
+    "germany": "DE", "deutschland": "DE", "france": "FR", "ireland": "IE",
+    "netherlands": "NL", "the netherlands": "NL", "canada": "CA", "australia": "AU",
+    "switzerland": "CH", "india": "IN", "japan": "JP", "sweden": "SE", "spain": "ES",
+    "italy": "IT", "belgium": "BE", "austria": "AT", "denmark": "DK", "finland": "FI",
+    "poland": "PL", "singapore": "SG", "brazil": "BR", "israel": "IL", "new zealand": "NZ",
+    "estonia": "EE", "luxembourg": "LU", "portugal": "PT", "norway": "NO",
+    "south korea": "KR", "republic of korea": "KR", "malta": "MT", "czech republic": "CZ",
+    "czechia": "CZ", "china": "CN", "south africa": "ZA", "argentina": "AR", "uruguay": "UY",
+    "russia": "RU", "turkey": "TR", "mexico": "MX", "hong kong": "HK", "taiwan": "TW",
+    "philippines": "PH", "indonesia": "ID", "united arab emirates": "AE", "ukraine": "UA",
+    "vietnam": "VN",
+}  # fmt: skip
+"""English (and a few native) names of one country each, in lower case: what the last line of a
+legal address or a country column holds, and what people write for a code."""
+
+
+def country_code(value: str) -> str | None:
+    """An ISO 3166-1 alpha-2 code for an alpha-2 or alpha-3 code or a common country name."""
+    text = " ".join(value.strip().split())
+    upper = text.upper()
+    if upper in COUNTRY_CODES:
+        return upper
+    return ALPHA3.get(upper) or COUNTRY_NAMES.get(text.lower())

@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
+from auditor.core.durations import Duration
 from auditor.core.model import Integration
 from auditor.core.policies import PolicyData
 
@@ -51,3 +52,10 @@ class JobInputs(Protocol[Config_co]):
 
     @property
     def integrations(self) -> Sequence[Integration]: ...
+
+
+class KeepSettings(Protocol):
+    """What a job that prunes its old observations reads of the `database:` section."""
+
+    @property
+    def keep_observations(self) -> Duration: ...

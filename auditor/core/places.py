@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+from auditor.core.iso3166 import COUNTRY_NAMES
 from auditor.core.model import Place
 from auditor.core.policies import PROVIDERS, PolicyData, Region
 from auditor.core.suggest import closest, did_you_mean
@@ -46,16 +47,11 @@ def _find_region(policies: PolicyData, provider: str, name: str) -> Region | Non
     )
 
 
-COUNTRY_NAMES = {
-    "united states": "US", "usa": "US", "america": "US", "great britain": "GB",
-    "england": "GB", "scotland": "GB", "britain": "GB", "china": "CN", "india": "IN",
-    "singapore": "SG", "australia": "AU", "brazil": "BR", "south korea": "KR", "korea": "KR",
-    "israel": "IL", "russia": "RU", "turkey": "TR", "mexico": "MX", "south africa": "ZA",
-    "hong kong": "HK", "taiwan": "TW", "philippines": "PH", "indonesia": "ID",
-    "united arab emirates": "AE", "uae": "AE", "ukraine": "UA", "vietnam": "VN",
+INFORMAL_NAMES = {
+    "usa": "US", "america": "US", "britain": "GB", "korea": "KR", "uae": "AE",
 }  # fmt: skip
-"""English names people write for a code, beyond those in the policy data; for suggestions
-only (a name is never accepted as a place)."""
+"""Loose names people write for a code, beyond the country names and those in the policy data;
+for suggestions only (a name is never accepted as a place)."""
 
 
 PROVIDER_NAMES = {
@@ -79,7 +75,7 @@ def region_table(policies: PolicyData, provider: str) -> str:
 def _country_hint(text: str, policies: PolicyData) -> str:
     """` (did you mean 'DE'?)` for a code in lower case, a country's name or a region written
     without its provider; the empty string when nothing fits."""
-    names = dict(COUNTRY_NAMES)
+    names = COUNTRY_NAMES | INFORMAL_NAMES
     for code, member in policies.eea.members.items():
         names[member.name.lower()] = code
     for decision in policies.adequacy.decisions:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 from pydantic import ValidationError
 
@@ -47,6 +47,17 @@ class Region:
     def spec_name(self) -> str:
         """The name a place spec keeps: the zone's when it is a zone, else the region's."""
         return self.zone or self.name
+
+
+class FindingDetails(TypedDict, total=False):
+    """The keyword arguments of `PolicyData.finding`, for the callers that pass them on."""
+
+    facet: Facet | None
+    place: str | None
+    country: str | None
+    evidence: Mapping[str, Any] | None
+    probes: tuple[str, ...]
+    unrecorded: bool
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@ whether an endpoint is a CDN/anycast edge, and whether probing it observed anyth
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -17,7 +17,7 @@ from auditor.core.model import (
     Resolution,
 )
 from auditor.core.policies import PolicyData
-from auditor.core.ports import DataSet
+from auditor.core.ports import DataSet, GeoLocator, Resolver
 from auditor.core.staleness import DataWarning
 from auditor.core.wording import with_article
 
@@ -75,6 +75,44 @@ def edge_reason(
             return f"address in {first.provider} edge ranges"
         return f"address in an edge network (AS{first.asn} {first.asn_org or ''})".rstrip()
     return None
+
+
+Probed = tuple[Resolution, tuple[Location, ...]]
+"""One hostname resolved, and each of its addresses located (in the resolution's order)."""
+
+EndpointProbe = Callable[[Sequence[str], Callable[[int, int], None] | None], Mapping[str, Probed]]
+"""Resolves and locates distinct hostnames, calling back (done, total) as it goes: in this
+process (`probe_endpoints`), or spread over processes by a caller that may fork."""
+
+
+def probe_endpoints(resolver: Resolver, locator: GeoLocator) -> EndpointProbe:
+    """The endpoint probe of this process: the resolver, then the locator for each address."""
+
+    def probe(
+        names: Sequence[str], progress: Callable[[int, int], None] | None
+    ) -> dict[str, Probed]:
+        resolutions = resolver.resolve_many(names, progress=progress)
+        locate = locator.locate
+        probed: dict[str, Probed] = {}
+        for name in names:
+            resolution = resolutions[name]
+            probed[name] = (resolution, tuple(map(locate, resolution.addresses)))
+        return probed
+
+    return probe
+
+
+def observe(
+    names: Sequence[str], probed: Mapping[str, Probed], policies: PolicyData
+) -> dict[str, Observation]:
+    """Name -> its observation (of no integration yet), with the reason it is an edge when it
+    resolved."""
+    located: dict[str, Observation] = {}
+    for name in names:
+        resolution, locations = probed[name]
+        reason = edge_reason(resolution, locations, policies) if resolution.ok else None
+        located[name] = Observation("", name, resolution, locations, reason)
+    return located
 
 
 _SUFFIX_ORDERS: dict[int, tuple[Mapping[str, str], dict[str, tuple[int, str]]]] = {}

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from auditor.core.durations import Duration
 from auditor.core.inventory import DATA_CATEGORIES
+from auditor.core.iso3166 import country_code
 from auditor.core.yamlsource import YamlDocument
 from auditor.discovery import fides_contract as contract
 from auditor.discovery import fides_vocabulary as vocab
@@ -222,7 +223,7 @@ def _hosting(data: dict[str, Any], notes: Notes) -> list[str]:
     for country in strings(data.get("third_country_transfers"), path, notes):
         if country.upper() in ("N/A", "NONE"):
             continue
-        code = vocab.country_code(country)
+        code = country_code(country)
         if code is None:
             notes.todo(
                 path,

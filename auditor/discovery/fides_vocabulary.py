@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from auditor.core.durations import Duration, parse_duration
-from auditor.core.iso3166 import COUNTRY_CODES
+from auditor.core.iso3166 import country_code
 
 # fideslang 3's default taxonomy (and fideslang 1's names where they differ) by prefix -> the
 # inventory's vocabulary; the longest matching prefix wins. A `user` category matched by no
@@ -155,39 +155,6 @@ def transfer_basis(value: str) -> TransferBasis:
         todo=f"transfer basis {value!r} is not one the audit knows: record the safeguard "
         "(scc, bcr) or the consent purpose"
     )
-
-
-# ISO 3166-1 alpha-3 -> alpha-2 for the countries SaaS data most often goes to; others are
-# reported as not mapped rather than guessed.
-ALPHA3 = {
-    "USA": "US", "GBR": "GB", "DEU": "DE", "FRA": "FR", "IRL": "IE", "NLD": "NL", "CAN": "CA",
-    "AUS": "AU", "CHE": "CH", "IND": "IN", "JPN": "JP", "SWE": "SE", "ESP": "ES", "ITA": "IT",
-    "BEL": "BE", "AUT": "AT", "DNK": "DK", "FIN": "FI", "POL": "PL", "SGP": "SG", "BRA": "BR",
-    "ISR": "IL", "NZL": "NZ", "EST": "EE", "LUX": "LU", "PRT": "PT", "NOR": "NO", "KOR": "KR",
-    "MLT": "MT", "CZE": "CZ", "CHN": "CN", "ZAF": "ZA", "ARG": "AR", "URY": "UY",
-}  # fmt: skip
-# English (and a few native) names of the same countries, for the last line of a legal address.
-_NAMES = {
-    "united states": "US", "united states of america": "US", "u.s.a.": "US", "u.s.": "US",
-    "united kingdom": "GB", "great britain": "GB", "england": "GB", "scotland": "GB",
-    "germany": "DE", "deutschland": "DE", "france": "FR", "ireland": "IE",
-    "netherlands": "NL", "the netherlands": "NL", "canada": "CA", "australia": "AU",
-    "switzerland": "CH", "india": "IN", "japan": "JP", "sweden": "SE", "spain": "ES",
-    "italy": "IT", "belgium": "BE", "austria": "AT", "denmark": "DK", "finland": "FI",
-    "poland": "PL", "singapore": "SG", "brazil": "BR", "israel": "IL", "new zealand": "NZ",
-    "estonia": "EE", "luxembourg": "LU", "portugal": "PT", "norway": "NO",
-    "south korea": "KR", "republic of korea": "KR", "malta": "MT", "czech republic": "CZ",
-    "czechia": "CZ", "china": "CN", "south africa": "ZA", "argentina": "AR", "uruguay": "UY",
-}  # fmt: skip
-
-
-def country_code(value: str) -> str | None:
-    """An ISO 3166-1 alpha-2 code for an alpha-2 or alpha-3 code or a common country name."""
-    text = " ".join(value.strip().split())
-    upper = text.upper()
-    if upper in COUNTRY_CODES:
-        return upper
-    return ALPHA3.get(upper) or _NAMES.get(text.lower())
 
 
 def address_country(address: str) -> str | None:

@@ -15,7 +15,7 @@ import yaml
 
 from auditor.core.errors import InvalidInputError, Issue
 from auditor.core.inventory import CATEGORIES, DATA_CATEGORIES
-from auditor.discovery.fides_vocabulary import country_code
+from auditor.core.iso3166 import country_code
 
 _CSV_COLUMNS = (
     "id", "name", "vendor", "vendor_country", "category", "role", "data_categories",

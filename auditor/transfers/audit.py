@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 
-from auditor.core.model import (
-    Integration,
-    Location,
-    Observation,
-    ProbeOutcome,
-    Resolution,
-    endpoint_probe,
-)
+from auditor.core.model import Integration, Observation, ProbeOutcome, endpoint_probe
 from auditor.core.policies import PolicyData
 from auditor.core.ports import Clock, GeoLocator, Resolver
-from auditor.core.results import AuditResult, edge_reason, finding_order, probe_failure
+from auditor.core.results import (
+    AuditResult,
+    EndpointProbe,
+    finding_order,
+    observe,
+    probe_endpoints,
+    probe_failure,
+)
 from auditor.core.staleness import DEFAULT_MAX_AGE_DAYS, data_warnings
 from auditor.transfers.config import BackupChecks
 from auditor.transfers.rules import AuditContext, evaluate
@@ -23,30 +23,6 @@ from auditor.transfers.rules.transfer import place_checks
 
 Progress = Callable[[str, int, int], None]
 """Called with (phase, done, total) during long work."""
-
-Probed = tuple[Resolution, tuple[Location, ...]]
-"""One hostname resolved, and each of its addresses located (in the resolution's order)."""
-
-EndpointProbe = Callable[[Sequence[str], Callable[[int, int], None] | None], Mapping[str, Probed]]
-"""Resolves and locates distinct hostnames, calling back (done, total) as it goes: in this
-process (`probe_endpoints`), or spread over processes by a caller that may fork."""
-
-
-def probe_endpoints(resolver: Resolver, locator: GeoLocator) -> EndpointProbe:
-    """The endpoint probe of this process: the resolver, then the locator for each address."""
-
-    def probe(
-        hostnames: Sequence[str], progress: Callable[[int, int], None] | None
-    ) -> dict[str, Probed]:
-        resolutions = resolver.resolve_many(hostnames, progress=progress)
-        locate = locator.locate
-        probed: dict[str, Probed] = {}
-        for hostname in hostnames:
-            resolution = resolutions[hostname]
-            probed[hostname] = (resolution, tuple(map(locate, resolution.addresses)))
-        return probed
-
-    return probe
 
 
 def run_audit(
@@ -75,11 +51,7 @@ def run_audit(
         hostnames,
         (lambda done, total: progress("resolve", done, total)) if progress else None,
     )
-    located: dict[str, Observation] = {}
-    for hostname in hostnames:
-        resolution, locations = probed[hostname]
-        reason = edge_reason(resolution, locations, policies) if resolution.ok else None
-        located[hostname] = Observation("", hostname, resolution, locations, reason)
+    located = observe(hostnames, probed, policies)
     del probed
     observations: dict[str, tuple[Observation, ...]] = {}
     flat: list[Observation] = []

@@ -12,9 +12,8 @@ from typing import Generic, Protocol, TypeVar
 import structlog
 
 from auditor import __version__
-from auditor.core.durations import Duration
 from auditor.core.errors import StoreError
-from auditor.core.jobs import JobCancelled, JobContext, JobInputs
+from auditor.core.jobs import JobCancelled, JobContext, JobInputs, KeepSettings
 from auditor.core.ports import GeoLocator
 from auditor.probes.dns import FAILURE_STATUSES, DnsResolver
 from auditor.store import StateStore, describe_error, prune_cutoff
@@ -23,11 +22,6 @@ from auditor.transfers.config import BackupChecks
 
 # The audit's log lines have always carried the daemon's logger name; dashboards filter on it.
 log = structlog.get_logger("auditor.daemon")
-
-
-class KeepSettings(Protocol):
-    @property
-    def keep_observations(self) -> Duration: ...
 
 
 class AuditConfig(Protocol):

@@ -43,6 +43,7 @@ def test_retention_periods_are_read_as_durations_with_what_was_assumed(
         ("1 Harbour Road\nDublin 2\nIreland", "IE"),
         ("Friedrichstrasse 10, 10117 Berlin, Germany.", "DE"),
         ("200 Pine Street, Toronto, ON M5H 1A1, CAN", "CA"),
+        ("Tverskaya 1, 125009 Moscow, Russia", "RU"),
         ("500 Market Street, San Francisco, CA", None),  # California, not Canada
         ("35925 Test Lane, Test Town, TX 24924", None),
         ("", None),

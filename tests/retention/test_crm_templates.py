@@ -6,10 +6,7 @@ is reconciled and finished with the same end state."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +34,7 @@ from tests.retention.crm_harness import (
     policy_file,
 )
 from tests.retention.crm_schemas import ENGINES, SCHEMAS
-from tests.retention.test_retention import ROOT, SECRET, evidence_of, source_settings
+from tests.retention.test_retention import SECRET, evidence_of, killed_at, source_settings
 from tests.retention.test_retention_faults import KILLED_AFTER_COMMIT
 
 POLICIES = [(name, policy.id) for name in SCHEMAS for policy in template_policies(name)]
@@ -207,21 +204,9 @@ def test_a_run_killed_after_a_batch_commit_is_reconciled_and_finished_exactly(
     state_url = f"sqlite:///{tmp_path / 'state.db'}"
     StateStore.open(state_url).close()
 
-    child = subprocess.Popen(
-        [sys.executable, "-c", KILLED_AFTER_COMMIT, crm_db.url, str(tmp_path / "retention.yaml"),
-         state_url],
-        stdout=subprocess.PIPE, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )  # fmt: skip
-    assert child.stdout is not None
-    try:
-        for line in child.stdout:
-            if line.strip() == "committed":
-                child.send_signal(signal.SIGKILL)
-                break
-    finally:
-        child.kill()
-        child.wait(timeout=60)
-        child.stdout.close()
+    returncode = killed_at(
+        "committed", 1, KILLED_AFTER_COMMIT, crm_db.url, str(tmp_path / "retention.yaml"), state_url
+    )
     killed = snapshot(crm_db, world)
     store = StateStore.open(state_url)
     try:
@@ -235,7 +220,7 @@ def test_a_run_killed_after_a_batch_commit_is_reconciled_and_finished_exactly(
         store.close()
     after = snapshot(crm_db, world)
 
-    assert -signal.SIGKILL == child.returncode
+    assert -signal.SIGKILL == returncode
     assert [2] == pending
     first_three = [n for batch in batches[:3] for n in batch]
     assert world.expected(before, first_three) == comparable(world, killed, first_three)

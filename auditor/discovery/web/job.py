@@ -10,9 +10,9 @@ from typing import Any, Protocol
 
 import structlog
 
-from auditor.core.durations import Duration, parse_duration
+from auditor.core.durations import parse_duration
 from auditor.core.errors import AuditUnavailableError
-from auditor.core.jobs import JobContext, JobInputs
+from auditor.core.jobs import JobContext, JobInputs, KeepSettings
 from auditor.core.model import Integration
 from auditor.core.policies import PolicyData
 from auditor.core.ports import GeoLocator, Resolver
@@ -31,11 +31,6 @@ KEEP_FILES = parse_duration("P30D")
 """How long evidence files are kept when the configuration names no database (and no period)."""
 RUN_RECORD = "web-run"
 """The evidence kind of a web run's record (the hashes of its files)."""
-
-
-class KeepSettings(Protocol):
-    @property
-    def keep_observations(self) -> Duration: ...
 
 
 class WebConfig(Protocol):

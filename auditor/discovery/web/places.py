@@ -17,7 +17,7 @@ from auditor.core.adequacy import Assessment, Recipient, assess
 from auditor.core.model import Observation, Transfer, Verdict
 from auditor.core.policies import PolicyData
 from auditor.core.ports import GeoLocator, Resolver
-from auditor.core.results import edge_reason
+from auditor.core.results import observe, probe_endpoints
 from auditor.discovery.web.parties import Party
 
 WORST_FIRST = (
@@ -54,14 +54,7 @@ def locate_hosts(
     """Resolve and locate each host with the auditor's own resolver and geolocator (not the
     browser's): host -> observation, edges recognised as for endpoints."""
     names = sorted(set(hosts))
-    resolutions = resolver.resolve_many(names)
-    located: dict[str, Observation] = {}
-    for name in names:
-        resolution = resolutions[name]
-        locations = tuple(locator.locate(address) for address in resolution.addresses)
-        reason = edge_reason(resolution, locations, policies) if resolution.ok else None
-        located[name] = Observation("", name, resolution, locations, reason)
-    return located
+    return observe(names, probe_endpoints(resolver, locator)(names, None), policies)
 
 
 def recipient(party: Party) -> Recipient:

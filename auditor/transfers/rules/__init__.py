@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, Unpack
 
-from auditor.core.model import PROBED_FACETS, Facet, Finding, Integration, Observation
-from auditor.core.policies import PolicyData
+from auditor.core.model import PROBED_FACETS, Finding, Integration, Observation
+from auditor.core.policies import FindingDetails, PolicyData
 from auditor.core.wording import with_article
 from auditor.transfers.config import BackupChecks
 
@@ -27,25 +27,12 @@ class AuditContext:
     """What rules compute once per audit and share (the assessed places), by a key of their own."""
 
     def finding(
-        self,
-        rule: str,
-        integration: Integration,
-        message: str,
-        *,
-        facet: Facet | None = None,
-        place: str | None = None,
-        country: str | None = None,
-        evidence: Mapping[str, Any] | None = None,
-        probes: tuple[str, ...] = (),
-        unrecorded: bool = False,
+        self, rule: str, integration: Integration, message: str, **details: Unpack[FindingDetails]
     ) -> Finding:
         """Build a finding with the severity and article the policy data gives the rule;
         `probes` name the probes whose observations it rests on (every endpoint finding has);
         `unrecorded` when nothing is on record to judge (the rule's `unrecorded_severity`)."""
-        return self.policies.finding(
-            rule, integration.id, message, facet=facet, place=place, country=country,
-            evidence=evidence, probes=probes, unrecorded=unrecorded,
-        )  # fmt: skip
+        return self.policies.finding(rule, integration.id, message, **details)
 
 
 Rule = Callable[[AuditContext], Iterable[Finding]]
