@@ -1,0 +1,113 @@
+"""`check`'s endpoint probe spread over forked workers: the in-process probe's results, exactly."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from auditor.cli import probing
+from auditor.cli.probing import endpoint_probe
+from auditor.config import load_config
+from auditor.core.model import Location
+from auditor.core.policies import load_policies
+from auditor.core.results import probe_endpoints
+from auditor.service.wiring import build_locator, build_resolver
+from tests.cli.test_cli import ZONE, write_config
+from tests.conftest import DnsServerFactory
+from tests.helpers import entry
+
+# Each name once with each outcome the resolver knows, and more names than slices, so that
+# every worker gets several.
+NAMES = [
+    "api.crm.example",  # an address in the EEA
+    "app.crm.example",  # two CNAMEs to a CDN edge
+    "mail.vendor.example",  # a CNAME to a US address
+    "broken.vendor.example",  # SERVFAIL
+    "slow.vendor.example",  # no answer
+    "missing.vendor.example",  # NXDOMAIN
+    "192.0.2.99",  # an address literal
+] + [f"h{number}.many.example" for number in range(40)]
+
+MANY = "\n".join(f"h{number}.many.example. A 198.51.100.{number}" for number in range(40))
+
+
+class _PidLocator:
+    """The real geolocator, writing the process id of every call to a file."""
+
+    def __init__(self, inner: object, log: Path) -> None:
+        self.inner, self.log = inner, log
+
+    def locate(self, address: str) -> Location:
+        with self.log.open("a") as out:
+            out.write(f"{os.getpid()}\n")
+        return self.inner.locate(address)  # type: ignore[attr-defined, no-any-return]
+
+    def datasets(self) -> object:
+        return self.inner.datasets()  # type: ignore[attr-defined]
+
+    def pids(self) -> set[int]:
+        return {int(line) for line in self.log.read_text().split()}
+
+
+@pytest.fixture(name="parts")
+def _parts(tmp_path: Path, dns_server_factory: DnsServerFactory) -> tuple[object, ...]:
+    from tests.mmdb import build_country_db
+
+    build_country_db(tmp_path / "country.mmdb", {"192.0.2.0/24": "DE", "198.51.100.0/24": "US"})
+    server = dns_server_factory(ZONE + MANY)
+    server.set_behaviour("broken.vendor.example", "servfail")
+    server.set_behaviour("slow.vendor.example", "timeout")
+    config = load_config(
+        write_config(tmp_path, [entry("crm", endpoints=NAMES)], nameservers=[server.address])
+    )
+    policies = load_policies(config.policies)
+    return config, policies
+
+
+def test_workers_return_what_the_process_itself_finds(
+    parts: tuple[object, ...], tmp_path: Path
+) -> None:
+    config, policies = parts
+    alone = build_resolver(config)  # type: ignore[arg-type]
+    expected = probe_endpoints(alone, build_locator(config, policies))(NAMES, None)  # type: ignore[arg-type]
+
+    resolver = build_resolver(config)  # type: ignore[arg-type]
+    locator = _PidLocator(build_locator(config, policies), tmp_path / "pids")  # type: ignore[arg-type]
+    calls: list[tuple[int, int]] = []
+    got = probing._probe_in_workers(resolver, locator, NAMES, 2, lambda *c: calls.append(c))  # type: ignore[arg-type]
+
+    assert got == expected
+    assert list(got) == NAMES  # in the order asked
+    assert os.getpid() not in locator.pids() and len(locator.pids()) == 2  # in two workers
+    assert calls[-1] == (len(NAMES), len(NAMES)) and len(calls) == 2 * probing.SLICES_PER_WORKER
+    # The resolver's totals are the workers' summed, as if this process had resolved them.
+    assert (resolver.stats.hostnames, resolver.stats.queries, resolver.stats.timeouts) == (
+        alone.stats.hostnames,
+        alone.stats.queries,
+        alone.stats.timeouts,
+    )
+    assert resolver.stats.statuses == alone.stats.statuses
+    assert resolver.concurrency == alone.concurrency  # given back after the workers' share
+    # Equal locations are one object, as the in-process probe's cache makes them.
+    us = [loc for _, located in got.values() for loc in located if loc.country == "US"]
+    assert len({id(loc) for loc in us}) == len(set(us))
+
+
+def test_a_process_running_threads_probes_in_itself(
+    parts: tuple[object, ...], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Forking a process with threads can copy a lock another thread holds: no workers then."""
+    config, policies = parts
+    monkeypatch.setattr(probing, "PARALLEL_HOSTNAMES", 1)
+    locator = _PidLocator(build_locator(config, policies), tmp_path / "pids")  # type: ignore[arg-type]
+    resolver = build_resolver(config)  # type: ignore[arg-type]
+    assert threading.active_count() > 1  # the loopback DNS server's thread
+
+    got = endpoint_probe(resolver, locator)(NAMES, None)  # type: ignore[arg-type]
+
+    assert locator.pids() == {os.getpid()}
+    assert got["mail.vendor.example"][1][0].country == "US"
+    assert got["slow.vendor.example"][0].status == "timeout"
