@@ -743,14 +743,19 @@ def print_scaling(docs: Sequence[dict[str, Any]]) -> None:
         f"{'integrations':>12}{'hostnames':>10}{'check s':>9}{'RSS MB':>8}{'names/s':>9}"
         f"{'dnspython s':>12}{'adns s':>8}{'vs dnspython':>13}{'of adns':>9}"
     )
+
+    def figure(value: float | None, width: int, suffix: str = "") -> str:
+        """A figure, or a dash for a baseline that was not run."""
+        return f"{value:.2f}{suffix}".rjust(width) if value is not None else "—".rjust(width)
+
     for doc in docs:
         check, bare, adns = doc["check"], doc["baseline"], doc["adns_run"]
         print(
             f"{doc['integrations']:>12,}{check['hostnames']:>10,}{check['seconds']:>9.2f}"
             f"{check['peak_rss_mb']:>8.0f}{check['hostnames_per_second']:>9.0f}"
-            f"{bare['seconds'] if bare else float('nan'):>12.2f}"
-            f"{adns['seconds'] if adns else float('nan'):>8.2f}"
-            f"{doc['ratio'] or float('nan'):>12.2f}x{doc['ratio_adns'] or float('nan'):>9.2f}"
+            f"{figure(bare['seconds'] if bare else None, 12)}"
+            f"{figure(adns['seconds'] if adns else None, 8)}"
+            f"{figure(doc['ratio'], 13, 'x')}{figure(doc['ratio_adns'], 9)}"
         )
 
 
