@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import (
     Field,
@@ -47,6 +47,8 @@ from auditor.core.validation import (
     issues_from_validation,
 )
 from auditor.core.yamlsource import YamlDocument, display_name, load_yaml, yaml_files
+
+T = TypeVar("T")
 
 CATEGORIES = (
     "crm",
@@ -214,37 +216,51 @@ def inventory_json_schema() -> dict[str, Any]:
 
 
 def _build(
-    entry: _Integration, source: str, policies: PolicyData, known: dict[str, Place] | None = None
+    entry: _Integration,
+    source: str,
+    policies: PolicyData,
+    known: dict[str, Place] | None = None,
+    shared: dict[Any, Any] | None = None,
 ) -> Integration:
+    """The integration of a validated entry. Equal parts of integrations (their transfer and
+    contract records, backups, places, data categories: immutable values most entries of a
+    large inventory repeat) are one object per `shared` table, not one per entry."""
+    table: dict[Any, Any] = {} if shared is None else shared
+
+    def one(value: T) -> T:
+        return table.setdefault(value, value)  # type: ignore[no-any-return]
+
     def places(values: Iterable[str]) -> tuple[Place, ...]:
-        return resolve_places(values, policies, known)
+        return one(resolve_places(values, policies, known))
 
     backups = None
     if entry.backups is not None:
-        backups = entry.backups.build(places(entry.backups.regions))
+        backups = one(entry.backups.build(places(entry.backups.regions)))
     home = None
     if entry.vendor_country is not None:
-        home = VendorCountry(entry.vendor_country, "inventory")
+        home = one(VendorCountry(entry.vendor_country, "inventory"))
     return Integration(
         id=entry.id,
         name=entry.name,
         vendor=entry.vendor or entry.name,
-        category=entry.category,
-        role=entry.role,
-        data_categories=tuple(entry.data_categories),
+        category=one(entry.category),
+        role=one(entry.role),
+        data_categories=one(tuple(entry.data_categories)),
         endpoints=tuple(dict.fromkeys(entry.endpoints)),
         hosting=places(entry.hosting),
         support=places(entry.support),
         backups=backups,
         retention=_duration(entry.retention),
-        subprocessors=tuple(dict.fromkeys(entry.subprocessors)),
-        purposes=tuple(dict.fromkeys(entry.purposes)),
+        subprocessors=one(tuple(dict.fromkeys(entry.subprocessors))),
+        purposes=one(tuple(dict.fromkeys(entry.purposes))),
         vendor_country=home,
-        transfer=entry.transfer.build(),
-        contract=Contract(
-            dpa_signed=entry.contract.dpa_signed,
-            vendor_may_use_data=entry.contract.vendor_may_use_data,
-            data_ownership=entry.contract.data_ownership,
+        transfer=one(entry.transfer.build()),
+        contract=one(
+            Contract(
+                dpa_signed=entry.contract.dpa_signed,
+                vendor_may_use_data=entry.contract.vendor_may_use_data,
+                data_ownership=entry.contract.data_ownership,
+            )
         ),
         source=source,
     )
@@ -258,6 +274,7 @@ def parse_inventory(
     if not isinstance(doc.data, dict) or "integrations" not in doc.data:
         return [], [Issue(doc.source, "expected a mapping with an 'integrations' list", line=1)]
     known: dict[str, Place] = {}
+    shared: dict[Any, Any] = {}
     context = {"policies": policies, "places": known}
     issues: list[Issue] = []
     integrations: list[Integration] = []
@@ -277,7 +294,7 @@ def parse_inventory(
         except ValidationError as exc:
             issues.extend(issues_from_validation(exc, doc, namer, base=loc, model=_Integration))
             continue
-        integrations.append(_build(entry, doc.source, policies, known))
+        integrations.append(_build(entry, doc.source, policies, known, shared))
     return integrations, issues
 
 

@@ -26,6 +26,24 @@ def dump(*entries: dict[str, object]) -> str:
 
 
 class TestValid:
+    def test_equal_records_of_a_file_are_one_object(self) -> None:
+        """A large inventory repeats its transfer records, backups and places: each equal one is
+        held once (they are immutable), an unequal one apart."""
+        scc = {"safeguards": ["scc"]}
+        backups = {"regions": ["aws:eu-west-1"], "retention": "P30D"}
+        [one, two, three] = integrations_from(
+            dump(
+                minimal("one", hosting=["DE"], transfer=scc, backups=backups),
+                minimal("two", hosting=["DE"], transfer=scc, backups=backups),
+                minimal("three", hosting=["FR"], transfer={"safeguards": ["bcr"]}),
+            )
+        )
+
+        assert one.transfer is two.transfer and one.transfer != three.transfer
+        assert one.backups is two.backups and one.hosting is two.hosting
+        assert one.data_categories is two.data_categories is three.data_categories
+        assert three.transfer.safeguards == frozenset({"bcr"}) and three.hosting[0].spec == "FR"
+
     def test_design_example_loads(self) -> None:
         """The inventory example of the design document is valid and fully typed."""
         [mailchimp, aws] = integrations_from(
