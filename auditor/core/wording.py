@@ -1,6 +1,9 @@
-"""Small pieces of English that messages build from names: "a" or "an" before a name."""
+"""Small pieces of English that messages build from names: "a" or "an" before a name; days."""
 
 from __future__ import annotations
+
+import functools
+from datetime import date
 
 _SILENT_H = ("hour", "honest", "honour", "heir")
 """Words whose `h` is silent: they take "an"."""
@@ -39,3 +42,9 @@ def with_article(phrase: str) -> str:
     """The phrase after its article: `with_article("Amazon CloudFront edge")` is
     "an Amazon CloudFront edge"."""
     return f"{article(phrase)} {phrase}"
+
+
+@functools.lru_cache(maxsize=64)
+def iso_day(day: date) -> str:
+    """The day in ISO 8601, one string per day: the findings of a large audit name it often."""
+    return day.isoformat()

@@ -282,7 +282,7 @@ class MmdbGeoLocator:
     def _from_range(
         self, address: str, ip: IpAddress, entry: RangeEntry, asn: int | None, asn_org: str | None
     ) -> Location:
-        source = f"ip-ranges:{entry.provider}"
+        source = sys.intern(f"ip-ranges:{entry.provider}")
         country = entry.country
         if country is None and entry.region is not None:
             # The zone alone decides: falling back to its region would place a Local Zone in
@@ -333,7 +333,12 @@ class MmdbGeoLocator:
         if not isinstance(layout, AsnLayout):
             return None, None
         number, organisation = layout.asn(found[0])
+        if number is not None:
+            number = _ASNS.setdefault(number, number)  # one object per AS, as for its name
         return number, (sys.intern(organisation) if organisation is not None else None)
+
+
+_ASNS: dict[int, int] = {}
 
 
 @functools.lru_cache(maxsize=4096)

@@ -8,6 +8,7 @@ from datetime import date
 
 from auditor.core.durations import Duration
 from auditor.core.model import Backups, Finding, Integration
+from auditor.core.wording import iso_day
 from auditor.transfers.rules import AuditContext, rule
 
 
@@ -131,7 +132,7 @@ def _dated(
 ) -> Iterator[Finding]:
     """The finding for a dated record: info when there is none by the audit date, a warning
     when it is older than `max_age` on the audit date, none when it is recent enough."""
-    evidence = {**evidence, "max_age": str(max_age), "as_of": context.as_of.isoformat()}
+    evidence = {**evidence, "max_age": str(max_age), "as_of": iso_day(context.as_of)}
     if day is None or day > context.as_of:
         if day is not None:  # recorded for a later day: on the audit date there was none yet
             missing += f" (the one recorded is dated {day}, after {context.as_of})"

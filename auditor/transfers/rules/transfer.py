@@ -17,6 +17,7 @@ from auditor.core.model import (
     endpoint_probe,
 )
 from auditor.core.policies import PolicyData
+from auditor.core.wording import iso_day
 from auditor.transfers.rules import AuditContext, rule
 
 _FACET_NOUN = {
@@ -173,7 +174,7 @@ def _subject(check: PlaceCheck) -> str:
 
 
 def _evidence(check: PlaceCheck, assessment: Assessment, on: date) -> dict[str, object]:
-    evidence: dict[str, object] = {"reason": assessment.reason, "as_of": on.isoformat()}
+    evidence: dict[str, object] = {"reason": assessment.reason, "as_of": iso_day(on)}
     if check.via is not None:
         evidence["via"] = check.via
     if assessment.decision is not None:

@@ -9,6 +9,7 @@ from typing import Any
 from auditor.core.adequacy import Assessment, decisions_in_force
 from auditor.core.jurisdiction import VendorJudgement, judge_vendor
 from auditor.core.model import Facet, Finding, Integration, VendorCountry, Verdict
+from auditor.core.wording import iso_day
 from auditor.transfers.rules import AuditContext, rule
 
 RULE = "vendor-foreign-jurisdiction"
@@ -101,7 +102,7 @@ def _evidence(judged: VendorJudgement) -> dict[str, Any]:
         "vendor_country": home.code if home else None,
         "vendor_country_source": home.source if home else None,
         "resting": [place.describe() for place in judged.resting],
-        "as_of": judged.on.isoformat(),
+        "as_of": iso_day(judged.on),
     }
     if home is not None and home.source == "catalogue":
         evidence["catalogue_entry"] = home.catalogue_id
