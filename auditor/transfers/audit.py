@@ -52,7 +52,8 @@ def run_audit(
         (lambda done, total: progress("resolve", done, total)) if progress else None,
     )
     located = observe(hostnames, probed, policies)
-    del probed
+    del probed  # each step lets go of what the next holds in another form: a peak held once
+    probes = tuple(ProbeOutcome(endpoint_probe(h), probe_failure(located[h])) for h in hostnames)
     observations: dict[str, tuple[Observation, ...]] = {}
     flat: list[Observation] = []
     for integration in integrations:
@@ -68,6 +69,7 @@ def run_audit(
         )
         observations[integration.id] = mine
         flat.extend(mine)
+    del located
     context = AuditContext(
         integrations={integration.id: integration for integration in integrations},
         observations=observations,
@@ -88,5 +90,5 @@ def run_audit(
         policy_digest=policies.digest,
         datasets=datasets,
         warnings=tuple(data_warnings(datasets, policies, started.date(), max_data_age_days)),
-        probes=tuple(ProbeOutcome(endpoint_probe(h), probe_failure(located[h])) for h in hostnames),
+        probes=probes,
     )
