@@ -53,6 +53,7 @@ from auditor.retention import (
     plan_policy,
     retention_deadline,
 )
+from auditor.retention.batches import BatchWalker
 from auditor.sources import DataSourceError, DataSources
 from auditor.sources.config import ConfigRef, DataSourceSettings
 from auditor.store import StateStore
@@ -405,6 +406,56 @@ class TestEnforce:
         assert (4, "limit-reached") == (first.processed, first.outcome)
         assert (len(ELIGIBLE) - 4, "done") == (second.processed, second.outcome)
         assert not ELIGIBLE & rows_of(crm).keys()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("ddl", "merges"),
+    [
+        ("", True),
+        (" PARTITION BY RANGE (id)", False),
+    ],
+    ids=["plain", "partitioned"],
+)
+def test_one_statement_per_batch_only_where_a_ctid_names_one_row(
+    postgres_schema_url: str, store: StateStore, ddl: str, merges: bool
+) -> None:
+    """On PostgreSQL a plain table's batches are one statement each (its rows found by ctid);
+    a partitioned table's partitions repeat ctids, so its batches read their keys first. Both
+    delete exactly the eligible records, and the evidence names as many."""
+    engine = create_engine(postgres_schema_url)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "CREATE TABLE contacts (id integer NOT NULL, email varchar(120), name varchar(80),"
+                " phone varchar(40), status varchar(20) NOT NULL, last_activity_at timestamp,"
+                f" legal_hold boolean, PRIMARY KEY (id)){ddl}"
+            )
+        )
+        if ddl:
+            # Two partitions of equal rows: the same ctids in both.
+            for low, high in ((1, 16), (16, 31)):
+                connection.execute(
+                    text(
+                        f"CREATE TABLE contacts_{low} PARTITION OF contacts"
+                        f" FOR VALUES FROM ({low}) TO ({high})"
+                    )
+                )
+        connection.execute(insert(contacts(MetaData())), people())
+    org = OrgDatabase("postgresql", postgres_schema_url, engine)
+    before = rows_of(org)
+    with bound_policy(postgres_schema_url, batch_size=4) as bound:
+        plan = plan_policy(bound, NOW)
+        with bound.source.connect() as connection:
+            found = BatchWalker(bound, plan, None).merges(connection)
+        done = enforce_policy(bound, clock, store)
+    after = rows_of(org)
+    chain = [r.data() for r in evidence_of(store) if r.kind == "retention-batch"]
+    engine.dispose()
+
+    assert merges == found
+    assert {k: v for k, v in before.items() if k not in ELIGIBLE} == after
+    assert len(ELIGIBLE) == done.processed == sum(d["rows"] for d in chain)
 
 
 class TestGuardRails:
