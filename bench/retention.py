@@ -19,10 +19,11 @@
 #   - batched enforcement: auditor.retention.enforce_policy() on `records_batched` in a fresh
 #     process, as `gdpr-auditor retention enforce` runs it: a plan (one pass counting the table
 #     and the overdue), then batches of at most --batch keys (the policy's batch_size; each next
-#     batch sized toward a 0.3 s transaction), each read by key order and processed in its own
-#     transaction that re-checks the deadline and the hold (on PostgreSQL one statement: a key
-#     range and an array of the batch's keys), one intent and one evidence record per batch in a
-#     SQLite state database;
+#     batch sized toward a 0.5 s transaction), each read by key order and processed in its own
+#     transaction that re-checks the deadline and the hold (on PostgreSQL, for this plain table,
+#     one statement reads the batch's records and deletes them by their ctid, returning their
+#     keys), one intent (committed before the data source commits) and one evidence record per
+#     batch in a SQLite state database;
 #   - the same enforcement on a table a tenth the size, and an idle process (imported, bound,
 #     planned, nothing processed): the baselines for memory.
 # It prints records per second of both, their ratio, the longest single enforcement transaction,

@@ -15,14 +15,16 @@ One run:
    updates those of the records that are *still* in scope, overdue and not held (with their
    dependents, `auditor.retention.batches`), and settles the intent with its `retention-batch`
    evidence record (policy, action, rows, the dependent rows deleted per table, a hash of the key
-   range, deadline, start and end). A record touched or put on hold after the plan is left
-   alone. When the intent cannot be committed (the state database locked past its timeout, or
-   down), the batch does not run;
+   range, deadline, start and end). On PostgreSQL, where one statement can read and process a
+   batch (`BatchWalker.take`), the intent names the keys that statement processed, and is
+   committed after the statement and before the data-source COMMIT. A record touched or put on
+   hold after the plan is left alone. When the intent cannot be committed (the state database
+   locked past its timeout, or down), the batch does not run, or is rolled back;
 5. appends one `retention-run` record at the end.
 
 A run stopped at any point (SIGTERM, SIGKILL, a lost connection or state database) leaves every
 batch done or not done, as the database commits or rolls back each transaction whole, and every
-batch that may have committed has an intent: settled with its evidence, or pending until the next
+batch that may have committed has an intent (nothing is committed in the data source before it): settled with its evidence, or pending until the next
 reconciliation looks in the data source and records what it did. So the `retention-batch` records
 always add up to what was processed. Running it again changes nothing more: deleted records are
 gone, anonymised ones no longer match (their columns hold their replacements).
@@ -171,41 +173,51 @@ def enforce_policy(
     unsettled = False
     try:
         with bound.source.connect() as connection:
+            merges = walker.merges(connection)
             while processed < plan.limit:
                 if check is not None:
                     check()
                 batch_started = clock()
-                keys = walker.window(connection, min(size, plan.limit - processed))
+                wanted = min(size, plan.limit - processed)
+                keys: list[Any] = []
+                applied = None
+                if merges:
+                    # One statement reads and processes the batch; its intent is committed
+                    # before the data source commits it, and when the intent cannot be, the
+                    # batch is rolled back.
+                    before = timer()
+                    with connection.begin():
+                        keys = walker.take(connection, wanted)
+                        if keys:
+                            intent = _intent(
+                                plan, run, batches, keys, walker.keyed, secret, batch_started
+                            )
+                            intent_id = ledger.begin_retention_batch(intent)
+                            unsettled = True
+                    seconds = timer() - before
                 if not keys:
-                    outcome = "done"
-                    break
-                key_range = _range_hash(keys[0], keys[-1], secret)
-                intent = BatchIntent(
-                    policy=plan.policy,
-                    run=run,
-                    batch=batches,
-                    action=plan.action,
-                    source=plan.source,
-                    table=plan.table,
-                    deadline=plan.deadline,
-                    key_range=key_range,
-                    key_range_keyed=walker.keyed,
-                    keys=_encoded(keys),
-                    created_at=batch_started,
+                    # No merged statement, or it found nothing to do: read the next keys (none
+                    # left: done), commit their intent, then process them.
+                    keys = walker.window(connection, wanted)
+                    if not keys:
+                        outcome = "done"
+                        break
+                    intent = _intent(plan, run, batches, keys, walker.keyed, secret, batch_started)
+                    # Nothing is changed in the data source before its intent is committed.
+                    intent_id = ledger.begin_retention_batch(intent)
+                    unsettled = True
+                    before = timer()
+                    applied = walker.apply(connection, keys)
+                    seconds = timer() - before
+                rows = len(keys) if applied is None else applied.rows
+                dependents = (
+                    applied.dependents if applied is not None and bound.dependents else None
                 )
-                # Nothing is changed in the data source before its intent is committed.
-                intent_id = ledger.begin_retention_batch(intent)
-                unsettled = True
-                before = timer()
-                applied = walker.apply(connection, keys)
-                seconds = timer() - before
-                rows = applied.rows
-                dependents = applied.dependents if bound.dependents else None
                 finished_at = clock()
                 batch = Batch(
                     batches,
                     rows,
-                    key_range,
+                    intent.key_range,
                     batch_started,
                     finished_at,
                     seconds,
@@ -270,6 +282,32 @@ def check_guard(
 
 
 # --- the batches ----------------------------------------------------------------------------------
+
+
+def _intent(
+    plan: RetentionPlan,
+    run: str,
+    batch: int,
+    keys: list[Any],
+    keyed: bool,
+    secret: bytes | None,
+    created_at: datetime,
+) -> BatchIntent:
+    """The intent of a batch of `keys` (in key order): what reconciliation needs to find out
+    what it did, and a hash of its key range."""
+    return BatchIntent(
+        policy=plan.policy,
+        run=run,
+        batch=batch,
+        action=plan.action,
+        source=plan.source,
+        table=plan.table,
+        deadline=plan.deadline,
+        key_range=_range_hash(keys[0], keys[-1], secret),
+        key_range_keyed=keyed,
+        keys=_encoded(keys),
+        created_at=created_at,
+    )
 
 
 def _encoded(keys: list[Any]) -> tuple[Any, ...]:

@@ -10,6 +10,8 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -29,10 +31,12 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    create_engine,
     delete,
     event,
     insert,
     select,
+    text,
     update,
 )
 
@@ -49,6 +53,7 @@ from auditor.retention import (
     plan_policy,
     retention_deadline,
 )
+from auditor.retention.batches import BatchWalker
 from auditor.sources import DataSourceError, DataSources
 from auditor.sources.config import ConfigRef, DataSourceSettings
 from auditor.store import StateStore
@@ -148,6 +153,11 @@ def bound_policy(url: str, read_only: bool = False, **overrides: Any) -> Iterato
 @pytest.fixture(name="crm")
 def _crm(org_database: OrgDatabase) -> OrgDatabase:
     """The contacts (and held contacts) loaded into the organisation's database."""
+    return load_crm(org_database)
+
+
+def load_crm(org_database: OrgDatabase) -> OrgDatabase:
+    """Create the contacts and held contacts in `org_database` and fill them."""
     metadata = MetaData()
     table, held = contacts(metadata), held_contacts(metadata)
     metadata.create_all(org_database.engine)
@@ -323,7 +333,7 @@ class TestEnforce:
             meddled: list[bool] = []
 
             def meddle(_conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
-                if meddled or not statement.lstrip().upper().startswith("DELETE"):
+                if meddled or not deletes(statement):
                     return
                 meddled.append(True)
                 change(crm, cursor, recent)
@@ -337,6 +347,54 @@ class TestEnforce:
         assert {2, 4} <= remaining.keys()
         assert not (ELIGIBLE - {2, 4}) & remaining.keys()
 
+    @pytest.mark.postgres
+    def test_a_record_held_while_the_batch_waits_for_its_lock_is_left_alone(
+        self, postgres_schema_url: str, store: StateStore
+    ) -> None:
+        """PostgreSQL, where one statement reads and deletes a batch: another transaction puts
+        record 4 on hold and commits while the statement waits for that record's lock; the
+        statement re-checks it as committed and leaves it, and the evidence counts the others."""
+        crm = load_crm(
+            OrgDatabase("postgresql", postgres_schema_url, create_engine(postgres_schema_url))
+        )
+        table = contacts(MetaData())
+        waited: list[int] = []
+        with crm.engine.connect() as other:
+            holding = other.begin()
+            other.execute(update(table).where(table.c.id == 4).values(legal_hold=True))
+            holder = other.execute(text("SELECT pg_backend_pid()")).scalar_one()
+
+            def release() -> None:
+                # Commit the hold once a backend waits for this transaction's row lock.
+                blocked = text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE :holder = ANY(pg_blocking_pids(pid))"
+                )
+                deadline = time.monotonic() + 30
+                with crm.engine.connect() as watcher:
+                    while time.monotonic() < deadline:
+                        count = watcher.execute(blocked, {"holder": holder}).scalar_one()
+                        if count:
+                            waited.append(count)
+                            break
+                        time.sleep(0.02)
+                holding.commit()
+
+            releaser = threading.Thread(target=release)
+            releaser.start()
+            try:
+                with bound_policy(crm.url, batch_size=100) as bound:
+                    done = enforce_policy(bound, clock, store)
+            finally:
+                releaser.join(timeout=60)
+        remaining = rows_of(crm)
+        chain = [r.data() for r in evidence_of(store) if r.kind == "retention-batch"]
+        crm.engine.dispose()
+
+        assert waited
+        assert len(ELIGIBLE) - 1 == done.processed == sum(d["rows"] for d in chain)
+        assert 4 in remaining
+        assert not (ELIGIBLE - {4}) & remaining.keys()
+
     def test_max_rows_stops_the_run_and_the_next_run_finishes(
         self, crm: OrgDatabase, store: StateStore
     ) -> None:
@@ -348,6 +406,56 @@ class TestEnforce:
         assert (4, "limit-reached") == (first.processed, first.outcome)
         assert (len(ELIGIBLE) - 4, "done") == (second.processed, second.outcome)
         assert not ELIGIBLE & rows_of(crm).keys()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("ddl", "merges"),
+    [
+        ("", True),
+        (" PARTITION BY RANGE (id)", False),
+    ],
+    ids=["plain", "partitioned"],
+)
+def test_one_statement_per_batch_only_where_a_ctid_names_one_row(
+    postgres_schema_url: str, store: StateStore, ddl: str, merges: bool
+) -> None:
+    """On PostgreSQL a plain table's batches are one statement each (its rows found by ctid);
+    a partitioned table's partitions repeat ctids, so its batches read their keys first. Both
+    delete exactly the eligible records, and the evidence names as many."""
+    engine = create_engine(postgres_schema_url)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "CREATE TABLE contacts (id integer NOT NULL, email varchar(120), name varchar(80),"
+                " phone varchar(40), status varchar(20) NOT NULL, last_activity_at timestamp,"
+                f" legal_hold boolean, PRIMARY KEY (id)){ddl}"
+            )
+        )
+        if ddl:
+            # Two partitions of equal rows: the same ctids in both.
+            for low, high in ((1, 16), (16, 31)):
+                connection.execute(
+                    text(
+                        f"CREATE TABLE contacts_{low} PARTITION OF contacts"
+                        f" FOR VALUES FROM ({low}) TO ({high})"
+                    )
+                )
+        connection.execute(insert(contacts(MetaData())), people())
+    org = OrgDatabase("postgresql", postgres_schema_url, engine)
+    before = rows_of(org)
+    with bound_policy(postgres_schema_url, batch_size=4) as bound:
+        plan = plan_policy(bound, NOW)
+        with bound.source.connect() as connection:
+            found = BatchWalker(bound, plan, None).merges(connection)
+        done = enforce_policy(bound, clock, store)
+    after = rows_of(org)
+    chain = [r.data() for r in evidence_of(store) if r.kind == "retention-batch"]
+    engine.dispose()
+
+    assert merges == found
+    assert {k: v for k, v in before.items() if k not in ELIGIBLE} == after
+    assert len(ELIGIBLE) == done.processed == sum(d["rows"] for d in chain)
 
 
 class TestGuardRails:
@@ -621,7 +729,7 @@ KILLED_CHILD = textwrap.dedent(
     def slow(conn, cursor, statement, *args):
         # After the DELETE, before its COMMIT: where a kill hurts most. The third one waits
         # there for the parent's SIGKILL.
-        if statement.lstrip().upper().startswith("DELETE"):
+        if "DELETE FROM" in statement.upper():
             deletes.append(statement)
             print("deleted", flush=True)
             time.sleep(30 if len(deletes) == 3 else 0.01)
@@ -633,6 +741,12 @@ KILLED_CHILD = textwrap.dedent(
     print("finished", flush=True)
     """
 )
+
+
+def deletes(statement: str) -> bool:
+    """Whether a statement deletes: a DELETE, or on PostgreSQL the one statement that reads and
+    deletes a batch (WITH done AS (DELETE ...))."""
+    return "DELETE FROM" in statement.upper()
 
 
 def overdue_ids(bound: BoundPolicy, deadline: datetime) -> set[int]:

@@ -9,13 +9,13 @@ from __future__ import annotations
 import signal
 import sqlite3
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, text
 
 from auditor.core.chain import verify
 from auditor.core.errors import StoreError
@@ -102,6 +102,41 @@ def locked(store: StateStore) -> Iterator[None]:
         engine.dispose()
 
 
+@contextmanager
+def uncommitted(
+    engine: Engine, store: StateStore, nth: int, then: Callable[[], None]
+) -> Iterator[None]:
+    """Call `then` once, when the `nth` batch's intent is committed and its DELETE done but not
+    committed: after the DELETE where the intent comes first, after the intent on PostgreSQL,
+    where one statement reads and deletes a batch before its intent is committed."""
+    begin = store.begin_retention_batch
+    begun: list[int] = []
+    deleted: list[int] = []
+
+    def maybe() -> None:
+        if len(begun) == len(deleted) == nth:
+            then()
+
+    def begin_then(intent: Any) -> int:
+        found = begin(intent)
+        begun.append(found)
+        maybe()
+        return found
+
+    def delete_then(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "DELETE FROM" in statement.upper():
+            deleted.append(1)
+            maybe()
+
+    store.begin_retention_batch = begin_then  # type: ignore[method-assign]
+    event.listen(engine, "after_cursor_execute", delete_then)
+    try:
+        yield
+    finally:
+        event.remove(engine, "after_cursor_execute", delete_then)
+        del store.begin_retention_batch
+
+
 class TestKilled:
     @pytest.mark.slow
     @pytest.mark.parametrize("action", ["delete", "anonymise"])
@@ -143,8 +178,8 @@ class TestKilled:
     def test_a_batch_killed_before_its_commit_is_reconciled_as_nothing_done(
         self, crm: OrgDatabase, tmp_path: Path
     ) -> None:
-        """SIGKILL while the third DELETE is uncommitted: rolled back; its reconciliation records
-        0 rows, and the totals still equal the records deleted."""
+        """SIGKILL while the third DELETE is uncommitted, its intent committed: rolled back; its
+        reconciliation records 0 rows, and the totals still equal the records deleted."""
         state_url = f"sqlite:///{tmp_path / 'state.db'}"
         StateStore.open(state_url).close()
         policy_file = tmp_path / "retention.yaml"
@@ -198,15 +233,29 @@ KILLED_AFTER_COMMIT = textwrap.dedent(
         return settle(*args, **kwargs)
 
     store.settle_retention_batch = slow_settle
+    begin = store.begin_retention_batch
+    begun = []
     changes = []
 
+    def uncommitted():
+        # The third batch's intent committed and its DELETE done, before its COMMIT: whichever
+        # comes second waits for the parent's SIGKILL (on PostgreSQL the DELETE comes first).
+        if before_commit and len(begun) == len(changes) == 3:
+            print("uncommitted", flush=True)
+            time.sleep(30)
+
+    def slow_begin(*args, **kwargs):
+        intent = begin(*args, **kwargs)
+        begun.append(1)
+        uncommitted()
+        return intent
+
     def slow_change(conn, cursor, statement, *args):
-        # After the third DELETE, before its COMMIT.
-        if before_commit and statement.lstrip().upper().startswith("DELETE"):
+        if "DELETE FROM" in statement.upper():
             changes.append(1)
-            if len(changes) == 3:
-                print("uncommitted", flush=True)
-                time.sleep(30)
+            uncommitted()
+
+    store.begin_retention_batch = slow_begin
 
     ref = ConfigRef("auditor.yaml", "data_sources.crm")
     settings = {"crm": DataSourceSettings("crm", url, None, False, ref)}
@@ -242,27 +291,23 @@ class TestStateDatabaseLocked:
     def test_a_batch_whose_evidence_cannot_be_written_is_reconciled(
         self, crm: OrgDatabase, state: StateStore
     ) -> None:
-        """The lock is taken while the second batch runs: the batch commits in the data source,
+        """The lock is taken while the second batch runs (its intent committed, its DELETE
+        done, not yet committed): the batch commits in the data source,
         its evidence cannot be written and the run stops; the run record says one batch is
         unsettled, and the next plan's reconciliation records its rows."""
         with bound_policy(crm.url, batch_size=2) as bound:
-            deletes: list[int] = []
             holder: list[Any] = []
 
-            def lock_after_delete(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-                if statement.lstrip().upper().startswith("DELETE"):
-                    deletes.append(1)
-                    if len(deletes) == 2:
-                        holder.append(locked(state))
-                        holder[0].__enter__()
+            def lock() -> None:
+                holder.append(locked(state))
+                holder[0].__enter__()
 
-            event.listen(bound.source.engine, "after_cursor_execute", lock_after_delete)
-            try:
-                with pytest.raises(StoreError):
-                    enforce_policy(bound, clock, state)
-            finally:
-                holder[0].__exit__(None, None, None)
-            event.remove(bound.source.engine, "after_cursor_execute", lock_after_delete)
+            with uncommitted(bound.source.engine, state, 2, lock):
+                try:
+                    with pytest.raises(StoreError):
+                        enforce_policy(bound, clock, state)
+                finally:
+                    holder[0].__exit__(None, None, None)
             deleted = processed_in_source(crm, "delete")
             unrecorded = batch_rows(state)
             reconciled = reconcile_policy(bound, state, clock)
@@ -314,12 +359,11 @@ def test_a_reconciliation_during_a_batch_is_corrected_by_its_confirmation(
         ):
             raced: list[int] = []
 
-            def race(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-                if not raced and statement.lstrip().upper().startswith("DELETE"):
-                    raced.extend(b.rows for b in reconcile_policy(other, store, clock))
+            def race() -> None:
+                raced.extend(b.rows for b in reconcile_policy(other, store, clock))
 
-            event.listen(bound.source.engine, "after_cursor_execute", race)
-            done = enforce_policy(bound, clock, store)
+            with uncommitted(bound.source.engine, store, 1, race):
+                done = enforce_policy(bound, clock, store)
         chain = [r.data() for r in evidence_of(store) if r.kind == "retention-batch"]
     finally:
         store.close()
