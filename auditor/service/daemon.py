@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import gc
 import logging
 import os
 import queue
@@ -10,7 +12,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -206,10 +208,12 @@ class Daemon(Reloading):
                 # metrics keep the last snapshot, and the job that asked goes on.
                 log.error("snapshot_refresh_failed", error=f"{type(exc).__name__}: {exc}")
                 return
-            self._stored = replace(stored_snapshot(counts), consent=consent_statuses(consent))
+            stored = replace(stored_snapshot(counts), consent=consent_statuses(consent))
             try:
-                # Here, in a job's thread, rather than in the first scrape after an audit.
-                self.exposition.prerender()
+                # Rendered here, in a job's thread, rather than in the first scrape after an
+                # audit; the scrapes meanwhile serve the previous results' rendering.
+                with self.exposition.replacing():
+                    self._stored = stored
             except Exception:
                 log.exception("metrics_prerender_failed")
 
@@ -293,8 +297,9 @@ class Daemon(Reloading):
     # -- the work -------------------------------------------------------------------------------
 
     def audit(self, context: JobContext) -> None:
-        """One recorded audit (see `AuditJob.work`)."""
-        self.audits.work(context)
+        """One recorded audit (see `AuditJob.work`), with the cycle collector paused throughout."""
+        with _collector_paused():
+            self.audits.work(context)
 
     def _with_current_geodata(self, generation: Generation) -> Generation:
         """The generation with its GeoIP databases read anew if their files changed on disk.
@@ -333,6 +338,25 @@ class Daemon(Reloading):
             # The audit is recorded: a notification problem must not fail it. It is retried
             # after the next audit, as the events stay pending.
             log.error("notifications_not_delivered", error=str(exc))
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Keep the cycle collector off until the audit job is over, its result freed included.
+
+    The audit pauses it while it runs and stores its results; turned on again while the result
+    is still held (during the waiver expiry, the pruning and the store read for the metrics), the
+    first collections would walk every object the audit made, with every thread stopped, the
+    /metrics endpoint's too. Once the job returns those objects are gone, freed by reference
+    counting, and a collection has little left to walk.
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def run_daemon(config_path: Path, environ: Mapping[str, str] | None = None) -> int:

@@ -20,6 +20,7 @@ and the version.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -86,16 +87,22 @@ class Exposition:
     leadership state and the process metrics are rendered on every scrape, so they are never stale.
     `source` is called once per scrape, as by `SnapshotCollector`; the snapshots it returns must
     not be changed in place (`Snapshot` is immutable, its mappings are read-only by contract).
-    Calling `prerender` once the results have changed spares the next scrape the rendering.
+
+    One thread at a time renders the stored results, and a rendering is swapped in whole once
+    complete. A scrape that finds them changed while another thread renders them serves the
+    previous rendering rather than wait: on a large inventory a rendering takes long enough, beside
+    an audit, to blow a scrape's latency. Only a format never rendered before makes it wait.
+    Calling `prerender` once the results have changed, or changing them under `replacing`, spares
+    the scrapes the rendering.
     """
 
     def __init__(self, source: Callable[[], Snapshot], gzip_level: int = GZIP_LEVEL) -> None:
         self._source = source
         self._gzip_level = gzip_level
         self._process = ProcessCollector(registry=None)
-        self._lock = threading.Lock()
-        self._key: tuple[object, ...] | None = None
-        self._stored: dict[str, _Rendered] = {}
+        self._lock = threading.Lock()  # guards `_asked`
+        self._rendering = threading.Lock()  # held by the one thread rendering the stored results
+        self._current: _Generation | None = None  # the last complete rendering; replaced whole
         self._asked: dict[str, tuple[_Encoder, bool]] = {}  # content type -> encoder, gzip asked
 
     def render(self, accept: str, gzip: bool = False) -> tuple[str, bytes]:
@@ -123,15 +130,27 @@ class Exposition:
         Raises:
             Exception: whatever the snapshot source raised.
         """
+        with self._rendering:
+            self._prerender()
+
+    @contextlib.contextmanager
+    def replacing(self) -> Iterator[None]:
+        """Change the stored results the source returns inside this block; they are prerendered
+        on leaving it. Meanwhile scrapes serve the previous rendering rather than render the new
+        results themselves; an exception in the block skips the rendering.
+
+        Raises:
+            Exception: whatever the snapshot source raised on leaving the block.
+        """
+        with self._rendering:
+            yield
+            self._prerender()
+
+    def _prerender(self) -> None:
         with self._lock:
             asked = list(self._asked.items())
-        if not asked:
-            return
-        snapshot = self._source()
-        for content_type, (encoder, gzip) in asked:
-            stored = self._stored_part(snapshot, content_type, encoder)
-            if gzip:
-                stored.compressed(self._gzip_level)
+        if asked:
+            self._renew(self._source(), [(t, encoder, gzip) for t, (encoder, gzip) in asked])
 
     def _remember(self, content_type: str, encoder: _Encoder, gzip: bool) -> None:
         with self._lock:
@@ -142,22 +161,71 @@ class Exposition:
 
     def _stored_part(self, snapshot: Snapshot, content_type: str, encoder: _Encoder) -> _Rendered:
         key = stored_key(snapshot)
-        with self._lock:
-            # Tuples compare item by item, by identity first: the same mappings cost nothing. Equal
-            # copies (a store refresh re-reading unchanged results) cost one full comparison, and
-            # then become the key, so that the next scrape compares by identity again.
-            if key != self._key:
-                self._stored.clear()
-            self._key = key
-            rendered = self._stored.get(content_type)
+        seen = self._current
+        if seen is not None and seen.keyed_by(key):
+            rendered = seen.formats.get(content_type)
+            if rendered is not None:
+                return rendered
+        if not self._rendering.acquire(blocking=False):
+            # Another thread renders: the previous rendering serves, if this format has one.
+            rendered = None if seen is None else seen.formats.get(content_type)
+            if rendered is not None:
+                return rendered
+            self._rendering.acquire()
+        try:
+            current = self._current
+            if current is not seen and current is not None and content_type in current.formats:
+                # Rendered while this scrape waited, from a snapshot read after this one's.
+                return current.formats[content_type]
+            return self._renew(snapshot, [(content_type, encoder, False)]).formats[content_type]
+        finally:
+            self._rendering.release()
+
+    def _renew(self, snapshot: Snapshot, wanted: list[tuple[str, _Encoder, bool]]) -> _Generation:
+        """Make the snapshot's stored results the current rendering, in at least the `wanted`
+        formats (content type, encoder, gzip), and return it; `_rendering` must be held."""
+        key = stored_key(snapshot)
+        current = self._current
+        formats: dict[str, _Rendered] = {}
+        # Tuples compare item by item, by identity first: the same mappings cost nothing. Equal
+        # copies (a store refresh re-reading unchanged results) cost one full comparison, and
+        # then become the key, so that the next scrape compares by identity again.
+        if current is not None and (current.keyed_by(key) or current.key == key):
+            formats = dict(current.formats)
+            if all(content_type in formats for content_type, _, _ in wanted):
+                if current.key is not key:
+                    current = self._current = _Generation(key, formats)
+                for content_type, _, gzip in wanted:
+                    if gzip:
+                        formats[content_type].compressed(self._gzip_level)
+                return current
+        if len(formats) + len(wanted) > MAX_FORMATS:
+            formats = {}
+        for content_type, encoder, gzip in wanted:
+            rendered = formats.get(content_type)
             if rendered is None:
-                if len(self._stored) >= MAX_FORMATS:
-                    self._stored.clear()
+                # The families anew for each format: only one format's are held at a time.
                 text = encoder(_Listed(list(stored_families(snapshot))))
                 if content_type.startswith(_OPENMETRICS):
                     text = text.removesuffix(_EOF)
-                rendered = self._stored[content_type] = _Rendered(text)
-            return rendered
+                rendered = formats[content_type] = _Rendered(text)
+            if gzip:
+                rendered.compressed(self._gzip_level)
+        # One assignment: a scrape sees the previous rendering or this one, never a mix.
+        current = self._current = _Generation(key, formats)
+        return current
+
+
+class _Generation:
+    """The stored results of one snapshot, rendered in one or more formats; never changed."""
+
+    def __init__(self, key: tuple[object, ...], formats: dict[str, _Rendered]) -> None:
+        self.key = key
+        self.formats = formats
+
+    def keyed_by(self, key: tuple[object, ...]) -> bool:
+        """Whether `key` holds the very mappings this rendering was made from (no comparison)."""
+        return self.key is key or all(a is b for a, b in zip(self.key, key, strict=True))
 
 
 class _Listed(Collector):

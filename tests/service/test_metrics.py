@@ -6,6 +6,7 @@ import gzip
 import os
 import shutil
 import subprocess
+import threading
 import zlib
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -590,3 +591,105 @@ def test_web_third_parties_and_pages_by_site_id() -> None:
         [promtool, "check", "metrics"], input=body, capture_output=True, timeout=30, check=False
     )
     assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+class GatedFindings(dict[tuple[str, str, str], int]):
+    """Open findings whose rendering waits until the gate opens: a slow rendering, held open."""
+
+    def __init__(self, counts: dict[tuple[str, str, str], int]) -> None:
+        super().__init__(counts)
+        self.rendering = threading.Event()
+        self.gate = threading.Event()
+
+    def items(self) -> Any:
+        self.rendering.set()
+        if not self.gate.wait(30):
+            raise TimeoutError("the test never opened the gate")
+        return super().items()
+
+
+def test_a_scrape_during_a_slow_rendering_serves_the_previous_one_then_the_new_one() -> None:
+    """While new results are being rendered, scrapes get the previous rendering without waiting;
+    once it is done they get the new results, in every format asked for, rendered once."""
+    crm = (("integration", "crm"), ("rule", "r"), ("severity", "critical"))
+    current = [replace(FULL, open_findings={("r", "critical", "crm"): 2})]
+    exposition = Exposition(lambda: current[0])
+    exposition.render("")
+    exposition.render(OPENMETRICS, True)
+    slow = GatedFindings({("r", "critical", "crm"): 5})
+    current[0] = replace(FULL, open_findings=slow, leader=True)
+    prerender = threading.Thread(target=exposition.prerender)
+    prerender.start()
+    assert slow.rendering.wait(10)
+    served: list[tuple[str, bytes]] = []
+
+    def scrape() -> None:
+        served.append(exposition.render(""))
+        served.append(exposition.render(OPENMETRICS, True))
+        served.append(exposition.render("text/plain; version=0.0.4", True))
+
+    try:
+        scraping = threading.Thread(target=scrape)
+        scraping.start()
+        scraping.join(10)
+        assert not scraping.is_alive()  # done while the rendering still waits at the gate
+        assert prerender.is_alive()
+    finally:
+        slow.gate.set()
+        prerender.join(10)
+    assert not prerender.is_alive()
+
+    bodies = [
+        served[0][1].decode(),
+        gzip.decompress(served[1][1]).decode(),
+        gzip.decompress(served[2][1]).decode(),
+    ]
+    for body, openmetrics in zip(bodies, (False, True, False), strict=True):
+        previous = samples(body, openmetrics=openmetrics)
+        assert 2 == previous[("gdpr_auditor_findings_open", crm)]
+        assert 1 == previous[("gdpr_auditor_leader", ())]  # the live part is read anew
+    assert 1 == gzip.decompress(served[1][1]).count(b"# EOF")
+    _, text = exposition.render("")
+    _, om = exposition.render(OPENMETRICS, True)
+    assert 5 == samples(text.decode())[("gdpr_auditor_findings_open", crm)]
+    new = samples(gzip.decompress(om).decode(), openmetrics=True)
+    assert 5 == new[("gdpr_auditor_findings_open", crm)]
+
+
+def test_results_changed_while_replacing_are_served_only_once_rendered() -> None:
+    """Inside `replacing` a scrape of the new results serves the previous rendering; on leaving
+    the block the new results are rendered, and scrapes then find them without rendering."""
+    crm = (("integration", "crm"), ("rule", "r"), ("severity", "critical"))
+    current = [replace(FULL, open_findings=CountedFindings({("r", "critical", "crm"): 2}))]
+    exposition = Exposition(lambda: current[0])
+    exposition.render(OPENMETRICS, True)
+    CountedFindings.reads = 0
+
+    with exposition.replacing():
+        current[0] = replace(FULL, open_findings=CountedFindings({("r", "critical", "crm"): 7}))
+        _, during = exposition.render(OPENMETRICS, True)
+        reads_during = CountedFindings.reads
+    after_block = CountedFindings.reads
+    _, after = exposition.render(OPENMETRICS, True)
+
+    assert 0 == reads_during
+    assert 1 == after_block == CountedFindings.reads
+    previous = samples(gzip.decompress(during).decode(), openmetrics=True)
+    assert 2 == previous[("gdpr_auditor_findings_open", crm)]
+    new = samples(gzip.decompress(after).decode(), openmetrics=True)
+    assert 7 == new[("gdpr_auditor_findings_open", crm)]
+
+
+def test_a_failure_inside_replacing_renders_nothing_and_releases_the_rendering() -> None:
+    """An exception while replacing the results leaves them unrendered; the next scrape renders."""
+    crm = (("integration", "crm"), ("rule", "r"), ("severity", "critical"))
+    current = [replace(FULL, open_findings={("r", "critical", "crm"): 2})]
+    exposition = Exposition(lambda: current[0])
+    exposition.render("")
+
+    with pytest.raises(RuntimeError), exposition.replacing():
+        current[0] = replace(FULL, open_findings={("r", "critical", "crm"): 3})
+        raise RuntimeError("the store read failed")
+    _, text = exposition.render("")
+
+    assert 3 == samples(text.decode())[("gdpr_auditor_findings_open", crm)]
