@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import sys
@@ -33,6 +32,7 @@ from auditor.cli.probing import endpoint_probe
 from auditor.config import Config, load_config
 from auditor.consent.check import schema_issues
 from auditor.consent.config import check_against_inventory
+from auditor.core.collector import collector_paused
 from auditor.core.errors import InvalidInputError, Issue, StoreError
 from auditor.core.model import Integration
 from auditor.core.results import AuditResult
@@ -70,13 +70,8 @@ def check(
     # The objects of a check live to its end and make no reference cycles to speak of: the
     # cycle collector would only walk their millions again and again, a third of the time of a
     # large audit. It is off while the check runs.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused():
         _check(config_path, as_of, output_format, fail_on, no_record)
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def _check(

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import gc
 import logging
 import os
 import queue
@@ -12,7 +10,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +24,7 @@ from auditor import __version__
 from auditor.config import Config
 from auditor.consent.check import check_sources
 from auditor.consent.job import ConsentJob
+from auditor.core.collector import collector_paused
 from auditor.core.durations import parse_duration
 from auditor.core.errors import AuditUnavailableError, InvalidInputError, ListenError, StoreError
 from auditor.core.jobs import JobContext
@@ -297,8 +296,11 @@ class Daemon(Reloading):
     # -- the work -------------------------------------------------------------------------------
 
     def audit(self, context: JobContext) -> None:
-        """One recorded audit (see `AuditJob.work`), with the cycle collector paused throughout."""
-        with _collector_paused():
+        """One recorded audit (see `AuditJob.work`), with the cycle collector paused until the job
+        is over and its result freed: turned on while the result is still held (waiver expiry,
+        pruning, the store read for the metrics), its first collections would walk every object
+        the audit made, with the /metrics thread stopped too."""
+        with collector_paused():
             self.audits.work(context)
 
     def _with_current_geodata(self, generation: Generation) -> Generation:
@@ -338,25 +340,6 @@ class Daemon(Reloading):
             # The audit is recorded: a notification problem must not fail it. It is retried
             # after the next audit, as the events stay pending.
             log.error("notifications_not_delivered", error=str(exc))
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Keep the cycle collector off until the audit job is over, its result freed included.
-
-    The audit pauses it while it runs and stores its results; turned on again while the result
-    is still held (during the waiver expiry, the pruning and the store read for the metrics), the
-    first collections would walk every object the audit made, with every thread stopped, the
-    /metrics endpoint's too. Once the job returns those objects are gone, freed by reference
-    counting, and a collection has little left to walk.
-    """
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def run_daemon(config_path: Path, environ: Mapping[str, str] | None = None) -> int:

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
 import structlog
 
 from auditor import __version__
+from auditor.core.collector import collector_paused
 from auditor.core.errors import StoreError
 from auditor.core.jobs import JobCancelled, JobContext, JobInputs, KeepSettings
 from auditor.core.ports import GeoLocator
@@ -102,7 +101,7 @@ class AuditJob(Generic[Inputs]):
             log.info("audit_started", integrations=len(generation.integrations))
             stats_before = dns_counts(generation.resolver)
             try:
-                with _collector_paused():
+                with collector_paused():
                     result = run_audit(
                         generation.integrations,
                         generation.policies,
@@ -175,18 +174,3 @@ class AuditJob(Generic[Inputs]):
 def dns_counts(resolver: DnsResolver) -> tuple[int, int]:
     stats = resolver.stats
     return stats.queries, sum(stats.statuses[status] for status in FAILURE_STATUSES)
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Keep the cycle collector off while an audit runs and its results are stored: that makes
-    millions of objects and no cycles to speak of, and on a large inventory each full collection
-    would walk them all, for seconds, with every thread (the /metrics endpoint's too) stopped.
-    It is on again after."""
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if collecting:
-            gc.enable()
