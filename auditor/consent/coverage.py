@@ -48,7 +48,7 @@ from auditor.consent.counting import (
     NOTHING,
     BoundConsent,
     CoverageQuery,
-    fetch_chunks,
+    fetch_columns,
     keys_before,
     merge_counts,
     merge_streams,
@@ -210,9 +210,9 @@ def gaps(
     statement = CoverageQuery(bound, as_of).gaps(withdrawn_only)
     last: Any = NOTHING
     with bound.shared.source.connect() as connection:
-        chunks = fetch_chunks(bound.shared.source, connection, statement, chunk_size)
+        chunks = fetch_columns(bound.shared.source, connection, statement, chunk_size)
         with closing(chunks):
-            for chunk in chunks:
+            for (chunk,) in chunks:
                 keys = keys_before(chunk, last)
                 if keys:
                     last = keys[-1]

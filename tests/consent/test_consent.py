@@ -611,11 +611,11 @@ class TestErrors:
         """Keys that arrive unsorted (databases disagreeing on order) stop the merge instead of
         miscounting, naming which side."""
         shared = iter([[1, 3, 2]])
-        consents = iter([[(1, 1)]])
-        unsorted_consents = iter([[(2, 1), (1, 1)]])
+        consents = iter([([1], [1])])
+        unsorted_consents = iter([([2, 1], [1, 1])])
 
         with pytest.raises(_OutOfOrder) as left:
-            list(_pieces(shared, iter([[(1, 1)]])))
+            list(_pieces(shared, iter([([1], [1])])))
         with pytest.raises(_OutOfOrder) as right:
             list(_pieces(iter([[1, 2, 3]]), unsorted_consents))
 
