@@ -300,20 +300,15 @@ def _fetch_columns_psycopg(
 
 
 def _take_apart(rows: Iterator[Sequence[Any]], width: int) -> Columns:
-    """The rows as `width` columns, each row let go of once read."""
+    """The rows of one column, or of two, as columns, each row let go of once read."""
     if width == 1:
         return (list(map(operator.itemgetter(0), rows)),)
-    columns: Columns = tuple([] for _ in range(width))
-    if width == 2:
-        add_first, add_second = (column.append for column in columns)
-        for first, second in rows:
-            add_first(first)
-            add_second(second)
-        return columns
-    adds = [column.append for column in columns]
-    for row in rows:
-        for add, value in zip(adds, row, strict=True):
-            add(value)
+    assert width == 2, "the merge selects a key, or a subject and its state"
+    columns: Columns = ([], [])
+    add_first, add_second = (column.append for column in columns)
+    for first, second in rows:
+        add_first(first)
+        add_second(second)
     return columns
 
 

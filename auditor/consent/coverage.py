@@ -20,11 +20,12 @@ identical text (otherwise: case, spaces and zero padding matter, so `9` and `09`
 - **pushdown** (both tables in one data source): one statement, a NOT EXISTS anti-join for the
   missing, a join with the (few) distinct withdrawn subjects, and a count of the shared; only the
   three counts come back.
-- **merge** (two data sources, or when asked): each side streamed sorted by key through a
-  server-side cursor in chunks, the consents reduced in SQL to one row per subject (has a valid
-  consent?), and the two streams merged in Python in constant memory. Both sides sort integers
-  as integers and text by code point (see `schema_check.key_text`); a stream found out of order
-  stops the merge with a DataSourceError rather than miscounting.
+- **merge** (two data sources, or when asked): each side streamed sorted by key in chunks (a
+  server-side cursor; on PostgreSQL, rows the server sends as it reads them), the consents
+  reduced in SQL to one row per subject (has a valid consent?), and the two streams merged in
+  Python in constant memory. Both sides sort integers as integers and text by code point (see
+  `schema_check.key_text`); a stream found out of order stops the merge with a DataSourceError
+  rather than miscounting.
 
 Indexes to ask the DPO for (PostgreSQL names; the same columns elsewhere): on the consents,
 `(subject, purpose, granted_at) INCLUDE (withdrawn_at)`, which answers the anti-join's probe and
