@@ -8,6 +8,7 @@ import bisect
 import itertools
 import operator
 from collections.abc import Generator, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -218,10 +219,10 @@ def merge_streams(
             or holds keys that cannot be compared (SQLite lets an INTEGER column hold text).
     """
     query = CoverageQuery(bound, as_of)
-    keys = fetch_chunks(bound.shared.source, left, query.shared_keys(), chunk_size)
-    states = fetch_chunks(bound.consents.source, right, query.consent_states(), chunk_size)
+    keys = fetch_columns(bound.shared.source, left, query.shared_keys(), chunk_size)
+    states = fetch_columns(bound.consents.source, right, query.consent_states(), chunk_size)
     try:
-        yield from _pieces(keys, states)
+        yield from _pieces((column for (column,) in keys), states)
     except _OutOfOrder as exc:
         source = bound.shared.source if exc.side == "shared" else bound.consents.source
         raise DataSourceError(source.name, str(exc)) from None
@@ -229,58 +230,90 @@ def merge_streams(
         reason = "keys of different types (numbers and text) cannot be merged as integers"
         raise DataSourceError(bound.shared.source.name, reason) from None
     finally:
-        # The consents left unread (subjects not shared) must not keep their cursor open.
+        # The consents left unread (subjects not shared) must not keep their query running.
         keys.close()
         states.close()
 
 
-def fetch_chunks(
+Columns = tuple[list[Any], ...]
+"""A chunk of rows taken apart: one list per selected column, all of one length."""
+
+
+def fetch_columns(
     source: DataSource, connection: Connection, statement: Select[Any], chunk_size: int
-) -> Generator[list[Any]]:
-    """Lists of `chunk_size` rows of `statement` (values, for one column), fetched through a
-    server-side cursor `chunk_size` at a time."""
-    if source.dialect == "postgresql":
-        yield from _fetch_chunks_psycopg(source, connection, statement, chunk_size)
+) -> Generator[Columns]:
+    """Chunks of at most `chunk_size` rows of `statement`, as columns, streamed: never more
+    than a chunk or two in memory, whatever the table."""
+    if connection.dialect.driver == "psycopg":
+        yield from _fetch_columns_psycopg(source, connection, statement, chunk_size)
         return
+    width = len(statement.selected_columns)
     with source.errors():
         options = connection.execution_options(stream_results=True, yield_per=chunk_size)
         # Closing the result closes the server-side cursor, also when the merge stops early.
         with options.execute(statement) as result:
-            # Iterating beats Result.partitions() by half on PostgreSQL (bench/consent.py).
-            rows = iter(result.scalars() if len(statement.selected_columns) == 1 else result)
+            # Iterating beats Result.partitions() by half on PostgreSQL.
+            rows = iter(result.scalars() if width == 1 else result)
             while chunk := list(itertools.islice(rows, chunk_size)):
-                yield chunk
+                yield (chunk,) if width == 1 else tuple(map(list, zip(*chunk, strict=True)))
 
 
-def _fetch_chunks_psycopg(
+def _fetch_columns_psycopg(
     source: DataSource, connection: Connection, statement: Select[Any], chunk_size: int
-) -> Generator[list[Any]]:
-    """`fetch_chunks` on PostgreSQL: psycopg's own named cursor, whose fetchmany builds the rows
-    in C, where SQLAlchemy's result builds each row in Python (three times the merge's time).
-    The statement binds plain values only (text, times, the filter's values), which need no
-    SQLAlchemy processing, and its keys come back as the driver gives them (integers or text)."""
+) -> Generator[Columns]:
+    """`fetch_columns` with psycopg 3: its `stream()`, where the server sends the rows as it
+    finds them, with no round trip per chunk, so that it reads while the merge works, and the
+    rows are built in C (SQLAlchemy's result builds each in Python: three times the merge's
+    time). Each row is taken apart as it comes: a chunk of psycopg's rows kept whole would
+    reach the cycle collector's oldest generation, whose full collections then took half the
+    merge's time. The statement binds plain values only (text, times, the filter's values),
+    which need no SQLAlchemy processing, and its keys come back as the driver gives them
+    (integers or text)."""
     compiled = statement.compile(dialect=connection.dialect)
-    single = len(statement.selected_columns) == 1
-    error = getattr(connection.dialect.loaded_dbapi, "Error", Exception)
+    width = len(statement.selected_columns)
+    driver = connection.dialect.loaded_dbapi
     with source.errors():
         raw = connection.connection.driver_connection
     assert raw is not None
+    # libpq 17 hands the rows over a chunk at a time; an older one, one by one (slower).
+    capabilities = getattr(driver, "capabilities", None)
+    chunked = capabilities is not None and capabilities.has_stream_chunked()
+    sizing = {"size": chunk_size} if chunked else {}
     try:
-        with raw.cursor(name=f"gdpr_auditor_merge_{id(statement):x}") as cursor:
-            cursor.itersize = chunk_size
-            cursor.execute(str(compiled), compiled.params)
-            while rows := cursor.fetchmany(chunk_size):
-                yield [row[0] for row in rows] if single else rows
-    except error as exc:
+        with (
+            raw.cursor() as cursor,
+            closing(cursor.stream(str(compiled), compiled.params, **sizing)) as rows,
+        ):
+            # Closed before the rollback below: the open stream holds the connection's lock,
+            # and closing it cancels the query when the merge stops early.
+            while True:
+                columns = _take_apart(itertools.islice(rows, chunk_size), width)
+                if not columns[0]:
+                    return
+                yield columns
+    except driver.Error as exc:
         # The driver's first line only: later lines (PostgreSQL's DETAIL) may quote row values.
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise DataSourceError(source.name, reason) from None
     finally:
-        raw.rollback()  # the cursor's transaction: nothing was written
+        raw.rollback()  # the stream's transaction: nothing was written
+
+
+def _take_apart(rows: Iterator[Sequence[Any]], width: int) -> Columns:
+    """The rows of one column, or of two, as columns, each row let go of once read."""
+    if width == 1:
+        return (list(map(operator.itemgetter(0), rows)),)
+    assert width == 2, "the merge selects a key, or a subject and its state"
+    columns: Columns = ([], [])
+    add_first, add_second = (column.append for column in columns)
+    for first, second in rows:
+        add_first(first)
+        add_second(second)
+    return columns
 
 
 def _pieces(
-    key_chunks: Iterator[list[Any]], state_chunks: Iterator[list[Any]]
+    key_chunks: Iterator[list[Any]], state_chunks: Iterator[Columns]
 ) -> Iterator[tuple[list[Any], list[_State]]]:
     keys: list[Any] = []  # sorted, distinct shared keys not merged yet
     subjects: list[Any] = []  # sorted subjects of the consent states not merged yet
@@ -298,11 +331,11 @@ def _pieces(
                 continue
             last_key = keys[-1]
         if not subjects and more_states:
-            chunk = next(state_chunks, None)
-            if chunk is None:
+            columns = next(state_chunks, None)
+            if columns is None:
                 more_states = False
             else:
-                subjects, valid = _consent_states(chunk, last_subject)
+                subjects, valid = _consent_states(columns, last_subject)
                 last_subject = subjects[-1]
         if not subjects:
             yield keys, [None] * len(keys)
@@ -330,9 +363,9 @@ def keys_before(keys: list[Any], last: Any) -> list[Any]:
     return distinct[1:] if distinct and distinct[0] == last else distinct
 
 
-def _consent_states(chunk: Sequence[Any], last: Any) -> tuple[list[Any], list[int]]:
-    """A chunk of (subject, valid) rows, checked strictly ascending (they are grouped)."""
-    subjects, valid = (list(column) for column in zip(*chunk, strict=True))
+def _consent_states(columns: Columns, last: Any) -> tuple[list[Any], list[int]]:
+    """A chunk of (subject, valid) columns, checked strictly ascending (they are grouped)."""
+    subjects, valid = columns
     ascending = all(map(operator.lt, subjects, itertools.islice(subjects, 1, None)))
     if not ascending or (last is not NOTHING and not last < subjects[0]):
         raise _OutOfOrder("consent")

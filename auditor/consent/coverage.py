@@ -20,11 +20,12 @@ identical text (otherwise: case, spaces and zero padding matter, so `9` and `09`
 - **pushdown** (both tables in one data source): one statement, a NOT EXISTS anti-join for the
   missing, a join with the (few) distinct withdrawn subjects, and a count of the shared; only the
   three counts come back.
-- **merge** (two data sources, or when asked): each side streamed sorted by key through a
-  server-side cursor in chunks, the consents reduced in SQL to one row per subject (has a valid
-  consent?), and the two streams merged in Python in constant memory. Both sides sort integers
-  as integers and text by code point (see `schema_check.key_text`); a stream found out of order
-  stops the merge with a DataSourceError rather than miscounting.
+- **merge** (two data sources, or when asked): each side streamed sorted by key in chunks (a
+  server-side cursor; on PostgreSQL, rows the server sends as it reads them), the consents
+  reduced in SQL to one row per subject (has a valid consent?), and the two streams merged in
+  Python in constant memory. Both sides sort integers as integers and text by code point (see
+  `schema_check.key_text`); a stream found out of order stops the merge with a DataSourceError
+  rather than miscounting.
 
 Indexes to ask the DPO for (PostgreSQL names; the same columns elsewhere): on the consents,
 `(subject, purpose, granted_at) INCLUDE (withdrawn_at)`, which answers the anti-join's probe and
@@ -48,7 +49,7 @@ from auditor.consent.counting import (
     NOTHING,
     BoundConsent,
     CoverageQuery,
-    fetch_chunks,
+    fetch_columns,
     keys_before,
     merge_counts,
     merge_streams,
@@ -210,9 +211,9 @@ def gaps(
     statement = CoverageQuery(bound, as_of).gaps(withdrawn_only)
     last: Any = NOTHING
     with bound.shared.source.connect() as connection:
-        chunks = fetch_chunks(bound.shared.source, connection, statement, chunk_size)
+        chunks = fetch_columns(bound.shared.source, connection, statement, chunk_size)
         with closing(chunks):
-            for chunk in chunks:
+            for (chunk,) in chunks:
                 keys = keys_before(chunk, last)
                 if keys:
                     last = keys[-1]

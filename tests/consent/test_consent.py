@@ -351,6 +351,22 @@ class TestCoverage:
             (True, True): ["3", "10"],
         } == listed
 
+    def test_a_merge_left_early_frees_its_connections_for_the_next(
+        self, org_database: OrgDatabase
+    ) -> None:
+        """Closing a merged `gaps` after its first key, with both streams unread, gives both
+        connections back in a state fit for the next count (on PostgreSQL, the query cancelled)."""
+        load_customers(org_database.engine, CUSTOMERS)
+        load_consents(org_database.engine, CONSENTS)
+
+        with consent_for(org_database.url) as bound:
+            with closing(gaps(bound, D, merge=True, chunk_size=1)) as keys:
+                first = next(keys)
+            idle = bound.shared.source.engine.pool.checkedout()  # type: ignore[attr-defined]
+            again = coverage(bound, D, merge=True, chunk_size=1)
+
+        assert (EXPECTED_GAPS[0], 0, EXPECTED) == (first, idle, counts(again))
+
     def test_date_columns_count_whole_days(self, org_database: OrgDatabase) -> None:
         """With DATE columns, granted on D counts, granted on D+1 does not, withdrawn on D ends."""
         as_dates = [
@@ -611,11 +627,11 @@ class TestErrors:
         """Keys that arrive unsorted (databases disagreeing on order) stop the merge instead of
         miscounting, naming which side."""
         shared = iter([[1, 3, 2]])
-        consents = iter([[(1, 1)]])
-        unsorted_consents = iter([[(2, 1), (1, 1)]])
+        consents = iter([([1], [1])])
+        unsorted_consents = iter([([2, 1], [1, 1])])
 
         with pytest.raises(_OutOfOrder) as left:
-            list(_pieces(shared, iter([[(1, 1)]])))
+            list(_pieces(shared, iter([([1], [1])])))
         with pytest.raises(_OutOfOrder) as right:
             list(_pieces(iter([[1, 2, 3]]), unsorted_consents))
 
