@@ -69,46 +69,30 @@ def _probe_in_workers(
     concurrency = resolver.concurrency
     _RESOLVER, _LOCATOR = resolver, locator
     resolver.concurrency = max(1, concurrency // workers)
-    parts: list[dict[str, Probed]] = [{} for _ in slices]
-    totals = ResolverStats()
-    locations: dict[tuple[object, ...], Location] = {}
     try:
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            pending = {pool.submit(_probe_slice, list(part)): i for i, part in enumerate(slices)}
+            futures = [pool.submit(_probe_slice, list(part)) for part in slices]
             done = 0
-            for future in as_completed(pending):
-                index = pending.pop(future)
-                flat, stats = future.result()
-                # Each slice's tuples become values as it comes in and are let go, rather than
-                # every slice's held until the last is in: a lower peak.
-                del future
-                _add_stats(totals, stats)
-                parts[index] = _values(flat, locations)
-                del flat
-                done += len(slices[index])
+            for future in as_completed(futures):
+                done += len(future.result()[0])
                 if progress is not None:
                     progress(done, len(hostnames))
+            results = [future.result() for future in futures]
     except (BrokenProcessPool, OSError):
         return None
     finally:
         resolver.concurrency = concurrency
         _RESOLVER = _LOCATOR = None
-    _add_stats(resolver.stats, totals)
     probed: dict[str, Probed] = {}
-    for part in parts:
-        probed.update(part)
-    return probed
-
-
-def _values(flat: list[_Flat], locations: dict[tuple[object, ...], Location]) -> dict[str, Probed]:
-    """A slice's tuples as the values the in-process probe returns (equal locations one object)."""
-    probed: dict[str, Probed] = {}
-    for resolution, located in flat:
-        probed[resolution[0]] = (  # type: ignore[index]
-            Resolution(*resolution),  # type: ignore[arg-type]
-            tuple(_location(locations, fields) for fields in located),
-        )
+    locations: dict[tuple[object, ...], Location] = {}
+    for flat, stats in results:
+        _add_stats(resolver.stats, stats)
+        for resolution, located in flat:
+            probed[resolution[0]] = (  # type: ignore[index]
+                Resolution(*resolution),  # type: ignore[arg-type]
+                tuple(_location(locations, fields) for fields in located),
+            )
     return probed
 
 
