@@ -29,7 +29,7 @@ from auditor.probes.dns import DnsResolver, ResolverStats
 PARALLEL_HOSTNAMES = 20_000
 """Below this many hostnames, starting workers costs more than it saves."""
 
-SLICES_PER_WORKER = 4
+SLICES_PER_WORKER = 16
 """Slices of the hostname list per worker: progress to report, and no worker idle at the end."""
 
 _RESOLUTION_FIELDS = attrgetter(*(field.name for field in fields(Resolution)))

@@ -88,6 +88,7 @@ class DnsResolver:
         self.retries = retries
         self.stats = ResolverStats()
         self._query_ids = QueryIds()
+        self._texts = {nameserver: str(nameserver) for nameserver in self.nameservers}
 
     def resolve_many(
         self, hostnames: Sequence[str], progress: Callable[[int, int], None] | None = None
@@ -201,19 +202,21 @@ class DnsResolver:
         if not self.nameservers:
             return Outcome("error", "outside the loaded zone files", "zone files")
         question = question_wire(name, rdtype)
-        tried: list[str] = []
         outcome = Outcome("error", "no query sent", "")
-        for attempt in range(self.retries + 1):
+        attempts = self.retries + 1
+        for attempt in range(attempts):
             nameserver = self.nameservers[attempt % len(self.nameservers)]
             outcome = yield from self._query(nameserver, question, rdtype)
-            tried.append(str(nameserver))
             retry = outcome.status == "timeout" or (
                 outcome.status in ("servfail", "refused") and len(self.nameservers) > 1
             )
             if not retry:
                 return outcome
         if outcome.status == "timeout":
-            servers = ", ".join(dict.fromkeys(tried))
+            tried = (
+                self.nameservers[attempt % len(self.nameservers)] for attempt in range(attempts)
+            )
+            servers = ", ".join(dict.fromkeys(map(str, tried)))
             outcome.reason = f"no answer from {servers} within {self.timeout} s"
         return outcome
 
@@ -223,7 +226,7 @@ class DnsResolver:
         """Send one question to one nameserver over UDP, then TCP if the answer is truncated."""
         query_id = self._query_ids.next()
         wire = query_wire(query_id, question)
-        source = str(nameserver)
+        source = self._texts[nameserver]
         self.stats.queries += 1
         data = yield Query(nameserver, wire, query_id, question)
         try:
@@ -260,7 +263,7 @@ class _TypeResult:
 def _merge(hostname: str, name: Labels, ipv4: _TypeResult, ipv6: _TypeResult) -> Resolution:
     """Combine the A and AAAA results: any address makes it ok; a failure beats a definite answer."""
     chain = list(dict.fromkeys([*ipv4.chain, *ipv6.chain]))
-    addresses = sorted(set(ipv4.addresses + ipv6.addresses), key=_address_order)
+    addresses = _in_order(ipv4.addresses) + _in_order(ipv6.addresses)
     failed = [result for result in (ipv4, ipv6) if result.status in FAILURE_STATUSES]
     if addresses:
         status = "ok"
@@ -277,11 +280,12 @@ def _merge(hostname: str, name: Labels, ipv4: _TypeResult, ipv6: _TypeResult) ->
     return Resolution(hostname, status, tuple(addresses), tuple(map(name_text, chain)), reason)
 
 
-def _address_order(text: str) -> tuple[bool, bytes]:
-    """IPv4 first, then numeric order."""
-    if ":" in text:
-        return True, socket.inet_pton(socket.AF_INET6, text)
-    return False, socket.inet_pton(socket.AF_INET, text)
+def _in_order(addresses: list[str]) -> list[str]:
+    """One family's addresses once each, in numeric order (most answers hold one)."""
+    if len(addresses) < 2:
+        return addresses
+    family = socket.AF_INET6 if ":" in addresses[0] else socket.AF_INET
+    return sorted(set(addresses), key=lambda text: socket.inet_pton(family, text))
 
 
 def _labelled(results: Sequence[_TypeResult]) -> str:

@@ -151,6 +151,22 @@ def test_server_failures_become_statuses(
     assert resolution.reason == f"{behaviour.upper()} from {server.address}"
 
 
+def test_a_timeout_names_every_nameserver_tried_in_order(
+    dns_server_factory: DnsServerFactory,
+) -> None:
+    """With several nameservers, the retries go round them, and a timeout names each once."""
+    first, second = dns_server_factory(ZONE), dns_server_factory(ZONE)
+    for server in (first, second):
+        server.set_behaviour("both.example.test", "timeout")
+    resolver = DnsResolver([first.address, second.address], timeout=0.2, retries=2)
+
+    resolution = resolver.resolve_many(["both.example.test"])["both.example.test"]
+
+    assert resolution.status == "timeout"
+    assert resolution.reason == f"no answer from {first.address}, {second.address} within 0.2 s"
+    assert (first.query_count, second.query_count) == (4, 2)  # A and AAAA: first, second, first
+
+
 def test_server_that_never_answers_gives_timeout(server: LoopbackDnsServer) -> None:
     """Unanswered queries end in status timeout after timeout x (retries + 1), without raising."""
     server.set_behaviour("both.example.test", "timeout")
