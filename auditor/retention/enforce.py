@@ -24,10 +24,11 @@ One run:
 
 A run stopped at any point (SIGTERM, SIGKILL, a lost connection or state database) leaves every
 batch done or not done, as the database commits or rolls back each transaction whole, and every
-batch that may have committed has an intent (nothing is committed in the data source before it): settled with its evidence, or pending until the next
-reconciliation looks in the data source and records what it did. So the `retention-batch` records
-always add up to what was processed. Running it again changes nothing more: deleted records are
-gone, anonymised ones no longer match (their columns hold their replacements).
+batch that may have committed has an intent (nothing is committed in the data source before
+it): settled with its evidence, or pending until the next reconciliation looks in the data
+source and records what it did. So the `retention-batch` records always add up to what was
+processed. Running it again changes nothing more: deleted records are gone, anonymised ones no
+longer match (their columns hold their replacements).
 """
 
 from __future__ import annotations
