@@ -28,7 +28,7 @@ from auditor.cli import (
 )
 from auditor.cli.db import record_check
 from auditor.cli.output import render_table, write_json
-from auditor.cli.probing import endpoint_probe
+from auditor.cli.probing import parallel_probe
 from auditor.config import Config, load_config
 from auditor.consent.check import schema_issues
 from auditor.consent.config import check_against_inventory
@@ -95,7 +95,7 @@ def _check(
             progress,
             max_data_age_days=config.geoip_max_age_days,
             backup_checks=config.backups,
-            probe=endpoint_probe(resolver, locator),
+            probe=parallel_probe(resolver, locator),
         )
 
     # With a database configured the run is recorded like the daemon's; without one nothing is.

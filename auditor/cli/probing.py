@@ -15,7 +15,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import fields
@@ -39,18 +39,18 @@ _RESOLVER: DnsResolver | None = None  # set before the workers fork; they inheri
 _LOCATOR: GeoLocator | None = None
 
 
-def endpoint_probe(resolver: DnsResolver, locator: GeoLocator) -> EndpointProbe:
+def parallel_probe(resolver: DnsResolver, locator: GeoLocator) -> EndpointProbe:
     """The probe `check` runs: spread over worker processes when that pays, else in-process."""
     in_process = probe_endpoints(resolver, locator)
 
     def probe(
         hostnames: Sequence[str], progress: Callable[[int, int], None] | None
-    ) -> dict[str, Probed]:
+    ) -> Mapping[str, Probed]:
         workers = min(os.cpu_count() or 1, resolver.concurrency)
         if workers < 2 or len(hostnames) < PARALLEL_HOSTNAMES or threading.active_count() > 1:
-            return dict(in_process(hostnames, progress))
+            return in_process(hostnames, progress)
         probed = _probe_in_workers(resolver, locator, hostnames, workers, progress)
-        return probed if probed is not None else dict(in_process(hostnames, progress))
+        return probed if probed is not None else in_process(hostnames, progress)
 
     return probe
 
@@ -87,7 +87,7 @@ def _probe_in_workers(
     probed: dict[str, Probed] = {}
     locations: dict[tuple[object, ...], Location] = {}
     for flat, stats in results:
-        _add_stats(resolver.stats, stats)
+        resolver.stats.add(stats)
         for resolution, located in flat:
             probed[resolution[0]] = (  # type: ignore[index]
                 Resolution(*resolution),  # type: ignore[arg-type]
@@ -113,12 +113,3 @@ def _location(known: dict[tuple[object, ...], Location], fields: tuple[object, .
     if location is None:
         location = known[fields] = Location(*fields)  # type: ignore[arg-type]
     return location
-
-
-def _add_stats(total: ResolverStats, part: ResolverStats) -> None:
-    total.hostnames += part.hostnames
-    total.failures += part.failures
-    total.queries += part.queries
-    total.tcp_queries += part.tcp_queries
-    total.timeouts += part.timeouts
-    total.statuses.update(part.statuses)

@@ -253,9 +253,7 @@ def fetch_columns(
         # Closing the result closes the server-side cursor, also when the merge stops early.
         with options.execute(statement) as result:
             # Iterating beats Result.partitions() by half on PostgreSQL.
-            rows = iter(result.scalars() if width == 1 else result)
-            while chunk := list(itertools.islice(rows, chunk_size)):
-                yield (chunk,) if width == 1 else tuple(map(list, zip(*chunk, strict=True)))
+            yield from _in_columns(iter(result), width, chunk_size)
 
 
 def _fetch_columns_psycopg(
@@ -286,17 +284,22 @@ def _fetch_columns_psycopg(
         ):
             # Closed before the rollback below: the open stream holds the connection's lock,
             # and closing it cancels the query when the merge stops early.
-            while True:
-                columns = _take_apart(itertools.islice(rows, chunk_size), width)
-                if not columns[0]:
-                    return
-                yield columns
+            yield from _in_columns(rows, width, chunk_size)
     except driver.Error as exc:
         # The driver's first line only: later lines (PostgreSQL's DETAIL) may quote row values.
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise DataSourceError(source.name, reason) from None
     finally:
         raw.rollback()  # the stream's transaction: nothing was written
+
+
+def _in_columns(rows: Iterator[Sequence[Any]], width: int, chunk_size: int) -> Generator[Columns]:
+    """The rows in chunks of at most `chunk_size`, each taken apart into columns."""
+    while True:
+        columns = _take_apart(itertools.islice(rows, chunk_size), width)
+        if not columns[0]:
+            return
+        yield columns
 
 
 def _take_apart(rows: Iterator[Sequence[Any]], width: int) -> Columns:

@@ -54,6 +54,15 @@ class ResolverStats:
     timeouts: int = 0  # queries that got no answer in time
     statuses: Counter[str] = field(default_factory=Counter)
 
+    def add(self, other: ResolverStats) -> None:
+        """Add another resolver's totals (a worker process's) to these."""
+        self.hostnames += other.hostnames
+        self.failures += other.failures
+        self.queries += other.queries
+        self.tcp_queries += other.tcp_queries
+        self.timeouts += other.timeouts
+        self.statuses.update(other.statuses)
+
 
 class DnsResolver:
     """Resolves hostnames (CNAME chain, A and AAAA) with bounded concurrency; never raises per name.
@@ -213,10 +222,8 @@ class DnsResolver:
             if not retry:
                 return outcome
         if outcome.status == "timeout":
-            tried = (
-                self.nameservers[attempt % len(self.nameservers)] for attempt in range(attempts)
-            )
-            servers = ", ".join(dict.fromkeys(map(str, tried)))
+            # The attempts went round the nameservers from the first: these are those tried.
+            servers = ", ".join(self._texts[server] for server in self.nameservers[:attempts])
             outcome.reason = f"no answer from {servers} within {self.timeout} s"
         return outcome
 

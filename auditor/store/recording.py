@@ -164,7 +164,7 @@ def apply_findings(
         )  # fmt: skip
         events += [event_row(i, run_id, at, Change.RESOLVED, {}) for i in resolved]
 
-    carried = in_id_order(by_change[Change.CARRIED], known)
+    carried = _in_id_order(by_change[Change.CARRIED], known)
     if carried:
         # Neither last_seen nor the evidence changes: they stay those of the last observation.
         conn.execute(
@@ -181,7 +181,7 @@ def apply_findings(
             ],
         )
 
-    reopened = in_id_order(by_change[Change.REOPENED], known)
+    reopened = _in_id_order(by_change[Change.REOPENED], known)
     if reopened:
         conn.execute(
             update(findings)
@@ -207,7 +207,7 @@ def apply_findings(
             update(findings).where(findings.c.id == bindparam("b_id")).values(**_content_binds()),
             [
                 {"b_id": known[key].id, **_content(current[key])}
-                for key in in_id_order(changed, known)
+                for key in _in_id_order(changed, known)
             ],
         )
 
@@ -368,7 +368,7 @@ def dataset_json(dataset: DataSet) -> dict[str, Any]:
     }
 
 
-def in_id_order(keys: list[FindingKey], known: Mapping[FindingKey, Any]) -> list[FindingKey]:
+def _in_id_order(keys: list[FindingKey], known: Mapping[FindingKey, Any]) -> list[FindingKey]:
     """Stored findings' keys in the order of their row ids: every run updates rows in the same
     order (two writers never wait on each other's rows crosswise), and sorting integers is quick
     where sorting 100,000 keys of four strings would hold the interpreter lock, and with it the

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from auditor.cli import probing
-from auditor.cli.probing import endpoint_probe
+from auditor.cli.probing import parallel_probe
 from auditor.config import load_config
 from auditor.core.model import Location
 from auditor.core.policies import load_policies
@@ -107,7 +107,7 @@ def test_a_process_running_threads_probes_in_itself(
     resolver = build_resolver(config)  # type: ignore[arg-type]
     assert threading.active_count() > 1  # the loopback DNS server's thread
 
-    got = endpoint_probe(resolver, locator)(NAMES, None)  # type: ignore[arg-type]
+    got = parallel_probe(resolver, locator)(NAMES, None)  # type: ignore[arg-type]
 
     assert locator.pids() == {os.getpid()}
     assert got["mail.vendor.example"][1][0].country == "US"
