@@ -32,7 +32,7 @@ PARALLEL_HOSTNAMES = 20_000
 SLICES_PER_WORKER = 16
 """Slices of the hostname list per worker: progress to report, and no worker idle at the end."""
 
-_RESOLUTION_FIELDS = attrgetter(*(field.name for field in fields(Resolution)))
+_RESOLUTION_FIELDS = attrgetter(*(field.name for field in fields(Resolution)[1:]))
 _LOCATION_FIELDS = attrgetter(*(field.name for field in fields(Location)))
 _Flat = tuple[tuple[object, ...], tuple[tuple[object, ...], ...]]
 _RESOLVER: DnsResolver | None = None  # set before the workers fork; they inherit them
@@ -65,39 +65,42 @@ def _probe_in_workers(
     """Every hostname probed by forked workers; None when they cannot run."""
     global _RESOLVER, _LOCATOR
     size = -(-len(hostnames) // (workers * SLICES_PER_WORKER))
-    slices = [hostnames[start : start + size] for start in range(0, len(hostnames), size)]
     concurrency = resolver.concurrency
     _RESOLVER, _LOCATOR = resolver, locator
     resolver.concurrency = max(1, concurrency // workers)
+    probed: dict[str, Probed] = {}
+    values = _Values()
     try:
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            futures = [pool.submit(_probe_slice, list(part)) for part in slices]
-            done = 0
-            for future in as_completed(futures):
-                done += len(future.result()[0])
+            # Each slice is turned into values as it arrives and then let go of: the workers'
+            # tuples of all slices are never held at once beside the values made of them.
+            pending = {
+                pool.submit(_probe_slice, start, list(hostnames[start : start + size]))
+                for start in range(0, len(hostnames), size)
+            }
+            for future in as_completed(pending):
+                pending.discard(future)
+                start, flat, stats = future.result()
+                del future
+                resolver.stats.add(stats)
+                for hostname, (resolution, located) in zip(
+                    hostnames[start : start + len(flat)], flat, strict=True
+                ):
+                    probed[hostname] = values.probed(hostname, resolution, located)
                 if progress is not None:
-                    progress(done, len(hostnames))
-            results = [future.result() for future in futures]
+                    progress(len(probed), len(hostnames))
     except (BrokenProcessPool, OSError):
         return None
     finally:
         resolver.concurrency = concurrency
         _RESOLVER = _LOCATOR = None
-    probed: dict[str, Probed] = {}
-    locations: dict[tuple[object, ...], Location] = {}
-    for flat, stats in results:
-        resolver.stats.add(stats)
-        for resolution, located in flat:
-            probed[resolution[0]] = (  # type: ignore[index]
-                Resolution(*resolution),  # type: ignore[arg-type]
-                tuple(_location(locations, fields) for fields in located),
-            )
-    return probed
+    return {hostname: probed[hostname] for hostname in hostnames}  # in the order asked
 
 
-def _probe_slice(hostnames: list[str]) -> tuple[list[_Flat], ResolverStats]:
-    """In a worker: resolve and locate a slice, as plain tuples (a fifth of the pickling)."""
+def _probe_slice(start: int, hostnames: list[str]) -> tuple[int, list[_Flat], ResolverStats]:
+    """In a worker: resolve and locate a slice, as plain tuples (a fifth of the pickling), each
+    resolution without its hostname (the receiving process has it)."""
     assert _RESOLVER is not None and _LOCATOR is not None
     _RESOLVER.stats = ResolverStats()
     probed = probe_endpoints(_RESOLVER, _LOCATOR)(hostnames, None)
@@ -105,11 +108,34 @@ def _probe_slice(hostnames: list[str]) -> tuple[list[_Flat], ResolverStats]:
         (_RESOLUTION_FIELDS(resolution), tuple(map(_LOCATION_FIELDS, located)))
         for resolution, located in (probed[hostname] for hostname in hostnames)
     ]
-    return flat, _RESOLVER.stats
+    return start, flat, _RESOLVER.stats
 
 
-def _location(known: dict[tuple[object, ...], Location], fields: tuple[object, ...]) -> Location:
-    location = known.get(fields)
-    if location is None:
-        location = known[fields] = Location(*fields)  # type: ignore[arg-type]
-    return location
+class _Values:
+    """Turns the workers' tuples back into values, one object for equal values across slices:
+    equal locations, and equal strings and numbers within them (each slice arrives with its own
+    copies)."""
+
+    def __init__(self) -> None:
+        self._locations: dict[tuple[object, ...], Location] = {}
+        self._atoms: dict[object, object] = {}
+
+    def probed(
+        self, hostname: str, resolution: tuple[object, ...], located: tuple[tuple[object, ...], ...]
+    ) -> Probed:
+        status, addresses, chain, reason = resolution
+        return (
+            Resolution(hostname, self._atom(status), addresses, chain, reason),  # type: ignore[arg-type]
+            tuple(map(self._location, located)),
+        )
+
+    def _atom(self, value: object) -> object:
+        return self._atoms.setdefault(value, value)
+
+    def _location(self, fields: tuple[object, ...]) -> Location:
+        location = self._locations.get(fields)
+        if location is None:
+            address, *facts = fields
+            location = Location(address, *map(self._atom, facts))  # type: ignore[arg-type]
+            self._locations[fields] = location
+        return location

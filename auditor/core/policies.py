@@ -4,7 +4,8 @@ the laws that reach vendors."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date
 from importlib import resources
@@ -119,14 +120,23 @@ class PolicyData:
         evidence: Mapping[str, Any] | None = None,
         probes: tuple[str, ...] = (),
         unrecorded: bool = False,
+        shared: dict[object, dict[str, Any]] | None = None,
     ) -> Finding:
         """Build a finding with the severity and article this policy data gives the rule;
         `probes` name the probes its evidence came from (see `Finding.probes`); `unrecorded`
-        findings (nothing on record to judge) take the rule's `unrecorded_severity`, if it has one."""
+        findings (nothing on record to judge) take the rule's `unrecorded_severity`, if it has one.
+
+        The finding holds a copy of `evidence`; with a `shared` memo, findings with equal evidence
+        hold one copy (a large audit's findings repeat a few tens of thousands of evidence values
+        hundreds of thousands of times). Evidence is never changed once in a finding."""
         info = self.rules[rule]
         severity = info.severity
         if unrecorded and info.unrecorded_severity is not None:
             severity = info.unrecorded_severity
+        kept = dict(evidence or {})
+        if shared is not None:
+            with suppress(TypeError):  # unhashable somewhere inside: the finding keeps its own
+                kept = shared.setdefault(_frozen(kept), kept)
         return Finding(
             rule=rule,
             integration=integration,
@@ -136,13 +146,45 @@ class PolicyData:
             facet=facet,
             place=place,
             country=country,
-            evidence=dict(evidence or {}),
+            evidence=kept,
             probes=probes,
         )
 
     def region_country(self, provider: str, name: str) -> str | None:
         region = self.region(provider, name)
         return region.country if region is not None else None
+
+
+def _frozen(value: Any) -> tuple[object, ...]:
+    """A flat, hashable token sequence, equal only for equal JSON-like values of the same types
+    (True and 1, a list and a tuple, stay apart); raises TypeError for a value with something
+    unhashable in it. One flat tuple: the memo's keys cost less than the values they save."""
+    tokens: list[object] = []
+    _tokens(value, tokens.append)
+    return tuple(tokens)
+
+
+def _tokens(value: Any, add: Callable[[object], None]) -> None:
+    if value is None or type(value) is str:
+        add(value)
+    elif isinstance(value, dict):
+        add(dict)
+        for key, item in value.items():
+            _tokens(key, add)
+            _tokens(item, add)
+        add(_END)
+    elif isinstance(value, list | tuple):
+        add(type(value))
+        for item in value:
+            _tokens(item, add)
+        add(_END)
+    else:
+        hash(value)
+        add(type(value))
+        add(value)
+
+
+_END = object()
 
 
 def _between(on: date, since: date | None, until: date | None) -> bool:

@@ -605,3 +605,29 @@ def test_the_new_rules_have_an_info_severity_for_what_is_not_recorded() -> None:
         "backup-restore-untested": ("warning", "info"),
         "backup-documentation-stale": ("warning", "info"),
     }
+
+
+def test_findings_with_equal_evidence_share_one_copy_and_only_equal_ones() -> None:
+    from tests.helpers import shipped_policies
+
+    policies = shipped_policies(None)
+    shared: dict[object, dict[str, Any]] = {}
+
+    def made(evidence: Any) -> dict[str, Any]:
+        finding = policies.finding(
+            "backup-undocumented", "crm", "message", evidence=evidence, shared=shared
+        )
+        return finding.evidence
+
+    first = made({"hosts": ["a", "b"], "days": 3, "as_of": date(2026, 1, 2)})
+    assert made({"hosts": ["a", "b"], "days": 3, "as_of": date(2026, 1, 2)}) is first
+    # Equal in Python but not the same JSON value, or not the same value: each its own copy.
+    assert made({"hosts": ["a", "b"], "days": 3.0, "as_of": date(2026, 1, 2)}) is not first
+    assert made({"hosts": ("a", "b"), "days": 3, "as_of": date(2026, 1, 2)}) is not first
+    assert made({"days": 3, "hosts": ["a", "b"], "as_of": date(2026, 1, 2)}) is not first
+    flag = made({"hosts": ["a", "b"], "days": True, "as_of": date(2026, 1, 2)})
+    assert flag is not first and flag["days"] is True
+    assert made({"hosts": [["a"], "b"]}) is not made({"hosts": ["a", ["b"]]})
+    # Something unhashable inside: kept, as its own copy, never shared or lost.
+    odd = {"hosts": [{"a"}]}
+    assert made(odd) == odd and made(odd) is not made(odd)

@@ -269,6 +269,17 @@ class TestBackup:
 
         assert [("backup-undocumented", None, None)] == rules_of(audit([entry]))
 
+    def test_equal_evidence_is_held_once_per_audit(self) -> None:
+        """Findings of one audit with equal evidence hold one copy of it (memory of large audits)."""
+        entries = [minimal(name) for name in ("crm", "cdp", "shop")]
+        for entry in entries:
+            del entry["backups"]
+
+        findings = [f for f in audit(entries) if f.rule == "backup-undocumented"]
+
+        assert len(findings) == 3 and len({f.integration for f in findings}) == 3
+        assert len({id(f.evidence) for f in findings}) == 1
+
     def test_no_personal_data_needs_no_backup_record(self) -> None:
         """An integration holding no personal data is not asked for backups."""
         entry = minimal("crm", data_categories=[])

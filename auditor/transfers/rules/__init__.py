@@ -32,8 +32,12 @@ class AuditContext:
         """Build a finding with the severity and article the policy data gives the rule;
         `probes` name the probes whose observations it rests on (every endpoint finding has);
         `unrecorded` when nothing is on record to judge (the rule's `unrecorded_severity`)."""
-        return self.policies.finding(rule, integration.id, message, **details)
+        shared = self.memo.setdefault(_SHARED_EVIDENCE, {})
+        return self.policies.finding(rule, integration.id, message, **details, shared=shared)
 
+
+_SHARED_EVIDENCE = object()
+"""The memo key of the audit's equal evidence values, held once (`PolicyData.finding`)."""
 
 Rule = Callable[[AuditContext], Iterable[Finding]]
 _REGISTRY: dict[str, Rule] = {}
@@ -81,3 +85,4 @@ def evaluate(context: AuditContext) -> Iterator[Finding]:
                         "without its probes"
                     )
                 yield finding
+    context.memo.pop(_SHARED_EVIDENCE, None)  # the findings hold the values; the keys can go
