@@ -117,7 +117,7 @@ class _Values:
     copies)."""
 
     def __init__(self) -> None:
-        self._locations: dict[tuple[object, ...], Location] = {}
+        self._locations: dict[object, Location] = {}  # by address: it locates the same all run
         self._atoms: dict[object, object] = {}
 
     def probed(
@@ -133,9 +133,9 @@ class _Values:
         return self._atoms.setdefault(value, value)
 
     def _location(self, fields: tuple[object, ...]) -> Location:
-        location = self._locations.get(fields)
+        location = self._locations.get(fields[0])
         if location is None:
             address, *facts = fields
             location = Location(address, *map(self._atom, facts))  # type: ignore[arg-type]
-            self._locations[fields] = location
+            self._locations[address] = location
         return location

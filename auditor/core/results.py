@@ -13,7 +13,6 @@ from auditor.core.model import (
     Location,
     Observation,
     PlaceCheck,
-    ProbeOutcome,
     Resolution,
 )
 from auditor.core.policies import PolicyData
@@ -37,13 +36,9 @@ class AuditResult:
     datasets: tuple[DataSet, ...] = field(default=())
     # Data too old to trust, measured against the day the audit ran; never findings.
     warnings: tuple[DataWarning, ...] = field(default=())
-    probes: tuple[ProbeOutcome, ...] = field(default=())
-    """Every probe the audit made, with whether it observed what it looks at."""
-
-    @property
-    def failed_probes(self) -> dict[str, str]:
-        """Probe scope -> why it observed nothing, for the probes that failed."""
-        return {p.scope: p.failure for p in self.probes if p.failure is not None}
+    failed_probes: Mapping[str, str] = field(default_factory=dict)
+    """Probe scope -> why it observed nothing, for the probes of the audit that failed (every
+    other endpoint probe observed what it looks at)."""
 
     @property
     def duration_seconds(self) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import date
 
-from auditor.core.model import Integration, Observation, ProbeOutcome, endpoint_probe
+from auditor.core.model import Integration, Observation, endpoint_probe
 from auditor.core.policies import PolicyData
 from auditor.core.ports import Clock, GeoLocator, Resolver
 from auditor.core.results import (
@@ -53,7 +53,11 @@ def run_audit(
     )
     located = observe(hostnames, probed, policies)
     del probed  # each step lets go of what the next holds in another form: a peak held once
-    probes = tuple(ProbeOutcome(endpoint_probe(h), probe_failure(located[h])) for h in hostnames)
+    failed = {
+        endpoint_probe(h): failure
+        for h in hostnames
+        if (failure := probe_failure(located[h])) is not None
+    }
     observations: dict[str, tuple[Observation, ...]] = {}
     flat: list[Observation] = []
     for integration in integrations:
@@ -90,5 +94,5 @@ def run_audit(
         policy_digest=policies.digest,
         datasets=datasets,
         warnings=tuple(data_warnings(datasets, policies, started.date(), max_data_age_days)),
-        probes=probes,
+        failed_probes=failed,
     )

@@ -121,14 +121,23 @@ def _observed(
         )
 
 
-def assessed_places(context: AuditContext) -> list[tuple[PlaceCheck, Assessment]]:
-    """Every place each integration's data reaches, with its verdict on the audit date.
+def assessed_places(context: AuditContext) -> Iterator[tuple[PlaceCheck, Assessment]]:
+    """Every place each integration's data reaches, with its verdict on the audit date."""
+    return zip(*_places(context), strict=True)
 
-    Computed once per audit context; the rules and the report share the list.
-    """
-    found: list[tuple[PlaceCheck, Assessment]] | None = context.memo.get(assessed_places)
+
+def _places(context: AuditContext) -> tuple[tuple[PlaceCheck, ...], tuple[Assessment, ...]]:
+    """The places and their assessments, computed once per audit context and shared by the
+    rules and the report: two tuples side by side (no pair per place, on a large audit hundreds
+    of thousands of them; equal assessments are one object)."""
+    found: tuple[tuple[PlaceCheck, ...], tuple[Assessment, ...]] | None = context.memo.get(_places)
     if found is None:
-        found = context.memo[assessed_places] = list(_assess_places(context))
+        checks: list[PlaceCheck] = []
+        assessments: list[Assessment] = []
+        for check, assessment in _assess_places(context):
+            checks.append(check)
+            assessments.append(assessment)
+        found = context.memo[_places] = (tuple(checks), tuple(assessments))
     return found
 
 
@@ -152,7 +161,7 @@ def _assess_places(context: AuditContext) -> Iterator[tuple[PlaceCheck, Assessme
 
 def place_checks(context: AuditContext) -> tuple[PlaceCheck, ...]:
     """Every place with its verdict, for reports and metrics."""
-    return tuple(check for check, _ in assessed_places(context))
+    return _places(context)[0]
 
 
 def _subject(check: PlaceCheck) -> str:
