@@ -157,11 +157,8 @@ class CoverageQuery:
         )
         missing = holding.c.subject.is_(None)
         gone_too = sa.and_(missing, withdrawn.c.subject.is_not(None))
-        counted: list[ColumnElement[Any]] = [
-            sa.func.count(),
-            sa.func.count(sa.case((missing, 1))),
-            sa.func.count(sa.case((gone_too, 1))),
-        ]
+        dialect = self.bound.shared.source.dialect
+        counted = [sa.func.count(), _count_where(missing, dialect), _count_where(gone_too, dialect)]
         labelled = [count.label(name) for count, name in zip(counted, _COUNTS, strict=True)]
         return sa.select(*labelled).select_from(joined).where(*conditions)
 
@@ -169,10 +166,12 @@ class CoverageQuery:
     def splittable(self) -> bool:
         """Whether key ranges divide the shared keys and the consents' subjects alike: where
         both are joined as they are (integers; text of one collation on PostgreSQL), so
-        that a range holds a key exactly when it holds the subjects that match it."""
+        that a range holds a key exactly when it holds the subjects that match it. Not with a
+        fixed-length CHAR column, which compares with text without its trailing spaces."""
         subject, key = self.bound.consents.column("subject"), self.bound.shared.column("key")
         forms = self._forms(subject, key)
-        return forms[0] is subject and forms[1] is key
+        padded = any(isinstance(column.type, sa.CHAR | sa.NCHAR) for column in (subject, key))
+        return forms[0] is subject and forms[1] is key and not padded
 
     def _forms(
         self, subject: ColumnElement[Any], key: ColumnElement[Any]
@@ -212,6 +211,14 @@ class CoverageQuery:
 
 
 _COUNTS = ("shared", "missing", "withdrawn")
+
+
+def _count_where(condition: ColumnElement[bool], dialect: str) -> ColumnElement[Any]:
+    """The rows where `condition` holds, counted with FILTER on PostgreSQL (a little cheaper
+    than a CASE), with a CASE elsewhere (MySQL and MariaDB have no FILTER)."""
+    if dialect == "postgresql":
+        return sa.func.count().filter(condition)
+    return sa.func.count(sa.case((condition, 1)))
 
 
 def _between(column: ColumnElement[Any], low: Any, high: Any) -> list[ColumnElement[bool]]:

@@ -17,6 +17,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import (
+    CHAR,
+    BigInteger,
     Boolean,
     Column,
     Date,
@@ -559,8 +561,8 @@ class TestKeyRanges:
     def test_analysed_indexed_keys_are_cut_into_a_range_per_process(
         self, postgres_schema_url: str
     ) -> None:
-        """With both key columns indexed and analysed, and two workers, 11 keys are cut into
-        three ranges at the histogram's thirds; the counts are the same."""
+        """With both key columns indexed and analysed, and two workers, the 11 keys are cut
+        into three ranges of about a third of the rows each; the counts are the same."""
         engine = create_engine(postgres_schema_url)
         load_customers(engine, CUSTOMERS)
         load_consents(engine, CONSENTS)
@@ -571,7 +573,14 @@ class TestKeyRanges:
             found = both_paths(bound)
         engine.dispose()
 
-        assert ([4, 8], {"pushdown": EXPECTED, "merge": EXPECTED}) == (cuts, found)
+        low, high = cuts
+        sizes = [
+            sum(1 for row in CUSTOMERS if row["customer_id"] < low),
+            sum(1 for row in CUSTOMERS if low <= row["customer_id"] < high),
+            sum(1 for row in CUSTOMERS if high <= row["customer_id"]),
+        ]
+        assert all(3 <= size <= 5 for size in sizes), (cuts, sizes)
+        assert {"pushdown": EXPECTED, "merge": EXPECTED} == found
 
     def test_no_ranges_without_statistics_workers_or_an_index(
         self, postgres_schema_url: str
@@ -595,6 +604,55 @@ class TestKeyRanges:
 
         assert ([], [], []) == (unanalysed, no_workers, unindexed)
         assert {"pushdown": EXPECTED, "merge": EXPECTED} == found
+
+    def test_text_keys_of_a_declared_collation_are_cut_in_its_order(
+        self, postgres_schema_url: str
+    ) -> None:
+        """Text keys of one declared collation ("C", where `B` sorts before `a`) are cut in
+        that collation's order, and counted as the definition says."""
+        keys = [f"{letter}{n}" for letter in "aBcD" for n in range(5)]
+        engine = create_engine(postgres_schema_url)
+        load_customers(
+            engine,
+            [{"customer_id": key, "synced_to_mailchimp": True} for key in keys],
+            key=String(10, collation="C"),
+        )
+        rows = [(key, PURPOSE, at(-5), None if n % 2 else at(-1)) for n, key in enumerate(keys)]
+        load_consents(engine, rows, key=String(10, collation="C"))
+        analyse(engine)
+
+        with consent_for(postgres_schema_url) as bound:
+            cuts = self.cuts(bound, workers=2)
+            found = both_paths(bound)
+        engine.dispose()
+
+        assert (2, sorted(cuts)) == (len(cuts), cuts)  # Python sorts by code point, as "C"
+        assert {"pushdown": (20, 10, 10), "merge": (20, 10, 10)} == found
+
+    @pytest.mark.parametrize(
+        ("key", "subject", "cut"),
+        [
+            (Integer(), BigInteger(), True),
+            (String(10), String(10), True),
+            (String(10, collation="C"), String(10), False),
+            (CHAR(10), String(10), False),
+            (Integer(), String(10), False),
+        ],
+        ids=["integers", "text", "two-collations", "char", "integer-and-text"],
+    )
+    def test_only_keys_compared_as_they_are_are_cut(
+        self, postgres_schema_url: str, key: TypeEngine[Any], subject: TypeEngine[Any], cut: bool
+    ) -> None:
+        """Integers, and text of one collation, are cut into ranges; not keys compared as
+        canonical text (two collations, integers against text), nor a CHAR key, which text
+        compares without its trailing spaces."""
+        engine = create_engine(postgres_schema_url)
+        load_customers(engine, [{"customer_id": 1, "synced_to_mailchimp": True}], key=key)
+        load_consents(engine, [(1, PURPOSE, at(-5), None)], key=subject)
+        engine.dispose()
+
+        with consent_for(postgres_schema_url) as bound:
+            assert cut == CoverageQuery(bound, D).splittable
 
 
 def analyse(engine: Engine) -> None:
