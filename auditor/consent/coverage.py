@@ -17,12 +17,13 @@ Keys name the same subject when they are equal integers (both key columns intege
 identical text (otherwise: case, spaces and zero padding matter, so `9` and `09` differ, as do
 `abc` and `ABC`, on every database whatever its collation).
 
-- **pushdown** (both tables in one data source): one statement, one pass over the shared
-  subjects, each joined to the distinct subjects with a valid consent and to the (few) distinct
-  withdrawn subjects; only the three counts come back. On PostgreSQL, with the indexes below and
+- **pushdown** (both tables in one data source): one statement; only the three counts come
+  back. On PostgreSQL, one pass over the shared subjects, each joined to the distinct subjects
+  with a valid consent and to the (few) distinct withdrawn subjects; with the indexes below and
   the planner's statistics, the keys are cut into ranges, one per process the server runs for a
   query, which its parallel workers count side by side, each range merge-joined in key order
-  (see `counting.pushdown_counts` and `ranges`).
+  (see `counting.pushdown_counts` and `ranges`). Elsewhere, a count of the shared subjects and
+  a NOT EXISTS anti-join for the missing, joined to the distinct withdrawn subjects.
 - **merge** (two data sources, or when asked): each side streamed sorted by key in chunks (a
   server-side cursor; on PostgreSQL, rows the server sends as it reads them), the consents
   reduced in SQL to one row per subject (has a valid consent?), and the two streams merged in

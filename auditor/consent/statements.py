@@ -103,7 +103,22 @@ class CoverageQuery:
         return sa.select(sa.literal(1)).select_from(alias).where(*where).exists()
 
     def counts(self, cuts: Sequence[Any] = ()) -> Select[Any]:
-        """One statement, one pass over the shared subjects: (shared, missing, withdrawn).
+        """One statement: (shared, missing, withdrawn). On PostgreSQL, `one_pass` (`cuts`,
+        where `splittable`, divide it into key ranges); elsewhere, a count of the shared keys
+        and an anti-join for the missing: MariaDB builds a temporary table of each DISTINCT
+        list of the one pass, which took 1.7 times as long as the anti-join at 200,000 subjects.
+
+        Raises:
+            ValueError: `cuts` for a database other than PostgreSQL.
+        """
+        if self.bound.shared.source.dialect == "postgresql":
+            return self.one_pass(cuts)
+        if cuts:
+            raise ValueError("key ranges are cut for PostgreSQL only")
+        return self._anti_join()
+
+    def one_pass(self, cuts: Sequence[Any] = ()) -> Select[Any]:
+        """(shared, missing, withdrawn) in one pass over the shared subjects.
 
         Each shared subject (each distinct key, when the key is not unique) is joined to two
         DISTINCT lists of subjects drawn from the consents: those with a valid consent, and those
@@ -123,9 +138,45 @@ class CoverageQuery:
         ).subquery("pieces")
         return sa.select(*[sa.func.sum(pieces.c[name]).label(name) for name in _COUNTS])
 
+    def _anti_join(self) -> Select[Any]:
+        """(shared, missing, withdrawn): the shared keys counted, and the missing ones by a NOT
+        EXISTS anti-join, joined to the DISTINCT withdrawn subjects."""
+        unique = self.bound.shared.is_unique("key")
+        total_alias, total_key, total_conditions = self.shared("t")
+        total = (
+            sa.select(_count(total_key, unique, self.kind))
+            .select_from(total_alias)
+            .where(*total_conditions)
+        )
+        alias, key, conditions = self.shared()
+        # The withdrawn subjects are few: a DISTINCT list of them, joined to the missing ones,
+        # is far cheaper than asking for each missing subject.
+        gone, gone_conditions, standing = self.consents("w")
+        gone_key = sort_key(self.subject(gone), self.kind)
+        withdrawn = (
+            sa.select(gone_key.label("subject"))
+            .where(*gone_conditions, standing.ended)
+            .distinct()
+            .subquery("withdrawn")
+        )
+        joined = alias.outerjoin(withdrawn, withdrawn.c.subject == sort_key(key, self.kind))
+        return (
+            sa.select(
+                total.scalar_subquery().label("shared"),
+                _count(key, unique, self.kind).label("missing"),
+                (
+                    sa.func.count(withdrawn.c.subject)
+                    if unique
+                    else sa.func.count(withdrawn.c.subject.distinct())
+                ).label("withdrawn"),
+            )
+            .select_from(joined)
+            .where(*conditions, ~self.has_valid(key))
+        )
+
     def _counts_between(self, low: Any, high: Any) -> Select[Any]:
-        """`counts` of the shared keys from `low` (included) to `high` (excluded); None: no
-        bound."""
+        """`one_pass` over the shared keys from `low` (included) to `high` (excluded); None:
+        no bound."""
         alias, key, conditions = self.shared()
         valid, valid_conditions, standing = self.consents("valid")
         subject, key_form = self._forms(self.subject(valid), key)
@@ -211,6 +262,11 @@ class CoverageQuery:
 
 
 _COUNTS = ("shared", "missing", "withdrawn")
+
+
+def _count(key: ColumnElement[Any], unique: bool, kind: KeyKind) -> ColumnElement[int]:
+    # A unique key counts rows; otherwise distinct keys, in the exact form keys are compared in.
+    return sa.func.count() if unique else sa.func.count(sort_key(key, kind).distinct())
 
 
 def _count_where(condition: ColumnElement[bool], dialect: str) -> ColumnElement[Any]:
