@@ -1,5 +1,5 @@
 """Counting consent coverage: one statement pushed down to the database that holds both tables
-(one pass over the shared subjects; on PostgreSQL cut into key ranges its parallel workers count
+(on PostgreSQL one pass over the shared subjects, cut into key ranges its parallel workers count
 side by side), or the merge of two sorted streams of keys when the consents are in another data
 source (or the keys cannot be compared there), whose memory is a few chunks whatever the
 tables' sizes."""
@@ -24,9 +24,9 @@ PUSHDOWN_SETTINGS_POSTGRESQL = (
     # Merge joins of the key-ordered scans: a hash join of the list of valid subjects, as long
     # as the shared table, spills to disk in batches at the default work_mem.
     "enable_hashjoin = off",
-    # No partial scans: a worker given part of a range's shared subjects would read all of its
-    # consents (a merge join's other side is not divided). The workers share out the key
-    # ranges instead (see `auditor.consent.ranges`).
+    # No partial scans (their maximum, in 8 kB pages: about 5 TB): a worker given part of a
+    # range's shared subjects would read all of its consents (a merge join's other side is not
+    # divided). The workers share out the key ranges instead (see `auditor.consent.ranges`).
     "min_parallel_table_scan_size = 715827882",
     "min_parallel_index_scan_size = 715827882",
     # A count over streamed scans gains nothing from compiling its expressions (tens to
