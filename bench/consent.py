@@ -1,12 +1,12 @@
 """Benchmarks consent coverage on PostgreSQL against hand-written SQL for the same counts, same run."""
 
-# Usage: python bench/consent.py [--url URL] [--subjects 1000000] [--repeat 3] [--chunk 10000]
-#                                [--text-keys] [--reuse] [--keep] [--json]
+# Usage: python bench/consent.py [--url URL] [--schema NAME] [--subjects 1000000] [--repeat 3]
+#                                [--chunk 10000] [--text-keys] [--reuse] [--keep] [--json]
 #
-# Loads, into a schema of its own on the PostgreSQL server named by --url (default: the
-# GDPR_AUDITOR_BENCH_PG or GDPR_AUDITOR_TEST_PG environment variable, else
-# postgresql://postgres@127.0.0.1:5432/test), N shared customers (default 1,000,000; plus N/10
-# customers not shared) and N consent rows, with COPY:
+# Loads, into a schema of its own (--schema, default gdpr_bench_consent) on the PostgreSQL
+# server named by --url (default: the GDPR_AUDITOR_BENCH_PG or GDPR_AUDITOR_TEST_PG environment
+# variable, else postgresql://postgres@127.0.0.1:5432/test), N shared customers (default
+# 1,000,000; plus N/10 customers not shared) and N consent rows, with COPY:
 #   - 90% of the shared subjects hold a valid consent (2% of all subjects also hold an older,
 #     withdrawn one; 1% of the valid consents have a withdrawal dated after the audit date);
 #   - 2% withdrew their only consent before the audit date (withdrawn, still shared);
@@ -16,20 +16,33 @@
 #
 # The indexes a DPO is told to have (the script prints them too):
 #   consents (subject, purpose, granted_at) INCLUDE (withdrawn_at)
-#       the valid-consent probe of the anti-join, and the merge's sorted, grouped scan;
+#       the subjects with a valid consent in key order, from the index alone (the pushdown's
+#       merge join, the merge path's grouped scan), and the anti-join's probe;
 #   consents (withdrawn_at) INCLUDE (customer_id, purpose, granted_at)
 #           WHERE withdrawn_at IS NOT NULL
 #       lists the few withdrawn consents from the index alone, without reading the table;
 #   customers: the primary key on the key column.
 #
-# Then it times, each in a fresh process (best of --repeat, alternating the two SQL runs):
+# Then it times, each in a fresh process (best of --repeat, rotating the order of the SQL runs):
 #   - coverage (pushdown): auditor.consent.coverage(): shared, missing and withdrawn in one
-#     statement, one pass over the shared subjects;
-#   - the baseline, hand-written SQL computing the same three counts, in the two ways a person
-#     would write them (both printed; the ratio is taken against the faster of the two, run by
-#     run): "one pass", the shared subjects LEFT JOINed to a GROUP BY of their consents with
-#     bool_or(still valid), counted with FILTER; "anti-join", the shared count, a NOT EXISTS
-#     anti-join for the missing and a join to the DISTINCT withdrawn subjects;
+#     statement, one pass over the shared subjects: each joined to the DISTINCT subjects with a
+#     valid consent and to the DISTINCT withdrawn subjects; on PostgreSQL, the keys cut into
+#     key ranges (as many as the server runs processes per query: 3 by default) at points
+#     taken from the planner's statistics (pg_stats), one UNION ALL branch per range, with
+#     SET LOCAL enable_hashjoin = off, min_parallel_table_scan_size and
+#     min_parallel_index_scan_size at their maximum, jit = off (a parallel append: each worker
+#     merges whole key ranges);
+#   - the baseline, hand-written SQL computing the same three counts, in four ways (all
+#     printed; the ratio is taken against the fastest of the four, run by run):
+#       "one pass, GROUP BY": the shared subjects LEFT JOINed to a GROUP BY of their consents
+#         with bool_or(still valid), counted with FILTER, on the server's settings;
+#       "one pass, DISTINCT": the pushdown's statement for one key range (all keys), written
+#         by hand, with the pushdown's settings and no parallel workers;
+#       "one pass, 3 key ranges": the pushdown's statement written by hand, cut at the keys a
+#         third and two thirds of the way through the shared subjects, with its settings;
+#       "anti-join": two passes over the shared subjects, their count and a NOT EXISTS
+#         anti-join for the missing joined to the DISTINCT withdrawn subjects, on the server's
+#         settings (the fastest hand-written form before the pushdown became one pass);
 #   - for reference only, the NOT EXISTS anti-join counting the missing alone (one count of
 #     three: a floor, not a like-for-like baseline);
 #   - coverage (merge): the same coverage with the merge path forced on this one server (two
@@ -65,7 +78,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-SCHEMA = "gdpr_bench_consent"
+DEFAULT_SCHEMA = "gdpr_bench_consent"
 PURPOSE = "newsletter-us"
 AS_OF = date(2026, 11, 22)
 TARGET_RATIO = 1.15
@@ -90,10 +103,44 @@ _VALID = """c.customer_id = s.customer_id
       AND c.granted_at < %(next_day)s
       AND (c.withdrawn_at IS NULL OR c.withdrawn_at >= %(next_day)s)"""
 
+# One pass over the shared subjects, each joined to the DISTINCT subjects with a valid consent
+# and to the DISTINCT withdrawn subjects; {s}, {c} and {w}: conditions on a key range, or TRUE.
+_ONE_PASS = """
+SELECT count(*) AS shared,
+       count(*) FILTER (WHERE v.customer_id IS NULL) AS missing,
+       count(*) FILTER (WHERE v.customer_id IS NULL AND w.customer_id IS NOT NULL) AS withdrawn
+FROM customers s
+LEFT JOIN (SELECT DISTINCT customer_id FROM consents
+           WHERE purpose = %(purpose)s AND granted_at < %(next_day)s
+             AND (withdrawn_at IS NULL OR withdrawn_at >= %(next_day)s) AND {c}) v
+       ON v.customer_id = s.customer_id
+LEFT JOIN (SELECT DISTINCT customer_id FROM consents
+           WHERE purpose = %(purpose)s AND granted_at < %(next_day)s
+             AND withdrawn_at < %(next_day)s AND {w}) w ON w.customer_id = s.customer_id
+WHERE s.synced_to_mailchimp AND {s}"""
+
+_RANGES = ("{0} < %(cut1)s", "{0} >= %(cut1)s AND {0} < %(cut2)s", "{0} >= %(cut2)s")
+_PIECES = "\nUNION ALL".join(
+    _ONE_PASS.format(
+        s=r.format("s.customer_id"), c=r.format("customer_id"), w=r.format("customer_id")
+    )
+    for r in _RANGES
+)
+
+# The pushdown's planner settings (auditor.consent.counting), written out by hand.
+_MERGE_SETTINGS = (
+    "enable_hashjoin = off",
+    "min_parallel_table_scan_size = 715827882",
+    "min_parallel_index_scan_size = 715827882",
+    "jit = off",
+)
+
 # The hand-written baselines: the same three counts (shared, missing, withdrawn) as the
-# coverage check, as a person writes them by hand for PostgreSQL.
-BASELINES = {
-    "one pass": """
+# coverage check, as a person writes them by hand for PostgreSQL: (SET LOCAL settings, SQL).
+BASELINES: dict[str, tuple[tuple[str, ...], str]] = {
+    "one pass, GROUP BY": (
+        (),
+        """
 SELECT count(*),
        count(*) FILTER (WHERE c.valid IS NOT TRUE),
        count(*) FILTER (WHERE NOT c.valid)
@@ -104,7 +151,18 @@ LEFT JOIN (SELECT customer_id, bool_or(withdrawn_at IS NULL OR withdrawn_at >= %
            GROUP BY customer_id) c ON c.customer_id = s.customer_id
 WHERE s.synced_to_mailchimp
 """,
-    "anti-join": f"""
+    ),
+    "one pass, DISTINCT": (
+        ("max_parallel_workers_per_gather = 0", *_MERGE_SETTINGS),
+        _ONE_PASS.format(s="TRUE", c="TRUE", w="TRUE"),
+    ),
+    "one pass, 3 key ranges": (
+        _MERGE_SETTINGS,
+        f"SELECT sum(shared), sum(missing), sum(withdrawn) FROM ({_PIECES}\n) AS pieces",
+    ),
+    "anti-join": (
+        (),
+        f"""
 SELECT (SELECT count(*) FROM customers WHERE synced_to_mailchimp),
        count(*),
        count(w.customer_id)
@@ -115,6 +173,7 @@ LEFT JOIN (SELECT DISTINCT customer_id FROM consents
 WHERE s.synced_to_mailchimp
   AND NOT EXISTS (SELECT 1 FROM consents c WHERE {_VALID})
 """,
+    ),
 }
 
 # For reference: the missing count alone (a third of the work).
@@ -175,18 +234,18 @@ def plan(subjects: int) -> tuple[list[tuple[int, str, str, str]], Expected]:
     return rows, Expected(subjects, subjects - len(valid), len(withdrawn), len(rows))
 
 
-def load(url: str, subjects: int, text_keys: bool) -> Expected:
+def load(url: str, schema: str, subjects: int, text_keys: bool) -> Expected:
     """Create the schema and its two tables, COPY the rows in, index and analyse them."""
     rows, expected = plan(subjects)
     key_type = "text" if text_keys else "bigint"
 
     def key(value: int) -> str:
-        return f"C{value:09d}" if text_keys else str(value)
+        return key_of(value, text_keys)
 
     with psycopg.connect(psycopg_url(url), autocommit=True) as connection:
-        connection.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
-        connection.execute(f"CREATE SCHEMA {SCHEMA}")
-        connection.execute(f"SET search_path = {SCHEMA}")
+        connection.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        connection.execute(f"CREATE SCHEMA {schema}")
+        connection.execute(f"SET search_path = {schema}")
         connection.execute(
             f"CREATE TABLE customers (customer_id {key_type} PRIMARY KEY, email text NOT NULL,"
             " synced_to_mailchimp boolean NOT NULL)"
@@ -224,22 +283,33 @@ def load(url: str, subjects: int, text_keys: bool) -> Expected:
     return expected
 
 
-def loaded(url: str, expected: Expected) -> bool:
+def key_of(number: int, text_keys: bool) -> str:
+    """The key of subject `number`, as COPY writes it."""
+    return f"C{number:09d}" if text_keys else str(number)
+
+
+def thirds(subjects: int, text_keys: bool) -> list[str]:
+    """The keys that cut the shared subjects into three key ranges of a third each: the cut
+    points of the hand-written "3 key ranges" baseline."""
+    return [key_of(subjects * piece // 3 + 1, text_keys) for piece in (1, 2)]
+
+
+def loaded(url: str, schema: str, expected: Expected) -> bool:
     """Whether the schema already holds the data set (for --reuse)."""
     try:
         with psycopg.connect(psycopg_url(url), autocommit=True) as connection:
             shared = connection.execute(
-                f"SELECT count(*) FROM {SCHEMA}.customers WHERE synced_to_mailchimp"
+                f"SELECT count(*) FROM {schema}.customers WHERE synced_to_mailchimp"
             ).fetchone()
-            rows = connection.execute(f"SELECT count(*) FROM {SCHEMA}.consents").fetchone()
+            rows = connection.execute(f"SELECT count(*) FROM {schema}.consents").fetchone()
     except psycopg.Error:
         return False
     return (shared, rows) == ((expected.shared,), (expected.rows,))
 
 
-def drop(url: str) -> None:
+def drop(url: str, schema: str) -> None:
     with psycopg.connect(psycopg_url(url), autocommit=True) as connection:
-        connection.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
+        connection.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
 # --- the measured processes ------------------------------------------------------------------
@@ -294,14 +364,21 @@ def child(mode: str, chunk: int) -> dict[str, Any]:
             result = asdict(coverage(bound, AS_OF, merge=True, chunk_size=chunk))
         elif mode in BASELINES or mode == "not-exists":
             next_day = f"{AS_OF + timedelta(days=1)} 00:00:00+00"
-            sql = NOT_EXISTS_SQL if mode == "not-exists" else BASELINES[mode]
+            settings, sql = ((), NOT_EXISTS_SQL) if mode == "not-exists" else BASELINES[mode]
             # The hand-written query goes to the driver as written, as its author would send it.
             with sources["crm"].engine.connect() as connection:
-                row = connection.exec_driver_sql(
-                    sql, {"purpose": PURPOSE, "next_day": next_day}
-                ).one()
+                for setting in settings:
+                    connection.exec_driver_sql(f"SET LOCAL {setting}")
+                cut1, cut2 = json.loads(os.environ["GDPR_AUDITOR_BENCH_CUTS"])
+                parameters = {
+                    "purpose": PURPOSE,
+                    "next_day": next_day,
+                    "cut1": cut1,
+                    "cut2": cut2,
+                }
+                row = connection.exec_driver_sql(sql, parameters).one()
             names = ("missing",) if mode == "not-exists" else ("shared", "missing", "withdrawn")
-            result = dict(zip(names, row, strict=True))
+            result = dict(zip(names, map(int, row), strict=True))
         else:
             with sources["crm"].connect() as connection:
                 connection.execute(text("SELECT 1"))
@@ -319,8 +396,11 @@ def peak_rss_kb() -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
-def run_child(mode: str, url: str, chunk: int) -> dict[str, Any]:
-    environment = dict(os.environ, GDPR_AUDITOR_BENCH_SOURCE=sqlalchemy_url(url, SCHEMA))
+def run_child(mode: str, url: str, chunk: int, cuts: list[str]) -> dict[str, Any]:
+    """Run one measured thing in a fresh process; `url` names the benchmark's schema too."""
+    environment = dict(
+        os.environ, GDPR_AUDITOR_BENCH_SOURCE=url, GDPR_AUDITOR_BENCH_CUTS=json.dumps(cuts)
+    )
     done = subprocess.run(
         [sys.executable, __file__, "--child", mode, "--chunk", str(chunk)],
         env=environment,
@@ -337,20 +417,28 @@ def run_child(mode: str, url: str, chunk: int) -> dict[str, Any]:
 # --- the report ------------------------------------------------------------------------------
 
 
-def measure(url: str, repeat: int, chunk: int) -> dict[str, list[dict[str, Any]]]:
+def measure(
+    url: str, schema: str, repeat: int, chunk: int, cuts: list[str]
+) -> dict[str, list[dict[str, Any]]]:
+    url = sqlalchemy_url(url, schema)
     sql_modes = ["pushdown", *BASELINES, "not-exists"]
     runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in ["idle", *sql_modes, "merge"]}
-    runs["idle"].append(run_child("idle", url, chunk))
+    # The machine's 1-minute load average before each round and at the end, to show the
+    # figures' conditions.
+    runs["load"] = [{"average": os.getloadavg()[0]}]
+    runs["idle"].append(run_child("idle", url, chunk, cuts))
     for index in range(repeat):
         # Rotate which SQL runs first, so that none always finds the cache warmer.
         turn = index % len(sql_modes)
         for mode in sql_modes[turn:] + sql_modes[:turn]:
-            runs[mode].append(run_child(mode, url, chunk))
+            runs[mode].append(run_child(mode, url, chunk, cuts))
             print(f"  {mode}: {runs[mode][-1]['seconds']:.3f} s", file=sys.stderr)
+        runs["load"].append({"average": os.getloadavg()[0]})
     for _ in range(repeat):
-        runs["merge"].append(run_child("merge", url, chunk))
+        runs["merge"].append(run_child("merge", url, chunk, cuts))
         print(f"  merge: {runs['merge'][-1]['seconds']:.3f} s", file=sys.stderr)
-    # The baseline of each round: the faster hand-written formulation of the three counts.
+    runs["load"].append({"average": os.getloadavg()[0]})
+    # The baseline of each round: the fastest hand-written formulation of the three counts.
     runs["baseline"] = [
         min(pair, key=lambda run: float(run["seconds"]))
         for pair in zip(*(runs[name] for name in BASELINES), strict=True)
@@ -384,17 +472,18 @@ def report(
         f"({expected.missing / shared:.1%} missing, {expected.withdrawn / shared:.1%} withdrawn), "
         f"{'text' if args.text_keys else 'bigint'} keys, best of {args.repeat}"
     )
+    loads = [float(load["average"]) for load in runs["load"]]
     print(
         f"{server}, Python {platform.python_version()}, {os.cpu_count()} CPUs, "
-        f"merge chunk {args.chunk} rows"
+        f"merge chunk {args.chunk} rows, load average {min(loads):.1f} to {max(loads):.1f}"
     )
     print()
-    print(f"{'':26}{'seconds':>9}{'subjects/s':>13}{'peak RSS MB':>13}{'growth MB':>11}")
-    print(f"{'idle process':26}{'-':>9}{'-':>13}{idle:>13.1f}{'-':>11}")
+    print(f"{'':36}{'seconds':>9}{'subjects/s':>13}{'peak RSS MB':>13}{'growth MB':>11}")
+    print(f"{'idle process':36}{'-':>9}{'-':>13}{idle:>13.1f}{'-':>11}")
     for mode, (label, seconds) in rows.items():
         growth_text = f"{growth[mode]:+.1f}" if mode in growth else "-"
         print(
-            f"{label:26}{seconds:>9.3f}{shared / seconds:>13,.0f}{peak_mb(mode):>13.1f}"
+            f"{label:36}{seconds:>9.3f}{shared / seconds:>13,.0f}{peak_mb(mode):>13.1f}"
             f"{growth_text:>11}"
         )
     print()
@@ -404,7 +493,7 @@ def report(
         for a, b in zip(runs["pushdown"], runs["baseline"], strict=True)
     )
     print(
-        f"ratio pushdown/hand-written (the faster formulation): {ratio:.2f}x (best against best); run by run: "
+        f"ratio pushdown/hand-written (the fastest formulation): {ratio:.2f}x (best against best); run by run: "
         f"median {pairs[len(pairs) // 2]:.2f}x, from {pairs[0]:.2f}x to {pairs[-1]:.2f}x"
     )
     print(
@@ -448,9 +537,10 @@ def report(
         "ratio": ratio,
         "pair_ratios": pairs,
         "merge_subjects_per_second": rate,
-        "peak_rss_mb": {mode: peak_mb(mode) for mode in runs},
+        "peak_rss_mb": {mode: peak_mb(mode) for mode in runs if mode != "load"},
         "growth_mb": growth,
         "server": server,
+        "load_average": loads,
     }
     return status, summary
 
@@ -467,6 +557,7 @@ def main() -> int:
         "GDPR_AUDITOR_BENCH_PG", os.environ.get("GDPR_AUDITOR_TEST_PG", DEFAULT_URL)
     )
     parser.add_argument("--url", default=default, help="the PostgreSQL server (libpq URL)")
+    parser.add_argument("--schema", default=DEFAULT_SCHEMA, help="the scratch schema's name")
     parser.add_argument("--subjects", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--chunk", type=int, default=10_000, help="merge chunk size (rows)")
@@ -481,13 +572,16 @@ def main() -> int:
         return 0
     try:
         _, expected = plan(args.subjects)
-        if args.reuse and loaded(args.url, expected):
+        if not args.schema.isidentifier():
+            raise ValueError(f"not a plain schema name: {args.schema!r}")
+        if args.reuse and loaded(args.url, args.schema, expected):
             print("reusing the loaded schema", file=sys.stderr)
         else:
             started = time.perf_counter()
-            expected = load(args.url, args.subjects, args.text_keys)
+            expected = load(args.url, args.schema, args.subjects, args.text_keys)
             print(f"loaded in {time.perf_counter() - started:.1f} s", file=sys.stderr)
-        runs = measure(args.url, args.repeat, args.chunk)
+        cuts = thirds(args.subjects, args.text_keys)
+        runs = measure(args.url, args.schema, args.repeat, args.chunk, cuts)
     except KeyboardInterrupt:
         return 130
     except (psycopg.Error, RuntimeError, OSError, ValueError) as exc:
@@ -496,9 +590,9 @@ def main() -> int:
     finally:
         if not args.keep and not args.child:
             try:
-                drop(args.url)
+                drop(args.url, args.schema)
             except psycopg.Error as exc:
-                print(f"could not drop the schema {SCHEMA}: {exc}", file=sys.stderr)
+                print(f"could not drop the schema {args.schema}: {exc}", file=sys.stderr)
     status, summary = report(runs, expected, args)
     if args.json:
         print(json.dumps(summary, indent=2))

@@ -27,7 +27,6 @@ from auditor.cli.output import finding_json
 from auditor.config import Config, load_config
 from auditor.consent.check import bind, bind_all, consent_findings, measure, uses_imported
 from auditor.consent.config import ConsentMapping
-from auditor.consent.counting import BoundConsent
 from auditor.consent.coverage import gaps
 from auditor.consent.imported import imported_gaps
 from auditor.consent.imports import (
@@ -39,6 +38,7 @@ from auditor.consent.imports import (
     read_consents,
     subject_key,
 )
+from auditor.consent.statements import BoundConsent
 from auditor.core.consents import ConsentCoverage
 from auditor.service.wiring import open_store
 from auditor.sources import DataSources

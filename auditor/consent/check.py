@@ -16,7 +16,6 @@ from datetime import date
 import structlog
 
 from auditor.consent.config import ConsentMapping, ConsentSettings, check_against_inventory
-from auditor.consent.counting import BoundConsent
 from auditor.consent.coverage import bind_consent, check_consent, coverage
 from auditor.consent.imported import (
     BoundImported,
@@ -25,6 +24,7 @@ from auditor.consent.imported import (
     imported_coverage,
 )
 from auditor.consent.imports import SubjectHasher, subject_key
+from auditor.consent.statements import BoundConsent
 from auditor.core.consents import ConsentCoverage
 from auditor.core.errors import AuditorError, InvalidInputError, Issue
 from auditor.core.model import Finding, Integration

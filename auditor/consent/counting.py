@@ -1,6 +1,8 @@
-"""Counting consent coverage: the SQL pushed down to one database (an anti-join), and the merge of
-two sorted streams of keys when the consents are in another data source (or the keys cannot be
-compared there), whose memory is a few chunks whatever the tables' sizes."""
+"""Counting consent coverage: one statement pushed down to the database that holds both tables
+(on PostgreSQL one pass over the shared subjects, cut into key ranges its parallel workers count
+side by side), or the merge of two sorted streams of keys when the consents are in another data
+source (or the keys cannot be compared there), whose memory is a few chunks whatever the
+tables' sizes."""
 
 from __future__ import annotations
 
@@ -9,180 +11,41 @@ import itertools
 import operator
 from collections.abc import Generator, Iterator, Sequence
 from contextlib import closing
-from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy import ColumnElement, Connection, FromClause, Select
-from sqlalchemy.sql.util import ClauseAdapter
+from sqlalchemy import Connection, Select
 
-from auditor.consent.config import ConsentMapping
+from auditor.consent.ranges import key_cuts
+from auditor.consent.statements import BoundConsent, CoverageQuery
 from auditor.sources.datasources import DataSource, DataSourceError
-from auditor.sources.keys import KeyKind, before_day, from_day, keys_match, sort_key
-from auditor.sources.schema_check import BoundTable
 
-
-@dataclass(frozen=True, eq=False)
-class BoundConsent:
-    """A consent mapping bound to the reflected tables of its data sources."""
-
-    mapping: ConsentMapping
-    shared: BoundTable
-    consents: BoundTable
-    kind: KeyKind
-    collations: tuple[str | None, str | None] = (None, None)  # of the subject, of the key
-
-    @property
-    def same_source(self) -> bool:
-        """Whether one database holds both tables (then the pushdown path is possible)."""
-        return self.shared.source is self.consents.source
-
-
-# --- the SQL ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Standing:
-    """Of a consent granted by the audit date: it still stands; it was withdrawn by then."""
-
-    still: ColumnElement[bool]
-    ended: ColumnElement[bool]
-
-
-class CoverageQuery:
-    """The statements of one coverage check, on aliases of the bound tables."""
-
-    def __init__(self, bound: BoundConsent, as_of: date) -> None:
-        self.bound = bound
-        self.next_day = as_of + timedelta(days=1)
-        self.kind = bound.kind
-        self.collations = bound.collations
-
-    def shared(self, name: str = "s") -> tuple[FromClause, ColumnElement[Any], list[Any]]:
-        """An alias of the shared table, its key, and the conditions selecting shared subjects."""
-        alias, conditions = _aliased(self.bound.shared, name)
-        key = alias.c[self.bound.shared.column("key").name]
-        if self.bound.shared.column("key").nullable:
-            conditions.append(key.is_not(None))
-        return alias, key, conditions
-
-    def consents(self, name: str) -> tuple[FromClause, list[Any], _Standing]:
-        """An alias of the consents table, the conditions of a consent granted by the audit date
-        (purpose, filter, granted), and whether such a consent still stands or was withdrawn."""
-        bound = self.bound.consents
-        alias, conditions = _aliased(bound, name)
-        dialect = bound.source.dialect
-        conditions += [
-            alias.c[bound.column("purpose").name] == self.bound.mapping.purpose,
-            before_day(alias.c[bound.column("granted_at").name], self.next_day, dialect),
-        ]
-        if "withdrawn_at" not in bound.columns:
-            return alias, conditions, _Standing(sa.true(), sa.false())
-        withdrawn = alias.c[bound.column("withdrawn_at").name]
-        standing = sa.or_(withdrawn.is_(None), from_day(withdrawn, self.next_day, dialect))
-        return alias, conditions, _Standing(standing, before_day(withdrawn, self.next_day, dialect))
-
-    def subject(self, alias: FromClause) -> ColumnElement[Any]:
-        return alias.c[self.bound.consents.column("subject").name]
-
-    def has_valid(self, key: ColumnElement[Any]) -> sa.Exists:
-        """EXISTS a valid consent for the shared subject `key` (correlated)."""
-        alias, conditions, standing = self.consents("valid")
-        dialect = self.bound.shared.source.dialect
-        match = keys_match(self.subject(alias), key, self.kind, dialect, self.collations)
-        where = [match, *conditions, standing.still]
-        return sa.select(sa.literal(1)).select_from(alias).where(*where).exists()
-
-    def has_withdrawn(self, key: ColumnElement[Any]) -> sa.Exists:
-        """EXISTS a consent granted and withdrawn by the audit date for `key` (correlated)."""
-        alias, conditions, standing = self.consents("gone")
-        dialect = self.bound.shared.source.dialect
-        match = keys_match(self.subject(alias), key, self.kind, dialect, self.collations)
-        where = [match, *conditions, standing.ended]
-        return sa.select(sa.literal(1)).select_from(alias).where(*where).exists()
-
-    def counts(self) -> Select[Any]:
-        """One statement: (shared, missing, withdrawn)."""
-        unique = self.bound.shared.is_unique("key")
-        total_alias, total_key, total_conditions = self.shared("t")
-        total = (
-            sa.select(_count(total_key, unique, self.kind))
-            .select_from(total_alias)
-            .where(*total_conditions)
-        )
-        alias, key, conditions = self.shared()
-        # The withdrawn subjects are few: a DISTINCT list of them, joined to the missing ones,
-        # is far cheaper than asking for each missing subject.
-        gone, gone_conditions, standing = self.consents("w")
-        gone_key = sort_key(self.subject(gone), self.kind)
-        withdrawn = (
-            sa.select(gone_key.label("subject"))
-            .where(*gone_conditions, standing.ended)
-            .distinct()
-            .subquery("withdrawn")
-        )
-        joined = alias.outerjoin(withdrawn, withdrawn.c.subject == sort_key(key, self.kind))
-        return (
-            sa.select(
-                total.scalar_subquery().label("shared"),
-                _count(key, unique, self.kind).label("missing"),
-                (
-                    sa.func.count(withdrawn.c.subject)
-                    if unique
-                    else sa.func.count(withdrawn.c.subject.distinct())
-                ).label("withdrawn"),
-            )
-            .select_from(joined)
-            .where(*conditions, ~self.has_valid(key))
-        )
-
-    def gaps(self, withdrawn_only: bool) -> Select[Any]:
-        """The keys of the shared subjects without a valid consent, sorted as the merge sorts."""
-        alias, key, conditions = self.shared()
-        conditions.append(~self.has_valid(key))
-        if withdrawn_only:
-            conditions.append(self.has_withdrawn(key))
-        ordered = sort_key(key, self.kind)
-        return sa.select(ordered).select_from(alias).where(*conditions).order_by(ordered)
-
-    def shared_keys(self) -> Select[Any]:
-        """The merge's left side: the shared keys, sorted (duplicates are skipped in Python)."""
-        alias, key, conditions = self.shared()
-        ordered = sort_key(key, self.kind)
-        return sa.select(ordered).select_from(alias).where(*conditions).order_by(ordered)
-
-    def consent_states(self) -> Select[Any]:
-        """The merge's right side: per subject with a consent granted by the audit date, sorted,
-        1 if one of them still stands (a valid consent), else 0 (all withdrawn)."""
-        alias, conditions, standing = self.consents("c")
-        subject = sort_key(self.subject(alias), self.kind)
-        valid = sa.func.max(sa.case((standing.still, 1), else_=0))
-        return (
-            sa.select(subject, valid)
-            .select_from(alias)
-            .where(subject.is_not(None), *conditions)
-            .group_by(subject)
-            .order_by(subject)
-        )
-
-
-def _aliased(bound: BoundTable, name: str) -> tuple[FromClause, list[Any]]:
-    # Aliases keep the subqueries apart even when both settings name one table.
-    alias = bound.table.alias(name)
-    adapter = ClauseAdapter(alias)
-    return alias, [adapter.traverse(condition) for condition in bound.conditions]
-
-
-def _count(key: ColumnElement[Any], unique: bool, kind: KeyKind) -> ColumnElement[int]:
-    # A unique key counts rows; otherwise distinct keys, in the exact form keys are compared in.
-    return sa.func.count() if unique else sa.func.count(sort_key(key, kind).distinct())
+PUSHDOWN_SETTINGS_POSTGRESQL = (
+    # Merge joins of the key-ordered scans: a hash join of the list of valid subjects, as long
+    # as the shared table, spills to disk in batches at the default work_mem.
+    "enable_hashjoin = off",
+    # No partial scans (their maximum, in 8 kB pages: about 5 TB): a worker given part of a
+    # range's shared subjects would read all of its consents (a merge join's other side is not
+    # divided). The workers share out the key ranges instead (see `auditor.consent.ranges`).
+    "min_parallel_table_scan_size = 715827882",
+    "min_parallel_index_scan_size = 715827882",
+    # A count over streamed scans gains nothing from compiling its expressions (tens to
+    # hundreds of milliseconds).
+    "jit = off",
+)
+"""Planner settings for the coverage statement's own transaction on PostgreSQL (SET LOCAL)."""
 
 
 def pushdown_counts(bound: BoundConsent, as_of: date) -> tuple[int, int, int]:
-    statement = CoverageQuery(bound, as_of).counts()
+    query = CoverageQuery(bound, as_of)
+    cuts: list[Any] = []
     with bound.shared.source.connect() as connection:
-        row = connection.execute(statement).one()
+        if connection.dialect.name == "postgresql":
+            for setting in PUSHDOWN_SETTINGS_POSTGRESQL:
+                connection.exec_driver_sql(f"SET LOCAL {setting}")
+            if query.splittable:
+                cuts = key_cuts(connection, bound.shared, bound.consents, bound.kind)
+        row = connection.execute(query.counts(cuts)).one()
     shared, missing, withdrawn = (int(value or 0) for value in row)
     return shared, missing, withdrawn
 

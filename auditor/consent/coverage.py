@@ -17,9 +17,13 @@ Keys name the same subject when they are equal integers (both key columns intege
 identical text (otherwise: case, spaces and zero padding matter, so `9` and `09` differ, as do
 `abc` and `ABC`, on every database whatever its collation).
 
-- **pushdown** (both tables in one data source): one statement, a NOT EXISTS anti-join for the
-  missing, a join with the (few) distinct withdrawn subjects, and a count of the shared; only the
-  three counts come back.
+- **pushdown** (both tables in one data source): one statement; only the three counts come
+  back. On PostgreSQL, one pass over the shared subjects, each joined to the distinct subjects
+  with a valid consent and to the (few) distinct withdrawn subjects; with the indexes below and
+  the planner's statistics, the keys are cut into ranges, one per process the server runs for a
+  query, which its parallel workers count side by side, each range merge-joined in key order
+  (see `counting.pushdown_counts` and `ranges`). Elsewhere, a count of the shared subjects and
+  a NOT EXISTS anti-join for the missing, joined to the distinct withdrawn subjects.
 - **merge** (two data sources, or when asked): each side streamed sorted by key in chunks (a
   server-side cursor; on PostgreSQL, rows the server sends as it reads them), the consents
   reduced in SQL to one row per subject (has a valid consent?), and the two streams merged in
@@ -28,11 +32,11 @@ identical text (otherwise: case, spaces and zero padding matter, so `9` and `09`
   rather than miscounting.
 
 Indexes to ask the DPO for (PostgreSQL names; the same columns elsewhere): on the consents,
-`(subject, purpose, granted_at) INCLUDE (withdrawn_at)`, which answers the anti-join's probe and
-gives the merge its subjects in order, and `(withdrawn_at) INCLUDE (subject, purpose, granted_at)
-WHERE withdrawn_at IS NOT NULL`, which lists the few withdrawals without reading the table; on
-the shared table, its primary key. Text keys merged across databases sort fastest with an index
-on `(key COLLATE "C")` on PostgreSQL.
+`(subject, purpose, granted_at) INCLUDE (withdrawn_at)`, which gives both paths the subjects
+with a consent in key order without reading the table, and `(withdrawn_at) INCLUDE (subject,
+purpose, granted_at) WHERE withdrawn_at IS NOT NULL`, which lists the few withdrawals without
+reading the table; on the shared table, its primary key (or an index on the key). Text keys
+merged across databases sort fastest with an index on `(key COLLATE "C")` on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -47,14 +51,13 @@ from typing import Any
 from auditor.consent.config import ConsentMapping, ConsentRecords
 from auditor.consent.counting import (
     NOTHING,
-    BoundConsent,
-    CoverageQuery,
     fetch_columns,
     keys_before,
     merge_counts,
     merge_streams,
     pushdown_counts,
 )
+from auditor.consent.statements import BoundConsent, CoverageQuery
 from auditor.core.consents import ConsentCoverage, Path
 from auditor.core.errors import InvalidInputError, Issue
 from auditor.sources.datasources import DataSources

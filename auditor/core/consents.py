@@ -8,8 +8,8 @@ from datetime import date, datetime
 from typing import Literal
 
 Path = Literal["pushdown", "merge", "imported"]
-"""How coverage was counted: one anti-join, a merge of two streams, or imported consents
-looked up by keyed hash in the state store (`auditor.consent.imported`)."""
+"""How coverage was counted: one statement in the database, a merge of two streams, or imported
+consents looked up by keyed hash in the state store (`auditor.consent.imported`)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,6 +82,28 @@ def sort_key(column: ColumnElement[Any], kind: KeyKind) -> ColumnElement[Any]:
     return column if kind == "integer" else key_text(column)
 
 
+def joinable_forms(
+    first: ColumnElement[Any],
+    second: ColumnElement[Any],
+    kind: KeyKind,
+    dialect: str,
+    collations: tuple[str | None, str | None] = (None, None),
+) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
+    """The two keys in forms that are equal, and are DISTINCT alike, exactly when `keys_match`
+    says they name the same subject: as they are where it compares them as they are on
+    PostgreSQL (integers; two text columns of one collation), so that an index on either gives
+    the order of a merge join; else both as `key_text`. For joining lists of distinct keys,
+    where `keys_match`'s forms on SQLite, MySQL and MariaDB would let a column's collation
+    merge two keys that differ.
+    """
+    if kind == "integer":
+        return first, second
+    both_text = isinstance(first.type, sa.String) and isinstance(second.type, sa.String)
+    if both_text and dialect == "postgresql" and collations[0] == collations[1]:
+        return first, second
+    return key_text(first), key_text(second)
+
+
 def keys_match(
     first: ColumnElement[Any],
     second: ColumnElement[Any],

@@ -17,6 +17,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import (
+    CHAR,
+    BigInteger,
     Boolean,
     Column,
     Date,
@@ -28,12 +30,15 @@ from sqlalchemy import (
     Table,
     create_engine,
     insert,
+    text,
 )
 from sqlalchemy.types import TypeEngine
 
 from auditor.consent.config import check_against_inventory
-from auditor.consent.counting import BoundConsent, _OutOfOrder, _pieces
+from auditor.consent.counting import _OutOfOrder, _pieces
 from auditor.consent.coverage import bind_consent, check_consent, coverage, gaps
+from auditor.consent.ranges import key_cuts
+from auditor.consent.statements import BoundConsent, CoverageQuery
 from auditor.core.consents import ConsentCoverage
 from auditor.core.errors import InvalidInputError
 from auditor.core.yamlsource import parse_yaml
@@ -129,23 +134,35 @@ def consent_for(
 def customers_table(
     metadata: MetaData, key: TypeEngine[Any] | None = None, *, unique: bool = True
 ) -> Table:
+    """The shared table; its key the primary key when `unique`, else indexed."""
     return Table(
         "customers",
         metadata,
-        Column("customer_id", key or Integer(), primary_key=unique, autoincrement=False),
+        Column(
+            "customer_id",
+            key or Integer(),
+            primary_key=unique,
+            index=not unique,
+            autoincrement=False,
+        ),
         Column("synced_to_mailchimp", Boolean, nullable=False),
     )
 
 
 def consents_table(
-    metadata: MetaData, key: TypeEngine[Any] | None = None, when: TypeEngine[Any] | None = None
+    metadata: MetaData,
+    key: TypeEngine[Any] | None = None,
+    when: TypeEngine[Any] | None = None,
+    *,
+    nullable: bool = False,
 ) -> Table:
+    """The consents table, its subject column indexed."""
     when = when or DateTime(timezone=True)
     return Table(
         "consents",
         metadata,
         Column("id", Integer, primary_key=True),
-        Column("customer_id", key or Integer(), nullable=False),
+        Column("customer_id", key or Integer(), nullable=nullable, index=True),
         Column("purpose", String(40), nullable=False),
         Column("granted_at", when, nullable=False),
         Column("withdrawn_at", when),
@@ -531,6 +548,120 @@ def timezone_offset(hours: int) -> Any:
 
 @pytest.mark.postgres
 @pytest.mark.mariadb
+@pytest.mark.postgres
+class TestKeyRanges:
+    """On PostgreSQL the pushdown cuts the shared keys into ranges that its parallel workers
+    count side by side, where the ranges can be read in key order."""
+
+    def cuts(self, bound: BoundConsent, workers: int) -> list[Any]:
+        with bound.shared.source.connect() as connection:
+            connection.exec_driver_sql(f"SET LOCAL max_parallel_workers_per_gather = {workers}")
+            return key_cuts(connection, bound.shared, bound.consents, bound.kind)
+
+    def test_analysed_indexed_keys_are_cut_into_a_range_per_process(
+        self, postgres_schema_url: str
+    ) -> None:
+        """With both key columns indexed and analysed, and two workers, the 11 keys are cut
+        into three ranges of about a third of the rows each; the counts are the same."""
+        engine = create_engine(postgres_schema_url)
+        load_customers(engine, CUSTOMERS)
+        load_consents(engine, CONSENTS)
+        analyse(engine)
+
+        with consent_for(postgres_schema_url) as bound:
+            cuts = self.cuts(bound, workers=2)
+            found = both_paths(bound)
+        engine.dispose()
+
+        low, high = cuts
+        sizes = [
+            sum(1 for row in CUSTOMERS if row["customer_id"] < low),
+            sum(1 for row in CUSTOMERS if low <= row["customer_id"] < high),
+            sum(1 for row in CUSTOMERS if high <= row["customer_id"]),
+        ]
+        assert all(3 <= size <= 5 for size in sizes), (cuts, sizes)
+        assert {"pushdown": EXPECTED, "merge": EXPECTED} == found
+
+    def test_no_ranges_without_statistics_workers_or_an_index(
+        self, postgres_schema_url: str
+    ) -> None:
+        """No cuts before the tables are analysed, without parallel workers, or when the
+        consents' subject leads no index (each range would read the whole table); the
+        counts are the same."""
+        engine = create_engine(postgres_schema_url)
+        load_customers(engine, CUSTOMERS)
+        load_consents(engine, CONSENTS)
+
+        with consent_for(postgres_schema_url) as bound:
+            unanalysed = self.cuts(bound, workers=2)
+            analyse(engine)
+            no_workers = self.cuts(bound, workers=0)
+            with engine.begin() as connection:
+                connection.execute(text("DROP INDEX ix_consents_customer_id"))
+            unindexed = self.cuts(bound, workers=2)
+            found = both_paths(bound)
+        engine.dispose()
+
+        assert ([], [], []) == (unanalysed, no_workers, unindexed)
+        assert {"pushdown": EXPECTED, "merge": EXPECTED} == found
+
+    def test_text_keys_of_a_declared_collation_are_cut_in_its_order(
+        self, postgres_schema_url: str
+    ) -> None:
+        """Text keys of one declared collation ("C", where `B` sorts before `a`) are cut in
+        that collation's order, and counted as the definition says."""
+        keys = [f"{letter}{n}" for letter in "aBcD" for n in range(5)]
+        engine = create_engine(postgres_schema_url)
+        load_customers(
+            engine,
+            [{"customer_id": key, "synced_to_mailchimp": True} for key in keys],
+            key=String(10, collation="C"),
+        )
+        rows = [(key, PURPOSE, at(-5), None if n % 2 else at(-1)) for n, key in enumerate(keys)]
+        load_consents(engine, rows, key=String(10, collation="C"))
+        analyse(engine)
+
+        with consent_for(postgres_schema_url) as bound:
+            cuts = self.cuts(bound, workers=2)
+            found = both_paths(bound)
+        engine.dispose()
+
+        assert (2, sorted(cuts)) == (len(cuts), cuts)  # Python sorts by code point, as "C"
+        assert {"pushdown": (20, 10, 10), "merge": (20, 10, 10)} == found
+
+    @pytest.mark.parametrize(
+        ("key", "subject", "cut"),
+        [
+            (Integer(), BigInteger(), True),
+            (String(10), String(10), True),
+            (String(10, collation="C"), String(10), False),
+            (CHAR(10), String(10), False),
+            (Integer(), String(10), False),
+        ],
+        ids=["integers", "text", "two-collations", "char", "integer-and-text"],
+    )
+    def test_only_keys_compared_as_they_are_are_cut(
+        self, postgres_schema_url: str, key: TypeEngine[Any], subject: TypeEngine[Any], cut: bool
+    ) -> None:
+        """Integers, and text of one collation, are cut into ranges; not keys compared as
+        canonical text (two collations, integers against text), nor a CHAR key, which text
+        compares without its trailing spaces."""
+        engine = create_engine(postgres_schema_url)
+        load_customers(engine, [{"customer_id": 1, "synced_to_mailchimp": True}], key=key)
+        load_consents(engine, [(1, PURPOSE, at(-5), None)], key=subject)
+        engine.dispose()
+
+        with consent_for(postgres_schema_url) as bound:
+            assert cut == CoverageQuery(bound, D).splittable
+
+
+def analyse(engine: Engine) -> None:
+    """Gather the planner's statistics of the two tables (PostgreSQL)."""
+    with engine.connect() as connection:
+        connection.execute(text("ANALYZE customers, consents"))
+        connection.commit()
+
+
 class TestAcrossDatabases:
     def test_subjects_in_mariadb_and_consents_in_postgresql_are_merged(
         self, mariadb_database_url: str, postgres_schema_url: str
@@ -696,10 +827,17 @@ START = datetime.combine(D, time(), tzinfo=UTC)  # D's first instant; D+1 starts
 
 
 @st.composite
-def worlds(draw: st.DrawFn, variant: Variant) -> tuple[list[Any], list[Any]]:
+def worlds(draw: st.DrawFn, variant: Variant, nulls: bool = False) -> tuple[list[Any], list[Any]]:
+    """Shared rows (key, synced) and consents (subject, purpose, start, gone); with `nulls`,
+    NULL subjects, and NULL keys where the shared key is not unique."""
+    shared_keys = variant.shared_keys
+    subjects = variant.subjects
+    if nulls:
+        subjects = st.one_of(subjects, st.none())
+        shared_keys = shared_keys if variant.unique else st.one_of(shared_keys, st.none())
     shared = draw(
         st.lists(
-            st.tuples(variant.shared_keys, st.booleans()),
+            st.tuples(shared_keys, st.booleans()),
             max_size=25,
             unique_by=(lambda row: row[0]) if variant.unique else None,
         )
@@ -711,7 +849,7 @@ def worlds(draw: st.DrawFn, variant: Variant) -> tuple[list[Any], list[Any]]:
     consents = draw(
         st.lists(
             st.tuples(
-                st.one_of(variant.subjects, st.sampled_from([key for key, _ in shared] or [0])),
+                st.one_of(subjects, st.sampled_from([key for key, _ in shared] or [0])),
                 st.sampled_from([PURPOSE, PURPOSE, "other"]),
                 minutes,
                 st.one_of(st.none(), minutes),
@@ -727,13 +865,16 @@ def model(
 ) -> tuple[tuple[int, int, int], list[str], list[str]]:
     """The definition, in Python: valid = right purpose, granted before D+1 starts, not
     withdrawn before D+1 starts; withdrawn = missing, with a grant before D+1 withdrawn then."""
-    keys = {key for key, synced in shared if synced}
+    keys = {key for key, synced in shared if synced and key is not None}
     missing, withdrawn = set(), set()
     for key in keys:
         granted = [
             gone
             for subject, purpose, start, gone in consents
-            if variant.same(key, subject) and purpose == PURPOSE and start < 1440
+            if subject is not None
+            and variant.same(key, subject)
+            and purpose == PURPOSE
+            and start < 1440
         ]
         if not any(gone is None or gone >= 1440 for gone in granted):
             missing.add(key)
@@ -786,67 +927,67 @@ def variant_database(directory: Path, variant: Variant) -> tuple[str, Engine, Ta
     URL, an engine, the two tables."""
     url = f"sqlite:///{directory / 'org.db'}"
     engine = create_engine(url)
-    metadata = MetaData()
-    customers = customers_table(metadata, variant.shared_key, unique=variant.unique)
-    consents = consents_table(metadata, key=variant.subject_key)
-    metadata.create_all(engine)
+    customers, consents = variant_tables(engine, variant)
     return url, engine, customers, consents
 
 
-@dataclass
-class PropertyWorld:
-    engine: Engine
-    sources: DataSources
-    bound: BoundConsent
-    customers: Table
-    consents: Table
-
-
-@pytest.fixture(name="property_worlds", scope="module")
-def _property_worlds(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[dict[str, PropertyWorld]]:
-    """Per key variant, a SQLite file with the two tables and the mapping bound to them; the
-    examples replace the rows."""
-    worlds_by_name: dict[str, PropertyWorld] = {}
-    for variant in VARIANTS:
-        url, engine, customers, consents = variant_database(
-            tmp_path_factory.mktemp(variant.name), variant
-        )
-        found = consent_settings(parse_yaml(config_text(), "auditor.yaml"))
-        sources = DataSources(found.data_sources, {"CRM_URL": url})
-        bound = bind_consent(found.consent["mailchimp"], sources)
-        worlds_by_name[variant.name] = PropertyWorld(engine, sources, bound, customers, consents)
-    yield worlds_by_name
-    for world in worlds_by_name.values():
-        world.sources.close()
-        world.engine.dispose()
+def variant_tables(
+    engine: Engine, variant: Variant, *, nullable: bool = False
+) -> tuple[Table, Table]:
+    """The shared and consent tables of the key variant, created in `engine`'s database (with
+    `nullable`, the consents' subject column takes NULL)."""
+    metadata = MetaData()
+    customers = customers_table(metadata, variant.shared_key, unique=variant.unique)
+    consents = consents_table(metadata, key=variant.subject_key, nullable=nullable)
+    metadata.create_all(engine)
+    return customers, consents
 
 
 @pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: v.name)
-def test_merge_and_pushdown_always_agree(
-    variant: Variant, property_worlds: dict[str, PropertyWorld]
-) -> None:
+def test_merge_and_pushdown_always_agree(variant: Variant, org_database: OrgDatabase) -> None:
     """For any shared subjects and consents (integer, text and mixed keys; repeated subjects;
-    grants and withdrawals around D's midnight), the pushdown and the merge give the counts and
-    gaps of the definition."""
-    world = property_worlds[variant.name]
+    NULL keys and subjects; grants and withdrawals around D's midnight), the pushdown and the
+    merge give the counts and gaps of the definition, on SQLite, PostgreSQL and MariaDB (whose
+    default collation would match `a` to `A` and `a ` to `a`). On PostgreSQL the tables are
+    analysed, so that the pushdown divides the keys into ranges where it can. The one-pass
+    statement (the pushdown's on PostgreSQL) gives the same counts on every database, and
+    wherever the keys are integers, cut into key ranges at any points."""
+    customers, consents = variant_tables(org_database.engine, variant, nullable=True)
+    found = consent_settings(parse_yaml(config_text(), "auditor.yaml"))
 
-    @settings(max_examples=60, deadline=None)
-    @given(data=worlds(variant))
-    def check(data: tuple[list[Any], list[Any]]) -> None:
-        shared, consents = data
-        refill(world.engine, world.customers, world.consents, shared, timed(consents))
-        expected, missing, withdrawn = model(variant, shared, consents)
+    @settings(max_examples=60 if org_database.kind == "sqlite" else 30, deadline=None)
+    @given(data=worlds(variant, nulls=True), more=st.data())
+    def check(data: tuple[list[Any], list[Any]], more: st.DataObject) -> None:
+        shared, drawn = data
+        refill(org_database.engine, customers, consents, shared, timed(drawn))
+        if org_database.kind == "postgresql":
+            analyse(org_database.engine)
+        expected, missing, withdrawn = model(variant, shared, drawn)
 
-        pushdown = counts(coverage(world.bound, D))
-        merged = counts(coverage(world.bound, D, merge=True, chunk_size=4))
-        gaps_pushdown = list(gaps(world.bound, D, chunk_size=3))
-        gaps_merged = list(gaps(world.bound, D, merge=True, chunk_size=5))
-        gone_merged = list(gaps(world.bound, D, merge=True, withdrawn_only=True, chunk_size=2))
+        pushdown = counts(coverage(bound, D))
+        merged = counts(coverage(bound, D, merge=True, chunk_size=4))
+        gaps_pushdown = list(gaps(bound, D, chunk_size=3))
+        gaps_merged = list(gaps(bound, D, merge=True, chunk_size=5))
+        gone_merged = list(gaps(bound, D, merge=True, withdrawn_only=True, chunk_size=2))
 
         assert (expected, expected) == (pushdown, merged)
         assert (missing, missing) == (gaps_pushdown, gaps_merged)
         assert withdrawn == gone_merged
+        # The one-pass statement on every database (the pushdown's on PostgreSQL), and wherever
+        # the keys are integers, cut into key ranges at any points.
+        query = CoverageQuery(bound, D)
+        statements = [query.one_pass()]
+        if variant.name == "integer":
+            # Cuts on the keys themselves too, where an off-by-one would count a key twice.
+            keys = [key for key, _ in shared if key is not None]
+            cut = st.one_of(INTEGERS, st.sampled_from(keys)) if keys else INTEGERS
+            statements.append(
+                query.one_pass(more.draw(st.lists(cut, max_size=4, unique=True).map(sorted)))
+            )
+        with bound.shared.source.connect() as connection:
+            for statement in statements:
+                assert expected == tuple(int(n) for n in connection.execute(statement).one())
 
-    check()
+    with DataSources(found.data_sources, {"CRM_URL": org_database.url}) as sources:
+        bound = bind_consent(found.consent["mailchimp"], sources)
+        check()
