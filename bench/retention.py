@@ -2,9 +2,9 @@
 
 # Usage: python bench/retention.py [--url URL] [--rows 5000000] [--overdue 1000000]
 #                                  [--batch 50000] [--layout spread|oldest] [--ts-index]
-#                                  [--keep] [--json]
+#                                  [--schema NAME] [--keep] [--json]
 #
-# Loads, into a schema of its own on the PostgreSQL server named by --url (default: the
+# Loads, into a schema of its own (--schema, default gdpr_bench_retention) on the PostgreSQL server named by --url (default: the
 # GDPR_AUDITOR_BENCH_PG or GDPR_AUDITOR_TEST_PG environment variable, else
 # postgresql://postgres@127.0.0.1:5432/test), two identical tables of N records (default
 # 5,000,000) with `generate_series`: a bigint primary key, an e-mail address, a status, a
@@ -51,7 +51,8 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-SCHEMA = "gdpr_bench_retention"
+DEFAULT_SCHEMA = "gdpr_bench_retention"
+SCHEMA = DEFAULT_SCHEMA  # --schema sets it
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 DEADLINE = datetime(2024, 11, 22, 12, 0, tzinfo=UTC)  # NOW - P2Y
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -173,6 +174,7 @@ def run_child(
     mode: str, url: str, table: str, batch: int, max_rows: int, state: Path
 ) -> dict[str, Any]:
     command = [sys.executable, __file__, "--child", mode, "--url", url, "--table", table]
+    command += ["--schema", SCHEMA]
     command += ["--batch", str(batch), "--max-rows", str(max_rows), "--state", str(state)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -221,6 +223,9 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=50_000)
     parser.add_argument("--layout", choices=["spread", "oldest"], default="spread")
     parser.add_argument("--ts-index", action="store_true")
+    parser.add_argument(
+        "--schema", default=DEFAULT_SCHEMA, help="the schema to load the tables into"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the schema afterwards")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--child", choices=["idle", "enforce"], help=argparse.SUPPRESS)
@@ -228,6 +233,8 @@ def main() -> int:
     parser.add_argument("--max-rows", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--state", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    global SCHEMA  # one setting every function of this script reads
+    SCHEMA = args.schema
     if args.child:
         result = child(args.child, args.url, args.table, args.batch, args.max_rows, args.state)
         print(json.dumps(result))
