@@ -212,7 +212,8 @@ class RangeWalker:
         holds no more than that now)."""
         ctid: sa.ColumnElement[Any] = sa.literal_column("ctid")
         query = (
-            sa.select(sa.cast(ctid, sa.Text))
+            # Labelled: as `ctid`, ORDER BY would sort the text, where (10,1) comes before (9,1).
+            sa.select(sa.cast(ctid, sa.Text).label("address"))
             .select_from(self.bound.table)
             .where(*self._range(start, stop))
             .order_by(ctid)
