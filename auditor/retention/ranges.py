@@ -4,10 +4,12 @@ by one statement that returns their keys; each next range is sized toward the ba
 count and its target transaction time.
 
 Walking the table by address reads each block once, in order, as a bulk DELETE does; walking it
-by key reads it through the key's index, one random heap access per record. The walk applies to
-a plain table (not partitioned, no child tables: a ctid names one row of one table) and a policy
-without dependents or keyed hashes (`RangeWalker.open`); other policies, and the other dialects,
-walk by key (`auditor.retention.batches`).
+by key reads it through the key's index, in key order: where that is not the order the rows were
+written in (random keys, rows updated for years), one block here and one there. The walk
+applies, on PostgreSQL 14 or later (which reads a range of addresses by itself), to a plain table
+(not partitioned, no child tables: a ctid names one row of one table) and a policy without
+dependents or keyed hashes (`RangeWalker.open`); other policies, older servers and the other
+dialects walk by key (`auditor.retention.batches`).
 
 The table's size in blocks is read when the walk starts. Past its last block, the walk reads it
 again and walks the blocks added meanwhile; when there are none, one last range is open-ended, so
@@ -92,8 +94,9 @@ class RangeWalker:
     def open(
         cls, connection: Connection, bound: BoundPolicy, plan: RetentionPlan
     ) -> RangeWalker | None:
-        """A walker for the policy's table where its batches can go by row address: PostgreSQL,
-        a plain table without child tables, no dependents, no keyed hashes; else None."""
+        """A walker for the policy's table where its batches can go by row address: PostgreSQL
+        14 or later, a plain table without child tables, no dependents, no keyed hashes; else
+        None."""
         if bound.dialect != "postgresql" or bound.dependents:
             return None
         if any(r.kind == "hash" for r in bound.policy.anonymise):
@@ -226,9 +229,11 @@ class RangeWalker:
 
 
 _SIZE = sa.text(
-    "SELECT c.relkind = 'r' AND NOT c.relhassubclass AS plain, "
-    "pg_relation_size(c.oid) / current_setting('block_size')::integer AS blocks "
-    "FROM pg_class AS c WHERE c.oid = to_regclass(:name)"
+    # A TID Range Scan came with PostgreSQL 14: before it, every range would read the table.
+    "SELECT c.relkind = 'r' AND NOT c.relhassubclass"
+    " AND current_setting('server_version_num')::integer >= 140000 AS plain,"
+    " pg_relation_size(c.oid) / current_setting('block_size')::integer AS blocks"
+    " FROM pg_class AS c WHERE c.oid = to_regclass(:name)"
 )
 
 
