@@ -15,11 +15,12 @@ One run:
    updates those of the records that are *still* in scope, overdue and not held (with their
    dependents, `auditor.retention.batches`), and settles the intent with its `retention-batch`
    evidence record (policy, action, rows, the dependent rows deleted per table, a hash of the key
-   range, deadline, start and end). On PostgreSQL, where one statement can read and process a
-   batch (`BatchWalker.take`), the intent names the keys that statement processed, and is
-   committed after the statement and before the data-source COMMIT. A record touched or put on
-   hold after the plan is left alone. When the intent cannot be committed (the state database
-   locked past its timeout, or down), the batch does not run, or is rolled back;
+   range, deadline, start and end). On PostgreSQL, where batches walk the table by row address
+   (`auditor.retention.ranges`: one statement processes a range and returns the keys it
+   processed), the intent names those keys, and is committed after the statement and before the
+   data-source COMMIT. A record touched or put on hold after the plan is left alone. When the
+   intent cannot be committed (the state database locked past its timeout, or down), the batch
+   does not run, or is rolled back;
 5. appends one `retention-run` record at the end.
 
 A run stopped at any point (SIGTERM, SIGKILL, a lost connection or state database) leaves every
