@@ -1,29 +1,31 @@
 """Benchmarks batched retention enforcement on PostgreSQL against one bulk DELETE, same run."""
 
 # Usage: python bench/retention.py [--url URL] [--rows 5000000] [--overdue 1000000]
-#                                  [--batch 50000] [--layout spread|oldest] [--ts-index]
-#                                  [--keep] [--json]
+#                                  [--batch 50000] [--layout spread|oldest|shuffled]
+#                                  [--ts-index] [--schema NAME] [--keep] [--json]
 #
-# Loads, into a schema of its own on the PostgreSQL server named by --url (default: the
-# GDPR_AUDITOR_BENCH_PG or GDPR_AUDITOR_TEST_PG environment variable, else
-# postgresql://postgres@127.0.0.1:5432/test), two identical tables of N records (default
-# 5,000,000) with `generate_series`: a bigint primary key, an e-mail address, a status, a
-# last-activity timestamp and a legal-hold flag. Every (N / overdue)-th record is past the
-# deadline (default 1,000,000), spread evenly over the whole key range, so that each batch reads
+# Loads, into a schema of its own (--schema, default gdpr_bench_retention) on the PostgreSQL
+# server named by --url (default: the GDPR_AUDITOR_BENCH_PG or GDPR_AUDITOR_TEST_PG environment
+# variable, else postgresql://postgres@127.0.0.1:5432/test), two identical tables of N records
+# (default 5,000,000) with `generate_series`: a bigint primary key, an e-mail address, a status,
+# a last-activity timestamp and a legal-hold flag. Every (N / overdue)-th record is past the
+# deadline (default 1,000,000), spread evenly over the whole table, so that each batch reads
 # five records for every one it deletes (--layout spread, the default: a last-activity column);
-# or the records with the lowest keys are (--layout oldest: a creation date, keys in time order).
-# 1% of the others are on legal hold. --ts-index adds an index on the timestamp to both tables.
-# Then, after VACUUM ANALYZE and a CHECKPOINT each:
+# or the records with the lowest keys are (--layout oldest: a creation date, keys in time order);
+# or every (N / overdue)-th key is, with the keys in no relation to the rows' physical order
+# (--layout shuffled: as with random keys, or a table updated for years). 1% of the others are
+# on legal hold. --ts-index adds an index on the timestamp to both tables. Then, after VACUUM
+# ANALYZE and a CHECKPOINT each:
 #   - bulk DELETE: `DELETE FROM records_bulk WHERE last_activity_at < deadline AND NOT legal_hold`
 #     in one transaction (psycopg), what a person would run by hand;
 #   - batched enforcement: auditor.retention.enforce_policy() on `records_batched` in a fresh
 #     process, as `gdpr-auditor retention enforce` runs it: a plan (one pass counting the table
-#     and the overdue), then batches of at most --batch keys (the policy's batch_size; each next
-#     batch sized toward a 0.5 s transaction), each read by key order and processed in its own
-#     transaction that re-checks the deadline and the hold (on PostgreSQL, for this plain table,
-#     one statement reads the batch's records and deletes them by their ctid, returning their
-#     keys), one intent (committed before the data source commits) and one evidence record per
-#     batch in a SQLite state database;
+#     and the overdue), then batches of at most --batch records (the policy's batch_size), each
+#     its own transaction that re-checks the deadline and the hold: on PostgreSQL, for this plain
+#     table, one statement per batch deletes the eligible records of a range of row addresses (a
+#     TID Range Scan, the table read in physical order; each next range sized toward the batch
+#     size and a 0.5 s transaction) and returns their keys, one intent (committed before the
+#     data source commits) and one evidence record per batch in a SQLite state database;
 #   - the same enforcement on a table a tenth the size, and an idle process (imported, bound,
 #     planned, nothing processed): the baselines for memory.
 # It prints records per second of both, their ratio, the longest single enforcement transaction,
@@ -36,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import subprocess
@@ -51,7 +54,8 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-SCHEMA = "gdpr_bench_retention"
+DEFAULT_SCHEMA = "gdpr_bench_retention"
+SCHEMA = DEFAULT_SCHEMA  # --schema sets it
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 DEADLINE = datetime(2024, 11, 22, 12, 0, tzinfo=UTC)  # NOW - P2Y
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -84,8 +88,16 @@ def load(url: str, table: str, rows: int, every: int, layout: str, ts_index: boo
                 legal_hold boolean NOT NULL)"""
         )
         # Overdue: every `every`-th id (or the first rows/every ids), up to 700 days before the
-        # deadline. The others: after it, 1% of them on legal hold.
-        overdue = "mod(g, %(every)s) = 0" if layout == "spread" else "g <= %(rows)s / %(every)s"
+        # deadline. The others: after it, 1% of them on legal hold. The rows go in in key order,
+        # or (shuffled) in the order of a permutation of the keys: g times a multiplier prime
+        # to the row count, modulo the row count.
+        overdue = "mod(g, %(every)s) = 0" if layout != "oldest" else "g <= %(rows)s / %(every)s"
+        keys = "generate_series(1, %(rows)s) AS g"
+        if layout == "shuffled":
+            keys = (
+                "(SELECT mod((n - 1) * %(step)s, %(rows)s) + 1 AS g"
+                " FROM generate_series(1::bigint, %(rows)s) AS n) AS shuffled"
+            )
         connection.execute(
             f"""INSERT INTO {table}
                 SELECT g,
@@ -97,12 +109,20 @@ def load(url: str, table: str, rows: int, every: int, layout: str, ts_index: boo
                                  + interval '1 second'
                        END,
                        NOT ({overdue}) AND mod(g, 100) = 1
-                FROM generate_series(1, %(rows)s) AS g""",
-            {"rows": rows, "every": every, "deadline": DEADLINE},
+                FROM {keys}""",
+            {"rows": rows, "every": every, "deadline": DEADLINE, "step": step(rows)},
         )
         if ts_index:
             connection.execute(f"CREATE INDEX {table}_ts ON {table} (last_activity_at)")
         connection.execute(f"VACUUM ANALYZE {table}")
+
+
+def step(rows: int) -> int:
+    """A multiplier prime to `rows` (so that multiplying permutes 0..rows-1), near rows / e."""
+    candidate = max(2, int(rows / 2.718281828))
+    while math.gcd(candidate, rows) != 1:
+        candidate += 1
+    return candidate
 
 
 def policy_yaml(table: str, batch: int, max_rows: int) -> str:
@@ -173,6 +193,7 @@ def run_child(
     mode: str, url: str, table: str, batch: int, max_rows: int, state: Path
 ) -> dict[str, Any]:
     command = [sys.executable, __file__, "--child", mode, "--url", url, "--table", table]
+    command += ["--schema", SCHEMA]
     command += ["--batch", str(batch), "--max-rows", str(max_rows), "--state", str(state)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -219,8 +240,11 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=5_000_000)
     parser.add_argument("--overdue", type=int, default=1_000_000)
     parser.add_argument("--batch", type=int, default=50_000)
-    parser.add_argument("--layout", choices=["spread", "oldest"], default="spread")
+    parser.add_argument("--layout", choices=["spread", "oldest", "shuffled"], default="spread")
     parser.add_argument("--ts-index", action="store_true")
+    parser.add_argument(
+        "--schema", default=DEFAULT_SCHEMA, help="the schema to load the tables into"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the schema afterwards")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--child", choices=["idle", "enforce"], help=argparse.SUPPRESS)
@@ -228,6 +252,8 @@ def main() -> int:
     parser.add_argument("--max-rows", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--state", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    global SCHEMA  # one setting every function of this script reads
+    SCHEMA = args.schema
     if args.child:
         result = child(args.child, args.url, args.table, args.batch, args.max_rows, args.state)
         print(json.dumps(result))

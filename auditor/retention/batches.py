@@ -9,14 +9,10 @@ transaction), the records processed would not be the ones whose dependents went:
 transaction is rolled back and the batch tried again, so a record and its dependents always go
 together or not at all.
 
-On PostgreSQL, for a plain table and a policy without dependents or keyed hashes, a batch is one
-statement (`BatchWalker.take`): it reads the next eligible records in key order and deletes or
-updates those still eligible, returning their keys, so that the caller commits the batch's intent
-before the data source commits; the table is walked once, and each record is reached by its
-physical address (ctid) from that read, not by a second descent of the key's index. Otherwise a
-batch's keys are read first (`window`), then its records are selected by one key range and one
+A batch's keys are read first (`window`), then its records are selected by one key range and one
 array of its keys on PostgreSQL (a single statement, planned as a range scan of the key's index),
-elsewhere by IN lists (`apply`).
+elsewhere by IN lists (`apply`). On PostgreSQL, a plain table of a policy without dependents or
+keyed hashes is walked in physical order instead (`auditor.retention.ranges`).
 
 Keyed hashes are computed here (no SQL dialect has a portable HMAC): the batch's rows are read
 with FOR UPDATE (where the dialect has it) and written back with one UPDATE ... CASE per chunk;
@@ -85,62 +81,6 @@ class BatchWalker:
         if self.hashes and secret is None:
             # Never write NULL where a hash was asked for: check_guard refuses this earlier.
             raise ValueError("a keyed hash needs a secret")
-
-    def merges(self, connection: Connection) -> bool:
-        """Whether `take` can process a batch in one statement: PostgreSQL, a plain table without
-        child tables (where a ctid names one row of it), no dependents, no keyed hashes."""
-        if self.bound.dialect != "postgresql" or self.bound.dependents or self.hashes:
-            return False
-        name = connection.dialect.identifier_preparer.format_table(self.bound.table)
-        query = sa.text(
-            "SELECT relkind = 'r' AND NOT relhassubclass FROM pg_class "
-            "WHERE oid = to_regclass(:name)"
-        )
-        with connection.begin():
-            plain = connection.execute(query, {"name": name}).scalar()
-        return bool(plain)
-
-    def take(self, connection: Connection, size: int) -> list[Any]:
-        """In the caller's transaction: delete or update the next `size` eligible records, in
-        key order, that are still eligible when reached, and return their keys in key order
-        (none: no eligible record was left, or all of them changed meanwhile). Only where
-        `merges` says so; nothing is committed here.
-
-        The records are read by the key's index from the last key done and then reached by
-        their ctid, in one statement; a record changed by another transaction in between is
-        re-checked against the whole condition (deadline, hold, scope) by the server before it
-        is changed, and left alone when it no longer qualifies.
-        """
-        bound = self.bound
-        key = bound.key
-        ctid: sa.ColumnElement[Any] = sa.literal_column("ctid")
-        after = key.is_not(None) if self.after is None else key > self.after
-        chosen = (
-            sa.select(ctid)
-            .select_from(bound.table)
-            .where(*self.eligible, after)
-            .order_by(key)
-            .limit(size)
-            # Its own FROM: not the statement's table, which the subquery would otherwise name.
-            .correlate(None)
-        )
-        where = [ctid == sa.any_(sa.func.array(chosen.scalar_subquery())), *self.eligible]
-        statement: Any
-        if bound.policy.action == "delete":
-            statement = sa.delete(bound.table).where(*where)
-        else:
-            statement = sa.update(bound.table).where(*where).values(self._fixed_values())
-        done = statement.returning(key).cte("done")
-        returned = done.c[key.name]
-        # The keys in the database's order (its collation), as a key range needs them, in one
-        # array: one value to convert, not a result row per key.
-        keys_array = sa.func.array_agg(
-            postgresql.aggregate_order_by(returned, returned), type_=postgresql.ARRAY(key.type)
-        )
-        keys = list(connection.execute(sa.select(keys_array)).scalar_one() or ())
-        if keys:
-            self.after = keys[-1]
-        return keys
 
     def window(self, connection: Connection, size: int) -> list[Any]:
         """The next `size` eligible keys in order (read only; the batch re-checks them)."""

@@ -15,11 +15,12 @@ One run:
    updates those of the records that are *still* in scope, overdue and not held (with their
    dependents, `auditor.retention.batches`), and settles the intent with its `retention-batch`
    evidence record (policy, action, rows, the dependent rows deleted per table, a hash of the key
-   range, deadline, start and end). On PostgreSQL, where one statement can read and process a
-   batch (`BatchWalker.take`), the intent names the keys that statement processed, and is
-   committed after the statement and before the data-source COMMIT. A record touched or put on
-   hold after the plan is left alone. When the intent cannot be committed (the state database
-   locked past its timeout, or down), the batch does not run, or is rolled back;
+   range, deadline, start and end). On PostgreSQL, where batches walk the table by row address
+   (`auditor.retention.ranges`: one statement processes a range and returns the keys it
+   processed), the intent names those keys, and is committed after the statement and before the
+   data-source COMMIT. A record touched or put on hold after the plan is left alone. When the
+   intent cannot be committed (the state database locked past its timeout, or down), the batch
+   does not run, or is rolled back;
 5. appends one `retention-run` record at the end.
 
 A run stopped at any point (SIGTERM, SIGKILL, a lost connection or state database) leaves every
@@ -48,6 +49,7 @@ from auditor.core.ports import Clock
 from auditor.retention.batches import BatchWalker, next_batch_size
 from auditor.retention.plan import RetentionPlan, plan_policy
 from auditor.retention.policy import ANONYMISE_KEY_ENV
+from auditor.retention.ranges import RangeWalker
 from auditor.retention.reconcile import Batch, batch_content, reconcile_policy
 from auditor.retention.tables import BoundPolicy
 
@@ -174,21 +176,22 @@ def enforce_policy(
     unsettled = False
     try:
         with bound.source.connect() as connection:
-            merges = walker.merges(connection)
+            ranges = RangeWalker.open(connection, bound, plan)
             while processed < plan.limit:
                 if check is not None:
                     check()
                 batch_started = clock()
-                wanted = min(size, plan.limit - processed)
-                keys: list[Any] = []
                 applied = None
-                if merges:
-                    # One statement reads and processes the batch; its intent is committed
-                    # before the data source commits it, and when the intent cannot be, the
-                    # batch is rolled back.
+                if ranges is not None:
+                    if ranges.finished:
+                        outcome = "done"
+                        break
+                    # One statement processes the next range of row addresses; its intent is
+                    # committed before the data source commits it, and when the intent cannot
+                    # be, the batch is rolled back.
                     before = timer()
                     with connection.begin():
-                        keys = walker.take(connection, wanted)
+                        keys = ranges.take(connection, size, plan.limit - processed)
                         if keys:
                             intent = _intent(
                                 plan, run, batches, keys, walker.keyed, secret, batch_started
@@ -196,10 +199,14 @@ def enforce_policy(
                             intent_id = ledger.begin_retention_batch(intent)
                             unsettled = True
                     seconds = timer() - before
-                if not keys:
-                    # No merged statement, or it found nothing to do: read the next keys (none
-                    # left: done), commit their intent, then process them.
-                    keys = walker.window(connection, wanted)
+                    ranges.took(seconds)
+                    longest = max(longest, seconds)
+                    if not keys:
+                        continue  # no eligible record in that range: on to the next
+                else:
+                    # Read the next keys (none left: done), commit their intent, then process
+                    # them.
+                    keys = walker.window(connection, min(size, plan.limit - processed))
                     if not keys:
                         outcome = "done"
                         break

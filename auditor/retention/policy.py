@@ -6,7 +6,7 @@ policies:
   - id: crm-contacts-2y          # unique slug across every retention file
     source: crm                  # a data source under data_sources: in the configuration
     table: contacts              # schema-qualified allowed: sales.contacts
-    key: id                      # a unique, orderable column: batches go by key range
+    key: id                      # a unique, orderable column: names each batch's records
     timestamp: last_activity_at  # the retention period counts from this column (date or timestamp)
     keep_for: P2Y                # ISO 8601 duration
     filter: {status: inactive}   # optional: column -> value, or a list of values; null is IS NULL

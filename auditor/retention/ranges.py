@@ -1,0 +1,251 @@
+"""Enforcement batches on PostgreSQL in the table's physical order: each batch is one range of row
+addresses (ctids, read by a TID Range Scan), whose records still eligible are deleted or updated
+by one statement that returns their keys; each next range is sized toward the batch's record
+count and its target transaction time.
+
+Walking the table by address reads each block once, in order, as a bulk DELETE does; walking it
+by key reads it through the key's index, in key order: where that is not the order the rows were
+written in (random keys, rows updated for years), one block here and one there. The walk
+applies, on PostgreSQL 14 or later (which reads a range of addresses by itself), to a plain table
+(not partitioned, no child tables: a ctid names one row of one table) and a policy without
+dependents or keyed hashes (`RangeWalker.open`); other policies, older servers and the other
+dialects walk by key (`auditor.retention.batches`).
+
+The table's size in blocks is read when the walk starts. Past its last block, the walk reads it
+again and walks the blocks added meanwhile; when there are none, one last range is open-ended, so
+that a record written since at the end of the table is processed if eligible, as the walk by key
+processes a record given a key after the last one done. A record written or moved (by an UPDATE)
+into a block the walk has passed is left for the next run, as the walk by key leaves a record
+given a key before the last one done; the run's record says how many it processed of those
+planned. A stopped run is not resumed at its range: row addresses are not stable (VACUUM frees
+them, and another row may take one), so the next run reconciles the stopped run's batch by its
+keys, plans again and walks from the first block.
+
+A range is sized to hold a little fewer eligible records than a batch may have, at the rate of
+eligible records per address of the last range (at first the plan's count over the table's size,
+halved); and to take at most the target transaction time at the last range's pace. A range that
+holds more records than the batch may process is undone (to a savepoint, in its transaction) and
+ended just before the first record too many, so that no batch processes more than it may. A
+range spans at most `REACH` batches' worth of the table's records, and at most twice the last
+range, which bounds the work undone.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+from sqlalchemy.dialects import postgresql
+
+from auditor.retention.batches import ATTEMPTS, TARGET_TRANSACTION_SECONDS
+from auditor.retention.plan import RetentionPlan
+from auditor.retention.tables import BoundPolicy, fitted
+from auditor.sources.datasources import DataSourceError
+
+FILL = 0.95
+"""The share of a batch's records a range is sized to hold, so that a range holding a few more
+eligible records than the last one is not undone."""
+FIRST = 0.5
+"""The first range's share of what the table's average gives: its records may be anywhere."""
+REACH = 8
+"""A range spans at most this many batches' worth of the table's records (at their average per
+block): what a range whose records all turn out eligible does before it is undone."""
+GROWTH = 2
+"""A range spans at most this many times the last one."""
+
+Tid = tuple[int, int]
+"""A row address: block and line."""
+
+_TID = re.compile(r"\((\d+),(\d+)\)")
+
+
+class _TidType(sa.types.UserDefinedType[str]):
+    """PostgreSQL's `tid`, a row address `(block,line)`, compared with `ctid`."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **_: Any) -> str:
+        return "tid"
+
+
+class RangeWalker:
+    """Walks a table's row addresses in order, one range per batch, remembering where it is."""
+
+    def __init__(self, bound: BoundPolicy, plan: RetentionPlan, blocks: int) -> None:
+        self.bound = bound
+        self.eligible = [bound.key.is_not(None), *bound.eligible(plan.deadline)]
+        # Ranges are sized in positions, block × slots + line, where slots is the table's
+        # records per block at the plan: a position stands for about one record. A block with
+        # more lines is still walked whole, as ranges are bounded by row addresses.
+        self.slots = max(1, -(-plan.table_rows // max(blocks, 1)))
+        self.position: Tid = (0, 0)
+        self.blocks = blocks
+        self.finished = False
+        positions = max(blocks * self.slots, 1)
+        # Records per position at the table's average, and eligible ones (first from the plan).
+        self.records = plan.table_rows / positions
+        self.density = plan.eligible / positions / FIRST
+        self.last_span = 0
+        self.timed_span: float | None = None
+
+    @classmethod
+    def open(
+        cls, connection: Connection, bound: BoundPolicy, plan: RetentionPlan
+    ) -> RangeWalker | None:
+        """A walker for the policy's table where its batches can go by row address: PostgreSQL
+        14 or later, a plain table without child tables, no dependents, no keyed hashes; else
+        None."""
+        if bound.dialect != "postgresql" or bound.dependents:
+            return None
+        if any(r.kind == "hash" for r in bound.policy.anonymise):
+            return None
+        with connection.begin():
+            found = connection.execute(_SIZE, {"name": _name(connection, bound)}).first()
+        if found is None or not found.plain:
+            return None
+        return cls(bound, plan, int(found.blocks))
+
+    def take(self, connection: Connection, size: int, room: int) -> list[Any]:
+        """In the caller's transaction: delete or update the eligible records of the next range
+        of row addresses, sized for `size` records, at most `min(size, room)` of them; return
+        their keys in key order (none: that range held no eligible record; `finished` says
+        whether the walk is over). Nothing is committed here.
+
+        The server re-checks every record against the whole condition (deadline, hold, scope)
+        when it reaches it, so a record changed by another transaction since the plan is left
+        alone unless it is still eligible.
+
+        Raises:
+            DataSourceError: a range kept holding more records than the batch may process
+                (`ATTEMPTS` times, each undone); nothing of it was kept.
+        """
+        most = min(size, room)
+        start = self.position
+        stop = self._stop(connection, size)
+        for _ in range(ATTEMPTS):
+            with connection.begin_nested() as attempt:
+                keys = self._process(connection, start, stop)
+                if len(keys) <= most:
+                    break
+                attempt.rollback()
+            # Undone: the range ends just before the first record past what the batch may have
+            # (or stays as it is when its records have changed meanwhile).
+            stop = self._cut(connection, start, stop, most) or stop
+        else:
+            raise DataSourceError(
+                self.bound.policy.source,
+                f"a range of policy {self.bound.policy.id!r} kept holding more records than a "
+                f"batch may process ({ATTEMPTS} attempts, each undone); run it again",
+            )
+        if stop is None:
+            self.finished = True
+        else:
+            self.position = stop
+            self.last_span = max(self._linear(stop) - self._linear(start), 1)
+            self.density = len(keys) / self.last_span
+        return keys
+
+    def took(self, seconds: float) -> None:
+        """The last range's transaction took `seconds`: the next one spans at most what takes
+        TARGET_TRANSACTION_SECONDS at that pace (at most doubled or quartered at a time)."""
+        if not self.last_span:
+            return
+        scale = GROWTH if seconds <= 0 else TARGET_TRANSACTION_SECONDS / seconds
+        self.timed_span = self.last_span * max(0.25, min(GROWTH, scale))
+
+    def _stop(self, connection: Connection, size: int) -> Tid | None:
+        """Where the next range ends (None: open-ended, the table's end)."""
+        if self.position >= (self.blocks, 0):
+            # Past the blocks the walk knew: walk those added since, else end open-ended.
+            self.blocks = max(self.blocks, _blocks(connection, self.bound))
+            if self.position >= (self.blocks, 0):
+                return None
+        limits = [REACH * size / self.records if self.records > 0 else float("inf")]
+        if self.density > 0:
+            limits.append(size * FILL / self.density)
+        if self.timed_span is not None:
+            limits.append(self.timed_span)
+        if self.last_span:
+            limits.append(self.last_span * GROWTH)
+        span = min(limits)
+        end = self.blocks * self.slots
+        stop = end if span == float("inf") else self._linear(self.position) + max(1, int(span))
+        if stop >= end:
+            return (self.blocks, 0)
+        return divmod(stop, self.slots)
+
+    def _linear(self, tid: Tid) -> int:
+        return tid[0] * self.slots + tid[1]
+
+    def _range(self, start: Tid, stop: Tid | None) -> list[sa.ColumnElement[bool]]:
+        ctid: sa.ColumnElement[Any] = sa.literal_column("ctid")
+        where = [ctid >= sa.cast(sa.literal(_text(start)), _TidType())]
+        if stop is not None:
+            where.append(ctid < sa.cast(sa.literal(_text(stop)), _TidType()))
+        # A record whose (unique, but nullable) key is NULL could not be named in its intent: it
+        # is never processed, and stays counted, as in the walk by key.
+        return [*where, *self.eligible]
+
+    def _process(self, connection: Connection, start: Tid, stop: Tid | None) -> list[Any]:
+        bound = self.bound
+        key = bound.key
+        where = self._range(start, stop)
+        statement: Any
+        if bound.policy.action == "delete":
+            statement = sa.delete(bound.table).where(*where)
+        else:
+            values = {
+                bound.column(r).name: None if r.kind == "null" else fitted(r, bound.column(r))
+                for r in bound.policy.anonymise
+            }
+            statement = sa.update(bound.table).where(*where).values(values)
+        done = statement.returning(key).cte("done")
+        returned = done.c[key.name]
+        # The keys in the database's order (its collation), as the intent's key range needs
+        # them, in one array: one value to convert, not a result row per key.
+        keys_array = sa.func.array_agg(
+            postgresql.aggregate_order_by(returned, returned), type_=postgresql.ARRAY(key.type)
+        )
+        return list(connection.execute(sa.select(keys_array)).scalar_one() or ())
+
+    def _cut(self, connection: Connection, start: Tid, stop: Tid | None, most: int) -> Tid | None:
+        """The address of the eligible record after the first `most` in the range (None: it
+        holds no more than that now)."""
+        ctid: sa.ColumnElement[Any] = sa.literal_column("ctid")
+        query = (
+            # Labelled: as `ctid`, ORDER BY would sort the text, where (10,1) comes before (9,1).
+            sa.select(sa.cast(ctid, sa.Text).label("address"))
+            .select_from(self.bound.table)
+            .where(*self._range(start, stop))
+            .order_by(ctid)
+            .offset(most)
+            .limit(1)
+        )
+        found = connection.execute(query).scalar()
+        matched = _TID.fullmatch(found or "")
+        return None if matched is None else (int(matched[1]), int(matched[2]))
+
+
+_SIZE = sa.text(
+    # A TID Range Scan came with PostgreSQL 14: before it, every range would read the table.
+    "SELECT c.relkind = 'r' AND NOT c.relhassubclass"
+    " AND current_setting('server_version_num')::integer >= 140000 AS plain,"
+    " pg_relation_size(c.oid) / current_setting('block_size')::integer AS blocks"
+    " FROM pg_class AS c WHERE c.oid = to_regclass(:name)"
+)
+
+
+def _blocks(connection: Connection, bound: BoundPolicy) -> int:
+    """The table's size in blocks now."""
+    found = connection.execute(_SIZE, {"name": _name(connection, bound)}).first()
+    return 0 if found is None else int(found.blocks)
+
+
+def _name(connection: Connection, bound: BoundPolicy) -> str:
+    return connection.dialect.identifier_preparer.format_table(bound.table)
+
+
+def _text(tid: Tid) -> str:
+    return f"({tid[0]},{tid[1]})"

@@ -1,0 +1,327 @@
+"""Retention enforcement on PostgreSQL by row address (ctid ranges): exactly the eligible records,
+each batch's intent naming exactly the keys it processed, with holes and dead rows in the table,
+a legal-hold table, records changed and added during the walk, ranges without eligible records
+and ranges holding too many, the per-run limit, and batches interrupted before and after the
+data source's COMMIT."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, create_engine, event, text
+
+from auditor.core.chain import verify
+from auditor.retention import BoundPolicy, enforce_policy, plan_policy, reconcile_policy
+from auditor.retention.ranges import RangeWalker
+from auditor.retention.reconcile import Batch
+from auditor.store import StateStore
+from tests.retention.test_retention import DEADLINE, bound_policy, clock, evidence_of
+
+pytestmark = pytest.mark.postgres
+
+ROWS = 3000
+RECORDS = {"table": "records", "filter": {"status": "inactive"}, "max_share": 1.0}
+
+
+def overdue(ident: int) -> bool:
+    return ident % 3 == 0
+
+
+def eligible(ident: int) -> bool:
+    """Inactive (not every fifth), overdue (every third) and not held (every eleventh)."""
+    return ident % 5 != 0 and overdue(ident) and ident % 11 != 0
+
+
+ELIGIBLE = {ident for ident in range(1, ROWS + 1) if eligible(ident)}
+
+
+@pytest.fixture(name="engine")
+def _engine(postgres_schema_url: str) -> Iterator[Engine]:
+    """`records` in a fresh schema: ROWS records in key order, as `eligible` says."""
+    engine = create_engine(postgres_schema_url)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "CREATE TABLE records (id integer PRIMARY KEY, email varchar(80), status"
+                " varchar(20) NOT NULL, last_activity_at timestamptz, legal_hold boolean)"
+            )
+        )
+        insert_records(connection, range(1, ROWS + 1))
+    yield engine
+    engine.dispose()
+
+
+def insert_records(connection: Any, idents: range) -> None:
+    connection.execute(
+        text(
+            "INSERT INTO records SELECT g, 'person' || g || '@example.org',"
+            " CASE WHEN g % 5 = 0 THEN 'active' ELSE 'inactive' END,"
+            " :deadline + CASE WHEN g % 3 = 0 THEN -1 ELSE 1 END * (1 + g % 40) * interval '1 day',"
+            " g % 11 = 0 FROM generate_series(CAST(:first AS integer), CAST(:last AS integer)) AS g"
+        ),
+        {"deadline": DEADLINE, "first": idents.start, "last": idents.stop - 1},
+    )
+
+
+def keys_of(engine: Engine) -> set[int]:
+    with engine.connect() as connection:
+        return set(connection.execute(text("SELECT id FROM records")).scalars())
+
+
+def vacuum(engine: Engine) -> None:
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("VACUUM records"))
+
+
+class Recorder:
+    """What a run did: the keys each batch's intent named, its statements, its undone ranges."""
+
+    def __init__(self, bound: BoundPolicy, store: StateStore) -> None:
+        self.intents: dict[int, set[int]] = {}
+        self.statements: list[str] = []
+        self.undone = 0
+        self.begin = store.begin_retention_batch
+        store.begin_retention_batch = self.begun  # type: ignore[method-assign]
+        event.listen(bound.source.engine, "before_cursor_execute", self.executed)
+        event.listen(bound.source.engine, "rollback_savepoint", self.rolled_back)
+
+    def begun(self, intent: Any) -> int:
+        found = self.begin(intent)
+        self.intents[intent.batch] = set(intent.keys)
+        return found
+
+    def executed(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        self.statements.append(statement)
+
+    def rolled_back(self, *_: Any) -> None:
+        self.undone += 1
+
+
+def batch_records(store: StateStore) -> dict[int, int]:
+    """The rows of each `retention-batch` record, by batch."""
+    found: dict[int, int] = {}
+    for record in evidence_of(store):
+        if record.kind == "retention-batch":
+            data = record.data()
+            found[data["batch"]] = found.get(data["batch"], 0) + data["rows"]
+    return found
+
+
+def test_exactly_the_eligible_records_go_and_each_intent_names_exactly_its_keys(
+    engine: Engine, store: StateStore
+) -> None:
+    """With holes (records deleted and vacuumed) and dead rows (records updated since) in the
+    table, the walk reads it by row address and deletes exactly the eligible records; each
+    batch's intent names exactly the keys it processed (no key twice), at most batch_size, and
+    its evidence counts them."""
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM records WHERE id % 7 = 0"))
+    vacuum(engine)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE records SET email = email || '.old' WHERE id % 4 = 0"))
+    before = keys_of(engine)
+    expected = {ident for ident in before if eligible(ident)}
+    with bound_policy(engine.url.render_as_string(False), batch_size=97, **RECORDS) as bound:
+        recorder = Recorder(bound, store)
+        done = enforce_policy(bound, clock, store)
+        again = enforce_policy(bound, clock, store)
+
+    named = [key for keys in recorder.intents.values() for key in keys]
+    assert before - expected == keys_of(engine)
+    assert (len(expected), "done") == (done.processed, done.outcome)
+    assert (0, "done") == (again.processed, again.outcome)
+    assert sorted(expected) == sorted(named)
+    assert max(map(len, recorder.intents.values())) <= 97
+    assert {batch: len(keys) for batch, keys in recorder.intents.items()} == batch_records(store)
+    assert any("ctid >=" in statement for statement in recorder.statements)
+    assert verify(evidence_of(store)).ok
+
+
+def test_a_batch_statement_is_a_tid_range_scan(engine: Engine, store: StateStore) -> None:
+    """The batches read the table by row address, not through the key's index."""
+    with bound_policy(engine.url.render_as_string(False), batch_size=200, **RECORDS) as bound:
+        plan = plan_policy(bound, clock())
+        with bound.source.connect() as connection:
+            walker = RangeWalker.open(connection, bound, plan)
+            assert walker is not None
+            captured: list[tuple[str, Any]] = []
+            event.listen(
+                connection,
+                "before_cursor_execute",
+                lambda _c, _k, statement, parameters, *_: captured.append((statement, parameters)),
+            )
+            with connection.begin() as transaction:
+                keys = walker.take(connection, 200, 10_000)
+                statement, parameters = next(c for c in captured if "DELETE" in c[0])
+                raw = connection.connection.driver_connection
+                assert raw is not None
+                explained = raw.execute("EXPLAIN " + statement, parameters).fetchall()
+                transaction.rollback()
+
+    assert 0 < len(keys) <= 200
+    assert "Tid Range Scan" in "\n".join(row[0] for row in explained)
+
+
+def test_a_legal_hold_table_and_anonymise_by_row_address(engine: Engine, store: StateStore) -> None:
+    """Anonymise with a NULL and a fixed value and a legal-hold table: exactly the eligible
+    records not in the hold table are anonymised (their new row versions are not processed
+    again), and a rerun changes nothing."""
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE holds (record_id integer PRIMARY KEY)"))
+        connection.execute(text("INSERT INTO holds SELECT g FROM generate_series(6, 3000, 6) g"))
+    hold = {"table": "holds", "key": "record_id"}
+    action: dict[str, Any] = {
+        "action": "anonymise",
+        "anonymise": {"email": None, "status": {"value": "inactive"}},
+    }
+    # Here the flag column does not hold: the hold table does.
+    expected = {i for i in range(1, ROWS + 1) if i % 5 != 0 and overdue(i) and i % 6 != 0}
+    url = engine.url.render_as_string(False)
+    with bound_policy(url, batch_size=150, legal_hold=hold, **RECORDS, **action) as bound:
+        recorder = Recorder(bound, store)
+        done = enforce_policy(bound, clock, store)
+        again = enforce_policy(bound, clock, store)
+    with engine.connect() as connection:
+        nulled = set(connection.execute(text("SELECT id FROM records WHERE email IS NULL")))
+
+    assert {(ident,) for ident in expected} == nulled
+    assert (len(expected), 0) == (done.processed, again.processed)
+    assert expected == set().union(*recorder.intents.values())
+    assert any("ctid >=" in statement for statement in recorder.statements)
+
+
+def test_records_changed_and_added_during_the_walk(engine: Engine, store: StateStore) -> None:
+    """After the first batch, another client puts a record not reached yet on hold, makes one
+    recent, changes another's e-mail address (it stays eligible), and adds overdue records at
+    the end of the table: the first two are left alone, the other two processed in the same
+    run, and the evidence counts exactly what was deleted."""
+    held, recent, changed = 2997, 2994, 2991  # eligible, at the end of the table
+    added = range(ROWS + 1, ROWS + 301)
+    url = engine.url.render_as_string(False)
+
+    def meanwhile(batch: Batch) -> None:
+        if batch.index != 0:
+            return
+        with engine.begin() as connection:
+            connection.execute(text(f"UPDATE records SET legal_hold = true WHERE id = {held}"))
+            connection.execute(
+                text(f"UPDATE records SET last_activity_at = :later WHERE id = {recent}"),
+                {"later": DEADLINE + timedelta(days=1)},
+            )
+            connection.execute(
+                text(f"UPDATE records SET email = 'changed@example.org' WHERE id = {changed}")
+            )
+            insert_records(connection, added)
+
+    with bound_policy(url, batch_size=100, **RECORDS) as bound:
+        recorder = Recorder(bound, store)
+        done = enforce_policy(bound, clock, store, on_batch=meanwhile)
+    left = keys_of(engine)
+
+    gone = (ELIGIBLE - {held, recent}) | {i for i in added if eligible(i)}
+    assert {held, recent} <= left
+    assert not gone & left
+    assert set(range(1, added.stop)) - gone == left
+    assert (len(gone), "done") == (done.processed, done.outcome)
+    assert gone == set().union(*recorder.intents.values())
+    assert len(gone) == sum(batch_records(store).values())
+
+
+def test_ranges_without_eligible_records_and_a_range_holding_too_many(
+    engine: Engine, store: StateStore
+) -> None:
+    """The first two thirds of the table hold no overdue record, the last third only overdue
+    ones: the walk passes ranges without any (no batch, no evidence), and the range that
+    reaches the overdue ones holds more than a batch may have; it is undone and cut, so every
+    batch stays within batch_size and exactly the eligible records go."""
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "UPDATE records SET last_activity_at = CASE WHEN id > 2000"
+                " THEN :deadline - interval '1 day' ELSE :deadline + interval '1 day' END,"
+                " legal_hold = false, status = 'inactive'"
+            ),
+            {"deadline": DEADLINE},
+        )
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("VACUUM FULL records"))  # the rows in key order again
+    url = engine.url.render_as_string(False)
+    with bound_policy(url, batch_size=60, **RECORDS) as bound:
+        recorder = Recorder(bound, store)
+        done = enforce_policy(bound, clock, store)
+
+    assert set(range(1, 2001)) == keys_of(engine)
+    assert (1000, "done") == (done.processed, done.outcome)
+    assert max(map(len, recorder.intents.values())) <= 60
+    assert set(range(2001, 3001)) == set().union(*recorder.intents.values())
+    assert recorder.undone >= 1
+    assert done.batches == len(recorder.intents) == len(batch_records(store))
+
+
+def test_the_run_stops_exactly_at_its_limit_and_the_next_run_goes_on(
+    engine: Engine, store: StateStore
+) -> None:
+    """--max-rows 123 with batches of 50: exactly 123 records (the last range cut short), then
+    the next run processes the rest."""
+    url = engine.url.render_as_string(False)
+    with bound_policy(url, batch_size=50, **RECORDS) as bound:
+        first = enforce_policy(bound, clock, store, max_rows=123)
+        left = keys_of(engine)
+        second = enforce_policy(bound, clock, store)
+
+    assert (123, "limit-reached") == (first.processed, first.outcome)
+    assert 123 == len(ELIGIBLE & (set(range(1, ROWS + 1)) - left))
+    assert (len(ELIGIBLE) - 123, "done") == (second.processed, second.outcome)
+    assert not ELIGIBLE & keys_of(engine)
+    assert len(ELIGIBLE) == sum(batch_records(store).values())
+
+
+class Interrupted(Exception):
+    """Raised from inside a run, as a lost connection or a killed process would stop it."""
+
+
+@pytest.mark.parametrize("where", ["before the commit", "after the commit"])
+def test_an_interrupted_batch_is_reconciled_and_the_next_run_finishes(
+    engine: Engine, store: StateStore, where: str
+) -> None:
+    """The second batch is interrupted after its intent is committed: before the data source's
+    COMMIT (rolled back: reconciled as 0 rows) or after it, before its evidence (reconciled as
+    its keys' count). The next run walks the table again from its first block and finishes;
+    the evidence adds up to exactly the records deleted."""
+    url = engine.url.render_as_string(False)
+    with bound_policy(url, batch_size=100, **RECORDS) as bound:
+        begin, settle = store.begin_retention_batch, store.settle_retention_batch
+
+        def begin_then(intent: Any) -> int:
+            found = begin(intent)
+            if intent.batch == 1 and where == "before the commit":
+                raise Interrupted
+            return found
+
+        def settle_then(intent_id: int, rows: int, how: Any, content: Any, at: Any) -> Any:
+            if content["batch"] == 1 and where == "after the commit":
+                raise Interrupted
+            return settle(intent_id, rows, how, content, at)
+
+        store.begin_retention_batch = begin_then  # type: ignore[method-assign]
+        store.settle_retention_batch = settle_then  # type: ignore[method-assign]
+        with pytest.raises(Interrupted):
+            enforce_policy(bound, clock, store)
+        del store.begin_retention_batch, store.settle_retention_batch
+        pending = store.pending_retention_batches("crm-contacts")
+        deleted = ELIGIBLE - keys_of(engine)
+        reconciled = reconcile_policy(bound, store, clock)
+        finished = enforce_policy(bound, clock, store)
+
+    assert [1] == [p.intent.batch for p in pending]
+    second = set(pending[0].intent.keys)
+    rows = 0 if where == "before the commit" else len(second)
+    assert [rows] == [batch.rows for batch in reconciled]
+    assert (second <= deleted) == (where == "after the commit")
+    assert not ELIGIBLE & keys_of(engine)
+    assert (len(ELIGIBLE) - len(deleted), "done") == (finished.processed, finished.outcome)
+    assert len(ELIGIBLE) == sum(batch_records(store).values())
+    assert verify(evidence_of(store)).ok
