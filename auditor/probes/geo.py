@@ -245,6 +245,11 @@ class MmdbGeoLocator:
         """
         return self._cached(address)
 
+    def forget(self) -> None:
+        """Drop the locations looked up so far: the daemon's audit, once it has them all, so
+        that they go with its result rather than outlive it among memory it has freed."""
+        self._cached.cache_clear()
+
     def datasets(self) -> list[DataSet]:
         """Return the loaded databases and range files with their build times."""
         sets = [self._country.dataset()]

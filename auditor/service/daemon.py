@@ -40,6 +40,7 @@ from auditor.service.jobs import Heartbeat, JobRunner
 from auditor.service.landing import landing_status, render_landing
 from auditor.service.leader import Leadership, leadership_for
 from auditor.service.log import configure_logging
+from auditor.service.memory import release_freed_memory
 from auditor.service.metrics import Exposition
 from auditor.service.notify import deliver, prepare
 from auditor.service.reload import Reloading
@@ -207,7 +208,13 @@ class Daemon(Reloading):
                 # metrics keep the last snapshot, and the job that asked goes on.
                 log.error("snapshot_refresh_failed", error=f"{type(exc).__name__}: {exc}")
                 return
-            stored = replace(stored_snapshot(counts), consent=consent_statuses(consent))
+            previous = self._stored
+            consent_now = consent_statuses(consent)
+            stored = replace(
+                stored_snapshot(counts, previous),
+                consent=previous.consent if consent_now == previous.consent else consent_now,
+            )
+            del counts, previous  # the copies read, freed before the rendering below
             try:
                 # Rendered here, in a job's thread, rather than in the first scrape after an
                 # audit; the scrapes meanwhile serve the previous results' rendering.
@@ -297,11 +304,14 @@ class Daemon(Reloading):
 
     def audit(self, context: JobContext) -> None:
         """One recorded audit (see `AuditJob.work`), with the cycle collector paused until the job
-        is over and its result freed: turned on while the result is still held (waiver expiry,
-        pruning, the store read for the metrics), its first collections would walk every object
-        the audit made, with the /metrics thread stopped too."""
-        with collector_paused():
-            self.audits.work(context)
+        is over and its result freed: turned on amid the result's millions of objects, its
+        collections would walk them all, with the /metrics thread stopped too. Then the memory
+        the audit freed goes back to the system, rather than stay the daemon's until the next."""
+        try:
+            with collector_paused():
+                self.audits.work(context)
+        finally:
+            release_freed_memory()
 
     def _with_current_geodata(self, generation: Generation) -> Generation:
         """The generation with its GeoIP databases read anew if their files changed on disk.

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, Table, bindparam, insert, select, true, update
+from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.elements import ColumnElement
 
 from auditor.core.lifecycle import Change, FindingKey, Known, Status, transitions
@@ -155,35 +156,38 @@ def apply_findings(
 
     resolved = sorted(known[key].id for key in by_change[Change.RESOLVED])
     if resolved:
-        conn.execute(
+        execute_in_chunks(
+            conn,
             update(findings)
             .where(findings.c.id == bindparam("b_id"))
             .values(status=Status.RESOLVED.value, resolved_at=at, carried_since=None,
                     carried_reason=None),
-            [{"b_id": finding_id} for finding_id in resolved],
+            ({"b_id": finding_id} for finding_id in resolved),
         )  # fmt: skip
         events += [event_row(i, run_id, at, Change.RESOLVED, {}) for i in resolved]
 
     carried = _in_id_order(by_change[Change.CARRIED], known)
     if carried:
         # Neither last_seen nor the evidence changes: they stay those of the last observation.
-        conn.execute(
+        execute_in_chunks(
+            conn,
             update(findings)
             .where(findings.c.id == bindparam("b_id"))
             .values(carried_since=bindparam("b_since"), carried_reason=bindparam("b_reason")),
-            [
+            (
                 {
                     "b_id": known[key].id,
                     "b_since": known[key].carried_since or at,
                     "b_reason": carried_reason(known[key].probes, failures),
                 }
                 for key in carried
-            ],
+            ),
         )
 
     reopened = _in_id_order(by_change[Change.REOPENED], known)
     if reopened:
-        conn.execute(
+        execute_in_chunks(
+            conn,
             update(findings)
             .where(findings.c.id == bindparam("b_id"))
             .values(
@@ -192,7 +196,7 @@ def apply_findings(
                 reopened=findings.c.reopened + 1,
                 **_content_binds(),
             ),
-            [{"b_id": known[key].id, **_content(current[key])} for key in reopened],
+            ({"b_id": known[key].id, **_content(current[key])} for key in reopened),
         )
         events += [
             event_row(
@@ -203,16 +207,17 @@ def apply_findings(
 
     changed = [key for key in by_change[Change.STILL_OPEN] if _changed(known[key], current[key])]
     if changed:
-        conn.execute(
+        execute_in_chunks(
+            conn,
             update(findings).where(findings.c.id == bindparam("b_id")).values(**_content_binds()),
-            [
+            (
                 {"b_id": known[key].id, **_content(current[key])}
                 for key in _in_id_order(changed, known)
-            ],
+            ),
         )
 
     new = sorted(by_change[Change.NEW])
-    if new:
+    for start in range(0, len(new), ROWS_PER_STATEMENT):
         rows = [
             {
                 "rule": key[0],
@@ -227,7 +232,7 @@ def apply_findings(
                 "last_run_id": run_id,
                 **{name.removeprefix("b_"): v for name, v in _content(current[key]).items()},
             }
-            for key in new
+            for key in new[start : start + ROWS_PER_STATEMENT]
         ]
         inserted = conn.execute(
             insert(findings).returning(findings.c.id, sort_by_parameter_order=True), rows
@@ -245,12 +250,12 @@ def apply_findings(
         seen: dict[str, Any] = {"last_seen": at, "carried_since": None, "carried_reason": None}
         if run_id is not None:
             seen["last_run_id"] = run_id
-        conn.execute(
+        execute_in_chunks(
+            conn,
             update(findings).where(findings.c.id == bindparam("b_id")).values(seen),
-            [{"b_id": finding_id} for finding_id in seen_again],
+            ({"b_id": finding_id} for finding_id in seen_again),
         )
-    if events:
-        conn.execute(insert(finding_events), events)
+    _insert_rows(conn, finding_events, events)
     return FindingChanges(
         new=len(new),
         resolved=len(resolved),
@@ -312,17 +317,36 @@ def insert_event(
     conn.execute(insert(finding_events).values(**event_row(finding_id, run_id, at, change, detail)))
 
 
-def _insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Insert `rows` in one statement; none is no statement (an empty executemany fails)."""
-    if rows:
-        conn.execute(insert(table), rows)
+ROWS_PER_STATEMENT = 5000
+"""Rows per executemany. A run's 200,000 rows built, held and freed at once would raise the
+daemon's peak memory by as much again as the audit's result, and freeing them in one go holds
+the interpreter lock (and the metrics endpoint's thread) for a large part of a second."""
+
+
+def execute_in_chunks(
+    conn: Connection, statement: Executable, rows: Iterable[dict[str, Any]]
+) -> None:
+    """Execute `statement` for each of `rows` (made as they are needed), ROWS_PER_STATEMENT at a
+    time; none is no statement (an empty executemany fails)."""
+    chunk: list[dict[str, Any]] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == ROWS_PER_STATEMENT:
+            conn.execute(statement, chunk)
+            chunk = []
+    if chunk:
+        conn.execute(statement, chunk)
+
+
+def _insert_rows(conn: Connection, table: Table, rows: Iterable[dict[str, Any]]) -> None:
+    execute_in_chunks(conn, insert(table), rows)
 
 
 def insert_observations(conn: Connection, run_id: int, observed: Sequence[Observation]) -> None:
     _insert_rows(
         conn,
         observations,
-        [
+        (
             {
                 "run_id": run_id,
                 "integration": o.integration,
@@ -335,7 +359,7 @@ def insert_observations(conn: Connection, run_id: int, observed: Sequence[Observ
                 "edge_reason": o.edge_reason,
             }
             for o in observed
-        ],
+        ),
     )
 
 
@@ -343,7 +367,7 @@ def insert_places(conn: Connection, run_id: int, checks: Sequence[PlaceCheck]) -
     _insert_rows(
         conn,
         place_checks,
-        [{"run_id": run_id, "integration": c.integration, **c.verdict_fields()} for c in checks],
+        ({"run_id": run_id, "integration": c.integration, **c.verdict_fields()} for c in checks),
     )
 
 
@@ -351,10 +375,10 @@ def insert_integrations(conn: Connection, run_id: int, result: AuditResult) -> N
     _insert_rows(
         conn,
         run_integrations,
-        [
+        (
             {"run_id": run_id, "integration": i.id, "category": i.category}
             for i in result.integrations
-        ],
+        ),
     )
 
 

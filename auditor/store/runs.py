@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime
+from sys import intern
 
 from sqlalchemy import Connection, func, insert, select, update
 
@@ -241,9 +242,14 @@ class RunStore(StoreConnection):
         triple = (findings.c.rule, findings.c.severity, findings.c.integration)
         with self._read() as conn:
             last = _latest_run(conn, successful=True)
-            open_rows = conn.execute(
-                select(*triple, func.count()).where(is_open, ~waived).group_by(*triple)
-            ).all()
+            # Label strings interned: the snapshot the daemon keeps then shares them with the
+            # one it replaces, rather than holding a fresh copy of some 200,000 labels per read.
+            open_counts = {
+                (intern(rule), intern(severity), intern(integration)): int(count)
+                for rule, severity, integration, count in conn.execute(
+                    select(*triple, func.count()).where(is_open, ~waived).group_by(*triple)
+                )
+            }
             waived_rows = conn.execute(
                 select(*triple, func.count()).where(is_open, waived).group_by(*triple)
             ).all()
@@ -263,7 +269,7 @@ class RunStore(StoreConnection):
             places: dict[tuple[str, str], int] = {}
             if last is not None:
                 resolved_rows = [
-                    (r[0], r[1], r[2])
+                    (intern(r[0]), intern(r[1]), intern(r[2]))
                     for r in conn.execute(
                         select(*triple)
                         .distinct()
@@ -284,11 +290,10 @@ class RunStore(StoreConnection):
                     )
                 }
             categories = _categories(conn, last.id if last else None)
-        open_counts = {(r[0], r[1], r[2]): int(r[3]) for r in open_rows}
         waived_counts: dict[tuple[str, str], int] = {}
         for r in waived_rows:
             waived_counts[(r[0], r[1])] = waived_counts.get((r[0], r[1]), 0) + int(r[3])
-        quiet = {(r[0], r[1], r[2]) for r in (*resolved_rows, *waived_rows)}
+        quiet = {(intern(r[0]), intern(r[1]), intern(r[2])) for r in (*resolved_rows, *waived_rows)}
         return SnapshotCounts(
             open_findings=open_counts,
             waived_findings=waived_counts,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
@@ -14,8 +15,10 @@ from auditor.core.collector import collector_paused
 from auditor.core.errors import StoreError
 from auditor.core.jobs import JobCancelled, JobContext, JobInputs, KeepSettings
 from auditor.core.ports import GeoLocator
+from auditor.core.results import AuditResult
+from auditor.core.staleness import DataWarning
 from auditor.probes.dns import FAILURE_STATUSES, DnsResolver
-from auditor.store import StateStore, describe_error, prune_cutoff
+from auditor.store import RunSummary, StateStore, describe_error, prune_cutoff
 from auditor.transfers.audit import run_audit
 from auditor.transfers.config import BackupChecks
 
@@ -101,24 +104,14 @@ class AuditJob(Generic[Inputs]):
             log.info("audit_started", integrations=len(generation.integrations))
             stats_before = dns_counts(generation.resolver)
             try:
-                with collector_paused():
-                    result = run_audit(
-                        generation.integrations,
-                        generation.policies,
-                        generation.resolver,
-                        generation.locator,
-                        started.date(),
-                        clock,
-                        progress=lambda _phase, _done, _total: context.check(),
-                        max_data_age_days=generation.config.geoip_max_age_days,
-                        backup_checks=generation.config.backups,
-                    )
-                    summary = self.store.finish_run(run_id, result, clock())
+                summary, audited = self._audit_and_record(generation, context, run_id, started)
             except BaseException as exc:
                 self._record_unfinished(run_id, exc)
                 raise
             finally:
                 self._count_dns(generation.resolver, stats_before)
+            # The result is freed by now: what is made from here on (the store's answers, the
+            # metrics' new rendering) reuses its memory rather than growing the heap past it.
             reopened = self.store.expire_waivers(clock())
             keep = generation.config.database
             pruned = 0
@@ -129,20 +122,20 @@ class AuditJob(Generic[Inputs]):
             self._recorded()
             log.info(
                 "audit_finished",
-                integrations=len(result.integrations),
-                hostnames=result.hostnames,
-                findings=len(result.findings),
+                integrations=audited.integrations,
+                hostnames=audited.hostnames,
+                findings=audited.findings,
                 open=summary.open,
                 new=summary.new,
                 resolved=summary.resolved,
                 reopened=summary.reopened,
                 carried=summary.carried,
-                probes_failed=len(result.failed_probes),
+                probes_failed=audited.probes_failed,
                 waivers_expired=len(reopened),
                 observations_pruned=pruned,
                 duration_seconds=round((clock() - started).total_seconds(), 3),
             )
-            for warning in result.warnings:
+            for warning in audited.warnings:
                 # Ops see it in the log; the GdprAuditorGeoDataStale alert covers dated data.
                 log.warning(
                     "data_stale",
@@ -152,6 +145,35 @@ class AuditJob(Generic[Inputs]):
                     max_age_days=warning.max_age_days,
                 )
             self._finished(generation)
+
+    def _audit_and_record(
+        self, generation: Inputs, context: JobContext, run_id: int, started: datetime
+    ) -> tuple[RunSummary, Audited]:
+        """Audit and record the run; return what it did and the little the log needs of it.
+
+        The result lives only here: the daemon runs for months, and the next audit must not
+        find the last one's millions of objects still held (nor its memory spread among them).
+        """
+        with collector_paused():
+            result = run_audit(
+                generation.integrations,
+                generation.policies,
+                generation.resolver,
+                generation.locator,
+                started.date(),
+                self.clock,
+                progress=lambda _phase, _done, _total: context.check(),
+                max_data_age_days=generation.config.geoip_max_age_days,
+                backup_checks=generation.config.backups,
+            )
+            # Every address is located by now; kept, the locator's cache would hold the last
+            # tens of thousands of them (all the audit looks up, on a large inventory, and so
+            # of no use to the next one) scattered among the memory the result frees.
+            forget = getattr(generation.locator, "forget", None)
+            if callable(forget):
+                forget()
+            summary = self.store.finish_run(run_id, result, self.clock())
+            return summary, Audited.of(result)
 
     def _record_unfinished(self, run_id: int, exc: BaseException) -> None:
         try:
@@ -169,6 +191,27 @@ class AuditJob(Generic[Inputs]):
         with self._dns_lock:
             queries, failures = self._dns
             self._dns = (queries + after[0] - before[0], failures + after[1] - before[1])
+
+
+@dataclass(frozen=True, slots=True)
+class Audited:
+    """What the `audit_finished` log line says of an audit's result, kept once the result is freed."""
+
+    integrations: int
+    hostnames: int
+    findings: int
+    probes_failed: int
+    warnings: tuple[DataWarning, ...]
+
+    @classmethod
+    def of(cls, result: AuditResult) -> Audited:
+        return cls(
+            integrations=len(result.integrations),
+            hostnames=result.hostnames,
+            findings=len(result.findings),
+            probes_failed=len(result.failed_probes),
+            warnings=result.warnings,
+        )
 
 
 def dns_counts(resolver: DnsResolver) -> tuple[int, int]:

@@ -5,6 +5,7 @@ Also the job runner and schedule translation on their own, and the systemd unit'
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
@@ -18,7 +19,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +30,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from auditor.config import JobSchedule
 from auditor.core.durations import parse_duration
 from auditor.core.jobs import JobCancelled, JobContext
+from auditor.core.results import AuditResult
 from auditor.service.daemon import STOP_WAIT_SECONDS, Daemon
 from auditor.service.generation import load_generation
 from auditor.service.jobs import Heartbeat, JobRunner, crontab_weekdays, trigger_for
 from auditor.service.leader import SingleReplica
 from auditor.service.sdnotify import Notifier
-from auditor.store import StateStore
+from auditor.store import SnapshotCounts, StateStore
 from tests.conftest import DnsServerFactory
 from tests.dnsserver import LoopbackDnsServer
 from tests.helpers import free_port
@@ -597,6 +599,81 @@ def test_a_restarted_daemon_serves_the_stored_results_before_auditing(workdir: W
     assert snapshot.last_audit is not None
     assert {"webshop": 1} == {k: v for k, v in snapshot.integrations_by_category.items() if v}
     assert snapshot.leader and snapshot.config_reload_ok
+
+
+def live_results() -> int:
+    """AuditResult objects held now, cyclic garbage included (the collector is paused in a job)."""
+    return sum(1 for held in gc.get_objects() if isinstance(held, AuditResult))
+
+
+class WatchedStore(StateStore):
+    """The state store, counting the audit results alive whenever the metrics read it."""
+
+    results_at_read: list[int]
+
+    def snapshot_counts(self, on: date) -> SnapshotCounts:
+        self.results_at_read.append(live_results())
+        return super().snapshot_counts(on)
+
+
+def test_an_audits_result_is_freed_before_the_metrics_reread_the_store(workdir: Workdir) -> None:
+    """The daemon keeps only the metrics' summary of an audit: its result is gone before the
+    store is read for the metrics, and none is left once the job is over, so that the next
+    audit never runs beside the last one's objects."""
+    store = WatchedStore.open(f"sqlite:///{workdir.path / 'state.db'}")
+    store.results_at_read = []
+    daemon = Daemon(
+        workdir.config, load_generation(workdir.config), store, SingleReplica(), Notifier({})
+    )
+    gc.collect()
+    before = live_results()
+    try:
+        for _ in range(2):
+            daemon.audit(JobContext("audit", lambda: None))
+        after = live_results()
+        open_findings = dict(daemon.snapshot().open_findings)
+    finally:
+        store.close()
+
+    assert [before, before] == store.results_at_read
+    assert before == after
+    assert open_findings[("transfer-unsafeguarded", "critical", "shop")] >= 1
+
+
+def test_after_an_audit_the_locator_holds_no_cached_locations(workdir: Workdir) -> None:
+    """The locations an audit looked up go with its result: on a large inventory a cache kept
+    across audits would only hold the last of each audit's addresses, of no use to the next."""
+    daemon = in_process_daemon(workdir)
+    try:
+        daemon.audit(JobContext("audit", lambda: None))
+        cached = daemon.generation.locator._cached.cache_info()  # type: ignore[attr-defined]
+        located = daemon.snapshot().places
+    finally:
+        daemon.store.close()
+
+    assert located[("unsafeguarded", "US")] >= 1  # the endpoint's address was located
+    assert 0 == cached.currsize
+
+
+def test_a_refresh_reading_unchanged_results_keeps_the_previous_snapshots_mappings(
+    workdir: Workdir,
+) -> None:
+    """Equal results read again are the previous snapshot's very mappings: the metrics' rendering
+    of them is kept without a comparison, and no second copy of their labels is held."""
+    daemon = in_process_daemon(workdir)
+    try:
+        daemon.audit(JobContext("audit", lambda: None))
+        first = daemon.snapshot()
+        daemon.refresh_snapshot()
+        daemon.audit(JobContext("audit", lambda: None))
+        second = daemon.snapshot()
+    finally:
+        daemon.store.close()
+
+    assert second.open_findings is first.open_findings
+    assert second.integrations_by_category is first.integrations_by_category
+    assert second.last_audit is not None and first.last_audit is not None
+    assert second.last_audit > first.last_audit
 
 
 def test_an_audit_cancelled_by_lost_leadership_is_an_interrupted_run(workdir: Workdir) -> None:

@@ -34,7 +34,14 @@ from auditor.core.model import (
 )
 from auditor.core.ports import DataSet
 from auditor.core.results import AuditResult
-from auditor.store import SCHEMA_VERSION, RunSummary, StateStore, prune_cutoff, record_audit
+from auditor.store import (
+    SCHEMA_VERSION,
+    RunSummary,
+    StateStore,
+    prune_cutoff,
+    record_audit,
+    recording,
+)
 from auditor.store.schema import finding_events, observations, place_checks, schema_meta
 from tests.helpers import integrations_from, minimal
 
@@ -542,6 +549,61 @@ class TestRuns:
         record(store, audit(T0 + DAY, places=checks))
 
         assert checks == store.latest_places()
+
+
+class TestRunsLargerThanOneStatement:
+    """A run's rows are written ROWS_PER_STATEMENT at a time (here 2): nothing is lost at the
+    seams between statements, and every row gets its own id and history."""
+
+    @pytest.fixture(autouse=True)
+    def _two_rows_per_statement(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(recording, "ROWS_PER_STATEMENT", 2)
+
+    def test_every_row_of_a_run_is_written_and_every_new_finding_has_its_event(
+        self, store: StateStore
+    ) -> None:
+        """Five new findings, observations, place checks and integrations, in three statements each."""
+        names = [f"vendor{n}" for n in range(5)]
+        result = audit(
+            T0,
+            [unsafe(name) for name in names],
+            integrations=inventory(*((name, "crm") for name in names)),
+            places=[
+                PlaceCheck(name, Facet.HOSTING, "US", "US", Verdict.UNSAFEGUARDED, "none")
+                for name in names
+            ],
+            observed_=[observed(name, f"api.{name}.example", "192.0.2.1", "DE") for name in names],
+        )
+
+        summary = record(store, result)
+        stored = store.list_findings()
+
+        assert (5, 5) == (summary.new, summary.open)
+        assert names == sorted(finding.integration for finding in stored)
+        assert len({finding.id for finding in stored}) == 5
+        assert all(["new"] == events_of(store, finding.id) for finding in stored)
+        assert (5, 5, 5) == (
+            count_rows(store, observations),
+            count_rows(store, place_checks),
+            count_rows(store, finding_events),
+        )
+
+    def test_a_later_run_updates_resolves_and_reopens_across_statements(
+        self, store: StateStore
+    ) -> None:
+        """Seen again (with a new message), resolved, then reopened: each of five findings."""
+        names = [f"vendor{n}" for n in range(5)]
+        record(store, audit(T0, [unsafe(name) for name in names]))
+        record(store, audit(T0 + DAY, [unsafe(name, message="moved") for name in names]))
+        record(store, audit(T0 + 2 * DAY, []))
+        summary = record(store, audit(T0 + 3 * DAY, [unsafe(name) for name in names]))
+        stored = store.list_findings()
+
+        assert (0, 5, 5) == (summary.new, summary.reopened, summary.open)
+        assert {T0 + 3 * DAY} == {finding.last_seen for finding in stored}
+        assert all(
+            ["new", "resolved", "reopened"] == events_of(store, finding.id) for finding in stored
+        )
 
 
 class TestWaivers:
