@@ -118,7 +118,7 @@ class _Values:
 
     def __init__(self) -> None:
         self._locations: dict[object, Location] = {}  # by address: it locates the same all run
-        self._atoms: dict[object, object] = {}
+        self._atoms: dict[tuple[type, object], object] = {}
 
     def probed(
         self, hostname: str, resolution: tuple[object, ...], located: tuple[tuple[object, ...], ...]
@@ -130,7 +130,8 @@ class _Values:
         )
 
     def _atom(self, value: object) -> object:
-        return self._atoms.setdefault(value, value)
+        # By type and value: False and 0, True and AS1, are equal as keys but not as facts.
+        return self._atoms.setdefault((type(value), value), value)
 
     def _location(self, fields: tuple[object, ...]) -> Location:
         location = self._locations.get(fields[0])

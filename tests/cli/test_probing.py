@@ -112,3 +112,19 @@ def test_a_process_running_threads_probes_in_itself(
     assert locator.pids() == {os.getpid()}
     assert got["mail.vendor.example"][1][0].country == "US"
     assert got["slow.vendor.example"][0].status == "timeout"
+
+
+def test_equal_facts_are_shared_but_never_across_types() -> None:
+    """Values equal in Python but of other types (False and AS0, True and AS1) stay what they
+    were: the sharing of equal facts across slices keys them by type too."""
+    values = probing._Values()
+    first = ("192.0.2.1", "US", "geoip", None, None, None, None, None, 1, "Lumen", False)
+    second = ("192.0.2.2", "US", "geoip", None, None, None, None, None, 0, "Other", True)
+    resolution = ("ok", ("192.0.2.1", "192.0.2.2"), (), None)
+
+    _, (a, b) = values.probed("api.example.com", resolution, (first, second))
+
+    assert (a.asn, a.edge, b.asn, b.edge) == (1, False, 0, True)
+    assert type(a.asn) is int and type(b.asn) is int and type(b.edge) is bool
+    _, (again,) = values.probed("www.example.com", resolution, (first,))
+    assert again is a  # one object for one address
