@@ -15,7 +15,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import fields
@@ -23,7 +23,14 @@ from operator import attrgetter
 
 from auditor.core.model import Location, Resolution
 from auditor.core.ports import GeoLocator
-from auditor.core.results import EndpointProbe, Probed, probe_endpoints
+from auditor.core.results import (
+    EndpointProbe,
+    Probed,
+    ProbeProgress,
+    after,
+    probe_endpoints,
+    probe_in_parts,
+)
 from auditor.probes.dns import DnsResolver, ResolverStats
 
 PARALLEL_HOSTNAMES = 20_000
@@ -44,13 +51,13 @@ def parallel_probe(resolver: DnsResolver, locator: GeoLocator) -> EndpointProbe:
     in_process = probe_endpoints(resolver, locator)
 
     def probe(
-        hostnames: Sequence[str], progress: Callable[[int, int], None] | None
-    ) -> Mapping[str, Probed]:
+        parts: Sequence[Sequence[str]], progress: ProbeProgress | None
+    ) -> Iterator[Mapping[str, Probed]]:
         workers = min(os.cpu_count() or 1, resolver.concurrency)
-        if workers < 2 or len(hostnames) < PARALLEL_HOSTNAMES or threading.active_count() > 1:
-            return in_process(hostnames, progress)
-        probed = _probe_in_workers(resolver, locator, hostnames, workers, progress)
-        return probed if probed is not None else in_process(hostnames, progress)
+        total = sum(map(len, parts))
+        if workers < 2 or total < PARALLEL_HOSTNAMES or threading.active_count() > 1:
+            return probe_in_parts(in_process)(parts, progress)
+        return _probe_in_workers(resolver, locator, parts, workers, progress)
 
     return probe
 
@@ -58,47 +65,70 @@ def parallel_probe(resolver: DnsResolver, locator: GeoLocator) -> EndpointProbe:
 def _probe_in_workers(
     resolver: DnsResolver,
     locator: GeoLocator,
-    hostnames: Sequence[str],
+    parts: Sequence[Sequence[str]],
     workers: int,
-    progress: Callable[[int, int], None] | None,
-) -> dict[str, Probed] | None:
-    """Every hostname probed by forked workers; None when they cannot run."""
+    progress: ProbeProgress | None,
+) -> Iterator[Mapping[str, Probed]]:
+    """Every part probed by forked workers, yielded in order as soon as it is whole; the parts
+    the workers cannot probe (they could not start, or died) are probed in this process."""
     global _RESOLVER, _LOCATOR
-    size = -(-len(hostnames) // (workers * SLICES_PER_WORKER))
+    total = sum(map(len, parts))
+    size = -(-total // (workers * SLICES_PER_WORKER))
     concurrency = resolver.concurrency
+    probed: list[dict[str, Probed]] = [{} for _ in parts]
+    slices = [-(-len(part) // size) for part in parts]  # each part's slices still out
+    done = next_part = 0
+    values = _Values()
     _RESOLVER, _LOCATOR = resolver, locator
     resolver.concurrency = max(1, concurrency // workers)
-    probed: dict[str, Probed] = {}
-    values = _Values()
     try:
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            # Each slice is turned into values as it arrives and then let go of: the workers'
-            # tuples of all slices are never held at once beside the values made of them.
+            # Slices never span two parts. Each is turned into values as it arrives and let go
+            # of; a part is handed on whole, in order, and let go of before the next is.
             pending = {
-                pool.submit(_probe_slice, start, list(hostnames[start : start + size]))
-                for start in range(0, len(hostnames), size)
+                pool.submit(_probe_slice, (index, start), list(part[start : start + size]))
+                for index, part in enumerate(parts)
+                for start in range(0, len(part), size)
             }
-            for future in as_completed(pending):
-                pending.discard(future)
-                start, flat, stats = future.result()
-                del future
-                resolver.stats.add(stats)
-                for hostname, (resolution, located) in zip(
-                    hostnames[start : start + len(flat)], flat, strict=True
-                ):
-                    probed[hostname] = values.probed(hostname, resolution, located)
-                if progress is not None:
-                    progress(len(probed), len(hostnames))
+            try:
+                for future in as_completed(pending):
+                    pending.discard(future)
+                    (index, start), flat, stats = future.result()
+                    del future
+                    resolver.stats.add(stats)
+                    mine, part = probed[index], parts[index]
+                    for hostname, (resolution, located) in zip(
+                        part[start : start + len(flat)], flat, strict=True
+                    ):
+                        mine[hostname] = values.probed(hostname, resolution, located)
+                    slices[index] -= 1
+                    done += len(flat)
+                    if progress is not None:
+                        progress(done, total)
+                    while next_part < len(parts) and slices[next_part] == 0:
+                        whole, probed[next_part] = probed[next_part], {}
+                        next_part += 1
+                        values.forget_locations()
+                        yield {hostname: whole[hostname] for hostname in parts[next_part - 1]}
+                        del whole
+            finally:
+                pool.shutdown(cancel_futures=True)  # stopped early: the rest is not wanted
     except (BrokenProcessPool, OSError):
-        return None
+        pass  # the parts not yet handed on are probed below, in this process
     finally:
         resolver.concurrency = concurrency
         _RESOLVER = _LOCATOR = None
-    return {hostname: probed[hostname] for hostname in hostnames}  # in the order asked
+    if next_part < len(parts):
+        rest = parts[next_part:]
+        before = sum(map(len, parts[:next_part]))
+        in_process = probe_in_parts(probe_endpoints(resolver, locator))
+        yield from in_process(rest, None if progress is None else after(progress, before, total))
 
 
-def _probe_slice(start: int, hostnames: list[str]) -> tuple[int, list[_Flat], ResolverStats]:
+def _probe_slice(
+    start: tuple[int, int], hostnames: list[str]
+) -> tuple[tuple[int, int], list[_Flat], ResolverStats]:
     """In a worker: resolve and locate a slice, as plain tuples (a fifth of the pickling), each
     resolution without its hostname (the receiving process has it)."""
     assert _RESOLVER is not None and _LOCATOR is not None
@@ -119,6 +149,10 @@ class _Values:
     def __init__(self) -> None:
         self._locations: dict[object, Location] = {}  # by address: it locates the same all run
         self._atoms: dict[tuple[type, object], object] = {}
+
+    def forget_locations(self) -> None:
+        """Let go of the locations made so far: a part handed on holds its own."""
+        self._locations = {}
 
     def probed(
         self, hostname: str, resolution: tuple[object, ...], located: tuple[tuple[object, ...], ...]

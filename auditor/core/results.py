@@ -3,7 +3,7 @@ whether an endpoint is a CDN/anycast edge, and whether probing it observed anyth
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -29,8 +29,11 @@ class AuditResult:
     started_at: datetime
     finished_at: datetime
     integrations: tuple[Integration, ...]
-    observations: tuple[Observation, ...]
-    places: tuple[PlaceCheck, ...]
+    observations: Collection[Observation]
+    """Every integration's endpoints, resolved and located, in inventory order (on a large
+    audit, a `Spool`: read in order, a part at a time)."""
+    places: Collection[PlaceCheck]
+    """Every place with its verdict, in inventory order (a `Spool` too, on a large audit)."""
     findings: tuple[Finding, ...]
     policy_digest: str
     datasets: tuple[DataSet, ...] = field(default=())
@@ -39,14 +42,17 @@ class AuditResult:
     failed_probes: Mapping[str, str] = field(default_factory=dict)
     """Probe scope -> why it observed nothing, for the probes of the audit that failed (every
     other endpoint probe observed what it looks at)."""
+    hostnames: int = field(default=-1)
+    """Distinct endpoint hostnames audited; counted from the observations when not given."""
+
+    def __post_init__(self) -> None:
+        if self.hostnames < 0:
+            counted = len({observation.hostname for observation in self.observations})
+            object.__setattr__(self, "hostnames", counted)
 
     @property
     def duration_seconds(self) -> float:
         return (self.finished_at - self.started_at).total_seconds()
-
-    @property
-    def hostnames(self) -> int:
-        return len({observation.hostname for observation in self.observations})
 
 
 def edge_reason(
@@ -75,17 +81,25 @@ def edge_reason(
 Probed = tuple[Resolution, tuple[Location, ...]]
 """One hostname resolved, and each of its addresses located (in the resolution's order)."""
 
-EndpointProbe = Callable[[Sequence[str], Callable[[int, int], None] | None], Mapping[str, Probed]]
-"""Resolves and locates distinct hostnames, calling back (done, total) as it goes: in this
-process (`probe_endpoints`), or spread over processes by a caller that may fork."""
+ProbeProgress = Callable[[int, int], None]
+"""Called back with (done, total) as hostnames are probed."""
+
+HostnameProbe = Callable[[Sequence[str], ProbeProgress | None], Mapping[str, Probed]]
+"""Resolves and locates distinct hostnames, all at once (`probe_endpoints`)."""
+
+EndpointProbe = Callable[
+    [Sequence[Sequence[str]], ProbeProgress | None], Iterator[Mapping[str, Probed]]
+]
+"""Resolves and locates parts of a list of distinct hostnames, yielding each part's results in
+the order of the parts, as soon as the part is done, with (done, total) over all the parts: in
+this process (`probe_in_parts`), or spread over processes by a caller that may fork. An audit
+evaluates each part while the next one is probed and lets go of it before the next arrives."""
 
 
-def probe_endpoints(resolver: Resolver, locator: GeoLocator) -> EndpointProbe:
-    """The endpoint probe of this process: the resolver, then the locator for each address."""
+def probe_endpoints(resolver: Resolver, locator: GeoLocator) -> HostnameProbe:
+    """The hostname probe of this process: the resolver, then the locator for each address."""
 
-    def probe(
-        names: Sequence[str], progress: Callable[[int, int], None] | None
-    ) -> dict[str, Probed]:
+    def probe(names: Sequence[str], progress: ProbeProgress | None) -> dict[str, Probed]:
         resolutions = resolver.resolve_many(names, progress=progress)
         locate = locator.locate
         probed: dict[str, Probed] = {}
@@ -95,6 +109,26 @@ def probe_endpoints(resolver: Resolver, locator: GeoLocator) -> EndpointProbe:
         return probed
 
     return probe
+
+
+def probe_in_parts(probe: HostnameProbe) -> EndpointProbe:
+    """`probe` called on each part in turn, its progress counted over all the parts."""
+
+    def probe_parts(
+        parts: Sequence[Sequence[str]], progress: ProbeProgress | None
+    ) -> Iterator[Mapping[str, Probed]]:
+        total = sum(map(len, parts))
+        done = 0
+        for part in parts:
+            yield probe(part, None if progress is None else after(progress, done, total))
+            done += len(part)
+
+    return probe_parts
+
+
+def after(progress: ProbeProgress, before: int, total: int) -> ProbeProgress:
+    """`progress` of work that comes after `before` of `total` hostnames done already."""
+    return lambda done, _: progress(before + done, total)
 
 
 def observe(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -342,7 +342,7 @@ def _insert_rows(conn: Connection, table: Table, rows: Iterable[dict[str, Any]])
     execute_in_chunks(conn, insert(table), rows)
 
 
-def insert_observations(conn: Connection, run_id: int, observed: Sequence[Observation]) -> None:
+def insert_observations(conn: Connection, run_id: int, observed: Iterable[Observation]) -> None:
     _insert_rows(
         conn,
         observations,
@@ -363,7 +363,7 @@ def insert_observations(conn: Connection, run_id: int, observed: Sequence[Observ
     )
 
 
-def insert_places(conn: Connection, run_id: int, checks: Sequence[PlaceCheck]) -> None:
+def insert_places(conn: Connection, run_id: int, checks: Iterable[PlaceCheck]) -> None:
     _insert_rows(
         conn,
         place_checks,

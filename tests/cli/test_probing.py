@@ -77,10 +77,14 @@ def test_workers_return_what_the_process_itself_finds(
     resolver = build_resolver(config)  # type: ignore[arg-type]
     locator = _PidLocator(build_locator(config, policies), tmp_path / "pids")  # type: ignore[arg-type]
     calls: list[tuple[int, int]] = []
-    got = probing._probe_in_workers(resolver, locator, NAMES, 2, lambda *c: calls.append(c))  # type: ignore[arg-type]
+    parts = [NAMES[:5], NAMES[5:30], NAMES[30:]]
+    handed = probing._probe_in_workers(resolver, locator, parts, 2, lambda *c: calls.append(c))  # type: ignore[arg-type]
+    got = {}
+    for part, found in zip(parts, handed, strict=True):
+        assert list(found) == part  # each part whole, in the order asked
+        got.update(found)
 
     assert got == expected
-    assert list(got) == NAMES  # in the order asked
     assert os.getpid() not in locator.pids() and len(locator.pids()) == 2  # in two workers
     done = [count for count, _ in calls]  # one call per slice, counting up to every name
     assert len(calls) > 2 and done == sorted(done) and calls[-1] == (len(NAMES), len(NAMES))
@@ -107,11 +111,49 @@ def test_a_process_running_threads_probes_in_itself(
     resolver = build_resolver(config)  # type: ignore[arg-type]
     assert threading.active_count() > 1  # the loopback DNS server's thread
 
-    got = parallel_probe(resolver, locator)(NAMES, None)  # type: ignore[arg-type]
+    (got,) = parallel_probe(resolver, locator)([NAMES], None)  # type: ignore[arg-type]
 
     assert locator.pids() == {os.getpid()}
     assert got["mail.vendor.example"][1][0].country == "US"
     assert got["slow.vendor.example"][0].status == "timeout"
+
+
+class _DyingLocator(_PidLocator):
+    """Kills the worker process that is asked to locate `fatal` (this process it spares)."""
+
+    def __init__(self, inner: object, log: Path, fatal: str) -> None:
+        super().__init__(inner, log)
+        self.parent, self.fatal = os.getpid(), fatal
+
+    def locate(self, address: str) -> Location:
+        if address == self.fatal and os.getpid() != self.parent:
+            os._exit(1)
+        return super().locate(address)
+
+
+def test_parts_the_workers_cannot_probe_are_probed_here(
+    parts: tuple[object, ...], tmp_path: Path
+) -> None:
+    """A worker that dies takes no hostname with it: every part not yet handed on is probed in
+    this process, and the parts come out whole and in order all the same."""
+    config, policies = parts
+    expected = probe_endpoints(build_resolver(config), build_locator(config, policies))(NAMES, None)  # type: ignore[arg-type]
+    locator = _DyingLocator(build_locator(config, policies), tmp_path / "pids", "198.51.100.30")
+    calls: list[tuple[int, int]] = []
+    chunks = [NAMES[:10], NAMES[10:], ["h35.many.example"]]  # h30: 198.51.100.30, in the second
+
+    handed = list(
+        probing._probe_in_workers(
+            build_resolver(config), locator, chunks, 2, lambda *c: calls.append(c)
+        )  # type: ignore[arg-type]
+    )
+
+    assert [list(found) for found in handed] == chunks
+    assert {name: found[name] for found in handed for name in found} == {
+        name: expected[name] for name in NAMES
+    }
+    assert os.getpid() in locator.pids()  # the rest probed here
+    assert calls[-1][1] == len(NAMES) + 1  # counted over all the parts
 
 
 def test_equal_facts_are_shared_but_never_across_types() -> None:

@@ -24,7 +24,15 @@ class AuditContext:
     as_of: date
     backup_checks: BackupChecks = field(default_factory=BackupChecks)
     memo: dict[object, Any] = field(default_factory=dict, compare=False, repr=False)
-    """What rules compute once per audit and share (the assessed places), by a key of their own."""
+    """What rules compute once per context and share (the assessed places), by a key of their own."""
+    whole: Mapping[str, Integration] | None = field(default=None, compare=False, repr=False)
+    """Every integration of the inventory when `integrations` are only a part of it (a large
+    audit evaluates its inventory a part at a time)."""
+
+    @property
+    def inventory(self) -> Mapping[str, Integration]:
+        """Every integration, for looking up those an audited one names (its sub-processors)."""
+        return self.integrations if self.whole is None else self.whole
 
     def finding(
         self, rule: str, integration: Integration, message: str, **details: Unpack[FindingDetails]
@@ -37,7 +45,8 @@ class AuditContext:
 
 
 _SHARED_EVIDENCE = object()
-"""The memo key of the audit's equal evidence values, held once (`PolicyData.finding`)."""
+"""The memo key of the context's equal evidence values, held once (`PolicyData.finding`)."""
+
 
 Rule = Callable[[AuditContext], Iterable[Finding]]
 _REGISTRY: dict[str, Rule] = {}

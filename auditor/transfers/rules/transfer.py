@@ -151,7 +151,7 @@ def _assess_places(context: AuditContext) -> Iterator[tuple[PlaceCheck, Assessme
             yield from _declared(integration, Facet.BACKUP, regions, policies, on, known)
         yield from _declared(integration, Facet.SUPPORT, integration.support, policies, on, known)
         for sub_id in integration.subprocessors:
-            sub = context.integrations[sub_id]
+            sub = context.inventory[sub_id]
             yield from _declared(
                 integration, Facet.SUBPROCESSOR, sub.hosting, policies, on, known, via=sub
             )

@@ -21,7 +21,7 @@ def vendor_foreign_jurisdiction(context: AuditContext) -> Iterator[Finding]:
     """A vendor in a country without adequacy can be ordered to hand over data it holds in the
     EEA: a warning naming the laws; an unknown vendor country is said (info), never taken as fine."""
     for integration in context.integrations.values():
-        judged = judge_vendor(integration, context.integrations, context.policies, context.as_of)
+        judged = judge_vendor(integration, context.inventory, context.policies, context.as_of)
         if judged is None:
             continue
         home, assessment = judged.country, judged.assessment
