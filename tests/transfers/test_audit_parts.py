@@ -40,7 +40,7 @@ def _inventory(rng: random.Random, count: int) -> list[dict[str, object]]:
     entries = []
     for n, ident in enumerate(ids):
         names = rng.sample(
-            SHARED + ["edge.shared.example", "broken.shared.example", "missing.shared.example"],
+            [*SHARED, "edge.shared.example", "broken.shared.example", "missing.shared.example"],
             rng.randrange(0, 3),
         )
         names += [f"own{n}.{rng.choice(['eu', 'us'])}.example"] * rng.randrange(0, 2)
