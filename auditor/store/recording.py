@@ -140,12 +140,9 @@ def apply_findings(
             )
         # The rules give each key once; should two share one, the first (the worst) is kept.
         current.setdefault(finding.key, finding)
-    known = {
-        (row.rule, row.integration, row.facet, row.place): row
-        for row in conn.execute(select(findings).where(scope.where()))
-    }
+    known = _stored(conn, scope, current)
     changes = transitions(
-        {k: Known(Status(r.status), tuple(r.probes or ())) for k, r in known.items()},
+        {key: Known(stored.status, stored.probes) for key, stored in known.items()},
         current,
         failures.keys(),
     )
@@ -205,7 +202,7 @@ def apply_findings(
             for key in reopened
         ]
 
-    changed = [key for key in by_change[Change.STILL_OPEN] if _changed(known[key], current[key])]
+    changed = [key for key in by_change[Change.STILL_OPEN] if known[key].changed]
     if changed:
         execute_in_chunks(
             conn,
@@ -287,6 +284,47 @@ def _content(finding: Finding) -> dict[str, Any]:
 
 def _content_binds() -> dict[str, Any]:
     return {name: bindparam(f"b_{name}") for name in _CONTENT}
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    """What the lifecycle needs of a stored finding. The rows themselves, with their messages
+    and evidence, are read one at a time and never all held: a large audit has hundreds of
+    thousands of them."""
+
+    id: int
+    status: Status
+    probes: tuple[str, ...]
+    carried_since: datetime | None
+    reopened: int
+    changed: bool
+    """Its content differs from this run's finding of the same key (False without one)."""
+
+
+def _stored(
+    conn: Connection, scope: RuleScope, current: Mapping[FindingKey, Finding]
+) -> dict[FindingKey, _Stored]:
+    """The stored findings of `scope` by key, each compared with this run's as it is read."""
+    rows = conn.execute(
+        select(findings).where(scope.where()).execution_options(yield_per=STORED_PER_FETCH)
+    )
+    known: dict[FindingKey, _Stored] = {}
+    for row in rows:
+        key = (row.rule, row.integration, row.facet, row.place)
+        fresh = current.get(key)
+        known[key] = _Stored(
+            row.id,
+            Status(row.status),
+            tuple(row.probes or ()),
+            row.carried_since,
+            row.reopened,
+            fresh is not None and _changed(row, fresh),
+        )
+    return known
+
+
+STORED_PER_FETCH = 5_000
+"""Stored findings fetched at a time while the lifecycle reads them."""
 
 
 def _changed(row: Row[Any], finding: Finding) -> bool:
