@@ -77,7 +77,7 @@ def test_workers_return_what_the_process_itself_finds(
     resolver = build_resolver(config)  # type: ignore[arg-type]
     locator = _PidLocator(build_locator(config, policies), tmp_path / "pids")  # type: ignore[arg-type]
     calls: list[tuple[int, int]] = []
-    parts = [NAMES[:5], NAMES[5:30], NAMES[30:]]
+    parts = [[], NAMES[:5], NAMES[5:30], [], NAMES[30:], []]  # parts without hostnames too
     handed = probing._probe_in_workers(resolver, locator, parts, 2, lambda *c: calls.append(c))  # type: ignore[arg-type]
     got = {}
     for part, found in zip(parts, handed, strict=True):
