@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from auditor.cli import main
+from auditor.launch import main
 
 main()

@@ -20,6 +20,8 @@
 #   - the scrape latency while an audit runs: from the second cycle on, another process scrapes
 #     /metrics (OpenMetrics, gzip) every 50 ms for as long as the cycle lasts; median and p99.
 #     One scrape before the first cycle stands for Prometheus's first scrape after the start.
+# The process runs on the allocator `gdpr-auditor run` runs on (`auditor/launch.py`: it executes
+# itself again with PYTHONMALLOC=malloc unless PYTHONMALLOC is set; set it to compare).
 # The endpoint serves the daemon's own exposition object, as `gdpr-auditor run` does (the one
 # the audit job prerenders after each store read), never a second one of the bench's making.
 # Targets: RSS growth under 5%, RSS at most 400 MB, idle scrape median under 100 ms, scrape p99
@@ -432,6 +434,9 @@ def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
     if args.scrape_worker is not None:
         return scrape_worker(args.scrape_worker, args.scrapes, args.accept)
+    from auditor.launch import use_c_allocator
+
+    use_c_allocator(True)  # as `gdpr-auditor run` does (the daemon's memory is measured here)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         if args.keep is not None:

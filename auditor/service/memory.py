@@ -22,6 +22,11 @@ def release_freed_memory() -> bool:
     return True
 
 
+def can_release_freed_memory() -> bool:
+    """Whether `release_freed_memory` does anything here (glibc)."""
+    return _malloc_trim() is not None
+
+
 @functools.cache
 def _malloc_trim() -> Callable[[int], int] | None:
     """glibc's malloc_trim, looked up on first use; None without it."""
