@@ -78,7 +78,9 @@ def _probe_in_workers(
     probed: list[dict[str, Probed]] = [{} for _ in parts]
     slices = [-(-len(part) // size) for part in parts]  # each part's slices still out
     done = next_part = 0
-    values = _Values()
+    values = [_Values() for _ in parts]  # one per part: it is let go of with its part
+    for later in values[1:]:
+        later.share_facts(values[0])
     _RESOLVER, _LOCATOR = resolver, locator
     resolver.concurrency = max(1, concurrency // workers)
     try:
@@ -101,7 +103,7 @@ def _probe_in_workers(
                     for hostname, (resolution, located) in zip(
                         part[start : start + len(flat)], flat, strict=True
                     ):
-                        mine[hostname] = values.probed(hostname, resolution, located)
+                        mine[hostname] = values[index].probed(hostname, resolution, located)
                     slices[index] -= 1
                     done += len(flat)
                     if progress is not None:
@@ -109,7 +111,7 @@ def _probe_in_workers(
                     while next_part < len(parts) and slices[next_part] == 0:
                         whole, probed[next_part] = probed[next_part], {}
                         next_part += 1
-                        values.forget_locations()
+                        values[next_part - 1] = _Values()
                         yield {hostname: whole[hostname] for hostname in parts[next_part - 1]}
                         del whole
             finally:
@@ -150,9 +152,9 @@ class _Values:
         self._locations: dict[object, Location] = {}  # by address: it locates the same all run
         self._atoms: dict[tuple[type, object], object] = {}
 
-    def forget_locations(self) -> None:
-        """Let go of the locations made so far: a part handed on holds its own."""
-        self._locations = {}
+    def share_facts(self, other: _Values) -> None:
+        """Make equal facts one object with `other`'s (the locations stay this one's own)."""
+        self._atoms = other._atoms
 
     def probed(
         self, hostname: str, resolution: tuple[object, ...], located: tuple[tuple[object, ...], ...]
