@@ -26,6 +26,8 @@ from dataclasses import fields
 from operator import attrgetter
 from typing import IO, Any, Generic, TypeVar
 
+from auditor.core.errors import AuditUnavailableError
+
 T = TypeVar("T")
 
 CHUNK = 8_192
@@ -83,8 +85,18 @@ class Spool(Collection[T], Generic[T]):
         self._written = 0
 
     def _write(self) -> None:
+        try:
+            self._write_tail()
+        except OSError as exc:
+            raise AuditUnavailableError(
+                f"cannot write the audit's results to a temporary file in "
+                f"{tempfile.gettempdir()}: {exc.strerror or exc} (TMPDIR names another directory)"
+            ) from exc
+
+    def _write_tail(self) -> None:
         if self._file is None:
-            # Closed by close(), or when the spool is garbage; unlinked from the start.
+            # Closed by close(), or when the spool is garbage; unlinked from the start, and
+            # private to this process (mode 0600), which alone writes what it unpickles.
             self._file = tempfile.TemporaryFile(prefix="gdpr-auditor-spool-")  # noqa: SIM115
             self._closing = weakref.finalize(self, self._file.close)
         buffer = io.BytesIO()
@@ -95,7 +107,7 @@ class Spool(Collection[T], Generic[T]):
         offset = self._spans[-1][0] + self._spans[-1][1] if self._spans else 0
         written = os.pwrite(self._file.fileno(), data, offset)
         if written != len(data):
-            raise OSError(f"spool file: {written} of {len(data)} bytes written")
+            raise OSError(f"{written} of {len(data)} bytes written")
         self._spans.append((offset, len(data)))
         self._written += len(self._tail)
         del data

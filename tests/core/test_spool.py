@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
+from auditor.core.errors import AuditUnavailableError
 from auditor.core.model import Facet, Location, Observation, PlaceCheck, Resolution, Verdict
 from auditor.core.spool import Spool
 
@@ -79,6 +82,15 @@ def _open_files() -> set[str]:
         if target.endswith("(deleted)"):  # an unlinked file, as the spool's is
             found.add(target)
     return found
+
+
+def test_a_temporary_directory_it_cannot_write_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "gone"))
+    spool: Spool[PlaceCheck] = Spool((PlaceCheck,), chunk=1)
+    with pytest.raises(AuditUnavailableError, match=r"temporary file in .*gone: .*TMPDIR"):
+        spool.extend([PlaceCheck("i", Facet.HOSTING, "DE", "DE", Verdict.EEA, "EEA")])
 
 
 def test_classes_it_cannot_rebuild_by_their_constructor_are_refused() -> None:
