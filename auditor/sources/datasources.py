@@ -253,7 +253,11 @@ def _mysql_engine(url: URL, read_only: bool, timeout: float) -> Engine:
     connect_args: dict[str, Any] = {}
     if "connect_timeout" not in url.query:
         connect_args["connect_timeout"] = max(1, round(timeout))
-    statements = ["SET time_zone = '+00:00'"]
+    # MariaDB only (MySQL skips what is in /*M! */): no subquery cache. It keys a correlated
+    # subquery's result by the outer values compared under their column's collation, so under
+    # a PAD SPACE or case-insensitive one a NOT EXISTS asked for `' '` answered what it had found
+    # for `''` (and `abc` for `ABC`), whatever exact comparison the subquery makes.
+    statements = ["SET time_zone = '+00:00' /*M!, optimizer_switch = 'subquery_cache=off' */"]
     if read_only:
         statements.append("SET SESSION TRANSACTION READ ONLY")
     return _with_session(

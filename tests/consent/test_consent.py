@@ -991,3 +991,30 @@ def test_merge_and_pushdown_always_agree(variant: Variant, org_database: OrgData
     with DataSources(found.data_sources, {"CRM_URL": org_database.url}) as sources:
         bound = bind_consent(found.consent["mailchimp"], sources)
         check()
+
+
+@pytest.mark.parametrize(
+    "shared",
+    [["", " "], [" ", ""], ["abc", "ABC"], ["ABC", "abc"]],
+    ids=["blank", "space", "lower", "upper"],
+)
+def test_keys_one_collation_takes_for_equal_are_each_asked_for(
+    shared: list[str], org_database: OrgDatabase
+) -> None:
+    """Shared keys equal under the column's collation (`''` and `' '` under PAD SPACE, `abc`
+    and `ABC` ignoring case) but not as keys, with a consent for the first only: the second is
+    missing, in either order. MariaDB's subquery cache, which keys a correlated subquery's
+    answer by the outer value under its collation, answered the second with the first's."""
+    variant = next(v for v in VARIANTS if v.name == "text")
+    customers, consents = variant_tables(org_database.engine, variant, nullable=True)
+    found = consent_settings(parse_yaml(config_text(), "auditor.yaml"))
+    rows, drawn = [(key, True) for key in shared], [(shared[0], PURPOSE, -1, None)]
+    refill(org_database.engine, customers, consents, rows, timed(drawn))
+
+    with DataSources(found.data_sources, {"CRM_URL": org_database.url}) as sources:
+        bound = bind_consent(found.consent["mailchimp"], sources)
+        got = counts(coverage(bound, D)), counts(coverage(bound, D, merge=True))
+        listed = list(gaps(bound, D)), list(gaps(bound, D, merge=True))
+
+    assert ((2, 1, 0), (2, 1, 0)) == got
+    assert ([shared[1]], [shared[1]]) == listed
