@@ -78,9 +78,8 @@ def _probe_in_workers(
     probed: list[dict[str, Probed]] = [{} for _ in parts]
     slices = [-(-len(part) // size) for part in parts]  # each part's slices still out
     done = next_part = 0
-    values = [_Values() for _ in parts]  # one per part: it is let go of with its part
-    for later in values[1:]:
-        later.share_facts(values[0])
+    facts: dict[tuple[type, object], object] = {}
+    values = [_Values(facts) for _ in parts]  # a location table per part, let go of with it
     _RESOLVER, _LOCATOR = resolver, locator
     resolver.concurrency = max(1, concurrency // workers)
     try:
@@ -111,7 +110,7 @@ def _probe_in_workers(
                     while next_part < len(parts) and slices[next_part] == 0:
                         whole, probed[next_part] = probed[next_part], {}
                         next_part += 1
-                        values[next_part - 1] = _Values()
+                        values[next_part - 1].forget_locations()
                         yield {hostname: whole[hostname] for hostname in parts[next_part - 1]}
                         del whole
             finally:
@@ -148,13 +147,13 @@ class _Values:
     equal locations, and equal strings and numbers within them (each slice arrives with its own
     copies)."""
 
-    def __init__(self) -> None:
+    def __init__(self, facts: dict[tuple[type, object], object] | None = None) -> None:
         self._locations: dict[object, Location] = {}  # by address: it locates the same all run
-        self._atoms: dict[tuple[type, object], object] = {}
+        self._atoms = {} if facts is None else facts  # may be shared with other tables
 
-    def share_facts(self, other: _Values) -> None:
-        """Make equal facts one object with `other`'s (the locations stay this one's own)."""
-        self._atoms = other._atoms
+    def forget_locations(self) -> None:
+        """Let go of the locations made so far (their part is handed on and holds them)."""
+        self._locations = {}
 
     def probed(
         self, hostname: str, resolution: tuple[object, ...], located: tuple[tuple[object, ...], ...]

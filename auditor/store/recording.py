@@ -286,6 +286,10 @@ def _content_binds() -> dict[str, Any]:
     return {name: bindparam(f"b_{name}") for name in _CONTENT}
 
 
+STORED_PER_FETCH = 5_000
+"""Stored findings fetched at a time while the lifecycle reads them."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Stored:
     """What the lifecycle needs of a stored finding. The rows themselves, with their messages
@@ -321,10 +325,6 @@ def _stored(
             fresh is not None and _changed(row, fresh),
         )
     return known
-
-
-STORED_PER_FETCH = 5_000
-"""Stored findings fetched at a time while the lifecycle reads them."""
 
 
 def _changed(row: Row[Any], finding: Finding) -> bool:
