@@ -6,9 +6,11 @@ import json
 import textwrap
 from collections import Counter
 from collections.abc import Callable, Iterator
+from itertools import islice
 from typing import Any, TextIO
 
 from auditor import __version__
+from auditor.cli.json_items import endpoint_texts, finding_text, place_texts
 from auditor.core.model import Finding, Observation, PlaceCheck, Verdict
 from auditor.core.results import AuditResult
 from auditor.core.staleness import DataWarning
@@ -136,47 +138,47 @@ def _encoder() -> Callable[[Any], str]:
 
 
 _ENCODE = _encoder()
-_CHUNK = 512  # items joined per write
+_BATCH = 512  # items joined per write
 
 
 def write_json(result: AuditResult, stream: TextIO) -> None:
-    """Write the JSON document: one top-level key per line and one list item per line.
+    """Write `result_json(result)`: one top-level key per line and one list item per line.
 
-    Each item is built and encoded by the C encoder as it is written (an indented document goes
-    through the pure-Python encoder, several times slower on a large audit), so memory stays
-    flat: no list of all items is ever held.
+    The long lists' items are written as they are made, straight from their field values
+    (`auditor.cli.json_items`), so memory stays flat: no list of all items, and no dict or
+    object for each, is ever held. The rest goes through one C encoder made once (an indented
+    document goes through the pure-Python encoder, several times slower on a large audit).
     """
     document = _result_items(result)
+    document["findings"] = (finding_text(finding, _ENCODE) for finding in result.findings)
+    document["places"] = place_texts(result.places)
+    document["endpoints"] = endpoint_texts(result.observations)
     stream.write("{\n")
     for position, (key, value) in enumerate(document.items()):
         stream.write(f"  {json.dumps(key)}: ")
-        if isinstance(value, Iterator | list):
-            _write_items(iter(value), stream)
+        if isinstance(value, list):
+            _write_items(map(_ENCODE, value), stream)
+        elif isinstance(value, Iterator):
+            _write_items(value, stream)
         else:
             stream.write(_ENCODE(value))
         stream.write(",\n" if position < len(document) - 1 else "\n")
     stream.write("}\n")
 
 
-def _write_items(items: Iterator[Any], stream: TextIO) -> None:
-    """Write `[...]` with one encoded item per line; an empty list as `[]`."""
-    first = next(items, _END)
-    if first is _END:
+def _write_items(items: Iterator[str], stream: TextIO) -> None:
+    """Write `[...]` with one item's JSON text per line; an empty list as `[]`."""
+    batch = list(islice(items, _BATCH))
+    if not batch:
         stream.write("[]")
         return
-    stream.write("[\n    " + _ENCODE(first))
-    chunk: list[str] = []
-    for item in items:
-        chunk.append(_ENCODE(item))
-        if len(chunk) >= _CHUNK:
-            stream.write(",\n    " + ",\n    ".join(chunk))
-            chunk.clear()
-    if chunk:
-        stream.write(",\n    " + ",\n    ".join(chunk))
+    stream.write("[\n    ")
+    while batch:
+        stream.write(",\n    ".join(batch))
+        batch = list(islice(items, _BATCH))
+        if batch:
+            stream.write(",\n    ")
     stream.write("\n  ]")
-
-
-_END = object()
 
 
 def _places_line(checks: list[PlaceCheck]) -> str:

@@ -10,7 +10,9 @@ time. A small audit never fills a chunk and never touches the file.
 Pickling frozen, slotted dataclasses field by field (their default) is slow; the classes a
 spool is made for are reduced to their constructor and field values instead, so that pickle's
 C loop rebuilds them, and one object referred to many times within a chunk (a location shared
-by a thousand addresses) is written and rebuilt once.
+by a thousand addresses) is written and rebuilt once. A reader that wants another form of the
+values than the objects (the JSON output wants their JSON text) reads them back `rebuilt` by its
+own functions of the field values, and no object is made.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ import os
 import pickle
 import tempfile
 import weakref
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import fields
+from itertools import chain
 from operator import attrgetter
 from typing import IO, Any, Generic, TypeVar
 
@@ -41,8 +44,9 @@ class Spool(Collection[T], Generic[T]):
         chunk = CHUNK if chunk is None else chunk
         if chunk < 1:
             raise ValueError("a spool's chunk holds at least one item")
+        self._classes = tuple(classes)
         self._table: dict[type, Any] = dict(copyreg.dispatch_table)
-        self._table.update({cls: _reducer(cls) for cls in classes})
+        self._table.update({cls: _reducer(cls) for cls in self._classes})
         self._chunk = chunk
         self._tail: list[T] = []
         self._file: IO[bytes] | None = None
@@ -59,15 +63,40 @@ class Spool(Collection[T], Generic[T]):
         return self._written + len(self._tail)
 
     def __iter__(self) -> Iterator[T]:
+        for data in self._stored():
+            items: list[T] = pickle.loads(data)
+            del data
+            yield from items
+        yield from list(self._tail)
+
+    def rebuilt(self, builders: Mapping[type, Callable[..., Any]]) -> Iterator[Any]:
+        """The items in order, each object of a class in `builders` (and in the spool's classes)
+        made by `builders[cls](*its field values)` instead of by the class: the values of its
+        own fields of such classes made so first. One object referred to many times within a
+        chunk (a location shared by a thousand addresses) is made once. Raises ValueError for a
+        class that is not the spool's: its objects are not stored as their field values."""
+        if unknown := [cls.__name__ for cls in builders if cls not in self._classes]:
+            raise ValueError(f"not a class of the spool: {', '.join(unknown)}")
+        by_name = {(cls.__module__, cls.__qualname__): make for cls, make in builders.items()}
+        return chain.from_iterable(self._rebuilt_chunks(by_name))
+
+    def _rebuilt_chunks(
+        self, builders: Mapping[tuple[str, str], Callable[..., Any]]
+    ) -> Iterator[list[Any]]:
+        # The objects in memory go the same way as those in the file, so they come out the same.
+        for data in chain(self._stored(), [self._pickled(list(self._tail))]):
+            items: list[Any] = _Rebuilding(io.BytesIO(data), builders).load()
+            del data
+            yield items
+
+    def _stored(self) -> Iterator[bytes]:
+        """The pickle of each chunk in the file, in order."""
         for offset, length in list(self._spans):
             assert self._file is not None
             data = os.pread(self._file.fileno(), length, offset)
             if len(data) != length:
                 raise OSError(f"spool file truncated: {len(data)} of {length} bytes read")
-            items: list[T] = pickle.loads(data)
-            del data
-            yield from items
-        yield from list(self._tail)
+            yield data
 
     def __contains__(self, item: object) -> bool:
         return any(item == mine for mine in self)
@@ -99,11 +128,7 @@ class Spool(Collection[T], Generic[T]):
             # private to this process (mode 0600), which alone writes what it unpickles.
             self._file = tempfile.TemporaryFile(prefix="gdpr-auditor-spool-")  # noqa: SIM115
             self._closing = weakref.finalize(self, self._file.close)
-        buffer = io.BytesIO()
-        pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
-        pickler.dispatch_table = self._table
-        pickler.dump(self._tail)
-        data = buffer.getbuffer()
+        data = self._pickled(self._tail)
         offset = self._spans[-1][0] + self._spans[-1][1] if self._spans else 0
         written = os.pwrite(self._file.fileno(), data, offset)
         if written != len(data):
@@ -111,8 +136,14 @@ class Spool(Collection[T], Generic[T]):
         self._spans.append((offset, len(data)))
         self._written += len(self._tail)
         del data
-        buffer.close()
         self._tail = []
+
+    def _pickled(self, items: list[T]) -> bytes:
+        buffer = io.BytesIO()
+        pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
+        pickler.dispatch_table = self._table
+        pickler.dump(items)
+        return buffer.getvalue()
 
 
 def _reducer(cls: type) -> Callable[[Any], tuple[Any, ...]]:
@@ -124,3 +155,15 @@ def _reducer(cls: type) -> Callable[[Any], tuple[Any, ...]]:
         raise TypeError(f"{cls.__name__}: a spooled class needs two fields or more")
     values = attrgetter(*names)
     return lambda obj: (cls, values(obj))
+
+
+class _Rebuilding(pickle.Unpickler):
+    """Unpickles a chunk with the given functions in place of the classes they are named by."""
+
+    def __init__(self, file: IO[bytes], builders: Mapping[tuple[str, str], Callable[..., Any]]):
+        super().__init__(file)
+        self._builders = builders
+
+    def find_class(self, module: str, name: str) -> Any:
+        # Called once per class and chunk (the pickle refers back to it after that).
+        return self._builders.get((module, name)) or super().find_class(module, name)

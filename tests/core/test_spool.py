@@ -61,6 +61,45 @@ def test_an_object_shared_within_a_chunk_comes_back_as_one() -> None:
     assert back[0] == shared and all(location is back[0] for location in back)
 
 
+@pytest.mark.parametrize("count", [0, 4, 5, 23])
+def test_rebuilt_makes_each_item_by_the_builders_in_order_at_every_chunk_boundary(
+    count: int,
+) -> None:
+    shared = Location("192.0.2.1", "DE", "ip-ranges:aws", "aws", "eu-central-1", edge=True)
+    items = [_observation(number, shared) for number in range(count)]
+    spool: Spool[Observation] = Spool((Observation, Resolution, Location), chunk=5)
+    spool.extend(items)
+    made: list[str] = []
+
+    def location(address: str, *_: object) -> str:
+        made.append(address)
+        return address
+
+    back = list(spool.rebuilt({Observation: lambda *values: values, Location: location}))
+
+    expected = [
+        (
+            o.integration,
+            o.hostname,
+            o.resolution,
+            tuple(x.address for x in o.locations),
+            o.edge_reason,
+        )
+        for o in items
+    ]
+    assert back == expected
+    assert all(type(values[2]) is Resolution for values in back)  # not a builder's: an object
+    # The shared location is made once per chunk (those in the file, and the tail), not per item.
+    assert made.count(shared.address) == -(-count // 5)
+    assert list(spool) == items  # and read back as objects as before
+
+
+def test_rebuilt_refuses_a_class_it_does_not_store_as_field_values() -> None:
+    spool: Spool[PlaceCheck] = Spool((PlaceCheck,), chunk=2)
+    with pytest.raises(ValueError, match="not a class of the spool: Location"):
+        spool.rebuilt({Location: lambda *values: values})
+
+
 def test_a_small_spool_makes_no_file_and_close_empties_it() -> None:
     before = _open_files()
     spool: Spool[PlaceCheck] = Spool((PlaceCheck,), chunk=3)
