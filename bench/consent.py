@@ -348,8 +348,8 @@ def child(mode: str, chunk: int) -> dict[str, Any]:
     from auditor.consent.config import parse_consent
     from auditor.consent.coverage import bind_consent, coverage
     from auditor.core.yamlsource import parse_yaml
-    from auditor.sources import DataSources
     from auditor.sources.config import parse_data_sources
+    from auditor.sources.datasources import DataSources
 
     doc = parse_yaml(config_yaml(), "bench.yaml")
     data_sources, _ = parse_data_sources(doc, None)

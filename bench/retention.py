@@ -151,8 +151,8 @@ def child(mode: str, url: str, table: str, batch: int, max_rows: int, state: str
         parse_retention,
         plan_policy,
     )
-    from auditor.sources import DataSources
     from auditor.sources.config import ConfigRef, DataSourceSettings
+    from auditor.sources.datasources import DataSources
     from auditor.store import StateStore
 
     policies, issues = parse_retention(parse_yaml(policy_yaml(table, batch, max_rows), "bench"))

@@ -1,10 +1,12 @@
 """The command line: `gdpr-auditor VERB`; exit 0 ok, 1 findings, 2 invalid, 3 could not run.
 
-Each verb lives in a module of this package and registers itself on `cli` when imported below.
+Each verb lives in a module of this package and registers itself on `cli` when imported, which
+`cli` does when the verb is named (`VERBS`).
 """
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import re
 import sys
@@ -248,11 +250,46 @@ class Group(click.Group, Command):
     """A group of commands whose commands and sub-groups list their short help whole too."""
 
     command_class = Command
-    group_class = type  # sub-groups are of this class too
+    group_class: type[click.Group | type] = type  # sub-groups are of this class too
+
+
+VERBS = {
+    "check": "audit",
+    "consent": "consent",
+    "db": "db",
+    "discover": "discover",
+    "evidence": "evidence",
+    "finding": "findings",
+    "geodb": "geodb",
+    "import": "discover",
+    "register": "report",
+    "report": "report",
+    "retention": "retention_template",  # the group's `template`, which imports the group
+    "run": "run",
+    "schema": "schema",
+    "validate": "validate",
+    "web": "web",
+}
+"""Each verb -> the module of this package that registers it on `cli` when imported."""
+
+
+class Verbs(Group):
+    """The top-level group, which imports a verb's module when the verb is named (or listed by
+    `--help`): a command imports what it needs only, `check` neither SQLAlchemy nor requests."""
+
+    group_class = Group  # the verbs' sub-groups: not of this class, which imports verbs
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(VERBS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in VERBS:
+            importlib.import_module(f"{__name__}.{VERBS[cmd_name]}")
+        return super().get_command(ctx, cmd_name)
 
 
 @click.group(
-    cls=Group,
+    cls=Verbs,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 @click.version_option(__version__, prog_name="gdpr-auditor")
@@ -267,21 +304,3 @@ def cli() -> None:
 def main() -> None:
     """Console entry point."""
     cli(prog_name="gdpr-auditor")
-
-
-# Each verb module registers its commands on `cli`; they import from this module, so they come last.
-from auditor.cli import (  # noqa: F401
-    audit,
-    consent,
-    db,
-    discover,
-    evidence,
-    findings,
-    geodb,
-    report,
-    retention,
-    retention_template,
-    run,
-    schema,
-    web,
-)

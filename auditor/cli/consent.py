@@ -41,7 +41,7 @@ from auditor.consent.imports import (
 from auditor.consent.statements import BoundConsent
 from auditor.core.consents import ConsentCoverage
 from auditor.service.wiring import open_store
-from auditor.sources import DataSources
+from auditor.sources.datasources import DataSources
 from auditor.store import StateStore
 
 

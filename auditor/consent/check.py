@@ -30,7 +30,7 @@ from auditor.core.errors import AuditorError, InvalidInputError, Issue
 from auditor.core.model import Finding, Integration
 from auditor.core.policies import PolicyData
 from auditor.core.ports import Clock
-from auditor.sources import DataSourceError, DataSources
+from auditor.sources.datasources import DataSourceError, DataSources
 from auditor.store import FindingChanges, StateStore
 
 log = structlog.get_logger("auditor.consent")

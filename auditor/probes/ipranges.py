@@ -9,8 +9,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-
-import requests
+from typing import TYPE_CHECKING
 
 from auditor.core.errors import GeoDataError, InvalidInputError, Issue
 from auditor.probes.fetchrecord import (
@@ -31,6 +30,9 @@ from auditor.probes.rangeformats import (
     is_range_file_name,
     parse_range_bytes,
 )
+
+if TYPE_CHECKING:  # only a download needs requests: locating with the files does not
+    import requests
 
 AZURE_DOWNLOAD_PAGE = "https://www.microsoft.com/en-us/download/details.aspx?id=56519"
 """Microsoft's page for the weekly Service Tags file, whose direct URL changes every week."""
@@ -294,6 +296,8 @@ def _fetch_one(
     timeout: float,
     clock: Callable[[], datetime],
 ) -> FetchResult:
+    import requests
+
     def failed(reason: str) -> FetchResult:
         return FetchResult(provider, str(path), url, ok=False, error=reason)
 

@@ -16,10 +16,12 @@ from auditor.core.policies import PolicyData
 from auditor.core.ports import DataSet, GeoLocator
 from auditor.core.vendors import CatalogueHome, with_vendor_countries
 from auditor.discovery.catalogue import load_catalogue
-from auditor.store import DEFAULT_FILE, StateStore, evidence_key
 
+# The adapters are imported where they are built: a command that needs no state store (a
+# `check` without a database) does not import SQLAlchemy.
 if TYPE_CHECKING:
     from auditor.probes.dns import DnsResolver
+    from auditor.store import StateStore
 
 
 class _NoGeoData:
@@ -128,6 +130,8 @@ def database_url(config: Config, environ: Mapping[str, str]) -> str:
     Raises:
         InvalidInputError: `database.url_env` names a variable that is not set or is empty.
     """
+    from auditor.store import DEFAULT_FILE
+
     settings = config.database
     if settings is None:
         return f"sqlite:///{state_directory(config, environ) / DEFAULT_FILE}"
@@ -160,4 +164,6 @@ def open_store(config: Config, environ: Mapping[str, str]) -> StateStore:
         SchemaVersionError: the database's schema is older or newer than this code's.
         StoreError: the database cannot be reached.
     """
+    from auditor.store import StateStore, evidence_key
+
     return StateStore.open(database_url(config, environ), evidence_key=evidence_key(environ))

@@ -1,8 +1,6 @@
 """The organisation's own databases: named data sources and the checks of their reflected schemas,
-shared by every capability that sends SQL there (consent coverage, retention)."""
+shared by every capability that sends SQL there (consent coverage, retention).
 
-from __future__ import annotations
-
-from auditor.sources.datasources import DataSource, DataSourceError, DataSources
-
-__all__ = ["DataSource", "DataSourceError", "DataSources"]
+The data sources themselves are `auditor.sources.datasources` (SQLAlchemy), imported by name:
+the configuration's models here (`auditor.sources.config`) are loaded by every command, which
+need not import SQLAlchemy for that."""

@@ -42,7 +42,7 @@ from auditor.consent.statements import BoundConsent, CoverageQuery
 from auditor.core.consents import ConsentCoverage
 from auditor.core.errors import InvalidInputError
 from auditor.core.yamlsource import parse_yaml
-from auditor.sources import DataSourceError, DataSources
+from auditor.sources.datasources import DataSourceError, DataSources
 from tests.conftest import OrgDatabase
 from tests.helpers import consent_settings, free_port, integrations_from, minimal
 

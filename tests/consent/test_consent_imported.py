@@ -21,7 +21,7 @@ from auditor.consent.imported import BoundImported, bind_imported, imported_cove
 from auditor.consent.imports import ImportColumns, SubjectHasher, read_consents
 from auditor.core.errors import InvalidInputError
 from auditor.core.yamlsource import parse_yaml
-from auditor.sources import DataSources
+from auditor.sources.datasources import DataSources
 from auditor.store import StateStore
 from auditor.store.schema import imported_consents
 from tests.conftest import OrgDatabase

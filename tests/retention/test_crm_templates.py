@@ -21,7 +21,7 @@ from auditor.cli import cli
 from auditor.core.chain import EvidenceRecord, verify
 from auditor.retention import bind_policy, enforce_policy, plan_policy
 from auditor.retention.templates import template, template_policies
-from auditor.sources import DataSources
+from auditor.sources.datasources import DataSources
 from auditor.store import StateStore
 from tests.retention.crm_harness import (
     ELIGIBLE,

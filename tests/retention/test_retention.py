@@ -54,8 +54,8 @@ from auditor.retention import (
     retention_deadline,
 )
 from auditor.retention.ranges import RangeWalker
-from auditor.sources import DataSourceError, DataSources
 from auditor.sources.config import ConfigRef, DataSourceSettings
+from auditor.sources.datasources import DataSourceError, DataSources
 from auditor.store import StateStore
 from auditor.store.evidence import records
 from tests.conftest import OrgDatabase
@@ -716,7 +716,7 @@ KILLED_CHILD = textwrap.dedent(
     from auditor.sources.config import ConfigRef, DataSourceSettings
     from auditor.retention import bind_policy, enforce_policy
     from auditor.retention import load_retention_policies
-    from auditor.sources import DataSources
+    from auditor.sources.datasources import DataSources
     from auditor.store import StateStore
 
     # Batches of exactly batch_size, however slow this machine's commits (as tests/conftest.py).

@@ -14,7 +14,7 @@ from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, creat
 from auditor.core.errors import InvalidInputError
 from auditor.core.yamlsource import parse_yaml
 from auditor.retention import bind_policy, enforce_policy, parse_retention, plan_policy
-from auditor.sources import DataSources
+from auditor.sources.datasources import DataSources
 from auditor.store import StateStore
 from tests.retention.crm_harness import ELIGIBLE, HELD, NOW, OVERDUE, World, comparable, parsed
 from tests.retention.test_retention import SECRET, evidence_of, source_settings

@@ -214,7 +214,7 @@ KILLED_AFTER_COMMIT = textwrap.dedent(
     from sqlalchemy import event
     from auditor.sources.config import ConfigRef, DataSourceSettings
     from auditor.retention import bind_policy, enforce_policy, load_retention_policies
-    from auditor.sources import DataSources
+    from auditor.sources.datasources import DataSources
     from auditor.store import StateStore
 
     # Batches of exactly batch_size, however slow this machine's commits (as tests/conftest.py).

@@ -28,7 +28,6 @@ from sqlalchemy import (
 )
 
 from auditor.core.yamlsource import parse_yaml
-from auditor.sources import DataSource, DataSourceError, DataSources
 from auditor.sources.config import (
     ConfigRef,
     DataSourceSettings,
@@ -36,6 +35,7 @@ from auditor.sources.config import (
     TableSelection,
     table_selection,
 )
+from auditor.sources.datasources import DataSource, DataSourceError, DataSources
 from auditor.sources.keys import key_text
 from auditor.sources.schema_check import ColumnNeed, bind_table
 from tests.conftest import OrgDatabase
