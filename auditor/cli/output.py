@@ -150,9 +150,12 @@ def write_json(result: AuditResult, stream: TextIO) -> None:
     document goes through the pure-Python encoder, several times slower on a large audit).
     """
     document = _result_items(result)
-    document["findings"] = (finding_text(finding, _ENCODE) for finding in result.findings)
-    document["places"] = place_texts(result.places)
-    document["endpoints"] = endpoint_texts(result.observations)
+    # The long lists as their items' JSON texts, in place of the dicts the texts are made like.
+    document.update(
+        findings=(finding_text(finding, _ENCODE) for finding in result.findings),
+        places=place_texts(result.places),
+        endpoints=endpoint_texts(result.observations),
+    )
     stream.write("{\n")
     for position, (key, value) in enumerate(document.items()):
         stream.write(f"  {json.dumps(key)}: ")
