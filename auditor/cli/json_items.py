@@ -15,7 +15,7 @@ test holds the two together.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import Any
 
 from auditor.core.model import Finding, Location, Observation, PlaceCheck, Resolution
@@ -160,20 +160,21 @@ def _endpoint(
 
 def place_texts(places: Collection[PlaceCheck]) -> Iterator[str]:
     """Each place as `place_json` of it, as JSON, in order."""
-    return _spooled(places, (PlaceCheck,)).rebuilt({PlaceCheck: _place})
+    return _texts(places, {PlaceCheck: _place})
 
 
 def endpoint_texts(observations: Collection[Observation]) -> Iterator[str]:
     """Each observation as `observation_json` of it, as JSON, in order."""
-    spool = _spooled(observations, (Observation, Resolution, Location))
-    return spool.rebuilt({Observation: _endpoint, Resolution: _resolution, Location: _address})
+    return _texts(
+        observations, {Observation: _endpoint, Resolution: _resolution, Location: _address}
+    )
 
 
-def _spooled(items: Collection[Any], classes: tuple[type, ...]) -> Spool[Any]:
-    """`items` as a spool: an audit's are; a list (a test's) is spooled here, so that every
-    item is made the one way."""
+def _texts(items: Collection[Any], builders: Mapping[type, Callable[..., str]]) -> Iterator[str]:
+    """`items` read back by `builders`. An audit's items are a spool; a list (a test's) is
+    spooled here, of the builders' classes, so that every item is made the one way."""
     if isinstance(items, Spool):
-        return items
-    spool: Spool[Any] = Spool(classes)
+        return items.rebuilt(builders)
+    spool: Spool[Any] = Spool(builders)
     spool.extend(items)
-    return spool
+    return spool.rebuilt(builders)
