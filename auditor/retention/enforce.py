@@ -34,9 +34,7 @@ longer match (their columns hold their replacements).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
+import contextlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -44,12 +42,14 @@ from datetime import datetime
 from typing import Any, Literal
 
 from auditor.core.errors import InvalidRequestError, StoreError
-from auditor.core.ledger import BatchIntent, RetentionLedger, encode_key, new_run
+from auditor.core.ledger import RetentionLedger, new_run
 from auditor.core.ports import Clock
 from auditor.retention.batches import BatchWalker, next_batch_size
-from auditor.retention.plan import RetentionPlan, plan_policy
+from auditor.retention.intent import batch_intent
+from auditor.retention.parallel import BESIDE, WALKERS, Gate, RangedRun
+from auditor.retention.plan import RetentionPlan, plan_policy, policy_deadline, run_limit
 from auditor.retention.policy import ANONYMISE_KEY_ENV
-from auditor.retention.ranges import RangeWalker
+from auditor.retention.ranges import RangeWalker, walkable
 from auditor.retention.reconcile import Batch, batch_content, reconcile_policy
 from auditor.retention.tables import BoundPolicy
 
@@ -129,16 +129,18 @@ def enforce_policy(
 
     `secret` keys the hashes (of anonymised values and of key ranges); `check` is called before
     each batch and may raise to stop the run there (the daemon's JobContext.check); `on_batch`
-    hears of each committed batch, reconciled ones included. `plan`: the caller's plan of this
-    policy, made after its unsettled batches were reconciled, so that the table is not counted
-    twice; without one, the run plans at `clock()`.
+    hears of each committed batch, reconciled ones included, one at a time (on PostgreSQL from
+    the walkers' threads). `plan`: the caller's plan of this policy, made after its unsettled
+    batches were reconciled, so that the table is not counted twice; without one, the run plans
+    at `clock()`, on PostgreSQL while its first batches run (none is committed before the plan
+    is in and the guard passed).
 
     Each batch holds at most the policy's batch_size records; the next batch is sized toward a
     target transaction time (`auditor.retention.batches.next_batch_size`).
 
-    It stays one function of about 100 lines: the order of reconcile, plan, guard, intent, batch
-    and settlement is the safety argument for changing the organisation's data, and reads best
-    top to bottom.
+    The order of reconcile, plan, guard, intent, batch and settlement is the safety argument for
+    changing the organisation's data; it reads top to bottom here and in `_by_key`, and in
+    `auditor.retention.parallel` for the walks by row address.
 
     Raises:
         RetentionRefusedError: refused before any change (read-only source, too large a share,
@@ -154,21 +156,79 @@ def enforce_policy(
     if on_batch is not None:
         for batch in reconciled:
             on_batch(batch)
-    if plan is None or reconciled:
+    if reconciled:
+        plan = None  # counted before the reconciled batches were known
+    run = _Run(bound, ledger, new_run(), started, clock, secret, allow_large_share)
+    size = None
+    if bound.policy.action != "report" and not bound.source.read_only:
+        with bound.source.connect() as connection:
+            size = walkable(connection, bound)
+    if size is None:
+        return _by_key(run, plan or plan_policy(bound, started, max_rows), check, on_batch, timer)
+    if plan is None and size.blocks < BESIDE:
         plan = plan_policy(bound, started, max_rows)
-    run = new_run()
-    if plan.action == "report":
-        return Enforcement(plan, run, 0, 0, "report-only", started, clock(), 0.0)
+    # The deadline the plan has, or will have.
+    deadline = policy_deadline(bound.policy, started) if plan is None else plan.deadline
+    walkers = RangeWalker.split(bound, deadline, size, plan, WALKERS)
+    gate = Gate()
+    ranged = RangedRun(
+        bound,
+        walkers,
+        ledger,
+        gate,
+        run=run.id,
+        limit=run_limit(bound.policy, max_rows),
+        secret=secret,
+        clock=clock,
+        timer=timer,
+        check=check,
+        on_batch=on_batch,
+    )
+    if plan is not None:
+        if not run.passes(plan):
+            return run.nothing_to_do(plan)
+        gate.open(plan)
+    ranged.start()
+    if plan is None:
+        # Counted on a third connection while the walkers take their first ranges.
+        try:
+            plan = plan_policy(bound, started, max_rows)
+            passes = run.passes(plan)
+        except BaseException:
+            ranged.stop()
+            ranged.join()
+            raise
+        if not passes:
+            ranged.stop()
+            ranged.join()
+            return run.nothing_to_do(plan)
+        gate.open(plan)
     try:
-        check_guard(bound, plan, secret, allow_large_share)
-    except RetentionRefusedError as exc:
-        _run_record(ledger, plan, run, "refused", 0, 0, started, clock(), exc.reason)
+        ranged.join()
+    except BaseException as exc:
+        ranged.stop()
+        _join_quietly(ranged)
+        run.stopped(plan, exc, ranged.processed, ranged.batches, len(ranged.unsettled))
         raise
-    if not plan.to_process:
-        finished = clock()
-        _run_record(ledger, plan, run, "done", 0, 0, started, finished)
-        return Enforcement(plan, run, 0, 0, "done", started, finished, 0.0)
-    walker = BatchWalker(bound, plan, secret)
+    outcome: Outcome = "limit-reached" if ranged.processed >= plan.limit else "done"
+    return run.done(plan, outcome, ranged.processed, ranged.batches, ranged.longest)
+
+
+def _by_key(
+    run: _Run,
+    plan: RetentionPlan,
+    check: Callable[[], None] | None,
+    on_batch: Callable[[Batch], None] | None,
+    timer: Callable[[], float],
+) -> Enforcement:
+    """The run on a connection of its own, by key: each batch reads the next eligible keys,
+    commits their intent, then processes them (`auditor.retention.batches`)."""
+    bound, ledger, clock = run.bound, run.ledger, run.clock
+    if plan.action == "report":
+        return Enforcement(plan, run.id, 0, 0, "report-only", run.started, clock(), 0.0)
+    if not run.passes(plan):
+        return run.nothing_to_do(plan)
+    walker = BatchWalker(bound, plan, run.secret)
     processed = batches = 0
     longest = 0.0
     size = bound.policy.batch_size
@@ -176,79 +236,136 @@ def enforce_policy(
     unsettled = False
     try:
         with bound.source.connect() as connection:
-            ranges = RangeWalker.open(connection, bound, plan)
             while processed < plan.limit:
                 if check is not None:
                     check()
                 batch_started = clock()
-                applied = None
-                if ranges is not None:
-                    if ranges.finished:
-                        outcome = "done"
-                        break
-                    # One statement processes the next range of row addresses; its intent is
-                    # committed before the data source commits it, and when the intent cannot
-                    # be, the batch is rolled back.
-                    before = timer()
-                    with connection.begin():
-                        keys = ranges.take(connection, size, plan.limit - processed)
-                        if keys:
-                            intent = _intent(
-                                plan, run, batches, keys, walker.keyed, secret, batch_started
-                            )
-                            intent_id = ledger.begin_retention_batch(intent)
-                            unsettled = True
-                    seconds = timer() - before
-                    ranges.took(seconds)
-                    longest = max(longest, seconds)
-                    if not keys:
-                        continue  # no eligible record in that range: on to the next
-                else:
-                    # Read the next keys (none left: done), commit their intent, then process
-                    # them.
-                    keys = walker.window(connection, min(size, plan.limit - processed))
-                    if not keys:
-                        outcome = "done"
-                        break
-                    intent = _intent(plan, run, batches, keys, walker.keyed, secret, batch_started)
-                    # Nothing is changed in the data source before its intent is committed.
-                    intent_id = ledger.begin_retention_batch(intent)
-                    unsettled = True
-                    before = timer()
-                    applied = walker.apply(connection, keys)
-                    seconds = timer() - before
-                rows = len(keys) if applied is None else applied.rows
-                dependents = (
-                    applied.dependents if applied is not None and bound.dependents else None
+                # Read the next keys (none left: done), commit their intent, then process them.
+                keys = walker.window(connection, min(size, plan.limit - processed))
+                if not keys:
+                    outcome = "done"
+                    break
+                intent = batch_intent(
+                    plan, run.id, batches, keys, walker.keyed, run.secret, batch_started
                 )
-                finished_at = clock()
+                # Nothing is changed in the data source before its intent is committed.
+                intent_id = ledger.begin_retention_batch(intent)
+                unsettled = True
+                before = timer()
+                applied = walker.apply(connection, keys)
+                seconds = timer() - before
                 batch = Batch(
                     batches,
-                    rows,
+                    applied.rows,
                     intent.key_range,
                     batch_started,
-                    finished_at,
+                    clock(),
                     seconds,
-                    dependents=dependents,
+                    dependents=applied.dependents if bound.dependents else None,
                 )
                 ledger.settle_retention_batch(
-                    intent_id, rows, "confirmed", batch_content(intent, batch), batch.finished_at
+                    intent_id,
+                    applied.rows,
+                    "confirmed",
+                    batch_content(intent, batch),
+                    batch.finished_at,
                 )
                 unsettled = False
-                processed, batches = processed + rows, batches + 1
+                processed, batches = processed + applied.rows, batches + 1
                 longest = max(longest, seconds)
                 size = next_batch_size(len(keys), seconds, bound.policy.batch_size)
                 if on_batch is not None:
                     on_batch(batch)
     except BaseException as exc:
-        reason = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
-        _run_record(
-            ledger, plan, run, "stopped", processed, batches, started, clock(), reason, unsettled
-        )
+        run.stopped(plan, exc, processed, batches, int(unsettled))
         raise
-    finished = clock()
-    _run_record(ledger, plan, run, outcome, processed, batches, started, finished)
-    return Enforcement(plan, run, processed, batches, outcome, started, finished, longest)
+    return run.done(plan, outcome, processed, batches, longest)
+
+
+def _join_quietly(ranged: RangedRun) -> None:
+    """Wait for the walkers after the run failed: the error on its way out is the one to raise."""
+    with contextlib.suppress(BaseException):
+        ranged.join()
+
+
+@dataclass(slots=True)
+class _Run:
+    """What one run records in the ledger: refused, finished with nothing to do, stopped, done."""
+
+    bound: BoundPolicy
+    ledger: RetentionLedger
+    id: str
+    started: datetime
+    clock: Clock
+    secret: bytes | None
+    allow_large_share: bool
+
+    def passes(self, plan: RetentionPlan) -> bool:
+        """Whether the run goes on under `plan`: False when there is nothing to process.
+
+        Raises:
+            RetentionRefusedError: the guard refused it (recorded).
+        """
+        try:
+            check_guard(self.bound, plan, self.secret, self.allow_large_share)
+        except RetentionRefusedError as exc:
+            # Best effort: the refusal is what the caller needs.
+            with contextlib.suppress(StoreError):
+                self.record(plan, "refused", 0, 0, exc.reason)
+            raise
+        return plan.to_process > 0
+
+    def nothing_to_do(self, plan: RetentionPlan) -> Enforcement:
+        """The run with nothing to process, recorded."""
+        return self.done(plan, "done", 0, 0, 0.0)
+
+    def done(
+        self, plan: RetentionPlan, outcome: Outcome, processed: int, batches: int, longest: float
+    ) -> Enforcement:
+        finished = self.clock()
+        self.record(plan, outcome, processed, batches, finished=finished)
+        return Enforcement(
+            plan, self.id, processed, batches, outcome, self.started, finished, longest
+        )
+
+    def stopped(
+        self,
+        plan: RetentionPlan,
+        exc: BaseException,
+        processed: int,
+        batches: int,
+        unsettled: int,
+    ) -> None:
+        """Record the run stopped by `exc`, with the batches it left unsettled (their rows are
+        recorded when they are reconciled); best effort, as `exc` is what the caller needs."""
+        reason = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
+        with contextlib.suppress(StoreError):
+            self.record(plan, "stopped", processed, batches, reason, unsettled=unsettled)
+
+    def record(
+        self,
+        plan: RetentionPlan,
+        outcome: str,
+        processed: int,
+        batches: int,
+        reason: str | None = None,
+        *,
+        unsettled: int = 0,
+        finished: datetime | None = None,
+    ) -> None:
+        """Append the run's `retention-run` record."""
+        _run_record(
+            self.ledger,
+            plan,
+            self.id,
+            outcome,
+            processed,
+            batches,
+            self.started,
+            finished or self.clock(),
+            reason,
+            unsettled,
+        )
 
 
 # --- the guard rails ------------------------------------------------------------------------------
@@ -289,59 +406,6 @@ def check_guard(
         )
 
 
-# --- the batches ----------------------------------------------------------------------------------
-
-
-def _intent(
-    plan: RetentionPlan,
-    run: str,
-    batch: int,
-    keys: list[Any],
-    keyed: bool,
-    secret: bytes | None,
-    created_at: datetime,
-) -> BatchIntent:
-    """The intent of a batch of `keys` (in key order): what reconciliation needs to find out
-    what it did, and a hash of its key range."""
-    return BatchIntent(
-        policy=plan.policy,
-        run=run,
-        batch=batch,
-        action=plan.action,
-        source=plan.source,
-        table=plan.table,
-        deadline=plan.deadline,
-        key_range=_range_hash(keys[0], keys[-1], secret),
-        key_range_keyed=keyed,
-        keys=_encoded(keys),
-        created_at=created_at,
-    )
-
-
-def _encoded(keys: list[Any]) -> tuple[Any, ...]:
-    """The keys as the ledger records them; integers (most keys) are recorded as they are."""
-    if set(map(type, keys)) == {int}:
-        return tuple(keys)
-    return tuple(encode_key(key) for key in keys)
-
-
-def _range_hash(first: object, last: object, secret: bytes | None) -> str:
-    """A hash of the batch's first and last key: keyed when there is a secret, since a plain hash
-    of a small integer key is undone by trying every integer."""
-    material = json.dumps([_text(first), _text(last)], ensure_ascii=False).encode("utf-8")
-    if secret is not None:
-        return "hmac-sha256:" + hmac.new(secret, material, hashlib.sha256).hexdigest()
-    return "sha256:" + hashlib.sha256(material).hexdigest()
-
-
-def _text(value: object) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "surrogateescape")
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return str(value)
-
-
 # --- evidence ---------------------------------------------------------------------------------
 
 
@@ -355,7 +419,7 @@ def _run_record(
     started: datetime,
     finished: datetime,
     reason: str | None = None,
-    unsettled: bool = False,
+    unsettled: int = 0,
 ) -> None:
     planned = plan.as_json()
     content: dict[str, Any] = {
@@ -375,14 +439,10 @@ def _run_record(
     if reason is not None:
         content["reason"] = reason
     if unsettled:
-        # The batch under way when the run stopped: its rows are recorded when it is reconciled.
-        content["unsettled_batches"] = 1
-    try:
-        ledger.append_evidence("retention-run", content, finished)
-    except StoreError:
-        if outcome not in {"stopped", "refused"}:
-            raise
-        # Best effort while another error is on its way out: that one is what the caller needs.
+        # The batches under way when the run stopped: their rows are recorded when they are
+        # reconciled.
+        content["unsettled_batches"] = unsettled
+    ledger.append_evidence("retention-run", content, finished)
 
 
 def _iso(when: datetime) -> str:

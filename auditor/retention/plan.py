@@ -161,7 +161,7 @@ def plan_policy(bound: BoundPolicy, now: datetime, max_rows: int | None = None) 
         table_rows=int(table_rows),
         overdue=int(overdue_count or 0),
         held=int(held_count or 0),
-        limit=_limit(policy, max_rows),
+        limit=run_limit(policy, max_rows),
         max_share=policy.max_share,
         oldest_overdue=as_instant(oldest),
         dependents=dependents,
@@ -213,7 +213,8 @@ def _evidence(plan: RetentionPlan) -> dict[str, Any]:
     return evidence
 
 
-def _limit(policy: RetentionPolicy, max_rows: int | None) -> int:
+def run_limit(policy: RetentionPolicy, max_rows: int | None) -> int:
+    """The records one run may process: the policy's max_rows_per_run, lowered by `max_rows`."""
     return policy.max_rows_per_run if max_rows is None else min(max_rows, policy.max_rows_per_run)
 
 

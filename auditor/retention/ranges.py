@@ -11,10 +11,12 @@ applies, on PostgreSQL 14 or later (which reads a range of addresses by itself),
 dependents or keyed hashes (`RangeWalker.open`); other policies, older servers and the other
 dialects walk by key (`auditor.retention.batches`).
 
-The table's size in blocks is read when the walk starts. Past its last block, the walk reads it
-again and walks the blocks added meanwhile; when there are none, one last range is open-ended, so
-that a record written since at the end of the table is processed if eligible, as the walk by key
-processes a record given a key after the last one done. A record written or moved (by an UPDATE)
+The table's size in blocks is read when the walk starts, and its blocks are split into consecutive
+parts, one walker each (`RangeWalker.split`; the walkers run at once, `auditor.retention.parallel`).
+A walker stops at the end of its part, except the last: past the table's last block, it reads the
+size again and walks the blocks added meanwhile; when there are none, one last range is
+open-ended, so that a record written since at the end of the table is processed if eligible, as
+the walk by key processes a record given a key after the last one done. A record written or moved (by an UPDATE)
 into a block the walk has passed is left for the next run, as the walk by key leaves a record
 given a key before the last one done; the run's record says how many it processed of those
 planned. A stopped run is not resumed at its range: row addresses are not stable (VACUUM frees
@@ -23,7 +25,9 @@ keys, plans again and walks from the first block.
 
 A range is sized to hold a little fewer eligible records than a batch may have, at the rate of
 eligible records per address of the last range (at first the plan's count over the table's size,
-halved); and to take at most the target transaction time at the last range's pace. A range that
+halved; when the plan is still being counted, as if every record were eligible, on the server's
+estimate of the table's records); and to take at most the target transaction time at the last
+range's pace. A range that
 holds more records than the batch may process is undone (to a savepoint, in its transaction) and
 ended just before the first record too many, so that no batch processes more than it may. A
 range spans at most `REACH` batches' worth of the table's records, and at most twice the last
@@ -33,6 +37,8 @@ range, which bounds the work undone.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -47,6 +53,8 @@ from auditor.sources.datasources import DataSourceError
 FILL = 0.95
 """The share of a batch's records a range is sized to hold, so that a range holding a few more
 eligible records than the last one is not undone."""
+SLOTS = 100
+"""Records per block assumed when neither a plan nor the server's statistics tell."""
 FIRST = 0.5
 """The first range's share of what the table's average gives: its records may be anywhere."""
 REACH = 8
@@ -71,41 +79,62 @@ class _TidType(sa.types.UserDefinedType[str]):
 
 
 class RangeWalker:
-    """Walks a table's row addresses in order, one range per batch, remembering where it is."""
+    """Walks a part of a table's row addresses in order, one range per batch, remembering where
+    it is."""
 
-    def __init__(self, bound: BoundPolicy, plan: RetentionPlan, blocks: int) -> None:
+    def __init__(
+        self,
+        bound: BoundPolicy,
+        deadline: datetime,
+        part: tuple[int, int],
+        last: bool,
+        slots: int,
+        records: float,
+        density: float,
+    ) -> None:
+        """A walker over the blocks `part` (first, end); `last`: the part that ends at the
+        table's end, which follows blocks added meanwhile and ends open-ended. Ranges are sized
+        in positions, block × `slots` + line, at `records` per position and, at first,
+        `density` eligible ones."""
         self.bound = bound
-        self.eligible = [bound.key.is_not(None), *bound.eligible(plan.deadline)]
-        # Ranges are sized in positions, block × slots + line, where slots is the table's
-        # records per block at the plan: a position stands for about one record. A block with
-        # more lines is still walked whole, as ranges are bounded by row addresses.
-        self.slots = max(1, -(-plan.table_rows // max(blocks, 1)))
-        self.position: Tid = (0, 0)
-        self.blocks = blocks
+        self.eligible = [bound.key.is_not(None), *bound.eligible(deadline)]
+        first, self.blocks = part
+        self.last = last
+        self.slots = slots
+        self.records = records
+        self.density = density
+        self.position: Tid = (first, 0)
         self.finished = False
-        positions = max(blocks * self.slots, 1)
-        # Records per position at the table's average, and eligible ones (first from the plan).
-        self.records = plan.table_rows / positions
-        self.density = plan.eligible / positions / FIRST
         self.last_span = 0
         self.timed_span: float | None = None
+        self._before: tuple[Any, ...] = ()
 
     @classmethod
-    def open(
-        cls, connection: Connection, bound: BoundPolicy, plan: RetentionPlan
-    ) -> RangeWalker | None:
-        """A walker for the policy's table where its batches can go by row address: PostgreSQL
-        14 or later, a plain table without child tables, no dependents, no keyed hashes; else
-        None."""
-        if bound.dialect != "postgresql" or bound.dependents:
-            return None
-        if any(r.kind == "hash" for r in bound.policy.anonymise):
-            return None
-        with connection.begin():
-            found = connection.execute(_SIZE, {"name": _name(connection, bound)}).first()
-        if found is None or not found.plain:
-            return None
-        return cls(bound, plan, int(found.blocks))
+    def split(
+        cls,
+        bound: BoundPolicy,
+        deadline: datetime,
+        size: TableSize,
+        plan: RetentionPlan | None,
+        parts: int,
+    ) -> list[RangeWalker]:
+        """Walkers for the policy's table (of `size`) in up to `parts` consecutive parts of its
+        blocks. Without `plan`, they are sized on the server's estimate of the table's records,
+        as if every one were eligible."""
+        blocks = size.blocks
+        rows = plan.table_rows if plan is not None else max(size.estimate, 0)
+        # A position stands for about one record: slots is the table's records per block. A
+        # block with more lines is still walked whole, as ranges are bounded by row addresses.
+        slots = max(1, -(-rows // max(blocks, 1))) if rows > 0 else SLOTS
+        positions = max(blocks, 1) * slots
+        records = rows / positions if rows > 0 else 1.0
+        density = records if plan is None else plan.eligible / positions / FIRST
+        count = max(1, min(parts, blocks))
+        ends = [blocks * i // count for i in range(count + 1)]
+        return [
+            cls(bound, deadline, (ends[i], ends[i + 1]), i == count - 1, slots, records, density)
+            for i in range(count)
+        ]
 
     def take(self, connection: Connection, size: int, room: int) -> list[Any]:
         """In the caller's transaction: delete or update the eligible records of the next range
@@ -123,6 +152,7 @@ class RangeWalker:
         """
         most = min(size, room)
         start = self.position
+        self._before = (start, self.density, self.last_span, self.timed_span, self.blocks)
         stop = self._stop(connection, size)
         for _ in range(ATTEMPTS):
             with connection.begin_nested() as attempt:
@@ -145,7 +175,15 @@ class RangeWalker:
             self.position = stop
             self.last_span = max(self._linear(stop) - self._linear(start), 1)
             self.density = len(keys) / self.last_span
+            self.finished = not self.last and stop >= (self.blocks, 0)
         return keys
+
+    def undo(self) -> None:
+        """Forget the last `take`, whose transaction was rolled back: the next one takes the
+        same range again."""
+        start, self.density, self.last_span, self.timed_span, self.blocks = self._before
+        self.position = start
+        self.finished = False
 
     def took(self, seconds: float) -> None:
         """The last range's transaction took `seconds`: the next one spans at most what takes
@@ -157,7 +195,7 @@ class RangeWalker:
 
     def _stop(self, connection: Connection, size: int) -> Tid | None:
         """Where the next range ends (None: open-ended, the table's end)."""
-        if self.position >= (self.blocks, 0):
+        if self.last and self.position >= (self.blocks, 0):
             # Past the blocks the walk knew: walk those added since, else end open-ended.
             self.blocks = max(self.blocks, _blocks(connection, self.bound))
             if self.position >= (self.blocks, 0):
@@ -232,9 +270,34 @@ _SIZE = sa.text(
     # A TID Range Scan came with PostgreSQL 14: before it, every range would read the table.
     "SELECT c.relkind = 'r' AND NOT c.relhassubclass"
     " AND current_setting('server_version_num')::integer >= 140000 AS plain,"
-    " pg_relation_size(c.oid) / current_setting('block_size')::integer AS blocks"
+    " pg_relation_size(c.oid) / current_setting('block_size')::integer AS blocks,"
+    # The server's estimate of the records (-1: never counted), to size the first ranges by
+    # while the plan counts them.
+    " c.reltuples AS estimate"
     " FROM pg_class AS c WHERE c.oid = to_regclass(:name)"
 )
+
+
+@dataclass(frozen=True, slots=True)
+class TableSize:
+    """A table's size in blocks, and the server's estimate of its records (-1: never counted)."""
+
+    blocks: int
+    estimate: int
+
+
+def walkable(connection: Connection, bound: BoundPolicy) -> TableSize | None:
+    """The size of the policy's table where its batches can go by row address: PostgreSQL 14 or
+    later, a plain table without child tables, no dependents, no keyed hashes; else None."""
+    if bound.dialect != "postgresql" or bound.dependents:
+        return None
+    if any(r.kind == "hash" for r in bound.policy.anonymise):
+        return None
+    with connection.begin():
+        found = connection.execute(_SIZE, {"name": _name(connection, bound)}).first()
+    if found is None or not found.plain:
+        return None
+    return TableSize(int(found.blocks), int(found.estimate))
 
 
 def _blocks(connection: Connection, bound: BoundPolicy) -> int:

@@ -85,7 +85,8 @@ def locked(store: StateStore) -> Iterator[None]:
     if store.engine.dialect.name == "sqlite":
         path = store.engine.url.database
         assert path is not None
-        other = sqlite3.connect(path, isolation_level=None)
+        # The batches may run on a thread of their own (by row address, on PostgreSQL).
+        other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         other.execute("BEGIN EXCLUSIVE")
         try:
             yield

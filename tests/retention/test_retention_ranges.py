@@ -15,7 +15,7 @@ from sqlalchemy import Engine, create_engine, event, text
 
 from auditor.core.chain import verify
 from auditor.retention import BoundPolicy, enforce_policy, plan_policy, reconcile_policy
-from auditor.retention.ranges import RangeWalker
+from auditor.retention.ranges import RangeWalker, walkable
 from auditor.retention.reconcile import Batch
 from auditor.store import StateStore
 from tests.retention.test_retention import DEADLINE, bound_policy, clock, evidence_of
@@ -145,8 +145,9 @@ def test_a_batch_statement_is_a_tid_range_scan(engine: Engine, store: StateStore
     with bound_policy(engine.url.render_as_string(False), batch_size=200, **RECORDS) as bound:
         plan = plan_policy(bound, clock())
         with bound.source.connect() as connection:
-            walker = RangeWalker.open(connection, bound, plan)
-            assert walker is not None
+            size = walkable(connection, bound)
+            assert size is not None
+            walker = RangeWalker.split(bound, plan.deadline, size, plan, 1)[0]
             captured: list[tuple[str, Any]] = []
             event.listen(
                 connection,

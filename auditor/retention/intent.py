@@ -1,0 +1,63 @@
+"""A retention batch's intent: what reconciliation needs to find out what the batch did, and the
+hash of its key range that its evidence carries instead of its keys."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from datetime import datetime
+from typing import Any
+
+from auditor.core.ledger import BatchIntent, encode_key
+from auditor.retention.plan import RetentionPlan
+
+
+def batch_intent(
+    plan: RetentionPlan,
+    run: str,
+    batch: int,
+    keys: list[Any],
+    keyed: bool,
+    secret: bytes | None,
+    created_at: datetime,
+) -> BatchIntent:
+    """The intent of a batch of `keys` (in key order): what reconciliation needs to find out
+    what it did, and a hash of its key range."""
+    return BatchIntent(
+        policy=plan.policy,
+        run=run,
+        batch=batch,
+        action=plan.action,
+        source=plan.source,
+        table=plan.table,
+        deadline=plan.deadline,
+        key_range=_range_hash(keys[0], keys[-1], secret),
+        key_range_keyed=keyed,
+        keys=_encoded(keys),
+        created_at=created_at,
+    )
+
+
+def _encoded(keys: list[Any]) -> tuple[Any, ...]:
+    """The keys as the ledger records them; integers (most keys) are recorded as they are."""
+    if set(map(type, keys)) == {int}:
+        return tuple(keys)
+    return tuple(encode_key(key) for key in keys)
+
+
+def _range_hash(first: object, last: object, secret: bytes | None) -> str:
+    """A hash of the batch's first and last key: keyed when there is a secret, since a plain hash
+    of a small integer key is undone by trying every integer."""
+    material = json.dumps([_text(first), _text(last)], ensure_ascii=False).encode("utf-8")
+    if secret is not None:
+        return "hmac-sha256:" + hmac.new(secret, material, hashlib.sha256).hexdigest()
+    return "sha256:" + hashlib.sha256(material).hexdigest()
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "surrogateescape")
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
