@@ -159,17 +159,18 @@ def enforce_policy(
     if reconciled:
         plan = None  # counted before the reconciled batches were known
     run = _Run(bound, ledger, new_run(), started, clock, secret, allow_large_share)
-    size = None
+    walkers = None
     if bound.policy.action != "report" and not bound.source.read_only:
         with bound.source.connect() as connection:
             size = walkable(connection, bound)
-    if size is None:
+            if size is not None:
+                if plan is None and size.blocks < BESIDE:
+                    plan = plan_policy(bound, started, max_rows)
+                # The deadline the plan has, or will have.
+                deadline = plan.deadline if plan else policy_deadline(bound.policy, started)
+                walkers = RangeWalker.split(connection, bound, deadline, size, plan, WALKERS)
+    if walkers is None:
         return _by_key(run, plan or plan_policy(bound, started, max_rows), check, on_batch, timer)
-    if plan is None and size.blocks < BESIDE:
-        plan = plan_policy(bound, started, max_rows)
-    # The deadline the plan has, or will have.
-    deadline = policy_deadline(bound.policy, started) if plan is None else plan.deadline
-    walkers = RangeWalker.split(bound, deadline, size, plan, WALKERS)
     gate = Gate()
     ranged = RangedRun(
         bound,

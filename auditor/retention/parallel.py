@@ -3,10 +3,10 @@ into consecutive parts, one walker (`auditor.retention.ranges`), thread and conn
 each batch still one short transaction whose intent is committed before the data source commits
 it.
 
-What the walkers share is kept under one lock: the run's batch numbers, its row limit (a batch
-reserves its room before its statement and gives back what it did not use, so the run stops at
-exactly its limit) and the ledger (one intent or settlement at a time). The caller's listener
-hears of one batch at a time, outside that lock (it may wait for a record another walker holds).
+What the walkers share is kept under one lock: the run's batch numbers and its row limit (a
+batch reserves its room before its statement and gives back what it did not use, so the run
+stops at exactly its limit). The ledger takes their intents and settlements as they come (the
+state store serialises its writers), and the caller's listener hears of one batch at a time.
 A walker that fails stops the others before their next batch; a batch under way whose intent is
 committed is settled, or stays pending for the next reconciliation when the process dies, as on
 one connection: a run may leave as many unsettled batches as it has walkers.
@@ -112,11 +112,6 @@ class RangedRun:
         self._lock = threading.Condition()
         self._listener = threading.Lock()
         self._threads: list[threading.Thread] = []
-
-    @property
-    def finished(self) -> bool:
-        """Whether every walker reached the end of its part."""
-        return all(walker.finished for walker in self.walkers)
 
     def start(self) -> None:
         """Start the walkers, each on its own thread and connection."""
@@ -264,14 +259,15 @@ class RangedRun:
                 raise _Stopped
             # The number is used even when the intent fails: it may have been committed.
             number, self._numbered = self._numbered, self._numbered + 1
-            intent = batch_intent(
-                plan, self.run, number, keys, self.secret is not None, self.secret, started
-            )
-            try:
-                intent_id = self.ledger.begin_retention_batch(intent)
-            except BaseException:
-                self._stopping = True  # before another walker begins a batch
-                raise
+        intent = batch_intent(
+            plan, self.run, number, keys, self.secret is not None, self.secret, started
+        )
+        try:
+            intent_id = self.ledger.begin_retention_batch(intent)
+        except BaseException:
+            self._release(0, fail=True)  # no other batch begins
+            raise
+        with self._lock:
             self.unsettled.add(intent_id)
         return intent_id, intent
 
@@ -290,24 +286,24 @@ class RangedRun:
         """
         intent_id, intent = begun
         batch = Batch(intent.batch, len(keys), intent.key_range, started, self.clock(), seconds)
+        try:
+            self.ledger.settle_retention_batch(
+                intent_id,
+                len(keys),
+                "confirmed",
+                batch_content(intent, batch),
+                batch.finished_at,
+            )
+        except BaseException:
+            self._release(most, fail=True)
+            raise
         with self._lock:
             self._reserved -= most
-            self._lock.notify_all()
-            try:
-                self.ledger.settle_retention_batch(
-                    intent_id,
-                    len(keys),
-                    "confirmed",
-                    batch_content(intent, batch),
-                    batch.finished_at,
-                )
-            except BaseException:
-                self._stopping = True
-                raise
             self.unsettled.discard(intent_id)
             self.processed += len(keys)
             self.batches += 1
             self.longest = max(self.longest, seconds)
+            self._lock.notify_all()
         if self.on_batch is not None:
             with self._listener:
                 self.on_batch(batch)

@@ -44,6 +44,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.sql.util import ClauseAdapter
 
 from auditor.retention.batches import ATTEMPTS, TARGET_TRANSACTION_SECONDS
 from auditor.retention.plan import RetentionPlan
@@ -53,6 +54,8 @@ from auditor.sources.datasources import DataSourceError
 FILL = 0.95
 """The share of a batch's records a range is sized to hold, so that a range holding a few more
 eligible records than the last one is not undone."""
+SAMPLE = 100
+"""Blocks sampled for the first ranges' share of eligible records while the plan counts them."""
 SLOTS = 100
 """Records per block assumed when neither a plan nor the server's statistics tell."""
 FIRST = 0.5
@@ -97,7 +100,7 @@ class RangeWalker:
         in positions, block × `slots` + line, at `records` per position and, at first,
         `density` eligible ones."""
         self.bound = bound
-        self.eligible = [bound.key.is_not(None), *bound.eligible(deadline)]
+        self.eligible = _eligible(bound, deadline)
         first, self.blocks = part
         self.last = last
         self.slots = slots
@@ -112,6 +115,7 @@ class RangeWalker:
     @classmethod
     def split(
         cls,
+        connection: Connection,
         bound: BoundPolicy,
         deadline: datetime,
         size: TableSize,
@@ -119,8 +123,8 @@ class RangeWalker:
         parts: int,
     ) -> list[RangeWalker]:
         """Walkers for the policy's table (of `size`) in up to `parts` consecutive parts of its
-        blocks. Without `plan`, they are sized on the server's estimate of the table's records,
-        as if every one were eligible."""
+        blocks. Without `plan`, they are sized on the server's estimate of the table's records
+        and the eligible share of a sample of its blocks."""
         blocks = size.blocks
         rows = plan.table_rows if plan is not None else max(size.estimate, 0)
         # A position stands for about one record: slots is the table's records per block. A
@@ -128,7 +132,11 @@ class RangeWalker:
         slots = max(1, -(-rows // max(blocks, 1))) if rows > 0 else SLOTS
         positions = max(blocks, 1) * slots
         records = rows / positions if rows > 0 else 1.0
-        density = records if plan is None else plan.eligible / positions / FIRST
+        if plan is not None:
+            share = plan.eligible / plan.table_rows if plan.table_rows else 0.0
+        else:
+            share = _sampled_share(connection, bound, deadline, blocks)
+        density = records * share / FIRST
         count = max(1, min(parts, blocks))
         ends = [blocks * i // count for i in range(count + 1)]
         return [
@@ -222,8 +230,6 @@ class RangeWalker:
         where = [ctid >= sa.cast(sa.literal(_text(start)), _TidType())]
         if stop is not None:
             where.append(ctid < sa.cast(sa.literal(_text(stop)), _TidType()))
-        # A record whose (unique, but nullable) key is NULL could not be named in its intent: it
-        # is never processed, and stays counted, as in the walk by key.
         return [*where, *self.eligible]
 
     def _process(self, connection: Connection, start: Tid, stop: Tid | None) -> list[Any]:
@@ -298,6 +304,27 @@ def walkable(connection: Connection, bound: BoundPolicy) -> TableSize | None:
     if found is None or not found.plain:
         return None
     return TableSize(int(found.blocks), int(found.estimate))
+
+
+def _sampled_share(
+    connection: Connection, bound: BoundPolicy, deadline: datetime, blocks: int
+) -> float:
+    """The share of eligible records in about `SAMPLE` of the table's blocks picked at random
+    (none eligible: as if one were, so that the first ranges stay bounded)."""
+    percent = min(100.0, 100.0 * SAMPLE / max(blocks, 1))
+    sample = sa.tablesample(bound.table, sa.func.system(percent))
+    adapt = ClauseAdapter(sample).traverse
+    eligible = sa.and_(*(adapt(condition) for condition in _eligible(bound, deadline)))
+    query = sa.select(sa.func.count().filter(eligible), sa.func.count()).select_from(sample)
+    with connection.begin():
+        found, sampled = connection.execute(query).one()
+    return max(found, 1) / max(sampled, 1)
+
+
+def _eligible(bound: BoundPolicy, deadline: datetime) -> list[sa.ColumnElement[bool]]:
+    # A record whose (unique, but nullable) key is NULL could not be named in its intent: it is
+    # never processed, and stays counted, as in the walk by key.
+    return [bound.key.is_not(None), *bound.eligible(deadline)]
 
 
 def _blocks(connection: Connection, bound: BoundPolicy) -> int:

@@ -373,7 +373,9 @@ class TestEnforce:
                     "SELECT count(*) FROM pg_stat_activity WHERE :holder = ANY(pg_blocking_pids(pid))"
                 )
                 deadline = time.monotonic() + 30
-                with crm.engine.connect() as watcher:
+                # Each poll in its own transaction: pg_stat_activity is read once per transaction.
+                autocommit = crm.engine.execution_options(isolation_level="AUTOCOMMIT")
+                with autocommit.connect() as watcher:
                     while time.monotonic() < deadline:
                         count = watcher.execute(blocked, {"holder": holder}).scalar_one()
                         if count:

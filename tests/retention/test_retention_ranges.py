@@ -147,7 +147,7 @@ def test_a_batch_statement_is_a_tid_range_scan(engine: Engine, store: StateStore
         with bound.source.connect() as connection:
             size = walkable(connection, bound)
             assert size is not None
-            walker = RangeWalker.split(bound, plan.deadline, size, plan, 1)[0]
+            walker = RangeWalker.split(connection, bound, plan.deadline, size, plan, 1)[0]
             captured: list[tuple[str, Any]] = []
             event.listen(
                 connection,

@@ -1,0 +1,361 @@
+"""Retention enforcement by row address on two connections at once (PostgreSQL): each walker on
+its own thread and part of the table, the batch numbers and the row limit shared, the plan
+counted beside the first batches with nothing committed before it and the guard, a walker's
+failure stopping the other, and a process killed with a batch of each walker under way."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event, exc
+
+import auditor.retention.enforce as enforce_module
+from auditor.core.chain import verify
+from auditor.retention import enforce_policy, reconcile_policy
+from auditor.retention.enforce import RetentionRefusedError
+from auditor.retention.reconcile import Batch
+from auditor.sources.datasources import DataSourceError
+from auditor.store import StateStore
+from tests.retention.test_retention import ROOT, bound_policy, clock, evidence_of, policy_text
+from tests.retention.test_retention_ranges import (
+    ELIGIBLE,
+    RECORDS,
+    ROWS,
+    _engine,  # noqa: F401  (the `engine` fixture)
+    batch_records,
+    keys_of,
+)
+
+pytestmark = pytest.mark.postgres
+
+
+class Walks:
+    """What a run did, by thread: the keys of each intent, when the plan was counted, the
+    statements each thread ran and when."""
+
+    def __init__(self, bound: Any, store: StateStore, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.intents: dict[int, tuple[str, set[int], float]] = {}
+        self.deletes: list[tuple[str, float]] = []
+        self.rollbacks = 0
+        self.planned: float | None = None
+        self.lock = threading.Lock()
+        begin = store.begin_retention_batch
+        plan = enforce_module.plan_policy
+
+        def begun(intent: Any) -> int:
+            found = begin(intent)
+            with self.lock:
+                name = threading.current_thread().name
+                self.intents[intent.batch] = (name, set(intent.keys), time.monotonic())
+            return found
+
+        def planned(*args: Any, **kwargs: Any) -> Any:
+            time.sleep(self.plan_delay)  # a large table's count, here
+            found = plan(*args, **kwargs)
+            self.planned = time.monotonic()
+            return found
+
+        def executed(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            if statement.lstrip().upper().startswith(("DELETE", "WITH")):
+                with self.lock:
+                    self.deletes.append((threading.current_thread().name, time.monotonic()))
+
+        def rolled_back(*_: Any) -> None:
+            self.rollbacks += 1
+
+        self.plan_delay = 0.0
+        store.begin_retention_batch = begun  # type: ignore[method-assign]
+        monkeypatch.setattr(enforce_module, "plan_policy", planned)
+        event.listen(bound.source.engine, "before_cursor_execute", executed)
+        event.listen(bound.source.engine, "rollback", rolled_back)
+
+    @property
+    def threads(self) -> set[str]:
+        return {name for name, _, _ in self.intents.values()}
+
+    def keys(self) -> list[int]:
+        return [key for _, keys, _ in self.intents.values() for key in keys]
+
+
+@pytest.fixture(name="beside")
+def _beside(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Count every table beside its first batches, however small."""
+    monkeypatch.setattr(enforce_module, "BESIDE", 0)
+
+
+def test_two_walkers_each_on_its_connection_process_exactly_the_eligible_records(
+    engine: Engine, store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The table is walked in two parts at once, each batch from one walker's thread; together
+    they process exactly the eligible records, no key twice, the batch numbers 0..n-1 once
+    each, and the evidence counts every batch."""
+    url = engine.url.render_as_string(False)
+    with bound_policy(url, batch_size=97, **RECORDS) as bound:
+        walks = Walks(bound, store, monkeypatch)
+        done = enforce_policy(bound, clock, store)
+        again = enforce_policy(bound, clock, store)
+
+    assert {"retention-walker-0", "retention-walker-1"} == walks.threads
+    assert sorted(ELIGIBLE) == sorted(walks.keys())
+    assert set(range(1, ROWS + 1)) - ELIGIBLE == keys_of(engine)
+    assert (len(ELIGIBLE), "done", 0) == (done.processed, done.outcome, again.processed)
+    assert list(range(done.batches)) == sorted(walks.intents)
+    assert {b: len(keys) for b, (_, keys, _) in walks.intents.items()} == batch_records(store)
+    assert verify(evidence_of(store)).ok
+
+
+def test_the_limit_is_shared_exactly(
+    engine: Engine, store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--max-rows 250 with batches of 40 on two walkers: exactly 250 records, whichever walker
+    took them."""
+    url = engine.url.render_as_string(False)
+    with bound_policy(url, batch_size=40, **RECORDS) as bound:
+        walks = Walks(bound, store, monkeypatch)
+        done = enforce_policy(bound, clock, store, max_rows=250)
+
+    assert (250, "limit-reached") == (done.processed, done.outcome)
+    assert 250 == len(set(range(1, ROWS + 1)) - keys_of(engine)) == len(walks.keys())
+    assert 2 == len(walks.threads)
+
+
+def test_the_plan_counted_beside_the_first_batches_comes_before_every_intent(
+    engine: Engine, store: StateStore, monkeypatch: pytest.MonkeyPatch, beside: None
+) -> None:
+    """While the plan is counted (slowly), both walkers already process their first ranges;
+    no intent is committed (and so nothing in the data source) before the plan is in."""
+    url = engine.url.render_as_string(False)
+    with bound_policy(url, batch_size=100, **RECORDS) as bound:
+        walks = Walks(bound, store, monkeypatch)
+        walks.plan_delay = 0.3
+        done = enforce_policy(bound, clock, store)
+
+    assert walks.planned is not None
+    assert {name for name, at in walks.deletes if at < walks.planned} == walks.threads
+    assert all(at > walks.planned for _, _, at in walks.intents.values())
+    assert (len(ELIGIBLE), "done") == (done.processed, done.outcome)
+    assert not ELIGIBLE & keys_of(engine)
+    assert len(ELIGIBLE) == sum(batch_records(store).values())
+
+
+def test_a_run_refused_by_the_plan_counted_beside_commits_nothing(
+    engine: Engine, store: StateStore, monkeypatch: pytest.MonkeyPatch, beside: None
+) -> None:
+    """The walkers' first ranges are deleted, uncommitted, when the plan (counted beside) says
+    the run would process more than max_share: refused, every record is still there, no
+    intent and no batch evidence, one `refused` run record."""
+    before = keys_of(engine)
+    url = engine.url.render_as_string(False)
+    with bound_policy(url, batch_size=100, **{**RECORDS, "max_share": 0.01}) as bound:
+        walks = Walks(bound, store, monkeypatch)
+        walks.plan_delay = 0.2
+        with pytest.raises(RetentionRefusedError):
+            enforce_policy(bound, clock, store)
+        pending = store.pending_retention_batches("crm-contacts")
+
+    assert walks.deletes  # they did go ahead, and were rolled back
+    assert before == keys_of(engine)
+    assert ([], {}) == (pending, walks.intents)
+    runs = [r.data() for r in evidence_of(store)]
+    assert ["refused"] == [r["outcome"] for r in runs]
+
+
+def test_a_late_plan_undoes_the_first_ranges_and_no_transaction_waits_for_it(
+    engine: Engine, store: StateStore, monkeypatch: pytest.MonkeyPatch, beside: None
+) -> None:
+    """A walker waits for the plan at most WAIT into its transaction; here the plan takes
+    longer, so the first ranges are rolled back and taken again once it is in: no transaction
+    lasted as long as the plan, and exactly the eligible records go."""
+    monkeypatch.setattr("auditor.retention.parallel.WAIT", 0.05)
+    url = engine.url.render_as_string(False)
+    with bound_policy(url, batch_size=100, **RECORDS) as bound:
+        walks = Walks(bound, store, monkeypatch)
+        walks.plan_delay = 0.4
+        done = enforce_policy(bound, clock, store)
+
+    assert walks.rollbacks >= 2
+    assert done.longest_transaction_seconds < 0.4
+    assert (len(ELIGIBLE), "done") == (done.processed, done.outcome)
+    assert sorted(ELIGIBLE) == sorted(walks.keys())
+
+
+def test_a_failing_walker_stops_the_other_and_the_evidence_adds_up(
+    engine: Engine, store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second walker's third statement fails (a lost connection): the run stops with the
+    data source's error, the first walker ends its batch under way (settled) and begins no
+    other; the run record says `stopped`; the evidence counts exactly what was deleted, and
+    the next run finishes."""
+    url = engine.url.render_as_string(False)
+    failed: list[float] = []
+
+    def fail(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if threading.current_thread().name != "retention-walker-1" or "DELETE" not in statement:
+            return
+        failed.append(time.monotonic())
+        if len(failed) == 3:
+            raise exc.OperationalError(statement, {}, Exception("server closed the connection"))
+
+    with bound_policy(url, batch_size=50, **RECORDS) as bound:
+        walks = Walks(bound, store, monkeypatch)
+        event.listen(bound.source.engine, "before_cursor_execute", fail)
+        with pytest.raises(DataSourceError, match="server closed the connection"):
+            enforce_policy(bound, clock, store)
+        event.remove(bound.source.engine, "before_cursor_execute", fail)
+        begun = [at for _, _, at in walks.intents.values()]
+        deleted = ELIGIBLE - keys_of(engine)
+        stopped = [r.data() for r in evidence_of(store) if r.kind == "retention-run"]
+        pending = store.pending_retention_batches("crm-contacts")
+        finished = enforce_policy(bound, clock, store)
+
+    # At most the other walker's batch under way began after the failure.
+    assert len([at for at in begun if at > failed[2]]) <= 1
+    assert [] == pending
+    assert ["stopped"] == [r["outcome"] for r in stopped]
+    assert 0 < len(deleted) == stopped[0]["rows"] < len(ELIGIBLE)
+    assert len(ELIGIBLE) == sum(batch_records(store).values())
+    assert (len(ELIGIBLE) - len(deleted), "done") == (finished.processed, finished.outcome)
+    assert not ELIGIBLE & keys_of(engine)
+    assert verify(evidence_of(store)).ok
+
+
+def test_a_run_killed_with_a_batch_of_each_walker_under_way_is_reconciled(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """SIGKILL while one walker's batch is committed in the data source but not settled and
+    the other's is deleted but not committed: both intents are pending; reconciliation
+    records the first's rows and 0 for the second; the next run finishes, and the evidence
+    adds up to exactly the records deleted."""
+    state_url = f"sqlite:///{tmp_path / 'state.db'}"
+    StateStore.open(state_url).close()
+    policy_file = tmp_path / "retention.yaml"
+    overrides = {"batch_size": 60, **RECORDS}
+    policy_file.write_text(policy_text(**overrides))
+    url = engine.url.render_as_string(False)
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED_TWO, url, str(policy_file), state_url],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert child.stdout is not None
+    seen: set[str] = set()
+    try:
+        for line in child.stdout:
+            seen.add(line.strip())
+            if {"committed", "uncommitted"} <= seen:
+                child.send_signal(signal.SIGKILL)
+                break
+    finally:
+        child.kill()
+        child.wait(timeout=30)
+        child.stdout.close()
+    assert -signal.SIGKILL == child.returncode
+
+    store = StateStore.open(state_url)
+    try:
+        deleted = ELIGIBLE - keys_of(engine)
+        pending = {
+            p.intent.batch: set(p.intent.keys)
+            for p in store.pending_retention_batches("crm-contacts")
+        }
+        with bound_policy(url, **overrides) as bound:
+            reconciled = reconcile_policy(bound, store, clock)
+            finished = enforce_policy(bound, clock, store)
+        chain = evidence_of(store)
+    finally:
+        store.close()
+
+    assert 2 == len(pending)
+    committed = [keys for keys in pending.values() if keys <= deleted]
+    rolled_back = [keys for keys in pending.values() if not keys & deleted]
+    assert (1, 1) == (len(committed), len(rolled_back))
+    assert sorted([0, len(committed[0])]) == sorted(batch.rows for batch in reconciled)
+    assert (len(ELIGIBLE) - len(deleted), "done") == (finished.processed, finished.outcome)
+    assert not ELIGIBLE & keys_of(engine)
+    batches = [r.data() for r in chain if r.kind == "retention-batch"]
+    assert len(ELIGIBLE) == sum(b["rows"] for b in batches)
+    assert verify(chain).ok
+
+
+KILLED_TWO = textwrap.dedent(
+    """
+    import sys, threading, time
+    from datetime import UTC, datetime
+    from pathlib import Path
+    from auditor.sources.config import ConfigRef, DataSourceSettings
+    from auditor.retention import bind_policy, enforce_policy, load_retention_policies
+    from auditor.sources.datasources import DataSources
+    from auditor.store import StateStore
+
+    url, policy_path, state_url = sys.argv[1:4]
+    now = datetime(2026, 11, 22, 10, 30, tzinfo=UTC)
+    store = StateStore.open(state_url)
+    settle, begin = store.settle_retention_batch, store.begin_retention_batch
+    counts = {}
+
+    def nth(name):
+        counts[name] = counts.get(name, 0) + 1
+        return counts[name]
+
+    def slow_settle(*args, **kwargs):
+        # Walker 0's second batch, committed in the data source, waits before its evidence.
+        if threading.current_thread().name == "retention-walker-0" and nth("settle") == 2:
+            print("committed", flush=True)
+            time.sleep(60)
+        return settle(*args, **kwargs)
+
+    def slow_begin(*args, **kwargs):
+        # Walker 1's second batch, its intent committed, waits before its COMMIT.
+        found = begin(*args, **kwargs)
+        if threading.current_thread().name == "retention-walker-1" and nth("begin") == 2:
+            print("uncommitted", flush=True)
+            time.sleep(60)
+        return found
+
+    store.settle_retention_batch = slow_settle
+    store.begin_retention_batch = slow_begin
+    ref = ConfigRef("auditor.yaml", "data_sources.crm")
+    settings = {"crm": DataSourceSettings("crm", url, None, False, ref)}
+    with DataSources(settings) as sources:
+        bound = bind_policy(load_retention_policies([Path(policy_path)])[0], sources)
+        enforce_policy(bound, lambda: now, store)
+    print("finished", flush=True)
+    """
+)
+
+
+def test_the_listener_hears_of_one_batch_at_a_time(
+    engine: Engine, store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The caller's listener is called from both walkers' threads, never from two at once."""
+    url = engine.url.render_as_string(False)
+    inside: list[int] = []
+    overlapped: list[bool] = []
+    heard: list[Batch] = []
+
+    def listener(batch: Batch) -> None:
+        inside.append(1)
+        overlapped.append(len(inside) > 1)
+        time.sleep(0.01)
+        heard.append(batch)
+        inside.pop()
+
+    with bound_policy(url, batch_size=60, **RECORDS) as bound:
+        walks = Walks(bound, store, monkeypatch)
+        done = enforce_policy(bound, clock, store, on_batch=listener)
+
+    assert 2 == len(walks.threads)
+    assert not any(overlapped)
+    assert done.batches == len(heard)
+    assert len(ELIGIBLE) == sum(batch.rows for batch in heard)
