@@ -197,7 +197,7 @@ def enforce_policy(
             passes = run.passes(plan)
         except BaseException:
             ranged.stop()
-            ranged.join()
+            _join_quietly(ranged)  # the plan's error, or the refusal, is the one to raise
             raise
         if not passes:
             ranged.stop()

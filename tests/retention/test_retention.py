@@ -12,7 +12,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -657,6 +657,12 @@ class TestBoundaries:
 def killed_at(line: str, nth: int, script: str, *args: str) -> int:
     """Run `script` in a child Python with `args`, SIGKILL it when it prints `line` the `nth`
     time (or kill it when its output ends first); return its exit status."""
+    return killed_when(lambda printed: printed.count(line) >= nth, script, *args)
+
+
+def killed_when(enough: Callable[[list[str]], bool], script: str, *args: str) -> int:
+    """Run `script` in a child Python with `args`, SIGKILL it as soon as the lines it printed
+    are `enough` (or kill it when its output ends first); return its exit status."""
     child = subprocess.Popen(
         [sys.executable, "-c", script, *args],
         stdout=subprocess.PIPE,
@@ -665,11 +671,11 @@ def killed_at(line: str, nth: int, script: str, *args: str) -> int:
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert child.stdout is not None
-    seen = 0
+    printed: list[str] = []
     try:
-        for printed in child.stdout:
-            seen += printed.strip() == line
-            if seen == nth:
+        for line in child.stdout:
+            printed.append(line.strip())
+            if enough(printed):
                 child.send_signal(signal.SIGKILL)
                 break
     finally:

@@ -5,10 +5,7 @@ failure stopping the other, and a process killed with a batch of each walker und
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import textwrap
 import threading
 import time
@@ -25,7 +22,13 @@ from auditor.retention.enforce import RetentionRefusedError
 from auditor.retention.reconcile import Batch
 from auditor.sources.datasources import DataSourceError
 from auditor.store import StateStore
-from tests.retention.test_retention import ROOT, bound_policy, clock, evidence_of, policy_text
+from tests.retention.test_retention import (
+    bound_policy,
+    clock,
+    evidence_of,
+    killed_when,
+    policy_text,
+)
 from tests.retention.test_retention_ranges import (
     ELIGIBLE,
     RECORDS,
@@ -132,16 +135,21 @@ def test_the_plan_counted_beside_the_first_batches_comes_before_every_intent(
     engine: Engine, store: StateStore, monkeypatch: pytest.MonkeyPatch, beside: None
 ) -> None:
     """While the plan is counted (slowly), both walkers already process their first ranges;
-    no intent is committed (and so nothing in the data source) before the plan is in."""
+    no intent is committed (and so nothing in the data source) before the plan is in. Run
+    again, the plan finds nothing to do, and the walkers stop with nothing committed."""
     url = engine.url.render_as_string(False)
     with bound_policy(url, batch_size=100, **RECORDS) as bound:
         walks = Walks(bound, store, monkeypatch)
         walks.plan_delay = 0.3
         done = enforce_policy(bound, clock, store)
+        planned, deletes, intents = walks.planned, list(walks.deletes), dict(walks.intents)
+        again = enforce_policy(bound, clock, store)  # nothing left: the plan says so
 
-    assert walks.planned is not None
-    assert {name for name, at in walks.deletes if at < walks.planned} == walks.threads
-    assert all(at > walks.planned for _, _, at in walks.intents.values())
+    assert planned is not None
+    assert {name for name, at in deletes if at < planned} == walks.threads
+    assert all(at > planned for _, _, at in intents.values())
+    assert (0, 0, "done") == (again.processed, again.batches, again.outcome)
+    assert intents == walks.intents
     assert (len(ELIGIBLE), "done") == (done.processed, done.outcome)
     assert not ELIGIBLE & keys_of(engine)
     assert len(ELIGIBLE) == sum(batch_records(store).values())
@@ -240,27 +248,11 @@ def test_a_run_killed_with_a_batch_of_each_walker_under_way_is_reconciled(
     policy_file = tmp_path / "retention.yaml"
     overrides = {"batch_size": 60, **RECORDS}
     policy_file.write_text(policy_text(**overrides))
+    paths = (str(policy_file), state_url)
     url = engine.url.render_as_string(False)
-    child = subprocess.Popen(
-        [sys.executable, "-c", KILLED_TWO, url, str(policy_file), state_url],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    assert child.stdout is not None
-    seen: set[str] = set()
-    try:
-        for line in child.stdout:
-            seen.add(line.strip())
-            if {"committed", "uncommitted"} <= seen:
-                child.send_signal(signal.SIGKILL)
-                break
-    finally:
-        child.kill()
-        child.wait(timeout=30)
-        child.stdout.close()
-    assert -signal.SIGKILL == child.returncode
+    both = {"committed", "uncommitted"}
+    returned = killed_when(lambda printed: both <= set(printed), KILLED_TWO, url, *paths)
+    assert -signal.SIGKILL == returned
 
     store = StateStore.open(state_url)
     try:
