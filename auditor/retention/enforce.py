@@ -167,7 +167,9 @@ def enforce_policy(
                 if plan is None and size.blocks < BESIDE:
                     plan = plan_policy(bound, started, max_rows)
                 # The deadline the plan has, or will have.
-                deadline = plan.deadline if plan else policy_deadline(bound.policy, started)
+                deadline = (
+                    plan.deadline if plan is not None else policy_deadline(bound.policy, started)
+                )
                 walkers = RangeWalker.split(connection, bound, deadline, size, plan, WALKERS)
     if walkers is None:
         return _by_key(run, plan or plan_policy(bound, started, max_rows), check, on_batch, timer)
