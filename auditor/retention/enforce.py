@@ -18,9 +18,11 @@ One run:
    range, deadline, start and end). On PostgreSQL, where batches walk the table by row address
    (`auditor.retention.ranges`: one statement processes a range and returns the keys it
    processed), the intent names those keys, and is committed after the statement and before the
-   data-source COMMIT. A record touched or put on hold after the plan is left alone. When the
-   intent cannot be committed (the state database locked past its timeout, or down), the batch
-   does not run, or is rolled back;
+   data-source COMMIT; there the table's two halves are walked at once, and a large table's plan
+   (step 2) is counted while the first batches run, none committed before the guard (step 3)
+   passed (`auditor.retention.parallel`). A record touched or put on hold after the plan is left
+   alone. When the intent cannot be committed (the state database locked past its timeout, or
+   down), the batch does not run, or is rolled back;
 5. appends one `retention-run` record at the end.
 
 A run stopped at any point (SIGTERM, SIGKILL, a lost connection or state database) leaves every

@@ -8,30 +8,29 @@ by key reads it through the key's index, in key order: where that is not the ord
 written in (random keys, rows updated for years), one block here and one there. The walk
 applies, on PostgreSQL 14 or later (which reads a range of addresses by itself), to a plain table
 (not partitioned, no child tables: a ctid names one row of one table) and a policy without
-dependents or keyed hashes (`RangeWalker.open`); other policies, older servers and the other
-dialects walk by key (`auditor.retention.batches`).
+dependents or keyed hashes (`walkable`); other policies, older servers and the other dialects
+walk by key (`auditor.retention.batches`).
 
-The table's size in blocks is read when the walk starts, and its blocks are split into consecutive
-parts, one walker each (`RangeWalker.split`; the walkers run at once, `auditor.retention.parallel`).
-A walker stops at the end of its part, except the last: past the table's last block, it reads the
-size again and walks the blocks added meanwhile; when there are none, one last range is
-open-ended, so that a record written since at the end of the table is processed if eligible, as
-the walk by key processes a record given a key after the last one done. A record written or moved (by an UPDATE)
-into a block the walk has passed is left for the next run, as the walk by key leaves a record
-given a key before the last one done; the run's record says how many it processed of those
-planned. A stopped run is not resumed at its range: row addresses are not stable (VACUUM frees
-them, and another row may take one), so the next run reconciles the stopped run's batch by its
-keys, plans again and walks from the first block.
+The table's size in blocks is read when the walk starts, and its blocks are split into
+consecutive parts, one walker each (`RangeWalker.split`; the walkers run at once,
+`auditor.retention.parallel`). A walker stops at the end of its part, except the last: past the
+table's last block, it reads the size again and walks the blocks added meanwhile; when there are
+none, one last range is open-ended, so that a record written since at the end of the table is
+processed if eligible, as the walk by key processes a record given a key after the last one
+done. A record written or moved (by an UPDATE) into a block the walk has passed is left for the
+next run, as the walk by key leaves a record given a key before the last one done; the run's
+record says how many it processed of those planned. A stopped run is not resumed at its range:
+row addresses are not stable (VACUUM frees them, and another row may take one), so the next run
+reconciles the stopped run's batches by their keys, plans again and walks from the first block.
 
 A range is sized to hold a little fewer eligible records than a batch may have, at the rate of
-eligible records per address of the last range (at first the plan's count over the table's size,
-halved; when the plan is still being counted, as if every record were eligible, on the server's
-estimate of the table's records); and to take at most the target transaction time at the last
-range's pace. A range that
-holds more records than the batch may process is undone (to a savepoint, in its transaction) and
-ended just before the first record too many, so that no batch processes more than it may. A
-range spans at most `REACH` batches' worth of the table's records, and at most twice the last
-range, which bounds the work undone.
+eligible records per address of the last range (at first the plan's share of eligible records,
+halved; while the plan is still being counted, the share in a sample of `SAMPLE` blocks, halved,
+on the server's estimate of the table's records); and to take at most the target transaction
+time at the last range's pace. A range that holds more records than the batch may process is
+undone (to a savepoint, in its transaction) and ended just before the first record too many, so
+that no batch processes more than it may. A range spans at most `REACH` batches' worth of the
+table's records, and at most twice the last range, which bounds the work undone.
 """
 
 from __future__ import annotations
