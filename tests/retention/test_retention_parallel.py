@@ -1,7 +1,8 @@
 """Retention enforcement by row address on two connections at once (PostgreSQL): each walker on
 its own thread and part of the table, the batch numbers and the row limit shared, the plan
 counted beside the first batches with nothing committed before it and the guard, a walker's
-failure stopping the other, and a process killed with a batch of each walker under way."""
+failure stopping the other, a process killed with a batch of each walker under way, and the
+daemon's job stopping both."""
 
 from __future__ import annotations
 
@@ -17,9 +18,13 @@ from sqlalchemy import Engine, event, exc
 
 import auditor.retention.enforce as enforce_module
 from auditor.core.chain import verify
-from auditor.retention import enforce_policy, reconcile_policy
+from auditor.core.jobs import JobCancelled
+from auditor.core.yamlsource import parse_yaml
+from auditor.retention import enforce_policy, parse_retention, reconcile_policy
 from auditor.retention.enforce import RetentionRefusedError
+from auditor.retention.job import RetentionJob
 from auditor.retention.reconcile import Batch
+from auditor.sources.config import ConfigRef, DataSourceSettings
 from auditor.sources.datasources import DataSourceError
 from auditor.store import StateStore
 from tests.retention.test_retention import (
@@ -351,3 +356,44 @@ def test_the_listener_hears_of_one_batch_at_a_time(
     assert not any(overlapped)
     assert done.batches == len(heard)
     assert len(ELIGIBLE) == sum(batch.rows for batch in heard)
+
+
+def test_the_daemon_job_stops_both_walkers_and_counts_what_they_did(
+    engine: Engine, store: StateStore
+) -> None:
+    """The daemon's retention job on a table walked in two halves: its check, called from the
+    walkers' threads, stops the run (JobCancelled reaches the job's caller); the batches done
+    are counted in its metrics state exactly as deleted, and the run record says `stopped`."""
+    url = engine.url.render_as_string(False)
+    found, issues = parse_retention(
+        parse_yaml(policy_text(batch_size=50, **RECORDS, mode="enforce"), "r.yaml")
+    )
+    assert [] == issues
+    settings = {
+        "crm": DataSourceSettings("crm", url, None, False, ConfigRef("auditor.yaml", "crm"))
+    }
+    job = RetentionJob(
+        policies=lambda: found, data_sources=lambda: settings, ledger=store, clock=clock, environ={}
+    )
+    calls: list[str] = []
+    lock = threading.Lock()
+
+    def stop_after_some() -> None:
+        with lock:
+            calls.append(threading.current_thread().name)
+            if len(calls) > 8:
+                raise JobCancelled("stopping")
+
+    with pytest.raises(JobCancelled):
+        job(stop_after_some)
+    deleted = ELIGIBLE - keys_of(engine)
+    runs = [r.data() for r in evidence_of(store) if r.kind == "retention-run"]
+
+    assert {"retention-walker-0", "retention-walker-1"} <= set(calls)
+    assert 0 < len(deleted) < len(ELIGIBLE)
+    assert {("crm-contacts", "delete"): len(deleted)} == job.state.snapshot_fields()[
+        "retention_processed"
+    ]
+    assert [("stopped", len(deleted))] == [(r["outcome"], r["rows"]) for r in runs]
+    assert len(deleted) == sum(batch_records(store).values())
+    assert [] == store.pending_retention_batches("crm-contacts")
