@@ -2,37 +2,42 @@
 
 # Usage: python bench/retention.py [--url URL] [--rows 5000000] [--overdue 1000000]
 #                                  [--batch 50000] [--layout spread|oldest|shuffled]
-#                                  [--ts-index] [--schema NAME] [--keep] [--json]
+#                                  [--ts-index] [--repeat 3] [--schema NAME] [--keep] [--json]
 #
 # Loads, into a schema of its own (--schema, default gdpr_bench_retention) on the PostgreSQL
 # server named by --url (default: the GDPR_AUDITOR_BENCH_PG or GDPR_AUDITOR_TEST_PG environment
-# variable, else postgresql://postgres@127.0.0.1:5432/test), two identical tables of N records
-# (default 5,000,000) with `generate_series`: a bigint primary key, an e-mail address, a status,
-# a last-activity timestamp and a legal-hold flag. Every (N / overdue)-th record is past the
+# variable, else postgresql://postgres@127.0.0.1:5432/test), a table of N records (default
+# 5,000,000) with `generate_series`: a bigint primary key, an e-mail address, a status, a
+# last-activity timestamp and a legal-hold flag. Every (N / overdue)-th record is past the
 # deadline (default 1,000,000), spread evenly over the whole table, so that each batch reads
 # five records for every one it deletes (--layout spread, the default: a last-activity column);
 # or the records with the lowest keys are (--layout oldest: a creation date, keys in time order);
 # or every (N / overdue)-th key is, with the keys in no relation to the rows' physical order
 # (--layout shuffled: as with random keys, or a table updated for years). 1% of the others are
-# on legal hold. --ts-index adds an index on the timestamp to both tables. Then, after VACUUM
-# ANALYZE and a CHECKPOINT each:
+# on legal hold. --ts-index adds an index on the timestamp. Then --repeat times (default 3), on
+# two fresh copies of it (the same rows in the same physical order, vacuumed and analysed, then
+# a CHECKPOINT), each side first in turn:
 #   - bulk DELETE: `DELETE FROM records_bulk WHERE last_activity_at < deadline AND NOT legal_hold`
 #     in one transaction (psycopg), what a person would run by hand;
 #   - batched enforcement: auditor.retention.enforce_policy() on `records_batched` in a fresh
-#     process, as `gdpr-auditor retention enforce` runs it: a plan (one pass counting the table
-#     and the overdue), then batches of at most --batch records (the policy's batch_size), each
-#     its own transaction that re-checks the deadline and the hold: on PostgreSQL, for this plain
-#     table, one statement per batch deletes the eligible records of a range of row addresses (a
-#     TID Range Scan, the table read in physical order; each next range sized toward the batch
-#     size and a 0.5 s transaction) and returns their keys, one intent (committed before the
-#     data source commits) and one evidence record per batch in a SQLite state database;
-#   - the same enforcement on a table a tenth the size, and an idle process (imported, bound,
-#     planned, nothing processed): the baselines for memory.
-# It prints records per second of both, their ratio, the longest single enforcement transaction,
-# and the peak RSS (VmHWM) of each process, with PASS/FAIL against the targets: ratio >= 0.7,
-# longest transaction < 1 s, peak RSS of the full run at most 10 MB above the tenth-size run (flat
-# in table size). A WRONG line says a table holds other records afterwards than it should. Exit
-# status: 0 every target met, 1 a target missed or a WRONG result, 3 the benchmark could not run.
+#     process, as `gdpr-auditor retention enforce` runs one policy: a plan (one pass counting the
+#     table and the overdue), and batches of at most --batch records (the policy's batch_size),
+#     each its own transaction that re-checks the deadline and the hold: on PostgreSQL, for this
+#     plain table, the two halves of the table walked at once, each on its own connection, one
+#     statement per batch deleting the eligible records of a range of row addresses (a TID Range
+#     Scan, the table read in physical order; each next range sized toward the batch size and a
+#     0.5 s transaction) and returning their keys, the plan counted meanwhile (no batch committed
+#     before it), one intent (committed before the data source commits) and one evidence record
+#     per batch in a SQLite state database.
+# Once: the same enforcement on a table a tenth the size, and an idle process (imported, bound,
+# planned, nothing processed): the baselines for memory.
+# It prints each round, the records per second of the best run of each side, their ratio (and
+# the median of the rounds' ratios), the longest single enforcement transaction, and the peak
+# RSS (VmHWM) of each process, with PASS/FAIL against the targets: ratio >= 0.7 best against
+# best, longest transaction < 1 s, peak RSS of the full run at most 10 MB above the tenth-size
+# run (flat in table size). A WRONG line says a table holds other records afterwards than it
+# should. Exit status: 0 every target met, 1 a target missed or a WRONG result, 3 the benchmark
+# could not run.
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Retention enforcement by row address on two connections at once (PostgreSQL): each walker on
 its own thread and part of the table, the batch numbers and the row limit shared, the plan
 counted beside the first batches with nothing committed before it and the guard, a walker's
-failure stopping the other, a process killed with a batch of each walker under way, and the
-daemon's job stopping both."""
+failure stopping the other, a process killed with a batch of each walker under way, the
+daemon's job stopping both, and the command line leaving one policy's plan to its run."""
 
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import Engine, event, exc
 
 import auditor.retention.enforce as enforce_module
+from auditor.cli import cli
 from auditor.core.chain import verify
 from auditor.core.jobs import JobCancelled
 from auditor.core.yamlsource import parse_yaml
@@ -27,6 +29,7 @@ from auditor.retention.reconcile import Batch
 from auditor.sources.config import ConfigRef, DataSourceSettings
 from auditor.sources.datasources import DataSourceError
 from auditor.store import StateStore
+from tests.helpers import write_config
 from tests.retention.test_retention import (
     bound_policy,
     clock,
@@ -397,3 +400,44 @@ def test_the_daemon_job_stops_both_walkers_and_counts_what_they_did(
     assert [("stopped", len(deleted))] == [(r["outcome"], r["rows"]) for r in runs]
     assert len(deleted) == sum(batch_records(store).values())
     assert [] == store.pending_retention_batches("crm-contacts")
+
+
+def test_the_command_line_enforcing_one_policy_counts_it_beside_its_first_batches(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, beside: None
+) -> None:
+    """`retention enforce` with one policy leaves its planning to the run: the walkers have
+    deleted (uncommitted) before the plan refuses the run for its share, and the run's own
+    `refused` record is in the evidence; exit status 2, every record still there."""
+    before = keys_of(engine)
+    url = engine.url.render_as_string(False)
+    (tmp_path / "retention").mkdir()
+    overrides = {**RECORDS, "max_share": 0.01, "batch_size": 100}
+    (tmp_path / "retention" / "crm.yaml").write_text(policy_text(**overrides))
+    config = write_config(
+        tmp_path,
+        database={"url": "sqlite:///state.db"},
+        data_sources={"crm": {"url": url, "read_only": False}},
+        retention=["retention/"],
+    )
+    deletes: list[str] = []
+
+    def executed(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "DELETE FROM records" in statement:
+            deletes.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", executed)
+    try:
+        refused = CliRunner().invoke(cli, ["retention", "enforce", "--config", str(config)])
+    finally:
+        event.remove(Engine, "before_cursor_execute", executed)
+    store = StateStore.open(f"sqlite:///{tmp_path / 'state.db'}")
+    try:
+        runs = [r.data()["outcome"] for r in evidence_of(store) if r.kind == "retention-run"]
+    finally:
+        store.close()
+
+    assert 2 == refused.exit_code, refused.output
+    assert "refused, nothing was changed" in refused.output
+    assert deletes
+    assert ["refused"] == runs
+    assert before == keys_of(engine)
