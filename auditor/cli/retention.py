@@ -316,7 +316,11 @@ def _enforcement_json(done: Enforcement, after: RetentionPlan) -> dict[str, Any]
 
 
 def _reconciled_json(batches: Sequence[Batch]) -> dict[str, int]:
-    return {"batches": len(batches), "rows": sum(batch.rows for batch in batches)}
+    return {
+        "batches": len(batches),
+        "rows": sum(batch.rows for batch in batches),
+        "undetermined": sum(batch.undetermined for batch in batches),
+    }
 
 
 def _say_reconciled(reconciled: Mapping[str, Sequence[Batch]]) -> None:
@@ -328,6 +332,14 @@ def _say_reconciled(reconciled: Mapping[str, Sequence[Batch]]) -> None:
                 f"policy {policy}: reconciled {len(batches)} unsettled batch"
                 f"{'es' if len(batches) != 1 else ''} of an earlier run ({rows} records "
                 "processed), recorded as evidence",
+                err=True,
+            )
+        undetermined = sum(batch.undetermined for batch in batches)
+        if undetermined:
+            say(
+                f"warning: policy {policy}: what {undetermined} of them did cannot be known (the "
+                "data source no longer knows their transaction, and their ranges still hold "
+                "eligible records); recorded as undetermined, with no records counted",
                 err=True,
             )
 

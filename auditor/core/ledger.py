@@ -8,6 +8,10 @@ in one state-database transaction together with its `retention-batch` evidence r
 killed (or a state database lost) between the two leaves the intent pending, and the next
 reconciliation (`auditor.retention.reconcile`) finds in the data source what the batch did and
 records that. The keys are kept only while the intent is pending; settling erases them.
+
+A batch by row address (on PostgreSQL, `auditor.retention.ranges`) does not read its keys back:
+its intent is committed after its statement and before its COMMIT, and names the data source's
+transaction, which the data source can later say committed or not (`SourceTransaction`).
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ Settlement = Literal["confirmed", "reconciled"]
 
 @dataclass(frozen=True, slots=True)
 class BatchIntent:
-    """A batch about to run: what it may do, to which keys (encoded by `encode_key`)."""
+    """A batch about to run (or run and not committed yet): what it may do, to which keys
+    (encoded by `encode_key`); or, for a batch by row address, which data-source transaction
+    did what to which range (`source_transaction`)."""
 
     policy: str
     run: str
@@ -37,6 +43,21 @@ class BatchIntent:
     key_range_keyed: bool
     keys: tuple[Any, ...]
     created_at: datetime
+    source_transaction: SourceTransaction | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SourceTransaction:
+    """A batch by row address, run and not committed yet: the data source's transaction that
+    holds it, the server that runs it, the records its statement processed, and the range of
+    row addresses it covered."""
+
+    id: int  # PostgreSQL's 64-bit transaction id (`pg_current_xact_id()`)
+    system: str  # the server's database system identifier: its copies (replicas) share it
+    started: str  # when the server started: an id names one transaction between two starts
+    processed: int
+    start: str  # row address, "(block,line)"
+    stop: str | None  # None: to the table's end
 
 
 @dataclass(frozen=True, slots=True)

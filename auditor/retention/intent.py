@@ -1,5 +1,6 @@
 """A retention batch's intent: what reconciliation needs to find out what the batch did, and the
-hash of its key range that its evidence carries instead of its keys."""
+hash of its key range (or of its range of row addresses) that its evidence carries instead of its
+keys."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from auditor.core.ledger import BatchIntent, encode_key
+from auditor.core.ledger import BatchIntent, SourceTransaction, encode_key
 from auditor.retention.plan import RetentionPlan
 
 
@@ -36,6 +37,32 @@ def batch_intent(
         key_range_keyed=keyed,
         keys=_encoded(keys),
         created_at=created_at,
+    )
+
+
+def range_intent(
+    plan: RetentionPlan,
+    run: str,
+    batch: int,
+    held: SourceTransaction,
+    secret: bytes | None,
+    created_at: datetime,
+) -> BatchIntent:
+    """The intent of a batch by row address, run and not committed yet: the transaction that
+    holds it, and a hash of its range of row addresses."""
+    return BatchIntent(
+        policy=plan.policy,
+        run=run,
+        batch=batch,
+        action=plan.action,
+        source=plan.source,
+        table=plan.table,
+        deadline=plan.deadline,
+        key_range=_range_hash(held.start, held.stop or "", secret),
+        key_range_keyed=secret is not None,
+        keys=(),
+        created_at=created_at,
+        source_transaction=held,
     )
 
 

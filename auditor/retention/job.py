@@ -156,7 +156,11 @@ class RetentionJob:
         for batch in reconcile_policy(bound, self.ledger, self.clock):
             count(batch)
             log.warning(
-                "retention_batch_reconciled", policy=policy.id, batch=batch.index, rows=batch.rows
+                "retention_batch_reconciled",
+                policy=policy.id,
+                batch=batch.index,
+                rows=batch.rows,
+                undetermined=batch.undetermined,
             )
         plan = plan_policy(bound, self.clock())
         if policy.mode == "enforce" and policy.action != "report" and plan.to_process:

@@ -22,14 +22,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Connection
 
-from auditor.core.ledger import BatchIntent, RetentionLedger
+from auditor.core.ledger import BatchIntent, RetentionLedger, SourceTransaction
 from auditor.core.ports import Clock
 from auditor.retention.batches import next_batch_size
-from auditor.retention.intent import batch_intent
+from auditor.retention.intent import range_intent
 from auditor.retention.plan import RetentionPlan
 from auditor.retention.ranges import RangeWalker
 from auditor.retention.reconcile import Batch, batch_content
@@ -179,14 +178,14 @@ class RangedRun:
         begun: tuple[int, BatchIntent] | None = None
         try:
             with connection.begin() as transaction:
-                keys = walker.take(connection, size, most)
-                waited = self._ready(before) if keys else 0.0
+                taken = walker.take(connection, size, most)
+                waited = self._ready(before) if taken.held else 0.0
                 if waited is None:
                     # The plan is late: undo the range rather than hold its records longer.
                     transaction.rollback()
                     walker.undo()
-                elif keys:
-                    begun = self._begin(keys, started)
+                elif taken.held:
+                    begun = self._begin(taken.held, started)
         except BaseException:
             self._release(most, fail=True)
             raise
@@ -200,8 +199,8 @@ class RangedRun:
         if begun is None:
             self._release(most)
             return None
-        self._settle(begun, keys, started, seconds, most)
-        return len(keys), seconds - waited
+        self._settle(begun, taken.rows, started, seconds, most)
+        return taken.rows, seconds - waited
 
     def _ready(self, before: float) -> float | None:
         """How long the transaction begun at `before` waited for the gate to open; None: it
@@ -245,7 +244,7 @@ class RangedRun:
             self._stopping = self._stopping or fail
             self._lock.notify_all()
 
-    def _begin(self, keys: list[Any], started: datetime) -> tuple[int, BatchIntent]:
+    def _begin(self, held: SourceTransaction, started: datetime) -> tuple[int, BatchIntent]:
         """Number the batch and commit its intent (the data source commits the batch after).
 
         Raises:
@@ -259,9 +258,7 @@ class RangedRun:
                 raise _Stopped
             # The number is used even when the intent fails: it may have been committed.
             number, self._numbered = self._numbered, self._numbered + 1
-        intent = batch_intent(
-            plan, self.run, number, keys, self.secret is not None, self.secret, started
-        )
+        intent = range_intent(plan, self.run, number, held, self.secret, started)
         try:
             intent_id = self.ledger.begin_retention_batch(intent)
         except BaseException:
@@ -274,7 +271,7 @@ class RangedRun:
     def _settle(
         self,
         begun: tuple[int, BatchIntent],
-        keys: list[Any],
+        rows: int,
         started: datetime,
         seconds: float,
         most: int,
@@ -285,11 +282,11 @@ class RangedRun:
             StoreError: its evidence could not be written; it stays pending, and the run stops.
         """
         intent_id, intent = begun
-        batch = Batch(intent.batch, len(keys), intent.key_range, started, self.clock(), seconds)
+        batch = Batch(intent.batch, rows, intent.key_range, started, self.clock(), seconds)
         try:
             self.ledger.settle_retention_batch(
                 intent_id,
-                len(keys),
+                rows,
                 "confirmed",
                 batch_content(intent, batch),
                 batch.finished_at,
@@ -300,7 +297,7 @@ class RangedRun:
         with self._lock:
             self._reserved -= most
             self.unsettled.discard(intent_id)
-            self.processed += len(keys)
+            self.processed += rows
             self.batches += 1
             self.longest = max(self.longest, seconds)
             self._lock.notify_all()

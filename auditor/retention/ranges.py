@@ -42,9 +42,9 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.util import ClauseAdapter
 
+from auditor.core.ledger import SourceTransaction
 from auditor.retention.batches import ATTEMPTS, TARGET_TRANSACTION_SECONDS
 from auditor.retention.plan import RetentionPlan
 from auditor.retention.tables import BoundPolicy, fitted
@@ -99,7 +99,7 @@ class RangeWalker:
         in positions, block × `slots` + line, at `records` per position and, at first,
         `density` eligible ones."""
         self.bound = bound
-        self.eligible = _eligible(bound, deadline)
+        self.eligible = eligible_records(bound, deadline)
         first, self.blocks = part
         self.last = last
         self.slots = slots
@@ -143,11 +143,12 @@ class RangeWalker:
             for i in range(count)
         ]
 
-    def take(self, connection: Connection, size: int, room: int) -> list[Any]:
+    def take(self, connection: Connection, size: int, room: int) -> Taken:
         """In the caller's transaction: delete or update the eligible records of the next range
         of row addresses, sized for `size` records, at most `min(size, room)` of them; return
-        their keys in key order (none: that range held no eligible record; `finished` says
-        whether the walk is over). Nothing is committed here.
+        how many, and (when there were some) the transaction that holds them (none: that range
+        held no eligible record; `finished` says whether the walk is over). Nothing is
+        committed here.
 
         The server re-checks every record against the whole condition (deadline, hold, scope)
         when it reaches it, so a record changed by another transaction since the plan is left
@@ -163,8 +164,8 @@ class RangeWalker:
         stop = self._stop(connection, size)
         for _ in range(ATTEMPTS):
             with connection.begin_nested() as attempt:
-                keys = self._process(connection, start, stop)
-                if len(keys) <= most:
+                rows = self._process(connection, start, stop)
+                if rows <= most:
                     break
                 attempt.rollback()
             # Undone: the range ends just before the first record past what the batch may have
@@ -181,9 +182,22 @@ class RangeWalker:
         else:
             self.position = stop
             self.last_span = max(self._linear(stop) - self._linear(start), 1)
-            self.density = len(keys) / self.last_span
+            self.density = rows / self.last_span
             self.finished = not self.last and stop >= (self.blocks, 0)
-        return keys
+        if not rows:
+            return Taken(0, None)
+        held = connection.execute(_HELD).one()
+        return Taken(
+            rows,
+            SourceTransaction(
+                int(held.id),
+                held.system,
+                held.started,
+                rows,
+                _text(start),
+                None if stop is None else _text(stop),
+            ),
+        )
 
     def undo(self) -> None:
         """Forget the last `take`, whose transaction was rolled back: the next one takes the
@@ -224,17 +238,9 @@ class RangeWalker:
     def _linear(self, tid: Tid) -> int:
         return tid[0] * self.slots + tid[1]
 
-    def _range(self, start: Tid, stop: Tid | None) -> list[sa.ColumnElement[bool]]:
-        ctid: sa.ColumnElement[Any] = sa.literal_column("ctid")
-        where = [ctid >= sa.cast(sa.literal(_text(start)), _TidType())]
-        if stop is not None:
-            where.append(ctid < sa.cast(sa.literal(_text(stop)), _TidType()))
-        return [*where, *self.eligible]
-
-    def _process(self, connection: Connection, start: Tid, stop: Tid | None) -> list[Any]:
+    def _process(self, connection: Connection, start: Tid, stop: Tid | None) -> int:
         bound = self.bound
-        key = bound.key
-        where = self._range(start, stop)
+        where = in_range(self.eligible, start, stop)
         statement: Any
         if bound.policy.action == "delete":
             statement = sa.delete(bound.table).where(*where)
@@ -244,14 +250,9 @@ class RangeWalker:
                 for r in bound.policy.anonymise
             }
             statement = sa.update(bound.table).where(*where).values(values)
-        done = statement.returning(key).cte("done")
-        returned = done.c[key.name]
-        # The keys in the database's order (its collation), as the intent's key range needs
-        # them, in one array: one value to convert, not a result row per key.
-        keys_array = sa.func.array_agg(
-            postgresql.aggregate_order_by(returned, returned), type_=postgresql.ARRAY(key.type)
-        )
-        return list(connection.execute(sa.select(keys_array)).scalar_one() or ())
+        # No keys returned: reading them back cost a tenth of the walk; the intent names the
+        # transaction instead.
+        return int(connection.execute(statement).rowcount)
 
     def _cut(self, connection: Connection, start: Tid, stop: Tid | None, most: int) -> Tid | None:
         """The address of the eligible record after the first `most` in the range (None: it
@@ -261,7 +262,7 @@ class RangeWalker:
             # Labelled: as `ctid`, ORDER BY would sort the text, where (10,1) comes before (9,1).
             sa.select(sa.cast(ctid, sa.Text).label("address"))
             .select_from(self.bound.table)
-            .where(*self._range(start, stop))
+            .where(*in_range(self.eligible, start, stop))
             .order_by(ctid)
             .offset(most)
             .limit(1)
@@ -281,6 +282,41 @@ _SIZE = sa.text(
     " c.reltuples AS estimate"
     " FROM pg_class AS c WHERE c.oid = to_regclass(:name)"
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """What a range's statement did, not committed yet: the records it processed, and the
+    transaction that holds them (None: it processed none)."""
+
+    rows: int
+    held: SourceTransaction | None
+
+
+_HELD = sa.text(
+    # The transaction's id, whose fate can be asked of the server later (pg_xact_status), and
+    # which server gave it: its system (shared by its replicas) and its start (an id is never
+    # given twice between two starts).
+    "SELECT pg_current_xact_id()::text AS id,"
+    " (SELECT system_identifier FROM pg_control_system())::text AS system,"
+    " pg_postmaster_start_time()::text AS started"
+)
+
+
+def in_range(
+    eligible: list[sa.ColumnElement[bool]], start: Tid | str, stop: Tid | str | None
+) -> list[sa.ColumnElement[bool]]:
+    """The conditions of the `eligible` records with row addresses in [start, stop)."""
+    ctid: sa.ColumnElement[Any] = sa.literal_column("ctid")
+    where = [ctid >= _tid(start)]
+    if stop is not None:
+        where.append(ctid < _tid(stop))
+    return [*where, *eligible]
+
+
+def _tid(address: Tid | str) -> sa.ColumnElement[Any]:
+    text = address if isinstance(address, str) else _text(address)
+    return sa.cast(sa.literal(text), _TidType())
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,16 +349,17 @@ def _sampled_share(
     percent = min(100.0, 100.0 * SAMPLE / max(blocks, 1))
     sample = sa.tablesample(bound.table, sa.func.system(percent))
     adapt = ClauseAdapter(sample).traverse
-    eligible = sa.and_(*(adapt(condition) for condition in _eligible(bound, deadline)))
+    eligible = sa.and_(*(adapt(condition) for condition in eligible_records(bound, deadline)))
     query = sa.select(sa.func.count().filter(eligible), sa.func.count()).select_from(sample)
     with connection.begin():
         found, sampled = connection.execute(query).one()
     return max(found, 1) / max(sampled, 1)
 
 
-def _eligible(bound: BoundPolicy, deadline: datetime) -> list[sa.ColumnElement[bool]]:
-    # A record whose (unique, but nullable) key is NULL could not be named in its intent: it is
-    # never processed, and stays counted, as in the walk by key.
+def eligible_records(bound: BoundPolicy, deadline: datetime) -> list[sa.ColumnElement[bool]]:
+    """The conditions of the records a walk by address processes at `deadline`."""
+    # A record whose (unique, but nullable) key is NULL cannot be named by its key: the walk by
+    # key never processes it, and neither does this one (the plan counts it as left).
     return [bound.key.is_not(None), *bound.eligible(deadline)]
 
 

@@ -4,12 +4,13 @@ their `retention-batch` evidence record, each inside the caller's transaction.""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, text, update
 
-from auditor.core.ledger import BatchIntent, PendingBatch, Settlement
+from auditor.core.ledger import BatchIntent, PendingBatch, Settlement, SourceTransaction
 from auditor.store import engine as store_engine
 from auditor.store import evidence
 from auditor.store.records import record_of
@@ -29,6 +30,7 @@ def bound_lock_wait(connection: Connection) -> None:
 
 def begin(connection: Connection, intent: BatchIntent) -> int:
     """Insert a pending intent; return its id."""
+    held = intent.source_transaction
     inserted = connection.execute(
         insert(intents)
         .values(
@@ -42,7 +44,8 @@ def begin(connection: Connection, intent: BatchIntent) -> int:
             key_range=intent.key_range,
             key_range_keyed=intent.key_range_keyed,
             keys=list(intent.keys),
-            planned=len(intent.keys),
+            planned=len(intent.keys) if held is None else held.processed,
+            source_transaction=None if held is None else asdict(held),
             state=PENDING,
             created_at=intent.created_at,
         )
@@ -67,6 +70,11 @@ def pending(connection: Connection, policy: str) -> list[PendingBatch]:
                 table=row.table_name,
                 key_range_keyed=bool(row.key_range_keyed),
                 keys=tuple(row.keys or ()),
+                source_transaction=(
+                    None
+                    if row.source_transaction is None
+                    else SourceTransaction(**row.source_transaction)
+                ),
             ),
         )
         for row in rows

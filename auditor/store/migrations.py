@@ -93,11 +93,17 @@ def _retention_intents(connection: Connection) -> None:
     metadata.create_all(connection, tables=[retention_intents], checkfirst=True)
 
 
+def _source_transactions(connection: Connection) -> None:
+    """Version 4 -> 5: a batch by row address names its data-source transaction."""
+    _add_column(connection, retention_intents, retention_intents.c.source_transaction)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _initial,
     _longer_verdicts,
     _probes,
     _retention_intents,
+    _source_transactions,
 )
 """MIGRATIONS[n] upgrades version n to n + 1; an empty database starts at version 0."""
 

@@ -273,8 +273,9 @@ retention_intents = Table(
     "retention_intents",
     metadata,
     # One row per retention batch, committed before the batch changes the data source and settled
-    # with its evidence record after it (auditor/retention/ledger.py). `keys` holds the batch's
-    # keys only while it is pending: settling erases them.
+    # with its evidence record after it (auditor/core/ledger.py). `keys` holds the batch's
+    # keys only while it is pending: settling erases them. A batch by row address names its
+    # data-source transaction instead (`source_transaction`, kept once settled: no personal data).
     _id(),
     Column("policy", String, nullable=False),
     Column("run", String(32), nullable=False),
@@ -287,6 +288,7 @@ retention_intents = Table(
     Column("key_range_keyed", Boolean, nullable=False),
     Column("keys", Json),
     Column("planned", Integer, nullable=False),  # how many keys the batch may process
+    Column("source_transaction", Json),  # id, server, processed, start, stop (schema 5)
     Column("state", String(16), nullable=False),
     Column("rows", BigInteger),  # processed, once settled
     Column("created_at", UTCDateTime, nullable=False),

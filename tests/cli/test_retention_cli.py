@@ -347,8 +347,10 @@ def test_plan_reconciles_a_batch_left_unsettled_and_records_it(workdir: Path) ->
     again = run("retention", "plan", "--config", config(workdir), "--format", "json")
 
     assert 0 == first.exit_code, first.output
-    assert {"batches": 1, "rows": 2} == json.loads(first.stdout)["policies"][0]["reconciled"]
-    assert {"batches": 0, "rows": 0} == json.loads(again.stdout)["policies"][0]["reconciled"]
+    reconciled = {"batches": 1, "rows": 2, "undetermined": 0}
+    assert reconciled == json.loads(first.stdout)["policies"][0]["reconciled"]
+    nothing = {"batches": 0, "rows": 0, "undetermined": 0}
+    assert nothing == json.loads(again.stdout)["policies"][0]["reconciled"]
     chain = evidence_chain(workdir)
     assert [("retention-batch", 2, True)] == [
         (r.kind, r.data()["rows"], r.data()["reconciled"]) for r in chain

@@ -21,6 +21,7 @@ import auditor.retention.enforce as enforce_module
 from auditor.cli import cli
 from auditor.core.chain import verify
 from auditor.core.jobs import JobCancelled
+from auditor.core.ledger import SourceTransaction
 from auditor.core.yamlsource import parse_yaml
 from auditor.retention import enforce_policy, parse_retention, reconcile_policy
 from auditor.retention.enforce import RetentionRefusedError
@@ -41,6 +42,7 @@ from tests.retention.test_retention_ranges import (
     ELIGIBLE,
     RECORDS,
     ROWS,
+    Transactions,
     _engine,  # noqa: F401  (the `engine` fixture)
     batch_records,
     keys_of,
@@ -50,11 +52,12 @@ pytestmark = pytest.mark.postgres
 
 
 class Walks:
-    """What a run did, by thread: the keys of each intent, when the plan was counted, the
-    statements each thread ran and when."""
+    """What a run did, by thread: the transaction each intent named and when, when the plan was
+    counted, the statements each thread ran and when."""
 
     def __init__(self, bound: Any, store: StateStore, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.intents: dict[int, tuple[str, set[int], float]] = {}
+        self.begun: dict[int, tuple[str, SourceTransaction, float]] = {}
+        self.transactions = Transactions(bound.source.engine)
         self.deletes: list[tuple[str, float]] = []
         self.rollbacks = 0
         self.planned: float | None = None
@@ -66,7 +69,7 @@ class Walks:
             found = begin(intent)
             with self.lock:
                 name = threading.current_thread().name
-                self.intents[intent.batch] = (name, set(intent.keys), time.monotonic())
+                self.begun[intent.batch] = (name, intent.source_transaction, time.monotonic())
             return found
 
         def planned(*args: Any, **kwargs: Any) -> Any:
@@ -90,8 +93,21 @@ class Walks:
         event.listen(bound.source.engine, "rollback", rolled_back)
 
     @property
+    def intents(self) -> dict[int, tuple[str, set[int], float]]:
+        """By batch: its thread, the keys its transaction processed (as many as its intent
+        counted) and when its intent was committed."""
+        processed = self.transactions.keys()
+        found = {
+            batch: (name, processed.get(held.id, set()), at)
+            for batch, (name, held, at) in self.begun.items()
+        }
+        counted = {batch: held.processed for batch, (_, held, _) in self.begun.items()}
+        assert counted == {batch: len(keys) for batch, (_, keys, _) in found.items()}
+        return found
+
+    @property
     def threads(self) -> set[str]:
-        return {name for name, _, _ in self.intents.values()}
+        return {name for name, _, _ in self.begun.values()}
 
     def keys(self) -> list[int]:
         return [key for _, keys, _ in self.intents.values() for key in keys]
@@ -258,6 +274,7 @@ def test_a_run_killed_with_a_batch_of_each_walker_under_way_is_reconciled(
     policy_file.write_text(policy_text(**overrides))
     paths = (str(policy_file), state_url)
     url = engine.url.render_as_string(False)
+    transactions = Transactions(engine)
     both = {"committed", "uncommitted"}
     returned = killed_when(lambda printed: both <= set(printed), KILLED_TWO, url, *paths)
     assert -signal.SIGKILL == returned
@@ -265,10 +282,10 @@ def test_a_run_killed_with_a_batch_of_each_walker_under_way_is_reconciled(
     store = StateStore.open(state_url)
     try:
         deleted = ELIGIBLE - keys_of(engine)
-        pending = {
-            p.intent.batch: set(p.intent.keys)
-            for p in store.pending_retention_batches("crm-contacts")
-        }
+        processed = transactions.keys()
+        held = [
+            p.intent.source_transaction for p in store.pending_retention_batches("crm-contacts")
+        ]
         with bound_policy(url, **overrides) as bound:
             reconciled = reconcile_policy(bound, store, clock)
             finished = enforce_policy(bound, clock, store)
@@ -276,10 +293,14 @@ def test_a_run_killed_with_a_batch_of_each_walker_under_way_is_reconciled(
     finally:
         store.close()
 
-    assert 2 == len(pending)
-    committed = [keys for keys in pending.values() if keys <= deleted]
-    rolled_back = [keys for keys in pending.values() if not keys & deleted]
-    assert (1, 1) == (len(committed), len(rolled_back))
+    assert 2 == len(held)
+    # The trigger's record of the uncommitted batch went with it.
+    committed = [processed[h.id] for h in held if h is not None and h.id in processed]
+    assert [held_.processed for held_ in held if held_ is not None and held_.id in processed] == [
+        len(keys) for keys in committed
+    ]
+    assert 1 == len(committed) and committed[0] <= deleted
+    assert all(h is not None and h.processed > 0 for h in held)
     assert sorted([0, len(committed[0])]) == sorted(batch.rows for batch in reconciled)
     assert (len(ELIGIBLE) - len(deleted), "done") == (finished.processed, finished.outcome)
     assert not ELIGIBLE & keys_of(engine)

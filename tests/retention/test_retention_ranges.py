@@ -1,5 +1,5 @@
 """Retention enforcement on PostgreSQL by row address (ctid ranges): exactly the eligible records,
-each batch's intent naming exactly the keys it processed, with holes and dead rows in the table,
+each batch's intent naming the transaction that processed them and counting them, with holes and dead rows in the table,
 a legal-hold table, records changed and added during the walk, ranges without eligible records
 and ranges holding too many, the per-run limit, and batches interrupted before and after the
 data source's COMMIT."""
@@ -7,14 +7,19 @@ data source's COMMIT."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.pool import NullPool
 
+import auditor.retention.enforce as enforce_module
 from auditor.core.chain import verify
+from auditor.core.ledger import SourceTransaction
 from auditor.retention import BoundPolicy, enforce_policy, plan_policy, reconcile_policy
+from auditor.retention.intent import range_intent
 from auditor.retention.ranges import RangeWalker, walkable
 from auditor.retention.reconcile import Batch
 from auditor.store import StateStore
@@ -76,13 +81,54 @@ def vacuum(engine: Engine) -> None:
         connection.execute(text("VACUUM records"))
 
 
+class Transactions:
+    """The keys of the records each data-source transaction deleted or updated in `table`,
+    written down by a trigger in that transaction (those of a transaction or savepoint rolled
+    back are gone with it): what a batch by row address processed, which its intent does not
+    list."""
+
+    def __init__(self, engine: Engine, table: str = "records") -> None:
+        # Its own connections, each closed after use: read after the run's engine is disposed.
+        self.engine = create_engine(engine.url, poolclass=NullPool)
+        with engine.begin() as connection:
+            connection.execute(text("CREATE TABLE IF NOT EXISTS processed_by (xact xid8, id int)"))
+            connection.execute(
+                text(
+                    "CREATE OR REPLACE FUNCTION note_processed() RETURNS trigger AS $$ BEGIN"
+                    " INSERT INTO processed_by VALUES (pg_current_xact_id(), OLD.id);"
+                    " RETURN NULL; END $$ LANGUAGE plpgsql"
+                )
+            )
+            connection.execute(
+                text(
+                    f"CREATE TRIGGER noted AFTER DELETE OR UPDATE ON {table}"
+                    " FOR EACH ROW EXECUTE FUNCTION note_processed()"
+                )
+            )
+
+    def keys(self) -> dict[int, set[int]]:
+        """The keys processed, by transaction id."""
+        found: dict[int, set[int]] = {}
+        with self.engine.connect() as connection:
+            for xact, ident in connection.execute(text("SELECT xact::text, id FROM processed_by")):
+                found.setdefault(int(xact), set()).add(ident)
+        return found
+
+    def of(self, held: SourceTransaction | None) -> set[int]:
+        """The keys the batch held by `held` processed (in a transaction committed)."""
+        assert held is not None
+        return self.keys().get(held.id, set())
+
+
 class Recorder:
-    """What a run did: the keys each batch's intent named, its statements, its undone ranges."""
+    """What a run did: the transaction each batch's intent named, its statements, its undone
+    ranges."""
 
     def __init__(self, bound: BoundPolicy, store: StateStore) -> None:
-        self.intents: dict[int, set[int]] = {}
+        self.held: dict[int, SourceTransaction] = {}
         self.statements: list[str] = []
         self.undone = 0
+        self.transactions = Transactions(bound.source.engine)
         self.begin = store.begin_retention_batch
         store.begin_retention_batch = self.begun  # type: ignore[method-assign]
         event.listen(bound.source.engine, "before_cursor_execute", self.executed)
@@ -90,7 +136,17 @@ class Recorder:
 
     def begun(self, intent: Any) -> int:
         found = self.begin(intent)
-        self.intents[intent.batch] = set(intent.keys)
+        assert intent.source_transaction is not None and not intent.keys
+        self.held[intent.batch] = intent.source_transaction
+        return found
+
+    @property
+    def intents(self) -> dict[int, set[int]]:
+        """The keys each batch's transaction processed, by batch; each intent counted them."""
+        processed = self.transactions.keys()
+        found = {batch: processed.get(held.id, set()) for batch, held in self.held.items()}
+        counted = {batch: held.processed for batch, held in self.held.items()}
+        assert counted == {batch: len(keys) for batch, keys in found.items()}
         return found
 
     def executed(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
@@ -110,13 +166,13 @@ def batch_records(store: StateStore) -> dict[int, int]:
     return found
 
 
-def test_exactly_the_eligible_records_go_and_each_intent_names_exactly_its_keys(
+def test_exactly_the_eligible_records_go_and_each_intent_names_their_transaction(
     engine: Engine, store: StateStore
 ) -> None:
     """With holes (records deleted and vacuumed) and dead rows (records updated since) in the
     table, the walk reads it by row address and deletes exactly the eligible records; each
-    batch's intent names exactly the keys it processed (no key twice), at most batch_size, and
-    its evidence counts them."""
+    batch's intent names the data-source transaction that processed them and counts exactly
+    the records it did (no key twice), at most batch_size, and its evidence counts them."""
     with engine.begin() as connection:
         connection.execute(text("DELETE FROM records WHERE id % 7 = 0"))
     vacuum(engine)
@@ -155,14 +211,14 @@ def test_a_batch_statement_is_a_tid_range_scan(engine: Engine, store: StateStore
                 lambda _c, _k, statement, parameters, *_: captured.append((statement, parameters)),
             )
             with connection.begin() as transaction:
-                keys = walker.take(connection, 200, 10_000)
+                taken = walker.take(connection, 200, 10_000)
                 statement, parameters = next(c for c in captured if "DELETE" in c[0])
                 raw = connection.connection.driver_connection
                 assert raw is not None
                 explained = raw.execute("EXPLAIN " + statement, parameters).fetchall()
                 transaction.rollback()
 
-    assert 0 < len(keys) <= 200
+    assert 0 < taken.rows <= 200
     assert "Tid Range Scan" in "\n".join(row[0] for row in explained)
 
 
@@ -194,11 +250,14 @@ def test_a_legal_hold_table_and_anonymise_by_row_address(engine: Engine, store: 
     assert any("ctid >=" in statement for statement in recorder.statements)
 
 
-def test_records_changed_and_added_during_the_walk(engine: Engine, store: StateStore) -> None:
+def test_records_changed_and_added_during_the_walk(
+    engine: Engine, store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """After the first batch, another client puts a record not reached yet on hold, makes one
     recent, changes another's e-mail address (it stays eligible), and adds overdue records at
     the end of the table: the first two are left alone, the other two processed in the same
-    run, and the evidence counts exactly what was deleted."""
+    run, and the evidence counts exactly what was deleted. One walker: with two, the second
+    may have reached the end of the table by then."""
     held, recent, changed = 2997, 2994, 2991  # eligible, at the end of the table
     added = range(ROWS + 1, ROWS + 301)
     url = engine.url.render_as_string(False)
@@ -217,6 +276,7 @@ def test_records_changed_and_added_during_the_walk(engine: Engine, store: StateS
             )
             insert_records(connection, added)
 
+    monkeypatch.setattr(enforce_module, "WALKERS", 1)
     with bound_policy(url, batch_size=100, **RECORDS) as bound:
         recorder = Recorder(bound, store)
         done = enforce_policy(bound, clock, store, on_batch=meanwhile)
@@ -290,9 +350,10 @@ def test_an_interrupted_batch_is_reconciled_and_the_next_run_finishes(
 ) -> None:
     """The second batch is interrupted after its intent is committed: before the data source's
     COMMIT (rolled back: reconciled as 0 rows) or after it, before its evidence (reconciled as
-    its keys' count). The next run walks the table again from its first block and finishes;
-    the evidence adds up to exactly the records deleted."""
+    the records its transaction processed). The next run walks the table again from its first
+    block and finishes; the evidence adds up to exactly the records deleted."""
     url = engine.url.render_as_string(False)
+    transactions = Transactions(engine)
     with bound_policy(url, batch_size=100, **RECORDS) as bound:
         begin, settle = store.begin_retention_batch, store.settle_retention_batch
 
@@ -318,11 +379,99 @@ def test_an_interrupted_batch_is_reconciled_and_the_next_run_finishes(
         finished = enforce_policy(bound, clock, store)
 
     assert [1] == [p.intent.batch for p in pending]
-    second = set(pending[0].intent.keys)
-    rows = 0 if where == "before the commit" else len(second)
-    assert [rows] == [batch.rows for batch in reconciled]
-    assert (second <= deleted) == (where == "after the commit")
+    held = pending[0].intent.source_transaction
+    second = transactions.of(held)
+    assert held is not None and held.processed > 0
+    assert (held.processed if where == "after the commit" else 0) == len(second)
+    assert [len(second)] == [batch.rows for batch in reconciled]
+    assert second <= deleted
     assert not ELIGIBLE & keys_of(engine)
     assert (len(ELIGIBLE) - len(deleted), "done") == (finished.processed, finished.outcome)
     assert len(ELIGIBLE) == sum(batch_records(store).values())
     assert verify(evidence_of(store)).ok
+
+
+FATES = {
+    # fate: (the batch's transaction, the server its intent names, rows, undetermined)
+    "committed": ("committed", "same", "processed", False),
+    "rolled back": ("rolled back", "same", 0, False),
+    "rolled back, before a restart": ("rolled back", "restarted", 0, False),
+    "committed, before a restart, its range empty": ("committed", "restarted", "processed", False),
+    "its id given again after a restart, its range full": ("reused", "restarted", 0, True),
+    "its id not given yet (a history rewound)": ("not given", "restarted", 0, False),
+    "committed on another database system": ("committed", "another system", 0, True),
+}
+
+
+@pytest.mark.parametrize("fate", FATES)
+def test_a_pending_batch_by_row_address_is_settled_as_its_transaction_fared(
+    engine: Engine, store: StateStore, fate: str
+) -> None:
+    """A batch's intent names its data-source transaction; reconciliation asks the server: a
+    transaction committed there counts the records its statement processed, one rolled back
+    (before a restart too) or never given counts none. Where the id may name another
+    transaction (the server has restarted since), the range decides: empty, the records
+    counted; still holding eligible records, the batch is undetermined, recorded with no
+    records and said so. On another database system nothing tells: undetermined."""
+    transaction, server, rows, undetermined = FATES[fate]
+    with bound_policy(engine.url.render_as_string(False), batch_size=100, **RECORDS) as bound:
+        plan = plan_policy(bound, clock())
+        with bound.source.connect() as connection:
+            size = walkable(connection, bound)
+            assert size is not None
+            walker = RangeWalker.split(connection, bound, plan.deadline, size, plan, 1)[0]
+            with connection.begin() as batch:
+                taken = walker.take(connection, 100, 100)
+                held = taken.held
+                assert held is not None and held.processed == taken.rows > 0
+                if transaction == "committed":
+                    batch.commit()
+                else:
+                    batch.rollback()
+        if transaction == "reused":
+            with engine.begin() as connection:  # another transaction, committed: any
+                connection.execute(text("UPDATE records SET email = email WHERE id = 1"))
+                other = connection.execute(text("SELECT pg_current_xact_id()::text")).scalar_one()
+            held = replace(held, id=int(other))
+        elif transaction == "not given":
+            held = replace(held, id=held.id + 1_000_000)
+        if server == "restarted":  # as the intent of a batch before the server's restart
+            held = replace(held, started="2000-01-01 00:00:00+00")
+        elif server == "another system":
+            held = replace(held, system=str(int(held.system) + 1))
+        store.begin_retention_batch(range_intent(plan, "0" * 32, 0, held, None, clock()))
+        reconciled = reconcile_policy(bound, store, clock)
+        again = reconcile_policy(bound, store, clock)
+    recorded = [r.data() for r in evidence_of(store) if r.kind == "retention-batch"]
+
+    expected = held.processed if rows == "processed" else rows
+    assert [(expected, undetermined)] == [(b.rows, b.undetermined) for b in reconciled]
+    assert [] == again and [] == store.pending_retention_batches("crm-contacts")
+    assert [(expected, held.processed)] == [(d["rows"], d["planned"]) for d in recorded]
+    assert undetermined == recorded[0].get("undetermined", False)
+    assert len(ELIGIBLE & keys_of(engine)) == len(ELIGIBLE) - (
+        held.processed if transaction == "committed" else 0
+    )
+
+
+def test_a_batch_still_in_progress_stays_pending(engine: Engine, store: StateStore) -> None:
+    """A batch whose transaction is still open on the server that runs it stays pending; once
+    it is rolled back, it is settled with no records."""
+    with bound_policy(engine.url.render_as_string(False), batch_size=100, **RECORDS) as bound:
+        plan = plan_policy(bound, clock())
+        with bound.source.connect() as connection:
+            size = walkable(connection, bound)
+            assert size is not None
+            walker = RangeWalker.split(connection, bound, plan.deadline, size, plan, 1)[0]
+            with connection.begin() as batch:
+                held = walker.take(connection, 100, 100).held
+                assert held is not None
+                store.begin_retention_batch(range_intent(plan, "0" * 32, 0, held, None, clock()))
+                while_open = reconcile_policy(bound, store, clock)
+                pending = store.pending_retention_batches("crm-contacts")
+                batch.rollback()
+        after = reconcile_policy(bound, store, clock)
+
+    assert ([], 1) == (while_open, len(pending))
+    assert [0] == [b.rows for b in after]
+    assert ELIGIBLE <= keys_of(engine)
