@@ -1,5 +1,5 @@
 """The retention ledger: a batch's intent, committed in the state database before the batch
-changes anything in the data source, settled with its evidence record after it; pure.
+commits anything in the data source, settled with its evidence record after it; pure.
 
 The evidence chain and the organisation's records are in two databases, and no transaction spans
 both. So a batch is written down before it runs: its policy, run, action, deadline and the keys it

@@ -16,9 +16,9 @@ One run:
    dependents, `auditor.retention.batches`), and settles the intent with its `retention-batch`
    evidence record (policy, action, rows, the dependent rows deleted per table, a hash of the key
    range, deadline, start and end). On PostgreSQL, where batches walk the table by row address
-   (`auditor.retention.ranges`: one statement processes a range and returns the keys it
-   processed), the intent names those keys, and is committed after the statement and before the
-   data-source COMMIT; there the table's two halves are walked at once, and a large table's plan
+   (`auditor.retention.ranges`: one statement processes a range), the intent names the
+   data-source transaction and how many records its statement processed, and is committed after
+   the statement and before the data-source COMMIT; there the table's two halves are walked at once, and a large table's plan
    (step 2) is counted while the first batches run, none committed before the guard (step 3)
    passed (`auditor.retention.parallel`). A record touched or put on hold after the plan is left
    alone. When the intent cannot be committed (the state database locked past its timeout, or
@@ -29,8 +29,10 @@ A run stopped at any point (SIGTERM, SIGKILL, a lost connection or state databas
 batch done or not done, as the database commits or rolls back each transaction whole, and every
 batch that may have committed has an intent (nothing is committed in the data source before
 it): settled with its evidence, or pending until the next reconciliation looks in the data
-source and records what it did. So the `retention-batch` records always add up to what was
-processed. Running it again changes nothing more: deleted records are gone, anonymised ones no
+source and records what it did. So the `retention-batch` records add up to what was processed;
+the one exception is said where it happens: a batch by row address whose transaction the data
+source can no longer tell about, with records still in its range, is recorded as undetermined
+(`auditor.retention.reconcile`). Running it again changes nothing more: deleted records are gone, anonymised ones no
 longer match (their columns hold their replacements).
 """
 

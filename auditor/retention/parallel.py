@@ -35,9 +35,8 @@ from auditor.retention.reconcile import Batch, batch_content
 from auditor.retention.tables import BoundPolicy
 
 WALKERS = 2
-"""Parts a table is walked in at once: two connections keep two of the server's cores busy (one
-reads and deletes while the other's statement returns its keys), and leave the others to the
-organisation's own work."""
+"""Parts a table is walked in at once: two connections keep two of the server's cores busy, and
+leave the others to the organisation's own work."""
 BESIDE = 1024
 """Blocks (8 MB) from which a table is counted while the walkers take their first ranges; a
 smaller one is counted first, in less time than the overlap would save."""

@@ -1,7 +1,8 @@
 """Enforcement batches on PostgreSQL in the table's physical order: each batch is one range of row
 addresses (ctids, read by a TID Range Scan), whose records still eligible are deleted or updated
-by one statement that returns their keys; each next range is sized toward the batch's record
-count and its target transaction time.
+by one statement, which returns how many (not their keys: its intent names its transaction,
+`Taken`); each next range is sized toward the batch's record count and its target transaction
+time.
 
 Walking the table by address reads each block once, in order, as a bulk DELETE does; walking it
 by key reads it through the key's index, in key order: where that is not the order the rows were
@@ -21,7 +22,8 @@ done. A record written or moved (by an UPDATE) into a block the walk has passed 
 next run, as the walk by key leaves a record given a key before the last one done; the run's
 record says how many it processed of those planned. A stopped run is not resumed at its range:
 row addresses are not stable (VACUUM frees them, and another row may take one), so the next run
-reconciles the stopped run's batches by their keys, plans again and walks from the first block.
+reconciles the stopped run's batches by their transactions (`auditor.retention.reconcile`), plans
+again and walks from the first block.
 
 A range is sized to hold a little fewer eligible records than a batch may have, at the rate of
 eligible records per address of the last range (at first the plan's share of eligible records,
@@ -274,8 +276,12 @@ class RangeWalker:
 
 _SIZE = sa.text(
     # A TID Range Scan came with PostgreSQL 14: before it, every range would read the table.
+    # A batch's intent names its transaction and server, which takes two functions a server
+    # may keep from its users.
     "SELECT c.relkind = 'r' AND NOT c.relhassubclass"
-    " AND current_setting('server_version_num')::integer >= 140000 AS plain,"
+    " AND CASE WHEN current_setting('server_version_num')::integer >= 140000"
+    " THEN has_function_privilege('pg_control_system()', 'EXECUTE')"
+    " AND has_function_privilege('pg_xact_status(xid8)', 'EXECUTE') ELSE false END AS plain,"
     " pg_relation_size(c.oid) / current_setting('block_size')::integer AS blocks,"
     # The server's estimate of the records (-1: never counted), to size the first ranges by
     # while the plan counts them.
@@ -329,7 +335,8 @@ class TableSize:
 
 def walkable(connection: Connection, bound: BoundPolicy) -> TableSize | None:
     """The size of the policy's table where its batches can go by row address: PostgreSQL 14 or
-    later, a plain table without child tables, no dependents, no keyed hashes; else None."""
+    later, a plain table without child tables, no dependents, no keyed hashes, and the
+    functions that name a batch's transaction open to the data source's user; else None."""
     if bound.dialect != "postgresql" or bound.dependents:
         return None
     if any(r.kind == "hash" for r in bound.policy.anonymise):

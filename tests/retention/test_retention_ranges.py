@@ -6,13 +6,14 @@ data source's COMMIT."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.pool import NullPool
 
 import auditor.retention.enforce as enforce_module
@@ -23,6 +24,7 @@ from auditor.retention.intent import range_intent
 from auditor.retention.ranges import RangeWalker, walkable
 from auditor.retention.reconcile import Batch
 from auditor.store import StateStore
+from tests.conftest import postgres_test_url
 from tests.retention.test_retention import DEADLINE, bound_policy, clock, evidence_of
 
 pytestmark = pytest.mark.postgres
@@ -475,3 +477,66 @@ def test_a_batch_still_in_progress_stays_pending(engine: Engine, store: StateSto
     assert ([], 1) == (while_open, len(pending))
     assert [0] == [b.rows for b in after]
     assert ELIGIBLE <= keys_of(engine)
+
+
+@pytest.fixture(name="restricted_url")
+def _restricted_url() -> Iterator[str]:
+    """`records` in a database of its own, for a user who may not call pg_control_system()
+    (as some hosted servers keep it); yields that user's URL."""
+    base = make_url(postgres_test_url()).set(drivername="postgresql+psycopg")
+    name = f"gdpr_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+        connection.execute(text(f'CREATE ROLE "{name}" LOGIN'))
+    try:
+        owner = create_engine(base.set(database=name))
+        with owner.begin() as connection:
+            connection.execute(text("REVOKE EXECUTE ON FUNCTION pg_control_system() FROM PUBLIC"))
+            connection.execute(text(f'CREATE SCHEMA AUTHORIZATION "{name}"'))
+        owner.dispose()
+        url = base.set(database=name, username=name)
+        engine = create_engine(url.update_query_dict({"options": f"-csearch_path={name}"}))
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "CREATE TABLE records (id integer PRIMARY KEY, email varchar(80), status"
+                    " varchar(20) NOT NULL, last_activity_at timestamptz, legal_hold boolean)"
+                )
+            )
+            insert_records(connection, range(1, ROWS + 1))
+        engine.dispose()
+        yield url.update_query_dict({"options": f"-csearch_path={name}"}).render_as_string(False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            connection.execute(text(f'DROP ROLE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+def test_a_server_that_keeps_the_transaction_functions_from_its_user_is_walked_by_key(
+    restricted_url: str, store: StateStore
+) -> None:
+    """Where the user may not read the server's identity, a batch by row address could not name
+    its transaction: the table is walked by key, each intent naming its keys, and exactly the
+    eligible records go."""
+    with bound_policy(restricted_url, batch_size=200, **RECORDS) as bound:
+        with bound.source.connect() as connection:
+            size = walkable(connection, bound)
+        begin = store.begin_retention_batch
+        intents: list[Any] = []
+
+        def begun(intent: Any) -> int:
+            intents.append(intent)
+            return begin(intent)
+
+        store.begin_retention_batch = begun  # type: ignore[method-assign]
+        done = enforce_policy(bound, clock, store)
+        with bound.source.connect() as connection:
+            left = set(connection.execute(text("SELECT id FROM records")).scalars())
+
+    assert size is None
+    assert (len(ELIGIBLE), "done") == (done.processed, done.outcome)
+    assert not ELIGIBLE & left and len(left) == ROWS - len(ELIGIBLE)
+    assert intents and all(i.source_transaction is None and i.keys for i in intents)
+    assert ELIGIBLE == {key for i in intents for key in i.keys}
