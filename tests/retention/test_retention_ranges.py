@@ -6,17 +6,21 @@ data source's COMMIT."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.pool import NullPool
 
 import auditor.retention.enforce as enforce_module
+from auditor.cli import cli
 from auditor.core.chain import verify
 from auditor.core.ledger import SourceTransaction
 from auditor.retention import BoundPolicy, enforce_policy, plan_policy, reconcile_policy
@@ -25,7 +29,14 @@ from auditor.retention.ranges import RangeWalker, walkable
 from auditor.retention.reconcile import Batch
 from auditor.store import StateStore
 from tests.conftest import postgres_test_url
-from tests.retention.test_retention import DEADLINE, bound_policy, clock, evidence_of
+from tests.helpers import write_config
+from tests.retention.test_retention import (
+    DEADLINE,
+    bound_policy,
+    clock,
+    evidence_of,
+    policy_text,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -540,3 +551,49 @@ def test_a_server_that_keeps_the_transaction_functions_from_its_user_is_walked_b
     assert not ELIGIBLE & left and len(left) == ROWS - len(ELIGIBLE)
     assert intents and all(i.source_transaction is None and i.keys for i in intents)
     assert ELIGIBLE == {key for i in intents for key in i.keys}
+
+
+def test_the_command_line_says_a_batch_is_undetermined(engine: Engine, tmp_path: Path) -> None:
+    """`retention plan` reconciling a batch whose fate the data source cannot tell warns on
+    stderr and counts it in `reconciled.undetermined` (`--format json`)."""
+    url = engine.url.render_as_string(False)
+    (tmp_path / "retention").mkdir()
+    (tmp_path / "retention" / "crm.yaml").write_text(policy_text(batch_size=100, **RECORDS))
+    config = str(
+        write_config(
+            tmp_path,
+            database={"url": "sqlite:///state.db"},
+            data_sources={"crm": {"url": url, "read_only": False}},
+            retention=["retention/"],
+        )
+    )
+
+    def pending_on_another_system(batch: int) -> None:
+        """A rolled-back batch whose intent names another database system."""
+        store = StateStore.open(f"sqlite:///{tmp_path / 'state.db'}")
+        try:
+            with bound_policy(url, batch_size=100, **RECORDS) as bound:
+                plan = plan_policy(bound, clock())
+                with bound.source.connect() as connection:
+                    size = walkable(connection, bound)
+                    assert size is not None
+                    walker = RangeWalker.split(connection, bound, plan.deadline, size, plan, 1)[0]
+                    with connection.begin() as transaction:
+                        held = walker.take(connection, 100, 100).held
+                        transaction.rollback()
+            assert held is not None
+            held = replace(held, system=str(int(held.system) + 1))
+            store.begin_retention_batch(range_intent(plan, "0" * 32, batch, held, None, clock()))
+        finally:
+            store.close()
+
+    pending_on_another_system(0)
+    said = CliRunner().invoke(cli, ["retention", "plan", "--config", config])
+    pending_on_another_system(1)
+    counted = CliRunner().invoke(cli, ["retention", "plan", "--config", config, "--format", "json"])
+
+    assert 0 == said.exit_code, said.output
+    assert "what 1 of them did cannot be known" in said.stderr
+    assert 0 == counted.exit_code, counted.output
+    reconciled = json.loads(counted.stdout)["policies"][0]["reconciled"]
+    assert {"batches": 1, "rows": 0, "undetermined": 1} == reconciled
