@@ -26,9 +26,9 @@
 #     plain table, the two halves of the table walked at once, each on its own connection, one
 #     statement per batch deleting the eligible records of a range of row addresses (a TID Range
 #     Scan, the table read in physical order; each next range sized toward the batch size and a
-#     0.5 s transaction) and returning their keys, the plan counted meanwhile (no batch committed
-#     before it), one intent (committed before the data source commits) and one evidence record
-#     per batch in a SQLite state database.
+#     0.5 s transaction; the statement returns how many, the intent names its transaction), the
+#     plan counted meanwhile (no batch committed before it), one intent (committed before the
+#     data source commits) and one evidence record per batch in a SQLite state database.
 # Once: the same enforcement on a table a tenth the size, and an idle process (imported, bound,
 # planned, nothing processed): the baselines for memory.
 # It prints each round, the records per second of the best run of each side, their ratio (and

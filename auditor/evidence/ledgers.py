@@ -26,7 +26,8 @@ def _number(value: object) -> int:
 
 
 def retention(records: Iterable[EvidenceRecord]) -> list[dict[str, Any]]:
-    """Rows acted on per retention policy and action, from the period's `retention-batch` records."""
+    """Rows acted on per retention policy and action, from the period's `retention-batch` records;
+    with the batches reconciled as undetermined, and the records they may have processed."""
     groups: dict[tuple[str, str], dict[str, Any]] = {}
     for record in records:
         if record.kind not in {"retention-batch", "retention-run"}:
@@ -42,6 +43,8 @@ def retention(records: Iterable[EvidenceRecord]) -> list[dict[str, Any]]:
                 "runs": 0,
                 "batches": 0,
                 "rows": 0,
+                "undetermined": 0,
+                "undetermined_at_most": 0,
                 "first_at": utc(record.at),
                 "last_at": utc(record.at),
             },
@@ -51,6 +54,9 @@ def retention(records: Iterable[EvidenceRecord]) -> list[dict[str, Any]]:
             continue
         group["batches"] += 1
         group["rows"] += _number(data.get("rows"))
+        if data.get("undetermined") is True:
+            group["undetermined"] += 1
+            group["undetermined_at_most"] += _number(data.get("planned"))
         group["tables"].add(f"{data.get('source', '')}.{data.get('table', '')}".strip("."))
         group["last_at"] = utc(record.at)
     return [

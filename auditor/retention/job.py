@@ -49,6 +49,7 @@ class RetentionState:
         self._lock = threading.Lock()
         self._plans: dict[str, RetentionPlan] = {}
         self._processed: dict[tuple[str, str], int] = {}
+        self._undetermined: dict[str, int] = {}
         self._last: dict[str, datetime] = {}
 
     def configure(self, policies: Sequence[RetentionPolicy]) -> None:
@@ -58,9 +59,11 @@ class RetentionState:
             for policy in policies:
                 if policy.action != "report":
                     self._processed.setdefault((policy.id, policy.action), 0)
+                    self._undetermined.setdefault(policy.id, 0)
             self._plans = {k: v for k, v in self._plans.items() if k in wanted}
             self._last = {k: v for k, v in self._last.items() if k in wanted}
             self._processed = {k: v for k, v in self._processed.items() if k[0] in wanted}
+            self._undetermined = {k: v for k, v in self._undetermined.items() if k in wanted}
 
     def planned(self, plan: RetentionPlan) -> None:
         """Keep the policy's latest counts."""
@@ -72,6 +75,11 @@ class RetentionState:
         with self._lock:
             key = (policy, action)
             self._processed[key] = self._processed.get(key, 0) + rows
+
+    def undetermined(self, policy: str) -> None:
+        """Count a reconciled batch whose records the data source could not tell."""
+        with self._lock:
+            self._undetermined[policy] = self._undetermined.get(policy, 0) + 1
 
     def enforced(self, policy: str, finished: datetime) -> None:
         """Remember when the policy's last enforcement run finished."""
@@ -90,6 +98,7 @@ class RetentionState:
                 "retention_overdue": {k: p.eligible for k, p in self._plans.items()},
                 "retention_held": {k: p.held for k, p in self._plans.items()},
                 "retention_processed": dict(self._processed),
+                "retention_undetermined": dict(self._undetermined),
                 "retention_last_enforcement": dict(self._last),
             }
 
@@ -155,6 +164,8 @@ class RetentionJob:
         # Batches an earlier run left unsettled are recorded first, whatever the policy's mode.
         for batch in reconcile_policy(bound, self.ledger, self.clock):
             count(batch)
+            if batch.undetermined:
+                self.state.undetermined(policy.id)
             log.warning(
                 "retention_batch_reconciled",
                 policy=policy.id,

@@ -177,6 +177,8 @@ rewound past the batch (a restore, a failover to a replica that never saw it).""
 def held_rows(bound: BoundPolicy, deadline: datetime, held: SourceTransaction) -> int | None:
     """How many records the batch by row address held by `held` processed, as far as the data
     source can tell (None: it cannot; `RUNNING`: its transaction is still in progress)."""
+    if bound.dialect != "postgresql":
+        return None  # the data source is another kind of database now
     with bound.source.connect() as connection, connection.begin():
         system, started = connection.execute(_SERVER).one()
         if system != held.system:

@@ -35,13 +35,22 @@ def retention(snapshot: Snapshot) -> Iterator[Metric]:
     )
     for (policy, action), count in sorted(snapshot.retention_processed.items()):
         processed.add_metric([policy, action], count)
+    undetermined = CounterMetricFamily(
+        f"{PREFIX}retention_undetermined_batches",
+        "Batches left unsettled by an earlier run whose records the data source could no "
+        "longer tell when they were reconciled (recorded with no records, marked "
+        "undetermined), since the daemon started, by retention policy.",
+        labels=["policy"],
+    )
+    for policy, count in sorted(snapshot.retention_undetermined.items()):
+        undetermined.add_metric([policy], count)
     last = labelled_gauge(
         "retention_last_enforcement_timestamp_seconds",
         "When the last retention enforcement run of the policy finished, as a Unix time.",
         ["policy"],
         {policy: when.timestamp() for policy, when in snapshot.retention_last_enforcement.items()},
     )
-    yield from (overdue, held, processed, last)
+    yield from (overdue, held, processed, undetermined, last)
 
 
 def report_written(snapshot: Snapshot) -> Metric:

@@ -81,6 +81,8 @@ class Snapshot:
     """Retention policy id -> records past their deadline kept under a legal hold."""
     retention_processed: Mapping[tuple[str, str], int] = field(default_factory=dict)
     """(policy id, action) -> records anonymised or deleted since the daemon started."""
+    retention_undetermined: Mapping[str, int] = field(default_factory=dict)
+    """Retention policy id -> reconciled batches whose records could not be told, since start."""
     retention_last_enforcement: Mapping[str, datetime] = field(default_factory=dict)
     """Retention policy id -> when its last enforcement run finished."""
     consent: Mapping[str, ConsentStatus] = field(default_factory=dict)

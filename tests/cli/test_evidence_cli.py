@@ -168,6 +168,23 @@ def build_scenario(workdir: Path, nameserver: str, state_url: str) -> Scenario:
                 },
                 RETENTION_AT + timedelta(minutes=index),
             )
+        # A batch reconciled as undetermined: no rows counted, 40 at most.
+        store.append_evidence(
+            "retention-batch",
+            {
+                "policy": "crm-contacts",
+                "action": "delete",
+                "source": "crm",
+                "table": "contacts",
+                "run": "r-0",
+                "batch": 7,
+                "reconciled": True,
+                "undetermined": True,
+                "planned": 40,
+                "rows": 0,
+            },
+            RETENTION_AT + timedelta(minutes=2),
+        )
         # As the consent job and `consent import` record them: counts and digests only.
         store.append_evidence(
             "consent-check",
@@ -569,11 +586,9 @@ class TestHeadAndList:
 
         assert 0 == result.exit_code, result.output
         records = json.loads(result.stdout)["records"]
-        assert ["retention-batch", "retention-batch", "consent-check"] == [
-            r["kind"] for r in records
-        ]
+        assert ["retention-batch"] * 3 + ["consent-check"] == [r["kind"] for r in records]
         assert [120, 30] == [r["content"]["rows"] for r in records[:2]]
-        assert 1000 == records[2]["content"]["checked"][0]["shared"]
+        assert 1000 == records[3]["content"]["checked"][0]["shared"]
         assert records[0]["seq"] < records[1]["seq"] < records[2]["seq"]
 
     def test_list_of_nothing_is_an_empty_list(self, sqlite_scenario: Scenario) -> None:

@@ -75,6 +75,7 @@ EVERYTHING = Snapshot(
     retention_overdue={"crm-contacts": 2},
     retention_held={"crm-contacts": 1},
     retention_processed={("crm-contacts", "delete"): 5},
+    retention_undetermined={"crm-contacts": 0},
     retention_last_enforcement={"crm-contacts": AT},
     consent={"crm": ConsentStatus(10, 2, 1, AT, False)},
     report_last_written=AT,

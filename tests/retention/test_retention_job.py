@@ -204,6 +204,7 @@ def test_metrics_show_overdue_held_processed_and_last_enforcement(
     assert 0 == value(
         "gdpr_auditor_retention_processed_records_total", policy="orders-planned", action="delete"
     )
+    assert 0 == value("gdpr_auditor_retention_undetermined_batches_total", policy="orders-delete")
     assert NOW.timestamp() == value(
         "gdpr_auditor_retention_last_enforcement_timestamp_seconds", policy="orders-delete"
     )

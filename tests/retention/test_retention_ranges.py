@@ -18,15 +18,26 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.pool import NullPool
+from structlog.testing import capture_logs
 
 import auditor.retention.enforce as enforce_module
 from auditor.cli import cli
 from auditor.core.chain import verify
 from auditor.core.ledger import SourceTransaction
-from auditor.retention import BoundPolicy, enforce_policy, plan_policy, reconcile_policy
+from auditor.core.yamlsource import parse_yaml
+from auditor.retention import (
+    BoundPolicy,
+    enforce_policy,
+    parse_retention,
+    plan_policy,
+    reconcile_policy,
+)
 from auditor.retention.intent import range_intent
+from auditor.retention.job import RetentionJob
 from auditor.retention.ranges import RangeWalker, walkable
 from auditor.retention.reconcile import Batch
+from auditor.service.metrics import build_registry
+from auditor.service.snapshot import Snapshot
 from auditor.store import StateStore
 from tests.conftest import postgres_test_url
 from tests.helpers import write_config
@@ -36,6 +47,7 @@ from tests.retention.test_retention import (
     clock,
     evidence_of,
     policy_text,
+    source_settings,
 )
 
 pytestmark = pytest.mark.postgres
@@ -553,6 +565,27 @@ def test_a_server_that_keeps_the_transaction_functions_from_its_user_is_walked_b
     assert ELIGIBLE == {key for i in intents for key in i.keys}
 
 
+def pending_on_another_system(url: str, state: Path, batch: int) -> None:
+    """A batch's intent pending in the SQLite state database at `state`: its transaction rolled
+    back, its intent naming another database system."""
+    store = StateStore.open(f"sqlite:///{state}")
+    try:
+        with bound_policy(url, batch_size=100, **RECORDS) as bound:
+            plan = plan_policy(bound, clock())
+            with bound.source.connect() as connection:
+                size = walkable(connection, bound)
+                assert size is not None
+                walker = RangeWalker.split(connection, bound, plan.deadline, size, plan, 1)[0]
+                with connection.begin() as transaction:
+                    held = walker.take(connection, 100, 100).held
+                    transaction.rollback()
+        assert held is not None
+        held = replace(held, system=str(int(held.system) + 1))
+        store.begin_retention_batch(range_intent(plan, "0" * 32, batch, held, None, clock()))
+    finally:
+        store.close()
+
+
 def test_the_command_line_says_a_batch_is_undetermined(engine: Engine, tmp_path: Path) -> None:
     """`retention plan` reconciling a batch whose fate the data source cannot tell warns on
     stderr and counts it in `reconciled.undetermined` (`--format json`)."""
@@ -568,28 +601,9 @@ def test_the_command_line_says_a_batch_is_undetermined(engine: Engine, tmp_path:
         )
     )
 
-    def pending_on_another_system(batch: int) -> None:
-        """A rolled-back batch whose intent names another database system."""
-        store = StateStore.open(f"sqlite:///{tmp_path / 'state.db'}")
-        try:
-            with bound_policy(url, batch_size=100, **RECORDS) as bound:
-                plan = plan_policy(bound, clock())
-                with bound.source.connect() as connection:
-                    size = walkable(connection, bound)
-                    assert size is not None
-                    walker = RangeWalker.split(connection, bound, plan.deadline, size, plan, 1)[0]
-                    with connection.begin() as transaction:
-                        held = walker.take(connection, 100, 100).held
-                        transaction.rollback()
-            assert held is not None
-            held = replace(held, system=str(int(held.system) + 1))
-            store.begin_retention_batch(range_intent(plan, "0" * 32, batch, held, None, clock()))
-        finally:
-            store.close()
-
-    pending_on_another_system(0)
+    pending_on_another_system(url, tmp_path / "state.db", 0)
     said = CliRunner().invoke(cli, ["retention", "plan", "--config", config])
-    pending_on_another_system(1)
+    pending_on_another_system(url, tmp_path / "state.db", 1)
     counted = CliRunner().invoke(cli, ["retention", "plan", "--config", config, "--format", "json"])
 
     assert 0 == said.exit_code, said.output
@@ -597,3 +611,38 @@ def test_the_command_line_says_a_batch_is_undetermined(engine: Engine, tmp_path:
     assert 0 == counted.exit_code, counted.output
     reconciled = json.loads(counted.stdout)["policies"][0]["reconciled"]
     assert {"batches": 1, "rows": 0, "undetermined": 1} == reconciled
+
+
+def test_the_daemon_s_job_counts_an_undetermined_batch_and_logs_it(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """The retention job reconciling a batch whose fate the data source cannot tell logs a
+    warning saying so and counts it in its metric (0 for the other policies)."""
+    url = engine.url.render_as_string(False)
+    pending_on_another_system(url, tmp_path / "state.db", 0)
+    found, issues = parse_retention(
+        parse_yaml(policy_text(batch_size=100, **RECORDS), "retention.yaml")
+    )
+    assert [] == issues
+    store = StateStore.open(f"sqlite:///{tmp_path / 'state.db'}")
+    try:
+        job = RetentionJob(
+            policies=lambda: found,
+            data_sources=lambda: source_settings(url),
+            ledger=store,
+            clock=clock,
+            environ={},
+        )
+        with capture_logs() as logged:
+            job(lambda: None)
+    finally:
+        store.close()
+    snapshot = replace(Snapshot(), **job.state.snapshot_fields())
+    registry = build_registry(lambda: snapshot)
+
+    metric = "gdpr_auditor_retention_undetermined_batches_total"
+    assert 1 == registry.get_sample_value(metric, {"policy": "crm-contacts"})
+    reconciled = [e for e in logged if e["event"] == "retention_batch_reconciled"]
+    assert [(0, True, "warning")] == [
+        (e["rows"], e["undetermined"], e["log_level"]) for e in reconciled
+    ]

@@ -126,6 +126,7 @@ def test_the_issue_s_alerts_are_all_there() -> None:
         "GdprAuditorNewUnlawfulWebTransfer",
         "GdprAuditorConsentGaps",
         "GdprAuditorRetentionOverdue",
+        "GdprAuditorRetentionUndetermined",
         "GdprAuditorGeoDataStale",
         "GdprAuditorConfigReloadFailed",
         "GdprAuditorNoActiveReplica",
