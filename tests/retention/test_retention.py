@@ -42,6 +42,7 @@ from sqlalchemy import (
 
 from auditor.core.chain import EvidenceRecord, verify
 from auditor.core.errors import InvalidInputError
+from auditor.core.ledger import SourceTransaction
 from auditor.core.yamlsource import parse_yaml
 from auditor.retention import (
     BoundPolicy,
@@ -51,8 +52,10 @@ from auditor.retention import (
     is_overdue,
     parse_retention,
     plan_policy,
+    reconcile_policy,
     retention_deadline,
 )
+from auditor.retention.intent import range_intent
 from auditor.retention.ranges import walkable
 from auditor.sources.config import ConfigRef, DataSourceSettings
 from auditor.sources.datasources import DataSourceError, DataSources
@@ -799,3 +802,23 @@ def test_a_policy_naming_an_unconfigured_source_is_invalid(tmp_path: Path) -> No
         bind_policy(found[0], sources)
 
     assert "source" == raised.value.issues[0].field
+
+
+def test_a_batch_by_row_address_reconciled_on_another_database_system_is_undetermined(
+    crm: OrgDatabase, store: StateStore
+) -> None:
+    """An intent naming a transaction of another database system (on SQLite and MariaDB: any
+    PostgreSQL's; on PostgreSQL: another system's) cannot be told: it is settled as undetermined,
+    no records counted, the records its statement processed as `planned`, and changes nothing."""
+    before = rows_of(crm)
+    held = SourceTransaction(1234, "1", "2026-01-01 00:00:00+00", 3, "(0,1)", "(0,9)")
+    with bound_policy(crm.url) as bound:
+        plan = plan_policy(bound, clock())
+        store.begin_retention_batch(range_intent(plan, "0" * 32, 0, held, None, clock()))
+        reconciled = reconcile_policy(bound, store, clock)
+    chain = [r.data() for r in evidence_of(store) if r.kind == "retention-batch"]
+
+    assert [(0, True)] == [(b.rows, b.undetermined) for b in reconciled]
+    assert [(0, True, 3)] == [(d["rows"], d["undetermined"], d["planned"]) for d in chain]
+    assert [] == store.pending_retention_batches("crm-contacts")
+    assert before == rows_of(crm)
