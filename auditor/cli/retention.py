@@ -337,9 +337,9 @@ def _say_reconciled(reconciled: Mapping[str, Sequence[Batch]]) -> None:
         undetermined = sum(batch.undetermined for batch in batches)
         if undetermined:
             say(
-                f"warning: policy {policy}: what {undetermined} of them did cannot be known (the "
-                "data source no longer knows their transaction, and their ranges still hold "
-                "eligible records); recorded as undetermined, with no records counted",
+                f"warning: policy {policy}: what {undetermined} of them did cannot be known (their "
+                "server has restarted, failed over or been replaced since, and their ranges "
+                "still hold eligible records); recorded as undetermined, with no records counted",
                 err=True,
             )
 

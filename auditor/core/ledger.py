@@ -54,7 +54,7 @@ class SourceTransaction:
 
     id: int  # PostgreSQL's 64-bit transaction id (`pg_current_xact_id()`)
     system: str  # the server's database system identifier: its copies (replicas) share it
-    started: str  # when the server started: an id names one transaction between two starts
+    started: str  # when the server started (Unix time): an id names one transaction per start
     processed: int
     start: str  # row address, "(block,line)"
     stop: str | None  # None: to the table's end

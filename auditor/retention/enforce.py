@@ -18,9 +18,9 @@ One run:
    range, deadline, start and end). On PostgreSQL, where batches walk the table by row address
    (`auditor.retention.ranges`: one statement processes a range), the intent names the
    data-source transaction and how many records its statement processed, and is committed after
-   the statement and before the data-source COMMIT; there the table's two halves are walked at once, and a large table's plan
-   (step 2) is counted while the first batches run, none committed before the guard (step 3)
-   passed (`auditor.retention.parallel`). A record touched or put on hold after the plan is left
+   the statement and before the data-source COMMIT; there the table's two halves are walked at
+   once, and a large table's plan (step 2) is counted while the first batches run, none
+   committed before the guard (step 3) passed (`auditor.retention.parallel`). A record touched or put on hold after the plan is left
    alone. When the intent cannot be committed (the state database locked past its timeout, or
    down), the batch does not run, or is rolled back;
 5. appends one `retention-run` record at the end.
@@ -32,8 +32,8 @@ it): settled with its evidence, or pending until the next reconciliation looks i
 source and records what it did. So the `retention-batch` records add up to what was processed;
 the one exception is said where it happens: a batch by row address whose transaction the data
 source can no longer tell about, with records still in its range, is recorded as undetermined
-(`auditor.retention.reconcile`). Running it again changes nothing more: deleted records are gone, anonymised ones no
-longer match (their columns hold their replacements).
+(`auditor.retention.reconcile`). Running it again changes nothing more: deleted records are
+gone, anonymised ones no longer match (their columns hold their replacements).
 """
 
 from __future__ import annotations

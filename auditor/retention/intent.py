@@ -25,19 +25,8 @@ def batch_intent(
 ) -> BatchIntent:
     """The intent of a batch of `keys` (in key order): what reconciliation needs to find out
     what it did, and a hash of its key range."""
-    return BatchIntent(
-        policy=plan.policy,
-        run=run,
-        batch=batch,
-        action=plan.action,
-        source=plan.source,
-        table=plan.table,
-        deadline=plan.deadline,
-        key_range=_range_hash(keys[0], keys[-1], secret),
-        key_range_keyed=keyed,
-        keys=_encoded(keys),
-        created_at=created_at,
-    )
+    key_range = _range_hash(keys[0], keys[-1], secret)
+    return _intent(plan, run, batch, key_range, keyed, _encoded(keys), created_at, None)
 
 
 def range_intent(
@@ -50,6 +39,20 @@ def range_intent(
 ) -> BatchIntent:
     """The intent of a batch by row address, run and not committed yet: the transaction that
     holds it, and a hash of its range of row addresses."""
+    key_range = _range_hash(held.start, held.stop or "", secret)
+    return _intent(plan, run, batch, key_range, secret is not None, (), created_at, held)
+
+
+def _intent(
+    plan: RetentionPlan,
+    run: str,
+    batch: int,
+    key_range: str,
+    keyed: bool,
+    keys: tuple[Any, ...],
+    created_at: datetime,
+    held: SourceTransaction | None,
+) -> BatchIntent:
     return BatchIntent(
         policy=plan.policy,
         run=run,
@@ -58,9 +61,9 @@ def range_intent(
         source=plan.source,
         table=plan.table,
         deadline=plan.deadline,
-        key_range=_range_hash(held.start, held.stop or "", secret),
-        key_range_keyed=secret is not None,
-        keys=(),
+        key_range=key_range,
+        key_range_keyed=keyed,
+        keys=keys,
         created_at=created_at,
         source_transaction=held,
     )

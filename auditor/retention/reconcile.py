@@ -34,6 +34,10 @@ Nor can it be on another database system (a database restored from a dump, say),
 and the row addresses name other things. A batch that cannot be known is recorded so: no records
 counted, `"undetermined": true`, with the records its statement processed as `planned`; it is
 said wherever it is reconciled.
+
+The dependent rows a batch deleted with its records went in the same transaction, so they are
+gone whenever the records are; how many there were is not known after the fact, and the record
+of a reconciled batch of a policy with dependents says so (`"dependents": null`).
 """
 
 from __future__ import annotations
@@ -165,8 +169,9 @@ RUNNING = -1
 """`held_rows`: the batch's transaction is still in progress."""
 
 _SERVER = sa.text(
+    # As the batch read them (`auditor.retention.ranges`).
     "SELECT (SELECT system_identifier FROM pg_control_system())::text AS system,"
-    " pg_postmaster_start_time()::text AS started"
+    " extract(epoch FROM pg_postmaster_start_time())::text AS started"
 )
 _FATE = sa.text("SELECT pg_xact_status(CAST(:id AS xid8))")
 _NOT_GIVEN = "22023"

@@ -154,7 +154,11 @@ def build_scenario(workdir: Path, nameserver: str, state_url: str) -> Scenario:
         )
         store.fail_run(failed, R3 + timedelta(seconds=5), "ResolverError: no nameserver answered")
         run_ids.append(failed)
-        for index, rows in enumerate((120, 30)):
+        # Two batches, then one of an earlier run reconciled as undetermined (40 records at most).
+        undetermined = {"reconciled": True, "undetermined": True, "planned": 40}
+        for index, (run_id, batch, rows, more) in enumerate(
+            (("r-1", 0, 120, {}), ("r-1", 1, 30, {}), ("r-0", 7, 0, undetermined))
+        ):
             store.append_evidence(
                 "retention-batch",
                 {
@@ -162,29 +166,13 @@ def build_scenario(workdir: Path, nameserver: str, state_url: str) -> Scenario:
                     "action": "delete",
                     "source": "crm",
                     "table": "contacts",
-                    "run": "r-1",
-                    "batch": index,
+                    "run": run_id,
+                    "batch": batch,
                     "rows": rows,
+                    **more,
                 },
                 RETENTION_AT + timedelta(minutes=index),
             )
-        # A batch reconciled as undetermined: no rows counted, 40 at most.
-        store.append_evidence(
-            "retention-batch",
-            {
-                "policy": "crm-contacts",
-                "action": "delete",
-                "source": "crm",
-                "table": "contacts",
-                "run": "r-0",
-                "batch": 7,
-                "reconciled": True,
-                "undetermined": True,
-                "planned": 40,
-                "rows": 0,
-            },
-            RETENTION_AT + timedelta(minutes=2),
-        )
         # As the consent job and `consent import` record them: counts and digests only.
         store.append_evidence(
             "consent-check",

@@ -811,7 +811,7 @@ def test_a_batch_by_row_address_reconciled_on_another_database_system_is_undeter
     PostgreSQL's; on PostgreSQL: another system's) cannot be told: it is settled as undetermined,
     no records counted, the records its statement processed as `planned`, and changes nothing."""
     before = rows_of(crm)
-    held = SourceTransaction(1234, "1", "2026-01-01 00:00:00+00", 3, "(0,1)", "(0,9)")
+    held = SourceTransaction(1234, "1", "1767225600.000000", 3, "(0,1)", "(0,9)")
     with bound_policy(crm.url) as bound:
         plan = plan_policy(bound, clock())
         store.begin_retention_batch(range_intent(plan, "0" * 32, 0, held, None, clock()))
