@@ -663,11 +663,27 @@ def killed_at(line: str, nth: int, script: str, *args: str) -> int:
     return killed_when(lambda printed: printed.count(line) >= nth, script, *args)
 
 
+SAY = textwrap.dedent(
+    """
+    import sys as _sys, threading as _threading
+    _said = _threading.Lock()
+
+    def say(word):
+        # One whole line at a time: print() writes a word and its newline apart, and another
+        # thread's word can come between (two walkers print).
+        with _said:
+            _sys.stdout.write(word + chr(10))
+            _sys.stdout.flush()
+    """
+)
+
+
 def killed_when(enough: Callable[[list[str]], bool], script: str, *args: str) -> int:
     """Run `script` in a child Python with `args`, SIGKILL it as soon as the lines it printed
-    are `enough` (or kill it when its output ends first); return its exit status."""
+    are `enough` (or kill it when its output ends first); return its exit status. The script
+    prints its lines with `say(word)`, which keeps lines from two threads apart."""
     child = subprocess.Popen(
-        [sys.executable, "-c", script, *args],
+        [sys.executable, "-c", SAY + script, *args],
         stdout=subprocess.PIPE,
         text=True,
         cwd=ROOT,
@@ -745,14 +761,14 @@ KILLED_CHILD = textwrap.dedent(
         # there for the parent's SIGKILL.
         if "DELETE FROM" in statement.upper():
             deletes.append(statement)
-            print("deleted", flush=True)
+            say("deleted")
             time.sleep(30 if len(deletes) == 3 else 0.01)
 
     with DataSources(settings) as sources:
         bound = bind_policy(load_retention_policies([Path(policy_path)])[0], sources)
         event.listen(bound.source.engine, "after_cursor_execute", slow)
         enforce_policy(bound, lambda: now, store)
-    print("finished", flush=True)
+    say("finished")
     """
 )
 

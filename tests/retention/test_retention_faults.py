@@ -238,7 +238,7 @@ KILLED_AFTER_COMMIT = textwrap.dedent(
         # for the parent's SIGKILL.
         settled.append(1)
         if len(settled) == 3 and not before_commit:
-            print("committed", flush=True)
+            say("committed")
             time.sleep(30)
         return settle(*args, **kwargs)
 
@@ -251,7 +251,7 @@ KILLED_AFTER_COMMIT = textwrap.dedent(
         # The third batch's intent committed and its DELETE done, before its COMMIT: whichever
         # comes second waits for the parent's SIGKILL (on PostgreSQL the DELETE comes first).
         if before_commit and len(begun) == len(changes) == 3:
-            print("uncommitted", flush=True)
+            say("uncommitted")
             time.sleep(30)
 
     def slow_begin(*args, **kwargs):
@@ -274,7 +274,7 @@ KILLED_AFTER_COMMIT = textwrap.dedent(
         event.listen(bound.source.engine, "after_cursor_execute", slow_change)
         secret = b"a test secret of 32 bytes......."
         enforce_policy(bound, lambda: now, store, secret=secret)
-    print("finished", flush=True)
+    say("finished")
     """
 )
 

@@ -324,7 +324,6 @@ KILLED_TWO = textwrap.dedent(
     store = StateStore.open(state_url)
     settle, begin = store.settle_retention_batch, store.begin_retention_batch
     counts = {}
-
     def nth(name):
         counts[name] = counts.get(name, 0) + 1
         return counts[name]
@@ -332,7 +331,7 @@ KILLED_TWO = textwrap.dedent(
     def slow_settle(*args, **kwargs):
         # Walker 0's second batch, committed in the data source, waits before its evidence.
         if threading.current_thread().name == "retention-walker-0" and nth("settle") == 2:
-            print("committed", flush=True)
+            say("committed")
             time.sleep(60)
         return settle(*args, **kwargs)
 
@@ -340,7 +339,7 @@ KILLED_TWO = textwrap.dedent(
         # Walker 1's second batch, its intent committed, waits before its COMMIT.
         found = begin(*args, **kwargs)
         if threading.current_thread().name == "retention-walker-1" and nth("begin") == 2:
-            print("uncommitted", flush=True)
+            say("uncommitted")
             time.sleep(60)
         return found
 
@@ -351,7 +350,7 @@ KILLED_TWO = textwrap.dedent(
     with DataSources(settings) as sources:
         bound = bind_policy(load_retention_policies([Path(policy_path)])[0], sources)
         enforce_policy(bound, lambda: now, store)
-    print("finished", flush=True)
+    say("finished")
     """
 )
 
