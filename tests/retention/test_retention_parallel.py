@@ -295,15 +295,12 @@ def test_a_run_killed_with_a_batch_of_each_walker_under_way_is_reconciled(
     finally:
         store.close()
 
-    assert 2 == len(held)
-    # The trigger's record of the uncommitted batch went with it.
-    committed = [processed[h.id] for h in held if h is not None and h.id in processed]
-    assert [held_.processed for held_ in held if held_ is not None and held_.id in processed] == [
-        len(keys) for keys in committed
-    ]
-    assert 1 == len(committed) and committed[0] <= deleted
-    assert all(h is not None and h.processed > 0 for h in held)
-    assert sorted([0, len(committed[0])]) == sorted(batch.rows for batch in reconciled)
+    assert 2 == len(held) and all(h is not None and h.processed > 0 for h in held)
+    # The trigger's record of the uncommitted batch went with it: one transaction committed.
+    (committed,) = [h for h in held if h is not None and h.id in processed]
+    keys = processed[committed.id]
+    assert committed.processed == len(keys) and keys <= deleted
+    assert sorted([0, len(keys)]) == sorted(batch.rows for batch in reconciled)
     assert (len(ELIGIBLE) - len(deleted), "done") == (finished.processed, finished.outcome)
     assert not ELIGIBLE & keys_of(engine)
     batches = [r.data() for r in chain if r.kind == "retention-batch"]
@@ -326,6 +323,7 @@ KILLED_TWO = textwrap.dedent(
     store = StateStore.open(state_url)
     settle, begin = store.settle_retention_batch, store.begin_retention_batch
     counts = {}
+
     def nth(name):
         counts[name] = counts.get(name, 0) + 1
         return counts[name]
