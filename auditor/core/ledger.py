@@ -45,6 +45,12 @@ class BatchIntent:
     created_at: datetime
     source_transaction: SourceTransaction | None = None
 
+    @property
+    def planned(self) -> int:
+        """How many records the batch may process: its keys, or its statement's count."""
+        held = self.source_transaction
+        return len(self.keys) if held is None else held.processed
+
 
 @dataclass(frozen=True, slots=True)
 class SourceTransaction:

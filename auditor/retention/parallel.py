@@ -177,14 +177,14 @@ class RangedRun:
         begun: tuple[int, BatchIntent] | None = None
         try:
             with connection.begin() as transaction:
-                taken = walker.take(connection, size, most)
-                waited = self._ready(before) if taken.held else 0.0
+                held = walker.take(connection, size, most)
+                waited = self._ready(before) if held else 0.0
                 if waited is None:
                     # The plan is late: undo the range rather than hold its records longer.
                     transaction.rollback()
                     walker.undo()
-                elif taken.held:
-                    begun = self._begin(taken.held, started)
+                elif held:
+                    begun = self._begin(held, started)
         except BaseException:
             self._release(most, fail=True)
             raise
@@ -195,11 +195,11 @@ class RangedRun:
             return None  # the same range again, now that the plan is in
         seconds = self.timer() - before
         walker.took(seconds - waited)
-        if begun is None:
+        if begun is None or held is None:
             self._release(most)
             return None
-        self._settle(begun, taken.rows, started, seconds, most)
-        return taken.rows, seconds - waited
+        self._settle(begun, held.processed, started, seconds, most)
+        return held.processed, seconds - waited
 
     def _ready(self, before: float) -> float | None:
         """How long the transaction begun at `before` waited for the gate to open; None: it

@@ -1,7 +1,7 @@
 """Enforcement batches on PostgreSQL in the table's physical order: each batch is one range of row
 addresses (ctids, read by a TID Range Scan), whose records still eligible are deleted or updated
 by one statement, which returns how many (not their keys: its intent names its transaction,
-`Taken`); each next range is sized toward the batch's record count and its target transaction
+`SourceTransaction`); each next range is sized toward the batch's record count and its target transaction
 time.
 
 Walking the table by address reads each block once, in order, as a bulk DELETE does; walking it
@@ -145,12 +145,11 @@ class RangeWalker:
             for i in range(count)
         ]
 
-    def take(self, connection: Connection, size: int, room: int) -> Taken:
+    def take(self, connection: Connection, size: int, room: int) -> SourceTransaction | None:
         """In the caller's transaction: delete or update the eligible records of the next range
         of row addresses, sized for `size` records, at most `min(size, room)` of them; return
-        how many, and (when there were some) the transaction that holds them (none: that range
-        held no eligible record; `finished` says whether the walk is over). Nothing is
-        committed here.
+        the transaction that holds them, with how many (None: that range held no eligible
+        record; `finished` says whether the walk is over). Nothing is committed here.
 
         The server re-checks every record against the whole condition (deadline, hold, scope)
         when it reaches it, so a record changed by another transaction since the plan is left
@@ -187,18 +186,11 @@ class RangeWalker:
             self.density = rows / self.last_span
             self.finished = not self.last and stop >= (self.blocks, 0)
         if not rows:
-            return Taken(0, None)
+            return None
         held = connection.execute(_HELD).one()
-        return Taken(
-            rows,
-            SourceTransaction(
-                int(held.id),
-                held.system,
-                held.started,
-                rows,
-                _text(start),
-                None if stop is None else _text(stop),
-            ),
+        stop_text = None if stop is None else _text(stop)
+        return SourceTransaction(
+            int(held.id), held.system, held.started, rows, _text(start), stop_text
         )
 
     def undo(self) -> None:
@@ -290,22 +282,16 @@ _SIZE = sa.text(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Taken:
-    """What a range's statement did, not committed yet: the records it processed, and the
-    transaction that holds them (None: it processed none)."""
-
-    rows: int
-    held: SourceTransaction | None
-
-
-_HELD = sa.text(
-    # The transaction's id, whose fate can be asked of the server later (pg_xact_status), and
-    # which server gave it: its system (shared by its replicas) and its start (an id is never
-    # given twice between two starts; as seconds, whatever the session's time zone).
-    "SELECT pg_current_xact_id()::text AS id,"
-    " (SELECT system_identifier FROM pg_control_system())::text AS system,"
+SERVER = (
+    # Which server gives a transaction its id: its system (shared by its replicas) and its start
+    # (an id is never given twice between two starts; as seconds, whatever the session's date
+    # style). Read when a batch is held and when it is reconciled, compared as text.
+    "(SELECT system_identifier FROM pg_control_system())::text AS system,"
     " extract(epoch FROM pg_postmaster_start_time())::text AS started"
+)
+_HELD = sa.text(
+    # The transaction's id, whose fate can be asked of the server later (pg_xact_status).
+    "SELECT pg_current_xact_id()::text AS id, " + SERVER
 )
 
 

@@ -51,7 +51,7 @@ import sqlalchemy as sa
 
 from auditor.core.ledger import BatchIntent, RetentionLedger, SourceTransaction, decode_key
 from auditor.core.ports import Clock
-from auditor.retention.ranges import eligible_records, in_range
+from auditor.retention.ranges import SERVER, eligible_records, in_range
 from auditor.retention.tables import BoundPolicy
 
 CHUNK = 500
@@ -97,8 +97,7 @@ def batch_content(
         content["dependents"] = None
     if batch.reconciled:
         content["reconciled"] = True
-        held = intent.source_transaction
-        content["planned"] = len(intent.keys) if held is None else held.processed
+        content["planned"] = intent.planned
     if batch.undetermined:
         content["undetermined"] = True
     return content
@@ -168,11 +167,7 @@ def processed_rows(bound: BoundPolicy, action: str, keys: Sequence[Any]) -> int:
 RUNNING = -1
 """`held_rows`: the batch's transaction is still in progress."""
 
-_SERVER = sa.text(
-    # As the batch read them (`auditor.retention.ranges`).
-    "SELECT (SELECT system_identifier FROM pg_control_system())::text AS system,"
-    " extract(epoch FROM pg_postmaster_start_time())::text AS started"
-)
+_SERVER = sa.text("SELECT " + SERVER)
 _FATE = sa.text("SELECT pg_xact_status(CAST(:id AS xid8))")
 _NOT_GIVEN = "22023"
 """The SQLSTATE of pg_xact_status on an id the server has not given yet: its history was

@@ -44,7 +44,7 @@ def begin(connection: Connection, intent: BatchIntent) -> int:
             key_range=intent.key_range,
             key_range_keyed=intent.key_range_keyed,
             keys=list(intent.keys),
-            planned=len(intent.keys) if held is None else held.processed,
+            planned=intent.planned,
             source_transaction=None if held is None else asdict(held),
             state=PENDING,
             created_at=intent.created_at,

@@ -96,14 +96,8 @@ class Walks:
     def intents(self) -> dict[int, tuple[str, set[int], float]]:
         """By batch: its thread, the keys its transaction processed (as many as its intent
         counted) and when its intent was committed."""
-        processed = self.transactions.keys()
-        found = {
-            batch: (name, processed.get(held.id, set()), at)
-            for batch, (name, held, at) in self.begun.items()
-        }
-        counted = {batch: held.processed for batch, (_, held, _) in self.begun.items()}
-        assert counted == {batch: len(keys) for batch, (_, keys, _) in found.items()}
-        return found
+        keys = self.transactions.by_batch({b: held for b, (_, held, _) in self.begun.items()})
+        return {batch: (name, keys[batch], at) for batch, (name, _, at) in self.begun.items()}
 
     @property
     def threads(self) -> set[str]:
